@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The upkeep engine: manifests, plans, runs, the ledger and integrity checks.
+//!
+//! This crate never prints and never exits; it returns values and emits
+//! [`run::RunEvent`]s to a [`run::Reporter`] supplied by the caller. The `upkeep` binary is
+//! a thin command-line front end over it. Side effects have one home each: only [`exec`]
+//! starts processes, only [`state`] speaks SQL, only [`integrity`] hashes module folders,
+//! and only [`atomic`] replaces files.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod atomic;
+pub mod checksum;
+pub mod duration;
+pub mod exec;
+pub mod exit_codes;
+pub mod integrity;
+pub mod lock;
+pub mod manifest;
+pub mod paths;
+pub mod plan;
+pub mod run;
+pub mod state;
+pub mod version;

@@ -1,0 +1,104 @@
+//! Running the seeds' Python modules.
+//!
+//! upkeep starts the interpreter with a small bootstrap that makes the manifest's directory
+//! an importable package (so `from ..utils.index import x` works inside `adblock/index.py`,
+//! as in the seeds' layout, whatever the directory is called), imports the module by its
+//! dotted path, and calls `setup(old_version)` when the module defines it (Plinth) or else
+//! `main(args)`. An uncaught exception prints its traceback to the module's log and exits 1.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The bootstrap passed to `python -c`. argv: root directory, dotted module path.
+/// `UPKEEP_ARGS` holds `main`'s arguments as JSON; `UPKEEP_SETUP_OLD_VERSION` holds the
+/// previously applied version as JSON (`null` on first setup).
+pub const BOOTSTRAP: &str = r#"
+import importlib, importlib.machinery, importlib.util, json, keyword, os, sys
+root, dotted = sys.argv[1], sys.argv[2]
+base = os.path.basename(os.path.normpath(root))
+pkg = base if base.isidentifier() and not keyword.iskeyword(base) else "updates"
+init = os.path.join(root, "__init__.py")
+if os.path.isfile(init):
+    spec = importlib.util.spec_from_file_location(pkg, init, submodule_search_locations=[root])
+else:
+    spec = importlib.machinery.ModuleSpec(pkg, None, is_package=True)
+    spec.submodule_search_locations = [root]
+package = importlib.util.module_from_spec(spec)
+sys.modules[pkg] = package
+if spec.loader is not None:
+    spec.loader.exec_module(package)
+sys.path.insert(0, root)
+sys.argv = [os.path.join(root, *dotted.split("."))]
+module = importlib.import_module(pkg + "." + dotted)
+if callable(getattr(module, "setup", None)):
+    module.setup(json.loads(os.environ.get("UPKEEP_SETUP_OLD_VERSION", "null")))
+elif callable(getattr(module, "main", None)):
+    module.main(json.loads(os.environ.get("UPKEEP_ARGS", "[]")))
+else:
+    sys.exit("upkeep: module %s defines neither main(args) nor setup(old_version)" % dotted)
+"#;
+
+/// The interpreter a manifest asks for, before shims are resolved: the manifest's `python`
+/// setting (relative to its directory when it contains a `/`), else `venv/bin/python`
+/// beside the manifest (the seeds' layout), else `python3` from `PATH`.
+pub fn configured_interpreter(root: &Path, setting: Option<&str>) -> PathBuf {
+    if let Some(setting) = setting {
+        return if setting.contains('/') { root.join(setting) } else { PathBuf::from(setting) };
+    }
+    let venv = root.join("venv").join("bin").join("python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
+/// Look a bare program name up in `PATH`.
+pub fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return Some(program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
+/// Whether `path` is a script (starts with `#!`), as version-manager shims are.
+pub fn is_script(path: &Path) -> bool {
+    let mut head = [0u8; 2];
+    fs_err::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == *b"#!"
+}
+
+/// The argv that runs `module` with `interpreter`.
+pub fn argv(interpreter: &Path, root: &Path, module: &str) -> Vec<OsString> {
+    vec![
+        interpreter.as_os_str().to_owned(),
+        OsString::from("-c"),
+        OsString::from(BOOTSTRAP),
+        root.as_os_str().to_owned(),
+        OsString::from(module),
+    ]
+}
+
+/// Resolve a version-manager shim (a script such as pyenv's `python3`) to the real
+/// interpreter by asking it once for `sys.executable`. Starting through a shim costs
+/// about three times an interpreter start, so a run resolves it once and then starts the
+/// interpreter directly. Real binaries and virtualenv links are returned unchanged (a
+/// virtualenv's `bin/python` must keep its own path for the venv to apply).
+pub async fn resolve(interpreter: &Path) -> Result<PathBuf, String> {
+    let Some(found) = which(interpreter) else {
+        return Err(format!("Python interpreter `{}` not found on PATH", interpreter.display()));
+    };
+    if !is_script(&found) {
+        return Ok(found);
+    }
+    #[expect(clippy::disallowed_methods, reason = "exec is the one module that spawns processes")]
+    let output = tokio::process::Command::new(&found)
+        .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|err| format!("start `{}`: {err}", found.display()))?;
+    let executable = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || executable.is_empty() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("ask `{}` for its interpreter: {}", found.display(), stderr.trim()));
+    }
+    Ok(PathBuf::from(executable))
+}

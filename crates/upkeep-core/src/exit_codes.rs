@@ -1,0 +1,31 @@
+//! Documented exit codes of the `upkeep` binary. The README's table is generated from the
+//! same list, so keep the two in step.
+
+/// Everything succeeded (or had nothing to do).
+pub const OK: i32 = 0;
+/// upkeep itself failed (I/O, database, unexpected error).
+pub const INTERNAL: i32 = 1;
+/// The command line was wrong (clap's own code).
+pub const USAGE: i32 = 2;
+/// One or more modules failed, timed out or were blocked by a failure.
+pub const MODULES_FAILED: i32 = 3;
+/// The manifest or another input is invalid; nothing ran.
+pub const INVALID_INPUT: i32 = 4;
+/// Another upkeep holds the state directory's lock.
+pub const LOCK_HELD: i32 = 5;
+/// A module's files did not match their checksum and it was refused.
+pub const INTEGRITY_REFUSED: i32 = 6;
+/// The run was cancelled by SIGINT or SIGTERM.
+pub const CANCELLED: i32 = 130;
+
+/// Every code with its meaning, for `--help` and the README.
+pub const TABLE: &[(i32, &str)] = &[
+    (OK, "success: every module succeeded or had nothing to do"),
+    (INTERNAL, "upkeep itself failed (I/O, database)"),
+    (USAGE, "bad command line"),
+    (MODULES_FAILED, "one or more modules failed, timed out or were blocked"),
+    (INVALID_INPUT, "invalid manifest or input; nothing ran and nothing was written"),
+    (LOCK_HELD, "another upkeep run holds the lock"),
+    (INTEGRITY_REFUSED, "a module's files did not match their checksum; it was refused"),
+    (CANCELLED, "the run was cancelled (SIGINT/SIGTERM)"),
+];

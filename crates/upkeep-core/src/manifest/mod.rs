@@ -1,0 +1,291 @@
+//! Manifests: the seeds' `manifest.json` (both of its forms) and the native `upkeep.toml`,
+//! parsed into one validated [`Manifest`].
+//!
+//! Parsing is two steps. A format parser (`seed`, `native`) turns source text into
+//! [`RawModule`]s that keep the byte span of every field, reporting syntax, type and
+//! unknown-field errors. [`validate`] then checks what crosses entries (duplicate names,
+//! unknown children and dependencies, cycles, missing module folders, bad versions) and
+//! builds the model. Every problem becomes a [`Diagnostic`]; any diagnostic fails the load,
+//! so nothing runs from an invalid manifest.
+
+mod diag;
+pub(crate) mod json_syntax;
+mod native;
+mod seed;
+mod validate;
+pub mod writeback;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diag::{Diagnostic, Snippet, Span};
+
+use crate::version::Version;
+
+/// Manifests larger than this are refused before parsing.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Which format a manifest was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestFormat {
+    /// The seeds' `manifest.json`.
+    SeedJson,
+    /// upkeep's own `upkeep.toml`.
+    NativeToml,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// The directory holding it: module folders and `venv/` are looked up here.
+    pub root: PathBuf,
+    /// The format it was read from.
+    pub format: ManifestFormat,
+    /// The module a run starts from when no targets are named.
+    pub entrypoint: Option<String>,
+    /// The configured Python interpreter, if any.
+    pub python: Option<String>,
+    /// The default per-module timeout.
+    pub default_timeout: Option<Duration>,
+    /// The modules in declaration order.
+    pub modules: Vec<ModuleSpec>,
+}
+
+/// One module of a manifest.
+#[derive(Debug, Clone)]
+pub struct ModuleSpec {
+    /// Unique name.
+    pub name: String,
+    /// What running it means.
+    pub kind: ModuleKind,
+    /// Declared version, if any.
+    pub version: Option<Version>,
+    /// Human description, shown before the module is ever set up.
+    pub description: Option<String>,
+    /// Disabled modules (and their children) are not run.
+    pub enabled: bool,
+    /// Critical modules, and what they need, run before everything else.
+    pub critical: bool,
+    /// Modules run after this one and only if it succeeded or was already up to date.
+    pub children: Vec<String>,
+    /// Modules anywhere in the manifest that must be in place before this one runs.
+    pub depends_on: Vec<String>,
+    /// Per-module timeout overriding the manifest default.
+    pub timeout: Option<Duration>,
+    /// The directory whose checksum guards this module's code, if it has one.
+    pub dir: Option<PathBuf>,
+    /// The checksum declared in the manifest (seed `checksum` field), if any.
+    pub manifest_checksum: Option<String>,
+}
+
+/// What a module runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModuleKind {
+    /// A Python module with `main(args)` or `setup(old_version)`, imported by dotted path
+    /// relative to the manifest's directory (which is treated as a package).
+    Python {
+        /// Dotted import path such as `adblock.index`.
+        module: String,
+        /// Arguments passed to `main(args)`.
+        args: Vec<serde_json::Value>,
+    },
+    /// An executable and its arguments, run without a shell.
+    Command {
+        /// The program followed by its arguments.
+        argv: Vec<String>,
+    },
+    /// No code: only orders its children.
+    Group,
+}
+
+impl ModuleKind {
+    /// A short name for tables and JSON: `python`, `command` or `group`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ModuleKind::Python { .. } => "python",
+            ModuleKind::Command { .. } => "command",
+            ModuleKind::Group => "group",
+        }
+    }
+}
+
+impl Manifest {
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// Module names, in declaration order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.modules.iter().map(|m| m.name.as_str())
+    }
+}
+
+/// Why a manifest could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("read manifest {path}")]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No manifest was given and none was found in the current directory.
+    #[error("find a manifest: neither ./upkeep.toml nor ./manifest.json exists")]
+    NotFound,
+    /// The manifest has problems; each is a diagnostic.
+    #[error("load manifest {path}: {} problem(s) found", diagnostics.len())]
+    Invalid {
+        /// The manifest path.
+        path: PathBuf,
+        /// Every problem found, in source order.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// A module as a format parser saw it, with the span of every field for diagnostics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawModule {
+    /// Field path of the entry, e.g. `updates[3]` or `module[3]`.
+    pub(crate) path: String,
+    pub(crate) span: Span,
+    pub(crate) name: Spanned<String>,
+    pub(crate) kind: RawKind,
+    pub(crate) args: Vec<serde_json::Value>,
+    pub(crate) version: Option<Spanned<String>>,
+    pub(crate) description: Option<String>,
+    pub(crate) enabled: bool,
+    pub(crate) critical: bool,
+    pub(crate) children: Vec<Spanned<String>>,
+    pub(crate) depends_on: Vec<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) checksum: Option<Spanned<String>>,
+    pub(crate) dir: Option<Spanned<String>>,
+}
+
+/// The kind as written, before module folders are checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum RawKind {
+    /// Nothing said: a seed entry that is a Python module `<name>/index.py` if that file
+    /// exists, otherwise a group when it has children.
+    #[default]
+    Implicit,
+    /// Explicitly a group (`"module": ""`).
+    Group,
+    /// A dotted module path or a `.py` file path.
+    Python(Spanned<String>),
+    /// An argv list.
+    Command(Spanned<Vec<String>>),
+    /// A script path relative to the manifest.
+    Script(Spanned<String>),
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Spanned<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+/// Manifest-wide settings as a format parser saw them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawManifest {
+    pub(crate) entrypoint: Option<Spanned<String>>,
+    pub(crate) python: Option<String>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) modules: Vec<RawModule>,
+    /// Field names as this format spells them, for diagnostics.
+    pub(crate) spelling: Spelling,
+}
+
+/// How a format spells the fields that diagnostics name.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Spelling {
+    pub(crate) depends_on: &'static str,
+    pub(crate) module: &'static str,
+}
+
+/// Find the manifest to use: the given path, else `./upkeep.toml`, else `./manifest.json`.
+///
+/// # Errors
+/// [`ManifestError::NotFound`] when nothing is given and neither default exists.
+pub fn locate(given: Option<&Path>) -> Result<PathBuf, ManifestError> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    ["upkeep.toml", "manifest.json"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(ManifestError::NotFound)
+}
+
+/// Read, parse and validate a manifest. The format follows the file extension (`.toml` is
+/// native, anything else is read as the seeds' JSON).
+///
+/// # Errors
+/// [`ManifestError::Read`] when the file cannot be read, [`ManifestError::Invalid`] with
+/// every diagnostic when it is not a valid manifest.
+pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+    let read_err = |source| ManifestError::Read { path: path.to_path_buf(), source };
+    let meta = fs_err::metadata(path).map_err(read_err)?;
+    if meta.len() > MAX_MANIFEST_BYTES {
+        let message = format!(
+            "manifest is {} bytes, more than the {} MiB limit",
+            meta.len(),
+            MAX_MANIFEST_BYTES / (1024 * 1024)
+        );
+        let diagnostic = diag::at(path, "", None, None, message, None);
+        return Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics: vec![diagnostic] });
+    }
+    let bytes = fs_err::read(path).map_err(read_err)?;
+    let source = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let offset = err.utf8_error().valid_up_to();
+            let span = Some(Span::new(offset, offset + 1));
+            let lossy = String::from_utf8_lossy(err.as_bytes()).into_owned();
+            let diagnostic =
+                diag::at(path, &lossy, span, None, "manifest is not valid UTF-8".into(), None);
+            return Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics: vec![diagnostic] });
+        }
+    };
+    parse(path, &source)
+}
+
+/// Parse and validate manifest text that was read from `path`.
+///
+/// # Errors
+/// [`ManifestError::Invalid`] with every diagnostic.
+pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
+    let mut reporter = diag::Reporter::new(path, source);
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let format = if is_toml { ManifestFormat::NativeToml } else { ManifestFormat::SeedJson };
+    let raw = if is_toml { native::parse(source, &mut reporter) } else { seed::parse(source, &mut reporter) };
+    let root = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let manifest = raw.and_then(|raw| validate::validate(raw, &root, &mut reporter));
+    match manifest {
+        Some(mut manifest) if reporter.diagnostics.is_empty() => {
+            manifest.path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            manifest.format = format;
+            Ok(manifest)
+        }
+        _ => {
+            let mut diagnostics = reporter.diagnostics;
+            diagnostics.sort_by_key(|d| (d.line, d.column));
+            Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics })
+        }
+    }
+}
+
+/// The name among `candidates` closest to `name`, if one is a likely typo.
+pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
+    diag::did_you_mean(name, candidates).map(str::to_owned)
+}

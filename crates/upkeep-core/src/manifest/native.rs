@@ -1,0 +1,186 @@
+//! The native `upkeep.toml` format.
+//!
+//! ```toml
+//! [upkeep]
+//! entrypoint = "all_services"   # optional
+//! python = "venv/bin/python"    # optional interpreter
+//! timeout = "30m"               # default per-module timeout
+//!
+//! [[module]]
+//! name = "gogs"
+//! python = "gogs.index"         # or command = ["argv", ...], or script = "path", or none: a group
+//! version = 2
+//! depends_on = ["postgres"]
+//! ```
+
+use serde::Deserialize;
+
+use super::diag::{Reporter, Span, did_you_mean};
+use super::{RawKind, RawManifest, RawModule, Spanned, Spelling};
+
+type TomlSpanned<T> = toml::Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeFile {
+    upkeep: Option<Settings>,
+    #[serde(default)]
+    module: Vec<TomlSpanned<NativeModule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    entrypoint: Option<TomlSpanned<String>>,
+    python: Option<String>,
+    timeout: Option<TomlSpanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeModule {
+    name: TomlSpanned<String>,
+    description: Option<String>,
+    version: Option<TomlSpanned<toml::Value>>,
+    enabled: Option<bool>,
+    critical: Option<bool>,
+    #[serde(default)]
+    children: Vec<TomlSpanned<String>>,
+    #[serde(default)]
+    depends_on: Vec<TomlSpanned<String>>,
+    timeout: Option<TomlSpanned<toml::Value>>,
+    checksum: Option<TomlSpanned<String>>,
+    dir: Option<TomlSpanned<String>>,
+    python: Option<TomlSpanned<String>>,
+    command: Option<TomlSpanned<Vec<String>>>,
+    script: Option<TomlSpanned<String>>,
+    #[serde(default)]
+    args: Vec<toml::Value>,
+}
+
+const SECTIONS: &[&str] = &["upkeep", "module"];
+const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout"];
+const MODULE_FIELDS: &[&str] = &[
+    "name", "description", "version", "enabled", "critical", "children", "depends_on", "timeout",
+    "checksum", "dir", "python", "command", "script", "args",
+];
+
+fn span<T>(spanned: &TomlSpanned<T>) -> Span {
+    let range = spanned.span();
+    Span::new(range.start, range.end)
+}
+
+fn keep<T: Clone>(spanned: &TomlSpanned<T>) -> Spanned<T> {
+    Spanned { value: spanned.get_ref().clone(), span: span(spanned) }
+}
+
+/// Parse `upkeep.toml` into raw modules, reporting syntax, type and unknown-field problems.
+pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawManifest> {
+    let file: NativeFile = match toml::from_str(source) {
+        Ok(file) => file,
+        Err(err) => {
+            let at = err.span().map(|r| Span::new(r.start, r.end));
+            let message = err.message().trim_end().to_owned();
+            let hint = unknown_field_hint(&message);
+            reporter.error(at, None, message, hint);
+            return None;
+        }
+    };
+    let mut raw = RawManifest {
+        spelling: Spelling { depends_on: "depends_on", module: "python" },
+        ..RawManifest::default()
+    };
+    if let Some(settings) = file.upkeep {
+        raw.entrypoint = settings.entrypoint.as_ref().map(keep);
+        raw.python = settings.python;
+        raw.timeout = settings.timeout.as_ref().and_then(|t| duration(t, "upkeep.timeout", reporter));
+    }
+    for (index, entry) in file.module.iter().enumerate() {
+        raw.modules.push(module(entry, index, reporter));
+    }
+    Some(raw)
+}
+
+fn module(entry: &TomlSpanned<NativeModule>, index: usize, reporter: &mut Reporter<'_>) -> RawModule {
+    let path = format!("module[{index}]");
+    let m = entry.get_ref();
+    let mut kinds = Vec::new();
+    if let Some(python) = &m.python {
+        kinds.push((span(python), RawKind::Python(keep(python))));
+    }
+    if let Some(command) = &m.command {
+        kinds.push((span(command), RawKind::Command(keep(command))));
+    }
+    if let Some(script) = &m.script {
+        kinds.push((span(script), RawKind::Script(keep(script))));
+    }
+    if kinds.len() > 1 {
+        let message = "a module runs one thing: set only one of `python`, `command` and `script`";
+        reporter.error(Some(kinds[1].0), Some(path.clone()), message, None);
+    }
+    let kind = kinds.into_iter().next().map_or(RawKind::Group, |(_, kind)| kind);
+    RawModule {
+        span: span(entry),
+        name: keep(&m.name),
+        kind,
+        args: m.args.iter().map(toml_to_json).collect(),
+        version: m.version.as_ref().and_then(|v| version(v, &format!("{path}.version"), reporter)),
+        description: m.description.clone(),
+        enabled: m.enabled.unwrap_or(true),
+        critical: m.critical.unwrap_or(false),
+        children: m.children.iter().map(keep).collect(),
+        depends_on: m.depends_on.iter().map(keep).collect(),
+        timeout: m.timeout.as_ref().and_then(|t| duration(t, &format!("{path}.timeout"), reporter)),
+        checksum: m.checksum.as_ref().map(keep),
+        dir: m.dir.as_ref().map(keep),
+        path,
+    }
+}
+
+fn version(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporter<'_>) -> Option<Spanned<String>> {
+    let text = match value.get_ref() {
+        toml::Value::Integer(n) if *n >= 0 => n.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => {
+            let message = format!("expected a non-negative integer or a version string like \"1.2.3\", found {}", other.type_str());
+            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
+            return None;
+        }
+    };
+    Some(Spanned { value: text, span: span(value) })
+}
+
+fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporter<'_>) -> Option<Spanned<String>> {
+    let text = match value.get_ref() {
+        toml::Value::Integer(n) if *n >= 0 => n.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => {
+            let message = format!("expected a duration such as \"10m\" or a number of seconds, found {}", other.type_str());
+            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
+            return None;
+        }
+    };
+    Some(Spanned { value: text, span: span(value) })
+}
+
+/// serde reports "unknown field `x`, expected one of ..."; add the closest known name.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let field = &rest[..rest.find('`')?];
+    let known = SECTIONS.iter().chain(SETTINGS_FIELDS).chain(MODULE_FIELDS).copied();
+    did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
+}
+
+fn toml_to_json(value: &toml::Value) -> serde_json::Value {
+    match value {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(n) => serde_json::Value::from(*n),
+        toml::Value::Float(f) => serde_json::Value::from(*f),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(items) => items.iter().map(toml_to_json).collect(),
+        toml::Value::Table(table) => serde_json::Value::Object(
+            table.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        ),
+    }
+}

@@ -1,0 +1,265 @@
+//! The seeds' `manifest.json`, in both of its forms: the first (`name`, `module`, `args`,
+//! `children`, `entrypoint`) and the second (adding `version`, `lastSafeVersion`,
+//! `lastApplied`, `enabled`, `description`, `checksum`), plus upkeep's additions in the
+//! same camelCase spelling (`critical`, `dependsOn`, `timeout`, `command`, `script`, `dir`,
+//! and a top-level `python`).
+
+use super::diag::{Reporter, Span, did_you_mean};
+use super::json_syntax::{self, Member, Value};
+use super::{RawKind, RawManifest, RawModule, Spanned, Spelling};
+
+const TOP_FIELDS: &[&str] = &["updates", "entrypoint", "python", "timeout"];
+const ENTRY_FIELDS: &[&str] = &[
+    "name",
+    "module",
+    "args",
+    "children",
+    "version",
+    "lastSafeVersion",
+    "lastApplied",
+    "enabled",
+    "description",
+    "checksum",
+    "critical",
+    "dependsOn",
+    "timeout",
+    "command",
+    "script",
+    "dir",
+];
+
+type JsonNode = json_syntax::Spanned<Value>;
+
+fn span(s: json_syntax::Span) -> Span {
+    Span::new(s.start, s.end)
+}
+
+/// Parse seed JSON into raw modules, reporting syntax, type and unknown-field problems.
+pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawManifest> {
+    let root = match json_syntax::parse(source) {
+        Ok(root) => root,
+        Err(err) => {
+            reporter.error(Some(span(err.span)), None, err.message, None);
+            return None;
+        }
+    };
+    let Value::Object(members) = &root.value else {
+        let message = format!("manifest must be a JSON object, found {}", root.value.kind_name());
+        let hint = Some("a seed manifest looks like {\"updates\": [...], \"entrypoint\": \"...\"}".to_owned());
+        reporter.error(Some(span(root.span)), None, message, hint);
+        return None;
+    };
+    let mut raw = RawManifest {
+        spelling: Spelling { depends_on: "dependsOn", module: "module" },
+        ..RawManifest::default()
+    };
+    let mut ctx = Ctx { reporter };
+    ctx.check_fields(members, TOP_FIELDS, "");
+    for member in members {
+        let field = member.key.value.as_str();
+        match field {
+            "entrypoint" => raw.entrypoint = ctx.opt_string(&member.value, field),
+            "python" => raw.python = ctx.opt_string(&member.value, field).map(|s| s.value),
+            "timeout" => raw.timeout = ctx.duration(&member.value, field),
+            _ => {}
+        }
+    }
+    match root.value.get("updates") {
+        Some(updates) => {
+            if let Value::Array(entries) = &updates.value {
+                for (index, entry) in entries.iter().enumerate() {
+                    if let Some(module) = ctx.entry(entry, &format!("updates[{index}]")) {
+                        raw.modules.push(module);
+                    }
+                }
+            } else {
+                ctx.type_error(updates, "updates", "an array of modules");
+            }
+        }
+        None => ctx.reporter.error(
+            Some(Span::new(root.span.start, root.span.start + 1)),
+            Some("updates".into()),
+            "missing field `updates`",
+            Some("add \"updates\": [ ... ] listing the modules".into()),
+        ),
+    }
+    Some(raw)
+}
+
+struct Ctx<'r, 'a> {
+    reporter: &'r mut Reporter<'a>,
+}
+
+impl Ctx<'_, '_> {
+    fn check_fields(&mut self, members: &[Member], known: &[&str], prefix: &str) {
+        let mut seen: Vec<&str> = Vec::new();
+        for member in members {
+            let key = member.key.value.as_str();
+            let field = join(prefix, key);
+            if seen.contains(&key) {
+                let message = format!("duplicate field `{key}`");
+                let hint = Some("JSON readers disagree on which copy wins; keep one".to_owned());
+                self.reporter.error(Some(span(member.key.span)), Some(field), message, hint);
+                continue;
+            }
+            seen.push(key);
+            if !known.contains(&key) {
+                let hint = did_you_mean(key, known.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| Some(format!("known fields: {}", known.join(", "))));
+                let message = format!("unknown field `{key}`");
+                self.reporter.error(Some(span(member.key.span)), Some(field), message, hint);
+            }
+        }
+    }
+
+    fn entry(&mut self, node: &JsonNode, path: &str) -> Option<RawModule> {
+        let Value::Object(members) = &node.value else {
+            self.type_error(node, path, "an object describing a module");
+            return None;
+        };
+        self.check_fields(members, ENTRY_FIELDS, path);
+        let mut module = RawModule { path: path.to_owned(), span: span(node.span), enabled: true, ..RawModule::default() };
+        let mut has_name = false;
+        for member in members {
+            let key = member.key.value.as_str();
+            let field = join(path, key);
+            let value = &member.value;
+            match key {
+                "name" => {
+                    if let Some(name) = self.string(value, &field) {
+                        module.name = name;
+                        has_name = true;
+                    }
+                }
+                "module" => match self.opt_string(value, &field) {
+                    Some(m) if m.value.is_empty() => module.kind = RawKind::Group,
+                    Some(m) => module.kind = RawKind::Python(m),
+                    None => {}
+                },
+                "command" => {
+                    if let Some(argv) = self.string_list(value, &field) {
+                        let span = span(value.span);
+                        module.kind = RawKind::Command(Spanned { value: argv.into_iter().map(|s| s.value).collect(), span });
+                    }
+                }
+                "script" => {
+                    if let Some(script) = self.string(value, &field) {
+                        module.kind = RawKind::Script(script);
+                    }
+                }
+                "args" => module.args = self.args(value, &field),
+                "children" => module.children = self.string_list(value, &field).unwrap_or_default(),
+                "dependsOn" => module.depends_on = self.string_list(value, &field).unwrap_or_default(),
+                "version" => module.version = self.version(value, &field),
+                "enabled" => module.enabled = self.bool(value, &field).unwrap_or(true),
+                "critical" => module.critical = self.bool(value, &field).unwrap_or(false),
+                "description" => module.description = self.opt_string(value, &field).map(|s| s.value),
+                "checksum" => module.checksum = self.opt_string(value, &field),
+                "timeout" => module.timeout = self.duration(value, &field),
+                "dir" => module.dir = self.string(value, &field),
+                "lastSafeVersion" => {
+                    self.version(value, &field);
+                }
+                "lastApplied" => {
+                    self.opt_string(value, &field);
+                }
+                _ => {}
+            }
+        }
+        if !has_name {
+            let at = Some(Span::new(node.span.start, node.span.start + 1));
+            let hint = Some("every entry needs a unique \"name\"".to_owned());
+            self.reporter.error(at, Some(join(path, "name")), "missing field `name`", hint);
+            return None;
+        }
+        Some(module)
+    }
+
+    fn type_error(&mut self, node: &JsonNode, field: &str, expected: &str) {
+        let message = format!("expected {expected}, found {}", node.value.kind_name());
+        self.reporter.error(Some(span(node.span)), Some(field.to_owned()), message, None);
+    }
+
+    fn string(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
+        if let Value::String(s) = &node.value {
+            Some(Spanned { value: s.clone(), span: span(node.span) })
+        } else {
+            self.type_error(node, field, "a string");
+            None
+        }
+    }
+
+    fn opt_string(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Null => None,
+            _ => self.string(node, field),
+        }
+    }
+
+    fn bool(&mut self, node: &JsonNode, field: &str) -> Option<bool> {
+        if let Value::Bool(b) = node.value {
+            Some(b)
+        } else {
+            self.type_error(node, field, "`true` or `false`");
+            None
+        }
+    }
+
+    fn string_list(&mut self, node: &JsonNode, field: &str) -> Option<Vec<Spanned<String>>> {
+        let Value::Array(items) = &node.value else {
+            self.type_error(node, field, "an array of strings");
+            return None;
+        };
+        let strings = items.iter().enumerate();
+        Some(strings.filter_map(|(i, item)| self.string(item, &format!("{field}[{i}]"))).collect())
+    }
+
+    fn args(&mut self, node: &JsonNode, field: &str) -> Vec<serde_json::Value> {
+        let Value::Array(items) = &node.value else {
+            self.type_error(node, field, "an array");
+            return Vec::new();
+        };
+        items.iter().map(|item| to_json(&item.value)).collect()
+    }
+
+    /// A version is a non-negative integer number or a string; the string's form is
+    /// checked during validation so both formats share one message.
+    fn version(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Null => None,
+            Value::Number(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(Spanned { value: raw.clone(), span: span(node.span) })
+            }
+            Value::String(s) => Some(Spanned { value: s.clone(), span: span(node.span) }),
+            _ => {
+                self.type_error(node, field, "a non-negative integer or a version string like \"1.2.3\"");
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Number(raw) => Some(Spanned { value: raw.clone(), span: span(node.span) }),
+            _ => self.opt_string(node, field),
+        }
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+}
+
+fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(raw) => serde_json::from_str(raw).unwrap_or(serde_json::Value::Null),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Array(items) => items.iter().map(|i| to_json(&i.value)).collect(),
+        Value::Object(members) => serde_json::Value::Object(
+            members.iter().map(|m| (m.key.value.clone(), to_json(&m.value.value))).collect(),
+        ),
+    }
+}

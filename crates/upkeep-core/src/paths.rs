@@ -1,0 +1,29 @@
+//! Where upkeep keeps its state when not told: `--state-dir`, then `UPKEEP_STATE_DIR`, then
+//! `/var/lib/upkeep` for root, else the user's XDG state directory (`~/.local/state/upkeep`).
+
+use std::path::PathBuf;
+
+/// The state directory to use, given an explicit choice (flag or environment) if any.
+pub fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir;
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/upkeep");
+    }
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("upkeep")
+}
+
+/// Create the state directory (private to its owner) if it does not exist.
+///
+/// # Errors
+/// The I/O error, naming the directory.
+pub fn ensure_state_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|err| {
+        std::io::Error::new(err.kind(), format!("create state directory {}: {err}", dir.display()))
+    })
+}

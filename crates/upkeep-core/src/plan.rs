@@ -1,0 +1,350 @@
+//! Plans: which modules a run would run, why, and in what order.
+//!
+//! A module needs to run when it was never applied (setup), its declared version differs
+//! from the applied one (upgrade), its declared checksum differs from the one it was
+//! applied with (checksum changed), or the run is forced. Order: critical modules and what
+//! they need first, parents before children, dependencies before dependents, and otherwise
+//! the manifest's order. Modules with no path between them may run in parallel.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::integrity;
+use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
+use crate::state::ModuleState;
+
+/// What to plan for.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Modules to run (with their children, and what they need); empty means the
+    /// manifest's entrypoint, or every module when it has none.
+    pub targets: Vec<String>,
+    /// Run selected modules even when up to date.
+    pub force: bool,
+}
+
+/// Why a module runs or does not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Never applied: first setup.
+    Setup,
+    /// The declared version differs from the applied one.
+    Upgrade {
+        /// Applied version.
+        from: Option<String>,
+        /// Declared version.
+        to: Option<String>,
+    },
+    /// The module's declared checksum differs from the one it was applied with.
+    ChecksumChanged,
+    /// Up to date but `--force` was given.
+    Forced,
+    /// Nothing to do.
+    UpToDate,
+    /// Disabled in the manifest.
+    Disabled,
+    /// A parent is disabled, so this module is not run either.
+    ParentDisabled {
+        /// The disabled ancestor.
+        parent: String,
+    },
+    /// A group: no code of its own.
+    Group,
+}
+
+impl Action {
+    /// Whether the module's code runs.
+    pub fn runs(&self) -> bool {
+        matches!(self, Action::Setup | Action::Upgrade { .. } | Action::ChecksumChanged | Action::Forced)
+    }
+
+    /// A short phrase for tables.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Setup => "setup (never applied)".to_owned(),
+            Action::Upgrade { from, to } => format!(
+                "upgrade {} -> {}",
+                from.as_deref().unwrap_or("-"),
+                to.as_deref().unwrap_or("-")
+            ),
+            Action::ChecksumChanged => "rerun (checksum changed)".to_owned(),
+            Action::Forced => "rerun (forced)".to_owned(),
+            Action::UpToDate => "up to date".to_owned(),
+            Action::Disabled => "skip (disabled)".to_owned(),
+            Action::ParentDisabled { parent } => format!("skip (parent `{parent}` disabled)"),
+            Action::Group => "group".to_owned(),
+        }
+    }
+}
+
+/// One module in a plan.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    /// Module name.
+    pub name: String,
+    /// `python`, `command` or `group`.
+    pub kind: &'static str,
+    /// Description from the manifest.
+    pub description: Option<String>,
+    /// What the run does with it.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Declared version.
+    pub version: Option<String>,
+    /// Applied version, if ever applied.
+    pub applied_version: Option<String>,
+    /// Whether it was ever applied.
+    pub applied: bool,
+    /// Declared checksum (manifest field or `checksum` file).
+    pub checksum: Option<String>,
+    /// Modules that must end well before this one starts (parents and dependencies).
+    pub requires: Vec<String>,
+    /// Whether it is critical or needed by a critical module (runs in the first phase).
+    pub critical: bool,
+    /// Depth in the children tree, for display.
+    pub depth: usize,
+    /// Earliest parallel wave (0-based): steps in the same wave can run together.
+    pub wave: usize,
+}
+
+/// A plan: steps in a valid execution order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// How many steps will run code.
+    pub fn to_run(&self) -> usize {
+        self.steps.iter().filter(|s| s.action.runs()).count()
+    }
+}
+
+/// Planning errors: bad targets.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A target names no module.
+    #[error("select module `{name}`: no module has that name")]
+    UnknownTarget {
+        /// The target as given.
+        name: String,
+        /// The closest module name.
+        suggestion: Option<String>,
+    },
+}
+
+/// Build the plan for `manifest` given what the ledger knows.
+///
+/// # Errors
+/// [`PlanError::UnknownTarget`] when a target names no module.
+pub fn plan(manifest: &Manifest, states: &HashMap<String, ModuleState>, options: &PlanOptions) -> Result<Plan, PlanError> {
+    let graph = Graph::new(manifest);
+    let selected = graph.select(manifest, &options.targets)?;
+    let critical = graph.critical_closure(manifest, &selected);
+    let order = graph.order(&selected, &critical);
+    let disabled = graph.disabled_ancestors(manifest);
+    let mut waves: HashMap<usize, usize> = HashMap::new();
+    let mut steps = Vec::with_capacity(order.len());
+    for index in order {
+        let spec = &manifest.modules[index];
+        let requires: Vec<usize> = graph.requires[index].iter().copied().filter(|r| selected.contains(r)).collect();
+        let wave = requires.iter().filter_map(|r| waves.get(r)).map(|w| w + 1).max().unwrap_or(0);
+        waves.insert(index, wave);
+        let state = states.get(&spec.name);
+        let checksum = declared_checksum(spec);
+        let action = action(spec, state, checksum.as_deref(), disabled[index].as_deref(), options.force);
+        steps.push(Step {
+            name: spec.name.clone(),
+            kind: spec.kind.label(),
+            description: spec.description.clone(),
+            action,
+            version: spec.version.as_ref().map(ToString::to_string),
+            applied_version: state.and_then(|s| s.applied_version.clone()),
+            applied: state.is_some_and(ModuleState::applied),
+            checksum,
+            requires: requires.iter().map(|&r| manifest.modules[r].name.clone()).collect(),
+            critical: critical.contains(&index),
+            depth: graph.depth(index),
+            wave,
+        });
+    }
+    Ok(Plan { steps })
+}
+
+/// The checksum a module declares: the manifest field, else its `checksum` file.
+pub fn declared_checksum(spec: &ModuleSpec) -> Option<String> {
+    spec.manifest_checksum.clone().or_else(|| {
+        let dir = spec.dir.as_deref()?;
+        integrity::read_checksum_file(dir).ok().flatten()
+    })
+}
+
+fn action(spec: &ModuleSpec, state: Option<&ModuleState>, checksum: Option<&str>, disabled_parent: Option<&str>, force: bool) -> Action {
+    if !spec.enabled {
+        return Action::Disabled;
+    }
+    if let Some(parent) = disabled_parent {
+        return Action::ParentDisabled { parent: parent.to_owned() };
+    }
+    if matches!(spec.kind, ModuleKind::Group) {
+        return Action::Group;
+    }
+    let Some(state) = state.filter(|s| s.applied()) else {
+        return Action::Setup;
+    };
+    let declared = spec.version.as_ref().map(ToString::to_string);
+    if declared != state.applied_version {
+        return Action::Upgrade { from: state.applied_version.clone(), to: declared };
+    }
+    if checksum.is_some() && checksum != state.applied_checksum.as_deref() {
+        return Action::ChecksumChanged;
+    }
+    if force { Action::Forced } else { Action::UpToDate }
+}
+
+/// The module graph by index: parents and dependencies of every module.
+struct Graph {
+    index: HashMap<String, usize>,
+    /// Parents and dependencies of each module.
+    requires: Vec<Vec<usize>>,
+    /// Children of each module.
+    children: Vec<Vec<usize>>,
+    /// Parents only, for depth and disabled propagation.
+    parents: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    fn new(manifest: &Manifest) -> Self {
+        let index: HashMap<String, usize> = manifest.names().enumerate().map(|(i, n)| (n.to_owned(), i)).collect();
+        let n = manifest.modules.len();
+        let (mut requires, mut children, mut parents) = (vec![Vec::new(); n], vec![Vec::new(); n], vec![Vec::new(); n]);
+        for (i, spec) in manifest.modules.iter().enumerate() {
+            for child in spec.children.iter().filter_map(|c| index.get(c)) {
+                children[i].push(*child);
+                parents[*child].push(i);
+                requires[*child].push(i);
+            }
+            requires[i].extend(spec.depends_on.iter().filter_map(|d| index.get(d)));
+        }
+        for list in &mut requires {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Self { index, requires, children, parents }
+    }
+
+    /// Targets with their descendants, closed over what they require.
+    fn select(&self, manifest: &Manifest, targets: &[String]) -> Result<HashSet<usize>, PlanError> {
+        let roots: Vec<usize> = if targets.is_empty() {
+            match manifest.entrypoint.as_ref().and_then(|e| self.index.get(e)) {
+                Some(&entry) => vec![entry],
+                None => (0..manifest.modules.len()).collect(),
+            }
+        } else {
+            targets
+                .iter()
+                .map(|t| {
+                    self.index.get(t).copied().ok_or_else(|| PlanError::UnknownTarget {
+                        name: t.clone(),
+                        suggestion: crate::manifest::suggest(t, manifest.names()),
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mut selected = HashSet::new();
+        let mut stack = roots;
+        while let Some(node) = stack.pop() {
+            if selected.insert(node) {
+                stack.extend(&self.children[node]);
+            }
+        }
+        let mut stack: Vec<usize> = selected.iter().copied().collect();
+        while let Some(node) = stack.pop() {
+            for &req in &self.requires[node] {
+                if selected.insert(req) {
+                    stack.push(req);
+                }
+            }
+        }
+        Ok(selected)
+    }
+
+    fn critical_closure(&self, manifest: &Manifest, selected: &HashSet<usize>) -> HashSet<usize> {
+        let mut closure = HashSet::new();
+        let mut stack: Vec<usize> = selected.iter().copied().filter(|&i| manifest.modules[i].critical).collect();
+        while let Some(node) = stack.pop() {
+            if closure.insert(node) {
+                stack.extend(self.requires[node].iter().filter(|r| selected.contains(r)));
+            }
+        }
+        closure
+    }
+
+    /// Kahn's algorithm, always taking the ready module that is critical first and then
+    /// earliest in the manifest, so the order is stable and readable.
+    fn order(&self, selected: &HashSet<usize>, critical: &HashSet<usize>) -> Vec<usize> {
+        let mut pending: HashMap<usize, usize> = selected
+            .iter()
+            .map(|&i| (i, self.requires[i].iter().filter(|r| selected.contains(r)).count()))
+            .collect();
+        let key = |i: usize| (!critical.contains(&i), i);
+        let mut ready: BTreeSet<(bool, usize)> = pending.iter().filter(|(_, c)| **c == 0).map(|(&i, _)| key(i)).collect();
+        let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &i in selected {
+            for &r in self.requires[i].iter().filter(|r| selected.contains(r)) {
+                dependents.entry(r).or_default().push(i);
+            }
+        }
+        let mut order = Vec::with_capacity(selected.len());
+        while let Some(first) = ready.pop_first() {
+            let node = first.1;
+            order.push(node);
+            for &d in dependents.get(&node).map_or(&[][..], Vec::as_slice) {
+                let count = pending.get_mut(&d).expect("dependent is selected");
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(key(d));
+                }
+            }
+        }
+        order
+    }
+
+    fn disabled_ancestors(&self, manifest: &Manifest) -> Vec<Option<String>> {
+        let mut memo: Vec<Option<Option<String>>> = vec![None; manifest.modules.len()];
+        (0..manifest.modules.len()).map(|i| self.disabled_ancestor(manifest, i, &mut memo)).collect()
+    }
+
+    fn disabled_ancestor(&self, manifest: &Manifest, node: usize, memo: &mut Vec<Option<Option<String>>>) -> Option<String> {
+        if let Some(known) = &memo[node] {
+            return known.clone();
+        }
+        let mut found = None;
+        for &parent in &self.parents[node] {
+            found = if manifest.modules[parent].enabled {
+                self.disabled_ancestor(manifest, parent, memo)
+            } else {
+                Some(manifest.modules[parent].name.clone())
+            };
+            if found.is_some() {
+                break;
+            }
+        }
+        memo[node] = Some(found.clone());
+        found
+    }
+
+    fn depth(&self, node: usize) -> usize {
+        let mut depth = 0;
+        let mut current = node;
+        while let Some(&parent) = self.parents[current].first() {
+            depth += 1;
+            current = parent;
+            if depth > self.parents.len() {
+                break;
+            }
+        }
+        depth
+    }
+}

@@ -1,0 +1,181 @@
+//! Runs: take the lock, recover from an interrupted run, plan, execute the plan with
+//! bounded parallelism, record every outcome, write back to a seed manifest, summarize.
+
+mod events;
+mod module;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunResult, RunSummary};
+
+use crate::lock::{LockError, RunLock};
+use crate::manifest::{Manifest, ManifestFormat, writeback};
+use crate::plan::{self, PlanError, PlanOptions};
+use crate::state::writer::{LedgerOp, LedgerWriter};
+use crate::state::{Ledger, StateError, now_ms};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What to select and whether to force.
+    pub plan: PlanOptions,
+    /// State directory (ledger, lock, logs).
+    pub state_dir: PathBuf,
+    /// Modules running at once.
+    pub jobs: usize,
+    /// Plan and report without executing anything or writing any state.
+    pub dry_run: bool,
+    /// Hand module output lines to the reporter as well as the log.
+    pub stream_output: bool,
+    /// Timeout for modules that set none (overrides the manifest default when set).
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL when stopping a module.
+    pub grace: Duration,
+    /// What started the run (`manual`, `schedule:NAME`, ...).
+    pub trigger: String,
+    /// Wait for the lock instead of failing at once.
+    pub wait_for_lock: bool,
+    /// Cancel the run on SIGINT and SIGTERM.
+    pub handle_signals: bool,
+}
+
+impl RunOptions {
+    /// Defaults for a manual run against `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        Self {
+            plan: PlanOptions::default(),
+            state_dir,
+            jobs: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            dry_run: false,
+            stream_output: false,
+            timeout: None,
+            grace: Duration::from_secs(5),
+            trigger: "manual".to_owned(),
+            wait_for_lock: false,
+            handle_signals: false,
+        }
+    }
+}
+
+/// Why a run could not go on at all (module failures are outcomes, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Another run holds the lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The targets are invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The async runtime could not start.
+    #[error("start the runtime")]
+    Runtime(#[source] std::io::Error),
+    /// Writing lastApplied back into the seed manifest failed (the ledger is up to date).
+    #[error(transparent)]
+    WriteBack(#[from] writeback::WriteBackError),
+}
+
+/// Plan and run `manifest`, reporting progress to `reporter`.
+///
+/// # Errors
+/// [`RunError`] when upkeep itself cannot go on; module failures are in the summary.
+pub fn run(manifest: &Manifest, options: &RunOptions, reporter: &Arc<dyn Reporter>) -> Result<RunSummary, RunError> {
+    if options.dry_run {
+        return dry_run(manifest, options, reporter.as_ref());
+    }
+    let _lock = RunLock::acquire(&options.state_dir, options.wait_for_lock)?;
+    let mut ledger = Ledger::open(&options.state_dir)?;
+    let recovered = ledger.recover_interrupted()?;
+    if !recovered.is_empty() {
+        reporter.event(&RunEvent::Recovered { runs: recovered });
+    }
+    let states = ledger.module_states()?;
+    let plan = plan::plan(manifest, &states, &options.plan)?;
+    let run_id = ledger.begin_run(&options.trigger, &manifest.path, options.jobs)?;
+    let started = Instant::now();
+    reporter.event(&RunEvent::Started { run_id: Some(run_id), total: plan.steps.len(), to_run: plan.to_run(), jobs: options.jobs });
+    let writer = LedgerWriter::spawn(ledger);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RunError::Runtime)?;
+    let context = scheduler::Context {
+        manifest: manifest.clone(),
+        options: options.clone(),
+        run_id: Some(run_id),
+        reporter: reporter.clone(),
+        states,
+    };
+    let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
+    let result = RunSummary::result_of(&modules, cancelled);
+    writer.send(LedgerOp::RunFinished { run_id, finished_ms: now_ms(), result: result.name().to_owned() });
+    let ledger = writer.finish()?;
+    drop(ledger);
+    if manifest.format == ManifestFormat::SeedJson {
+        write_back(manifest, &modules)?;
+    }
+    let summary = RunSummary { run_id: Some(run_id), result, dry_run: false, duration_ms: elapsed_ms(started), modules };
+    reporter.event(&RunEvent::Finished(summary.clone()));
+    Ok(summary)
+}
+
+fn dry_run(manifest: &Manifest, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunSummary, RunError> {
+    let states = match Ledger::open_existing(&options.state_dir)? {
+        Some(ledger) => ledger.module_states()?,
+        None => HashMap::new(),
+    };
+    let plan = plan::plan(manifest, &states, &options.plan)?;
+    reporter.event(&RunEvent::Started { run_id: None, total: plan.steps.len(), to_run: plan.to_run(), jobs: options.jobs });
+    let modules: Vec<ModuleResult> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind != "group")
+        .map(|step| {
+            let outcome = if step.action.runs() { Outcome::WouldRun } else { Outcome::Skipped { reason: step.action.describe() } };
+            let result = ModuleResult {
+                module: step.name.clone(),
+                outcome,
+                duration_ms: 0,
+                version_before: step.applied_version.clone(),
+                version_after: step.applied_version.clone(),
+                log_path: None,
+            };
+            reporter.event(&RunEvent::ModuleFinished(result.clone()));
+            result
+        })
+        .collect();
+    let summary = RunSummary { run_id: None, result: RunResult::Succeeded, dry_run: true, duration_ms: 0, modules };
+    reporter.event(&RunEvent::Finished(summary.clone()));
+    Ok(summary)
+}
+
+fn write_back(manifest: &Manifest, modules: &[ModuleResult]) -> Result<(), RunError> {
+    let applied_at = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_default().to_string();
+    let updates: Vec<writeback::Applied> = modules
+        .iter()
+        .filter(|m| m.outcome == Outcome::Succeeded)
+        .map(|m| writeback::Applied {
+            module: m.module.clone(),
+            last_applied: applied_at.clone(),
+            last_safe_version: manifest.module(&m.module).and_then(|s| s.version.as_ref()).map(ToString::to_string),
+        })
+        .collect();
+    if !updates.is_empty() {
+        writeback::write_back(&manifest.path, &updates)?;
+    }
+    Ok(())
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Build a cancel channel; send `true` to cancel.
+pub fn cancel_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}

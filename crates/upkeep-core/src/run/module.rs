@@ -1,0 +1,133 @@
+//! Running one module: verify its files, start its process, turn the exit into an outcome.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::events::Outcome;
+use crate::exec::{self, Exit, Invocation};
+use crate::integrity::{self, FileDiff};
+use crate::state::Ledger;
+
+/// Everything one module's execution needs, owned so it can run as its own task.
+#[derive(Debug)]
+pub(super) struct Job {
+    pub(super) index: usize,
+    pub(super) name: String,
+    pub(super) dir: Option<PathBuf>,
+    pub(super) declared_checksum: Option<String>,
+    pub(super) state_dir: PathBuf,
+    pub(super) invocation: Invocation,
+}
+
+/// What a finished job reports back to the scheduler.
+#[derive(Debug)]
+pub(super) struct JobResult {
+    pub(super) index: usize,
+    pub(super) outcome: Outcome,
+    pub(super) started: Option<Instant>,
+    pub(super) duration: Duration,
+    /// The checksum the module ran with, when it was verified.
+    pub(super) checksum: Option<String>,
+}
+
+pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResult {
+    let verified = match verify(&job).await {
+        Ok(checksum) => checksum,
+        Err(outcome) => {
+            return JobResult { index: job.index, outcome, started: None, duration: Duration::ZERO, checksum: None };
+        }
+    };
+    let started = Instant::now();
+    let timeout = job.invocation.timeout;
+    let finished = exec::run(job.invocation, cancel).await;
+    let outcome = match finished.exit {
+        Exit::Code(0) => Outcome::Succeeded,
+        Exit::Code(code) => Outcome::Failed { status: format!("exit code {code}"), tail: finished.tail },
+        Exit::Signal(signal) => {
+            let name = nix::sys::signal::Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+            Outcome::Failed { status: format!("killed by {name}"), tail: finished.tail }
+        }
+        Exit::TimedOut => Outcome::TimedOut {
+            after_ms: u64::try_from(timeout.unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
+        },
+        Exit::Cancelled => Outcome::Cancelled { started: true },
+        Exit::SpawnFailed(message) => Outcome::Failed { status: message, tail: String::new() },
+    };
+    JobResult { index: job.index, outcome, started: Some(started), duration: started.elapsed(), checksum: verified }
+}
+
+/// Check the module's folder against its declared checksum before anything runs.
+async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
+    let Some(dir) = job.dir.clone() else {
+        return Ok(None);
+    };
+    let Some(expected) = job.declared_checksum.clone() else {
+        return Err(Outcome::IntegrityRefused {
+            expected: None,
+            actual: None,
+            changes: None,
+            reason: format!(
+                "no checksum is recorded for `{}`: run `upkeep checksum --write {}` after reviewing its files",
+                dir.display(),
+                job.name
+            ),
+        });
+    };
+    let name = job.name.clone();
+    let state_dir = job.state_dir.clone();
+    type Checked = Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
+    let checked = tokio::task::spawn_blocking(move || -> Checked {
+        let digest = integrity::digest_dir(&dir)?;
+        if digest.checksum == expected {
+            return Ok(Ok(digest.checksum));
+        }
+        let recorded = Ledger::open_existing(&state_dir).ok().flatten().and_then(|l| l.recorded_files(&name, &expected).ok().flatten());
+        let changes = recorded.map(|files| integrity::diff(&files, &digest.files));
+        Ok(Err((expected, digest.checksum, changes)))
+    })
+    .await
+    .unwrap_or_else(|join| Ok(Err((String::new(), format!("hashing panicked: {join}"), None))));
+    match checked {
+        Ok(Ok(checksum)) => Ok(Some(checksum)),
+        Ok(Err((expected, actual, changes))) => Err(Outcome::IntegrityRefused {
+            reason: mismatch_reason(&job.name, changes.as_ref()),
+            expected: Some(expected),
+            actual: Some(actual),
+            changes,
+        }),
+        Err(err) => Err(Outcome::IntegrityRefused {
+            expected: job.declared_checksum.clone(),
+            actual: None,
+            changes: None,
+            reason: format!("failed to {err}"),
+        }),
+    }
+}
+
+fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
+    let mut reason = format!("files of `{name}` do not match their checksum");
+    if let Some(changes) = changes {
+        let mut parts = Vec::new();
+        for (label, list) in [("changed", &changes.changed), ("added", &changes.added), ("removed", &changes.removed)] {
+            if !list.is_empty() {
+                parts.push(format!("{label}: {}", list.join(", ")));
+            }
+        }
+        if !parts.is_empty() {
+            reason.push_str(&format!(" ({})", parts.join("; ")));
+        }
+    }
+    reason.push_str(&format!("; if the change is intended, approve it with `upkeep checksum --write {name}`"));
+    reason
+}
+
+/// The environment every module receives.
+pub(super) fn module_env(pairs: &[(&str, Option<String>)]) -> Vec<(String, OsString)> {
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), OsString::from(value.clone().unwrap_or_default())))
+        .collect()
+}

@@ -1,0 +1,362 @@
+//! The scheduler: starts ready modules up to the job limit, resolves modules that need no
+//! process at once (up to date, disabled, groups, blocked), and propagates failures to
+//! children and dependents while everything independent goes on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
+use super::module::{Job, JobResult, module_env, run_job};
+use super::RunOptions;
+use crate::exec::{self, Invocation, LineSink};
+use crate::manifest::{Manifest, ModuleKind};
+use crate::plan::{Action, Plan, Step};
+use crate::state::ModuleState;
+use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
+use crate::state::now_ms;
+
+pub(super) struct Context {
+    pub(super) manifest: Manifest,
+    pub(super) options: RunOptions,
+    pub(super) run_id: Option<i64>,
+    pub(super) reporter: Arc<dyn Reporter>,
+    pub(super) states: HashMap<String, ModuleState>,
+}
+
+/// How a finished step counts for what comes after it.
+#[derive(Debug, Clone)]
+enum Resolution {
+    Satisfied,
+    /// Dependents are blocked; `root` is the module whose failure is the cause.
+    Unsatisfied { root: String, reason: String },
+}
+
+struct State<'p> {
+    steps: &'p [Step],
+    remaining: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    resolved: Vec<Option<Resolution>>,
+    ready: BTreeSet<usize>,
+    critical_left: usize,
+    results: Vec<ModuleResult>,
+}
+
+impl<'p> State<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let n = plan.steps.len();
+        let mut dependents = vec![Vec::new(); n];
+        let mut remaining = vec![0; n];
+        for (i, step) in plan.steps.iter().enumerate() {
+            for req in step.requires.iter().filter_map(|r| index.get(r.as_str())) {
+                dependents[*req].push(i);
+                remaining[i] += 1;
+            }
+        }
+        let ready = (0..n).filter(|&i| remaining[i] == 0).collect();
+        let critical_left = plan.steps.iter().filter(|s| s.critical).count();
+        Self { steps: &plan.steps, remaining, dependents, resolved: vec![None; n], ready, critical_left, results: Vec::new() }
+    }
+
+    /// The first ready step that may start: critical steps first, and nothing else until
+    /// every critical step has ended.
+    fn next_ready(&mut self) -> Option<usize> {
+        let pick = self.ready.iter().copied().find(|&i| self.critical_left == 0 || self.steps[i].critical)?;
+        self.ready.remove(&pick);
+        Some(pick)
+    }
+
+    fn resolve(&mut self, index: usize, resolution: Resolution) {
+        if self.steps[index].critical {
+            self.critical_left -= 1;
+        }
+        self.resolved[index] = Some(resolution);
+        for &d in &self.dependents[index] {
+            self.remaining[d] -= 1;
+            if self.remaining[d] == 0 {
+                self.ready.insert(d);
+            }
+        }
+    }
+
+    /// The first requirement of `index` that did not end well, and the module at the
+    /// root of that failure.
+    fn blocker(&self, index: usize, names: &HashMap<&str, usize>) -> Option<(usize, String)> {
+        let requires = self.steps[index].requires.iter().filter_map(|r| names.get(r.as_str()));
+        requires.copied().find_map(|r| match &self.resolved[r] {
+            Some(Resolution::Unsatisfied { root, .. }) => Some((r, root.clone())),
+            _ => None,
+        })
+    }
+}
+
+/// Execute `plan`. Returns every module's result and whether the run was cancelled.
+pub(super) async fn execute(ctx: &Context, plan: &Plan, writer: Option<&LedgerWriter>) -> (Vec<ModuleResult>, bool) {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    if ctx.options.handle_signals {
+        spawn_signal_listener(cancel_tx.clone());
+    }
+    let interpreter = resolve_interpreter(ctx, plan).await;
+    let names: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let mut state = State::new(plan);
+    let mut tasks: JoinSet<JobResult> = JoinSet::new();
+    let mut cancel_seen = cancel_rx.clone();
+    let mut cancelled = false;
+    loop {
+        while !cancelled && tasks.len() < ctx.options.jobs.max(1) {
+            let Some(index) = state.next_ready() else { break };
+            if let Some(job) = immediate(ctx, &mut state, index, &names, writer) {
+                let () = job;
+                let job = job_for(ctx, &state.steps[index], index, interpreter.as_ref());
+                match job {
+                    Ok(job) => {
+                        record_start(ctx, &state.steps[index], &job, writer);
+                        tasks.spawn(run_job(job, cancel_rx.clone()));
+                    }
+                    Err(outcome) => finish(ctx, &mut state, index, outcome, None, writer),
+                }
+            }
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = tasks.join_next() => {
+                let result = joined.expect("module tasks do not panic");
+                let index = result.index;
+                finish(ctx, &mut state, index, result.outcome, Some((result.started, result.duration, result.checksum)), writer);
+            }
+            Ok(()) = cancel_seen.changed(), if !cancelled => {
+                cancelled = *cancel_seen.borrow();
+            }
+        }
+    }
+    if cancelled {
+        let _ = cancel_tx.send(true);
+        for index in 0..state.steps.len() {
+            if state.resolved[index].is_none() && state.steps[index].kind != "group" {
+                finish(ctx, &mut state, index, Outcome::Cancelled { started: false }, None, writer);
+            }
+        }
+    }
+    (state.results, cancelled)
+}
+
+/// Resolve a step that needs no process. Returns `Some(())` when it must run.
+fn immediate(ctx: &Context, state: &mut State<'_>, index: usize, names: &HashMap<&str, usize>, writer: Option<&LedgerWriter>) -> Option<()> {
+    let step = &state.steps[index];
+    if let Some((via, root)) = state.blocker(index, names) {
+        let via = &state.steps[via].name;
+        let reason = if *via == root {
+            format!("required module `{root}` did not succeed")
+        } else {
+            format!("required module `{root}` did not succeed (needed through `{via}`)")
+        };
+        finish(ctx, state, index, Outcome::Blocked { by: root, reason }, None, writer);
+        return None;
+    }
+    if step.action.runs() {
+        return Some(());
+    }
+    let outcome = Outcome::Skipped { reason: step.action.describe() };
+    finish(ctx, state, index, outcome, None, writer);
+    None
+}
+
+type Timing = (Option<std::time::Instant>, Duration, Option<String>);
+
+/// Record an outcome, tell the reporter, and release dependents.
+fn finish(ctx: &Context, state: &mut State<'_>, index: usize, outcome: Outcome, timing: Option<Timing>, writer: Option<&LedgerWriter>) {
+    let step = &state.steps[index];
+    let resolution = resolution_of(ctx, step, &outcome);
+    state.resolve(index, resolution);
+    if step.kind == "group" && !matches!(outcome, Outcome::Blocked { .. }) {
+        return;
+    }
+    let (started, duration, checksum) = timing.unwrap_or((None, Duration::ZERO, None));
+    let succeeded = outcome == Outcome::Succeeded;
+    let version_after = if succeeded { step.version.clone() } else { step.applied_version.clone() };
+    let log_path = started.map(|_| log_path(ctx, &step.name).to_string_lossy().into_owned());
+    let result = ModuleResult {
+        module: step.name.clone(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        version_before: step.applied_version.clone(),
+        version_after: version_after.clone(),
+        log_path: log_path.clone(),
+        outcome,
+    };
+    if let (Some(writer), Some(run_id)) = (writer, ctx.run_id) {
+        if !matches!(result.outcome, Outcome::Skipped { .. }) && step.kind != "group" {
+            let finished_ms = now_ms();
+            let duration_ms = i64::try_from(result.duration_ms).unwrap_or(i64::MAX);
+            writer.send(LedgerOp::ModuleFinished(Box::new(ModuleRecord {
+                run_id,
+                module: step.name.clone(),
+                outcome: result.outcome.name().to_owned(),
+                reason: Some(step.action.describe()),
+                started_ms: started.map(|_| finished_ms - duration_ms),
+                finished_ms,
+                duration_ms: started.map(|_| duration_ms),
+                exit_code: exit_code(&result.outcome),
+                signal: None,
+                version_before: step.applied_version.clone(),
+                version_after,
+                log_path,
+                error: result.outcome.detail(),
+                applied: succeeded.then(|| Applied {
+                    version: step.version.clone(),
+                    checksum: checksum.or_else(|| step.checksum.clone()),
+                    last_safe_version: step.version.clone(),
+                }),
+            })));
+        }
+    }
+    ctx.reporter.event(&RunEvent::ModuleFinished(result.clone()));
+    state.results.push(result);
+}
+
+fn exit_code(outcome: &Outcome) -> Option<i32> {
+    match outcome {
+        Outcome::Succeeded => Some(0),
+        Outcome::Failed { status, .. } => status.strip_prefix("exit code ").and_then(|c| c.parse().ok()),
+        _ => None,
+    }
+}
+
+fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
+    match outcome {
+        Outcome::Blocked { by, reason } => Resolution::Unsatisfied { root: by.clone(), reason: reason.clone() },
+        Outcome::Skipped { .. } if matches!(step.action, Action::Disabled | Action::ParentDisabled { .. }) => {
+            let applied = ctx.states.get(&step.name).is_some_and(ModuleState::applied);
+            if applied || step.kind == "group" {
+                Resolution::Satisfied
+            } else {
+                Resolution::Unsatisfied { root: step.name.clone(), reason: "disabled and never set up".to_owned() }
+            }
+        }
+        other if other.satisfies_dependents() => Resolution::Satisfied,
+        other => Resolution::Unsatisfied { root: step.name.clone(), reason: other.name().to_owned() },
+    }
+}
+
+fn log_path(ctx: &Context, module: &str) -> PathBuf {
+    let run = ctx.run_id.unwrap_or(0);
+    ctx.options.state_dir.join("logs").join(format!("run-{run}")).join(format!("{module}.log"))
+}
+
+fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWriter>) {
+    if let (Some(writer), Some(run_id)) = (writer, ctx.run_id) {
+        writer.send(LedgerOp::ModuleStarted {
+            run_id,
+            module: step.name.clone(),
+            started_ms: now_ms(),
+            version_before: step.applied_version.clone(),
+            log_path: job.invocation.log_path.to_string_lossy().into_owned(),
+        });
+    }
+    ctx.reporter.event(&RunEvent::ModuleStarted { module: step.name.clone(), action: step.action.clone() });
+}
+
+/// Build the job for a step that runs code, or the outcome when it cannot start.
+fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result<PathBuf, String>>) -> Result<Job, Outcome> {
+    let spec = ctx.manifest.module(&step.name).expect("plan steps come from the manifest");
+    let root = &ctx.manifest.root;
+    let argv: Vec<std::ffi::OsString> = match &spec.kind {
+        ModuleKind::Python { module, .. } => match interpreter {
+            Some(Ok(python)) => exec::python::argv(python, root, module),
+            Some(Err(message)) => return Err(Outcome::Failed { status: message.clone(), tail: String::new() }),
+            None => unreachable!("the interpreter is resolved when a Python module runs"),
+        },
+        ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
+        ModuleKind::Group => unreachable!("groups never run code"),
+    };
+    let work_dir = ctx.options.state_dir.join("work").join(&step.name);
+    let _ = fs_err::create_dir_all(&work_dir);
+    let args = match &spec.kind {
+        ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
+        _ => "[]".to_owned(),
+    };
+    let old_json = step
+        .applied_version
+        .as_deref()
+        .and_then(|v| crate::version::Version::parse(v).ok())
+        .map_or(serde_json::Value::Null, |v| v.to_json())
+        .to_string();
+    let env = module_env(&[
+        ("UPKEEP_MODULE", Some(step.name.clone())),
+        ("UPKEEP_VERSION", step.version.clone()),
+        ("UPKEEP_OLD_VERSION", step.applied_version.clone()),
+        ("UPKEEP_ACTION", Some(action_name(&step.action).to_owned())),
+        ("UPKEEP_RUN_ID", ctx.run_id.map(|r| r.to_string())),
+        ("UPKEEP_STATE_DIR", Some(ctx.options.state_dir.to_string_lossy().into_owned())),
+        ("UPKEEP_MANIFEST_DIR", Some(root.to_string_lossy().into_owned())),
+        ("UPKEEP_MODULE_DIR", spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned())),
+        ("UPKEEP_WORK_DIR", Some(work_dir.to_string_lossy().into_owned())),
+        ("UPKEEP_ARGS", Some(args)),
+        ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
+    ]);
+    let stream = ctx.options.stream_output.then(|| {
+        let reporter = ctx.reporter.clone();
+        let module = step.name.clone();
+        Arc::new(move |stream, line: &str| {
+            reporter.event(&RunEvent::ModuleOutput { module: module.clone(), stream, line: line.to_owned() });
+        }) as LineSink
+    });
+    let invocation = Invocation {
+        argv,
+        env,
+        cwd: spec.dir.clone().unwrap_or_else(|| root.clone()),
+        log_path: log_path(ctx, &step.name),
+        stream,
+        timeout: spec.timeout.or(ctx.options.timeout).or(ctx.manifest.default_timeout),
+        grace: ctx.options.grace,
+    };
+    Ok(Job {
+        index,
+        name: step.name.clone(),
+        dir: spec.dir.clone(),
+        declared_checksum: step.checksum.clone(),
+        state_dir: ctx.options.state_dir.clone(),
+        invocation,
+    })
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Setup => "setup",
+        Action::Upgrade { .. } => "upgrade",
+        Action::ChecksumChanged => "checksum-changed",
+        Action::Forced => "forced",
+        _ => "none",
+    }
+}
+
+async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBuf, String>> {
+    let needs_python = plan.steps.iter().any(|s| s.action.runs() && s.kind == "python");
+    if !needs_python {
+        return None;
+    }
+    let configured = exec::python::configured_interpreter(&ctx.manifest.root, ctx.manifest.python.as_deref());
+    Some(exec::python::resolve(&configured).await)
+}
+
+/// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped
+/// (SIGTERM to their group, then SIGKILL after the grace period).
+fn spawn_signal_listener(cancel: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = cancel.send(true);
+    });
+}

@@ -1,0 +1,356 @@
+//! The ledger: upkeep's SQLite database in the state directory. Only this module speaks SQL.
+//!
+//! Every connection runs in WAL mode with `synchronous=FULL` (the pragma is per connection,
+//! so [`configure`] runs on each). Schema changes are numbered [`migrations`]. Writes that
+//! belong together (a module's outcome and its new applied version) share one transaction,
+//! so a module's applied version only changes when its success is recorded.
+
+mod migrations;
+mod queries;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use queries::{History, HistoryFilter, HistoryModule, HistoryRun, ModuleStats};
+
+use crate::integrity::{EntryKind, FileRecord};
+
+/// The database file name inside the state directory.
+pub const DB_FILE: &str = "upkeep.db";
+
+/// Errors from the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// SQLite refused an operation.
+    #[error("{action} in the ledger {path}")]
+    Sqlite {
+        /// What was being done, e.g. "open the database".
+        action: &'static str,
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state directory could not be created.
+    #[error("create the state directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// WAL mode could not be enabled (e.g. the file system does not support it).
+    #[error("enable WAL mode on {path}: SQLite answered `{mode}`")]
+    NotWal {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite reported instead.
+        mode: String,
+    },
+    /// The database was written by a newer upkeep.
+    #[error("open the ledger {path}: its schema version {found} is newer than this upkeep knows ({known})")]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found.
+        found: usize,
+        /// The newest version this build knows.
+        known: usize,
+    },
+}
+
+/// What the ledger knows about one module.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ModuleState {
+    /// The version last applied successfully (`None` for modules without a version).
+    pub applied_version: Option<String>,
+    /// When it was applied, in milliseconds since the Unix epoch; `None` if never applied.
+    pub applied_at_ms: Option<i64>,
+    /// The module folder's checksum when it was applied.
+    pub applied_checksum: Option<String>,
+    /// The last version known to be good.
+    pub last_safe_version: Option<String>,
+    /// The newest recorded outcome, and the run it was in.
+    pub last_outcome: Option<String>,
+    /// The run of the newest recorded outcome.
+    pub last_run_id: Option<i64>,
+}
+
+impl ModuleState {
+    /// Whether the module was ever applied successfully.
+    pub fn applied(&self) -> bool {
+        self.applied_at_ms.is_some()
+    }
+}
+
+/// An open ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn sqlite(action: &'static str, path: &Path) -> impl FnOnce(rusqlite::Error) -> StateError + use<> {
+    let path = path.to_path_buf();
+    move |source| StateError::Sqlite { action, path, source }
+}
+
+/// Per-connection settings every ledger connection must have.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite("set the busy timeout", path))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(sqlite("enable WAL mode", path))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StateError::NotWal { path: path.to_path_buf(), mode });
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(sqlite("set synchronous=FULL", path))
+}
+
+impl Ledger {
+    /// Open (creating if needed) the ledger in `state_dir` and bring its schema up to date.
+    ///
+    /// # Errors
+    /// [`StateError`] when the directory or database cannot be created or migrated.
+    pub fn open(state_dir: &Path) -> Result<Self, StateError> {
+        create_state_dir(state_dir)?;
+        let path = state_dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(sqlite("open the database", &path))?;
+        configure(&conn, &path)?;
+        let mut ledger = Self { conn, path };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Open the ledger for reading if it exists; `None` when nothing was ever recorded.
+    /// Reading never creates the state directory.
+    ///
+    /// # Errors
+    /// [`StateError`] when the database exists but cannot be read.
+    pub fn open_existing(state_dir: &Path) -> Result<Option<Self>, StateError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sqlite("open the database", &path))?;
+        configure(&conn, &path)?;
+        let mut ledger = Self { conn, path };
+        ledger.migrate()?;
+        Ok(Some(ledger))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(sqlite("read the schema version", &path))?;
+        let current = usize::try_from(current).unwrap_or(usize::MAX);
+        let known = migrations::MIGRATIONS.len();
+        if current > known {
+            return Err(StateError::TooNew { path, found: current, known });
+        }
+        for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = self.conn.transaction().map_err(sqlite("begin a migration", &path))?;
+            tx.execute_batch(sql).map_err(sqlite("apply a migration", &path))?;
+            tx.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX)).map_err(sqlite("record the schema version", &path))?;
+            tx.commit().map_err(sqlite("commit a migration", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Every module the ledger knows, by name.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn module_states(&self) -> Result<HashMap<String, ModuleState>, StateError> {
+        let err = sqlite("read module states", &self.path);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT m.name, m.applied_version, m.applied_at_ms, m.applied_checksum, m.last_safe_version,
+                        r.outcome, r.run_id
+                 FROM modules m
+                 LEFT JOIN module_runs r ON r.module = m.name AND r.run_id = m.last_run_id",
+            )
+            .map_err(err)?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                ModuleState {
+                    applied_version: row.get(1)?,
+                    applied_at_ms: row.get(2)?,
+                    applied_checksum: row.get(3)?,
+                    last_safe_version: row.get(4)?,
+                    last_outcome: row.get(5)?,
+                    last_run_id: row.get(6)?,
+                },
+            ))
+        });
+        rows.and_then(Iterator::collect).map_err(sqlite("read module states", &self.path))
+    }
+
+    /// Mark runs that never finished (upkeep was killed) and their in-flight modules as
+    /// interrupted. Call only while holding the run lock. Returns the ids of such runs.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn recover_interrupted(&mut self) -> Result<Vec<i64>, StateError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite("begin recovery", &path))?;
+        let ids: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT id FROM runs WHERE finished_ms IS NULL").map_err(sqlite("find interrupted runs", &path))?;
+            stmt.query_map([], |row| row.get(0)).and_then(Iterator::collect).map_err(sqlite("find interrupted runs", &path))?
+        };
+        tx.execute(
+            "UPDATE module_runs SET outcome = 'interrupted', error = 'upkeep stopped before this module finished'
+             WHERE outcome = 'running'",
+            [],
+        )
+        .map_err(sqlite("mark interrupted modules", &path))?;
+        tx.execute("UPDATE runs SET result = 'interrupted', finished_ms = started_ms WHERE finished_ms IS NULL", [])
+            .map_err(sqlite("mark interrupted runs", &path))?;
+        tx.commit().map_err(sqlite("commit recovery", &path))?;
+        Ok(ids)
+    }
+
+    /// Record the start of a run and return its id.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn begin_run(&mut self, trigger: &str, manifest: &Path, jobs: usize) -> Result<i64, StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![trigger, manifest.to_string_lossy(), now_ms(), std::process::id(), i64::try_from(jobs).unwrap_or(i64::MAX)],
+            )
+            .map_err(sqlite("record the run's start", &self.path))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The recorded per-file hashes of `module` at `checksum`, if `upkeep checksum --write`
+    /// recorded them.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn recorded_files(&self, module: &str, checksum: &str) -> Result<Option<Vec<FileRecord>>, StateError> {
+        let err = || sqlite("read recorded file hashes", &self.path);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, kind, sha256 FROM file_hashes WHERE module = ?1 AND checksum = ?2 ORDER BY path")
+            .map_err(err())?;
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map(params![module, checksum], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(err())?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let files = rows
+            .into_iter()
+            .map(|(path, kind, sha256)| {
+                let kind = kind.chars().next().and_then(EntryKind::from_code).unwrap_or(EntryKind::File);
+                FileRecord { path, kind, sha256 }
+            })
+            .collect();
+        Ok(Some(files))
+    }
+
+    /// Record an approved checksum of `module` with its per-file hashes, and an audit entry.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn record_approval(&mut self, module: &str, checksum: &str, files: &[FileRecord], detail: &str) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite("begin recording an approval", &path))?;
+        tx.execute("DELETE FROM file_hashes WHERE module = ?1 AND checksum = ?2", params![module, checksum])
+            .map_err(sqlite("record file hashes", &path))?;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO file_hashes (module, checksum, path, kind, sha256) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(sqlite("record file hashes", &path))?;
+            for file in files {
+                insert
+                    .execute(params![module, checksum, file.path, file.kind.code().to_string(), file.sha256])
+                    .map_err(sqlite("record file hashes", &path))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO audit (at_ms, action, module, detail) VALUES (?1, 'checksum-approved', ?2, ?3)",
+            params![now_ms(), module, format!("{checksum} {detail}")],
+        )
+        .map_err(sqlite("record the audit entry", &path))?;
+        tx.commit().map_err(sqlite("commit an approval", &path))
+    }
+
+    /// Audit entries, newest first.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StateError> {
+        let err = || sqlite("read the audit trail", &self.path);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_ms, action, module, detail FROM audit ORDER BY id DESC LIMIT ?1")
+            .map_err(err())?;
+        stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(AuditEntry { at_ms: row.get(0)?, action: row.get(1)?, module: row.get(2)?, detail: row.get(3)? })
+        })
+        .and_then(Iterator::collect)
+        .map_err(err())
+    }
+
+    /// Run `PRAGMA integrity_check` and return its verdict (`ok` when healthy).
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] when the check cannot run.
+    pub fn integrity_check(&self) -> Result<String, StateError> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(sqlite("check database integrity", &self.path))
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> (&mut Connection, &Path) {
+        (&mut self.conn, &self.path)
+    }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// What happened, e.g. `checksum-approved`.
+    pub action: String,
+    /// The module concerned.
+    pub module: Option<String>,
+    /// Details.
+    pub detail: String,
+}
+
+fn create_state_dir(dir: &Path) -> Result<(), StateError> {
+    crate::paths::ensure_state_dir(dir).map_err(|source| StateError::CreateDir { path: dir.to_path_buf(), source })
+}

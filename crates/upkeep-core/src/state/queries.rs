@@ -1,0 +1,184 @@
+//! Read-side queries: run history and per-module statistics.
+
+use rusqlite::params_from_iter;
+
+use super::{Ledger, StateError, sqlite};
+
+/// Which runs and outcomes `history` returns.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Only runs started at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only outcomes of these modules (empty: all).
+    pub modules: Vec<String>,
+    /// Only outcomes with this name (e.g. `failed`).
+    pub outcome: Option<String>,
+    /// At most this many runs, newest first.
+    pub limit: usize,
+}
+
+/// Runs and statistics.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct History {
+    /// Matching runs, newest first.
+    pub runs: Vec<HistoryRun>,
+    /// Per-module statistics over the matching window.
+    pub stats: Vec<ModuleStats>,
+}
+
+/// One run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRun {
+    /// Run id.
+    pub id: i64,
+    /// What started it (`manual`, `schedule:NAME`, ...).
+    pub trigger: String,
+    /// Start time (ms since the epoch).
+    pub started_ms: i64,
+    /// End time, if it ended.
+    pub finished_ms: Option<i64>,
+    /// Overall result.
+    pub result: String,
+    /// Module outcomes in this run that match the filter.
+    pub modules: Vec<HistoryModule>,
+}
+
+/// One module outcome within a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryModule {
+    /// Module name.
+    pub module: String,
+    /// Outcome name.
+    pub outcome: String,
+    /// Reason or error.
+    pub detail: Option<String>,
+    /// Duration, if it ran.
+    pub duration_ms: Option<i64>,
+    /// Version before.
+    pub version_before: Option<String>,
+    /// Version after.
+    pub version_after: Option<String>,
+    /// Log file.
+    pub log_path: Option<String>,
+}
+
+/// Success rate and mean duration of one module.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModuleStats {
+    /// Module name.
+    pub module: String,
+    /// Outcomes where the module ran (succeeded, failed, timed out, cancelled, ...).
+    pub attempts: i64,
+    /// Of those, how many succeeded.
+    pub succeeded: i64,
+    /// `succeeded / attempts`, 0 when it never ran.
+    pub success_rate: f64,
+    /// Mean duration of its runs in milliseconds.
+    pub mean_duration_ms: Option<f64>,
+}
+
+impl Ledger {
+    /// Runs and outcomes matching `filter`, with per-module statistics.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn history(&self, filter: &HistoryFilter) -> Result<History, StateError> {
+        let err = || sqlite("read the run history", &self.path);
+        let since = filter.since_ms.unwrap_or(i64::MIN);
+        let mut runs: Vec<HistoryRun> = self
+            .conn()
+            .prepare("SELECT id, trigger, started_ms, finished_ms, result FROM runs WHERE started_ms >= ?1 ORDER BY id DESC")
+            .and_then(|mut stmt| {
+                stmt.query_map([since], |row| {
+                    Ok(HistoryRun {
+                        id: row.get(0)?,
+                        trigger: row.get(1)?,
+                        started_ms: row.get(2)?,
+                        finished_ms: row.get(3)?,
+                        result: row.get(4)?,
+                        modules: Vec::new(),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(err())?;
+        let (clause, args) = module_clause(filter, since);
+        let sql = format!(
+            "SELECT r.run_id, r.module, r.outcome, coalesce(r.error, r.reason), r.duration_ms,
+                    r.version_before, r.version_after, r.log_path
+             FROM module_runs r JOIN runs ON runs.id = r.run_id WHERE {clause} ORDER BY r.run_id DESC, r.started_ms, r.module"
+        );
+        let mut stmt = self.conn().prepare(&sql).map_err(err())?;
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    HistoryModule {
+                        module: row.get(1)?,
+                        outcome: row.get(2)?,
+                        detail: row.get(3)?,
+                        duration_ms: row.get(4)?,
+                        version_before: row.get(5)?,
+                        version_after: row.get(6)?,
+                        log_path: row.get(7)?,
+                    },
+                ))
+            })
+            .map_err(err())?;
+        for row in rows {
+            let (run_id, module) = row.map_err(err())?;
+            if let Some(run) = runs.iter_mut().find(|r| r.id == run_id) {
+                run.modules.push(module);
+            }
+        }
+        if !filter.modules.is_empty() || filter.outcome.is_some() {
+            runs.retain(|r| !r.modules.is_empty());
+        }
+        if filter.limit > 0 {
+            runs.truncate(filter.limit);
+        }
+        let stats = self.stats(filter, since)?;
+        Ok(History { runs, stats })
+    }
+
+    fn stats(&self, filter: &HistoryFilter, since: i64) -> Result<Vec<ModuleStats>, StateError> {
+        let err = || sqlite("compute module statistics", &self.path);
+        let (clause, args) = module_clause(&HistoryFilter { outcome: None, ..filter.clone() }, since);
+        let sql = format!(
+            "SELECT r.module,
+                    count(*) FILTER (WHERE r.started_ms IS NOT NULL),
+                    count(*) FILTER (WHERE r.outcome = 'succeeded'),
+                    avg(r.duration_ms)
+             FROM module_runs r JOIN runs ON runs.id = r.run_id
+             WHERE {clause} AND r.outcome <> 'running'
+             GROUP BY r.module ORDER BY r.module"
+        );
+        let mut stmt = self.conn().prepare(&sql).map_err(err())?;
+        stmt.query_map(params_from_iter(args.iter()), |row| {
+            let attempts: i64 = row.get(1)?;
+            let succeeded: i64 = row.get(2)?;
+            #[expect(clippy::cast_precision_loss, reason = "run counts are far below 2^52")]
+            let success_rate = if attempts == 0 { 0.0 } else { succeeded as f64 / attempts as f64 };
+            Ok(ModuleStats { module: row.get(0)?, attempts, succeeded, success_rate, mean_duration_ms: row.get(3)? })
+        })
+        .and_then(Iterator::collect)
+        .map_err(err())
+    }
+}
+
+fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut clause = String::from("runs.started_ms >= ?1");
+    let mut args = vec![Value::Integer(since)];
+    if !filter.modules.is_empty() {
+        let start = args.len() + 1;
+        let marks: Vec<String> = (start..start + filter.modules.len()).map(|i| format!("?{i}")).collect();
+        clause.push_str(&format!(" AND r.module IN ({})", marks.join(", ")));
+        args.extend(filter.modules.iter().cloned().map(Value::Text));
+    }
+    if let Some(outcome) = &filter.outcome {
+        clause.push_str(&format!(" AND r.outcome = ?{}", args.len() + 1));
+        args.push(Value::Text(outcome.clone()));
+    }
+    (clause, args)
+}

@@ -1,0 +1,195 @@
+//! The ledger writer: a thread that owns the run's connection and commits what modules
+//! report in groups.
+//!
+//! A durable commit (`synchronous=FULL`) costs a WAL fsync, about as long as running a
+//! small module. Committing once per event would make the ledger the bottleneck of a run
+//! of many small modules, so the writer takes every event that has queued up since its last
+//! commit and writes them in one transaction. A module's outcome and its new applied
+//! version are always in the same transaction. A dependent may start before its
+//! prerequisite's success is durable; if upkeep dies in that window, the ledger does not
+//! claim the prerequisite was applied and the next run applies it again, which is why
+//! module setup must be idempotent (as Plinth requires).
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::params;
+
+use super::{Ledger, StateError, sqlite};
+
+/// A state change to record.
+#[derive(Debug, Clone)]
+pub enum LedgerOp {
+    /// A module started running.
+    ModuleStarted {
+        /// The run.
+        run_id: i64,
+        /// The module.
+        module: String,
+        /// When it started (ms since the epoch).
+        started_ms: i64,
+        /// The version applied before this run.
+        version_before: Option<String>,
+        /// Its log file.
+        log_path: String,
+    },
+    /// A module reached its outcome.
+    ModuleFinished(Box<ModuleRecord>),
+    /// The run ended.
+    RunFinished {
+        /// The run.
+        run_id: i64,
+        /// When (ms since the epoch).
+        finished_ms: i64,
+        /// `succeeded`, `failed`, `cancelled`, ...
+        result: String,
+    },
+}
+
+/// A module's outcome as the ledger stores it.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleRecord {
+    /// The run.
+    pub run_id: i64,
+    /// The module.
+    pub module: String,
+    /// The outcome's name, e.g. `succeeded`, `failed`, `blocked`.
+    pub outcome: String,
+    /// Why it was skipped or blocked, or why it ran.
+    pub reason: Option<String>,
+    /// When it started (ms since the epoch), if it ran.
+    pub started_ms: Option<i64>,
+    /// When it ended.
+    pub finished_ms: i64,
+    /// How long it ran.
+    pub duration_ms: Option<i64>,
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// Applied version before.
+    pub version_before: Option<String>,
+    /// Applied version after.
+    pub version_after: Option<String>,
+    /// Its log file.
+    pub log_path: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Set when the module succeeded: what is now applied.
+    pub applied: Option<Applied>,
+}
+
+/// What a successful module leaves applied.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The version now applied.
+    pub version: Option<String>,
+    /// The module folder's checksum it ran with.
+    pub checksum: Option<String>,
+    /// The version now known to be good (until health checks exist, the same).
+    pub last_safe_version: Option<String>,
+}
+
+/// Handle to the writer thread.
+#[derive(Debug)]
+pub struct LedgerWriter {
+    sender: mpsc::Sender<LedgerOp>,
+    thread: JoinHandle<Result<Ledger, StateError>>,
+}
+
+impl LedgerWriter {
+    /// Move `ledger` to a writer thread.
+    pub fn spawn(ledger: Ledger) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("upkeep-ledger".into())
+            .spawn(move || write_loop(ledger, &receiver))
+            .expect("spawning the ledger thread");
+        Self { sender, thread }
+    }
+
+    /// Queue a state change. Never blocks.
+    pub fn send(&self, op: LedgerOp) {
+        // A send only fails if the thread died; its error surfaces from `finish`.
+        let _ = self.sender.send(op);
+    }
+
+    /// Commit everything queued and give the ledger back.
+    ///
+    /// # Errors
+    /// The first [`StateError`] the writer hit.
+    pub fn finish(self) -> Result<Ledger, StateError> {
+        drop(self.sender);
+        self.thread.join().expect("the ledger thread does not panic")
+    }
+}
+
+fn write_loop(mut ledger: Ledger, receiver: &mpsc::Receiver<LedgerOp>) -> Result<Ledger, StateError> {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        batch.extend(receiver.try_iter());
+        apply(&mut ledger, &batch)?;
+    }
+    Ok(ledger)
+}
+
+/// Write a batch of operations in one transaction.
+pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), StateError> {
+    let (conn, path) = ledger.conn_mut();
+    let tx = conn.transaction().map_err(sqlite("begin a transaction", path))?;
+    for op in batch {
+        apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
+    }
+    tx.commit().map_err(sqlite("commit module progress", path))
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {
+    match op {
+        LedgerOp::ModuleStarted { run_id, module, started_ms, version_before, log_path } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO module_runs (run_id, module, outcome, started_ms, version_before, log_path)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            )?
+            .execute(params![run_id, module, started_ms, version_before, log_path])?;
+        }
+        LedgerOp::ModuleFinished(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO module_runs (run_id, module, outcome, reason, started_ms, finished_ms,
+                    duration_ms, exit_code, signal, version_before, version_after, log_path, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                r.run_id, r.module, r.outcome, r.reason, r.started_ms, r.finished_ms, r.duration_ms,
+                r.exit_code, r.signal, r.version_before, r.version_after, r.log_path, r.error
+            ])?;
+            record_module(tx, r)?;
+        }
+        LedgerOp::RunFinished { run_id, finished_ms, result } => {
+            tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
+                .execute(params![run_id, finished_ms, result])?;
+        }
+    }
+    Ok(())
+}
+
+fn record_module(tx: &rusqlite::Transaction<'_>, r: &ModuleRecord) -> rusqlite::Result<()> {
+    match &r.applied {
+        Some(applied) => {
+            tx.prepare_cached(
+                "INSERT INTO modules (name, applied_version, applied_at_ms, applied_checksum, last_safe_version, last_run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(name) DO UPDATE SET applied_version = ?2, applied_at_ms = ?3,
+                    applied_checksum = ?4, last_safe_version = coalesce(?5, last_safe_version), last_run_id = ?6",
+            )?
+            .execute(params![r.module, applied.version, r.finished_ms, applied.checksum, applied.last_safe_version, r.run_id])?;
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO modules (name, last_run_id) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET last_run_id = ?2",
+            )?
+            .execute(params![r.module, r.run_id])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Module versions: a Plinth-style integer or a semver string.
+
+use std::fmt;
+
+/// A module's declared or applied version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Version {
+    /// A plain integer, incremented whenever the module wants to upgrade an existing setup.
+    Integer(u64),
+    /// A semantic version such as `1.4.0`.
+    Semver(semver::Version),
+}
+
+impl Version {
+    /// Parse the text form stored in manifests and in the ledger: digits only means an
+    /// integer version, anything else must be a semantic version.
+    ///
+    /// # Errors
+    /// Returns a message fragment naming what is wrong with the text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("version is empty".to_owned());
+        }
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return trimmed
+                .parse()
+                .map(Version::Integer)
+                .map_err(|_| format!("version `{trimmed}` is too large"));
+        }
+        let without_v = trimmed.strip_prefix('v').unwrap_or(trimmed);
+        semver::Version::parse(without_v).map(Version::Semver).map_err(|err| {
+            format!("`{trimmed}` is not an integer or a semantic version like `1.2.3` ({err})")
+        })
+    }
+
+    /// The value a Python `setup(old_version)` receives, as JSON: a number for integer
+    /// versions, a string for semantic versions.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Version::Integer(n) => serde_json::Value::from(*n),
+            Version::Semver(v) => serde_json::Value::from(v.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Version::Integer(n) => write!(f, "{n}"),
+            Version::Semver(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_semver() {
+        assert_eq!(Version::parse("3").unwrap(), Version::Integer(3));
+        assert_eq!(Version::parse("1.2.3").unwrap().to_string(), "1.2.3");
+        assert_eq!(Version::parse("v2.0.0-rc.1").unwrap().to_string(), "2.0.0-rc.1");
+        assert!(Version::parse("1.2").is_err());
+        assert!(Version::parse("banana").is_err());
+        assert!(Version::parse("").is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! `upkeep checksum --write | --check`: the seeds' checksummer.
+
+use upkeep_core::checksum::{self, Verdict};
+use upkeep_core::exit_codes;
+
+use super::{Context, print_json};
+use crate::cli::ChecksumArgs;
+use crate::error::CliError;
+use crate::render;
+
+pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliError> {
+    let ChecksumArgs { write, check: _, modules, jobs } = args;
+    let manifest = ctx.load_manifest()?;
+    let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let report = if write {
+        checksum::write(&manifest, &ctx.state_dir, &modules, threads)?
+    } else {
+        checksum::check(&manifest, &ctx.state_dir, &modules, threads)?
+    };
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render::checksum_table(&report));
+    }
+    let bad = report.iter().any(|m| matches!(m.verdict, Verdict::Mismatch | Verdict::Missing | Verdict::Error));
+    Ok(if bad { exit_codes::INTEGRITY_REFUSED } else { exit_codes::OK })
+}

@@ -1,0 +1,63 @@
+//! One function per subcommand: resolve settings, call the engine, render the result.
+
+mod checksum;
+mod history;
+mod plan;
+mod run;
+mod status;
+
+pub(crate) use status::StatusRow;
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use upkeep_core::manifest::{self, Manifest};
+
+use crate::cli::{Cli, Command, Global};
+use crate::error::CliError;
+
+/// Settings every command shares, resolved once.
+pub(crate) struct Context {
+    pub(crate) manifest_arg: Option<PathBuf>,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) json: bool,
+    pub(crate) verbose: bool,
+}
+
+impl Context {
+    fn new(global: Global) -> Self {
+        let Global { manifest, state_dir, json, verbose } = global;
+        Self { manifest_arg: manifest, state_dir: upkeep_core::paths::state_dir(state_dir), json, verbose }
+    }
+
+    pub(crate) fn load_manifest(&self) -> Result<Manifest, CliError> {
+        let path = manifest::locate(self.manifest_arg.as_deref())?;
+        Ok(manifest::load(&path)?)
+    }
+}
+
+/// Run the chosen subcommand and return the exit code.
+pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    let Cli { global, command } = cli;
+    let ctx = Context::new(global);
+    match command {
+        Command::Plan(args) => plan::plan(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Status => status::status(&ctx),
+        Command::History(args) => history::history(&ctx, args),
+        Command::Checksum(args) => checksum::checksum(&ctx, args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
+            Ok(upkeep_core::exit_codes::OK)
+        }
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}

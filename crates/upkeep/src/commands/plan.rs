@@ -1,0 +1,28 @@
+//! `upkeep plan`: what a run would do, in what order, and why.
+
+use std::collections::HashMap;
+
+use upkeep_core::exit_codes;
+use upkeep_core::plan::{self, PlanOptions};
+use upkeep_core::state::Ledger;
+
+use super::{Context, print_json};
+use crate::cli::PlanArgs;
+use crate::error::CliError;
+use crate::render;
+
+pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
+    let PlanArgs { targets, force } = args;
+    let manifest = ctx.load_manifest()?;
+    let states = match Ledger::open_existing(&ctx.state_dir)? {
+        Some(ledger) => ledger.module_states()?,
+        None => HashMap::new(),
+    };
+    let plan = plan::plan(&manifest, &states, &PlanOptions { targets, force })?;
+    if ctx.json {
+        print_json(&plan)?;
+    } else {
+        print!("{}", render::plan_table(&plan));
+    }
+    Ok(exit_codes::OK)
+}

@@ -1,0 +1,74 @@
+//! Errors that stop a command, and how each maps to an exit code and a message.
+
+use upkeep_core::checksum::ChecksumError;
+use upkeep_core::exit_codes;
+use upkeep_core::lock::LockError;
+use upkeep_core::manifest::ManifestError;
+use upkeep_core::plan::PlanError;
+use upkeep_core::run::RunError;
+use upkeep_core::state::StateError;
+
+use crate::render;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Checksum(#[from] ChecksumError),
+    #[error("write to stdout")]
+    Output(#[from] std::io::Error),
+}
+
+/// Print `err` to stderr and return its exit code.
+pub(crate) fn report(err: &CliError) -> i32 {
+    if let CliError::Manifest(ManifestError::Invalid { diagnostics, .. }) = err {
+        render::diagnostics(diagnostics);
+        return exit_codes::INVALID_INPUT;
+    }
+    let mut message = format!("error: failed to {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(&format!("\n  caused by: {text}"));
+        }
+        source = cause.source();
+    }
+    eprintln!("{message}");
+    if let Some(hint) = hint(err) {
+        eprintln!("hint: {hint}");
+    }
+    code(err)
+}
+
+fn hint(err: &CliError) -> Option<String> {
+    match err {
+        CliError::Plan(PlanError::UnknownTarget { suggestion: Some(s), .. })
+        | CliError::Run(RunError::Plan(PlanError::UnknownTarget { suggestion: Some(s), .. }))
+        | CliError::Checksum(ChecksumError::UnknownModule { suggestion: Some(s), .. }) => Some(format!("did you mean `{s}`?")),
+        CliError::Run(RunError::Lock(LockError::Held { .. })) | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
+            Some("wait for it to finish, or pass `--wait`".to_owned())
+        }
+        CliError::Manifest(ManifestError::NotFound) => Some("pass `--manifest PATH` or run from the manifest's directory".to_owned()),
+        _ => None,
+    }
+}
+
+fn code(err: &CliError) -> i32 {
+    match err {
+        CliError::Manifest(_)
+        | CliError::Plan(_)
+        | CliError::Run(RunError::Plan(_))
+        | CliError::Checksum(ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. }) => exit_codes::INVALID_INPUT,
+        CliError::Run(RunError::Lock(LockError::Held { .. })) | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
+        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => exit_codes::INTERNAL,
+    }
+}

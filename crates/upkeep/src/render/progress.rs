@@ -1,0 +1,114 @@
+//! Live progress of a run on stderr: an indicatif bar on a terminal, plain lines otherwise.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use upkeep_core::duration::format_duration;
+use upkeep_core::exec::Stream;
+use upkeep_core::run::{Outcome, Reporter, RunEvent};
+
+/// Renders run events for a person.
+pub(crate) struct ProgressReporter {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    running: Mutex<BTreeSet<String>>,
+}
+
+impl ProgressReporter {
+    /// A reporter; `quiet` (for `--json`) keeps stderr for errors only.
+    pub(crate) fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self { quiet, bar, running: Mutex::new(BTreeSet::new()) }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn show_running(&self) {
+        if let (Some(bar), Ok(running)) = (&self.bar, self.running.lock()) {
+            let names: Vec<&str> = running.iter().map(String::as_str).collect();
+            bar.set_message(names.join(", "));
+        }
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn event(&self, event: &RunEvent) {
+        if self.quiet {
+            return;
+        }
+        match event {
+            RunEvent::Recovered { runs } => {
+                let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+                self.line(&format!("note: run(s) {} never finished (upkeep was stopped); marked interrupted", ids.join(", ")));
+            }
+            RunEvent::Started { run_id, total, to_run, jobs } => {
+                let run = run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
+                self.line(&format!("{run}: {to_run} of {total} modules to run, {jobs} at a time"));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*to_run as u64);
+                }
+            }
+            RunEvent::ModuleStarted { module, action } => {
+                if let Ok(mut running) = self.running.lock() {
+                    running.insert(module.clone());
+                }
+                if self.bar.is_none() {
+                    self.line(&format!("start  {module} ({})", action.describe()));
+                }
+                self.show_running();
+            }
+            RunEvent::ModuleOutput { module, stream, line } => {
+                let mark = if *stream == Stream::Stderr { "!" } else { "|" };
+                self.line(&format!("{module} {mark} {line}"));
+            }
+            RunEvent::ModuleFinished(result) => {
+                let ran = result.log_path.is_some();
+                if let Ok(mut running) = self.running.lock() {
+                    running.remove(&result.module);
+                }
+                if ran {
+                    if let Some(bar) = &self.bar {
+                        bar.inc(1);
+                    }
+                }
+                if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
+                    let took = format_duration(Duration::from_millis(result.duration_ms));
+                    let detail = result.outcome.detail().map(|d| format!(": {d}")).unwrap_or_default();
+                    self.line(&format!("{:<6} {} {}{detail} ({took})", mark(&result.outcome), result.module, result.outcome.name()));
+                }
+                self.show_running();
+            }
+            RunEvent::Finished(_) => {
+                if let Some(bar) = &self.bar {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+}
+
+fn mark(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded | Outcome::WouldRun => "ok",
+        Outcome::Skipped { .. } => "skip",
+        Outcome::Blocked { .. } => "block",
+        Outcome::Cancelled { .. } => "cancel",
+        Outcome::IntegrityRefused { .. } => "REFUSE",
+        Outcome::Failed { .. } | Outcome::TimedOut { .. } => "FAIL",
+    }
+}
