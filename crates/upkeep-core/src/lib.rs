@@ -1,3 +1,4 @@
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 //! The upkeep engine: manifests, plans, runs, the ledger and integrity checks.
 //!
 //! This crate never prints and never exits; it returns values and emits

@@ -6,6 +6,8 @@
 //! start time into the file so a loser can say who holds it. The descriptor is opened
 //! close-on-exec (Rust's default), so modules never inherit it.
 
+#![expect(clippy::disallowed_types, reason = "flock takes ownership of the std file inside fs_err's wrapper")]
+
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 

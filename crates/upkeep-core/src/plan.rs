@@ -138,6 +138,7 @@ pub enum PlanError {
 ///
 /// # Errors
 /// [`PlanError::UnknownTarget`] when a target names no module.
+#[expect(clippy::implicit_hasher, reason = "module states always come from the ledger's default map")]
 pub fn plan(manifest: &Manifest, states: &HashMap<String, ModuleState>, options: &PlanOptions) -> Result<Plan, PlanError> {
     let graph = Graph::new(manifest);
     let selected = graph.select(manifest, &options.targets)?;
@@ -201,6 +202,12 @@ fn action(spec: &ModuleSpec, state: Option<&ModuleState>, checksum: Option<&str>
         return Action::ChecksumChanged;
     }
     if force { Action::Forced } else { Action::UpToDate }
+}
+
+/// Memoized "first disabled ancestor" per module.
+struct Memo {
+    known: Vec<bool>,
+    value: Vec<Option<String>>,
 }
 
 /// The module graph by index: parents and dependencies of every module.
@@ -312,13 +319,13 @@ impl Graph {
     }
 
     fn disabled_ancestors(&self, manifest: &Manifest) -> Vec<Option<String>> {
-        let mut memo: Vec<Option<Option<String>>> = vec![None; manifest.modules.len()];
+        let mut memo = Memo { known: vec![false; manifest.modules.len()], value: vec![None; manifest.modules.len()] };
         (0..manifest.modules.len()).map(|i| self.disabled_ancestor(manifest, i, &mut memo)).collect()
     }
 
-    fn disabled_ancestor(&self, manifest: &Manifest, node: usize, memo: &mut Vec<Option<Option<String>>>) -> Option<String> {
-        if let Some(known) = &memo[node] {
-            return known.clone();
+    fn disabled_ancestor(&self, manifest: &Manifest, node: usize, memo: &mut Memo) -> Option<String> {
+        if memo.known[node] {
+            return memo.value[node].clone();
         }
         let mut found = None;
         for &parent in &self.parents[node] {
@@ -331,7 +338,8 @@ impl Graph {
                 break;
             }
         }
-        memo[node] = Some(found.clone());
+        memo.known[node] = true;
+        memo.value[node].clone_from(&found);
         found
     }
 

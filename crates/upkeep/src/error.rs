@@ -1,5 +1,7 @@
 //! Errors that stop a command, and how each maps to an exit code and a message.
 
+use std::fmt::Write;
+
 use upkeep_core::checksum::ChecksumError;
 use upkeep_core::exit_codes;
 use upkeep_core::lock::LockError;
@@ -38,7 +40,7 @@ pub(crate) fn report(err: &CliError) -> i32 {
     while let Some(cause) = source {
         let text = cause.to_string();
         if !message.ends_with(&text) {
-            message.push_str(&format!("\n  caused by: {text}"));
+            let _ = write!(message, "\n  caused by: {text}");
         }
         source = cause.source();
     }

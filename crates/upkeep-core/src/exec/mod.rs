@@ -53,6 +53,9 @@ pub struct Invocation {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// What the log's first line shows instead of the full argv (e.g. for the Python
+    /// bootstrap, which is long and the same for every module).
+    pub display: Option<String>,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -196,7 +199,10 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
         fs_err::create_dir_all(dir)?;
     }
     let mut log = fs_err::OpenOptions::new().create(true).append(true).open(&invocation.log_path)?;
-    writeln!(log, "$ {}", command_line(&invocation.argv))?;
+    match &invocation.display {
+        Some(display) => writeln!(log, "$ {display}")?,
+        None => writeln!(log, "$ {}", command_line(&invocation.argv))?,
+    }
     Ok(log)
 }
 
@@ -237,7 +243,7 @@ async fn copy_lines<R: AsyncRead + Unpin>(stream: R, which: Stream, sink: LineSi
 pub fn read_tail(path: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = fs_err::File::open(path) else { return String::new() };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = file.metadata().map_or(0, |m| m.len());
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(4096)));
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);

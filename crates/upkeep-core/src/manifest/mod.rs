@@ -154,7 +154,6 @@ pub enum ManifestError {
 pub(crate) struct RawModule {
     /// Field path of the entry, e.g. `updates[3]` or `module[3]`.
     pub(crate) path: String,
-    pub(crate) span: Span,
     pub(crate) name: Spanned<String>,
     pub(crate) kind: RawKind,
     pub(crate) args: Vec<serde_json::Value>,
@@ -270,7 +269,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
     let raw = if is_toml { native::parse(source, &mut reporter) } else { seed::parse(source, &mut reporter) };
     let root = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    let manifest = raw.and_then(|raw| validate::validate(raw, &root, &mut reporter));
+    let manifest = raw.map(|raw| validate::validate(raw, &root, &mut reporter));
     match manifest {
         Some(mut manifest) if reporter.diagnostics.is_empty() => {
             manifest.path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

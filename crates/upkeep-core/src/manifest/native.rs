@@ -120,7 +120,6 @@ fn module(entry: &TomlSpanned<NativeModule>, index: usize, reporter: &mut Report
     }
     let kind = kinds.into_iter().next().map_or(RawKind::Group, |(_, kind)| kind);
     RawModule {
-        span: span(entry),
         name: keep(&m.name),
         kind,
         args: m.args.iter().map(toml_to_json).collect(),

@@ -119,7 +119,7 @@ impl Ctx<'_, '_> {
             return None;
         };
         self.check_fields(members, ENTRY_FIELDS, path);
-        let mut module = RawModule { path: path.to_owned(), span: span(node.span), enabled: true, ..RawModule::default() };
+        let mut module = RawModule { path: path.to_owned(), enabled: true, ..RawModule::default() };
         let mut has_name = false;
         for member in members {
             let key = member.key.value.as_str();

@@ -8,9 +8,9 @@ use super::{Manifest, ManifestFormat, ModuleKind, ModuleSpec, RawKind, RawManife
 use crate::duration::parse_duration;
 use crate::version::Version;
 
-/// Validate raw modules and build the manifest. Returns `None` only when nothing useful
-/// can be built; the caller fails the load whenever any diagnostic was recorded.
-pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_>) -> Option<Manifest> {
+/// Validate raw modules and build the manifest. The caller fails the load whenever any
+/// diagnostic was recorded, so a manifest built alongside diagnostics is never used.
+pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_>) -> Manifest {
     let names = check_names(&raw.modules, reporter);
     for module in &raw.modules {
         check_references(module, &names, &raw, reporter);
@@ -21,7 +21,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
     check_cycles(&raw, &names, reporter);
     let default_timeout = raw.timeout.as_ref().and_then(|t| timeout(t, "timeout", reporter));
     let modules = raw.modules.iter().map(|m| build_module(m, root, &raw, reporter)).collect();
-    Some(Manifest {
+    Manifest {
         path: PathBuf::new(),
         root: root.to_path_buf(),
         format: ManifestFormat::SeedJson,
@@ -29,7 +29,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
         python: raw.python,
         default_timeout,
         modules,
-    })
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -107,13 +107,13 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
         }
     }
     let mut state = vec![0u8; raw.modules.len()]; // 0 unseen, 1 on the stack, 2 done
-    let mut reported = HashSet::new();
-    for start in 0..raw.modules.len() {
-        if state[start] != 0 {
+    let mut seen_cycles = HashSet::new();
+    for origin in 0..raw.modules.len() {
+        if state[origin] != 0 {
             continue;
         }
-        state[start] = 1;
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[origin] = 1;
+        let mut stack: Vec<(usize, usize)> = vec![(origin, 0)];
         while let Some(&(node, next)) = stack.last() {
             let Some(&(target, reference, field)) = edges[node].get(next) else {
                 state[node] = 2;
@@ -133,7 +133,7 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
                         stack.iter().map(|(n, _)| *n).skip_while(|n| *n != target).collect();
                     let mut key = path.clone();
                     key.sort_unstable();
-                    if reported.insert(key) {
+                    if seen_cycles.insert(key) {
                         report_cycle(raw, &path, target, reference, field, reporter);
                     }
                 }

@@ -22,6 +22,7 @@ use crate::state::{Ledger, StateError, now_ms};
 
 /// How to run.
 #[derive(Debug, Clone)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches, one per command-line flag")]
 pub struct RunOptions {
     /// What to select and whether to force.
     pub plan: PlanOptions,

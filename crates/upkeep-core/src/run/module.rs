@@ -1,6 +1,7 @@
 //! Running one module: verify its files, start its process, turn the exit into an outcome.
 
 use std::ffi::OsString;
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,7 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
 
 /// Check the module's folder against its declared checksum before anything runs.
 async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
+    type Checked = Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
     let Some(dir) = job.dir.clone() else {
         return Ok(None);
     };
@@ -78,7 +80,6 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
     };
     let name = job.name.clone();
     let state_dir = job.state_dir.clone();
-    type Checked = Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
     let checked = tokio::task::spawn_blocking(move || -> Checked {
         let digest = integrity::digest_dir(&dir)?;
         if digest.checksum == expected {
@@ -117,10 +118,10 @@ fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
             }
         }
         if !parts.is_empty() {
-            reason.push_str(&format!(" ({})", parts.join("; ")));
+            let _ = write!(reason, " ({})", parts.join("; "));
         }
     }
-    reason.push_str(&format!("; if the change is intended, approve it with `upkeep checksum --write {name}`"));
+    let _ = write!(reason, "; if the change is intended, approve it with `upkeep checksum --write {name}`");
     reason
 }
 

@@ -33,7 +33,7 @@ pub(super) struct Context {
 enum Resolution {
     Satisfied,
     /// Dependents are blocked; `root` is the module whose failure is the cause.
-    Unsatisfied { root: String, reason: String },
+    Unsatisfied { root: String },
 }
 
 struct State<'p> {
@@ -118,7 +118,7 @@ pub(super) async fn execute(ctx: &Context, plan: &Plan, writer: Option<&LedgerWr
                         record_start(ctx, &state.steps[index], &job, writer);
                         tasks.spawn(run_job(job, cancel_rx.clone()));
                     }
-                    Err(outcome) => finish(ctx, &mut state, index, outcome, None, writer),
+                    Err(outcome) => finish(ctx, &mut state, index, *outcome, None, writer),
                 }
             }
         }
@@ -190,8 +190,9 @@ fn finish(ctx: &Context, state: &mut State<'_>, index: usize, outcome: Outcome, 
         log_path: log_path.clone(),
         outcome,
     };
-    if let (Some(writer), Some(run_id)) = (writer, ctx.run_id) {
-        if !matches!(result.outcome, Outcome::Skipped { .. }) && step.kind != "group" {
+    let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && step.kind != "group";
+    if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
+        {
             let finished_ms = now_ms();
             let duration_ms = i64::try_from(result.duration_ms).unwrap_or(i64::MAX);
             writer.send(LedgerOp::ModuleFinished(Box::new(ModuleRecord {
@@ -230,17 +231,17 @@ fn exit_code(outcome: &Outcome) -> Option<i32> {
 
 fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
     match outcome {
-        Outcome::Blocked { by, reason } => Resolution::Unsatisfied { root: by.clone(), reason: reason.clone() },
+        Outcome::Blocked { by, .. } => Resolution::Unsatisfied { root: by.clone() },
         Outcome::Skipped { .. } if matches!(step.action, Action::Disabled | Action::ParentDisabled { .. }) => {
             let applied = ctx.states.get(&step.name).is_some_and(ModuleState::applied);
             if applied || step.kind == "group" {
                 Resolution::Satisfied
             } else {
-                Resolution::Unsatisfied { root: step.name.clone(), reason: "disabled and never set up".to_owned() }
+                Resolution::Unsatisfied { root: step.name.clone() }
             }
         }
         other if other.satisfies_dependents() => Resolution::Satisfied,
-        other => Resolution::Unsatisfied { root: step.name.clone(), reason: other.name().to_owned() },
+        _ => Resolution::Unsatisfied { root: step.name.clone() },
     }
 }
 
@@ -263,13 +264,13 @@ fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWri
 }
 
 /// Build the job for a step that runs code, or the outcome when it cannot start.
-fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result<PathBuf, String>>) -> Result<Job, Outcome> {
+fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result<PathBuf, String>>) -> Result<Job, Box<Outcome>> {
     let spec = ctx.manifest.module(&step.name).expect("plan steps come from the manifest");
     let root = &ctx.manifest.root;
     let argv: Vec<std::ffi::OsString> = match &spec.kind {
         ModuleKind::Python { module, .. } => match interpreter {
             Some(Ok(python)) => exec::python::argv(python, root, module),
-            Some(Err(message)) => return Err(Outcome::Failed { status: message.clone(), tail: String::new() }),
+            Some(Err(message)) => return Err(Box::new(Outcome::Failed { status: message.clone(), tail: String::new() })),
             None => unreachable!("the interpreter is resolved when a Python module runs"),
         },
         ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
@@ -277,7 +278,7 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
     };
     let work_dir = ctx.options.state_dir.join("work").join(&step.name);
     let _ = fs_err::create_dir_all(&work_dir);
-    let args = match &spec.kind {
+    let args_json = match &spec.kind {
         ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
         _ => "[]".to_owned(),
     };
@@ -297,7 +298,7 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
         ("UPKEEP_MANIFEST_DIR", Some(root.to_string_lossy().into_owned())),
         ("UPKEEP_MODULE_DIR", spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned())),
         ("UPKEEP_WORK_DIR", Some(work_dir.to_string_lossy().into_owned())),
-        ("UPKEEP_ARGS", Some(args)),
+        ("UPKEEP_ARGS", Some(args_json)),
         ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
     ]);
     let stream = ctx.options.stream_output.then(|| {
@@ -315,6 +316,10 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
         stream,
         timeout: spec.timeout.or(ctx.options.timeout).or(ctx.manifest.default_timeout),
         grace: ctx.options.grace,
+        display: match &spec.kind {
+            ModuleKind::Python { module, .. } => Some(format!("python: import {module}; call setup(old_version) or main(args)")),
+            _ => None,
+        },
     };
     Ok(Job {
         index,

@@ -1,5 +1,7 @@
 //! Read-side queries: run history and per-module statistics.
 
+use std::fmt::Write;
+
 use rusqlite::params_from_iter;
 
 use super::{Ledger, StateError, sqlite};
@@ -173,11 +175,11 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
     if !filter.modules.is_empty() {
         let start = args.len() + 1;
         let marks: Vec<String> = (start..start + filter.modules.len()).map(|i| format!("?{i}")).collect();
-        clause.push_str(&format!(" AND r.module IN ({})", marks.join(", ")));
+        let _ = write!(clause, " AND r.module IN ({})", marks.join(", "));
         args.extend(filter.modules.iter().cloned().map(Value::Text));
     }
     if let Some(outcome) = &filter.outcome {
-        clause.push_str(&format!(" AND r.outcome = ?{}", args.len() + 1));
+        let _ = write!(clause, " AND r.outcome = ?{}", args.len() + 1);
         args.push(Value::Text(outcome.clone()));
     }
     (clause, args)

@@ -47,8 +47,7 @@ fn or_dash(value: Option<&str>) -> String {
 /// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
 pub(crate) fn timestamp(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
-        .unwrap_or_else(|_| ms.to_string())
+        .map_or_else(|_| ms.to_string(), |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
 }
 
 /// Manifest diagnostics, compiler style, on stderr.
@@ -145,7 +144,7 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
             vec![
                 m.module.clone(),
                 m.outcome.name().to_owned(),
-                format_duration(Duration::from_millis(m.duration_ms)),
+                if m.log_path.is_some() { format_duration(Duration::from_millis(m.duration_ms)) } else { "-".to_owned() },
                 versions,
                 m.outcome.detail().unwrap_or_default(),
             ]
@@ -163,7 +162,7 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
     let counts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
     let run = summary.run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
     let _ = writeln!(out, "\n{run} {}: {} in {}", summary.result.name(), counts.join(", "), format_duration(Duration::from_millis(summary.duration_ms)));
-    if let Some(failed) = summary.modules.iter().find(|m| matches!(m.outcome, Outcome::Failed { .. } | Outcome::TimedOut { .. })) {
+    for failed in &summary.modules {
         if let (Some(log), Outcome::Failed { tail, .. }) = (&failed.log_path, &failed.outcome) {
             let _ = writeln!(out, "\n{} failed; last lines of {log}:", failed.module);
             for line in tail.lines() {
@@ -200,7 +199,7 @@ pub(crate) fn history(history: &History) -> String {
                 s.module.clone(),
                 s.attempts.to_string(),
                 format!("{:.0}%", s.success_rate * 100.0),
-                s.mean_duration_ms.map_or_else(|| "-".to_owned(), |d| format_duration(Duration::from_millis(d as u64))),
+                s.mean_duration_ms.map_or_else(|| "-".to_owned(), |d| format_duration(Duration::from_secs_f64(d.max(0.0) / 1000.0))),
             ]
         })
         .collect();

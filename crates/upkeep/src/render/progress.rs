@@ -81,10 +81,8 @@ impl Reporter for ProgressReporter {
                 if let Ok(mut running) = self.running.lock() {
                     running.remove(&result.module);
                 }
-                if ran {
-                    if let Some(bar) = &self.bar {
-                        bar.inc(1);
-                    }
+                if let (true, Some(bar)) = (ran, &self.bar) {
+                    bar.inc(1);
                 }
                 if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
                     let took = format_duration(Duration::from_millis(result.duration_ms));

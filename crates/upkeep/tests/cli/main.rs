@@ -1,0 +1,11 @@
+//! Integration tests of the `upkeep` binary, from the user's side: real processes, real
+//! Python modules, real SQLite ledgers in temporary directories.
+
+mod fixture;
+
+mod checksums;
+mod concurrency;
+mod manifest_corpus;
+mod process_hygiene;
+mod runs;
+mod seed_example;

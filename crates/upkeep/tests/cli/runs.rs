@@ -1,0 +1,168 @@
+//! Runs from the user's side: failure isolation, Plinth upgrades, ordering, parallelism,
+//! target selection and module kinds.
+
+use serde_json::json;
+
+use crate::fixture::{Host, output};
+
+/// A Python module that appends its name to `order.txt` in the state directory, then
+/// fails when told to.
+fn recording_module(host: &Host, name: &str, fail: bool) {
+    let body = format!(
+        "import os\n\ndef main(args):\n    with open(os.path.join(os.environ['UPKEEP_STATE_DIR'], 'order.txt'), 'a') as f:\n        f.write('{name}\\n')\n    if {fail}:\n        raise RuntimeError('{name} broke on purpose')\n",
+        fail = if fail { "True" } else { "False" }
+    );
+    host.python_module(name, &body);
+}
+
+fn order(host: &Host) -> Vec<String> {
+    fs_err::read_to_string(host.state.join("order.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
+    let mut host = Host::new();
+    for (name, fail) in [("base", false), ("broken", true), ("child", false), ("dependent", false), ("sibling", false), ("independent", false)] {
+        recording_module(&host, name, fail);
+    }
+    host.manifest_json(&json!({
+        "updates": [
+            {"name": "root", "module": "", "children": ["base", "broken", "sibling"]},
+            {"name": "base", "module": "base.index"},
+            {"name": "broken", "module": "broken.index", "children": ["child"]},
+            {"name": "child", "module": "child.index"},
+            {"name": "sibling", "module": "sibling.index"},
+            {"name": "dependent", "module": "dependent.index", "dependsOn": ["broken"]},
+            {"name": "independent", "module": "independent.index"}
+        ]
+    }));
+    host.approve();
+    let run = host.upkeep().args(["run", "-j1"]).assert().code(3);
+    let (_, stdout, _) = output(&run);
+    insta::assert_snapshot!(host.redact(&stdout));
+    let outcomes = host.outcomes(1);
+    let expect = [
+        ("base", "succeeded"),
+        ("broken", "failed"),
+        ("child", "blocked"),
+        ("dependent", "blocked"),
+        ("independent", "succeeded"),
+        ("sibling", "succeeded"),
+    ];
+    let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+    assert_eq!(outcomes, expect);
+    let ran = order(&host);
+    assert!(!ran.contains(&"child".to_owned()) && !ran.contains(&"dependent".to_owned()), "{ran:?}");
+    let log = fs_err::read_to_string(host.state.join("logs/run-1/broken.log")).unwrap();
+    assert!(log.contains("Traceback") && log.contains("RuntimeError: broken broke on purpose"), "{log}");
+
+    // The failed module keeps no applied version; a fixed rerun only runs what is left.
+    recording_module(&host, "broken", false);
+    host.approve();
+    host.upkeep().args(["run", "-j1"]).assert().success();
+    let reran: Vec<(String, String)> = host.outcomes(2);
+    let names: Vec<&str> = reran.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(names, ["broken", "child", "dependent"]);
+}
+
+#[test]
+fn plinth_upgrade_calls_setup_with_the_old_version() {
+    let mut host = Host::new();
+    host.python_module(
+        "app",
+        "import os\n\ndef setup(old_version):\n    with open(os.path.join(os.environ['UPKEEP_STATE_DIR'], 'calls.txt'), 'a') as f:\n        f.write(repr(old_version) + '\\n')\n",
+    );
+    let manifest = |version: u64| json!({"updates": [{"name": "app", "module": "app.index", "version": version}]});
+    host.manifest_json(&manifest(1));
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    host.manifest_json(&manifest(2));
+    let plan = host.upkeep().arg("plan").assert().success();
+    assert!(output(&plan).1.contains("upgrade 1 -> 2"));
+    host.upkeep().arg("run").assert().success();
+    host.upkeep().arg("run").assert().success();
+    let calls = fs_err::read_to_string(host.state.join("calls.txt")).unwrap();
+    assert_eq!(calls, "None\n1\n", "first setup gets None, the upgrade gets 1, an up-to-date run nothing");
+}
+
+#[test]
+fn critical_modules_and_what_they_need_run_first() {
+    let mut host = Host::new();
+    for name in ["plain1", "plain2", "needed", "core"] {
+        recording_module(&host, name, false);
+    }
+    host.manifest_json(&json!({
+        "updates": [
+            {"name": "plain1", "module": "plain1.index"},
+            {"name": "plain2", "module": "plain2.index"},
+            {"name": "needed", "module": "needed.index"},
+            {"name": "core", "module": "core.index", "critical": true, "dependsOn": ["needed"]}
+        ]
+    }));
+    host.approve();
+    host.upkeep().args(["run", "-j2"]).assert().success();
+    assert_eq!(order(&host)[..2], ["needed", "core"]);
+}
+
+#[test]
+fn independent_modules_run_in_parallel() {
+    // Each module waits until the other has started: this only finishes if both run at
+    // the same time. The timeout turns a regression into a failure instead of a hang.
+    let mut host = Host::new();
+    let wait_for = |me: &str, other: &str| {
+        format!("touch \"$UPKEEP_STATE_DIR/{me}.started\"\nwhile [ ! -e \"$UPKEEP_STATE_DIR/{other}.started\" ]; do sleep 0.01; done")
+    };
+    let left = host.script("left.sh", &wait_for("left", "right"));
+    let right = host.script("right.sh", &wait_for("right", "left"));
+    host.manifest_toml(&format!(
+        "[upkeep]\ntimeout = \"20s\"\n\n[[module]]\nname = \"left\"\ncommand = [\"{}\"]\n\n[[module]]\nname = \"right\"\ncommand = [\"{}\"]\n",
+        left.display(),
+        right.display()
+    ));
+    host.upkeep().args(["run", "-j2"]).assert().success();
+}
+
+#[test]
+fn naming_a_target_pulls_in_what_it_needs_and_nothing_else() {
+    let mut host = Host::new();
+    for name in ["db", "web", "other"] {
+        recording_module(&host, name, false);
+    }
+    host.manifest_json(&json!({
+        "updates": [
+            {"name": "db", "module": "db.index"},
+            {"name": "web", "module": "web.index", "dependsOn": ["db"]},
+            {"name": "other", "module": "other.index"}
+        ]
+    }));
+    host.approve();
+    host.upkeep().args(["run", "web"]).assert().success();
+    assert_eq!(order(&host), ["db", "web"]);
+    let unknown = host.upkeep().args(["run", "wbe"]).assert().code(4);
+    assert!(output(&unknown).2.contains("did you mean `web`?"));
+}
+
+#[test]
+fn command_modules_get_their_context_in_the_environment() {
+    let mut host = Host::new();
+    let script = host.script("env.sh", "env | grep '^UPKEEP_' | sort > \"$UPKEEP_WORK_DIR/env.txt\"");
+    host.manifest_toml(&format!("[[module]]\nname = \"envdump\"\nversion = \"1.2.0\"\ncommand = [\"{}\"]\n", script.display()));
+    host.upkeep().arg("run").assert().success();
+    let env = fs_err::read_to_string(host.state.join("work/envdump/env.txt")).unwrap();
+    for needle in ["UPKEEP_MODULE=envdump", "UPKEEP_VERSION=1.2.0", "UPKEEP_OLD_VERSION=\n", "UPKEEP_RUN_ID=1", "UPKEEP_ACTION=setup"] {
+        assert!(env.contains(needle), "{needle} missing from\n{env}");
+    }
+    assert!(env.contains(&format!("UPKEEP_STATE_DIR={}", host.state.display())), "{env}");
+}
+
+#[test]
+fn verbose_streams_module_output_to_the_terminal() {
+    let mut host = Host::new();
+    let script = host.script("talk.sh", "echo hello from the module\necho oops >&2");
+    host.manifest_toml(&format!("[[module]]\nname = \"talk\"\ncommand = [\"{}\"]\n", script.display()));
+    let run = host.upkeep().args(["run", "-v"]).assert().success();
+    let (_, _, stderr) = output(&run);
+    assert!(stderr.contains("talk | hello from the module") && stderr.contains("talk ! oops"), "{stderr}");
+    let log = fs_err::read_to_string(host.state.join("logs/run-1/talk.log")).unwrap();
+    assert!(log.contains("hello from the module") && log.contains("oops"), "{log}");
+}

@@ -1,0 +1,79 @@
+//! The bundled seed example (`examples/seed-updates`) end to end: plan, approve, run,
+//! status, history, and the write-back into `manifest.json`.
+
+use crate::fixture::{Host, output};
+
+#[test]
+fn seed_example_end_to_end() {
+    let host = Host::seed_example();
+
+    let plan = host.upkeep().arg("plan").assert().success();
+    insta::assert_snapshot!("plan_before_setup", host.redact(&output(&plan).1));
+
+    // Nothing runs before the module folders are approved.
+    let refused = host.upkeep().arg("run").assert().code(6);
+    let (_, stdout, _) = output(&refused);
+    assert!(stdout.contains("integrity-refused"), "{stdout}");
+    assert!(stdout.contains("upkeep checksum --write adblock"), "{stdout}");
+
+    host.approve();
+    let run = host.upkeep().arg("run").assert().success();
+    insta::assert_snapshot!("first_run", host.redact(&output(&run).1));
+
+    // The modules did their real work under the state directory.
+    let work = host.state.join("work");
+    let hosts = fs_err::read_to_string(work.join("adblock/hosts.blocklist")).unwrap();
+    assert_eq!(hosts.lines().count(), 3, "duplicates removed: {hosts}");
+    let ini = fs_err::read_to_string(work.join("gogs/app.ini")).unwrap();
+    assert!(ini.contains("HTTP_PORT = 3001") && ini.contains("[security]"), "{ini}");
+    let gogs_log = fs_err::read_to_string(host.state.join("logs/run-2/gogs.log")).unwrap();
+    assert!(gogs_log.contains("migrated app.ini from version None to 2"), "{gogs_log}");
+
+    // lastApplied and lastSafeVersion were written back, everything else kept as is.
+    let manifest: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(host.manifest()).unwrap()).unwrap();
+    let adblock = &manifest["updates"][0];
+    assert_eq!(adblock["lastSafeVersion"], "1.0.0");
+    assert!(adblock["lastApplied"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(adblock["args"], serde_json::json!(["--lists", "default"]));
+    assert_eq!(manifest["updates"][4]["lastApplied"], serde_json::Value::Null, "groups are not applied");
+
+    let status = host.upkeep().args(["status", "--json"]).assert().success();
+    let rows: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    for row in rows.as_array().unwrap().iter().filter(|r| r["kind"] == "python") {
+        assert_eq!(row["applied_version"], row["declared_version"], "{row}");
+        assert_eq!(row["state"], "up to date");
+        assert!(row["description"].is_string());
+    }
+
+    // A second run has nothing to do.
+    let again = host.upkeep().arg("run").assert().success();
+    assert!(output(&again).1.contains("4 skipped"));
+
+    let history = host.upkeep().args(["history", "--since", "1d", "--json"]).assert().success();
+    let history: serde_json::Value = serde_json::from_str(&output(&history).1).unwrap();
+    assert_eq!(history["runs"].as_array().unwrap().len(), 3);
+    let gogs = history["stats"].as_array().unwrap().iter().find(|s| s["module"] == "gogs").unwrap();
+    assert_eq!(gogs["attempts"], 1);
+    assert_eq!(gogs["success_rate"], 1.0);
+}
+
+#[test]
+fn status_lists_modules_never_set_up_with_their_descriptions() {
+    let host = Host::seed_example();
+    let status = host.upkeep().arg("status").assert().success();
+    insta::assert_snapshot!(host.redact(&output(&status).1));
+    assert!(!host.state.exists(), "reading status must not create the state directory");
+}
+
+#[test]
+fn dry_run_executes_nothing_and_writes_nothing() {
+    let host = Host::seed_example();
+    host.approve();
+    let before = fs_err::read(host.manifest()).unwrap();
+    let dry = host.upkeep().args(["run", "--dry-run"]).assert().success();
+    assert!(output(&dry).1.contains("would-run"));
+    assert!(!host.state.join("work").exists());
+    assert_eq!(fs_err::read(host.manifest()).unwrap(), before);
+    let runs: i64 = host.ledger().query_row("SELECT count(*) FROM runs", [], |r| r.get(0)).unwrap();
+    assert_eq!(runs, 0);
+}
