@@ -10,13 +10,8 @@ fn seed_example_end_to_end() {
     let plan = host.upkeep().arg("plan").assert().success();
     insta::assert_snapshot!("plan_before_setup", host.redact(&output(&plan).1));
 
-    // Nothing runs before the module folders are approved.
-    let refused = host.upkeep().arg("run").assert().code(6);
-    let (_, stdout, _) = output(&refused);
-    assert!(stdout.contains("integrity-refused"), "{stdout}");
-    assert!(stdout.contains("upkeep checksum --write adblock"), "{stdout}");
-
-    host.approve();
+    // The example ships with its checksums recorded, as the seeds' layout requires.
+    host.upkeep().args(["checksum", "--check"]).assert().success();
     let run = host.upkeep().arg("run").assert().success();
     insta::assert_snapshot!("first_run", host.redact(&output(&run).1));
 
@@ -26,7 +21,7 @@ fn seed_example_end_to_end() {
     assert_eq!(hosts.lines().count(), 3, "duplicates removed: {hosts}");
     let ini = fs_err::read_to_string(work.join("gogs/app.ini")).unwrap();
     assert!(ini.contains("HTTP_PORT = 3001") && ini.contains("[security]"), "{ini}");
-    let gogs_log = fs_err::read_to_string(host.state.join("logs/run-2/gogs.log")).unwrap();
+    let gogs_log = fs_err::read_to_string(host.state.join("logs/run-1/gogs.log")).unwrap();
     assert!(gogs_log.contains("migrated app.ini from version None to 2"), "{gogs_log}");
 
     // lastApplied and lastSafeVersion were written back, everything else kept as is.
@@ -51,7 +46,7 @@ fn seed_example_end_to_end() {
 
     let history = host.upkeep().args(["history", "--since", "1d", "--json"]).assert().success();
     let history: serde_json::Value = serde_json::from_str(&output(&history).1).unwrap();
-    assert_eq!(history["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(history["runs"].as_array().unwrap().len(), 2);
     let gogs = history["stats"].as_array().unwrap().iter().find(|s| s["module"] == "gogs").unwrap();
     assert_eq!(gogs["attempts"], 1);
     assert_eq!(gogs["success_rate"], 1.0);
@@ -63,6 +58,21 @@ fn status_lists_modules_never_set_up_with_their_descriptions() {
     let status = host.upkeep().arg("status").assert().success();
     insta::assert_snapshot!(host.redact(&output(&status).1));
     assert!(!host.state.exists(), "reading status must not create the state directory");
+}
+
+#[test]
+fn modules_without_a_recorded_checksum_do_not_run() {
+    let host = Host::seed_example();
+    fs_err::remove_file(host.updates.join("atuin/checksum")).unwrap();
+    let text = fs_err::read_to_string(host.manifest()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let declared = manifest["updates"][1]["checksum"].as_str().unwrap().to_owned();
+    fs_err::write(host.manifest(), text.replace(&format!("\"{declared}\""), "null")).unwrap();
+    let refused = host.upkeep().arg("run").assert().code(6);
+    let (_, stdout, _) = output(&refused);
+    assert!(stdout.contains("atuin") && stdout.contains("integrity-refused"), "{stdout}");
+    assert!(stdout.contains("upkeep checksum --write atuin"), "{stdout}");
+    assert!(!host.state.join("work/atuin").join("config.toml").exists());
 }
 
 #[test]
