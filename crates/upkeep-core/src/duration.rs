@@ -28,6 +28,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map_err(|_| format!("`{text}` has a number that is too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if unit_len == 0 {
+            return Err(format!(
+                "`{text}` is not a duration: use whole numbers each followed by a unit, e.g. `1500ms`, `90s`, `1h30m`"
+            ));
+        }
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {

@@ -7,6 +7,15 @@
 //! mid-write. Output goes straight to the module's log file (no copying) unless it is also
 //! streamed to the terminal, in which case both streams are read concurrently so a child
 //! filling one pipe can never deadlock against the other.
+//!
+//! A process group does not hold everything a module starts: a daemonizing child can
+//! `setsid` into a session and group of its own, out of reach of `killpg`. So every module
+//! also gets a token in its environment (`UPKEEP_INVOCATION`), which its descendants
+//! inherit, and upkeep makes itself a child subreaper, so that orphans of its modules are
+//! re-parented to upkeep instead of init. When a module is stopped, every process carrying
+//! its token is signalled along with the group, and those that end up as upkeep's
+//! zombies are reaped by pid (never `waitpid(-1)`: tokio reaps its own children). A
+//! process that scrubs its environment still escapes; nothing short of a cgroup catches it.
 
 pub mod python;
 
@@ -15,10 +24,13 @@ use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
@@ -118,11 +130,14 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
     let Some(program) = invocation.argv.first() else {
         return spawn_failed("empty command".to_owned());
     };
+    adopt_orphans();
+    let token = Token::next();
     #[expect(clippy::disallowed_methods, reason = "exec is the one module that spawns processes")]
     let mut command = tokio::process::Command::new(program);
     command
         .args(&invocation.argv[1..])
         .envs(invocation.env.iter().map(|(k, v)| (k, v)))
+        .env(TOKEN_VAR, token.env_value())
         .current_dir(&invocation.cwd)
         .stdin(Stdio::null())
         .process_group(0)
@@ -167,8 +182,8 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
             Ok(status) => status.code().map_or_else(|| Exit::Signal(status.signal().unwrap_or(0)), Exit::Code),
             Err(err) => Exit::SpawnFailed(format!("wait for the process: {err}")),
         },
-        () = timeout => { terminate(&mut child, pgid, invocation.grace).await; Exit::TimedOut }
-        () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace).await; Exit::Cancelled }
+        () = timeout => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::TimedOut }
+        () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::Cancelled }
     };
     if let Some(task) = reader_task {
         // A background grandchild may keep the pipes open forever; stop reading shortly
@@ -206,13 +221,22 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
     Ok(log)
 }
 
-/// SIGTERM the group, wait for it to empty for up to `grace`, then SIGKILL what is left.
-async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: Duration) {
-    let Some(pgid) = pgid else {
-        let _ = child.kill().await;
-        return;
-    };
-    let _ = killpg(pgid, Signal::SIGTERM);
+/// SIGTERM the group and every other process carrying the module's token, wait for them
+/// to end for up to `grace`, then SIGKILL what is left and reap the orphans upkeep adopted.
+async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: Duration, token: &Token) {
+    let leader = child.id().and_then(|id| i32::try_from(id).ok());
+    let mut strays = Strays::new(token, leader);
+    // Seen now, while they are alive: a zombie's environment can no longer be read.
+    strays.scan();
+    match pgid {
+        Some(pgid) => {
+            let _ = killpg(pgid, Signal::SIGTERM);
+        }
+        None => {
+            let _ = child.start_kill();
+        }
+    }
+    strays.signal_outside(pgid, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
     let mut leader_gone = false;
     while tokio::time::Instant::now() < deadline {
@@ -220,13 +244,190 @@ async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: 
             leader_gone = matches!(child.try_wait(), Ok(Some(_)));
         }
         // Signal 0 checks whether any process is still in the group.
-        if leader_gone && killpg(pgid, None).is_err() {
-            return;
+        let group_gone = pgid.is_none_or(|pgid| killpg(pgid, None).is_err());
+        if leader_gone && group_gone && !strays.any_alive() {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = killpg(pgid, Signal::SIGKILL);
+    if let Some(pgid) = pgid {
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
     let _ = child.wait().await;
+    strays.kill_all().await;
+    strays.reap().await;
+}
+
+/// The environment variable that carries a module's [`Token`].
+const TOKEN_VAR: &str = "UPKEEP_INVOCATION";
+
+/// Identifies the processes of one module invocation: `<upkeep pid>-<counter>`.
+#[derive(Debug)]
+struct Token(String);
+
+impl Token {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// The variable's value: the tokens of any upkeep this one runs under, then this one's,
+    /// so that a nested upkeep's modules still carry the outer module's token.
+    fn env_value(&self) -> OsString {
+        match std::env::var_os(TOKEN_VAR) {
+            Some(outer) if !outer.is_empty() => {
+                let mut value = outer;
+                value.push(":");
+                value.push(&self.0);
+                value
+            }
+            _ => OsString::from(&self.0),
+        }
+    }
+
+    /// Whether a `/proc/PID/environ` image carries this token.
+    fn in_environ(&self, environ: &[u8]) -> bool {
+        let prefix = format!("{TOKEN_VAR}=");
+        environ
+            .split(|&b| b == 0)
+            .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
+            .any(|value| value.split(|&b| b == b':').any(|t| t == self.0.as_bytes()))
+    }
+}
+
+/// Make upkeep the reaper of its modules' orphans (once per process; the setting is not
+/// inherited by children).
+fn adopt_orphans() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::debug!("cannot become a child subreaper ({err}); orphans of stopped modules go to init");
+        }
+    });
+}
+
+/// What `/proc/PID/stat` says about a process.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    state: u8,
+    ppid: i32,
+    pgrp: i32,
+    /// Clock ticks after boot; tells a process from a later one that reuses its pid.
+    start: u64,
+}
+
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything, spaces included.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        state: *fields.first()?.as_bytes().first()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The processes of one stopped module, found by its token: (pid, start time).
+#[derive(Debug)]
+struct Strays<'t> {
+    token: &'t Token,
+    /// The module's own process, which tokio waits for and upkeep must leave alone.
+    leader: Option<i32>,
+    known: HashMap<i32, ProcStat>,
+}
+
+impl<'t> Strays<'t> {
+    fn new(token: &'t Token, leader: Option<i32>) -> Self {
+        Self { token, leader, known: HashMap::new() }
+    }
+
+    /// Live processes carrying the token now (zombies have no readable environment).
+    fn holders(&self) -> Vec<(i32, ProcStat)> {
+        let me = i32::try_from(std::process::id()).ok();
+        let Ok(entries) = fs_err::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| Some(pid) != me && Some(pid) != self.leader)
+            .filter(|&pid| fs_err::read(format!("/proc/{pid}/environ")).is_ok_and(|env| self.token.in_environ(&env)))
+            .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+            .filter(|(_, stat)| stat.state != b'Z')
+            .collect()
+    }
+
+    /// Remember every live holder of the token; returns how many there are.
+    fn scan(&mut self) -> usize {
+        let found = self.holders();
+        let count = found.len();
+        for (pid, stat) in found {
+            self.known.entry(pid).or_insert(stat);
+        }
+        count
+    }
+
+    /// Whether `pid` is still the process first seen under that pid.
+    fn same(&self, pid: i32, now: &ProcStat) -> bool {
+        self.known.get(&pid).is_some_and(|seen| seen.start == now.start)
+    }
+
+    /// Signal the known processes that are not in the module's process group (which
+    /// `killpg` reaches already).
+    fn signal_outside(&self, pgid: Option<Pid>, signal: Signal) {
+        for (&pid, seen) in &self.known {
+            if Some(Pid::from_raw(seen.pgrp)) != pgid && proc_stat(pid).is_some_and(|now| self.same(pid, &now)) {
+                let _ = kill(Pid::from_raw(pid), signal);
+            }
+        }
+    }
+
+    /// Whether any known process outside the leader is still running.
+    fn any_alive(&self) -> bool {
+        self.known.keys().any(|&pid| proc_stat(pid).is_some_and(|now| now.state != b'Z' && self.same(pid, &now)))
+    }
+
+    /// SIGKILL every process carrying the token until none is left running (bounded: a
+    /// process stuck in the kernel is given up on after a second).
+    async fn kill_all(&mut self) {
+        for _ in 0..100 {
+            let found = self.holders();
+            if found.is_empty() {
+                return;
+            }
+            for (pid, stat) in found {
+                self.known.entry(pid).or_insert(stat);
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Reap, by pid, the dead that were re-parented to upkeep. A zombie whose parent is
+    /// another of the module's dying processes comes to upkeep when that parent is gone;
+    /// one whose parent is someone else's (init, another subreaper) is theirs to reap.
+    async fn reap(&mut self) {
+        let me = i32::try_from(std::process::id()).unwrap_or(0);
+        for _ in 0..100 {
+            let parents: Vec<i32> = self.known.keys().copied().collect();
+            let mut keep = HashMap::new();
+            for (&pid, seen) in &self.known {
+                let Some(now) = proc_stat(pid).filter(|now| now.start == seen.start) else { continue };
+                if now.state != b'Z' {
+                    keep.insert(pid, *seen);
+                } else if now.ppid == me {
+                    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+                } else if parents.contains(&now.ppid) {
+                    keep.insert(pid, *seen);
+                }
+            }
+            self.known = keep;
+            if self.known.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 async fn copy_lines<R: AsyncRead + Unpin>(stream: R, which: Stream, sink: LineSink, mut log: Option<fs_err::File>) {

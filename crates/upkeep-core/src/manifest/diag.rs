@@ -111,12 +111,29 @@ fn locate(source: &str, span: Span) -> (usize, usize, Option<Snippet>) {
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
     let line = source[..start].matches('\n').count() + 1;
-    let mark_start = source[line_start..start].chars().count();
+    let column = source[line_start..start].chars().count();
     let end = floor_char_boundary(source, span.end.clamp(start, line_end));
     let mark_width = source[start..end].chars().count().max(1);
-    let text = source[line_start..line_end].trim_end_matches('\r').to_owned();
-    (line, mark_start + 1, Some(Snippet { text, mark_start, mark_width }))
+    let text: Vec<char> = source[line_start..line_end].trim_end_matches('\r').chars().collect();
+    // Show a window around the mark: a minified or hostile manifest can have one huge line.
+    let from = column.saturating_sub(SNIPPET_BEFORE);
+    let to = (column + mark_width.max(1) + SNIPPET_AFTER).min(text.len());
+    let mut shown: String = text[from.min(text.len())..to].iter().collect();
+    let mut mark_start = column - from;
+    if from > 0 {
+        shown.insert(0, '…');
+        mark_start += 1;
+    }
+    if to < text.len() {
+        shown.push('…');
+    }
+    let mark_width = mark_width.min(SNIPPET_AFTER);
+    (line, column + 1, Some(Snippet { text: shown, mark_start, mark_width }))
 }
+
+/// Characters of context shown before and after a diagnostic's mark.
+const SNIPPET_BEFORE: usize = 40;
+const SNIPPET_AFTER: usize = 80;
 
 fn floor_char_boundary(source: &str, mut index: usize) -> usize {
     while index > 0 && !source.is_char_boundary(index) {

@@ -208,6 +208,8 @@ pub(crate) struct RawManifest {
 pub(crate) struct Spelling {
     pub(crate) depends_on: &'static str,
     pub(crate) module: &'static str,
+    /// Prefix of manifest-wide settings: `""` for JSON (`timeout`), `"upkeep."` for TOML.
+    pub(crate) settings_prefix: &'static str,
 }
 
 /// Find the manifest to use: the given path, else `./upkeep.toml`, else `./manifest.json`.

@@ -82,12 +82,23 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             let at = err.span().map(|r| Span::new(r.start, r.end));
             let message = err.message().trim_end().to_owned();
             let hint = unknown_field_hint(&message);
-            reporter.error(at, None, message, hint);
+            let mut field = at.and_then(|span| field_at(source, span.start));
+            if let (Some(path), Some(missing)) = (&mut field, message.strip_prefix("missing field `")) {
+                if !path.contains('.') {
+                    path.push('.');
+                    path.push_str(missing.trim_end_matches('`'));
+                }
+            }
+            let message = match message.split_once(", expected one of") {
+                Some((head, _)) if hint.is_some() => head.to_owned(),
+                _ => message,
+            };
+            reporter.error(at, field, message, hint);
             return None;
         }
     };
     let mut raw = RawManifest {
-        spelling: Spelling { depends_on: "depends_on", module: "python" },
+        spelling: Spelling { depends_on: "depends_on", module: "python", settings_prefix: "upkeep." },
         ..RawManifest::default()
     };
     if let Some(settings) = file.upkeep {
@@ -140,6 +151,11 @@ fn version(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporte
     let text = match value.get_ref() {
         toml::Value::Integer(n) if *n >= 0 => n.to_string(),
         toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => {
+            let message = format!("a version must not be negative, found {n}");
+            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
+            return None;
+        }
         other => {
             let message = format!("expected a non-negative integer or a version string like \"1.2.3\", found {}", other.type_str());
             reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
@@ -153,6 +169,11 @@ fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Report
     let text = match value.get_ref() {
         toml::Value::Integer(n) if *n >= 0 => n.to_string(),
         toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => {
+            let message = format!("a timeout must not be negative, found {n}");
+            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
+            return None;
+        }
         other => {
             let message = format!("expected a duration such as \"10m\" or a number of seconds, found {}", other.type_str());
             reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
@@ -160,6 +181,35 @@ fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Report
         }
     };
     Some(Spanned { value: text, span: span(value) })
+}
+
+/// The field path (`module[2].enabled`, `upkeep.timeout`) of the key written on the line
+/// holding byte `offset`, worked out from the table headers above it. serde's errors
+/// carry a span but no path, and a path is what a person searches the file for.
+fn field_at(source: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(source.len());
+    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let mut table: Option<String> = None;
+    let mut modules = 0usize;
+    for line in source[..line_end].lines() {
+        let line = line.trim();
+        if line.starts_with("[[module]]") {
+            table = Some(format!("module[{modules}]"));
+            modules += 1;
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            table = Some(name.trim().to_owned());
+        }
+    }
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = source[line_start..].lines().next().unwrap_or("").trim();
+    let key = line.split('=').next().map(str::trim).filter(|k| {
+        line.contains('=') && !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    match (table, key) {
+        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
+        (Some(table), None) => Some(table),
+        (None, key) => key.map(str::to_owned),
+    }
 }
 
 /// serde reports "unknown field `x`, expected one of ..."; add the closest known name.

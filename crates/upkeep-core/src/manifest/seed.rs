@@ -50,7 +50,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         return None;
     };
     let mut raw = RawManifest {
-        spelling: Spelling { depends_on: "dependsOn", module: "module" },
+        spelling: Spelling { depends_on: "dependsOn", module: "module", settings_prefix: "" },
         ..RawManifest::default()
     };
     let mut ctx = Ctx { reporter };
@@ -74,14 +74,19 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
                 }
             } else {
                 ctx.type_error(updates, "updates", "an array of modules");
+                // Without modules every reference would be reported as unknown too.
+                return None;
             }
         }
-        None => ctx.reporter.error(
-            Some(Span::new(root.span.start, root.span.start + 1)),
-            Some("updates".into()),
-            "missing field `updates`",
-            Some("add \"updates\": [ ... ] listing the modules".into()),
-        ),
+        None => {
+            ctx.reporter.error(
+                Some(Span::new(root.span.start, root.span.start + 1)),
+                Some("updates".into()),
+                "missing field `updates`",
+                Some("add \"updates\": [ ... ] listing the modules".into()),
+            );
+            return None;
+        }
     }
     Some(raw)
 }

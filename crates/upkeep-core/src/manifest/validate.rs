@@ -15,11 +15,12 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
     for module in &raw.modules {
         check_references(module, &names, &raw, reporter);
     }
+    let prefix = raw.spelling.settings_prefix;
     if let Some(entry) = &raw.entrypoint {
-        check_reference(entry, "entrypoint", "entrypoint", &names, reporter);
+        check_reference(entry, &format!("{prefix}entrypoint"), "entrypoint", &names, reporter);
     }
     check_cycles(&raw, &names, reporter);
-    let default_timeout = raw.timeout.as_ref().and_then(|t| timeout(t, "timeout", reporter));
+    let default_timeout = raw.timeout.as_ref().and_then(|t| timeout(t, &format!("{prefix}timeout"), reporter));
     let modules = raw.modules.iter().map(|m| build_module(m, root, &raw, reporter)).collect();
     Manifest {
         path: PathBuf::new(),
@@ -93,16 +94,17 @@ fn check_reference(reference: &Spanned<String>, field: &str, what: &str, names: 
 /// Edges run from what must come first to what comes after: parent to child, dependency
 /// to dependent. A cycle means no order exists; print it whole.
 fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut Reporter<'_>) {
-    let mut edges: Vec<Vec<(usize, &Spanned<String>, &'static str)>> = vec![Vec::new(); raw.modules.len()];
+    // Self-references are reported by `check_references`; they are not cycles to print.
+    let mut edges: Vec<Vec<(usize, &Spanned<String>, String)>> = vec![Vec::new(); raw.modules.len()];
     for (index, module) in raw.modules.iter().enumerate() {
-        for child in &module.children {
-            if let Some(&c) = names.get(child.value.as_str()) {
-                edges[index].push((c, child, "children"));
+        for (i, child) in module.children.iter().enumerate() {
+            if let Some(&c) = names.get(child.value.as_str()).filter(|&&c| c != index) {
+                edges[index].push((c, child, format!("{}.children[{i}]", module.path)));
             }
         }
-        for dep in &module.depends_on {
-            if let Some(&d) = names.get(dep.value.as_str()) {
-                edges[d].push((index, dep, raw.spelling.depends_on));
+        for (i, dep) in module.depends_on.iter().enumerate() {
+            if let Some(&d) = names.get(dep.value.as_str()).filter(|&&d| d != index) {
+                edges[d].push((index, dep, format!("{}.{}[{i}]", module.path, raw.spelling.depends_on)));
             }
         }
     }
@@ -115,7 +117,7 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
         state[origin] = 1;
         let mut stack: Vec<(usize, usize)> = vec![(origin, 0)];
         while let Some(&(node, next)) = stack.last() {
-            let Some(&(target, reference, field)) = edges[node].get(next) else {
+            let Some((target, reference, field)) = edges[node].get(next) else {
                 state[node] = 2;
                 stack.pop();
                 continue;
@@ -123,6 +125,7 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
             if let Some(top) = stack.last_mut() {
                 top.1 += 1;
             }
+            let target = *target;
             match state[target] {
                 0 => {
                     state[target] = 1;
@@ -146,7 +149,8 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
 fn report_cycle(raw: &RawManifest, path: &[usize], back_to: usize, reference: &Spanned<String>, field: &str, reporter: &mut Reporter<'_>) {
     let mut names: Vec<&str> = path.iter().map(|&i| raw.modules[i].name.value.as_str()).collect();
     names.push(raw.modules[back_to].name.value.as_str());
-    let message = format!("dependency cycle: {}", names.join(" -> "));
+    let kind = if field.contains(".children[") { "cycle" } else { "dependency cycle" };
+    let message = format!("{kind}: {}", names.join(" -> "));
     let hint = "a module cannot (directly or through others) come before itself; remove one of the `children` or dependency links in the cycle";
     reporter.error(Some(reference.span), Some(field.to_owned()), message, Some(hint.into()));
 }

@@ -80,7 +80,9 @@ pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "error: the manifest has {} problem(s); nothing was run", diagnostics.len());
+    let count = diagnostics.len();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let _ = writeln!(out, "error: the manifest has {count} {noun}; nothing was run");
     out
 }
 
@@ -170,7 +172,7 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
             }
         }
     }
-    if let Some(id) = summary.run_id {
+    if let (Some(id), true) = (summary.run_id, summary.modules.iter().any(|m| m.log_path.is_some())) {
         let _ = writeln!(out, "logs: {}", state_dir.join("logs").join(format!("run-{id}")).display());
     }
     out

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Input generators for bench/engine.sh.
+
+    gen.py chain  OUTDIR N      upkeep.toml + Makefile + build.ninja: N no-op modules, each after the previous
+    gen.py wide   OUTDIR N      the same, N independent modules
+    gen.py tree   OUTDIR N MB   N module folders totalling about MB megabytes, + upkeep.toml with `dir` modules
+    gen.py py     OUTDIR        one Python module OUTDIR/mod1/index.py + upkeep.toml
+    gen.py report RESULTS_DIR   the final table from hyperfine's JSON exports
+
+Everything is deterministic (the tree's bytes come from a seeded SHAKE-256 stream)."""
+
+import hashlib
+import json
+import os
+import sys
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def name(i):
+    return f"m{i:04d}"
+
+
+def graph(out, n, chain):
+    """upkeep.toml, a Makefile of phony targets (the run peer), and for the "nothing to do"
+    peers a build.ninja and Makefile.q whose targets are real files under o/ (created by
+    one real `ninja` build in engine.sh, so both then have an up-to-date check per target)."""
+    toml, make, makeq = [], [], []
+    ninja = ["rule touch\n  command = touch $out\n"]
+    names = [name(i) for i in range(n)]
+    for i, m in enumerate(names):
+        dep = names[i - 1] if chain and i else None
+        toml.append(f'[[module]]\nname = "{m}"\ncommand = ["/bin/true"]\n'
+                    + (f'depends_on = ["{dep}"]\n' if dep else ""))
+        make.append(f"{m}:{' ' + dep if dep else ''}\n\t/bin/true\n")
+        makeq.append(f"o/{m}:{' o/' + dep if dep else ''}\n\ttouch $@\n")
+        ninja.append(f"build o/{m}: touch{' | o/' + dep if dep else ''}\n")
+    outs = " ".join("o/" + m for m in names)
+    write(os.path.join(out, "upkeep.toml"), "\n".join(toml))
+    write(os.path.join(out, "Makefile"),
+          ".PHONY: all " + " ".join(names) + "\n"
+          + "all: " + (names[-1] if chain else " ".join(names)) + "\n"
+          + "".join(make))
+    write(os.path.join(out, "Makefile.q"), "all: " + outs + "\n.PHONY: all\n" + "".join(makeq))
+    write(os.path.join(out, "build.ninja"), "".join(ninja) + "default " + outs + "\n")
+    os.makedirs(os.path.join(out, "o"), exist_ok=True)
+
+
+class Stream:
+    """Fast deterministic pseudo-random bytes: a 1 MiB SHAKE-256 block of a seed, served in
+    64 KiB chunks from a moving offset, each chunk starting with a fresh 32-byte SHA-256 of
+    a counter (so no two chunks in the tree are identical)."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, seed):
+        self.block = hashlib.shake_256(seed.encode()).digest(1 << 20)
+        self.view = memoryview(self.block)
+        self.n = 0
+
+    def take(self, size):
+        parts, left = [], size
+        while left > 0:
+            self.n += 1
+            at = (self.n * 4099) % (len(self.block) - self.CHUNK)
+            parts.append(hashlib.sha256(self.n.to_bytes(8, "little")).digest())
+            parts.append(self.view[at:at + self.CHUNK - 32])
+            left -= self.CHUNK
+        return b"".join(parts)[:size]
+
+
+def tree(out, n, megabytes):
+    """n module folders: index.py + 8 small .py helpers (1-12 KB) + 4 data files. Folder
+    sizes vary 1:10 (weights 1..10), so data files range from ~100 KB to ~4 MB."""
+    total = megabytes * 1_000_000
+    weights = [1 + (d * 37) % 10 for d in range(n)]
+    stream = Stream("upkeep-bench")
+    toml = []
+    files = size = 0
+    for d in range(n):
+        m = f"big{d:03d}"
+        root = os.path.join(out, m)
+        os.makedirs(os.path.join(root, "lib"), exist_ok=True)
+        os.makedirs(os.path.join(root, "data"), exist_ok=True)
+        per_dir = total * weights[d] // sum(weights)
+        srcs = {"index.py": f"def main(args):\n    return {d}\n"}
+        for k in range(8):
+            length = 1000 + ((d * 8 + k) * 1543) % 11000
+            srcs[f"lib/h{k}.py"] = f"# {m} helper {k}\nDATA = '{stream.take(length // 2 + 1).hex()[:length]}'\n"
+        for rel, text in srcs.items():
+            write(os.path.join(root, rel), text)
+        used = sum(len(t) for t in srcs.values())
+        files += len(srcs)
+        # data files make up the rest: 1/2, 1/4, 1/8, 1/8
+        rest = max(per_dir - used, 0)
+        for k, part in enumerate((rest // 2, rest // 4, rest // 8, rest - rest // 2 - rest // 4 - rest // 8)):
+            with open(os.path.join(root, "data", f"blob{k}.bin"), "wb") as f:
+                f.write(stream.take(part))
+        files += 4
+        size += used + rest
+        toml.append(f'[[module]]\nname = "{m}"\ncommand = ["/bin/true"]\ndir = "{m}"\n')
+    write(os.path.join(out, "upkeep.toml"), "\n".join(toml))
+    print(f"tree: {n} folders, {files} files, {size / 1e6:.1f} MB", file=sys.stderr)
+
+
+def py(out):
+    write(os.path.join(out, "mod1", "index.py"), "def main(args):\n    pass\n")
+    write(os.path.join(out, "upkeep.toml"), '[[module]]\nname = "mod1"\npython = "mod1.index"\n')
+
+
+# ---------------------------------------------------------------- report
+
+def mean(results, key):
+    with open(os.path.join(results, key + ".json")) as f:
+        r = json.load(f)["results"][0]
+    return r["mean"], r["stddev"] or 0.0
+
+
+def fmt_t(s):
+    return f"{s * 1e3:9.2f} ms" if s >= 1e-3 else f"{s * 1e6:9.1f} us"
+
+
+def report(results):
+    with open(os.path.join(results, "meta.json")) as f:
+        meta = json.load(f)
+    n = meta["n"]
+    rows = []  # scenario, upkeep, peer, peer name, ratio text, target text, verdict
+
+    def ratio_row(scenario, up_key, peer_key, peer_name, per=1, target=None, higher_better=False, unit=None):
+        try:
+            up, up_sd = mean(results, up_key)
+            peer, peer_sd = mean(results, peer_key)
+        except FileNotFoundError:
+            rows.append((scenario, "n/a", "n/a", peer_name, "n/a", "", "SKIP"))
+            return
+        if unit == "GB/s":
+            b = meta["tree_bytes"]
+            up_v, peer_v = b / up / 1e9, b / peer / 1e9
+            up_s = f"{up_v:6.2f} GB/s ({up * 1e3:.0f} ms)"
+            peer_s = f"{peer_v:6.2f} GB/s ({peer * 1e3:.0f} ms)"
+            ratio = up_v / peer_v
+        else:
+            up_s = fmt_t(up / per) + (f"/mod (total {up * 1e3:.0f} ms)" if per > 1 else f" ±{up_sd * 1e3:.1f}")
+            peer_s = fmt_t(peer / per) + (f"/mod (total {peer * 1e3:.0f} ms)" if per > 1 else f" ±{peer_sd * 1e3:.1f}")
+            ratio = up / peer
+        if target is None:
+            verdict, target_s = "info", "-"
+        else:
+            ok = ratio >= target if higher_better else ratio <= target
+            verdict = "PASS" if ok else "MISS"
+            target_s = ("≥ " if higher_better else "≤ ") + f"{target:g}"
+        rows.append((scenario, up_s, peer_s, peer_name, f"{ratio:6.2f}x", target_s, verdict))
+
+    ratio_row(f"1. chain {n} (-j1)", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
+    ratio_row(f"2. wide {n} (-j2)", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
+    # 3: absolute target on upkeep plan; ratios vs make -q and ninja -n are informational
+    try:
+        up, sd = mean(results, "plan_upkeep")
+        v = "PASS" if up < 0.040 else "MISS"
+        rows.append((f"3. plan, {n} up to date", fmt_t(up) + f" ±{sd * 1e3:.1f}", "(absolute)", "-", "-", "< 40 ms", v))
+    except FileNotFoundError:
+        rows.append((f"3. plan, {n} up to date", "n/a", "", "", "", "< 40 ms", "SKIP"))
+    ratio_row("   plan vs make -q", "plan_upkeep", "plan_make", "make -q")
+    ratio_row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
+    ratio_row(f"4. checksum --check {meta.get('tree_mb', '?')} MB", "sum_upkeep", "sum_openssl",
+              "openssl dgst (1 proc)", target=1.7, higher_better=True, unit="GB/s")
+    ratio_row("5. python module (venv)", "py_upkeep", "py_bare", "venv/bin/python", target=1.1)
+    ratio_row("   python via pyenv shim", "py_upkeep_shim", "py_bare_shim", "shim python3")
+    ratio_row("   (upkeep: venv vs shim)", "py_upkeep", "py_upkeep_shim", "upkeep w/ shim")
+
+    head = ("scenario", "upkeep", "peer", "peer cmd", "ratio", "target", "result")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    print("  ".join(str(h).ljust(w) for h, w in zip(head, widths)))
+    print(line)
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print(line)
+    print("ratio: upkeep time / peer time (scenario 4: upkeep GB/s / openssl GB/s, higher is better)")
+    misses = sum(r[-1] == "MISS" for r in rows)
+    print(f"{sum(r[-1] == 'PASS' for r in rows)} PASS, {misses} MISS")
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd in ("chain", "wide"):
+        graph(argv[2], int(argv[3]), chain=cmd == "chain")
+    elif cmd == "tree":
+        tree(argv[2], int(argv[3]), int(argv[4]))
+    elif cmd == "py":
+        py(argv[2])
+    elif cmd == "report":
+        report(argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
