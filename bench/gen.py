@@ -114,76 +114,96 @@ def py(out):
 
 # ---------------------------------------------------------------- report
 
-def mean(results, key):
+def load(results, key):
+    """hyperfine's result for benchmark `key`, with `bg`: the CPU (in cores) that other
+    processes used while it ran (machine busy time minus the benchmarked commands' own)."""
     with open(os.path.join(results, key + ".json")) as f:
         r = json.load(f)["results"][0]
-    return r["mean"], r["stddev"] or 0.0
+    r["bg"] = None
+    try:
+        with open(os.path.join(results, key + ".load")) as f:
+            l = json.load(f)
+        busy = l["busy_jiffies"] / l["hz"]
+        own = (len(r["times"]) + l["warmup"]) * (r["user"] + r["system"])
+        r["bg"] = max(0.0, busy - own) / (l["wall_ns"] / 1e9)
+    except (FileNotFoundError, KeyError, ZeroDivisionError):
+        pass
+    return r
 
 
 def fmt_t(s):
-    return f"{s * 1e3:9.2f} ms" if s >= 1e-3 else f"{s * 1e6:9.1f} us"
+    if s >= 1:
+        return f"{s:.3f} s"
+    return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
+
+
+BG_WARN = 0.25  # cores used by other processes during a benchmark that make it suspect
 
 
 def report(results):
     with open(os.path.join(results, "meta.json")) as f:
         meta = json.load(f)
     n = meta["n"]
-    rows = []  # scenario, upkeep, peer, peer name, ratio text, target text, verdict
+    rows = []  # scenario, upkeep, peer (name), ratio, ratio by min, target, verdict, bg
 
-    def ratio_row(scenario, up_key, peer_key, peer_name, per=1, target=None, higher_better=False, unit=None):
+    def row(scenario, up_key, peer_key, peer_name, per=1, target=None, higher_better=False, gbps=False, absolute=None):
         try:
-            up, up_sd = mean(results, up_key)
-            peer, peer_sd = mean(results, peer_key)
+            up = load(results, up_key)
+            peer = load(results, peer_key) if peer_key else None
         except FileNotFoundError:
-            rows.append((scenario, "n/a", "n/a", peer_name, "n/a", "", "SKIP"))
+            rows.append((scenario, "n/a", peer_name, "", "", "", "SKIP", ""))
             return
-        if unit == "GB/s":
+        bgs = [x["bg"] for x in (up, peer) if x and x["bg"] is not None]
+        bg = f"{max(bgs):.2f}" + (" !" if max(bgs) > BG_WARN else "") if bgs else "?"
+        if peer is None:  # absolute target on upkeep's mean
+            ok = up["mean"] < absolute
+            rows.append((scenario, f"{fmt_t(up['mean'])} ±{fmt_t(up['stddev'] or 0)}", "-", "-", "-",
+                         f"< {fmt_t(absolute)}", "PASS" if ok else "MISS", bg))
+            return
+        if gbps:
             b = meta["tree_bytes"]
-            up_v, peer_v = b / up / 1e9, b / peer / 1e9
-            up_s = f"{up_v:6.2f} GB/s ({up * 1e3:.0f} ms)"
-            peer_s = f"{peer_v:6.2f} GB/s ({peer * 1e3:.0f} ms)"
-            ratio = up_v / peer_v
+            up_s = f"{b / up['mean'] / 1e9:.2f} GB/s ({fmt_t(up['mean'])})"
+            peer_s = f"{peer_name}: {b / peer['mean'] / 1e9:.2f} GB/s ({fmt_t(peer['mean'])})"
+            ratio, ratio_min = peer["mean"] / up["mean"], peer["min"] / up["min"]
         else:
-            up_s = fmt_t(up / per) + (f"/mod (total {up * 1e3:.0f} ms)" if per > 1 else f" ±{up_sd * 1e3:.1f}")
-            peer_s = fmt_t(peer / per) + (f"/mod (total {peer * 1e3:.0f} ms)" if per > 1 else f" ±{peer_sd * 1e3:.1f}")
-            ratio = up / peer
+            suffix = "/module" if per > 1 else ""
+            up_s = f"{fmt_t(up['mean'] / per)}{suffix} (total {fmt_t(up['mean'])})" if per > 1 else f"{fmt_t(up['mean'])} ±{fmt_t(up['stddev'] or 0)}"
+            peer_s = f"{peer_name}: " + (f"{fmt_t(peer['mean'] / per)}{suffix} (total {fmt_t(peer['mean'])})" if per > 1 else f"{fmt_t(peer['mean'])} ±{fmt_t(peer['stddev'] or 0)}")
+            ratio, ratio_min = up["mean"] / peer["mean"], up["min"] / peer["min"]
         if target is None:
             verdict, target_s = "info", "-"
         else:
             ok = ratio >= target if higher_better else ratio <= target
             verdict = "PASS" if ok else "MISS"
             target_s = ("≥ " if higher_better else "≤ ") + f"{target:g}"
-        rows.append((scenario, up_s, peer_s, peer_name, f"{ratio:6.2f}x", target_s, verdict))
+        rows.append((scenario, up_s, peer_s, f"{ratio:.2f}", f"{ratio_min:.2f}", target_s, verdict, bg))
 
-    ratio_row(f"1. chain {n} (-j1)", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
-    ratio_row(f"2. wide {n} (-j2)", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
-    # 3: absolute target on upkeep plan; ratios vs make -q and ninja -n are informational
-    try:
-        up, sd = mean(results, "plan_upkeep")
-        v = "PASS" if up < 0.040 else "MISS"
-        rows.append((f"3. plan, {n} up to date", fmt_t(up) + f" ±{sd * 1e3:.1f}", "(absolute)", "-", "-", "< 40 ms", v))
-    except FileNotFoundError:
-        rows.append((f"3. plan, {n} up to date", "n/a", "", "", "", "< 40 ms", "SKIP"))
-    ratio_row("   plan vs make -q", "plan_upkeep", "plan_make", "make -q")
-    ratio_row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
-    ratio_row(f"4. checksum --check {meta.get('tree_mb', '?')} MB", "sum_upkeep", "sum_openssl",
-              "openssl dgst (1 proc)", target=1.7, higher_better=True, unit="GB/s")
-    ratio_row("5. python module (venv)", "py_upkeep", "py_bare", "venv/bin/python", target=1.1)
-    ratio_row("   python via pyenv shim", "py_upkeep_shim", "py_bare_shim", "shim python3")
-    ratio_row("   (upkeep: venv vs shim)", "py_upkeep", "py_upkeep_shim", "upkeep w/ shim")
+    row(f"1. chain of {n}, -j1", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
+    row("   (diag) state dir on tmpfs", "chain_upkeep_tmpfs", "chain_make", "make -j1", per=n)
+    row(f"2. {n} independent, -j2", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
+    row(f"3. plan, {n} up to date", "plan_upkeep", None, "", absolute=0.040)
+    row("   plan vs make -q", "plan_upkeep", "plan_make", "make -q")
+    row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
+    row(f"4. checksum --check, {meta['tree_bytes'] / 1e6:.0f} MB / {meta['tree_files']} files", "sum_upkeep", "sum_openssl",
+        "openssl", target=1.7, higher_better=True, gbps=True)
+    row("5. python module (same venv python)", "py_upkeep", "py_bare", "bare python", target=1.1)
+    row("   (info) python3 = pyenv shim", "py_upkeep_shim", "py_bare_shim", "bare shim")
 
-    head = ("scenario", "upkeep", "peer", "peer cmd", "ratio", "target", "result")
+    head = ("scenario", "upkeep", "peer", "ratio", "by min", "target", "result", "bg load")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
     print(line)
     print("  ".join(str(h).ljust(w) for h, w in zip(head, widths)))
     print(line)
     for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     print(line)
-    print("ratio: upkeep time / peer time (scenario 4: upkeep GB/s / openssl GB/s, higher is better)")
-    misses = sum(r[-1] == "MISS" for r in rows)
-    print(f"{sum(r[-1] == 'PASS' for r in rows)} PASS, {misses} MISS")
+    print("ratio: upkeep mean / peer mean (times; lower is better), except 4: upkeep GB/s / openssl GB/s")
+    print("(higher is better). 'by min': the same from the fastest runs, less sensitive to other load.")
+    print(f"bg load: CPU cores used by other processes while the scenario ran ('!' above {BG_WARN}: noisy).")
+    passed = sum(r[6] == "PASS" for r in rows)
+    missed = sum(r[6] == "MISS" for r in rows)
+    print(f"{passed} PASS, {missed} MISS")
 
 
 def main(argv):

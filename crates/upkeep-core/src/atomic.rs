@@ -10,8 +10,13 @@ use std::path::Path;
 /// # Errors
 /// Any I/O error, naming the path it happened on.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{file_name}.upkeep-{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = fs_err::File::create(&tmp)?;

@@ -62,7 +62,9 @@ pub enum ChecksumError {
         suggestion: Option<String>,
     },
     /// A named module has no folder.
-    #[error("checksum module `{name}`: it has no folder (only Python modules, scripts in a folder, and modules with `dir` have one)")]
+    #[error(
+        "checksum module `{name}`: it has no folder (only Python modules, scripts in a folder, and modules with `dir` have one)"
+    )]
     NoFolder {
         /// The module.
         name: String,
@@ -84,17 +86,26 @@ pub enum ChecksumError {
     },
 }
 
-fn select<'m>(manifest: &'m Manifest, names: &[String]) -> Result<Vec<&'m ModuleSpec>, ChecksumError> {
+fn select<'m>(
+    manifest: &'m Manifest,
+    names: &[String],
+) -> Result<Vec<&'m ModuleSpec>, ChecksumError> {
     if names.is_empty() {
-        return Ok(manifest.modules.iter().filter(|m| m.dir.is_some()).collect());
+        return Ok(manifest
+            .modules
+            .iter()
+            .filter(|m| m.dir.is_some())
+            .collect());
     }
     names
         .iter()
         .map(|name| {
-            let spec = manifest.module(name).ok_or_else(|| ChecksumError::UnknownModule {
-                name: name.clone(),
-                suggestion: crate::manifest::suggest(name, manifest.names()),
-            })?;
+            let spec = manifest
+                .module(name)
+                .ok_or_else(|| ChecksumError::UnknownModule {
+                    name: name.clone(),
+                    suggestion: crate::manifest::suggest(name, manifest.names()),
+                })?;
             if spec.dir.is_none() {
                 return Err(ChecksumError::NoFolder { name: name.clone() });
             }
@@ -107,7 +118,12 @@ fn select<'m>(manifest: &'m Manifest, names: &[String]) -> Result<Vec<&'m Module
 ///
 /// # Errors
 /// [`ChecksumError`] for unknown modules or an unreadable ledger.
-pub fn check(manifest: &Manifest, state_dir: &std::path::Path, names: &[String], threads: usize) -> Result<Vec<ModuleChecksum>, ChecksumError> {
+pub fn check(
+    manifest: &Manifest,
+    state_dir: &std::path::Path,
+    names: &[String],
+    threads: usize,
+) -> Result<Vec<ModuleChecksum>, ChecksumError> {
     let specs = select(manifest, names)?;
     let dirs: Vec<PathBuf> = specs.iter().filter_map(|s| s.dir.clone()).collect();
     let digests = integrity::digest_dirs(&dirs, threads);
@@ -115,7 +131,17 @@ pub fn check(manifest: &Manifest, state_dir: &std::path::Path, names: &[String],
     let mut report = Vec::with_capacity(specs.len());
     for ((spec, dir), digest) in specs.iter().zip(dirs).zip(digests) {
         let declared = declared_checksum(spec);
-        let mut entry = ModuleChecksum { module: spec.name.clone(), dir, verdict: Verdict::Ok, declared: declared.clone(), actual: None, files: 0, bytes: 0, changes: None, error: None };
+        let mut entry = ModuleChecksum {
+            module: spec.name.clone(),
+            dir,
+            verdict: Verdict::Ok,
+            declared: declared.clone(),
+            actual: None,
+            files: 0,
+            bytes: 0,
+            changes: None,
+            error: None,
+        };
         match digest {
             Ok(digest) => {
                 entry.files = digest.files.len();
@@ -124,8 +150,11 @@ pub fn check(manifest: &Manifest, state_dir: &std::path::Path, names: &[String],
                     None => Verdict::Missing,
                     Some(d) if *d == digest.checksum => Verdict::Ok,
                     Some(d) => {
-                        let recorded = ledger.as_ref().and_then(|l| l.recorded_files(&spec.name, d).ok().flatten());
-                        entry.changes = recorded.map(|files| integrity::diff(&files, &digest.files));
+                        let recorded = ledger
+                            .as_ref()
+                            .and_then(|l| l.recorded_files(&spec.name, d).ok().flatten());
+                        entry.changes =
+                            recorded.map(|files| integrity::diff(&files, &digest.files));
                         Verdict::Mismatch
                     }
                 };
@@ -142,7 +171,11 @@ pub fn check(manifest: &Manifest, state_dir: &std::path::Path, names: &[String],
 }
 
 fn size_of(dir: &std::path::Path, files: &[integrity::FileRecord]) -> u64 {
-    files.iter().filter_map(|f| fs_err::symlink_metadata(dir.join(&f.path)).ok()).map(|m| m.len()).sum()
+    files
+        .iter()
+        .filter_map(|f| fs_err::symlink_metadata(dir.join(&f.path)).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Approve the current contents of module folders: write each `checksum` file and
@@ -150,7 +183,12 @@ fn size_of(dir: &std::path::Path, files: &[integrity::FileRecord]) -> u64 {
 ///
 /// # Errors
 /// [`ChecksumError`] for unknown modules, a held lock, or a failed write.
-pub fn write(manifest: &Manifest, state_dir: &std::path::Path, names: &[String], threads: usize) -> Result<Vec<ModuleChecksum>, ChecksumError> {
+pub fn write(
+    manifest: &Manifest,
+    state_dir: &std::path::Path,
+    names: &[String],
+    threads: usize,
+) -> Result<Vec<ModuleChecksum>, ChecksumError> {
     let specs = select(manifest, names)?;
     let _lock = RunLock::acquire(state_dir, false)?;
     let mut ledger = Ledger::open(state_dir)?;
@@ -162,17 +200,50 @@ pub fn write(manifest: &Manifest, state_dir: &std::path::Path, names: &[String],
         let digest = match digest {
             Ok(digest) => digest,
             Err(err) => {
-                report.push(ModuleChecksum { module: spec.name.clone(), dir, verdict: Verdict::Error, declared, actual: None, files: 0, bytes: 0, changes: None, error: Some(format!("failed to {err}")) });
+                report.push(ModuleChecksum {
+                    module: spec.name.clone(),
+                    dir,
+                    verdict: Verdict::Error,
+                    declared,
+                    actual: None,
+                    files: 0,
+                    bytes: 0,
+                    changes: None,
+                    error: Some(format!("failed to {err}")),
+                });
                 continue;
             }
         };
-        let wrap = |source: Box<dyn std::error::Error + Send + Sync>| ChecksumError::Write { module: spec.name.clone(), source };
-        ledger.record_approval(&spec.name, &digest.checksum, &digest.files, &format!("previous {}", declared.as_deref().unwrap_or("none")))?;
+        let wrap = |source: Box<dyn std::error::Error + Send + Sync>| ChecksumError::Write {
+            module: spec.name.clone(),
+            source,
+        };
+        ledger.record_approval(
+            &spec.name,
+            &digest.checksum,
+            &digest.files,
+            &format!("previous {}", declared.as_deref().unwrap_or("none")),
+        )?;
         integrity::write_checksum_file(&dir, &digest.checksum).map_err(|e| wrap(Box::new(e)))?;
-        writeback::set_checksum(&manifest.path, &spec.name, &digest.checksum).map_err(|e| wrap(Box::new(e)))?;
-        let verdict = if declared.as_deref() == Some(digest.checksum.as_str()) { Verdict::Ok } else { Verdict::Written };
+        writeback::set_checksum(&manifest.path, &spec.name, &digest.checksum)
+            .map_err(|e| wrap(Box::new(e)))?;
+        let verdict = if declared.as_deref() == Some(digest.checksum.as_str()) {
+            Verdict::Ok
+        } else {
+            Verdict::Written
+        };
         let bytes = size_of(&dir, &digest.files);
-        report.push(ModuleChecksum { module: spec.name.clone(), dir, verdict, declared, actual: Some(digest.checksum), files: digest.files.len(), bytes, changes: None, error: None });
+        report.push(ModuleChecksum {
+            module: spec.name.clone(),
+            dir,
+            verdict,
+            declared,
+            actual: Some(digest.checksum),
+            files: digest.files.len(),
+            bytes,
+            changes: None,
+            error: None,
+        });
     }
     Ok(report)
 }

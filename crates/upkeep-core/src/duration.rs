@@ -21,7 +21,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration (expected e.g. `30s`, `10m`, `7d`)"));
+            return Err(format!(
+                "`{text}` is not a duration (expected e.g. `30s`, `10m`, `7d`)"
+            ));
         }
         let number: u64 = rest[..digits]
             .parse()
@@ -77,7 +79,10 @@ mod tests {
     fn parses_units_and_combinations() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));

@@ -23,9 +23,18 @@ pub const TABLE: &[(i32, &str)] = &[
     (OK, "success: every module succeeded or had nothing to do"),
     (INTERNAL, "upkeep itself failed (I/O, database)"),
     (USAGE, "bad command line"),
-    (MODULES_FAILED, "one or more modules failed, timed out or were blocked"),
-    (INVALID_INPUT, "invalid manifest or input; nothing ran and nothing was written"),
+    (
+        MODULES_FAILED,
+        "one or more modules failed, timed out or were blocked",
+    ),
+    (
+        INVALID_INPUT,
+        "invalid manifest or input; nothing ran and nothing was written",
+    ),
     (LOCK_HELD, "another upkeep run holds the lock"),
-    (INTEGRITY_REFUSED, "a module's files did not match their checksum; it was refused"),
+    (
+        INTEGRITY_REFUSED,
+        "a module's files did not match their checksum; it was refused",
+    ),
     (CANCELLED, "the run was cancelled (SIGINT/SIGTERM)"),
 ];

@@ -6,7 +6,10 @@
 //! start time into the file so a loser can say who holds it. The descriptor is opened
 //! close-on-exec (Rust's default), so modules never inherit it.
 
-#![expect(clippy::disallowed_types, reason = "flock takes ownership of the std file inside fs_err's wrapper")]
+#![expect(
+    clippy::disallowed_types,
+    reason = "flock takes ownership of the std file inside fs_err's wrapper"
+)]
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -62,7 +65,10 @@ impl RunLock {
     /// [`LockError::Held`] naming the holder, or [`LockError::Io`].
     pub fn acquire(state_dir: &Path, wait: bool) -> Result<Self, LockError> {
         let path = state_dir.join(LOCK_FILE);
-        let io = |source| LockError::Io { path: path.clone(), source };
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
         crate::paths::ensure_state_dir(state_dir).map_err(io)?;
         let file = fs_err::OpenOptions::new()
             .read(true)
@@ -72,15 +78,24 @@ impl RunLock {
             .open(&path)
             .map_err(io)?;
         let (file, _) = file.into_parts();
-        let arg = if wait { FlockArg::LockExclusive } else { FlockArg::LockExclusiveNonblock };
+        let arg = if wait {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockExclusiveNonblock
+        };
         let mut lock = match Flock::lock(file, arg) {
             Ok(lock) => lock,
             Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                return Err(LockError::Held { holder: read_holder(&mut file), path });
+                return Err(LockError::Held {
+                    holder: settled_holder(&mut file),
+                    path,
+                });
             }
             Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
         };
-        let started = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_default();
+        let started = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_default();
         let record = format!("pid={}\nstarted={started}\n", std::process::id());
         (|| -> std::io::Result<()> {
             lock.set_len(0)?;
@@ -98,13 +113,40 @@ impl RunLock {
     }
 }
 
+/// The holder writes its record just after taking the lock, so a loser can read an empty
+/// file or the previous holder's record. Re-read briefly until the record names a live
+/// process with a start time.
+fn settled_holder(file: &mut std::fs::File) -> LockHolder {
+    let mut holder = read_holder(file);
+    for _ in 0..100 {
+        let alive = holder
+            .pid
+            .and_then(|p| i32::try_from(p).ok())
+            .is_some_and(|pid| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    != Err(nix::errno::Errno::ESRCH)
+            });
+        if alive && holder.started_at.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        holder = read_holder(file);
+    }
+    holder
+}
+
 fn read_holder(file: &mut std::fs::File) -> LockHolder {
     let mut text = String::new();
     let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
     let field = |name: &str| {
-        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned)
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
     };
-    LockHolder { pid: field("pid").and_then(|p| p.parse().ok()), started_at: field("started") }
+    LockHolder {
+        pid: field("pid").and_then(|p| p.parse().ok()),
+        started_at: field("started"),
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +167,9 @@ mod tests {
         }
         drop(first);
         RunLock::acquire(dir.path(), false).unwrap();
-        assert!(dir.path().join(LOCK_FILE).exists(), "the lock file is never deleted");
+        assert!(
+            dir.path().join(LOCK_FILE).exists(),
+            "the lock file is never deleted"
+        );
     }
 }

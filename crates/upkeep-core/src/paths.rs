@@ -23,7 +23,14 @@ pub fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
 /// The I/O error, naming the directory.
 pub fn ensure_state_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|err| {
-        std::io::Error::new(err.kind(), format!("create state directory {}: {err}", dir.display()))
-    })
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!("create state directory {}: {err}", dir.display()),
+            )
+        })
 }

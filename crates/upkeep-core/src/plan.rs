@@ -55,7 +55,10 @@ pub enum Action {
 impl Action {
     /// Whether the module's code runs.
     pub fn runs(&self) -> bool {
-        matches!(self, Action::Setup | Action::Upgrade { .. } | Action::ChecksumChanged | Action::Forced)
+        matches!(
+            self,
+            Action::Setup | Action::Upgrade { .. } | Action::ChecksumChanged | Action::Forced
+        )
     }
 
     /// A short phrase for tables.
@@ -138,8 +141,15 @@ pub enum PlanError {
 ///
 /// # Errors
 /// [`PlanError::UnknownTarget`] when a target names no module.
-#[expect(clippy::implicit_hasher, reason = "module states always come from the ledger's default map")]
-pub fn plan(manifest: &Manifest, states: &HashMap<String, ModuleState>, options: &PlanOptions) -> Result<Plan, PlanError> {
+#[expect(
+    clippy::implicit_hasher,
+    reason = "module states always come from the ledger's default map"
+)]
+pub fn plan(
+    manifest: &Manifest,
+    states: &HashMap<String, ModuleState>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let graph = Graph::new(manifest);
     let selected = graph.select(manifest, &options.targets)?;
     let critical = graph.critical_closure(manifest, &selected);
@@ -149,12 +159,27 @@ pub fn plan(manifest: &Manifest, states: &HashMap<String, ModuleState>, options:
     let mut steps = Vec::with_capacity(order.len());
     for index in order {
         let spec = &manifest.modules[index];
-        let requires: Vec<usize> = graph.requires[index].iter().copied().filter(|r| selected.contains(r)).collect();
-        let wave = requires.iter().filter_map(|r| waves.get(r)).map(|w| w + 1).max().unwrap_or(0);
+        let requires: Vec<usize> = graph.requires[index]
+            .iter()
+            .copied()
+            .filter(|r| selected.contains(r))
+            .collect();
+        let wave = requires
+            .iter()
+            .filter_map(|r| waves.get(r))
+            .map(|w| w + 1)
+            .max()
+            .unwrap_or(0);
         waves.insert(index, wave);
         let state = states.get(&spec.name);
         let checksum = declared_checksum(spec);
-        let action = action(spec, state, checksum.as_deref(), disabled[index].as_deref(), options.force);
+        let action = action(
+            spec,
+            state,
+            checksum.as_deref(),
+            disabled[index].as_deref(),
+            options.force,
+        );
         steps.push(Step {
             name: spec.name.clone(),
             kind: spec.kind.label(),
@@ -164,7 +189,10 @@ pub fn plan(manifest: &Manifest, states: &HashMap<String, ModuleState>, options:
             applied_version: state.and_then(|s| s.applied_version.clone()),
             applied: state.is_some_and(ModuleState::applied),
             checksum,
-            requires: requires.iter().map(|&r| manifest.modules[r].name.clone()).collect(),
+            requires: requires
+                .iter()
+                .map(|&r| manifest.modules[r].name.clone())
+                .collect(),
             critical: critical.contains(&index),
             depth: graph.depth(index),
             wave,
@@ -181,12 +209,20 @@ pub fn declared_checksum(spec: &ModuleSpec) -> Option<String> {
     })
 }
 
-fn action(spec: &ModuleSpec, state: Option<&ModuleState>, checksum: Option<&str>, disabled_parent: Option<&str>, force: bool) -> Action {
+fn action(
+    spec: &ModuleSpec,
+    state: Option<&ModuleState>,
+    checksum: Option<&str>,
+    disabled_parent: Option<&str>,
+    force: bool,
+) -> Action {
     if !spec.enabled {
         return Action::Disabled;
     }
     if let Some(parent) = disabled_parent {
-        return Action::ParentDisabled { parent: parent.to_owned() };
+        return Action::ParentDisabled {
+            parent: parent.to_owned(),
+        };
     }
     if matches!(spec.kind, ModuleKind::Group) {
         return Action::Group;
@@ -196,12 +232,19 @@ fn action(spec: &ModuleSpec, state: Option<&ModuleState>, checksum: Option<&str>
     };
     let declared = spec.version.as_ref().map(ToString::to_string);
     if declared != state.applied_version {
-        return Action::Upgrade { from: state.applied_version.clone(), to: declared };
+        return Action::Upgrade {
+            from: state.applied_version.clone(),
+            to: declared,
+        };
     }
     if checksum.is_some() && checksum != state.applied_checksum.as_deref() {
         return Action::ChecksumChanged;
     }
-    if force { Action::Forced } else { Action::UpToDate }
+    if force {
+        Action::Forced
+    } else {
+        Action::UpToDate
+    }
 }
 
 /// Memoized "first disabled ancestor" per module.
@@ -223,9 +266,17 @@ struct Graph {
 
 impl Graph {
     fn new(manifest: &Manifest) -> Self {
-        let index: HashMap<String, usize> = manifest.names().enumerate().map(|(i, n)| (n.to_owned(), i)).collect();
+        let index: HashMap<String, usize> = manifest
+            .names()
+            .enumerate()
+            .map(|(i, n)| (n.to_owned(), i))
+            .collect();
         let n = manifest.modules.len();
-        let (mut requires, mut children, mut parents) = (vec![Vec::new(); n], vec![Vec::new(); n], vec![Vec::new(); n]);
+        let (mut requires, mut children, mut parents) = (
+            vec![Vec::new(); n],
+            vec![Vec::new(); n],
+            vec![Vec::new(); n],
+        );
         for (i, spec) in manifest.modules.iter().enumerate() {
             for child in spec.children.iter().filter_map(|c| index.get(c)) {
                 children[i].push(*child);
@@ -238,7 +289,12 @@ impl Graph {
             list.sort_unstable();
             list.dedup();
         }
-        Self { index, requires, children, parents }
+        Self {
+            index,
+            requires,
+            children,
+            parents,
+        }
     }
 
     /// Targets with their descendants, closed over what they require.
@@ -252,10 +308,13 @@ impl Graph {
             targets
                 .iter()
                 .map(|t| {
-                    self.index.get(t).copied().ok_or_else(|| PlanError::UnknownTarget {
-                        name: t.clone(),
-                        suggestion: crate::manifest::suggest(t, manifest.names()),
-                    })
+                    self.index
+                        .get(t)
+                        .copied()
+                        .ok_or_else(|| PlanError::UnknownTarget {
+                            name: t.clone(),
+                            suggestion: crate::manifest::suggest(t, manifest.names()),
+                        })
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -279,7 +338,11 @@ impl Graph {
 
     fn critical_closure(&self, manifest: &Manifest, selected: &HashSet<usize>) -> HashSet<usize> {
         let mut closure = HashSet::new();
-        let mut stack: Vec<usize> = selected.iter().copied().filter(|&i| manifest.modules[i].critical).collect();
+        let mut stack: Vec<usize> = selected
+            .iter()
+            .copied()
+            .filter(|&i| manifest.modules[i].critical)
+            .collect();
         while let Some(node) = stack.pop() {
             if closure.insert(node) {
                 stack.extend(self.requires[node].iter().filter(|r| selected.contains(r)));
@@ -293,10 +356,22 @@ impl Graph {
     fn order(&self, selected: &HashSet<usize>, critical: &HashSet<usize>) -> Vec<usize> {
         let mut pending: HashMap<usize, usize> = selected
             .iter()
-            .map(|&i| (i, self.requires[i].iter().filter(|r| selected.contains(r)).count()))
+            .map(|&i| {
+                (
+                    i,
+                    self.requires[i]
+                        .iter()
+                        .filter(|r| selected.contains(r))
+                        .count(),
+                )
+            })
             .collect();
         let key = |i: usize| (!critical.contains(&i), i);
-        let mut ready: BTreeSet<(bool, usize)> = pending.iter().filter(|(_, c)| **c == 0).map(|(&i, _)| key(i)).collect();
+        let mut ready: BTreeSet<(bool, usize)> = pending
+            .iter()
+            .filter(|(_, c)| **c == 0)
+            .map(|(&i, _)| key(i))
+            .collect();
         let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
         for &i in selected {
             for &r in self.requires[i].iter().filter(|r| selected.contains(r)) {
@@ -319,11 +394,21 @@ impl Graph {
     }
 
     fn disabled_ancestors(&self, manifest: &Manifest) -> Vec<Option<String>> {
-        let mut memo = Memo { known: vec![false; manifest.modules.len()], value: vec![None; manifest.modules.len()] };
-        (0..manifest.modules.len()).map(|i| self.disabled_ancestor(manifest, i, &mut memo)).collect()
+        let mut memo = Memo {
+            known: vec![false; manifest.modules.len()],
+            value: vec![None; manifest.modules.len()],
+        };
+        (0..manifest.modules.len())
+            .map(|i| self.disabled_ancestor(manifest, i, &mut memo))
+            .collect()
     }
 
-    fn disabled_ancestor(&self, manifest: &Manifest, node: usize, memo: &mut Memo) -> Option<String> {
+    fn disabled_ancestor(
+        &self,
+        manifest: &Manifest,
+        node: usize,
+        memo: &mut Memo,
+    ) -> Option<String> {
         if memo.known[node] {
             return memo.value[node].clone();
         }

@@ -29,9 +29,11 @@ impl Version {
                 .map_err(|_| format!("version `{trimmed}` is too large"));
         }
         let without_v = trimmed.strip_prefix('v').unwrap_or(trimmed);
-        semver::Version::parse(without_v).map(Version::Semver).map_err(|err| {
-            format!("`{trimmed}` is not an integer or a semantic version like `1.2.3` ({err})")
-        })
+        semver::Version::parse(without_v)
+            .map(Version::Semver)
+            .map_err(|err| {
+                format!("`{trimmed}` is not an integer or a semantic version like `1.2.3` ({err})")
+            })
     }
 
     /// The value a Python `setup(old_version)` receives, as JSON: a number for integer
@@ -61,7 +63,10 @@ mod tests {
     fn integers_and_semver() {
         assert_eq!(Version::parse("3").unwrap(), Version::Integer(3));
         assert_eq!(Version::parse("1.2.3").unwrap().to_string(), "1.2.3");
-        assert_eq!(Version::parse("v2.0.0-rc.1").unwrap().to_string(), "2.0.0-rc.1");
+        assert_eq!(
+            Version::parse("v2.0.0-rc.1").unwrap().to_string(),
+            "2.0.0-rc.1"
+        );
         assert!(Version::parse("1.2").is_err());
         assert!(Version::parse("banana").is_err());
         assert!(Version::parse("").is_err());

@@ -30,7 +30,13 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The manifest: `upkeep.toml` or the seeds' `manifest.json` [default: ./upkeep.toml, else ./manifest.json]
-    #[arg(long, short = 'm', global = true, env = "UPKEEP_MANIFEST", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'm',
+        global = true,
+        env = "UPKEEP_MANIFEST",
+        value_name = "FILE"
+    )]
     pub(crate) manifest: Option<PathBuf>,
     /// Where the ledger, lock and logs live [default: /var/lib/upkeep as root, else ~/.local/state/upkeep]
     #[arg(long, global = true, env = "UPKEEP_STATE_DIR", value_name = "DIR")]

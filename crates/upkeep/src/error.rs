@@ -29,8 +29,12 @@ pub(crate) enum CliError {
     Output(#[from] std::io::Error),
 }
 
-/// Print `err` to stderr and return its exit code.
-pub(crate) fn report(err: &CliError) -> i32 {
+/// Print `err` to stderr (and, with `--json`, as a JSON object on stdout) and return its
+/// exit code.
+pub(crate) fn report(err: &CliError, json: bool) -> i32 {
+    if json {
+        print_json_error(err);
+    }
     if let CliError::Manifest(ManifestError::Invalid { diagnostics, .. }) = err {
         render::diagnostics(diagnostics);
         return exit_codes::INVALID_INPUT;
@@ -51,15 +55,59 @@ pub(crate) fn report(err: &CliError) -> i32 {
     code(err)
 }
 
+fn print_json_error(err: &CliError) {
+    let value = match err {
+        CliError::Manifest(ManifestError::Invalid { path, diagnostics }) => serde_json::json!({
+            "error": "invalid-manifest",
+            "exit_code": exit_codes::INVALID_INPUT,
+            "manifest": path,
+            "diagnostics": diagnostics,
+        }),
+        other => serde_json::json!({
+            "error": kind(other),
+            "exit_code": code(other),
+            "message": format!("failed to {other}"),
+            "hint": hint(other),
+        }),
+    };
+    println!("{value:#}");
+}
+
+fn kind(err: &CliError) -> &'static str {
+    match err {
+        CliError::Manifest(_) => "manifest",
+        CliError::Run(RunError::Lock(_)) | CliError::Checksum(ChecksumError::Lock(_)) => "lock",
+        CliError::Run(RunError::Plan(_)) | CliError::Plan(_) => "unknown-target",
+        CliError::Checksum(
+            ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
+        ) => "unknown-module",
+        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => {
+            "internal"
+        }
+    }
+}
+
 fn hint(err: &CliError) -> Option<String> {
     match err {
-        CliError::Plan(PlanError::UnknownTarget { suggestion: Some(s), .. })
-        | CliError::Run(RunError::Plan(PlanError::UnknownTarget { suggestion: Some(s), .. }))
-        | CliError::Checksum(ChecksumError::UnknownModule { suggestion: Some(s), .. }) => Some(format!("did you mean `{s}`?")),
-        CliError::Run(RunError::Lock(LockError::Held { .. })) | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
+        CliError::Plan(PlanError::UnknownTarget {
+            suggestion: Some(s),
+            ..
+        })
+        | CliError::Run(RunError::Plan(PlanError::UnknownTarget {
+            suggestion: Some(s),
+            ..
+        }))
+        | CliError::Checksum(ChecksumError::UnknownModule {
+            suggestion: Some(s),
+            ..
+        }) => Some(format!("did you mean `{s}`?")),
+        CliError::Run(RunError::Lock(LockError::Held { .. }))
+        | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
             Some("wait for it to finish, or pass `--wait`".to_owned())
         }
-        CliError::Manifest(ManifestError::NotFound) => Some("pass `--manifest PATH` or run from the manifest's directory".to_owned()),
+        CliError::Manifest(ManifestError::NotFound) => {
+            Some("pass `--manifest PATH` or run from the manifest's directory".to_owned())
+        }
         _ => None,
     }
 }
@@ -69,8 +117,13 @@ fn code(err: &CliError) -> i32 {
         CliError::Manifest(_)
         | CliError::Plan(_)
         | CliError::Run(RunError::Plan(_))
-        | CliError::Checksum(ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. }) => exit_codes::INVALID_INPUT,
-        CliError::Run(RunError::Lock(LockError::Held { .. })) | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
-        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => exit_codes::INTERNAL,
+        | CliError::Checksum(
+            ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
+        ) => exit_codes::INVALID_INPUT,
+        CliError::Run(RunError::Lock(LockError::Held { .. }))
+        | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
+        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => {
+            exit_codes::INTERNAL
+        }
     }
 }

@@ -13,9 +13,10 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    let json = cli.global.json;
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
-        Err(err) => error::report(&err),
+        Err(err) => error::report(&err, json),
     };
     std::process::exit(code);
 }

@@ -19,12 +19,12 @@
 
 pub mod python;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -122,36 +122,22 @@ pub fn command_line(argv: &[OsString]) -> String {
 
 /// Run `invocation` to its end, honouring its timeout and the `cancel` signal.
 pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> Finished {
-    let spawn_failed = |message: String| Finished { exit: Exit::SpawnFailed(message), tail: String::new() };
+    let spawn_failed = |message: String| Finished {
+        exit: Exit::SpawnFailed(message),
+        tail: String::new(),
+    };
     let mut log = match open_log(&invocation) {
         Ok(log) => log,
-        Err(err) => return spawn_failed(format!("open log {}: {err}", invocation.log_path.display())),
-    };
-    let Some(program) = invocation.argv.first() else {
-        return spawn_failed("empty command".to_owned());
+        Err(err) => {
+            return spawn_failed(format!("open log {}: {err}", invocation.log_path.display()));
+        }
     };
     adopt_orphans();
     let token = Token::next();
-    #[expect(clippy::disallowed_methods, reason = "exec is the one module that spawns processes")]
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(&invocation.argv[1..])
-        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
-        .env(TOKEN_VAR, token.env_value())
-        .current_dir(&invocation.cwd)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    let streaming = invocation.stream.is_some();
-    if streaming {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    } else {
-        let (out, err) = match (log.try_clone(), log.try_clone()) {
-            (Ok(out), Ok(err)) => (out, err),
-            (Err(e), _) | (_, Err(e)) => return spawn_failed(format!("duplicate log descriptor: {e}")),
-        };
-        command.stdout(Stdio::from(out.into_parts().0)).stderr(Stdio::from(err.into_parts().0));
-    }
+    let mut command = match build_command(&invocation, &token, &log) {
+        Ok(command) => command,
+        Err(message) => return spawn_failed(message),
+    };
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {
@@ -160,17 +146,14 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
             return spawn_failed(message);
         }
     };
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-    let readers = invocation.stream.clone().map(|sink| {
-        let out = child.stdout.take().map(|s| copy_lines(s, Stream::Stdout, sink.clone(), log.try_clone().ok()));
-        let err = child.stderr.take().map(|s| copy_lines(s, Stream::Stderr, sink, log.try_clone().ok()));
-        (out, err)
-    });
-    let reader_task = readers.map(|(out, err)| {
-        tokio::spawn(async move {
-            tokio::join!(async { if let Some(o) = out { o.await } }, async { if let Some(e) = err { e.await } });
-        })
-    });
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let reader_task = invocation
+        .stream
+        .clone()
+        .map(|sink| spawn_readers(&mut child, &sink, &log));
     let timeout = async {
         match invocation.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -190,16 +173,95 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
         // after the module itself is gone.
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
     }
-    let tail = if exit.success() { String::new() } else { read_tail(&invocation.log_path) };
-    let note = match &exit {
-        Exit::TimedOut => Some(format!("upkeep: timed out after {:?}; process group killed", invocation.timeout.unwrap_or_default())),
-        Exit::Cancelled => Some("upkeep: run cancelled; process group killed".to_owned()),
-        _ => None,
+    let tail = if exit.success() {
+        String::new()
+    } else {
+        read_tail(&invocation.log_path)
     };
-    if let Some(note) = note {
+    if let Some(note) = stop_note(&exit, invocation.timeout) {
         let _ = writeln!(log, "{note}");
     }
     Finished { exit, tail }
+}
+
+/// The command for `invocation`: own process group, no stdin, the token in its
+/// environment, output to the log file or to pipes when streaming.
+fn build_command(
+    invocation: &Invocation,
+    token: &Token,
+    log: &fs_err::File,
+) -> Result<tokio::process::Command, String> {
+    let Some(program) = invocation.argv.first() else {
+        return Err("empty command".to_owned());
+    };
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "exec is the one module that spawns processes"
+    )]
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(&invocation.argv[1..])
+        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
+        .env(TOKEN_VAR, token.env_value())
+        .current_dir(&invocation.cwd)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    if invocation.stream.is_some() {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        let dup = || {
+            log.try_clone()
+                .map_err(|e| format!("duplicate log descriptor: {e}"))
+        };
+        let (out, err) = (dup()?, dup()?);
+        command
+            .stdout(Stdio::from(out.into_parts().0))
+            .stderr(Stdio::from(err.into_parts().0));
+    }
+    Ok(command)
+}
+
+/// Read both pipes concurrently into the log and the sink.
+fn spawn_readers(
+    child: &mut tokio::process::Child,
+    sink: &LineSink,
+    log: &fs_err::File,
+) -> tokio::task::JoinHandle<()> {
+    let out = child
+        .stdout
+        .take()
+        .map(|s| copy_lines(s, Stream::Stdout, sink.clone(), log.try_clone().ok()));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| copy_lines(s, Stream::Stderr, sink.clone(), log.try_clone().ok()));
+    tokio::spawn(async move {
+        tokio::join!(
+            async {
+                if let Some(o) = out {
+                    o.await;
+                }
+            },
+            async {
+                if let Some(e) = err {
+                    e.await;
+                }
+            }
+        );
+    })
+}
+
+/// The line upkeep appends to a module's log when it stopped the module.
+fn stop_note(exit: &Exit, timeout: Option<Duration>) -> Option<String> {
+    match exit {
+        Exit::TimedOut => Some(format!(
+            "upkeep: timed out after {:?}; process group killed",
+            timeout.unwrap_or_default()
+        )),
+        Exit::Cancelled => Some("upkeep: run cancelled; process group killed".to_owned()),
+        _ => None,
+    }
 }
 
 async fn cancelled(cancel: &mut watch::Receiver<bool>) {
@@ -213,7 +275,10 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
     if let Some(dir) = invocation.log_path.parent() {
         fs_err::create_dir_all(dir)?;
     }
-    let mut log = fs_err::OpenOptions::new().create(true).append(true).open(&invocation.log_path)?;
+    let mut log = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&invocation.log_path)?;
     match &invocation.display {
         Some(display) => writeln!(log, "$ {display}")?,
         None => writeln!(log, "$ {}", command_line(&invocation.argv))?,
@@ -223,7 +288,12 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
 
 /// SIGTERM the group and every other process carrying the module's token, wait for them
 /// to end for up to `grace`, then SIGKILL what is left and reap the orphans upkeep adopted.
-async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: Duration, token: &Token) {
+async fn terminate(
+    child: &mut tokio::process::Child,
+    pgid: Option<Pid>,
+    grace: Duration,
+    token: &Token,
+) {
     let leader = child.id().and_then(|id| i32::try_from(id).ok());
     let mut strays = Strays::new(token, leader);
     // Seen now, while they are alive: a zombie's environment can no longer be read.
@@ -269,7 +339,11 @@ struct Token(String);
 impl Token {
     fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
+        Self(format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 
     /// The variable's value: the tokens of any upkeep this one runs under, then this one's,
@@ -302,7 +376,9 @@ fn adopt_orphans() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
-            tracing::debug!("cannot become a child subreaper ({err}); orphans of stopped modules go to init");
+            tracing::debug!(
+                "cannot become a child subreaper ({err}); orphans of stopped modules go to init"
+            );
         }
     });
 }
@@ -330,7 +406,8 @@ fn proc_stat(pid: i32) -> Option<ProcStat> {
     })
 }
 
-/// The processes of one stopped module, found by its token: (pid, start time).
+/// The processes of one stopped module, found by its token, with what `/proc` said of each
+/// when it was first seen.
 #[derive(Debug)]
 struct Strays<'t> {
     token: &'t Token,
@@ -341,42 +418,52 @@ struct Strays<'t> {
 
 impl<'t> Strays<'t> {
     fn new(token: &'t Token, leader: Option<i32>) -> Self {
-        Self { token, leader, known: HashMap::new() }
+        Self {
+            token,
+            leader,
+            known: HashMap::new(),
+        }
     }
 
     /// Live processes carrying the token now (zombies have no readable environment).
     fn holders(&self) -> Vec<(i32, ProcStat)> {
         let me = i32::try_from(std::process::id()).ok();
-        let Ok(entries) = fs_err::read_dir("/proc") else { return Vec::new() };
+        let Ok(entries) = fs_err::read_dir("/proc") else {
+            return Vec::new();
+        };
         entries
             .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|&pid| Some(pid) != me && Some(pid) != self.leader)
-            .filter(|&pid| fs_err::read(format!("/proc/{pid}/environ")).is_ok_and(|env| self.token.in_environ(&env)))
+            .filter(|&pid| {
+                fs_err::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| self.token.in_environ(&env))
+            })
             .filter_map(|pid| Some((pid, proc_stat(pid)?)))
             .filter(|(_, stat)| stat.state != b'Z')
             .collect()
     }
 
-    /// Remember every live holder of the token; returns how many there are.
-    fn scan(&mut self) -> usize {
-        let found = self.holders();
-        let count = found.len();
-        for (pid, stat) in found {
+    /// Remember every live holder of the token.
+    fn scan(&mut self) {
+        for (pid, stat) in self.holders() {
             self.known.entry(pid).or_insert(stat);
         }
-        count
     }
 
     /// Whether `pid` is still the process first seen under that pid.
     fn same(&self, pid: i32, now: &ProcStat) -> bool {
-        self.known.get(&pid).is_some_and(|seen| seen.start == now.start)
+        self.known
+            .get(&pid)
+            .is_some_and(|seen| seen.start == now.start)
     }
 
     /// Signal the known processes that are not in the module's process group (which
     /// `killpg` reaches already).
     fn signal_outside(&self, pgid: Option<Pid>, signal: Signal) {
         for (&pid, seen) in &self.known {
-            if Some(Pid::from_raw(seen.pgrp)) != pgid && proc_stat(pid).is_some_and(|now| self.same(pid, &now)) {
+            if Some(Pid::from_raw(seen.pgrp)) != pgid
+                && proc_stat(pid).is_some_and(|now| self.same(pid, &now))
+            {
                 let _ = kill(Pid::from_raw(pid), signal);
             }
         }
@@ -384,19 +471,29 @@ impl<'t> Strays<'t> {
 
     /// Whether any known process outside the leader is still running.
     fn any_alive(&self) -> bool {
-        self.known.keys().any(|&pid| proc_stat(pid).is_some_and(|now| now.state != b'Z' && self.same(pid, &now)))
+        self.known
+            .keys()
+            .any(|&pid| proc_stat(pid).is_some_and(|now| now.state != b'Z' && self.same(pid, &now)))
     }
 
-    /// SIGKILL every process carrying the token until none is left running (bounded: a
-    /// process stuck in the kernel is given up on after a second).
+    /// SIGKILL every process carrying the token, and every one seen carrying it before
+    /// (it may have exec'd with a clean environment since), until none is left running.
+    /// Bounded: a process stuck in the kernel is given up on after a second.
     async fn kill_all(&mut self) {
         for _ in 0..100 {
-            let found = self.holders();
-            if found.is_empty() {
+            self.scan();
+            let running: Vec<i32> = self
+                .known
+                .iter()
+                .filter(|&(&pid, seen)| {
+                    proc_stat(pid).is_some_and(|now| now.start == seen.start && now.state != b'Z')
+                })
+                .map(|(&pid, _)| pid)
+                .collect();
+            if running.is_empty() {
                 return;
             }
-            for (pid, stat) in found {
-                self.known.entry(pid).or_insert(stat);
+            for pid in running {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -412,7 +509,9 @@ impl<'t> Strays<'t> {
             let parents: Vec<i32> = self.known.keys().copied().collect();
             let mut keep = HashMap::new();
             for (&pid, seen) in &self.known {
-                let Some(now) = proc_stat(pid).filter(|now| now.start == seen.start) else { continue };
+                let Some(now) = proc_stat(pid).filter(|now| now.start == seen.start) else {
+                    continue;
+                };
                 if now.state != b'Z' {
                     keep.insert(pid, *seen);
                 } else if now.ppid == me {
@@ -430,7 +529,12 @@ impl<'t> Strays<'t> {
     }
 }
 
-async fn copy_lines<R: AsyncRead + Unpin>(stream: R, which: Stream, sink: LineSink, mut log: Option<fs_err::File>) {
+async fn copy_lines<R: AsyncRead + Unpin>(
+    stream: R,
+    which: Stream,
+    sink: LineSink,
+    mut log: Option<fs_err::File>,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(log) = log.as_mut() {
@@ -443,7 +547,9 @@ async fn copy_lines<R: AsyncRead + Unpin>(stream: R, which: Stream, sink: LineSi
 /// The last 20 lines (at most 4 KiB) of a log file.
 pub fn read_tail(path: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = fs_err::File::open(path) else { return String::new() };
+    let Ok(mut file) = fs_err::File::open(path) else {
+        return String::new();
+    };
     let len = file.metadata().map_or(0, |m| m.len());
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(4096)));
     let mut bytes = Vec::new();

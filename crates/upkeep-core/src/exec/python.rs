@@ -44,10 +44,18 @@ else:
 /// beside the manifest (the seeds' layout), else `python3` from `PATH`.
 pub fn configured_interpreter(root: &Path, setting: Option<&str>) -> PathBuf {
     if let Some(setting) = setting {
-        return if setting.contains('/') { root.join(setting) } else { PathBuf::from(setting) };
+        return if setting.contains('/') {
+            root.join(setting)
+        } else {
+            PathBuf::from(setting)
+        };
     }
     let venv = root.join("venv").join("bin").join("python");
-    if venv.exists() { venv } else { PathBuf::from("python3") }
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }
 
 /// Look a bare program name up in `PATH`.
@@ -56,13 +64,18 @@ pub fn which(program: &Path) -> Option<PathBuf> {
         return Some(program.to_path_buf());
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Whether `path` is a script (starts with `#!`), as version-manager shims are.
 pub fn is_script(path: &Path) -> bool {
     let mut head = [0u8; 2];
-    fs_err::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == *b"#!"
+    fs_err::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == *b"#!"
 }
 
 /// The argv that runs `module` with `interpreter`.
@@ -83,12 +96,18 @@ pub fn argv(interpreter: &Path, root: &Path, module: &str) -> Vec<OsString> {
 /// virtualenv's `bin/python` must keep its own path for the venv to apply).
 pub async fn resolve(interpreter: &Path) -> Result<PathBuf, String> {
     let Some(found) = which(interpreter) else {
-        return Err(format!("Python interpreter `{}` not found on PATH", interpreter.display()));
+        return Err(format!(
+            "Python interpreter `{}` not found on PATH",
+            interpreter.display()
+        ));
     };
     if !is_script(&found) {
         return Ok(found);
     }
-    #[expect(clippy::disallowed_methods, reason = "exec is the one module that spawns processes")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "exec is the one module that spawns processes"
+    )]
     let output = tokio::process::Command::new(&found)
         .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
         .stdin(std::process::Stdio::null())
@@ -98,7 +117,11 @@ pub async fn resolve(interpreter: &Path) -> Result<PathBuf, String> {
     let executable = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if !output.status.success() || executable.is_empty() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("ask `{}` for its interpreter: {}", found.display(), stderr.trim()));
+        return Err(format!(
+            "ask `{}` for its interpreter: {}",
+            found.display(),
+            stderr.trim()
+        ));
     }
     Ok(PathBuf::from(executable))
 }

@@ -74,7 +74,11 @@ pub(crate) struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub(crate) fn new(file: &'a Path, source: &'a str) -> Self {
-        Self { file, source, diagnostics: Vec::new() }
+        Self {
+            file,
+            source,
+            diagnostics: Vec::new(),
+        }
     }
 
     /// Record a problem at `span`.
@@ -103,18 +107,31 @@ pub(crate) fn at(
         Some(span) => locate(source, span),
         None => (0, 0, None),
     };
-    Diagnostic { file: file.to_path_buf(), line, column, field, message, hint, snippet }
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        column,
+        field,
+        message,
+        hint,
+        snippet,
+    }
 }
 
 fn locate(source: &str, span: Span) -> (usize, usize, Option<Snippet>) {
     let start = floor_char_boundary(source, span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
     let line = source[..start].matches('\n').count() + 1;
     let column = source[line_start..start].chars().count();
     let end = floor_char_boundary(source, span.end.clamp(start, line_end));
     let mark_width = source[start..end].chars().count().max(1);
-    let text: Vec<char> = source[line_start..line_end].trim_end_matches('\r').chars().collect();
+    let text: Vec<char> = source[line_start..line_end]
+        .trim_end_matches('\r')
+        .chars()
+        .collect();
     // Show a window around the mark: a minified or hostile manifest can have one huge line.
     let from = column.saturating_sub(SNIPPET_BEFORE);
     let to = (column + mark_width.max(1) + SNIPPET_AFTER).min(text.len());
@@ -128,7 +145,15 @@ fn locate(source: &str, span: Span) -> (usize, usize, Option<Snippet>) {
         shown.push('…');
     }
     let mark_width = mark_width.min(SNIPPET_AFTER);
-    (line, column + 1, Some(Snippet { text: shown, mark_start, mark_width }))
+    (
+        line,
+        column + 1,
+        Some(Snippet {
+            text: shown,
+            mark_start,
+            mark_width,
+        }),
+    )
 }
 
 /// Characters of context shown before and after a diagnostic's mark.
@@ -172,7 +197,14 @@ mod tests {
     fn locates_line_and_column() {
         let src = "{\n  \"a\": 1,\n  \"bé\": x\n}";
         let offset = src.find('x').unwrap();
-        let d = at(Path::new("m.json"), src, Some(Span::new(offset, offset + 1)), None, "bad".into(), None);
+        let d = at(
+            Path::new("m.json"),
+            src,
+            Some(Span::new(offset, offset + 1)),
+            None,
+            "bad".into(),
+            None,
+        );
         assert_eq!((d.line, d.column), (3, 9));
         let snippet = d.snippet.unwrap();
         assert_eq!(snippet.text, "  \"bé\": x");
@@ -184,6 +216,9 @@ mod tests {
         assert_eq!(did_you_mean("gogz", ["gogs", "atuin"]), Some("gogs"));
         assert_eq!(did_you_mean("zzz", ["gogs", "atuin"]), None);
         assert_eq!(did_you_mean("wbe", ["web", "db"]), Some("web"));
-        assert_eq!(did_you_mean("dependson", ["dependsOn", "description"]), Some("dependsOn"));
+        assert_eq!(
+            did_you_mean("dependson", ["dependsOn", "description"]),
+            Some("dependsOn")
+        );
     }
 }

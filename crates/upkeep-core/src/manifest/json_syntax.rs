@@ -139,7 +139,13 @@ pub(crate) fn parse(src: &str) -> Result<Spanned<Value>, SyntaxError> {
 ///
 /// Offsets past the end are clamped to the end, and a byte order mark at the start of
 /// the text is not counted as a column, matching what editors display.
-#[cfg_attr(not(test), expect(dead_code, reason = "diagnostics compute positions in diag.rs; kept for fuzzing and tests"))]
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "diagnostics compute positions in diag.rs; kept for fuzzing and tests"
+    )
+)]
 pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let before = &src.as_bytes()[..offset.min(src.len())];
     let (mut line, mut line_start) = (1, 0);

@@ -234,7 +234,10 @@ pub fn locate(given: Option<&Path>) -> Result<PathBuf, ManifestError> {
 /// [`ManifestError::Read`] when the file cannot be read, [`ManifestError::Invalid`] with
 /// every diagnostic when it is not a valid manifest.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    let read_err = |source| ManifestError::Read { path: path.to_path_buf(), source };
+    let read_err = |source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = fs_err::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_MANIFEST_BYTES {
         let message = format!(
@@ -243,7 +246,10 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
             MAX_MANIFEST_BYTES / (1024 * 1024)
         );
         let diagnostic = diag::at(path, "", None, None, message, None);
-        return Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics: vec![diagnostic] });
+        return Err(ManifestError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics: vec![diagnostic],
+        });
     }
     let bytes = fs_err::read(path).map_err(read_err)?;
     let source = match String::from_utf8(bytes) {
@@ -252,9 +258,18 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
             let offset = err.utf8_error().valid_up_to();
             let span = Some(Span::new(offset, offset + 1));
             let lossy = String::from_utf8_lossy(err.as_bytes()).into_owned();
-            let diagnostic =
-                diag::at(path, &lossy, span, None, "manifest is not valid UTF-8".into(), None);
-            return Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics: vec![diagnostic] });
+            let diagnostic = diag::at(
+                path,
+                &lossy,
+                span,
+                None,
+                "manifest is not valid UTF-8".into(),
+                None,
+            );
+            return Err(ManifestError::Invalid {
+                path: path.to_path_buf(),
+                diagnostics: vec![diagnostic],
+            });
         }
     };
     parse(path, &source)
@@ -267,9 +282,20 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
 pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
     let mut reporter = diag::Reporter::new(path, source);
     let is_toml = path.extension().is_some_and(|e| e == "toml");
-    let format = if is_toml { ManifestFormat::NativeToml } else { ManifestFormat::SeedJson };
-    let raw = if is_toml { native::parse(source, &mut reporter) } else { seed::parse(source, &mut reporter) };
-    let root = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let format = if is_toml {
+        ManifestFormat::NativeToml
+    } else {
+        ManifestFormat::SeedJson
+    };
+    let raw = if is_toml {
+        native::parse(source, &mut reporter)
+    } else {
+        seed::parse(source, &mut reporter)
+    };
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let manifest = raw.map(|raw| validate::validate(raw, &root, &mut reporter));
     match manifest {
@@ -281,7 +307,10 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
         _ => {
             let mut diagnostics = reporter.diagnostics;
             diagnostics.sort_by_key(|d| (d.line, d.column));
-            Err(ManifestError::Invalid { path: path.to_path_buf(), diagnostics })
+            Err(ManifestError::Invalid {
+                path: path.to_path_buf(),
+                diagnostics,
+            })
         }
     }
 }

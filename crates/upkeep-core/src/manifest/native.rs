@@ -61,8 +61,20 @@ struct NativeModule {
 const SECTIONS: &[&str] = &["upkeep", "module"];
 const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout"];
 const MODULE_FIELDS: &[&str] = &[
-    "name", "description", "version", "enabled", "critical", "children", "depends_on", "timeout",
-    "checksum", "dir", "python", "command", "script", "args",
+    "name",
+    "description",
+    "version",
+    "enabled",
+    "critical",
+    "children",
+    "depends_on",
+    "timeout",
+    "checksum",
+    "dir",
+    "python",
+    "command",
+    "script",
+    "args",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -71,7 +83,10 @@ fn span<T>(spanned: &TomlSpanned<T>) -> Span {
 }
 
 fn keep<T: Clone>(spanned: &TomlSpanned<T>) -> Spanned<T> {
-    Spanned { value: spanned.get_ref().clone(), span: span(spanned) }
+    Spanned {
+        value: spanned.get_ref().clone(),
+        span: span(spanned),
+    }
 }
 
 /// Parse `upkeep.toml` into raw modules, reporting syntax, type and unknown-field problems.
@@ -83,11 +98,12 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             let message = err.message().trim_end().to_owned();
             let hint = unknown_field_hint(&message);
             let mut field = at.and_then(|span| field_at(source, span.start));
-            if let (Some(path), Some(missing)) = (&mut field, message.strip_prefix("missing field `")) {
-                if !path.contains('.') {
-                    path.push('.');
-                    path.push_str(missing.trim_end_matches('`'));
-                }
+            if let (Some(path), Some(missing)) =
+                (&mut field, message.strip_prefix("missing field `"))
+                && !path.contains('.')
+            {
+                path.push('.');
+                path.push_str(missing.trim_end_matches('`'));
             }
             let message = match message.split_once(", expected one of") {
                 Some((head, _)) if hint.is_some() => head.to_owned(),
@@ -98,13 +114,20 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         }
     };
     let mut raw = RawManifest {
-        spelling: Spelling { depends_on: "depends_on", module: "python", settings_prefix: "upkeep." },
+        spelling: Spelling {
+            depends_on: "depends_on",
+            module: "python",
+            settings_prefix: "upkeep.",
+        },
         ..RawManifest::default()
     };
     if let Some(settings) = file.upkeep {
         raw.entrypoint = settings.entrypoint.as_ref().map(keep);
         raw.python = settings.python;
-        raw.timeout = settings.timeout.as_ref().and_then(|t| duration(t, "upkeep.timeout", reporter));
+        raw.timeout = settings
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(t, "upkeep.timeout", reporter));
     }
     for (index, entry) in file.module.iter().enumerate() {
         raw.modules.push(module(entry, index, reporter));
@@ -112,7 +135,11 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
     Some(raw)
 }
 
-fn module(entry: &TomlSpanned<NativeModule>, index: usize, reporter: &mut Reporter<'_>) -> RawModule {
+fn module(
+    entry: &TomlSpanned<NativeModule>,
+    index: usize,
+    reporter: &mut Reporter<'_>,
+) -> RawModule {
     let path = format!("module[{index}]");
     let m = entry.get_ref();
     let mut kinds = Vec::new();
@@ -129,25 +156,38 @@ fn module(entry: &TomlSpanned<NativeModule>, index: usize, reporter: &mut Report
         let message = "a module runs one thing: set only one of `python`, `command` and `script`";
         reporter.error(Some(kinds[1].0), Some(path.clone()), message, None);
     }
-    let kind = kinds.into_iter().next().map_or(RawKind::Group, |(_, kind)| kind);
+    let kind = kinds
+        .into_iter()
+        .next()
+        .map_or(RawKind::Group, |(_, kind)| kind);
     RawModule {
         name: keep(&m.name),
         kind,
         args: m.args.iter().map(toml_to_json).collect(),
-        version: m.version.as_ref().and_then(|v| version(v, &format!("{path}.version"), reporter)),
+        version: m
+            .version
+            .as_ref()
+            .and_then(|v| version(v, &format!("{path}.version"), reporter)),
         description: m.description.clone(),
         enabled: m.enabled.unwrap_or(true),
         critical: m.critical.unwrap_or(false),
         children: m.children.iter().map(keep).collect(),
         depends_on: m.depends_on.iter().map(keep).collect(),
-        timeout: m.timeout.as_ref().and_then(|t| duration(t, &format!("{path}.timeout"), reporter)),
+        timeout: m
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(t, &format!("{path}.timeout"), reporter)),
         checksum: m.checksum.as_ref().map(keep),
         dir: m.dir.as_ref().map(keep),
         path,
     }
 }
 
-fn version(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporter<'_>) -> Option<Spanned<String>> {
+fn version(
+    value: &TomlSpanned<toml::Value>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<Spanned<String>> {
     let text = match value.get_ref() {
         toml::Value::Integer(n) if *n >= 0 => n.to_string(),
         toml::Value::String(s) => s.clone(),
@@ -157,15 +197,25 @@ fn version(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporte
             return None;
         }
         other => {
-            let message = format!("expected a non-negative integer or a version string like \"1.2.3\", found {}", other.type_str());
+            let message = format!(
+                "expected a non-negative integer or a version string like \"1.2.3\", found {}",
+                other.type_str()
+            );
             reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
             return None;
         }
     };
-    Some(Spanned { value: text, span: span(value) })
+    Some(Spanned {
+        value: text,
+        span: span(value),
+    })
 }
 
-fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Reporter<'_>) -> Option<Spanned<String>> {
+fn duration(
+    value: &TomlSpanned<toml::Value>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<Spanned<String>> {
     let text = match value.get_ref() {
         toml::Value::Integer(n) if *n >= 0 => n.to_string(),
         toml::Value::String(s) => s.clone(),
@@ -175,12 +225,18 @@ fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Report
             return None;
         }
         other => {
-            let message = format!("expected a duration such as \"10m\" or a number of seconds, found {}", other.type_str());
+            let message = format!(
+                "expected a duration such as \"10m\" or a number of seconds, found {}",
+                other.type_str()
+            );
             reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
             return None;
         }
     };
-    Some(Spanned { value: text, span: span(value) })
+    Some(Spanned {
+        value: text,
+        span: span(value),
+    })
 }
 
 /// The field path (`module[2].enabled`, `upkeep.timeout`) of the key written on the line
@@ -188,7 +244,9 @@ fn duration(value: &TomlSpanned<toml::Value>, field: &str, reporter: &mut Report
 /// carry a span but no path, and a path is what a person searches the file for.
 fn field_at(source: &str, offset: usize) -> Option<String> {
     let offset = offset.min(source.len());
-    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |i| offset + i);
     let mut table: Option<String> = None;
     let mut modules = 0usize;
     for line in source[..line_end].lines() {
@@ -203,7 +261,10 @@ fn field_at(source: &str, offset: usize) -> Option<String> {
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = source[line_start..].lines().next().unwrap_or("").trim();
     let key = line.split('=').next().map(str::trim).filter(|k| {
-        line.contains('=') && !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        line.contains('=')
+            && !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     });
     match (table, key) {
         (Some(table), Some(key)) => Some(format!("{table}.{key}")),
@@ -216,7 +277,11 @@ fn field_at(source: &str, offset: usize) -> Option<String> {
 fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let field = &rest[..rest.find('`')?];
-    let known = SECTIONS.iter().chain(SETTINGS_FIELDS).chain(MODULE_FIELDS).copied();
+    let known = SECTIONS
+        .iter()
+        .chain(SETTINGS_FIELDS)
+        .chain(MODULE_FIELDS)
+        .copied();
     did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
 }
 
@@ -229,7 +294,10 @@ fn toml_to_json(value: &toml::Value) -> serde_json::Value {
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(items) => items.iter().map(toml_to_json).collect(),
         toml::Value::Table(table) => serde_json::Value::Object(
-            table.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
         ),
     }
 }

@@ -44,13 +44,22 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         }
     };
     let Value::Object(members) = &root.value else {
-        let message = format!("manifest must be a JSON object, found {}", root.value.kind_name());
-        let hint = Some("a seed manifest looks like {\"updates\": [...], \"entrypoint\": \"...\"}".to_owned());
+        let message = format!(
+            "manifest must be a JSON object, found {}",
+            root.value.kind_name()
+        );
+        let hint = Some(
+            "a seed manifest looks like {\"updates\": [...], \"entrypoint\": \"...\"}".to_owned(),
+        );
         reporter.error(Some(span(root.span)), None, message, hint);
         return None;
     };
     let mut raw = RawManifest {
-        spelling: Spelling { depends_on: "dependsOn", module: "module", settings_prefix: "" },
+        spelling: Spelling {
+            depends_on: "dependsOn",
+            module: "module",
+            settings_prefix: "",
+        },
         ..RawManifest::default()
     };
     let mut ctx = Ctx { reporter };
@@ -64,28 +73,23 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             _ => {}
         }
     }
-    match root.value.get("updates") {
-        Some(updates) => {
-            if let Value::Array(entries) = &updates.value {
-                for (index, entry) in entries.iter().enumerate() {
-                    if let Some(module) = ctx.entry(entry, &format!("updates[{index}]")) {
-                        raw.modules.push(module);
-                    }
-                }
-            } else {
-                ctx.type_error(updates, "updates", "an array of modules");
-                // Without modules every reference would be reported as unknown too.
-                return None;
-            }
-        }
-        None => {
-            ctx.reporter.error(
-                Some(Span::new(root.span.start, root.span.start + 1)),
-                Some("updates".into()),
-                "missing field `updates`",
-                Some("add \"updates\": [ ... ] listing the modules".into()),
-            );
-            return None;
+    let Some(updates) = root.value.get("updates") else {
+        ctx.reporter.error(
+            Some(Span::new(root.span.start, root.span.start + 1)),
+            Some("updates".into()),
+            "missing field `updates`",
+            Some("add \"updates\": [ ... ] listing the modules".into()),
+        );
+        return None;
+    };
+    let Value::Array(entries) = &updates.value else {
+        ctx.type_error(updates, "updates", "an array of modules");
+        // Without modules every reference would be reported as unknown too.
+        return None;
+    };
+    for (index, entry) in entries.iter().enumerate() {
+        if let Some(module) = ctx.entry(entry, &format!("updates[{index}]")) {
+            raw.modules.push(module);
         }
     }
     Some(raw)
@@ -104,7 +108,8 @@ impl Ctx<'_, '_> {
             if seen.contains(&key) {
                 let message = format!("duplicate field `{key}`");
                 let hint = Some("JSON readers disagree on which copy wins; keep one".to_owned());
-                self.reporter.error(Some(span(member.key.span)), Some(field), message, hint);
+                self.reporter
+                    .error(Some(span(member.key.span)), Some(field), message, hint);
                 continue;
             }
             seen.push(key);
@@ -113,7 +118,8 @@ impl Ctx<'_, '_> {
                     .map(|s| format!("did you mean `{s}`?"))
                     .or_else(|| Some(format!("known fields: {}", known.join(", "))));
                 let message = format!("unknown field `{key}`");
-                self.reporter.error(Some(span(member.key.span)), Some(field), message, hint);
+                self.reporter
+                    .error(Some(span(member.key.span)), Some(field), message, hint);
             }
         }
     }
@@ -124,7 +130,11 @@ impl Ctx<'_, '_> {
             return None;
         };
         self.check_fields(members, ENTRY_FIELDS, path);
-        let mut module = RawModule { path: path.to_owned(), enabled: true, ..RawModule::default() };
+        let mut module = RawModule {
+            path: path.to_owned(),
+            enabled: true,
+            ..RawModule::default()
+        };
         let mut has_name = false;
         for member in members {
             let key = member.key.value.as_str();
@@ -145,7 +155,10 @@ impl Ctx<'_, '_> {
                 "command" => {
                     if let Some(argv) = self.string_list(value, &field) {
                         let span = span(value.span);
-                        module.kind = RawKind::Command(Spanned { value: argv.into_iter().map(|s| s.value).collect(), span });
+                        module.kind = RawKind::Command(Spanned {
+                            value: argv.into_iter().map(|s| s.value).collect(),
+                            span,
+                        });
                     }
                 }
                 "script" => {
@@ -155,11 +168,15 @@ impl Ctx<'_, '_> {
                 }
                 "args" => module.args = self.args(value, &field),
                 "children" => module.children = self.string_list(value, &field).unwrap_or_default(),
-                "dependsOn" => module.depends_on = self.string_list(value, &field).unwrap_or_default(),
+                "dependsOn" => {
+                    module.depends_on = self.string_list(value, &field).unwrap_or_default();
+                }
                 "version" => module.version = self.version(value, &field),
                 "enabled" => module.enabled = self.bool(value, &field).unwrap_or(true),
                 "critical" => module.critical = self.bool(value, &field).unwrap_or(false),
-                "description" => module.description = self.opt_string(value, &field).map(|s| s.value),
+                "description" => {
+                    module.description = self.opt_string(value, &field).map(|s| s.value);
+                }
                 "checksum" => module.checksum = self.opt_string(value, &field),
                 "timeout" => module.timeout = self.duration(value, &field),
                 "dir" => module.dir = self.string(value, &field),
@@ -175,7 +192,8 @@ impl Ctx<'_, '_> {
         if !has_name {
             let at = Some(Span::new(node.span.start, node.span.start + 1));
             let hint = Some("every entry needs a unique \"name\"".to_owned());
-            self.reporter.error(at, Some(join(path, "name")), "missing field `name`", hint);
+            self.reporter
+                .error(at, Some(join(path, "name")), "missing field `name`", hint);
             return None;
         }
         Some(module)
@@ -183,12 +201,16 @@ impl Ctx<'_, '_> {
 
     fn type_error(&mut self, node: &JsonNode, field: &str, expected: &str) {
         let message = format!("expected {expected}, found {}", node.value.kind_name());
-        self.reporter.error(Some(span(node.span)), Some(field.to_owned()), message, None);
+        self.reporter
+            .error(Some(span(node.span)), Some(field.to_owned()), message, None);
     }
 
     fn string(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
         if let Value::String(s) = &node.value {
-            Some(Spanned { value: s.clone(), span: span(node.span) })
+            Some(Spanned {
+                value: s.clone(),
+                span: span(node.span),
+            })
         } else {
             self.type_error(node, field, "a string");
             None
@@ -217,7 +239,11 @@ impl Ctx<'_, '_> {
             return None;
         };
         let strings = items.iter().enumerate();
-        Some(strings.filter_map(|(i, item)| self.string(item, &format!("{field}[{i}]"))).collect())
+        Some(
+            strings
+                .filter_map(|(i, item)| self.string(item, &format!("{field}[{i}]")))
+                .collect(),
+        )
     }
 
     fn args(&mut self, node: &JsonNode, field: &str) -> Vec<serde_json::Value> {
@@ -233,12 +259,20 @@ impl Ctx<'_, '_> {
     fn version(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
         match &node.value {
             Value::Null => None,
-            Value::Number(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(Spanned { value: raw.clone(), span: span(node.span) })
-            }
-            Value::String(s) => Some(Spanned { value: s.clone(), span: span(node.span) }),
+            Value::Number(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => Some(Spanned {
+                value: raw.clone(),
+                span: span(node.span),
+            }),
+            Value::String(s) => Some(Spanned {
+                value: s.clone(),
+                span: span(node.span),
+            }),
             _ => {
-                self.type_error(node, field, "a non-negative integer or a version string like \"1.2.3\"");
+                self.type_error(
+                    node,
+                    field,
+                    "a non-negative integer or a version string like \"1.2.3\"",
+                );
                 None
             }
         }
@@ -246,14 +280,21 @@ impl Ctx<'_, '_> {
 
     fn duration(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<String>> {
         match &node.value {
-            Value::Number(raw) => Some(Spanned { value: raw.clone(), span: span(node.span) }),
+            Value::Number(raw) => Some(Spanned {
+                value: raw.clone(),
+                span: span(node.span),
+            }),
             _ => self.opt_string(node, field),
         }
     }
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 fn to_json(value: &Value) -> serde_json::Value {
@@ -264,7 +305,10 @@ fn to_json(value: &Value) -> serde_json::Value {
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::Array(items) => items.iter().map(|i| to_json(&i.value)).collect(),
         Value::Object(members) => serde_json::Value::Object(
-            members.iter().map(|m| (m.key.value.clone(), to_json(&m.value.value))).collect(),
+            members
+                .iter()
+                .map(|m| (m.key.value.clone(), to_json(&m.value.value)))
+                .collect(),
         ),
     }
 }

@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::diag::{Reporter, did_you_mean};
-use super::{Manifest, ManifestFormat, ModuleKind, ModuleSpec, RawKind, RawManifest, RawModule, Spanned};
+use super::{
+    Manifest, ManifestFormat, ModuleKind, ModuleSpec, RawKind, RawManifest, RawModule, Spanned,
+};
 use crate::duration::parse_duration;
 use crate::version::Version;
 
@@ -17,11 +19,24 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
     }
     let prefix = raw.spelling.settings_prefix;
     if let Some(entry) = &raw.entrypoint {
-        check_reference(entry, &format!("{prefix}entrypoint"), "entrypoint", &names, reporter);
+        check_reference(
+            entry,
+            &format!("{prefix}entrypoint"),
+            "entrypoint",
+            &names,
+            reporter,
+        );
     }
     check_cycles(&raw, &names, reporter);
-    let default_timeout = raw.timeout.as_ref().and_then(|t| timeout(t, &format!("{prefix}timeout"), reporter));
-    let modules = raw.modules.iter().map(|m| build_module(m, root, &raw, reporter)).collect();
+    let default_timeout = raw
+        .timeout
+        .as_ref()
+        .and_then(|t| timeout(t, &format!("{prefix}timeout"), reporter));
+    let modules = raw
+        .modules
+        .iter()
+        .map(|m| build_module(m, root, &raw, reporter))
+        .collect();
     Manifest {
         path: PathBuf::new(),
         root: root.to_path_buf(),
@@ -41,7 +56,10 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 128
 }
 
-fn check_names<'m>(modules: &'m [RawModule], reporter: &mut Reporter<'_>) -> HashMap<&'m str, usize> {
+fn check_names<'m>(
+    modules: &'m [RawModule],
+    reporter: &mut Reporter<'_>,
+) -> HashMap<&'m str, usize> {
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (index, module) in modules.iter().enumerate() {
         let name = module.name.value.as_str();
@@ -55,7 +73,10 @@ fn check_names<'m>(modules: &'m [RawModule], reporter: &mut Reporter<'_>) -> Has
         if let Some(&first) = names.get(name) {
             let first = &modules[first];
             let message = format!("duplicate module name `{name}`");
-            let hint = format!("`{name}` is already defined by `{}`; rename one of them", first.path);
+            let hint = format!(
+                "`{name}` is already defined by `{}`; rename one of them",
+                first.path
+            );
             reporter.error(Some(module.name.span), field, message, Some(hint));
         } else {
             names.insert(name, index);
@@ -64,38 +85,70 @@ fn check_names<'m>(modules: &'m [RawModule], reporter: &mut Reporter<'_>) -> Has
     names
 }
 
-fn check_references(module: &RawModule, names: &HashMap<&str, usize>, raw: &RawManifest, reporter: &mut Reporter<'_>) {
+fn check_references(
+    module: &RawModule,
+    names: &HashMap<&str, usize>,
+    raw: &RawManifest,
+    reporter: &mut Reporter<'_>,
+) {
     for (i, child) in module.children.iter().enumerate() {
         let field = format!("{}.children[{i}]", module.path);
         check_reference(child, &field, "child", names, reporter);
         if child.value == module.name.value {
-            reporter.error(Some(child.span), Some(field), format!("module `{}` lists itself as a child", child.value), None);
+            reporter.error(
+                Some(child.span),
+                Some(field),
+                format!("module `{}` lists itself as a child", child.value),
+                None,
+            );
         }
     }
     for (i, dep) in module.depends_on.iter().enumerate() {
         let field = format!("{}.{}[{i}]", module.path, raw.spelling.depends_on);
         check_reference(dep, &field, "dependency", names, reporter);
         if dep.value == module.name.value {
-            reporter.error(Some(dep.span), Some(field), format!("module `{}` depends on itself", dep.value), None);
+            reporter.error(
+                Some(dep.span),
+                Some(field),
+                format!("module `{}` depends on itself", dep.value),
+                None,
+            );
         }
     }
 }
 
-fn check_reference(reference: &Spanned<String>, field: &str, what: &str, names: &HashMap<&str, usize>, reporter: &mut Reporter<'_>) {
+fn check_reference(
+    reference: &Spanned<String>,
+    field: &str,
+    what: &str,
+    names: &HashMap<&str, usize>,
+    reporter: &mut Reporter<'_>,
+) {
     if names.contains_key(reference.value.as_str()) {
         return;
     }
-    let hint = did_you_mean(&reference.value, names.keys().copied())
-        .map_or_else(|| "add a module with that name to the manifest, or remove the reference".to_owned(), |s| format!("did you mean `{s}`?"));
-    let message = format!("unknown {what} `{}`: no module has that name", reference.value);
-    reporter.error(Some(reference.span), Some(field.to_owned()), message, Some(hint));
+    let hint = did_you_mean(&reference.value, names.keys().copied()).map_or_else(
+        || "add a module with that name to the manifest, or remove the reference".to_owned(),
+        |s| format!("did you mean `{s}`?"),
+    );
+    let message = format!(
+        "unknown {what} `{}`: no module has that name",
+        reference.value
+    );
+    reporter.error(
+        Some(reference.span),
+        Some(field.to_owned()),
+        message,
+        Some(hint),
+    );
 }
 
 /// Edges run from what must come first to what comes after: parent to child, dependency
 /// to dependent. A cycle means no order exists; print it whole.
 fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut Reporter<'_>) {
     // Self-references are reported by `check_references`; they are not cycles to print.
-    let mut edges: Vec<Vec<(usize, &Spanned<String>, String)>> = vec![Vec::new(); raw.modules.len()];
+    let mut edges: Vec<Vec<(usize, &Spanned<String>, String)>> =
+        vec![Vec::new(); raw.modules.len()];
     for (index, module) in raw.modules.iter().enumerate() {
         for (i, child) in module.children.iter().enumerate() {
             if let Some(&c) = names.get(child.value.as_str()).filter(|&&c| c != index) {
@@ -104,7 +157,11 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
         }
         for (i, dep) in module.depends_on.iter().enumerate() {
             if let Some(&d) = names.get(dep.value.as_str()).filter(|&&d| d != index) {
-                edges[d].push((index, dep, format!("{}.{}[{i}]", module.path, raw.spelling.depends_on)));
+                edges[d].push((
+                    index,
+                    dep,
+                    format!("{}.{}[{i}]", module.path, raw.spelling.depends_on),
+                ));
             }
         }
     }
@@ -132,8 +189,11 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
                     stack.push((target, 0));
                 }
                 1 => {
-                    let path: Vec<usize> =
-                        stack.iter().map(|(n, _)| *n).skip_while(|n| *n != target).collect();
+                    let path: Vec<usize> = stack
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .skip_while(|n| *n != target)
+                        .collect();
                     let mut key = path.clone();
                     key.sort_unstable();
                     if seen_cycles.insert(key) {
@@ -146,16 +206,39 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
     }
 }
 
-fn report_cycle(raw: &RawManifest, path: &[usize], back_to: usize, reference: &Spanned<String>, field: &str, reporter: &mut Reporter<'_>) {
-    let mut names: Vec<&str> = path.iter().map(|&i| raw.modules[i].name.value.as_str()).collect();
+fn report_cycle(
+    raw: &RawManifest,
+    path: &[usize],
+    back_to: usize,
+    reference: &Spanned<String>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) {
+    let mut names: Vec<&str> = path
+        .iter()
+        .map(|&i| raw.modules[i].name.value.as_str())
+        .collect();
     names.push(raw.modules[back_to].name.value.as_str());
-    let kind = if field.contains(".children[") { "cycle" } else { "dependency cycle" };
+    let kind = if field.contains(".children[") {
+        "cycle"
+    } else {
+        "dependency cycle"
+    };
     let message = format!("{kind}: {}", names.join(" -> "));
     let hint = "a module cannot (directly or through others) come before itself; remove one of the `children` or dependency links in the cycle";
-    reporter.error(Some(reference.span), Some(field.to_owned()), message, Some(hint.into()));
+    reporter.error(
+        Some(reference.span),
+        Some(field.to_owned()),
+        message,
+        Some(hint.into()),
+    );
 }
 
-fn timeout(value: &Spanned<String>, field: &str, reporter: &mut Reporter<'_>) -> Option<std::time::Duration> {
+fn timeout(
+    value: &Spanned<String>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<std::time::Duration> {
     match parse_duration(&value.value) {
         Ok(d) => Some(d),
         Err(message) => {
@@ -165,15 +248,29 @@ fn timeout(value: &Spanned<String>, field: &str, reporter: &mut Reporter<'_>) ->
     }
 }
 
-fn build_module(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Reporter<'_>) -> ModuleSpec {
-    let version = m.version.as_ref().and_then(|v| match Version::parse(&v.value) {
-        Ok(version) => Some(version),
-        Err(message) => {
-            let hint = "use an integer (Plinth style, e.g. 3) or a semantic version (e.g. \"1.4.0\")";
-            reporter.error(Some(v.span), Some(format!("{}.version", m.path)), format!("bad version: {message}"), Some(hint.into()));
-            None
-        }
-    });
+fn build_module(
+    m: &RawModule,
+    root: &Path,
+    raw: &RawManifest,
+    reporter: &mut Reporter<'_>,
+) -> ModuleSpec {
+    let version = m
+        .version
+        .as_ref()
+        .and_then(|v| match Version::parse(&v.value) {
+            Ok(version) => Some(version),
+            Err(message) => {
+                let hint =
+                    "use an integer (Plinth style, e.g. 3) or a semantic version (e.g. \"1.4.0\")";
+                reporter.error(
+                    Some(v.span),
+                    Some(format!("{}.version", m.path)),
+                    format!("bad version: {message}"),
+                    Some(hint.into()),
+                );
+                None
+            }
+        });
     let checksum = m.checksum.as_ref().and_then(|c| {
         let ok = c.value.len() == 64 && c.value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !ok {
@@ -196,25 +293,43 @@ fn build_module(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Re
         critical: m.critical,
         children: m.children.iter().map(|c| c.value.clone()).collect(),
         depends_on: m.depends_on.iter().map(|d| d.value.clone()).collect(),
-        timeout: m.timeout.as_ref().and_then(|t| timeout(t, &format!("{}.timeout", m.path), reporter)),
+        timeout: m
+            .timeout
+            .as_ref()
+            .and_then(|t| timeout(t, &format!("{}.timeout", m.path), reporter)),
         dir,
         manifest_checksum: checksum,
     }
 }
 
-fn checked_dir(dir: &Spanned<String>, root: &Path, field: &str, reporter: &mut Reporter<'_>) -> Option<PathBuf> {
+fn checked_dir(
+    dir: &Spanned<String>,
+    root: &Path,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<PathBuf> {
     let path = root.join(&dir.value);
     if path.is_dir() {
         Some(path)
     } else {
         let message = format!("module folder `{}` does not exist", path.display());
-        reporter.error(Some(dir.span), Some(field.to_owned()), message, Some("create it, or fix the path (relative to the manifest)".into()));
+        reporter.error(
+            Some(dir.span),
+            Some(field.to_owned()),
+            message,
+            Some("create it, or fix the path (relative to the manifest)".into()),
+        );
         None
     }
 }
 
 /// Work out what the module runs and which folder guards its code.
-fn resolve_kind(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Reporter<'_>) -> (ModuleKind, Option<PathBuf>) {
+fn resolve_kind(
+    m: &RawModule,
+    root: &Path,
+    raw: &RawManifest,
+    reporter: &mut Reporter<'_>,
+) -> (ModuleKind, Option<PathBuf>) {
     let field = format!("{}.{}", m.path, raw.spelling.module);
     match &m.kind {
         RawKind::Group => (ModuleKind::Group, None),
@@ -222,12 +337,23 @@ fn resolve_kind(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Re
             let name = &m.name.value;
             if root.join(name).join("index.py").is_file() {
                 let module = format!("{name}.index");
-                (ModuleKind::Python { module, args: m.args.clone() }, Some(root.join(name)))
+                (
+                    ModuleKind::Python {
+                        module,
+                        args: m.args.clone(),
+                    },
+                    Some(root.join(name)),
+                )
             } else if !m.children.is_empty() {
                 (ModuleKind::Group, None)
             } else {
-                let message = format!("module `{name}` has no code: `{}` does not exist", root.join(name).join("index.py").display());
-                let hint = format!("create `{name}/index.py` with a `main(args)` function, set \"module\" to its dotted path, or set \"module\": \"\" to make it a group");
+                let message = format!(
+                    "module `{name}` has no code: `{}` does not exist",
+                    root.join(name).join("index.py").display()
+                );
+                let hint = format!(
+                    "create `{name}/index.py` with a `main(args)` function, set \"module\" to its dotted path, or set \"module\": \"\" to make it a group"
+                );
                 reporter.error(Some(m.name.span), Some(field), message, Some(hint));
                 (ModuleKind::Group, None)
             }
@@ -245,7 +371,12 @@ fn resolve_kind(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Re
             let path = root.join(&script.value);
             if !path.is_file() {
                 let message = format!("script `{}` does not exist", path.display());
-                reporter.error(Some(script.span), Some(format!("{}.script", m.path)), message, Some("the path is relative to the manifest's directory".into()));
+                reporter.error(
+                    Some(script.span),
+                    Some(format!("{}.script", m.path)),
+                    message,
+                    Some("the path is relative to the manifest's directory".into()),
+                );
             }
             let mut argv = vec![path.to_string_lossy().into_owned()];
             argv.extend(m.args.iter().map(arg_text));
@@ -255,7 +386,13 @@ fn resolve_kind(m: &RawModule, root: &Path, raw: &RawManifest, reporter: &mut Re
     }
 }
 
-fn python_kind(module: &Spanned<String>, m: &RawModule, root: &Path, field: &str, reporter: &mut Reporter<'_>) -> (ModuleKind, Option<PathBuf>) {
+fn python_kind(
+    module: &Spanned<String>,
+    m: &RawModule,
+    root: &Path,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> (ModuleKind, Option<PathBuf>) {
     let dotted = match module.value.strip_suffix(".py") {
         Some(path) => path.replace('/', "."),
         None => module.value.clone(),
@@ -263,25 +400,52 @@ fn python_kind(module: &Spanned<String>, m: &RawModule, root: &Path, field: &str
     let parts: Vec<&str> = dotted.split('.').collect();
     if parts.iter().any(|p| !is_identifier(p)) {
         let message = format!("`{}` is not a Python module path", module.value);
-        let hint = "use a dotted path like \"adblock.index\" or a file path like \"adblock/index.py\"";
-        reporter.error(Some(module.span), Some(field.to_owned()), message, Some(hint.into()));
+        let hint =
+            "use a dotted path like \"adblock.index\" or a file path like \"adblock/index.py\"";
+        reporter.error(
+            Some(module.span),
+            Some(field.to_owned()),
+            message,
+            Some(hint.into()),
+        );
         return (ModuleKind::Group, None);
     }
-    let file = parts.iter().fold(root.to_path_buf(), |p, part| p.join(part));
+    let file = parts
+        .iter()
+        .fold(root.to_path_buf(), |p, part| p.join(part));
     if !file.with_extension("py").is_file() && !file.join("__init__.py").is_file() {
-        let message = format!("Python module `{dotted}` not found: neither `{}` nor `{}` exists", file.with_extension("py").display(), file.join("__init__.py").display());
-        let hint = format!("module paths are relative to the manifest's directory `{}`", root.display());
-        reporter.error(Some(module.span), Some(field.to_owned()), message, Some(hint));
+        let message = format!(
+            "Python module `{dotted}` not found: neither `{}` nor `{}` exists",
+            file.with_extension("py").display(),
+            file.join("__init__.py").display()
+        );
+        let hint = format!(
+            "module paths are relative to the manifest's directory `{}`",
+            root.display()
+        );
+        reporter.error(
+            Some(module.span),
+            Some(field.to_owned()),
+            message,
+            Some(hint),
+        );
         return (ModuleKind::Group, None);
     }
     let top = root.join(parts[0]);
     let dir = top.is_dir().then_some(top);
-    (ModuleKind::Python { module: dotted, args: m.args.clone() }, dir)
+    (
+        ModuleKind::Python {
+            module: dotted,
+            args: m.args.clone(),
+        },
+        dir,
+    )
 }
 
 fn is_identifier(part: &str) -> bool {
     let mut chars = part.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 fn arg_text(value: &serde_json::Value) -> String {

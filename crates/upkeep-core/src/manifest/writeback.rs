@@ -38,7 +38,9 @@ pub enum WriteBackError {
         source: std::io::Error,
     },
     /// The manifest changed on disk into something that no longer parses.
-    #[error("write back to the manifest {path}: it no longer parses ({message}); the ledger has the state")]
+    #[error(
+        "write back to the manifest {path}: it no longer parses ({message}); the ledger has the state"
+    )]
     Unparsable {
         /// The manifest.
         path: PathBuf,
@@ -55,9 +57,17 @@ pub fn write_back(path: &Path, applied: &[Applied]) -> Result<(), WriteBackError
     let fields: Vec<(String, &'static str, String)> = applied
         .iter()
         .flat_map(|a| {
-            let mut fields = vec![(a.module.clone(), "lastApplied", json_syntax::encode_string(&a.last_applied))];
+            let mut fields = vec![(
+                a.module.clone(),
+                "lastApplied",
+                json_syntax::encode_string(&a.last_applied),
+            )];
             if let Some(version) = &a.last_safe_version {
-                fields.push((a.module.clone(), "lastSafeVersion", json_syntax::encode_string(version)));
+                fields.push((
+                    a.module.clone(),
+                    "lastSafeVersion",
+                    json_syntax::encode_string(version),
+                ));
             }
             fields
         })
@@ -74,21 +84,43 @@ pub fn set_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), Wri
     if path.extension().is_some_and(|e| e == "toml") {
         return set_toml_checksum(path, module, checksum);
     }
-    set_json_fields(path, &[(module.to_owned(), "checksum", json_syntax::encode_string(checksum))])
+    set_json_fields(
+        path,
+        &[(
+            module.to_owned(),
+            "checksum",
+            json_syntax::encode_string(checksum),
+        )],
+    )
 }
 
 fn read(path: &Path) -> Result<String, WriteBackError> {
-    fs_err::read_to_string(path).map_err(|source| WriteBackError::Io { path: path.to_path_buf(), source })
+    fs_err::read_to_string(path).map_err(|source| WriteBackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn set_json_fields(path: &Path, fields: &[(String, &'static str, String)]) -> Result<(), WriteBackError> {
+fn set_json_fields(
+    path: &Path,
+    fields: &[(String, &'static str, String)],
+) -> Result<(), WriteBackError> {
     let source = read(path)?;
-    let root = json_syntax::parse(&source)
-        .map_err(|err| WriteBackError::Unparsable { path: path.to_path_buf(), message: err.message })?;
+    let root = json_syntax::parse(&source).map_err(|err| WriteBackError::Unparsable {
+        path: path.to_path_buf(),
+        message: err.message,
+    })?;
     let Some(Value::Array(entries)) = root.value.get("updates").map(|u| &u.value) else {
-        return Err(WriteBackError::Unparsable { path: path.to_path_buf(), message: "no `updates` array".to_owned() });
+        return Err(WriteBackError::Unparsable {
+            path: path.to_path_buf(),
+            message: "no `updates` array".to_owned(),
+        });
     };
-    let second_form = entries.iter().any(|e| ["version", "lastApplied", "lastSafeVersion", "checksum"].iter().any(|k| e.value.get(k).is_some()));
+    let second_form = entries.iter().any(|e| {
+        ["version", "lastApplied", "lastSafeVersion", "checksum"]
+            .iter()
+            .any(|k| e.value.get(k).is_some())
+    });
     let mut edits = Vec::new();
     for (module, key, value) in fields {
         let entry = entries.iter().find(|e| matches!(e.value.get("name").map(|n| &n.value), Some(Value::String(n)) if n == module));
@@ -102,15 +134,25 @@ fn set_json_fields(path: &Path, fields: &[(String, &'static str, String)]) -> Re
         return Ok(());
     }
     let updated = json_syntax::apply_edits(&source, &edits);
-    write_atomic(path, updated.as_bytes()).map_err(|source| WriteBackError::Io { path: path.to_path_buf(), source })
+    write_atomic(path, updated.as_bytes()).map_err(|source| WriteBackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn set_toml_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), WriteBackError> {
     let source = read(path)?;
-    let mut doc: toml_edit::DocumentMut = source
-        .parse()
-        .map_err(|err: toml_edit::TomlError| WriteBackError::Unparsable { path: path.to_path_buf(), message: err.to_string() })?;
-    let Some(modules) = doc.get_mut("module").and_then(toml_edit::Item::as_array_of_tables_mut) else {
+    let mut doc: toml_edit::DocumentMut =
+        source
+            .parse()
+            .map_err(|err: toml_edit::TomlError| WriteBackError::Unparsable {
+                path: path.to_path_buf(),
+                message: err.to_string(),
+            })?;
+    let Some(modules) = doc
+        .get_mut("module")
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+    else {
         return Ok(());
     };
     for table in modules.iter_mut() {
@@ -122,5 +164,8 @@ fn set_toml_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), Wr
     if updated == source {
         return Ok(());
     }
-    write_atomic(path, updated.as_bytes()).map_err(|source| WriteBackError::Io { path: path.to_path_buf(), source })
+    write_atomic(path, updated.as_bytes()).map_err(|source| WriteBackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -130,7 +130,10 @@ impl Outcome {
 
     /// Whether dependents may go ahead after this outcome.
     pub fn satisfies_dependents(&self) -> bool {
-        matches!(self, Outcome::Succeeded | Outcome::Skipped { .. } | Outcome::WouldRun)
+        matches!(
+            self,
+            Outcome::Succeeded | Outcome::Skipped { .. } | Outcome::WouldRun
+        )
     }
 
     /// A one-line explanation for tables and the ledger.
@@ -138,10 +141,15 @@ impl Outcome {
         match self {
             Outcome::Succeeded | Outcome::WouldRun => None,
             Outcome::Failed { status, .. } => Some(status.clone()),
-            Outcome::TimedOut { after_ms } => Some(format!("timed out after {}", crate::duration::format_duration(Duration::from_millis(*after_ms)))),
+            Outcome::TimedOut { after_ms } => Some(format!(
+                "timed out after {}",
+                crate::duration::format_duration(Duration::from_millis(*after_ms))
+            )),
             Outcome::Cancelled { started: true } => Some("cancelled while running".to_owned()),
             Outcome::Cancelled { started: false } => Some("cancelled before it started".to_owned()),
-            Outcome::Blocked { reason, .. } | Outcome::IntegrityRefused { reason, .. } | Outcome::Skipped { reason } => Some(reason.clone()),
+            Outcome::Blocked { reason, .. }
+            | Outcome::IntegrityRefused { reason, .. }
+            | Outcome::Skipped { reason } => Some(reason.clone()),
         }
     }
 }
@@ -211,7 +219,10 @@ impl RunSummary {
         if cancelled {
             return RunResult::Cancelled;
         }
-        if modules.iter().any(|m| matches!(m.outcome, Outcome::IntegrityRefused { .. })) {
+        if modules
+            .iter()
+            .any(|m| matches!(m.outcome, Outcome::IntegrityRefused { .. }))
+        {
             return RunResult::IntegrityRefused;
         }
         if modules.iter().all(|m| m.outcome.satisfies_dependents()) {

@@ -22,7 +22,10 @@ use crate::state::{Ledger, StateError, now_ms};
 
 /// How to run.
 #[derive(Debug, Clone)]
-#[expect(clippy::struct_excessive_bools, reason = "independent switches, one per command-line flag")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, one per command-line flag"
+)]
 pub struct RunOptions {
     /// What to select and whether to force.
     pub plan: PlanOptions,
@@ -88,7 +91,11 @@ pub enum RunError {
 ///
 /// # Errors
 /// [`RunError`] when upkeep itself cannot go on; module failures are in the summary.
-pub fn run(manifest: &Manifest, options: &RunOptions, reporter: &Arc<dyn Reporter>) -> Result<RunSummary, RunError> {
+pub fn run(
+    manifest: &Manifest,
+    options: &RunOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<RunSummary, RunError> {
     if options.dry_run {
         return dry_run(manifest, options, reporter.as_ref());
     }
@@ -102,9 +109,17 @@ pub fn run(manifest: &Manifest, options: &RunOptions, reporter: &Arc<dyn Reporte
     let plan = plan::plan(manifest, &states, &options.plan)?;
     let run_id = ledger.begin_run(&options.trigger, &manifest.path, options.jobs)?;
     let started = Instant::now();
-    reporter.event(&RunEvent::Started { run_id: Some(run_id), total: plan.steps.len(), to_run: plan.to_run(), jobs: options.jobs });
+    reporter.event(&RunEvent::Started {
+        run_id: Some(run_id),
+        total: plan.steps.len(),
+        to_run: plan.to_run(),
+        jobs: options.jobs,
+    });
     let writer = LedgerWriter::spawn(ledger);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RunError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
     let context = scheduler::Context {
         manifest: manifest.clone(),
         options: options.clone(),
@@ -114,30 +129,55 @@ pub fn run(manifest: &Manifest, options: &RunOptions, reporter: &Arc<dyn Reporte
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     let result = RunSummary::result_of(&modules, cancelled);
-    writer.send(LedgerOp::RunFinished { run_id, finished_ms: now_ms(), result: result.name().to_owned() });
+    writer.send(LedgerOp::RunFinished {
+        run_id,
+        finished_ms: now_ms(),
+        result: result.name().to_owned(),
+    });
     let ledger = writer.finish()?;
     drop(ledger);
     if manifest.format == ManifestFormat::SeedJson {
         write_back(manifest, &modules)?;
     }
-    let summary = RunSummary { run_id: Some(run_id), result, dry_run: false, duration_ms: elapsed_ms(started), modules };
+    let summary = RunSummary {
+        run_id: Some(run_id),
+        result,
+        dry_run: false,
+        duration_ms: elapsed_ms(started),
+        modules,
+    };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
 }
 
-fn dry_run(manifest: &Manifest, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunSummary, RunError> {
+fn dry_run(
+    manifest: &Manifest,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<RunSummary, RunError> {
     let states = match Ledger::open_existing(&options.state_dir)? {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
     let plan = plan::plan(manifest, &states, &options.plan)?;
-    reporter.event(&RunEvent::Started { run_id: None, total: plan.steps.len(), to_run: plan.to_run(), jobs: options.jobs });
+    reporter.event(&RunEvent::Started {
+        run_id: None,
+        total: plan.steps.len(),
+        to_run: plan.to_run(),
+        jobs: options.jobs,
+    });
     let modules: Vec<ModuleResult> = plan
         .steps
         .iter()
         .filter(|s| s.kind != "group")
         .map(|step| {
-            let outcome = if step.action.runs() { Outcome::WouldRun } else { Outcome::Skipped { reason: step.action.describe() } };
+            let outcome = if step.action.runs() {
+                Outcome::WouldRun
+            } else {
+                Outcome::Skipped {
+                    reason: step.action.describe(),
+                }
+            };
             let result = ModuleResult {
                 module: step.name.clone(),
                 outcome,
@@ -150,20 +190,32 @@ fn dry_run(manifest: &Manifest, options: &RunOptions, reporter: &dyn Reporter) -
             result
         })
         .collect();
-    let summary = RunSummary { run_id: None, result: RunResult::Succeeded, dry_run: true, duration_ms: 0, modules };
+    let summary = RunSummary {
+        run_id: None,
+        result: RunResult::Succeeded,
+        dry_run: true,
+        duration_ms: 0,
+        modules,
+    };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
 }
 
 fn write_back(manifest: &Manifest, modules: &[ModuleResult]) -> Result<(), RunError> {
-    let applied_at = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_default().to_string();
+    let applied_at = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_default()
+        .to_string();
     let updates: Vec<writeback::Applied> = modules
         .iter()
         .filter(|m| m.outcome == Outcome::Succeeded)
         .map(|m| writeback::Applied {
             module: m.module.clone(),
             last_applied: applied_at.clone(),
-            last_safe_version: manifest.module(&m.module).and_then(|s| s.version.as_ref()).map(ToString::to_string),
+            last_safe_version: manifest
+                .module(&m.module)
+                .and_then(|s| s.version.as_ref())
+                .map(ToString::to_string),
         })
         .collect();
     if !updates.is_empty() {

@@ -38,7 +38,13 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
     let verified = match verify(&job).await {
         Ok(checksum) => checksum,
         Err(outcome) => {
-            return JobResult { index: job.index, outcome, started: None, duration: Duration::ZERO, checksum: None };
+            return JobResult {
+                index: job.index,
+                outcome,
+                started: None,
+                duration: Duration::ZERO,
+                checksum: None,
+            };
         }
     };
     let started = Instant::now();
@@ -46,23 +52,40 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
     let finished = exec::run(job.invocation, cancel).await;
     let outcome = match finished.exit {
         Exit::Code(0) => Outcome::Succeeded,
-        Exit::Code(code) => Outcome::Failed { status: format!("exit code {code}"), tail: finished.tail },
+        Exit::Code(code) => Outcome::Failed {
+            status: format!("exit code {code}"),
+            tail: finished.tail,
+        },
         Exit::Signal(signal) => {
-            let name = nix::sys::signal::Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
-            Outcome::Failed { status: format!("killed by {name}"), tail: finished.tail }
+            let name = nix::sys::signal::Signal::try_from(signal)
+                .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+            Outcome::Failed {
+                status: format!("killed by {name}"),
+                tail: finished.tail,
+            }
         }
         Exit::TimedOut => Outcome::TimedOut {
             after_ms: u64::try_from(timeout.unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
         },
         Exit::Cancelled => Outcome::Cancelled { started: true },
-        Exit::SpawnFailed(message) => Outcome::Failed { status: message, tail: String::new() },
+        Exit::SpawnFailed(message) => Outcome::Failed {
+            status: message,
+            tail: String::new(),
+        },
     };
-    JobResult { index: job.index, outcome, started: Some(started), duration: started.elapsed(), checksum: verified }
+    JobResult {
+        index: job.index,
+        outcome,
+        started: Some(started),
+        duration: started.elapsed(),
+        checksum: verified,
+    }
 }
 
 /// Check the module's folder against its declared checksum before anything runs.
 async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
-    type Checked = Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
+    type Checked =
+        Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
     let Some(dir) = job.dir.clone() else {
         return Ok(None);
     };
@@ -85,12 +108,21 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
         if digest.checksum == expected {
             return Ok(Ok(digest.checksum));
         }
-        let recorded = Ledger::open_existing(&state_dir).ok().flatten().and_then(|l| l.recorded_files(&name, &expected).ok().flatten());
+        let recorded = Ledger::open_existing(&state_dir)
+            .ok()
+            .flatten()
+            .and_then(|l| l.recorded_files(&name, &expected).ok().flatten());
         let changes = recorded.map(|files| integrity::diff(&files, &digest.files));
         Ok(Err((expected, digest.checksum, changes)))
     })
     .await
-    .unwrap_or_else(|join| Ok(Err((String::new(), format!("hashing panicked: {join}"), None))));
+    .unwrap_or_else(|join| {
+        Ok(Err((
+            String::new(),
+            format!("hashing panicked: {join}"),
+            None,
+        )))
+    });
     match checked {
         Ok(Ok(checksum)) => Ok(Some(checksum)),
         Ok(Err((expected, actual, changes))) => Err(Outcome::IntegrityRefused {
@@ -112,7 +144,11 @@ fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
     let mut reason = format!("files of `{name}` do not match their checksum");
     if let Some(changes) = changes {
         let mut parts = Vec::new();
-        for (label, list) in [("changed", &changes.changed), ("added", &changes.added), ("removed", &changes.removed)] {
+        for (label, list) in [
+            ("changed", &changes.changed),
+            ("added", &changes.added),
+            ("removed", &changes.removed),
+        ] {
             if !list.is_empty() {
                 parts.push(format!("{label}: {}", list.join(", ")));
             }
@@ -121,7 +157,10 @@ fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
             let _ = write!(reason, " ({})", parts.join("; "));
         }
     }
-    let _ = write!(reason, "; if the change is intended, approve it with `upkeep checksum --write {name}`");
+    let _ = write!(
+        reason,
+        "; if the change is intended, approve it with `upkeep checksum --write {name}`"
+    );
     reason
 }
 
@@ -129,6 +168,11 @@ fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
 pub(super) fn module_env(pairs: &[(&str, Option<String>)]) -> Vec<(String, OsString)> {
     pairs
         .iter()
-        .map(|(key, value)| ((*key).to_owned(), OsString::from(value.clone().unwrap_or_default())))
+        .map(|(key, value)| {
+            (
+                (*key).to_owned(),
+                OsString::from(value.clone().unwrap_or_default()),
+            )
+        })
         .collect()
 }

@@ -10,15 +10,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::RunOptions;
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, module_env, run_job};
-use super::RunOptions;
 use crate::exec::{self, Invocation, LineSink};
 use crate::manifest::{Manifest, ModuleKind};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
-use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
 use crate::state::now_ms;
+use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
 
 pub(super) struct Context {
     pub(super) manifest: Manifest,
@@ -33,7 +33,9 @@ pub(super) struct Context {
 enum Resolution {
     Satisfied,
     /// Dependents are blocked; `root` is the module whose failure is the cause.
-    Unsatisfied { root: String },
+    Unsatisfied {
+        root: String,
+    },
 }
 
 struct State<'p> {
@@ -48,7 +50,12 @@ struct State<'p> {
 
 impl<'p> State<'p> {
     fn new(plan: &'p Plan) -> Self {
-        let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         let n = plan.steps.len();
         let mut dependents = vec![Vec::new(); n];
         let mut remaining = vec![0; n];
@@ -60,13 +67,25 @@ impl<'p> State<'p> {
         }
         let ready = (0..n).filter(|&i| remaining[i] == 0).collect();
         let critical_left = plan.steps.iter().filter(|s| s.critical).count();
-        Self { steps: &plan.steps, remaining, dependents, resolved: vec![None; n], ready, critical_left, results: Vec::new() }
+        Self {
+            steps: &plan.steps,
+            remaining,
+            dependents,
+            resolved: vec![None; n],
+            ready,
+            critical_left,
+            results: Vec::new(),
+        }
     }
 
     /// The first ready step that may start: critical steps first, and nothing else until
     /// every critical step has ended.
     fn next_ready(&mut self) -> Option<usize> {
-        let pick = self.ready.iter().copied().find(|&i| self.critical_left == 0 || self.steps[i].critical)?;
+        let pick = self
+            .ready
+            .iter()
+            .copied()
+            .find(|&i| self.critical_left == 0 || self.steps[i].critical)?;
         self.ready.remove(&pick);
         Some(pick)
     }
@@ -87,7 +106,10 @@ impl<'p> State<'p> {
     /// The first requirement of `index` that did not end well, and the module at the
     /// root of that failure.
     fn blocker(&self, index: usize, names: &HashMap<&str, usize>) -> Option<(usize, String)> {
-        let requires = self.steps[index].requires.iter().filter_map(|r| names.get(r.as_str()));
+        let requires = self.steps[index]
+            .requires
+            .iter()
+            .filter_map(|r| names.get(r.as_str()));
         requires.copied().find_map(|r| match &self.resolved[r] {
             Some(Resolution::Unsatisfied { root, .. }) => Some((r, root.clone())),
             _ => None,
@@ -96,20 +118,31 @@ impl<'p> State<'p> {
 }
 
 /// Execute `plan`. Returns every module's result and whether the run was cancelled.
-pub(super) async fn execute(ctx: &Context, plan: &Plan, writer: Option<&LedgerWriter>) -> (Vec<ModuleResult>, bool) {
+pub(super) async fn execute(
+    ctx: &Context,
+    plan: &Plan,
+    writer: Option<&LedgerWriter>,
+) -> (Vec<ModuleResult>, bool) {
     let (cancel_tx, cancel_rx) = watch::channel(false);
     if ctx.options.handle_signals {
         spawn_signal_listener(cancel_tx.clone());
     }
     let interpreter = resolve_interpreter(ctx, plan).await;
-    let names: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let names: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
     let mut state = State::new(plan);
     let mut tasks: JoinSet<JobResult> = JoinSet::new();
     let mut cancel_seen = cancel_rx.clone();
     let mut cancelled = false;
     loop {
         while !cancelled && tasks.len() < ctx.options.jobs.max(1) {
-            let Some(index) = state.next_ready() else { break };
+            let Some(index) = state.next_ready() else {
+                break;
+            };
             if let Some(job) = immediate(ctx, &mut state, index, &names, writer) {
                 let () = job;
                 let job = job_for(ctx, &state.steps[index], index, interpreter.as_ref());
@@ -140,7 +173,14 @@ pub(super) async fn execute(ctx: &Context, plan: &Plan, writer: Option<&LedgerWr
         let _ = cancel_tx.send(true);
         for index in 0..state.steps.len() {
             if state.resolved[index].is_none() && state.steps[index].kind != "group" {
-                finish(ctx, &mut state, index, Outcome::Cancelled { started: false }, None, writer);
+                finish(
+                    ctx,
+                    &mut state,
+                    index,
+                    Outcome::Cancelled { started: false },
+                    None,
+                    writer,
+                );
             }
         }
     }
@@ -148,7 +188,13 @@ pub(super) async fn execute(ctx: &Context, plan: &Plan, writer: Option<&LedgerWr
 }
 
 /// Resolve a step that needs no process. Returns `Some(())` when it must run.
-fn immediate(ctx: &Context, state: &mut State<'_>, index: usize, names: &HashMap<&str, usize>, writer: Option<&LedgerWriter>) -> Option<()> {
+fn immediate(
+    ctx: &Context,
+    state: &mut State<'_>,
+    index: usize,
+    names: &HashMap<&str, usize>,
+    writer: Option<&LedgerWriter>,
+) -> Option<()> {
     let step = &state.steps[index];
     if let Some((via, root)) = state.blocker(index, names) {
         let via = &state.steps[via].name;
@@ -157,13 +203,22 @@ fn immediate(ctx: &Context, state: &mut State<'_>, index: usize, names: &HashMap
         } else {
             format!("required module `{root}` did not succeed (needed through `{via}`)")
         };
-        finish(ctx, state, index, Outcome::Blocked { by: root, reason }, None, writer);
+        finish(
+            ctx,
+            state,
+            index,
+            Outcome::Blocked { by: root, reason },
+            None,
+            writer,
+        );
         return None;
     }
     if step.action.runs() {
         return Some(());
     }
-    let outcome = Outcome::Skipped { reason: step.action.describe() };
+    let outcome = Outcome::Skipped {
+        reason: step.action.describe(),
+    };
     finish(ctx, state, index, outcome, None, writer);
     None
 }
@@ -171,7 +226,14 @@ fn immediate(ctx: &Context, state: &mut State<'_>, index: usize, names: &HashMap
 type Timing = (Option<std::time::Instant>, Duration, Option<String>);
 
 /// Record an outcome, tell the reporter, and release dependents.
-fn finish(ctx: &Context, state: &mut State<'_>, index: usize, outcome: Outcome, timing: Option<Timing>, writer: Option<&LedgerWriter>) {
+fn finish(
+    ctx: &Context,
+    state: &mut State<'_>,
+    index: usize,
+    outcome: Outcome,
+    timing: Option<Timing>,
+    writer: Option<&LedgerWriter>,
+) {
     let step = &state.steps[index];
     let resolution = resolution_of(ctx, step, &outcome);
     state.resolve(index, resolution);
@@ -180,7 +242,11 @@ fn finish(ctx: &Context, state: &mut State<'_>, index: usize, outcome: Outcome, 
     }
     let (started, duration, checksum) = timing.unwrap_or((None, Duration::ZERO, None));
     let succeeded = outcome == Outcome::Succeeded;
-    let version_after = if succeeded { step.version.clone() } else { step.applied_version.clone() };
+    let version_after = if succeeded {
+        step.version.clone()
+    } else {
+        step.applied_version.clone()
+    };
     let log_path = started.map(|_| log_path(ctx, &step.name).to_string_lossy().into_owned());
     let result = ModuleResult {
         module: step.name.clone(),
@@ -217,14 +283,17 @@ fn finish(ctx: &Context, state: &mut State<'_>, index: usize, outcome: Outcome, 
             })));
         }
     }
-    ctx.reporter.event(&RunEvent::ModuleFinished(result.clone()));
+    ctx.reporter
+        .event(&RunEvent::ModuleFinished(result.clone()));
     state.results.push(result);
 }
 
 fn exit_code(outcome: &Outcome) -> Option<i32> {
     match outcome {
         Outcome::Succeeded => Some(0),
-        Outcome::Failed { status, .. } => status.strip_prefix("exit code ").and_then(|c| c.parse().ok()),
+        Outcome::Failed { status, .. } => status
+            .strip_prefix("exit code ")
+            .and_then(|c| c.parse().ok()),
         _ => None,
     }
 }
@@ -232,22 +301,35 @@ fn exit_code(outcome: &Outcome) -> Option<i32> {
 fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
     match outcome {
         Outcome::Blocked { by, .. } => Resolution::Unsatisfied { root: by.clone() },
-        Outcome::Skipped { .. } if matches!(step.action, Action::Disabled | Action::ParentDisabled { .. }) => {
+        Outcome::Skipped { .. }
+            if matches!(
+                step.action,
+                Action::Disabled | Action::ParentDisabled { .. }
+            ) =>
+        {
             let applied = ctx.states.get(&step.name).is_some_and(ModuleState::applied);
             if applied || step.kind == "group" {
                 Resolution::Satisfied
             } else {
-                Resolution::Unsatisfied { root: step.name.clone() }
+                Resolution::Unsatisfied {
+                    root: step.name.clone(),
+                }
             }
         }
         other if other.satisfies_dependents() => Resolution::Satisfied,
-        _ => Resolution::Unsatisfied { root: step.name.clone() },
+        _ => Resolution::Unsatisfied {
+            root: step.name.clone(),
+        },
     }
 }
 
 fn log_path(ctx: &Context, module: &str) -> PathBuf {
     let run = ctx.run_id.unwrap_or(0);
-    ctx.options.state_dir.join("logs").join(format!("run-{run}")).join(format!("{module}.log"))
+    ctx.options
+        .state_dir
+        .join("logs")
+        .join(format!("run-{run}"))
+        .join(format!("{module}.log"))
 }
 
 fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWriter>) {
@@ -260,17 +342,33 @@ fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWri
             log_path: job.invocation.log_path.to_string_lossy().into_owned(),
         });
     }
-    ctx.reporter.event(&RunEvent::ModuleStarted { module: step.name.clone(), action: step.action.clone() });
+    ctx.reporter.event(&RunEvent::ModuleStarted {
+        module: step.name.clone(),
+        action: step.action.clone(),
+    });
 }
 
 /// Build the job for a step that runs code, or the outcome when it cannot start.
-fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result<PathBuf, String>>) -> Result<Job, Box<Outcome>> {
-    let spec = ctx.manifest.module(&step.name).expect("plan steps come from the manifest");
+fn job_for(
+    ctx: &Context,
+    step: &Step,
+    index: usize,
+    interpreter: Option<&Result<PathBuf, String>>,
+) -> Result<Job, Box<Outcome>> {
+    let spec = ctx
+        .manifest
+        .module(&step.name)
+        .expect("plan steps come from the manifest");
     let root = &ctx.manifest.root;
     let argv: Vec<std::ffi::OsString> = match &spec.kind {
         ModuleKind::Python { module, .. } => match interpreter {
             Some(Ok(python)) => exec::python::argv(python, root, module),
-            Some(Err(message)) => return Err(Box::new(Outcome::Failed { status: message.clone(), tail: String::new() })),
+            Some(Err(message)) => {
+                return Err(Box::new(Outcome::Failed {
+                    status: message.clone(),
+                    tail: String::new(),
+                }));
+            }
             None => unreachable!("the interpreter is resolved when a Python module runs"),
         },
         ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
@@ -294,10 +392,22 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
         ("UPKEEP_OLD_VERSION", step.applied_version.clone()),
         ("UPKEEP_ACTION", Some(action_name(&step.action).to_owned())),
         ("UPKEEP_RUN_ID", ctx.run_id.map(|r| r.to_string())),
-        ("UPKEEP_STATE_DIR", Some(ctx.options.state_dir.to_string_lossy().into_owned())),
-        ("UPKEEP_MANIFEST_DIR", Some(root.to_string_lossy().into_owned())),
-        ("UPKEEP_MODULE_DIR", spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned())),
-        ("UPKEEP_WORK_DIR", Some(work_dir.to_string_lossy().into_owned())),
+        (
+            "UPKEEP_STATE_DIR",
+            Some(ctx.options.state_dir.to_string_lossy().into_owned()),
+        ),
+        (
+            "UPKEEP_MANIFEST_DIR",
+            Some(root.to_string_lossy().into_owned()),
+        ),
+        (
+            "UPKEEP_MODULE_DIR",
+            spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned()),
+        ),
+        (
+            "UPKEEP_WORK_DIR",
+            Some(work_dir.to_string_lossy().into_owned()),
+        ),
         ("UPKEEP_ARGS", Some(args_json)),
         ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
     ]);
@@ -305,7 +415,11 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
         let reporter = ctx.reporter.clone();
         let module = step.name.clone();
         Arc::new(move |stream, line: &str| {
-            reporter.event(&RunEvent::ModuleOutput { module: module.clone(), stream, line: line.to_owned() });
+            reporter.event(&RunEvent::ModuleOutput {
+                module: module.clone(),
+                stream,
+                line: line.to_owned(),
+            });
         }) as LineSink
     });
     let invocation = Invocation {
@@ -314,10 +428,15 @@ fn job_for(ctx: &Context, step: &Step, index: usize, interpreter: Option<&Result
         cwd: spec.dir.clone().unwrap_or_else(|| root.clone()),
         log_path: log_path(ctx, &step.name),
         stream,
-        timeout: spec.timeout.or(ctx.options.timeout).or(ctx.manifest.default_timeout),
+        timeout: spec
+            .timeout
+            .or(ctx.options.timeout)
+            .or(ctx.manifest.default_timeout),
         grace: ctx.options.grace,
         display: match &spec.kind {
-            ModuleKind::Python { module, .. } => Some(format!("python: import {module}; call setup(old_version) or main(args)")),
+            ModuleKind::Python { module, .. } => Some(format!(
+                "python: import {module}; call setup(old_version) or main(args)"
+            )),
             _ => None,
         },
     };
@@ -342,11 +461,15 @@ fn action_name(action: &Action) -> &'static str {
 }
 
 async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBuf, String>> {
-    let needs_python = plan.steps.iter().any(|s| s.action.runs() && s.kind == "python");
+    let needs_python = plan
+        .steps
+        .iter()
+        .any(|s| s.action.runs() && s.kind == "python");
     if !needs_python {
         return None;
     }
-    let configured = exec::python::configured_interpreter(&ctx.manifest.root, ctx.manifest.python.as_deref());
+    let configured =
+        exec::python::configured_interpreter(&ctx.manifest.root, ctx.manifest.python.as_deref());
     Some(exec::python::resolve(&configured).await)
 }
 
@@ -355,7 +478,10 @@ async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBu
 fn spawn_signal_listener(cancel: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         tokio::select! {

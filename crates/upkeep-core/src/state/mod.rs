@@ -53,7 +53,9 @@ pub enum StateError {
         mode: String,
     },
     /// The database was written by a newer upkeep.
-    #[error("open the ledger {path}: its schema version {found} is newer than this upkeep knows ({known})")]
+    #[error(
+        "open the ledger {path}: its schema version {found} is newer than this upkeep knows ({known})"
+    )]
     TooNew {
         /// The database file.
         path: PathBuf,
@@ -102,17 +104,25 @@ pub fn now_ms() -> i64 {
 
 fn sqlite(action: &'static str, path: &Path) -> impl FnOnce(rusqlite::Error) -> StateError + use<> {
     let path = path.to_path_buf();
-    move |source| StateError::Sqlite { action, path, source }
+    move |source| StateError::Sqlite {
+        action,
+        path,
+        source,
+    }
 }
 
 /// Per-connection settings every ledger connection must have.
 fn configure(conn: &Connection, path: &Path) -> Result<(), StateError> {
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite("set the busy timeout", path))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite("set the busy timeout", path))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
         .map_err(sqlite("enable WAL mode", path))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StateError::NotWal { path: path.to_path_buf(), mode });
+        return Err(StateError::NotWal {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
         .map_err(sqlite("set synchronous=FULL", path))
@@ -144,7 +154,8 @@ impl Ledger {
             return Ok(None);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags).map_err(sqlite("open the database", &path))?;
+        let conn = Connection::open_with_flags(&path, flags)
+            .map_err(sqlite("open the database", &path))?;
         configure(&conn, &path)?;
         let mut ledger = Self { conn, path };
         ledger.migrate()?;
@@ -165,12 +176,25 @@ impl Ledger {
         let current = usize::try_from(current).unwrap_or(usize::MAX);
         let known = migrations::MIGRATIONS.len();
         if current > known {
-            return Err(StateError::TooNew { path, found: current, known });
+            return Err(StateError::TooNew {
+                path,
+                found: current,
+                known,
+            });
         }
         for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
-            let tx = self.conn.transaction().map_err(sqlite("begin a migration", &path))?;
-            tx.execute_batch(sql).map_err(sqlite("apply a migration", &path))?;
-            tx.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX)).map_err(sqlite("record the schema version", &path))?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(sqlite("begin a migration", &path))?;
+            tx.execute_batch(sql)
+                .map_err(sqlite("apply a migration", &path))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(index + 1).unwrap_or(i64::MAX),
+            )
+            .map_err(sqlite("record the schema version", &path))?;
             tx.commit().map_err(sqlite("commit a migration", &path))?;
         }
         Ok(())
@@ -204,7 +228,8 @@ impl Ledger {
                 },
             ))
         });
-        rows.and_then(Iterator::collect).map_err(sqlite("read module states", &self.path))
+        rows.and_then(Iterator::collect)
+            .map_err(sqlite("read module states", &self.path))
     }
 
     /// Mark runs that never finished (upkeep was killed) and their in-flight modules as
@@ -214,10 +239,17 @@ impl Ledger {
     /// [`StateError::Sqlite`] on a write failure.
     pub fn recover_interrupted(&mut self) -> Result<Vec<i64>, StateError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(sqlite("begin recovery", &path))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sqlite("begin recovery", &path))?;
         let ids: Vec<i64> = {
-            let mut stmt = tx.prepare("SELECT id FROM runs WHERE finished_ms IS NULL").map_err(sqlite("find interrupted runs", &path))?;
-            stmt.query_map([], |row| row.get(0)).and_then(Iterator::collect).map_err(sqlite("find interrupted runs", &path))?
+            let mut stmt = tx
+                .prepare("SELECT id FROM runs WHERE finished_ms IS NULL")
+                .map_err(sqlite("find interrupted runs", &path))?;
+            stmt.query_map([], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(sqlite("find interrupted runs", &path))?
         };
         tx.execute(
             "UPDATE module_runs SET outcome = 'interrupted', error = 'upkeep stopped before this module finished'
@@ -235,7 +267,12 @@ impl Ledger {
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
-    pub fn begin_run(&mut self, trigger: &str, manifest: &Path, jobs: usize) -> Result<i64, StateError> {
+    pub fn begin_run(
+        &mut self,
+        trigger: &str,
+        manifest: &Path,
+        jobs: usize,
+    ) -> Result<i64, StateError> {
         self.conn
             .execute(
                 "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -250,14 +287,20 @@ impl Ledger {
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
-    pub fn recorded_files(&self, module: &str, checksum: &str) -> Result<Option<Vec<FileRecord>>, StateError> {
+    pub fn recorded_files(
+        &self,
+        module: &str,
+        checksum: &str,
+    ) -> Result<Option<Vec<FileRecord>>, StateError> {
         let err = || sqlite("read recorded file hashes", &self.path);
         let mut stmt = self
             .conn
             .prepare("SELECT path, kind, sha256 FROM file_hashes WHERE module = ?1 AND checksum = ?2 ORDER BY path")
             .map_err(err())?;
         let rows: Vec<(String, String, String)> = stmt
-            .query_map(params![module, checksum], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .query_map(params![module, checksum], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .and_then(Iterator::collect)
             .map_err(err())?;
         if rows.is_empty() {
@@ -266,7 +309,11 @@ impl Ledger {
         let files = rows
             .into_iter()
             .map(|(path, kind, sha256)| {
-                let kind = kind.chars().next().and_then(EntryKind::from_code).unwrap_or(EntryKind::File);
+                let kind = kind
+                    .chars()
+                    .next()
+                    .and_then(EntryKind::from_code)
+                    .unwrap_or(EntryKind::File);
                 FileRecord { path, kind, sha256 }
             })
             .collect();
@@ -277,18 +324,36 @@ impl Ledger {
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
-    pub fn record_approval(&mut self, module: &str, checksum: &str, files: &[FileRecord], detail: &str) -> Result<(), StateError> {
+    pub fn record_approval(
+        &mut self,
+        module: &str,
+        checksum: &str,
+        files: &[FileRecord],
+        detail: &str,
+    ) -> Result<(), StateError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(sqlite("begin recording an approval", &path))?;
-        tx.execute("DELETE FROM file_hashes WHERE module = ?1 AND checksum = ?2", params![module, checksum])
-            .map_err(sqlite("record file hashes", &path))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sqlite("begin recording an approval", &path))?;
+        tx.execute(
+            "DELETE FROM file_hashes WHERE module = ?1 AND checksum = ?2",
+            params![module, checksum],
+        )
+        .map_err(sqlite("record file hashes", &path))?;
         {
             let mut insert = tx
                 .prepare("INSERT INTO file_hashes (module, checksum, path, kind, sha256) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sqlite("record file hashes", &path))?;
             for file in files {
                 insert
-                    .execute(params![module, checksum, file.path, file.kind.code().to_string(), file.sha256])
+                    .execute(params![
+                        module,
+                        checksum,
+                        file.path,
+                        file.kind.code().to_string(),
+                        file.sha256
+                    ])
                     .map_err(sqlite("record file hashes", &path))?;
             }
         }
@@ -311,7 +376,12 @@ impl Ledger {
             .prepare("SELECT at_ms, action, module, detail FROM audit ORDER BY id DESC LIMIT ?1")
             .map_err(err())?;
         stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            Ok(AuditEntry { at_ms: row.get(0)?, action: row.get(1)?, module: row.get(2)?, detail: row.get(3)? })
+            Ok(AuditEntry {
+                at_ms: row.get(0)?,
+                action: row.get(1)?,
+                module: row.get(2)?,
+                detail: row.get(3)?,
+            })
         })
         .and_then(Iterator::collect)
         .map_err(err())
@@ -352,5 +422,8 @@ pub struct AuditEntry {
 }
 
 fn create_state_dir(dir: &Path) -> Result<(), StateError> {
-    crate::paths::ensure_state_dir(dir).map_err(|source| StateError::CreateDir { path: dir.to_path_buf(), source })
+    crate::paths::ensure_state_dir(dir).map_err(|source| StateError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
 }

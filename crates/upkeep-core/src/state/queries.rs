@@ -145,7 +145,13 @@ impl Ledger {
 
     fn stats(&self, filter: &HistoryFilter, since: i64) -> Result<Vec<ModuleStats>, StateError> {
         let err = || sqlite("compute module statistics", &self.path);
-        let (clause, args) = module_clause(&HistoryFilter { outcome: None, ..filter.clone() }, since);
+        let (clause, args) = module_clause(
+            &HistoryFilter {
+                outcome: None,
+                ..filter.clone()
+            },
+            since,
+        );
         let sql = format!(
             "SELECT r.module,
                     count(*) FILTER (WHERE r.started_ms IS NOT NULL),
@@ -160,8 +166,18 @@ impl Ledger {
             let attempts: i64 = row.get(1)?;
             let succeeded: i64 = row.get(2)?;
             #[expect(clippy::cast_precision_loss, reason = "run counts are far below 2^52")]
-            let success_rate = if attempts == 0 { 0.0 } else { succeeded as f64 / attempts as f64 };
-            Ok(ModuleStats { module: row.get(0)?, attempts, succeeded, success_rate, mean_duration_ms: row.get(3)? })
+            let success_rate = if attempts == 0 {
+                0.0
+            } else {
+                succeeded as f64 / attempts as f64
+            };
+            Ok(ModuleStats {
+                module: row.get(0)?,
+                attempts,
+                succeeded,
+                success_rate,
+                mean_duration_ms: row.get(3)?,
+            })
         })
         .and_then(Iterator::collect)
         .map_err(err())
@@ -174,7 +190,9 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
     let mut args = vec![Value::Integer(since)];
     if !filter.modules.is_empty() {
         let start = args.len() + 1;
-        let marks: Vec<String> = (start..start + filter.modules.len()).map(|i| format!("?{i}")).collect();
+        let marks: Vec<String> = (start..start + filter.modules.len())
+            .map(|i| format!("?{i}"))
+            .collect();
         let _ = write!(clause, " AND r.module IN ({})", marks.join(", "));
         args.extend(filter.modules.iter().cloned().map(Value::Text));
     }

@@ -120,11 +120,16 @@ impl LedgerWriter {
     /// The first [`StateError`] the writer hit.
     pub fn finish(self) -> Result<Ledger, StateError> {
         drop(self.sender);
-        self.thread.join().expect("the ledger thread does not panic")
+        self.thread
+            .join()
+            .expect("the ledger thread does not panic")
     }
 }
 
-fn write_loop(mut ledger: Ledger, receiver: &mpsc::Receiver<LedgerOp>) -> Result<Ledger, StateError> {
+fn write_loop(
+    mut ledger: Ledger,
+    receiver: &mpsc::Receiver<LedgerOp>,
+) -> Result<Ledger, StateError> {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         batch.extend(receiver.try_iter());
@@ -136,7 +141,9 @@ fn write_loop(mut ledger: Ledger, receiver: &mpsc::Receiver<LedgerOp>) -> Result
 /// Write a batch of operations in one transaction.
 pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), StateError> {
     let (conn, path) = ledger.conn_mut();
-    let tx = conn.transaction().map_err(sqlite("begin a transaction", path))?;
+    let tx = conn
+        .transaction()
+        .map_err(sqlite("begin a transaction", path))?;
     for op in batch {
         apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
     }
@@ -145,7 +152,13 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
 
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {
     match op {
-        LedgerOp::ModuleStarted { run_id, module, started_ms, version_before, log_path } => {
+        LedgerOp::ModuleStarted {
+            run_id,
+            module,
+            started_ms,
+            version_before,
+            log_path,
+        } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO module_runs (run_id, module, outcome, started_ms, version_before, log_path)
                  VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
@@ -164,7 +177,11 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
             ])?;
             record_module(tx, r)?;
         }
-        LedgerOp::RunFinished { run_id, finished_ms, result } => {
+        LedgerOp::RunFinished {
+            run_id,
+            finished_ms,
+            result,
+        } => {
             tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
                 .execute(params![run_id, finished_ms, result])?;
         }

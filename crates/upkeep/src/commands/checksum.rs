@@ -9,9 +9,15 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliError> {
-    let ChecksumArgs { write, check: _, modules, jobs } = args;
+    let ChecksumArgs {
+        write,
+        check: _,
+        modules,
+        jobs,
+    } = args;
     let manifest = ctx.load_manifest()?;
-    let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let threads = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
     let report = if write {
         checksum::write(&manifest, &ctx.state_dir, &modules, threads)?
     } else {
@@ -22,6 +28,15 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
     } else {
         print!("{}", render::checksum_table(&report));
     }
-    let bad = report.iter().any(|m| matches!(m.verdict, Verdict::Mismatch | Verdict::Missing | Verdict::Error));
-    Ok(if bad { exit_codes::INTEGRITY_REFUSED } else { exit_codes::OK })
+    let bad = report.iter().any(|m| {
+        matches!(
+            m.verdict,
+            Verdict::Mismatch | Verdict::Missing | Verdict::Error
+        )
+    });
+    Ok(if bad {
+        exit_codes::INTEGRITY_REFUSED
+    } else {
+        exit_codes::OK
+    })
 }

@@ -9,12 +9,22 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError> {
-    let HistoryArgs { since, modules, outcome, limit } = args;
+    let HistoryArgs {
+        since,
+        modules,
+        outcome,
+        limit,
+    } = args;
     let since_ms = since.map(|d| {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         upkeep_core::state::now_ms().saturating_sub(ms)
     });
-    let filter = HistoryFilter { since_ms, modules, outcome, limit };
+    let filter = HistoryFilter {
+        since_ms,
+        modules,
+        outcome,
+        limit,
+    };
     let history = match Ledger::open_existing(&ctx.state_dir)? {
         Some(ledger) => ledger.history(&filter)?,
         None => History::default(),

@@ -26,8 +26,18 @@ pub(crate) struct Context {
 
 impl Context {
     fn new(global: Global) -> Self {
-        let Global { manifest, state_dir, json, verbose } = global;
-        Self { manifest_arg: manifest, state_dir: upkeep_core::paths::state_dir(state_dir), json, verbose }
+        let Global {
+            manifest,
+            state_dir,
+            json,
+            verbose,
+        } = global;
+        Self {
+            manifest_arg: manifest,
+            state_dir: upkeep_core::paths::state_dir(state_dir),
+            json,
+            verbose,
+        }
     }
 
     pub(crate) fn load_manifest(&self) -> Result<Manifest, CliError> {

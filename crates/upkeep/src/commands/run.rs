@@ -12,7 +12,15 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
-    let RunArgs { targets, force, jobs, dry_run, timeout, grace, wait } = args;
+    let RunArgs {
+        targets,
+        force,
+        jobs,
+        dry_run,
+        timeout,
+        grace,
+        wait,
+    } = args;
     let manifest = ctx.load_manifest()?;
     let mut options = RunOptions::new(ctx.state_dir.clone());
     options.plan = PlanOptions { targets, force };

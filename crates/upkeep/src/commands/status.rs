@@ -32,13 +32,20 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
-    let all = PlanOptions { targets: manifest.names().map(str::to_owned).collect(), force: false };
+    let all = PlanOptions {
+        targets: manifest.names().map(str::to_owned).collect(),
+        force: false,
+    };
     let plan = plan::plan(&manifest, &states, &all)?;
     let mut rows: Vec<StatusRow> = manifest
         .modules
         .iter()
         .map(|spec| {
-            let step = plan.steps.iter().find(|s| s.name == spec.name).expect("every module is planned");
+            let step = plan
+                .steps
+                .iter()
+                .find(|s| s.name == spec.name)
+                .expect("every module is planned");
             let state = states.get(&spec.name).cloned().unwrap_or_default();
             StatusRow {
                 module: spec.name.clone(),
@@ -55,7 +62,10 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
             }
         })
         .collect();
-    let mut removed: Vec<(&String, &ModuleState)> = states.iter().filter(|(name, _)| manifest.module(name).is_none()).collect();
+    let mut removed: Vec<(&String, &ModuleState)> = states
+        .iter()
+        .filter(|(name, _)| manifest.module(name).is_none())
+        .collect();
     removed.sort_by_key(|(name, _)| *name);
     rows.extend(removed.into_iter().map(|(name, state)| StatusRow {
         module: name.clone(),

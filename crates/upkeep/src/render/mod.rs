@@ -46,8 +46,10 @@ fn or_dash(value: Option<&str>) -> String {
 
 /// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
 pub(crate) fn timestamp(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map_or_else(|_| ms.to_string(), |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+    jiff::Timestamp::from_millisecond(ms).map_or_else(
+        |_| ms.to_string(),
+        |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
+    )
 }
 
 /// Manifest diagnostics, compiler style, on stderr.
@@ -70,8 +72,16 @@ pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{number} | {}", snippet.text);
             let marks = "^".repeat(snippet.mark_width.min(80));
-            let field = d.field.as_ref().map(|f| format!(" field `{f}`")).unwrap_or_default();
-            let _ = writeln!(out, "{pad} | {}{marks}{field}", " ".repeat(snippet.mark_start));
+            let field = d
+                .field
+                .as_ref()
+                .map(|f| format!(" field `{f}`"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{pad} | {}{marks}{field}",
+                " ".repeat(snippet.mark_start)
+            );
         } else if let Some(field) = &d.field {
             let _ = writeln!(out, "  field `{field}`");
         }
@@ -82,7 +92,10 @@ pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
     }
     let count = diagnostics.len();
     let noun = if count == 1 { "problem" } else { "problems" };
-    let _ = writeln!(out, "error: the manifest has {count} {noun}; nothing was run");
+    let _ = writeln!(
+        out,
+        "error: the manifest has {count} {noun}; nothing was run"
+    );
     out
 }
 
@@ -93,7 +106,12 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let name = format!("{}{}{}", "  ".repeat(s.depth), s.name, if s.critical { " (critical)" } else { "" });
+            let name = format!(
+                "{}{}{}",
+                "  ".repeat(s.depth),
+                s.name,
+                if s.critical { " (critical)" } else { "" }
+            );
             vec![
                 (i + 1).to_string(),
                 name,
@@ -102,13 +120,33 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
                 or_dash(s.version.as_deref()),
                 or_dash(s.applied_version.as_deref()),
                 s.wave.to_string(),
-                if s.requires.is_empty() { "-".to_owned() } else { s.requires.join(", ") },
+                if s.requires.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.requires.join(", ")
+                },
             ]
         })
         .collect();
-    let mut out = table(&["#", "MODULE", "KIND", "ACTION", "DECLARED", "APPLIED", "WAVE", "AFTER"], &rows);
-    let waves = plan.steps.iter().filter(|s| s.action.runs()).map(|s| s.wave).collect::<std::collections::BTreeSet<_>>().len();
-    let _ = writeln!(out, "\n{} of {} modules would run, in {waves} wave(s); modules in the same wave can run in parallel.", plan.to_run(), plan.steps.len());
+    let mut out = table(
+        &[
+            "#", "MODULE", "KIND", "ACTION", "DECLARED", "APPLIED", "WAVE", "AFTER",
+        ],
+        &rows,
+    );
+    let waves = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.runs())
+        .map(|s| s.wave)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let _ = writeln!(
+        out,
+        "\n{} of {} modules would run, in {waves} wave(s); modules in the same wave can run in parallel.",
+        plan.to_run(),
+        plan.steps.len()
+    );
     out
 }
 
@@ -130,7 +168,20 @@ pub(crate) fn status_table(rows: &[StatusRow]) -> String {
             ]
         })
         .collect();
-    table(&["MODULE", "KIND", "STATE", "DECLARED", "APPLIED", "LAST SAFE", "LAST APPLIED", "LAST OUTCOME", "DESCRIPTION"], &cells)
+    table(
+        &[
+            "MODULE",
+            "KIND",
+            "STATE",
+            "DECLARED",
+            "APPLIED",
+            "LAST SAFE",
+            "LAST APPLIED",
+            "LAST OUTCOME",
+            "DESCRIPTION",
+        ],
+        &cells,
+    )
 }
 
 /// The end-of-run summary: every module's outcome and duration, then the counts.
@@ -141,18 +192,29 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
         .map(|m| {
             let versions = match (&m.version_before, &m.version_after) {
                 (before, after) if before == after => or_dash(after.as_deref()),
-                (before, after) => format!("{} -> {}", or_dash(before.as_deref()), or_dash(after.as_deref())),
+                (before, after) => format!(
+                    "{} -> {}",
+                    or_dash(before.as_deref()),
+                    or_dash(after.as_deref())
+                ),
             };
             vec![
                 m.module.clone(),
                 m.outcome.name().to_owned(),
-                if m.log_path.is_some() { format_duration(Duration::from_millis(m.duration_ms)) } else { "-".to_owned() },
+                if m.log_path.is_some() {
+                    format_duration(Duration::from_millis(m.duration_ms))
+                } else {
+                    "-".to_owned()
+                },
                 versions,
                 m.outcome.detail().unwrap_or_default(),
             ]
         })
         .collect();
-    let mut out = table(&["MODULE", "OUTCOME", "DURATION", "VERSION", "DETAIL"], &rows);
+    let mut out = table(
+        &["MODULE", "OUTCOME", "DURATION", "VERSION", "DETAIL"],
+        &rows,
+    );
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for m in &summary.modules {
         let name = m.outcome.name();
@@ -162,8 +224,16 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
         }
     }
     let counts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
-    let run = summary.run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
-    let _ = writeln!(out, "\n{run} {}: {} in {}", summary.result.name(), counts.join(", "), format_duration(Duration::from_millis(summary.duration_ms)));
+    let run = summary
+        .run_id
+        .map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
+    let _ = writeln!(
+        out,
+        "\n{run} {}: {} in {}",
+        summary.result.name(),
+        counts.join(", "),
+        format_duration(Duration::from_millis(summary.duration_ms))
+    );
     for failed in &summary.modules {
         if let (Some(log), Outcome::Failed { tail, .. }) = (&failed.log_path, &failed.outcome) {
             let _ = writeln!(out, "\n{} failed; last lines of {log}:", failed.module);
@@ -172,8 +242,15 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
             }
         }
     }
-    if let (Some(id), true) = (summary.run_id, summary.modules.iter().any(|m| m.log_path.is_some())) {
-        let _ = writeln!(out, "logs: {}", state_dir.join("logs").join(format!("run-{id}")).display());
+    if let (Some(id), true) = (
+        summary.run_id,
+        summary.modules.iter().any(|m| m.log_path.is_some()),
+    ) {
+        let _ = writeln!(
+            out,
+            "logs: {}",
+            state_dir.join("logs").join(format!("run-{id}")).display()
+        );
     }
     out
 }
@@ -186,11 +263,32 @@ pub(crate) fn history(history: &History) -> String {
         return out;
     }
     for run in &history.runs {
-        let took = run.finished_ms.map(|f| format_duration(Duration::from_millis(u64::try_from(f - run.started_ms).unwrap_or(0))));
-        let _ = writeln!(out, "run {}  {}  {}  {}  ({})", run.id, timestamp(run.started_ms), run.trigger, run.result, or_dash(took.as_deref()));
+        let took = run.finished_ms.map(|f| {
+            format_duration(Duration::from_millis(
+                u64::try_from(f - run.started_ms).unwrap_or(0),
+            ))
+        });
+        let _ = writeln!(
+            out,
+            "run {}  {}  {}  {}  ({})",
+            run.id,
+            timestamp(run.started_ms),
+            run.trigger,
+            run.result,
+            or_dash(took.as_deref())
+        );
         for m in &run.modules {
-            let took = m.duration_ms.map(|d| format_duration(Duration::from_millis(u64::try_from(d).unwrap_or(0))));
-            let _ = writeln!(out, "  {:<24} {:<18} {:>8}  {}", m.module, m.outcome, or_dash(took.as_deref()), m.detail.as_deref().unwrap_or(""));
+            let took = m
+                .duration_ms
+                .map(|d| format_duration(Duration::from_millis(u64::try_from(d).unwrap_or(0))));
+            let _ = writeln!(
+                out,
+                "  {:<24} {:<18} {:>8}  {}",
+                m.module,
+                m.outcome,
+                or_dash(took.as_deref()),
+                m.detail.as_deref().unwrap_or("")
+            );
         }
     }
     let rows: Vec<Vec<String>> = history
@@ -201,12 +299,18 @@ pub(crate) fn history(history: &History) -> String {
                 s.module.clone(),
                 s.attempts.to_string(),
                 format!("{:.0}%", s.success_rate * 100.0),
-                s.mean_duration_ms.map_or_else(|| "-".to_owned(), |d| format_duration(Duration::from_secs_f64(d.max(0.0) / 1000.0))),
+                s.mean_duration_ms.map_or_else(
+                    || "-".to_owned(),
+                    |d| format_duration(Duration::from_secs_f64(d.max(0.0) / 1000.0)),
+                ),
             ]
         })
         .collect();
     out.push('\n');
-    out.push_str(&table(&["MODULE", "RUNS", "SUCCESS", "MEAN DURATION"], &rows));
+    out.push_str(&table(
+        &["MODULE", "RUNS", "SUCCESS", "MEAN DURATION"],
+        &rows,
+    ));
     out
 }
 
@@ -217,15 +321,32 @@ pub(crate) fn checksum_table(report: &[ModuleChecksum]) -> String {
         .map(|m| {
             let mut detail = m.error.clone().unwrap_or_default();
             if let Some(changes) = &m.changes {
-                for (label, list) in [("changed", &changes.changed), ("added", &changes.added), ("removed", &changes.removed)] {
+                for (label, list) in [
+                    ("changed", &changes.changed),
+                    ("added", &changes.added),
+                    ("removed", &changes.removed),
+                ] {
                     if !list.is_empty() {
                         let _ = write!(detail, "{label}: {} ", list.join(", "));
                     }
                 }
             }
-            let short = |c: &Option<String>| c.as_deref().map_or_else(|| "-".to_owned(), |c| c.chars().take(12).collect());
-            vec![m.module.clone(), format!("{:?}", m.verdict).to_lowercase(), short(&m.declared), short(&m.actual), m.files.to_string(), detail.trim_end().to_owned()]
+            let short = |c: &Option<String>| {
+                c.as_deref()
+                    .map_or_else(|| "-".to_owned(), |c| c.chars().take(12).collect())
+            };
+            vec![
+                m.module.clone(),
+                format!("{:?}", m.verdict).to_lowercase(),
+                short(&m.declared),
+                short(&m.actual),
+                m.files.to_string(),
+                detail.trim_end().to_owned(),
+            ]
         })
         .collect();
-    table(&["MODULE", "VERDICT", "DECLARED", "ACTUAL", "FILES", "DETAIL"], &rows)
+    table(
+        &["MODULE", "VERDICT", "DECLARED", "ACTUAL", "FILES", "DETAIL"],
+        &rows,
+    )
 }

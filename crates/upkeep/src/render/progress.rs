@@ -22,13 +22,19 @@ impl ProgressReporter {
     pub(crate) fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Self { quiet, bar, running: Mutex::new(BTreeSet::new()) }
+        Self {
+            quiet,
+            bar,
+            running: Mutex::new(BTreeSet::new()),
+        }
     }
 
     fn line(&self, text: &str) {
@@ -54,11 +60,21 @@ impl Reporter for ProgressReporter {
         match event {
             RunEvent::Recovered { runs } => {
                 let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
-                self.line(&format!("note: run(s) {} never finished (upkeep was stopped); marked interrupted", ids.join(", ")));
+                self.line(&format!(
+                    "note: run(s) {} never finished (upkeep was stopped); marked interrupted",
+                    ids.join(", ")
+                ));
             }
-            RunEvent::Started { run_id, total, to_run, jobs } => {
+            RunEvent::Started {
+                run_id,
+                total,
+                to_run,
+                jobs,
+            } => {
                 let run = run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
-                self.line(&format!("{run}: {to_run} of {total} modules to run, {jobs} at a time"));
+                self.line(&format!(
+                    "{run}: {to_run} of {total} modules to run, {jobs} at a time"
+                ));
                 if let Some(bar) = &self.bar {
                     bar.set_length(*to_run as u64);
                 }
@@ -72,7 +88,11 @@ impl Reporter for ProgressReporter {
                 }
                 self.show_running();
             }
-            RunEvent::ModuleOutput { module, stream, line } => {
+            RunEvent::ModuleOutput {
+                module,
+                stream,
+                line,
+            } => {
                 let mark = if *stream == Stream::Stderr { "!" } else { "|" };
                 self.line(&format!("{module} {mark} {line}"));
             }
@@ -86,8 +106,17 @@ impl Reporter for ProgressReporter {
                 }
                 if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
                     let took = format_duration(Duration::from_millis(result.duration_ms));
-                    let detail = result.outcome.detail().map(|d| format!(": {d}")).unwrap_or_default();
-                    self.line(&format!("{:<6} {} {}{detail} ({took})", mark(&result.outcome), result.module, result.outcome.name()));
+                    let detail = result
+                        .outcome
+                        .detail()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
+                    self.line(&format!(
+                        "{:<6} {} {}{detail} ({took})",
+                        mark(&result.outcome),
+                        result.module,
+                        result.outcome.name()
+                    ));
                 }
                 self.show_running();
             }

@@ -23,7 +23,13 @@ impl Host {
         let state = root.join("state");
         fs_err::create_dir_all(&updates).unwrap();
         let manifest = updates.join("manifest.json");
-        Self { _dir: dir, root, updates, state, manifest }
+        Self {
+            _dir: dir,
+            root,
+            updates,
+            state,
+            manifest,
+        }
     }
 
     /// A host holding a copy of `examples/seed-updates`.
@@ -91,19 +97,31 @@ impl Host {
 
     /// Approve every module's files (`upkeep checksum --write`).
     pub(crate) fn approve(&self) {
-        self.upkeep().args(["checksum", "--write"]).assert().success();
+        self.upkeep()
+            .args(["checksum", "--write"])
+            .assert()
+            .success();
     }
 
     /// Open the ledger read-only with plain SQL, as an outside auditor would.
     pub(crate) fn ledger(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.state.join("upkeep.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+        rusqlite::Connection::open_with_flags(
+            self.state.join("upkeep.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
     }
 
     /// Outcomes recorded for `run_id`, as (module, outcome) sorted by module.
     pub(crate) fn outcomes(&self, run_id: i64) -> Vec<(String, String)> {
         let conn = self.ledger();
-        let mut stmt = conn.prepare("SELECT module, outcome FROM module_runs WHERE run_id = ?1 ORDER BY module").unwrap();
-        stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        let mut stmt = conn
+            .prepare("SELECT module, outcome FROM module_runs WHERE run_id = ?1 ORDER BY module")
+            .unwrap();
+        stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     /// Replace this host's paths and volatile numbers in `text` for snapshots.
@@ -114,7 +132,11 @@ impl Host {
         let sums = regex_lite::Regex::new(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b").unwrap();
         let text = durations.replace_all(&text, "[DUR]");
         let text = times.replace_all(&text, "[TIME]");
-        sums.replace_all(&text, "[SHA]").into_owned()
+        let text = sums.replace_all(&text, "[SHA]");
+        // Column widths follow the widest cell, which redaction changes; keep columns apart
+        // by two spaces so snapshots do not depend on how long a duration was.
+        let gaps = regex_lite::Regex::new(r"([^ \n])  +").unwrap();
+        gaps.replace_all(&text, "$1  ").into_owned()
     }
 }
 

@@ -19,16 +19,26 @@ pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Whether `pid` is a live process: it exists and is neither a zombie nor dead.
 pub(crate) fn alive(pid: i32) -> bool {
-    let Ok(stat) = fs_err::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = fs_err::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // The state follows the command name, which is in parentheses and may contain spaces.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
     !matches!(state, None | Some('Z' | 'X' | 'x'))
 }
 
 /// The pids listed one per line in `path`.
 pub(crate) fn pids_in(path: &Path) -> Vec<i32> {
     let text = fs_err::read_to_string(path).unwrap();
-    text.lines().map(|l| l.trim().parse().unwrap_or_else(|_| panic!("not a pid in {}: {l:?}", path.display()))).collect()
+    text.lines()
+        .map(|l| {
+            l.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("not a pid in {}: {l:?}", path.display()))
+        })
+        .collect()
 }
 
 /// Wait (briefly) until none of `pids` is alive; panic listing the survivors.
@@ -42,7 +52,14 @@ pub(crate) fn assert_all_gone(pids: &[i32]) {
         if Instant::now() > deadline {
             let described: Vec<String> = survivors
                 .iter()
-                .map(|p| format!("{p}: {}", fs_err::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default().trim()))
+                .map(|p| {
+                    format!(
+                        "{p}: {}",
+                        fs_err::read_to_string(format!("/proc/{p}/stat"))
+                            .unwrap_or_default()
+                            .trim()
+                    )
+                })
                 .collect();
             for &p in &survivors {
                 let _ = kill(p, "KILL");
@@ -55,15 +72,25 @@ pub(crate) fn assert_all_gone(pids: &[i32]) {
 
 /// Send `signal` (a name such as `TERM`) to `pid` with kill(1).
 pub(crate) fn kill(pid: i32, signal: &str) -> bool {
-    #[expect(clippy::disallowed_methods, reason = "the test plays the operator sending a signal")]
-    let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test plays the operator sending a signal"
+    )]
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     status.success()
 }
 
 /// Start `upkeep` with `args` against `host` without waiting for it; stdout and stderr
 /// are piped.
 pub(crate) fn spawn_upkeep(host: &Host, args: &[&str]) -> Child {
-    #[expect(clippy::disallowed_methods, reason = "the test needs upkeep as a child it can signal")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test needs upkeep as a child it can signal"
+    )]
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("upkeep"));
     cmd.env_remove("UPKEEP_MANIFEST")
         .env_remove("UPKEEP_STATE_DIR")
@@ -82,13 +109,23 @@ pub(crate) fn spawn_upkeep(host: &Host, args: &[&str]) -> Child {
 
 /// The id of the newest run in the ledger.
 pub(crate) fn latest_run(host: &Host) -> i64 {
-    host.ledger().query_row("SELECT max(id) FROM runs", [], |r| r.get(0)).unwrap()
+    host.ledger()
+        .query_row("SELECT max(id) FROM runs", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// The process group and session in a saved copy of `/proc/PID/stat`.
 fn group_and_session(stat: &Path) -> (i32, i32) {
     let text = fs_err::read_to_string(stat).unwrap();
-    let fields: Vec<i32> = text.rsplit_once(')').unwrap().1.split_whitespace().skip(1).take(4).map(|f| f.parse().unwrap()).collect();
+    let fields: Vec<i32> = text
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(1)
+        .take(4)
+        .map(|f| f.parse().unwrap())
+        .collect();
     // After the state: ppid, pgrp, session, tty.
     (fields[1], fields[2])
 }
@@ -135,21 +172,39 @@ command = ["/bin/true"]
 "#,
         stubborn.display()
     ));
-    let assert = host.upkeep().args(["run", "--timeout", "1s", "--grace", "300ms", "-j", "2"]).assert();
+    let assert = host
+        .upkeep()
+        .args(["run", "--timeout", "1s", "--grace", "300ms", "-j", "2"])
+        .assert();
     let (code, stdout, stderr) = output(&assert);
     assert_eq!(code, 3, "stdout:\n{stdout}\nstderr:\n{stderr}");
     let run = latest_run(&host);
     assert_eq!(
         host.outcomes(run),
-        [("after".into(), "blocked".into()), ("independent".into(), "succeeded".into()), ("stubborn".into(), "timed-out".into())]
+        [
+            ("after".into(), "blocked".into()),
+            ("independent".into(), "succeeded".into()),
+            ("stubborn".into(), "timed-out".into())
+        ]
     );
     let work = work_dir(&host, "stubborn");
-    assert!(work.join("ready").exists(), "the module got going before its timeout");
+    assert!(
+        work.join("ready").exists(),
+        "the module got going before its timeout"
+    );
     let pids = pids_in(&work.join("pids"));
-    assert_eq!(pids.len(), 6, "three children, the intermediate shell, the grandchild and the module: {pids:?}");
+    assert_eq!(
+        pids.len(),
+        6,
+        "three children, the intermediate shell, the grandchild and the module: {pids:?}"
+    );
     assert_all_gone(&pids);
-    let log = fs_err::read_to_string(host.state.join(format!("logs/run-{run}/stubborn.log"))).unwrap();
-    assert!(log.contains("timed out"), "the log says why the module ended:\n{log}");
+    let log =
+        fs_err::read_to_string(host.state.join(format!("logs/run-{run}/stubborn.log"))).unwrap();
+    assert!(
+        log.contains("timed out"),
+        "the log says why the module ended:\n{log}"
+    );
 }
 
 /// Records its pid and a child's, marks that it started, then waits for the child.
@@ -185,10 +240,23 @@ depends_on = ["first"]
     wait_for("upkeep to exit", || upkeep.try_wait().unwrap().is_some());
     let out = upkeep.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "SIG{signal} cancels the run; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "SIG{signal} cancels the run; stderr:\n{stderr}"
+    );
     let run = latest_run(&host);
-    assert_eq!(host.outcomes(run), [("first".into(), "cancelled".into()), ("second".into(), "cancelled".into())]);
-    let result: String = host.ledger().query_row("SELECT result FROM runs WHERE id = ?1", [run], |r| r.get(0)).unwrap();
+    assert_eq!(
+        host.outcomes(run),
+        [
+            ("first".into(), "cancelled".into()),
+            ("second".into(), "cancelled".into())
+        ]
+    );
+    let result: String = host
+        .ledger()
+        .query_row("SELECT result FROM runs WHERE id = ?1", [run], |r| r.get(0))
+        .unwrap();
     assert_eq!(result, "cancelled");
     let pids = pids_in(&work_dir(&host, "first").join("pids"));
     assert_eq!(pids.len(), 2, "{pids:?}");
@@ -221,25 +289,40 @@ sleep 1000
 #[test]
 fn setsid_escapee_is_killed_with_its_module() {
     let mut host = Host::new();
-    let escaper = host.script("escaper.sh", ESCAPER);
+    let script = host.script("escaper.sh", ESCAPER);
     host.manifest_toml(&format!(
         r#"
 [[module]]
 name = "escaper"
 command = ["{}"]
 "#,
-        escaper.display()
+        script.display()
     ));
-    let assert = host.upkeep().args(["run", "--timeout", "1s", "--grace", "300ms"]).assert();
+    let assert = host
+        .upkeep()
+        .args(["run", "--timeout", "1s", "--grace", "300ms"])
+        .assert();
     let (code, stdout, stderr) = output(&assert);
     assert_eq!(code, 3, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert_eq!(host.outcomes(latest_run(&host)), [("escaper".into(), "timed-out".into())]);
+    assert_eq!(
+        host.outcomes(latest_run(&host)),
+        [("escaper".into(), "timed-out".into())]
+    );
     let work = work_dir(&host, "escaper");
     let escapee = pids_in(&work.join("escapee"));
     let module = pids_in(&work.join("module"));
-    let (escapee_group, module_group) = (group_and_session(&work.join("escapee.stat")), group_and_session(&work.join("module.stat")));
-    assert_ne!(escapee_group.0, module_group.0, "the escapee left the module's process group");
-    assert_ne!(escapee_group.1, module_group.1, "the escapee left the module's session");
+    let (escapee_group, module_group) = (
+        group_and_session(&work.join("escapee.stat")),
+        group_and_session(&work.join("module.stat")),
+    );
+    assert_ne!(
+        escapee_group.0, module_group.0,
+        "the escapee left the module's process group"
+    );
+    assert_ne!(
+        escapee_group.1, module_group.1,
+        "the escapee left the module's session"
+    );
     assert_eq!(escapee.len(), 2, "the escapee and its child: {escapee:?}");
     assert_all_gone(&module);
     assert_all_gone(&escapee);

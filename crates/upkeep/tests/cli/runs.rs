@@ -16,13 +16,24 @@ fn recording_module(host: &Host, name: &str, fail: bool) {
 }
 
 fn order(host: &Host) -> Vec<String> {
-    fs_err::read_to_string(host.state.join("order.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+    fs_err::read_to_string(host.state.join("order.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
     let mut host = Host::new();
-    for (name, fail) in [("base", false), ("broken", true), ("child", false), ("dependent", false), ("sibling", false), ("independent", false)] {
+    for (name, fail) in [
+        ("base", false),
+        ("broken", true),
+        ("child", false),
+        ("dependent", false),
+        ("sibling", false),
+        ("independent", false),
+    ] {
         recording_module(&host, name, fail);
     }
     host.manifest_json(&json!({
@@ -49,12 +60,21 @@ fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
         ("independent", "succeeded"),
         ("sibling", "succeeded"),
     ];
-    let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+    let expect: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
     assert_eq!(outcomes, expect);
     let ran = order(&host);
-    assert!(!ran.contains(&"child".to_owned()) && !ran.contains(&"dependent".to_owned()), "{ran:?}");
+    assert!(
+        !ran.contains(&"child".to_owned()) && !ran.contains(&"dependent".to_owned()),
+        "{ran:?}"
+    );
     let log = fs_err::read_to_string(host.state.join("logs/run-1/broken.log")).unwrap();
-    assert!(log.contains("Traceback") && log.contains("RuntimeError: broken broke on purpose"), "{log}");
+    assert!(
+        log.contains("Traceback") && log.contains("RuntimeError: broken broke on purpose"),
+        "{log}"
+    );
 
     // The failed module keeps no applied version; a fixed rerun only runs what is left.
     recording_module(&host, "broken", false);
@@ -82,7 +102,10 @@ fn plinth_upgrade_calls_setup_with_the_old_version() {
     host.upkeep().arg("run").assert().success();
     host.upkeep().arg("run").assert().success();
     let calls = fs_err::read_to_string(host.state.join("calls.txt")).unwrap();
-    assert_eq!(calls, "None\n1\n", "first setup gets None, the upgrade gets 1, an up-to-date run nothing");
+    assert_eq!(
+        calls, "None\n1\n",
+        "first setup gets None, the upgrade gets 1, an up-to-date run nothing"
+    );
 }
 
 #[test]
@@ -110,7 +133,9 @@ fn independent_modules_run_in_parallel() {
     // the same time. The timeout turns a regression into a failure instead of a hang.
     let mut host = Host::new();
     let wait_for = |me: &str, other: &str| {
-        format!("touch \"$UPKEEP_STATE_DIR/{me}.started\"\nwhile [ ! -e \"$UPKEEP_STATE_DIR/{other}.started\" ]; do sleep 0.01; done")
+        format!(
+            "touch \"$UPKEEP_STATE_DIR/{me}.started\"\nwhile [ ! -e \"$UPKEEP_STATE_DIR/{other}.started\" ]; do sleep 0.01; done"
+        )
     };
     let left = host.script("left.sh", &wait_for("left", "right"));
     let right = host.script("right.sh", &wait_for("right", "left"));
@@ -145,24 +170,48 @@ fn naming_a_target_pulls_in_what_it_needs_and_nothing_else() {
 #[test]
 fn command_modules_get_their_context_in_the_environment() {
     let mut host = Host::new();
-    let script = host.script("env.sh", "env | grep '^UPKEEP_' | sort > \"$UPKEEP_WORK_DIR/env.txt\"");
-    host.manifest_toml(&format!("[[module]]\nname = \"envdump\"\nversion = \"1.2.0\"\ncommand = [\"{}\"]\n", script.display()));
+    let script = host.script(
+        "env.sh",
+        "env | grep '^UPKEEP_' | sort > \"$UPKEEP_WORK_DIR/env.txt\"",
+    );
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"envdump\"\nversion = \"1.2.0\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
     host.upkeep().arg("run").assert().success();
     let env = fs_err::read_to_string(host.state.join("work/envdump/env.txt")).unwrap();
-    for needle in ["UPKEEP_MODULE=envdump", "UPKEEP_VERSION=1.2.0", "UPKEEP_OLD_VERSION=\n", "UPKEEP_RUN_ID=1", "UPKEEP_ACTION=setup"] {
+    for needle in [
+        "UPKEEP_MODULE=envdump",
+        "UPKEEP_VERSION=1.2.0",
+        "UPKEEP_OLD_VERSION=\n",
+        "UPKEEP_RUN_ID=1",
+        "UPKEEP_ACTION=setup",
+    ] {
         assert!(env.contains(needle), "{needle} missing from\n{env}");
     }
-    assert!(env.contains(&format!("UPKEEP_STATE_DIR={}", host.state.display())), "{env}");
+    assert!(
+        env.contains(&format!("UPKEEP_STATE_DIR={}", host.state.display())),
+        "{env}"
+    );
 }
 
 #[test]
 fn verbose_streams_module_output_to_the_terminal() {
     let mut host = Host::new();
     let script = host.script("talk.sh", "echo hello from the module\necho oops >&2");
-    host.manifest_toml(&format!("[[module]]\nname = \"talk\"\ncommand = [\"{}\"]\n", script.display()));
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"talk\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
     let run = host.upkeep().args(["run", "-v"]).assert().success();
     let (_, _, stderr) = output(&run);
-    assert!(stderr.contains("talk | hello from the module") && stderr.contains("talk ! oops"), "{stderr}");
+    assert!(
+        stderr.contains("talk | hello from the module") && stderr.contains("talk ! oops"),
+        "{stderr}"
+    );
     let log = fs_err::read_to_string(host.state.join("logs/run-1/talk.log")).unwrap();
-    assert!(log.contains("hello from the module") && log.contains("oops"), "{log}");
+    assert!(
+        log.contains("hello from the module") && log.contains("oops"),
+        "{log}"
+    );
 }

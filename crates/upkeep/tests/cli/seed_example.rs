@@ -11,7 +11,10 @@ fn seed_example_end_to_end() {
     insta::assert_snapshot!("plan_before_setup", host.redact(&output(&plan).1));
 
     // The example ships with its checksums recorded, as the seeds' layout requires.
-    host.upkeep().args(["checksum", "--check"]).assert().success();
+    host.upkeep()
+        .args(["checksum", "--check"])
+        .assert()
+        .success();
     let run = host.upkeep().arg("run").assert().success();
     insta::assert_snapshot!("first_run", host.redact(&output(&run).1));
 
@@ -20,21 +23,37 @@ fn seed_example_end_to_end() {
     let hosts = fs_err::read_to_string(work.join("adblock/hosts.blocklist")).unwrap();
     assert_eq!(hosts.lines().count(), 3, "duplicates removed: {hosts}");
     let ini = fs_err::read_to_string(work.join("gogs/app.ini")).unwrap();
-    assert!(ini.contains("HTTP_PORT = 3001") && ini.contains("[security]"), "{ini}");
+    assert!(
+        ini.contains("HTTP_PORT = 3001") && ini.contains("[security]"),
+        "{ini}"
+    );
     let gogs_log = fs_err::read_to_string(host.state.join("logs/run-1/gogs.log")).unwrap();
-    assert!(gogs_log.contains("migrated app.ini from version None to 2"), "{gogs_log}");
+    assert!(
+        gogs_log.contains("migrated app.ini from version None to 2"),
+        "{gogs_log}"
+    );
 
     // lastApplied and lastSafeVersion were written back, everything else kept as is.
-    let manifest: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(host.manifest()).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(host.manifest()).unwrap()).unwrap();
     let adblock = &manifest["updates"][0];
     assert_eq!(adblock["lastSafeVersion"], "1.0.0");
     assert!(adblock["lastApplied"].as_str().unwrap().ends_with('Z'));
     assert_eq!(adblock["args"], serde_json::json!(["--lists", "default"]));
-    assert_eq!(manifest["updates"][4]["lastApplied"], serde_json::Value::Null, "groups are not applied");
+    assert_eq!(
+        manifest["updates"][4]["lastApplied"],
+        serde_json::Value::Null,
+        "groups are not applied"
+    );
 
     let status = host.upkeep().args(["status", "--json"]).assert().success();
     let rows: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
-    for row in rows.as_array().unwrap().iter().filter(|r| r["kind"] == "python") {
+    for row in rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "python")
+    {
         assert_eq!(row["applied_version"], row["declared_version"], "{row}");
         assert_eq!(row["state"], "up to date");
         assert!(row["description"].is_string());
@@ -44,10 +63,19 @@ fn seed_example_end_to_end() {
     let again = host.upkeep().arg("run").assert().success();
     assert!(output(&again).1.contains("4 skipped"));
 
-    let history = host.upkeep().args(["history", "--since", "1d", "--json"]).assert().success();
+    let history = host
+        .upkeep()
+        .args(["history", "--since", "1d", "--json"])
+        .assert()
+        .success();
     let history: serde_json::Value = serde_json::from_str(&output(&history).1).unwrap();
     assert_eq!(history["runs"].as_array().unwrap().len(), 2);
-    let gogs = history["stats"].as_array().unwrap().iter().find(|s| s["module"] == "gogs").unwrap();
+    let gogs = history["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["module"] == "gogs")
+        .unwrap();
     assert_eq!(gogs["attempts"], 1);
     assert_eq!(gogs["success_rate"], 1.0);
 }
@@ -57,7 +85,10 @@ fn status_lists_modules_never_set_up_with_their_descriptions() {
     let host = Host::seed_example();
     let status = host.upkeep().arg("status").assert().success();
     insta::assert_snapshot!(host.redact(&output(&status).1));
-    assert!(!host.state.exists(), "reading status must not create the state directory");
+    assert!(
+        !host.state.exists(),
+        "reading status must not create the state directory"
+    );
 }
 
 #[test]
@@ -66,11 +97,21 @@ fn modules_without_a_recorded_checksum_do_not_run() {
     fs_err::remove_file(host.updates.join("atuin/checksum")).unwrap();
     let text = fs_err::read_to_string(host.manifest()).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let declared = manifest["updates"][1]["checksum"].as_str().unwrap().to_owned();
-    fs_err::write(host.manifest(), text.replace(&format!("\"{declared}\""), "null")).unwrap();
+    let declared = manifest["updates"][1]["checksum"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fs_err::write(
+        host.manifest(),
+        text.replace(&format!("\"{declared}\""), "null"),
+    )
+    .unwrap();
     let refused = host.upkeep().arg("run").assert().code(6);
     let (_, stdout, _) = output(&refused);
-    assert!(stdout.contains("atuin") && stdout.contains("integrity-refused"), "{stdout}");
+    assert!(
+        stdout.contains("atuin") && stdout.contains("integrity-refused"),
+        "{stdout}"
+    );
     assert!(stdout.contains("upkeep checksum --write atuin"), "{stdout}");
     assert!(!host.state.join("work/atuin").join("config.toml").exists());
 }
@@ -84,6 +125,9 @@ fn dry_run_executes_nothing_and_writes_nothing() {
     assert!(output(&dry).1.contains("would-run"));
     assert!(!host.state.join("work").exists());
     assert_eq!(fs_err::read(host.manifest()).unwrap(), before);
-    let runs: i64 = host.ledger().query_row("SELECT count(*) FROM runs", [], |r| r.get(0)).unwrap();
+    let runs: i64 = host
+        .ledger()
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(runs, 0);
 }
