@@ -50,7 +50,7 @@ fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
     host.approve();
     let run = host.upkeep().args(["run", "-j1"]).assert().code(3);
     let (_, stdout, _) = output(&run);
-    insta::assert_snapshot!(host.redact(&stdout));
+    insta::assert_snapshot!(host.redact_table(&stdout));
     let outcomes = host.outcomes(1);
     let expect = [
         ("base", "succeeded"),

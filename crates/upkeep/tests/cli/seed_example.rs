@@ -16,7 +16,7 @@ fn seed_example_end_to_end() {
         .assert()
         .success();
     let run = host.upkeep().arg("run").assert().success();
-    insta::assert_snapshot!("first_run", host.redact(&output(&run).1));
+    insta::assert_snapshot!("first_run", host.redact_table(&output(&run).1));
 
     // The modules did their real work under the state directory.
     let work = host.state.join("work");
