@@ -209,7 +209,7 @@ pub struct RunSummary {
     pub dry_run: bool,
     /// Wall time of the run.
     pub duration_ms: u64,
-    /// Every module in the plan, in the order they ended.
+    /// Every module in the plan, in plan order.
     pub modules: Vec<ModuleResult>,
 }
 

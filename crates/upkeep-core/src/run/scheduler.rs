@@ -45,7 +45,8 @@ struct State<'p> {
     resolved: Vec<Option<Resolution>>,
     ready: BTreeSet<usize>,
     critical_left: usize,
-    results: Vec<ModuleResult>,
+    /// Results with their plan index, in the order modules ended.
+    results: Vec<(usize, ModuleResult)>,
 }
 
 impl<'p> State<'p> {
@@ -184,7 +185,10 @@ pub(super) async fn execute(
             }
         }
     }
-    (state.results, cancelled)
+    // The summary lists modules in plan order, however they interleaved.
+    let mut results = state.results;
+    results.sort_by_key(|(index, _)| *index);
+    (results.into_iter().map(|(_, result)| result).collect(), cancelled)
 }
 
 /// Resolve a step that needs no process. Returns `Some(())` when it must run.
@@ -285,7 +289,7 @@ fn finish(
     }
     ctx.reporter
         .event(&RunEvent::ModuleFinished(result.clone()));
-    state.results.push(result);
+    state.results.push((index, result));
 }
 
 fn exit_code(outcome: &Outcome) -> Option<i32> {
