@@ -7,7 +7,8 @@
 # Environment: N (modules, 1000), TREE_DIRS (200), TREE_MB (500), KEEP=1 (keep the
 # checksum tree and trash for a rerun), SKIP_BUILD=1 (use target/release/upkeep as is),
 # IDLE_WAIT (seconds to wait in total for other processes to go quiet, 120),
-# RUNS_SCALE (multiply every --runs, 1).
+# RUNS_SCALE (multiply every --runs, 1), FRESH=rm (wipe state dirs with rm -rf instead of
+# moving them aside; see below).
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,8 +51,13 @@ UPKEEP=$OUT/upkeep
 # would be charged to upkeep's state-dir creation. So nothing is deleted while measuring:
 # old directories are moved into $TRASH (cheap) and the trash is emptied at the very end.
 trash() { local p; for p; do [[ -e $p ]] && mv "$p" "$TRASH/$(basename "$p").$(date +%s%N)"; done; return 0; }
-# hyperfine's --prepare (no shell): move the state dir aside
-prepare_fresh() { echo "sh -c 'mv $1 $TRASH/st.\$(date +%s%N) 2>/dev/null || true'"; }
+# hyperfine's --prepare (no shell): move the state dir aside (FRESH=rm: delete it, to see
+# the effect described above)
+if [[ ${FRESH:-mv} == rm ]]; then
+    prepare_fresh() { echo "rm -rf $1"; }
+else
+    prepare_fresh() { echo "sh -c 'mv $1 $TRASH/st.\$(date +%s%N) 2>/dev/null || true'"; }
+fi
 
 # CPU jiffies busy/total from /proc/stat
 cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat; }
@@ -95,9 +101,9 @@ import json, sys
 steps = json.load(open(sys.argv[1]))["steps"]
 assert len(steps) == int(sys.argv[2]) and all(s["action"] == "up-to-date" for s in steps), "chain run did not apply every module"
 EOF
-hf chain_upkeep 1 5 -N --prepare "$(prepare_fresh "$C/st")" \
+hf chain_upkeep 1 7 -N --prepare "$(prepare_fresh "$C/st")" \
     -n "upkeep run -j1 (chain $N, fresh state)" "$UPKEEP --manifest $C/upkeep.toml --state-dir $C/st run -j1"
-hf chain_make 1 5 -N -n "make -j1 (chain $N)" "make -s -C $C -j1"
+hf chain_make 1 7 -N -n "make -j1 (chain $N)" "make -s -C $C -j1"
 # diagnostic: the same with the state dir on tmpfs (no fsync, no ext4): what the ledger
 # and the per-module files cost
 if [[ -d /dev/shm && -w /dev/shm ]]; then
@@ -111,9 +117,15 @@ fi
 say "2. $N independent no-op modules: upkeep run -j2 (fresh state) vs make -j2"
 W=$OUT/wide
 trash "$W"; "$PY" "$BENCH/gen.py" wide "$W" "$N"
-hf wide_upkeep 1 5 -N --prepare "$(prepare_fresh "$W/st")" \
+hf wide_upkeep 1 7 -N --prepare "$(prepare_fresh "$W/st")" \
     -n "upkeep run -j2 (wide $N, fresh state)" "$UPKEEP --manifest $W/upkeep.toml --state-dir $W/st run -j2"
-hf wide_make 1 5 -N -n "make -j2 (wide $N)" "make -s -C $W -j2"
+hf wide_make 1 7 -N -n "make -j2 (wide $N)" "make -s -C $W -j2"
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+    SHM=/dev/shm/upkeep-bench-$$
+    hf wide_upkeep_tmpfs 1 5 -N --prepare "rm -rf $SHM" \
+        -n "upkeep run -j2 (wide $N, state on tmpfs)" "$UPKEEP --manifest $W/upkeep.toml --state-dir $SHM run -j2"
+    rm -rf "$SHM"
+fi
 
 # ---------------------------------------------------------------- 3. plan, up to date
 say "3. up-to-date check over $N modules: upkeep plan vs make -q / ninja -n"

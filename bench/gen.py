@@ -153,8 +153,10 @@ def report(results):
         except FileNotFoundError:
             rows.append((scenario, "n/a", peer_name, "", "", "", "SKIP", ""))
             return
-        bgs = [x["bg"] for x in (up, peer) if x and x["bg"] is not None]
-        bg = f"{max(bgs):.2f}" + (" !" if max(bgs) > BG_WARN else "") if bgs else "?"
+        bgs = [x["bg"] for x in (up, peer) if x]
+        bg = "/".join("?" if b is None else f"{b:.2f}" for b in bgs)
+        if any(b is not None and b > BG_WARN for b in bgs):
+            bg += " !"
         if peer is None:  # absolute target on upkeep's mean
             ok = up["mean"] < absolute
             rows.append((scenario, f"{fmt_t(up['mean'])} ±{fmt_t(up['stddev'] or 0)}", "-", "-", "-",
@@ -181,6 +183,7 @@ def report(results):
     row(f"1. chain of {n}, -j1", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
     row("   (diag) state dir on tmpfs", "chain_upkeep_tmpfs", "chain_make", "make -j1", per=n)
     row(f"2. {n} independent, -j2", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
+    row("   (diag) state dir on tmpfs", "wide_upkeep_tmpfs", "wide_make", "make -j2", per=n)
     row(f"3. plan, {n} up to date", "plan_upkeep", None, "", absolute=0.040)
     row("   plan vs make -q", "plan_upkeep", "plan_make", "make -q")
     row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
@@ -189,7 +192,7 @@ def report(results):
     row("5. python module (same venv python)", "py_upkeep", "py_bare", "bare python", target=1.1)
     row("   (info) python3 = pyenv shim", "py_upkeep_shim", "py_bare_shim", "bare shim")
 
-    head = ("scenario", "upkeep", "peer", "ratio", "by min", "target", "result", "bg load")
+    head = ("scenario", "upkeep", "peer", "ratio", "by min", "target", "result", "bg load up/peer")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
     print(line)
@@ -200,7 +203,7 @@ def report(results):
     print(line)
     print("ratio: upkeep mean / peer mean (times; lower is better), except 4: upkeep GB/s / openssl GB/s")
     print("(higher is better). 'by min': the same from the fastest runs, less sensitive to other load.")
-    print(f"bg load: CPU cores used by other processes while the scenario ran ('!' above {BG_WARN}: noisy).")
+    print(f"bg load: CPU cores used by other processes while upkeep's / the peer's benchmark ran ('!' above {BG_WARN}: noisy).")
     passed = sum(r[6] == "PASS" for r in rows)
     missed = sum(r[6] == "MISS" for r in rows)
     print(f"{passed} PASS, {missed} MISS")

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Replace `path` with `contents` so that a crash leaves either the old or the new bytes.
 ///
 /// # Errors
@@ -17,7 +19,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let file_name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{file_name}.upkeep-{}.tmp", std::process::id()));
+    // Unique per process and call, so concurrent writers in one process never share a temp.
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".{file_name}.upkeep-{}-{n}.tmp",
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = fs_err::File::create(&tmp)?;
         if let Ok(meta) = fs_err::metadata(path) {

@@ -188,7 +188,10 @@ pub(super) async fn execute(
     // The summary lists modules in plan order, however they interleaved.
     let mut results = state.results;
     results.sort_by_key(|(index, _)| *index);
-    (results.into_iter().map(|(_, result)| result).collect(), cancelled)
+    (
+        results.into_iter().map(|(_, result)| result).collect(),
+        cancelled,
+    )
 }
 
 /// Resolve a step that needs no process. Returns `Some(())` when it must run.
