@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use upkeep_core::duration::format_duration;
 use upkeep_core::exec::Stream;
 use upkeep_core::run::{Outcome, Reporter, RunEvent};
@@ -21,13 +21,13 @@ impl ProgressReporter {
     /// A reporter; `quiet` (for `--json`) keeps stderr for errors only.
     pub(crate) fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new(0);
+            // Hidden until the run starts and the number of modules is known.
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             let style = ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         Self {
@@ -72,12 +72,14 @@ impl Reporter for ProgressReporter {
                 jobs,
             } => {
                 let run = run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*to_run as u64);
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                }
                 self.line(&format!(
                     "{run}: {to_run} of {total} modules to run, {jobs} at a time"
                 ));
-                if let Some(bar) = &self.bar {
-                    bar.set_length(*to_run as u64);
-                }
             }
             RunEvent::ModuleStarted { module, action } => {
                 if let Ok(mut running) = self.running.lock() {
