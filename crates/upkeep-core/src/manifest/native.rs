@@ -188,27 +188,8 @@ fn version(
     field: &str,
     reporter: &mut Reporter<'_>,
 ) -> Option<Spanned<String>> {
-    let text = match value.get_ref() {
-        toml::Value::Integer(n) if *n >= 0 => n.to_string(),
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(n) => {
-            let message = format!("a version must not be negative, found {n}");
-            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
-            return None;
-        }
-        other => {
-            let message = format!(
-                "expected a non-negative integer or a version string like \"1.2.3\", found {}",
-                other.type_str()
-            );
-            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
-            return None;
-        }
-    };
-    Some(Spanned {
-        value: text,
-        span: span(value),
-    })
+    let expected = "a non-negative integer or a version string like \"1.2.3\"";
+    count_or_text(value, field, "a version", expected, reporter)
 }
 
 fn duration(
@@ -216,27 +197,37 @@ fn duration(
     field: &str,
     reporter: &mut Reporter<'_>,
 ) -> Option<Spanned<String>> {
-    let text = match value.get_ref() {
-        toml::Value::Integer(n) if *n >= 0 => n.to_string(),
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(n) => {
-            let message = format!("a timeout must not be negative, found {n}");
-            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
-            return None;
+    let expected = "a duration such as \"10m\" or a number of seconds";
+    count_or_text(value, field, "a timeout", expected, reporter)
+}
+
+/// A value written either as a non-negative integer or as a string, kept as text for the
+/// format-independent checks in `validate`.
+fn count_or_text(
+    value: &TomlSpanned<toml::Value>,
+    field: &str,
+    what: &str,
+    expected: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<Spanned<String>> {
+    let message = match value.get_ref() {
+        toml::Value::Integer(n) if *n >= 0 => {
+            return Some(Spanned {
+                value: n.to_string(),
+                span: span(value),
+            });
         }
-        other => {
-            let message = format!(
-                "expected a duration such as \"10m\" or a number of seconds, found {}",
-                other.type_str()
-            );
-            reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
-            return None;
+        toml::Value::String(s) => {
+            return Some(Spanned {
+                value: s.clone(),
+                span: span(value),
+            });
         }
+        toml::Value::Integer(n) => format!("{what} must not be negative, found {n}"),
+        other => format!("expected {expected}, found {}", other.type_str()),
     };
-    Some(Spanned {
-        value: text,
-        span: span(value),
-    })
+    reporter.error(Some(span(value)), Some(field.to_owned()), message, None);
+    None
 }
 
 /// The field path (`module[2].enabled`, `upkeep.timeout`) of the key written on the line
