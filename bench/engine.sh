@@ -40,6 +40,13 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     done
 fi
 mkdir -p "$OUT" "$RES" "$TRASH"
+# See the comment on trash() below: a cleanup less than ~5 minutes ago slows file creation.
+since_cleanup=999999
+[[ -f $OUT/.cleaned ]] && since_cleanup=$(( $(date +%s) - $(cat "$OUT/.cleaned") ))
+if (( since_cleanup < 300 )); then
+    echo "WARNING: the last run deleted its files ${since_cleanup}s ago; on ext4 without a journal," \
+         "creating files is slower for ~5 minutes after many deletions (scenarios 1-2 pay for it)." >&2
+fi
 rm -f "$RES"/*.json "$RES"/*.load
 # A private copy, so a concurrent rebuild cannot swap the binary mid-benchmark.
 cp "$ROOT/target/release/upkeep" "$OUT/upkeep.new" && mv "$OUT/upkeep.new" "$OUT/upkeep"
@@ -47,9 +54,10 @@ UPKEEP=$OUT/upkeep
 "$UPKEEP" --version
 
 # Deleting thousands of files right before creating thousands makes ext4's inode
-# allocator slow (it skips inodes deleted in the last minute or so, scanning for them), which
-# would be charged to upkeep's state-dir creation. So nothing is deleted while measuring:
-# old directories are moved into $TRASH (cheap) and the trash is emptied at the very end.
+# allocator slow when there is no journal (it skips, one by one, inodes freed in the last
+# 1-5 minutes), which would be charged to upkeep's state-dir creation. So nothing is
+# deleted while measuring: old directories are moved into $TRASH (cheap) and the trash is
+# emptied at the very end.
 trash() { local p; for p; do [[ -e $p ]] && mv "$p" "$TRASH/$(basename "$p").$(date +%s%N)"; done; return 0; }
 # hyperfine's --prepare (no shell): move the state dir aside (FRESH=rm: delete it, to see
 # the effect described above)
@@ -59,8 +67,8 @@ else
     prepare_fresh() { echo "sh -c 'mv $1 $TRASH/st.\$(date +%s%N) 2>/dev/null || true'"; }
 fi
 
-# CPU jiffies busy/total from /proc/stat
-cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat; }
+# CPU jiffies busy (user nice system irq softirq) and total (+ idle iowait steal) from /proc/stat
+cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8; print b, b+$5+$6+$9}' /proc/stat; }
 # Wait (within the IDLE_WAIT budget) until other processes use < 15% of the machine.
 idle_left=$IDLE_WAIT
 wait_idle() {
@@ -203,7 +211,8 @@ hf py_bare_shim 2 10 -N -n "python3 (PATH) -c import+main" "python3 -c \"$BARE_S
 
 # ---------------------------------------------------------------- report
 cat >"$RES/meta.json" <<EOF
-{"n": $N, "tree_bytes": $tree_bytes, "tree_mb": $TREE_MB, "tree_files": $nfiles, "tree_dirs": $TREE_DIRS}
+{"n": $N, "tree_bytes": $tree_bytes, "tree_mb": $TREE_MB, "tree_files": $nfiles, "tree_dirs": $TREE_DIRS,
+ "since_cleanup_s": $since_cleanup}
 EOF
 say "results ($(nproc) cores, $(date -u +%FT%TZ), $("$UPKEEP" --version))"
 "$PY" "$BENCH/gen.py" report "$RES" | tee "$RES/table.txt"
@@ -211,4 +220,5 @@ say "results ($(nproc) cores, $(date -u +%FT%TZ), $("$UPKEEP" --version))"
 if [[ $KEEP != 1 ]]; then
     trash "$T"
     rm -rf "$TRASH"
+    date +%s >"$OUT/.cleaned"
 fi

@@ -204,6 +204,9 @@ def report(results):
     print("ratio: upkeep mean / peer mean (times; lower is better), except 4: upkeep GB/s / openssl GB/s")
     print("(higher is better). 'by min': the same from the fastest runs, less sensitive to other load.")
     print(f"bg load: CPU cores used by other processes while upkeep's / the peer's benchmark ran ('!' above {BG_WARN}: noisy).")
+    if meta.get("since_cleanup_s", 1 << 30) < 300:
+        print(f"NOTE: the previous run deleted its files {meta['since_cleanup_s']} s before this one started;"
+              " scenarios 1-2 are slowed by ext4 (see README). Rerun after 5 minutes for clean numbers.")
     passed = sum(r[6] == "PASS" for r in rows)
     missed = sum(r[6] == "MISS" for r in rows)
     print(f"{passed} PASS, {missed} MISS")

@@ -3,7 +3,8 @@
 //! The lock is a dedicated file, `upkeep.lock`, `flock`ed exclusively for as long as the
 //! [`RunLock`] lives. It is never deleted: deleting a lock file lets a third process lock
 //! a fresh inode while the first still holds the old one. The holder writes its pid and
-//! start time into the file so a loser can say who holds it. The descriptor is opened
+//! start time into the file so a loser can say who holds it; the record is for people
+//! and is not fsynced (the lock itself lives in the kernel, not on disk). The descriptor is opened
 //! close-on-exec (Rust's default), so modules never inherit it.
 
 #![expect(
@@ -100,8 +101,7 @@ impl RunLock {
         (|| -> std::io::Result<()> {
             lock.set_len(0)?;
             lock.rewind()?;
-            lock.write_all(record.as_bytes())?;
-            lock.sync_data()
+            lock.write_all(record.as_bytes())
         })()
         .map_err(io)?;
         Ok(Self { _lock: lock, path })

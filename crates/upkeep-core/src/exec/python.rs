@@ -14,29 +14,50 @@ use std::path::{Path, PathBuf};
 /// `UPKEEP_ARGS` holds `main`'s arguments as JSON; `UPKEEP_SETUP_OLD_VERSION` holds the
 /// previously applied version as JSON (`null` on first setup).
 pub const BOOTSTRAP: &str = r#"
-import importlib, importlib.machinery, importlib.util, json, keyword, os, sys
+import keyword, os, sys
+from importlib import import_module
+def _value(text, default):
+    # The common values need no json import (which alone costs several milliseconds).
+    if text is None or text == default:
+        return None if default == "null" else []
+    if text.isdigit():
+        return int(text)
+    if text[:1] == '"' and text[-1:] == '"' and "\\" not in text:
+        return text[1:-1]
+    import json
+    return json.loads(text)
 root, dotted = sys.argv[1], sys.argv[2]
 base = os.path.basename(os.path.normpath(root))
 pkg = base if base.isidentifier() and not keyword.iskeyword(base) else "updates"
+package = type(sys)(pkg)
+package.__path__ = [root]
+package.__package__ = pkg
 init = os.path.join(root, "__init__.py")
-if os.path.isfile(init):
-    spec = importlib.util.spec_from_file_location(pkg, init, submodule_search_locations=[root])
-else:
-    spec = importlib.machinery.ModuleSpec(pkg, None, is_package=True)
-    spec.submodule_search_locations = [root]
-package = importlib.util.module_from_spec(spec)
+package.__file__ = init
 sys.modules[pkg] = package
-if spec.loader is not None:
-    spec.loader.exec_module(package)
+if os.path.isfile(init):
+    with open(init, "rb") as source:
+        exec(compile(source.read(), init, "exec"), package.__dict__)
 sys.path.insert(0, root)
 sys.argv = [os.path.join(root, *dotted.split("."))]
-module = importlib.import_module(pkg + "." + dotted)
-if callable(getattr(module, "setup", None)):
-    module.setup(json.loads(os.environ.get("UPKEEP_SETUP_OLD_VERSION", "null")))
-elif callable(getattr(module, "main", None)):
-    module.main(json.loads(os.environ.get("UPKEEP_ARGS", "[]")))
-else:
-    sys.exit("upkeep: module %s defines neither main(args) nor setup(old_version)" % dotted)
+def _run():
+    module = import_module(pkg + "." + dotted)
+    if callable(getattr(module, "setup", None)):
+        module.setup(_value(os.environ.get("UPKEEP_SETUP_OLD_VERSION"), "null"))
+    elif callable(getattr(module, "main", None)):
+        module.main(_value(os.environ.get("UPKEEP_ARGS"), "[]"))
+    else:
+        sys.exit("upkeep: module %s defines neither main(args) nor setup(old_version)" % dotted)
+try:
+    _run()
+except SystemExit:
+    raise
+except BaseException as error:
+    # The traceback starts in the module's code, not in this bootstrap.
+    import traceback
+    tb = error.__traceback__.tb_next
+    traceback.print_exception(type(error), error, tb.tb_next or tb)
+    sys.exit(1)
 "#;
 
 /// The interpreter a manifest asks for, before shims are resolved: the manifest's `python`

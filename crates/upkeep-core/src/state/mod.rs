@@ -239,6 +239,18 @@ impl Ledger {
     /// [`StateError::Sqlite`] on a write failure.
     pub fn recover_interrupted(&mut self) -> Result<Vec<i64>, StateError> {
         let path = self.path.clone();
+        // Most runs find nothing to recover; a read avoids a write transaction's fsync.
+        let unfinished: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE finished_ms IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite("find interrupted runs", &path))?;
+        if unfinished == 0 {
+            return Ok(Vec::new());
+        }
         let tx = self
             .conn
             .transaction()
@@ -263,23 +275,18 @@ impl Ledger {
         Ok(ids)
     }
 
-    /// Record the start of a run and return its id.
+    /// The id the next run will get. Only meaningful under the run lock, which makes the
+    /// holder the only writer; the run's row is then written by the ledger writer together
+    /// with its first module, so starting a run costs no commit of its own.
     ///
     /// # Errors
-    /// [`StateError::Sqlite`] on a write failure.
-    pub fn begin_run(
-        &mut self,
-        trigger: &str,
-        manifest: &Path,
-        jobs: usize,
-    ) -> Result<i64, StateError> {
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn next_run_id(&self) -> Result<i64, StateError> {
         self.conn
-            .execute(
-                "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![trigger, manifest.to_string_lossy(), now_ms(), std::process::id(), i64::try_from(jobs).unwrap_or(i64::MAX)],
-            )
-            .map_err(sqlite("record the run's start", &self.path))?;
-        Ok(self.conn.last_insert_rowid())
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM runs", [], |row| {
+                row.get(0)
+            })
+            .map_err(sqlite("allocate a run id", &self.path))
     }
 
     /// The recorded per-file hashes of `module` at `checksum`, if `upkeep checksum --write`
