@@ -108,6 +108,9 @@ pub struct Step {
     pub depth: usize,
     /// Earliest parallel wave (0-based): steps in the same wave can run together.
     pub wave: usize,
+    /// Position of the module in `Manifest::modules`.
+    #[serde(skip)]
+    pub module_index: usize,
 }
 
 /// A plan: steps in a valid execution order.
@@ -196,6 +199,7 @@ pub fn plan(
             critical: critical.contains(&index),
             depth: graph.depth(index),
             wave,
+            module_index: index,
         });
     }
     Ok(Plan { steps })

@@ -362,10 +362,7 @@ fn job_for(
     index: usize,
     interpreter: Option<&Result<PathBuf, String>>,
 ) -> Result<Job, Box<Outcome>> {
-    let spec = ctx
-        .manifest
-        .module(&step.name)
-        .expect("plan steps come from the manifest");
+    let spec = &ctx.manifest.modules[step.module_index];
     let root = &ctx.manifest.root;
     let argv: Vec<std::ffi::OsString> = match &spec.kind {
         ModuleKind::Python { module, .. } => match interpreter {

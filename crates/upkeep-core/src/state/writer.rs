@@ -144,7 +144,7 @@ impl LedgerWriter {
 /// Nothing waits on the commit during a run, so this only bounds how far the durable
 /// ledger may trail the host; in exchange a stream of fast modules shares one fsync per
 /// window instead of paying two each.
-const COMMIT_WINDOW: Duration = Duration::from_millis(2);
+const COMMIT_WINDOW: Duration = Duration::from_millis(10);
 
 fn write_loop(
     mut ledger: Ledger,
