@@ -107,7 +107,7 @@ pub fn run(
     }
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
-    let run_id = ledger.next_run_id()?;
+    let run_id = ledger.begin_run(&options.trigger, &manifest.path, options.jobs)?;
     let started = Instant::now();
     reporter.event(&RunEvent::Started {
         run_id: Some(run_id),
@@ -116,13 +116,6 @@ pub fn run(
         jobs: options.jobs,
     });
     let writer = LedgerWriter::spawn(ledger);
-    writer.send(LedgerOp::RunStarted {
-        run_id,
-        trigger: options.trigger.clone(),
-        manifest: manifest.path.to_string_lossy().into_owned(),
-        started_ms: now_ms(),
-        jobs: options.jobs,
-    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -275,18 +275,25 @@ impl Ledger {
         Ok(ids)
     }
 
-    /// The id the next run will get. Only meaningful under the run lock, which makes the
-    /// holder the only writer; the run's row is then written by the ledger writer together
-    /// with its first module, so starting a run costs no commit of its own.
+    /// Record the start of a run and return its id. This one commit is synchronous, so a
+    /// run that dies at any point afterwards is found and marked interrupted by the next.
     ///
     /// # Errors
-    /// [`StateError::Sqlite`] on a read failure.
-    pub fn next_run_id(&self) -> Result<i64, StateError> {
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn begin_run(
+        &mut self,
+        trigger: &str,
+        manifest: &Path,
+        jobs: usize,
+    ) -> Result<i64, StateError> {
+        let jobs = i64::try_from(jobs).unwrap_or(i64::MAX);
         self.conn
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM runs", [], |row| {
-                row.get(0)
-            })
-            .map_err(sqlite("allocate a run id", &self.path))
+            .execute(
+                "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![trigger, manifest.to_string_lossy(), now_ms(), std::process::id(), jobs],
+            )
+            .map_err(sqlite("record the run's start", &self.path))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// The recorded per-file hashes of `module` at `checksum`, if `upkeep checksum --write`

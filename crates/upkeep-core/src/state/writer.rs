@@ -21,19 +21,6 @@ use super::{Ledger, StateError, sqlite};
 /// A state change to record.
 #[derive(Debug, Clone)]
 pub enum LedgerOp {
-    /// A run started (its id from [`super::Ledger::next_run_id`]).
-    RunStarted {
-        /// The run.
-        run_id: i64,
-        /// What started it.
-        trigger: String,
-        /// The manifest path.
-        manifest: String,
-        /// When (ms since the epoch).
-        started_ms: i64,
-        /// Parallel jobs.
-        jobs: usize,
-    },
     /// A module started running.
     ModuleStarted {
         /// The run.
@@ -181,18 +168,6 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
 
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {
     match op {
-        LedgerOp::RunStarted {
-            run_id,
-            trigger,
-            manifest,
-            started_ms,
-            jobs,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO runs (id, trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![run_id, trigger, manifest, started_ms, std::process::id(), i64::try_from(*jobs).unwrap_or(i64::MAX)])?;
-        }
         LedgerOp::ModuleStarted {
             run_id,
             module,

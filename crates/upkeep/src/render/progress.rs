@@ -38,15 +38,14 @@ impl ProgressReporter {
     }
 
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => {
-                // One write per line, so lines from a long run never interleave.
-                let mut line = String::with_capacity(text.len() + 1);
-                line.push_str(text);
-                line.push('\n');
-                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-            }
+        if let Some(bar) = &self.bar {
+            bar.println(text);
+        } else {
+            // One write per line, so lines from a long run never interleave.
+            let mut line = String::with_capacity(text.len() + 1);
+            line.push_str(text);
+            line.push('\n');
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
     }
 
