@@ -32,6 +32,12 @@ pub(crate) enum CliError {
 /// Print `err` to stderr (and, with `--json`, as a JSON object on stdout) and return its
 /// exit code.
 pub(crate) fn report(err: &CliError, json: bool) -> i32 {
+    if let CliError::Output(io) = err
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        // The reader went away (`upkeep plan | head`): nothing left to say to anyone.
+        return exit_codes::OK;
+    }
     if json {
         print_json_error(err);
     }
@@ -70,7 +76,7 @@ fn print_json_error(err: &CliError) {
             "hint": hint(other),
         }),
     };
-    println!("{value:#}");
+    let _ = crate::commands::print_text(&format!("{value:#}\n"));
 }
 
 fn kind(err: &CliError) -> &'static str {

@@ -3,7 +3,7 @@
 use upkeep_core::checksum::{self, Verdict};
 use upkeep_core::exit_codes;
 
-use super::{Context, print_json};
+use super::{Context, print_json, print_text};
 use crate::cli::ChecksumArgs;
 use crate::error::CliError;
 use crate::render;
@@ -26,7 +26,7 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
     if ctx.json {
         print_json(&report)?;
     } else {
-        print!("{}", render::checksum_table(&report));
+        print_text(&render::checksum_table(&report))?;
     }
     let bad = report.iter().any(|m| {
         matches!(

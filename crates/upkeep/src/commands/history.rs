@@ -3,7 +3,7 @@
 use upkeep_core::exit_codes;
 use upkeep_core::state::{History, HistoryFilter, Ledger};
 
-use super::{Context, print_json};
+use super::{Context, print_json, print_text};
 use crate::cli::HistoryArgs;
 use crate::error::CliError;
 use crate::render;
@@ -32,7 +32,7 @@ pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError>
     if ctx.json {
         print_json(&history)?;
     } else {
-        print!("{}", render::history(&history));
+        print_text(&render::history(&history))?;
     }
     Ok(exit_codes::OK)
 }

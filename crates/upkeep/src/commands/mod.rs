@@ -63,6 +63,16 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     }
 }
 
+/// Print text on stdout; a closed pipe (`upkeep plan | head`) is an error the caller
+/// turns into a quiet exit, not a panic.
+pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
 /// Print a value as pretty JSON on stdout.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     use std::io::Write;

@@ -6,7 +6,7 @@ use upkeep_core::exit_codes;
 use upkeep_core::plan::{self, PlanOptions};
 use upkeep_core::state::Ledger;
 
-use super::{Context, print_json};
+use super::{Context, print_json, print_text};
 use crate::cli::PlanArgs;
 use crate::error::CliError;
 use crate::render;
@@ -22,7 +22,7 @@ pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
     if ctx.json {
         print_json(&plan)?;
     } else {
-        print!("{}", render::plan_table(&plan));
+        print_text(&render::plan_table(&plan))?;
     }
     Ok(exit_codes::OK)
 }

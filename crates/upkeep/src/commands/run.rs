@@ -6,7 +6,7 @@ use upkeep_core::exit_codes;
 use upkeep_core::plan::PlanOptions;
 use upkeep_core::run::{self, Reporter, RunOptions, RunResult};
 
-use super::{Context, print_json};
+use super::{Context, print_json, print_text};
 use crate::cli::RunArgs;
 use crate::error::CliError;
 use crate::render;
@@ -38,7 +38,8 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
     if ctx.json {
         print_json(&summary)?;
     } else {
-        print!("{}", render::summary(&summary, &options.state_dir));
+        // The run has happened; a closed stdout must not change its exit code.
+        let _ = print_text(&render::summary(&summary, &options.state_dir));
     }
     Ok(match summary.result {
         RunResult::Succeeded => exit_codes::OK,

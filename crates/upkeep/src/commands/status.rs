@@ -6,7 +6,7 @@ use upkeep_core::exit_codes;
 use upkeep_core::plan::{self, PlanOptions};
 use upkeep_core::state::{Ledger, ModuleState};
 
-use super::{Context, print_json};
+use super::{Context, print_json, print_text};
 use crate::error::CliError;
 use crate::render;
 
@@ -83,7 +83,7 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
     if ctx.json {
         print_json(&rows)?;
     } else {
-        print!("{}", render::status_table(&rows));
+        print_text(&render::status_table(&rows))?;
     }
     Ok(exit_codes::OK)
 }

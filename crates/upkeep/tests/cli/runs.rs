@@ -1,6 +1,8 @@
 //! Runs from the user's side: failure isolation, Plinth upgrades, ordering, parallelism,
 //! target selection and module kinds.
 
+use std::fmt::Write as _;
+
 use serde_json::json;
 
 use crate::fixture::{Host, output};
@@ -214,4 +216,37 @@ fn verbose_streams_module_output_to_the_terminal() {
         log.contains("hello from the module") && log.contains("oops"),
         "{log}"
     );
+}
+
+/// Regression: `upkeep plan --json | head` panicked on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::Read;
+    let mut host = Host::new();
+    let mut manifest = String::new();
+    for i in 0..600 {
+        writeln!(
+            manifest,
+            "[[module]]\nname = \"m{i}\"\ncommand = [\"/bin/true\"]\n"
+        )
+        .unwrap();
+    }
+    host.manifest_toml(&manifest);
+    #[expect(clippy::disallowed_methods, reason = "the test needs the pipe itself")]
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upkeep"))
+        .arg("--manifest")
+        .arg(host.manifest())
+        .arg("--state-dir")
+        .arg(&host.state)
+        .args(["plan", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
