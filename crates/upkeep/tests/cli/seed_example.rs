@@ -7,6 +7,7 @@ use crate::fixture::{Host, output};
 fn seed_example_end_to_end() {
     let host = Host::seed_example();
 
+    let original = fs_err::read_to_string(host.manifest()).unwrap();
     let plan = host.upkeep().arg("plan").assert().success();
     insta::assert_snapshot!("plan_before_setup", host.redact(&output(&plan).1));
 
@@ -33,7 +34,18 @@ fn seed_example_end_to_end() {
         "{gogs_log}"
     );
 
-    // lastApplied and lastSafeVersion were written back, everything else kept as is.
+    // lastApplied and lastSafeVersion were written back, everything else kept byte for byte.
+    let written = fs_err::read_to_string(host.manifest()).unwrap();
+    let owned =
+        |line: &&str| line.contains("\"lastApplied\"") || line.contains("\"lastSafeVersion\"");
+    let kept = |text: &str| {
+        text.lines()
+            .filter(|l| !owned(l))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(&written), kept(&original));
+    assert_eq!(written.lines().count(), original.lines().count());
     let manifest: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(host.manifest()).unwrap()).unwrap();
     let adblock = &manifest["updates"][0];
