@@ -319,3 +319,97 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
 pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
     diag::did_you_mean(name, candidates).map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_JSON: &str = include_str!("../../../../examples/seed-updates/manifest.json");
+    const NATIVE_TOML: &str = include_str!("../../../../fuzz/corpus/manifest/native.toml");
+
+    /// A small deterministic generator, so a failure reproduces from the iteration number.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % (n as u64)).unwrap_or(0)
+        }
+    }
+
+    fn mutate(source: &str, rng: &mut XorShift) -> String {
+        const PIECES: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "\\",
+            "=",
+            "\n",
+            "..",
+            "../",
+            "\u{0}",
+            "[[module]]",
+            "\"children\": [\"a\"]",
+            "depends_on = [\"x\"]",
+            "-1",
+            "1e999",
+            "\u{fffd}",
+            "null",
+        ];
+        let mut bytes = source.as_bytes().to_vec();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(bytes.len() + 1);
+            match rng.below(3) {
+                0 => {
+                    let end = (at + rng.below(16)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                1 => {
+                    let piece = PIECES[rng.below(PIECES.len())];
+                    bytes.splice(at..at, piece.bytes());
+                }
+                _ => {
+                    let from = rng.below(bytes.len());
+                    let chunk: Vec<u8> =
+                        bytes[from..(from + rng.below(64)).min(bytes.len())].to_vec();
+                    bytes.splice(at.min(bytes.len())..at.min(bytes.len()), chunk);
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The stable-toolchain cousin of `fuzz/`: mutated manifests of both formats must
+    /// give a manifest or diagnostics with positions inside the text, never a panic.
+    #[test]
+    fn mutated_manifests_never_panic() {
+        let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
+        for (name, source) in [
+            ("/none/manifest.json", SEED_JSON),
+            ("/none/upkeep.toml", NATIVE_TOML),
+        ] {
+            let lines = source.lines().count() + 64;
+            for _ in 0..1500 {
+                let text = mutate(source, &mut rng);
+                if let Err(ManifestError::Invalid { diagnostics, .. }) =
+                    parse(Path::new(name), &text)
+                {
+                    assert!(!diagnostics.is_empty());
+                    for d in diagnostics {
+                        assert!(d.line <= lines + text.lines().count(), "{d:?}");
+                    }
+                }
+            }
+        }
+    }
+}
