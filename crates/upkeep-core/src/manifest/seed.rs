@@ -139,55 +139,7 @@ impl Ctx<'_, '_> {
         for member in members {
             let key = member.key.value.as_str();
             let field = join(path, key);
-            let value = &member.value;
-            match key {
-                "name" => {
-                    if let Some(name) = self.string(value, &field) {
-                        module.name = name;
-                        has_name = true;
-                    }
-                }
-                "module" => match self.opt_string(value, &field) {
-                    Some(m) if m.value.is_empty() => module.kind = RawKind::Group,
-                    Some(m) => module.kind = RawKind::Python(m),
-                    None => {}
-                },
-                "command" => {
-                    if let Some(argv) = self.string_list(value, &field) {
-                        let span = span(value.span);
-                        module.kind = RawKind::Command(Spanned {
-                            value: argv.into_iter().map(|s| s.value).collect(),
-                            span,
-                        });
-                    }
-                }
-                "script" => {
-                    if let Some(script) = self.string(value, &field) {
-                        module.kind = RawKind::Script(script);
-                    }
-                }
-                "args" => module.args = self.args(value, &field),
-                "children" => module.children = self.string_list(value, &field).unwrap_or_default(),
-                "dependsOn" => {
-                    module.depends_on = self.string_list(value, &field).unwrap_or_default();
-                }
-                "version" => module.version = self.version(value, &field),
-                "enabled" => module.enabled = self.bool(value, &field).unwrap_or(true),
-                "critical" => module.critical = self.bool(value, &field).unwrap_or(false),
-                "description" => {
-                    module.description = self.opt_string(value, &field).map(|s| s.value);
-                }
-                "checksum" => module.checksum = self.opt_string(value, &field),
-                "timeout" => module.timeout = self.duration(value, &field),
-                "dir" => module.dir = self.string(value, &field),
-                "lastSafeVersion" => {
-                    self.version(value, &field);
-                }
-                "lastApplied" => {
-                    self.opt_string(value, &field);
-                }
-                _ => {}
-            }
+            has_name |= self.entry_field(&mut module, key, &member.value, &field);
         }
         if !has_name {
             let at = Some(Span::new(node.span.start, node.span.start + 1));
@@ -197,6 +149,65 @@ impl Ctx<'_, '_> {
             return None;
         }
         Some(module)
+    }
+
+    /// Read one field of a module entry into `module`; returns whether it was the name.
+    fn entry_field(
+        &mut self,
+        module: &mut RawModule,
+        key: &str,
+        value: &JsonNode,
+        field: &str,
+    ) -> bool {
+        match key {
+            "name" => {
+                if let Some(name) = self.string(value, field) {
+                    module.name = name;
+                    return true;
+                }
+            }
+            "module" => match self.opt_string(value, field) {
+                Some(m) if m.value.is_empty() => module.kind = RawKind::Group,
+                Some(m) => module.kind = RawKind::Python(m),
+                None => {}
+            },
+            "command" => {
+                if let Some(argv) = self.string_list(value, field) {
+                    let span = span(value.span);
+                    module.kind = RawKind::Command(Spanned {
+                        value: argv.into_iter().map(|s| s.value).collect(),
+                        span,
+                    });
+                }
+            }
+            "script" => {
+                if let Some(script) = self.string(value, field) {
+                    module.kind = RawKind::Script(script);
+                }
+            }
+            "args" => module.args = self.args(value, field),
+            "children" => module.children = self.string_list(value, field).unwrap_or_default(),
+            "dependsOn" => {
+                module.depends_on = self.string_list(value, field).unwrap_or_default();
+            }
+            "version" => module.version = self.version(value, field),
+            "enabled" => module.enabled = self.bool(value, field).unwrap_or(true),
+            "critical" => module.critical = self.bool(value, field).unwrap_or(false),
+            "description" => {
+                module.description = self.opt_string(value, field).map(|s| s.value);
+            }
+            "checksum" => module.checksum = self.opt_string(value, field),
+            "timeout" => module.timeout = self.duration(value, field),
+            "dir" => module.dir = self.string(value, field),
+            "lastSafeVersion" => {
+                self.version(value, field);
+            }
+            "lastApplied" => {
+                self.opt_string(value, field);
+            }
+            _ => {}
+        }
+        false
     }
 
     fn type_error(&mut self, node: &JsonNode, field: &str, expected: &str) {

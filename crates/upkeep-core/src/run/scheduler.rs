@@ -3,6 +3,7 @@
 //! children and dependents while everything independent goes on.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::RunOptions;
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, module_env, run_job};
 use crate::exec::{self, Invocation, LineSink};
-use crate::manifest::{Manifest, ModuleKind};
+use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
 use crate::state::now_ms;
@@ -144,10 +145,8 @@ pub(super) async fn execute(
             let Some(index) = state.next_ready() else {
                 break;
             };
-            if let Some(job) = immediate(ctx, &mut state, index, &names, writer) {
-                let () = job;
-                let job = job_for(ctx, &state.steps[index], index, interpreter.as_ref());
-                match job {
+            if needs_process(ctx, &mut state, index, &names, writer) {
+                match job_for(ctx, &state.steps[index], index, interpreter.as_ref()) {
                     Ok(job) => {
                         record_start(ctx, &state.steps[index], &job, writer);
                         tasks.spawn(run_job(job, cancel_rx.clone()));
@@ -172,36 +171,34 @@ pub(super) async fn execute(
     }
     if cancelled {
         let _ = cancel_tx.send(true);
-        for index in 0..state.steps.len() {
-            if state.resolved[index].is_none() && state.steps[index].kind != "group" {
-                finish(
-                    ctx,
-                    &mut state,
-                    index,
-                    Outcome::Cancelled { started: false },
-                    None,
-                    writer,
-                );
-            }
-        }
+        cancel_pending(ctx, &mut state, writer);
     }
     // The summary lists modules in plan order, however they interleaved.
     let mut results = state.results;
     results.sort_by_key(|(index, _)| *index);
-    (
-        results.into_iter().map(|(_, result)| result).collect(),
-        cancelled,
-    )
+    let results = results.into_iter().map(|(_, result)| result).collect();
+    (results, cancelled)
 }
 
-/// Resolve a step that needs no process. Returns `Some(())` when it must run.
-fn immediate(
+/// Record every module that never started as cancelled.
+fn cancel_pending(ctx: &Context, state: &mut State<'_>, writer: Option<&LedgerWriter>) {
+    for index in 0..state.steps.len() {
+        if state.resolved[index].is_none() && state.steps[index].kind != "group" {
+            let outcome = Outcome::Cancelled { started: false };
+            finish(ctx, state, index, outcome, None, writer);
+        }
+    }
+}
+
+/// Resolve a step that needs no process (blocked, up to date, disabled, group); returns
+/// whether it must run.
+fn needs_process(
     ctx: &Context,
     state: &mut State<'_>,
     index: usize,
     names: &HashMap<&str, usize>,
     writer: Option<&LedgerWriter>,
-) -> Option<()> {
+) -> bool {
     let step = &state.steps[index];
     if let Some((via, root)) = state.blocker(index, names) {
         let via = &state.steps[via].name;
@@ -218,16 +215,16 @@ fn immediate(
             None,
             writer,
         );
-        return None;
+        return false;
     }
     if step.action.runs() {
-        return Some(());
+        return true;
     }
     let outcome = Outcome::Skipped {
         reason: step.action.describe(),
     };
     finish(ctx, state, index, outcome, None, writer);
-    None
+    false
 }
 
 type Timing = (Option<std::time::Instant>, Duration, Option<String>);
@@ -378,54 +375,11 @@ fn job_for(
         ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
         ModuleKind::Group => unreachable!("groups never run code"),
     };
-    let work_dir = ctx.options.state_dir.join("work").join(&step.name);
-    let _ = fs_err::create_dir_all(&work_dir);
-    let args_json = match &spec.kind {
-        ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
-        _ => "[]".to_owned(),
-    };
-    let old_json = step
-        .applied_version
-        .as_deref()
-        .and_then(|v| crate::version::Version::parse(v).ok())
-        .map_or(serde_json::Value::Null, |v| v.to_json())
-        .to_string();
-    let env = module_env(&[
-        ("UPKEEP_MODULE", Some(step.name.clone())),
-        ("UPKEEP_VERSION", step.version.clone()),
-        ("UPKEEP_OLD_VERSION", step.applied_version.clone()),
-        ("UPKEEP_ACTION", Some(action_name(&step.action).to_owned())),
-        ("UPKEEP_RUN_ID", ctx.run_id.map(|r| r.to_string())),
-        (
-            "UPKEEP_STATE_DIR",
-            Some(ctx.options.state_dir.to_string_lossy().into_owned()),
-        ),
-        (
-            "UPKEEP_MANIFEST_DIR",
-            Some(root.to_string_lossy().into_owned()),
-        ),
-        (
-            "UPKEEP_MODULE_DIR",
-            spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned()),
-        ),
-        (
-            "UPKEEP_WORK_DIR",
-            Some(work_dir.to_string_lossy().into_owned()),
-        ),
-        ("UPKEEP_ARGS", Some(args_json)),
-        ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
-    ]);
-    let stream = ctx.options.stream_output.then(|| {
-        let reporter = ctx.reporter.clone();
-        let module = step.name.clone();
-        Arc::new(move |stream, line: &str| {
-            reporter.event(&RunEvent::ModuleOutput {
-                module: module.clone(),
-                stream,
-                line: line.to_owned(),
-            });
-        }) as LineSink
-    });
+    let env = module_environment(ctx, step, spec);
+    let stream = ctx
+        .options
+        .stream_output
+        .then(|| output_sink(ctx, &step.name));
     let invocation = Invocation {
         argv,
         env,
@@ -451,6 +405,50 @@ fn job_for(
         declared_checksum: step.checksum.clone(),
         state_dir: ctx.options.state_dir.clone(),
         invocation,
+    })
+}
+
+/// The environment a module runs with: its context as `UPKEEP_*` variables. Creates the
+/// module's work directory, which the environment promises exists.
+fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
+    let work_dir = ctx.options.state_dir.join("work").join(&step.name);
+    let _ = fs_err::create_dir_all(&work_dir);
+    let args_json = match &spec.kind {
+        ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
+        _ => "[]".to_owned(),
+    };
+    let old_json = step
+        .applied_version
+        .as_deref()
+        .and_then(|v| crate::version::Version::parse(v).ok())
+        .map_or(serde_json::Value::Null, |v| v.to_json())
+        .to_string();
+    let text = |path: &std::path::Path| Some(path.to_string_lossy().into_owned());
+    module_env(&[
+        ("UPKEEP_MODULE", Some(step.name.clone())),
+        ("UPKEEP_VERSION", step.version.clone()),
+        ("UPKEEP_OLD_VERSION", step.applied_version.clone()),
+        ("UPKEEP_ACTION", Some(action_name(&step.action).to_owned())),
+        ("UPKEEP_RUN_ID", ctx.run_id.map(|r| r.to_string())),
+        ("UPKEEP_STATE_DIR", text(&ctx.options.state_dir)),
+        ("UPKEEP_MANIFEST_DIR", text(&ctx.manifest.root)),
+        ("UPKEEP_MODULE_DIR", spec.dir.as_deref().and_then(text)),
+        ("UPKEEP_WORK_DIR", text(&work_dir)),
+        ("UPKEEP_ARGS", Some(args_json)),
+        ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
+    ])
+}
+
+/// Hands a module's output lines to the reporter (`-v`).
+fn output_sink(ctx: &Context, module: &str) -> LineSink {
+    let reporter = ctx.reporter.clone();
+    let module = module.to_owned();
+    Arc::new(move |stream, line: &str| {
+        reporter.event(&RunEvent::ModuleOutput {
+            module: module.clone(),
+            stream,
+            line: line.to_owned(),
+        });
     })
 }
 

@@ -215,15 +215,7 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
         &["MODULE", "OUTCOME", "DURATION", "VERSION", "DETAIL"],
         &rows,
     );
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for m in &summary.modules {
-        let name = m.outcome.name();
-        match counts.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((name, 1)),
-        }
-    }
-    let counts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
+    let counts = outcome_counts(summary);
     let run = summary
         .run_id
         .map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
@@ -253,6 +245,19 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
         );
     }
     out
+}
+
+/// "3 succeeded, 1 failed", in the order outcomes first appear.
+fn outcome_counts(summary: &RunSummary) -> Vec<String> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for m in &summary.modules {
+        let name = m.outcome.name();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts.iter().map(|(n, c)| format!("{c} {n}")).collect()
 }
 
 /// `upkeep history`: runs with their module outcomes, then per-module statistics.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use upkeep_core::duration::format_duration;
 use upkeep_core::exec::Stream;
-use upkeep_core::run::{Outcome, Reporter, RunEvent};
+use upkeep_core::run::{ModuleResult, Outcome, Reporter, RunEvent};
 
 /// Renders run events for a person.
 pub(crate) struct ProgressReporter {
@@ -47,6 +47,29 @@ impl ProgressReporter {
             line.push('\n');
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
+    }
+
+    fn finished(&self, result: &ModuleResult) {
+        let ran = result.log_path.is_some();
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&result.module);
+        }
+        if let (true, Some(bar)) = (ran, &self.bar) {
+            bar.inc(1);
+        }
+        // Up-to-date modules are not news; everything that ran or was held back is.
+        if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
+            let took = format_duration(Duration::from_millis(result.duration_ms));
+            let detail = result
+                .outcome
+                .detail()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let (mark, module, name) =
+                (mark(&result.outcome), &result.module, result.outcome.name());
+            self.line(&format!("{mark:<6} {module} {name}{detail} ({took})"));
+        }
+        self.show_running();
     }
 
     fn show_running(&self) {
@@ -103,30 +126,7 @@ impl Reporter for ProgressReporter {
                 let mark = if *stream == Stream::Stderr { "!" } else { "|" };
                 self.line(&format!("{module} {mark} {line}"));
             }
-            RunEvent::ModuleFinished(result) => {
-                let ran = result.log_path.is_some();
-                if let Ok(mut running) = self.running.lock() {
-                    running.remove(&result.module);
-                }
-                if let (true, Some(bar)) = (ran, &self.bar) {
-                    bar.inc(1);
-                }
-                if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
-                    let took = format_duration(Duration::from_millis(result.duration_ms));
-                    let detail = result
-                        .outcome
-                        .detail()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default();
-                    self.line(&format!(
-                        "{:<6} {} {}{detail} ({took})",
-                        mark(&result.outcome),
-                        result.module,
-                        result.outcome.name()
-                    ));
-                }
-                self.show_running();
-            }
+            RunEvent::ModuleFinished(result) => self.finished(result),
             RunEvent::Finished(_) => {
                 if let Some(bar) = &self.bar {
                     bar.finish_and_clear();

@@ -195,6 +195,10 @@ fn wait_queues_behind_the_holder_then_finds_everything_up_to_date() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario reads best top to bottom"
+)]
 fn run_killed_with_sigkill_is_recovered_by_the_next_run() {
     let mut host = Host::new();
     // Kills upkeep (its parent) the first time only.

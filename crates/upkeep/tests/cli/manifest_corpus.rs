@@ -237,6 +237,10 @@ struct Outcome {
 
 /// Run `plan` and `run` against one case and check everything that must hold for every
 /// broken manifest, the case's own checks, and the bug checks tagged `bug_tag`, if any.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one check per corpus verdict kind, read top to bottom"
+)]
 fn run_case(case: &Case, bug_tag: Option<&str>) -> Outcome {
     let mut host = Host::new();
     copy_case(&case.dir, &host.updates);

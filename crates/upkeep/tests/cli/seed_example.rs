@@ -4,6 +4,10 @@
 use crate::fixture::{Host, output};
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario reads best top to bottom"
+)]
 fn seed_example_end_to_end() {
     let host = Host::seed_example();
 
