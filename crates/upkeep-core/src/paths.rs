@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// The state directory to use, given an explicit choice (flag or environment) if any.
 pub fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(dir) = explicit {
-        return dir;
+        // Absolute, because modules run in their own folders and get this path (and paths
+        // under it) in their environment.
+        return std::path::absolute(&dir).unwrap_or(dir);
     }
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/upkeep");

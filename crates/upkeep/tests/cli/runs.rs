@@ -250,3 +250,33 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Regression: a relative `--state-dir` reached modules as a relative `UPKEEP_WORK_DIR`,
+/// and modules run in their own folder, so they wrote state into their code folders.
+#[test]
+fn a_relative_state_dir_is_made_absolute_for_modules() {
+    let host = Host::seed_example();
+    let mut cmd = assert_cmd::Command::cargo_bin("upkeep").unwrap();
+    cmd.current_dir(&host.root)
+        .env_remove("UPKEEP_STATE_DIR")
+        .args([
+            "--manifest",
+            "updates/manifest.json",
+            "--state-dir",
+            "state",
+            "run",
+        ])
+        .assert()
+        .success();
+    assert!(host.state.join("work/adblock/hosts.blocklist").exists());
+    for module in ["adblock", "atuin", "filebrowser", "gogs"] {
+        assert!(
+            !host.updates.join(module).join("state").exists(),
+            "{module} got state in its code folder"
+        );
+    }
+    host.upkeep()
+        .args(["checksum", "--check"])
+        .assert()
+        .success();
+}
