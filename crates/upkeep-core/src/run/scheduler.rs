@@ -200,21 +200,19 @@ fn needs_process(
     writer: Option<&LedgerWriter>,
 ) -> bool {
     let step = &state.steps[index];
-    if let Some((via, root)) = state.blocker(index, names) {
-        let via = &state.steps[via].name;
-        let reason = if *via == root {
+    let blocker = state.blocker(index, names);
+    if let (Some((via, root)), true) = (&blocker, step.action.runs()) {
+        let via = &state.steps[*via].name;
+        let reason = if via == root {
             format!("required module `{root}` did not succeed")
         } else {
             format!("required module `{root}` did not succeed (needed through `{via}`)")
         };
-        finish(
-            ctx,
-            state,
-            index,
-            Outcome::Blocked { by: root, reason },
-            None,
-            writer,
-        );
+        let outcome = Outcome::Blocked {
+            by: root.clone(),
+            reason,
+        };
+        finish(ctx, state, index, outcome, None, writer);
         return false;
     }
     if step.action.runs() {
@@ -224,6 +222,12 @@ fn needs_process(
         reason: step.action.describe(),
     };
     finish(ctx, state, index, outcome, None, writer);
+    if let Some((_, root)) = blocker {
+        // It had nothing to do, so its outcome is its own reason; but what comes after it
+        // still must not run on top of a failed prerequisite. Its dependents are not
+        // started before this returns, so they see the block.
+        state.resolved[index] = Some(Resolution::Unsatisfied { root });
+    }
     false
 }
 

@@ -23,6 +23,9 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
     } else {
         checksum::check(&manifest, &ctx.state_dir, &modules, threads)?
     };
+    if report.is_empty() && !ctx.json {
+        eprintln!("note: no module in the manifest has a folder to checksum");
+    }
     if ctx.json {
         print_json(&report)?;
     } else {

@@ -303,7 +303,11 @@ pub(crate) fn history(history: &History) -> String {
             vec![
                 s.module.clone(),
                 s.attempts.to_string(),
-                format!("{:.0}%", s.success_rate * 100.0),
+                if s.attempts == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0}%", s.success_rate * 100.0)
+                },
                 s.mean_duration_ms.map_or_else(
                     || "-".to_owned(),
                     |d| format_duration(Duration::from_secs_f64(d.max(0.0) / 1000.0)),

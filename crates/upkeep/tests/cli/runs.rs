@@ -280,3 +280,28 @@ fn a_relative_state_dir_is_made_absolute_for_modules() {
         .assert()
         .success();
 }
+
+/// A module with nothing to do keeps its own reason when a prerequisite fails, and what
+/// depends on it is still held back.
+#[test]
+fn modules_with_nothing_to_do_are_skipped_not_blocked_but_still_hold_back_dependents() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"a\"\ncommand = [\"false\"]\n\n\
+         [[module]]\nname = \"b\"\ncommand = [\"true\"]\ndepends_on = [\"a\"]\nenabled = false\n\n\
+         [[module]]\nname = \"c\"\ncommand = [\"true\"]\ndepends_on = [\"b\"]\n",
+    );
+    host.upkeep().arg("run").assert().code(3);
+    let outcomes = host.outcomes(1);
+    assert_eq!(
+        outcomes,
+        [
+            ("a".into(), "failed".into()),
+            ("c".into(), "blocked".into())
+        ]
+    );
+    let status = host.upkeep().args(["status", "--json"]).assert().success();
+    let rows: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    assert_eq!(rows[1]["state"], "skip (disabled)");
+    assert_eq!(rows[1]["last_outcome"], serde_json::Value::Null);
+}
