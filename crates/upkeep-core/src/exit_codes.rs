@@ -1,5 +1,5 @@
-//! Documented exit codes of the `upkeep` binary. The README's table is generated from the
-//! same list, so keep the two in step.
+//! Documented exit codes of the `upkeep` binary. `upkeep --help` prints [`TABLE`]; the
+//! README repeats it, and a test in the binary crate checks the two agree.
 
 /// Everything succeeded (or had nothing to do).
 pub const OK: i32 = 0;

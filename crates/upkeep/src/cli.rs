@@ -4,22 +4,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    success: every module succeeded or had nothing to do
-  1    upkeep itself failed (I/O, database)
-  2    bad command line
-  3    one or more modules failed, timed out or were blocked
-  4    invalid manifest or input; nothing ran and nothing was written
-  5    another upkeep run holds the lock
-  6    a module's files did not match their checksum; it was refused
-  130  the run was cancelled (SIGINT/SIGTERM)";
+/// The exit-code table for `--help`, from the same list the engine documents.
+fn exit_codes_help() -> String {
+    let rows = upkeep_core::exit_codes::TABLE.iter();
+    let rows: Vec<String> = rows
+        .map(|(code, meaning)| format!("  {code:<4} {meaning}"))
+        .collect();
+    format!("Exit codes:\n{}", rows.join("\n"))
+}
 
 /// Keep the software on this host up to date, safely: run the update modules of a manifest
 /// in dependency order, isolate failures, verify checksums before code runs, and record
 /// every run in a ledger.
 #[derive(Debug, Parser)]
-#[command(name = "upkeep", version, after_long_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "upkeep", version, after_long_help = exit_codes_help(), max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -144,5 +142,13 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn readme_documents_every_exit_code() {
+        let readme = include_str!("../../../README.md");
+        for (code, _) in upkeep_core::exit_codes::TABLE {
+            assert!(readme.contains(&format!("| {code} |")), "README lacks exit code {code}");
+        }
     }
 }
