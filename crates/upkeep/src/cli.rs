@@ -148,7 +148,10 @@ mod tests {
     fn readme_documents_every_exit_code() {
         let readme = include_str!("../../../README.md");
         for (code, _) in upkeep_core::exit_codes::TABLE {
-            assert!(readme.contains(&format!("| {code} |")), "README lacks exit code {code}");
+            assert!(
+                readme.contains(&format!("| {code} |")),
+                "README lacks exit code {code}"
+            );
         }
     }
 }

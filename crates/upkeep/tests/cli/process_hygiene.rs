@@ -327,3 +327,29 @@ command = ["{}"]
     assert_all_gone(&module);
     assert_all_gone(&escapee);
 }
+
+/// Modules get their stdio and nothing else of upkeep's: not the run lock, the ledger or
+/// another module's log. (Descriptors upkeep itself inherited from whoever started it are
+/// passed on as they are.)
+#[test]
+fn modules_inherit_none_of_upkeeps_descriptors() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"fds\"\ncommand = [\"ls\", \"-l\", \"/proc/self/fd\"]\n\n\
+         [[module]]\nname = \"other\"\ncommand = [\"sleep\", \"0.2\"]\n",
+    );
+    host.upkeep().args(["run", "-j2"]).assert().success();
+    let listing = fs_err::read_to_string(host.state.join("logs/run-1/fds.log")).unwrap();
+    let state = host.state.display().to_string();
+    for line in listing.lines().filter(|line| line.contains(" -> ")) {
+        let (fd, target) = line.split_once(" -> ").unwrap();
+        let fd = fd.rsplit(' ').next().unwrap();
+        if target.starts_with(&state) {
+            assert!(
+                matches!(fd, "1" | "2") && target.ends_with("/fds.log"),
+                "leaked: {line}"
+            );
+        }
+    }
+    assert!(listing.contains("0 -> /dev/null"), "{listing}");
+}
