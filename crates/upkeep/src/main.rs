@@ -11,8 +11,23 @@ mod render;
 
 use clap::Parser;
 
+/// Diagnostics for upkeep's own behaviour (spawns, ledger commits) go to stderr when
+/// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise.
+fn init_tracing() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("UPKEEP_LOG") {
+        use std::io::IsTerminal;
+        let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 fn main() {
     let cli = cli::Cli::parse();
+    init_tracing();
     let json = cli.global.json;
     let code = match commands::dispatch(cli) {
         Ok(code) => code,

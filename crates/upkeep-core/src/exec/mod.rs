@@ -219,6 +219,7 @@ fn build_command(
             .stdout(Stdio::from(out.into_parts().0))
             .stderr(Stdio::from(err.into_parts().0));
     }
+    tracing::debug!(command = %command_line(&invocation.argv), cwd = %invocation.cwd.display(), "starting");
     Ok(command)
 }
 

@@ -150,6 +150,7 @@ fn write_loop(
             }
         }
         apply(&mut ledger, &batch)?;
+        tracing::debug!(changes = batch.len(), "ledger commit");
     }
     Ok(ledger)
 }
