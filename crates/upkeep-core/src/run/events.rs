@@ -73,6 +73,10 @@ pub enum Outcome {
     Failed {
         /// Exit code or signal, e.g. `exit code 1`.
         status: String,
+        /// The exit code, when it exited.
+        exit_code: Option<i32>,
+        /// The signal that ended it, when one did.
+        signal: Option<i32>,
         /// The last lines of its output.
         tail: String,
     },

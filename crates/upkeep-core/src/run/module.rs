@@ -54,6 +54,8 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
         Exit::Code(0) => Outcome::Succeeded,
         Exit::Code(code) => Outcome::Failed {
             status: format!("exit code {code}"),
+            exit_code: Some(code),
+            signal: None,
             tail: finished.tail,
         },
         Exit::Signal(signal) => {
@@ -61,6 +63,8 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
                 .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
             Outcome::Failed {
                 status: format!("killed by {name}"),
+                exit_code: None,
+                signal: Some(signal),
                 tail: finished.tail,
             }
         }
@@ -70,6 +74,8 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
         Exit::Cancelled => Outcome::Cancelled { started: true },
         Exit::SpawnFailed(message) => Outcome::Failed {
             status: message,
+            exit_code: None,
+            signal: None,
             tail: String::new(),
         },
     };

@@ -260,49 +260,58 @@ fn finish(
         module: step.name.clone(),
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         version_before: step.applied_version.clone(),
-        version_after: version_after.clone(),
+        version_after,
         log_path: log_path.clone(),
         outcome,
     };
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && step.kind != "group";
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
-        {
-            let finished_ms = now_ms();
-            let duration_ms = i64::try_from(result.duration_ms).unwrap_or(i64::MAX);
-            writer.send(LedgerOp::ModuleFinished(Box::new(ModuleRecord {
-                run_id,
-                module: step.name.clone(),
-                outcome: result.outcome.name().to_owned(),
-                reason: Some(step.action.describe()),
-                started_ms: started.map(|_| finished_ms - duration_ms),
-                finished_ms,
-                duration_ms: started.map(|_| duration_ms),
-                exit_code: exit_code(&result.outcome),
-                signal: None,
-                version_before: step.applied_version.clone(),
-                version_after,
-                log_path,
-                error: result.outcome.detail(),
-                applied: succeeded.then(|| Applied {
-                    version: step.version.clone(),
-                    checksum: checksum.or_else(|| step.checksum.clone()),
-                    last_safe_version: step.version.clone(),
-                }),
-            })));
-        }
+        let record = ledger_record(run_id, step, &result, started.is_some(), checksum);
+        writer.send(LedgerOp::ModuleFinished(Box::new(record)));
     }
     ctx.reporter
         .event(&RunEvent::ModuleFinished(result.clone()));
     state.results.push((index, result));
 }
 
-fn exit_code(outcome: &Outcome) -> Option<i32> {
-    match outcome {
-        Outcome::Succeeded => Some(0),
-        Outcome::Failed { status, .. } => status
-            .strip_prefix("exit code ")
-            .and_then(|c| c.parse().ok()),
-        _ => None,
+/// The ledger's row for a module's outcome; a success carries what is now applied, in
+/// the same transaction.
+fn ledger_record(
+    run_id: i64,
+    step: &Step,
+    result: &ModuleResult,
+    ran: bool,
+    checksum: Option<String>,
+) -> ModuleRecord {
+    let finished_ms = now_ms();
+    let duration_ms = i64::try_from(result.duration_ms).unwrap_or(i64::MAX);
+    let (exit_code, signal) = match &result.outcome {
+        Outcome::Succeeded => (Some(0), None),
+        Outcome::Failed {
+            exit_code, signal, ..
+        } => (*exit_code, *signal),
+        _ => (None, None),
+    };
+    let succeeded = result.outcome == Outcome::Succeeded;
+    ModuleRecord {
+        run_id,
+        module: step.name.clone(),
+        outcome: result.outcome.name().to_owned(),
+        reason: Some(step.action.describe()),
+        started_ms: ran.then_some(finished_ms - duration_ms),
+        finished_ms,
+        duration_ms: ran.then_some(duration_ms),
+        exit_code,
+        signal,
+        version_before: result.version_before.clone(),
+        version_after: result.version_after.clone(),
+        log_path: result.log_path.clone(),
+        error: result.outcome.detail(),
+        applied: succeeded.then(|| Applied {
+            version: step.version.clone(),
+            checksum: checksum.or_else(|| step.checksum.clone()),
+            last_safe_version: step.version.clone(),
+        }),
     }
 }
 
@@ -371,6 +380,8 @@ fn job_for(
             Some(Err(message)) => {
                 return Err(Box::new(Outcome::Failed {
                     status: message.clone(),
+                    exit_code: None,
+                    signal: None,
                     tail: String::new(),
                 }));
             }

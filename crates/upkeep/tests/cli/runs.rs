@@ -305,3 +305,28 @@ fn modules_with_nothing_to_do_are_skipped_not_blocked_but_still_hold_back_depend
     assert_eq!(rows[1]["state"], "skip (disabled)");
     assert_eq!(rows[1]["last_outcome"], serde_json::Value::Null);
 }
+
+/// The ledger keeps how a failed module ended: its exit code, or the signal that killed it.
+#[test]
+fn the_ledger_records_exit_codes_and_signals() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"exits\"\ncommand = [\"sh\", \"-c\", \"exit 7\"]\n\n\
+         [[module]]\nname = \"killed\"\ncommand = [\"sh\", \"-c\", \"kill -9 $$\"]\n",
+    );
+    host.upkeep().arg("run").assert().code(3);
+    let conn = host.ledger();
+    let row = |module: &str| -> (Option<i32>, Option<i32>, String) {
+        conn.query_row(
+            "SELECT exit_code, signal, error FROM module_runs WHERE module = ?1",
+            [module],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(row("exits"), (Some(7), None, "exit code 7".to_owned()));
+    assert_eq!(
+        row("killed"),
+        (None, Some(9), "killed by SIGKILL".to_owned())
+    );
+}
