@@ -273,17 +273,28 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 }
 
 fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
-    if let Some(dir) = invocation.log_path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let mut log = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&invocation.log_path)?;
-    match &invocation.display {
-        Some(display) => writeln!(log, "$ {display}")?,
-        None => writeln!(log, "$ {}", command_line(&invocation.argv))?,
-    }
+    let open = || {
+        fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&invocation.log_path)
+    };
+    // The run's log directory exists after its first module; only then is it created.
+    let mut log = match open() {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = invocation.log_path.parent() {
+                fs_err::create_dir_all(dir)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
+    let shown = match &invocation.display {
+        Some(display) => display.clone(),
+        None => command_line(&invocation.argv),
+    };
+    // One write, so the header is never interleaved with the module's first output.
+    log.write_all(format!("$ {shown}\n").as_bytes())?;
     Ok(log)
 }
 
