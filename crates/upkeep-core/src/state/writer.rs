@@ -10,6 +10,7 @@
 //! claim the prerequisite was applied and the next run applies it again, which is why
 //! module setup must be idempotent (as Plinth requires).
 
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -161,7 +162,20 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
     let tx = conn
         .transaction()
         .map_err(sqlite("begin a transaction", path))?;
+    // A module that started and finished within one batch needs only its final row.
+    let finished: HashSet<(i64, &str)> = batch
+        .iter()
+        .filter_map(|op| match op {
+            LedgerOp::ModuleFinished(r) => Some((r.run_id, r.module.as_str())),
+            _ => None,
+        })
+        .collect();
     for op in batch {
+        if let LedgerOp::ModuleStarted { run_id, module, .. } = op
+            && finished.contains(&(*run_id, module.as_str()))
+        {
+            continue;
+        }
         apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
     }
     tx.commit().map_err(sqlite("commit module progress", path))
