@@ -330,3 +330,14 @@ fn the_ledger_records_exit_codes_and_signals() {
         (None, Some(9), "killed by SIGKILL".to_owned())
     );
 }
+
+#[test]
+fn completions_help_and_version_work_without_a_manifest() {
+    let host = Host::new();
+    let bash = host.upkeep().args(["completions", "bash"]).assert().success();
+    assert!(output(&bash).1.contains("_upkeep()"));
+    let help = host.upkeep().arg("--help").assert().success();
+    assert!(output(&help).1.contains("130  the run was cancelled"));
+    host.upkeep().arg("--version").assert().success();
+    assert!(!host.state.exists());
+}
