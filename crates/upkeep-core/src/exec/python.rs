@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 /// `UPKEEP_ARGS` holds `main`'s arguments as JSON; `UPKEEP_SETUP_OLD_VERSION` holds the
 /// previously applied version as JSON (`null` on first setup).
 pub const BOOTSTRAP: &str = r#"
-import keyword, os, sys
-from importlib import import_module
+import os, sys
 def _value(text, default):
     # The common values need no json import (which alone costs several milliseconds).
     if text is None or text == default:
@@ -28,7 +27,12 @@ def _value(text, default):
     return json.loads(text)
 root, dotted = sys.argv[1], sys.argv[2]
 base = os.path.basename(os.path.normpath(root))
-pkg = base if base.isidentifier() and not keyword.iskeyword(base) else "updates"
+# Importing `keyword` and `importlib` would cost a millisecond at every module start.
+KEYWORDS = {"False", "None", "True", "and", "as", "assert", "async", "await", "break",
+            "class", "continue", "def", "del", "elif", "else", "except", "finally", "for",
+            "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or",
+            "pass", "raise", "return", "try", "while", "with", "yield"}
+pkg = base if base.isidentifier() and base not in KEYWORDS else "updates"
 package = type(sys)(pkg)
 package.__path__ = [root]
 package.__package__ = pkg
@@ -41,7 +45,9 @@ if os.path.isfile(init):
 sys.path.insert(0, root)
 sys.argv = [os.path.join(root, *dotted.split("."))]
 def _run():
-    module = import_module(pkg + "." + dotted)
+    name = pkg + "." + dotted
+    __import__(name)
+    module = sys.modules[name]
     if callable(getattr(module, "setup", None)):
         module.setup(_value(os.environ.get("UPKEEP_SETUP_OLD_VERSION"), "null"))
     elif callable(getattr(module, "main", None)):

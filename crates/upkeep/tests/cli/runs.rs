@@ -334,7 +334,11 @@ fn the_ledger_records_exit_codes_and_signals() {
 #[test]
 fn completions_help_and_version_work_without_a_manifest() {
     let host = Host::new();
-    let bash = host.upkeep().args(["completions", "bash"]).assert().success();
+    let bash = host
+        .upkeep()
+        .args(["completions", "bash"])
+        .assert()
+        .success();
     assert!(output(&bash).1.contains("_upkeep()"));
     let help = host.upkeep().arg("--help").assert().success();
     assert!(output(&help).1.contains("130  the run was cancelled"));
