@@ -309,7 +309,22 @@ fn checked_dir(
     reporter: &mut Reporter<'_>,
 ) -> Option<PathBuf> {
     let path = root.join(&dir.value);
-    if path.is_dir() {
+    let holds_manifest = path
+        .canonicalize()
+        .ok()
+        .zip(root.canonicalize().ok())
+        .is_some_and(|(dir, root)| root.starts_with(dir));
+    if holds_manifest {
+        let message = format!("module folder `{}` contains the manifest", path.display());
+        let hint = "upkeep writes lastApplied and checksums into the manifest, which would change the folder's checksum after every run; point `dir` at a subfolder";
+        reporter.error(
+            Some(dir.span),
+            Some(field.to_owned()),
+            message,
+            Some(hint.into()),
+        );
+        None
+    } else if path.is_dir() {
         Some(path)
     } else {
         let message = format!("module folder `{}` does not exist", path.display());
