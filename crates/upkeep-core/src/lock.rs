@@ -97,9 +97,11 @@ impl RunLock {
         let started = jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .unwrap_or_default();
+        // A fixed-size record overwritten in place: no truncate, which costs a metadata
+        // update on every run.
         let record = format!("pid={}\nstarted={started}\n", std::process::id());
+        let record = format!("{record:<63}\n");
         (|| -> std::io::Result<()> {
-            lock.set_len(0)?;
             lock.rewind()?;
             lock.write_all(record.as_bytes())
         })()
