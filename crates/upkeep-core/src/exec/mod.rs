@@ -204,7 +204,7 @@ fn build_command(
         .envs(invocation.env.iter().map(|(k, v)| (k, v)))
         .env(TOKEN_VAR, token.env_value())
         .current_dir(&invocation.cwd)
-        .stdin(Stdio::null())
+        .stdin(dev_null())
         .process_group(0)
         .kill_on_drop(true);
     if invocation.stream.is_some() {
@@ -251,6 +251,17 @@ fn spawn_readers(
             }
         );
     })
+}
+
+/// Standard input for modules: one `/dev/null` opened per process and duplicated per
+/// module, instead of a path lookup at every spawn.
+fn dev_null() -> Stdio {
+    static DEV_NULL: std::sync::OnceLock<Option<fs_err::File>> = std::sync::OnceLock::new();
+    let shared = DEV_NULL.get_or_init(|| fs_err::File::open("/dev/null").ok());
+    match shared.as_ref().and_then(|file| file.try_clone().ok()) {
+        Some(file) => Stdio::from(file.into_parts().0),
+        None => Stdio::null(),
+    }
 }
 
 /// The line upkeep appends to a module's log when it stopped the module.

@@ -129,6 +129,7 @@ pub(super) async fn execute(
     if ctx.options.handle_signals {
         spawn_signal_listener(cancel_tx.clone());
     }
+    prepare_work_dirs(ctx, plan);
     let interpreter = resolve_interpreter(ctx, plan).await;
     let names: HashMap<&str, usize> = plan
         .steps
@@ -474,6 +475,26 @@ fn action_name(action: &Action) -> &'static str {
         Action::ChecksumChanged => "checksum-changed",
         Action::Forced => "forced",
         _ => "none",
+    }
+}
+
+/// Create the work directories of the modules that will run on a blocking thread, ahead
+/// of them, so a stream of quick modules does not wait on directory creation one by one.
+/// Each job still creates its own if it gets there first (creation tolerates both).
+fn prepare_work_dirs(ctx: &Context, plan: &Plan) {
+    let dirs: Vec<PathBuf> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.runs())
+        .map(|s| ctx.options.state_dir.join("work").join(&s.name))
+        .filter(|dir| !dir.is_dir())
+        .collect();
+    if !dirs.is_empty() {
+        drop(tokio::task::spawn_blocking(move || {
+            for dir in dirs {
+                let _ = fs_err::create_dir_all(dir);
+            }
+        }));
     }
 }
 
