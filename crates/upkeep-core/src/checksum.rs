@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::integrity::{self, FileDiff};
+use crate::integrity::{self, DirDigest, FileDiff, IntegrityError};
 use crate::lock::{LockError, RunLock};
 use crate::manifest::{Manifest, ModuleSpec, writeback};
 use crate::plan::declared_checksum;
@@ -114,6 +114,54 @@ fn select<'m>(
         .collect()
 }
 
+/// The selected modules with their folders, declared checksums and digests, hashed in
+/// parallel.
+type Digested<'m> = Vec<(
+    &'m ModuleSpec,
+    ModuleChecksum,
+    Result<DirDigest, IntegrityError>,
+)>;
+
+fn digest_selected<'m>(
+    manifest: &'m Manifest,
+    names: &[String],
+    threads: usize,
+) -> Result<Digested<'m>, ChecksumError> {
+    let specs = select(manifest, names)?;
+    let dirs: Vec<PathBuf> = specs.iter().filter_map(|s| s.dir.clone()).collect();
+    let digests = integrity::digest_dirs(&dirs, threads);
+    Ok(specs
+        .into_iter()
+        .zip(dirs)
+        .zip(digests)
+        .map(|((spec, dir), digest)| {
+            let mut entry = ModuleChecksum {
+                module: spec.name.clone(),
+                verdict: Verdict::Ok,
+                declared: declared_checksum(spec),
+                actual: None,
+                files: 0,
+                bytes: 0,
+                changes: None,
+                error: None,
+                dir,
+            };
+            match &digest {
+                Ok(digest) => {
+                    entry.files = digest.files.len();
+                    entry.bytes = size_of(&entry.dir, &digest.files);
+                    entry.actual = Some(digest.checksum.clone());
+                }
+                Err(err) => {
+                    entry.verdict = Verdict::Error;
+                    entry.error = Some(format!("failed to {err}"));
+                }
+            }
+            (spec, entry, digest)
+        })
+        .collect())
+}
+
 /// Verify module folders against their declared checksums.
 ///
 /// # Errors
@@ -124,46 +172,22 @@ pub fn check(
     names: &[String],
     threads: usize,
 ) -> Result<Vec<ModuleChecksum>, ChecksumError> {
-    let specs = select(manifest, names)?;
-    let dirs: Vec<PathBuf> = specs.iter().filter_map(|s| s.dir.clone()).collect();
-    let digests = integrity::digest_dirs(&dirs, threads);
+    let digested = digest_selected(manifest, names, threads)?;
     let ledger = Ledger::open_existing(state_dir)?;
-    let mut report = Vec::with_capacity(specs.len());
-    for ((spec, dir), digest) in specs.iter().zip(dirs).zip(digests) {
-        let declared = declared_checksum(spec);
-        let mut entry = ModuleChecksum {
-            module: spec.name.clone(),
-            dir,
-            verdict: Verdict::Ok,
-            declared: declared.clone(),
-            actual: None,
-            files: 0,
-            bytes: 0,
-            changes: None,
-            error: None,
-        };
-        match digest {
-            Ok(digest) => {
-                entry.files = digest.files.len();
-                entry.bytes = size_of(&entry.dir, &digest.files);
-                entry.verdict = match &declared {
-                    None => Verdict::Missing,
-                    Some(d) if *d == digest.checksum => Verdict::Ok,
-                    Some(d) => {
-                        let recorded = ledger
-                            .as_ref()
-                            .and_then(|l| l.recorded_files(&spec.name, d).ok().flatten());
-                        entry.changes =
-                            recorded.map(|files| integrity::diff(&files, &digest.files));
-                        Verdict::Mismatch
-                    }
-                };
-                entry.actual = Some(digest.checksum);
-            }
-            Err(err) => {
-                entry.verdict = Verdict::Error;
-                entry.error = Some(format!("failed to {err}"));
-            }
+    let mut report = Vec::with_capacity(digested.len());
+    for (spec, mut entry, digest) in digested {
+        if let Ok(digest) = digest {
+            entry.verdict = match &entry.declared {
+                None => Verdict::Missing,
+                Some(d) if *d == digest.checksum => Verdict::Ok,
+                Some(d) => {
+                    let recorded = ledger
+                        .as_ref()
+                        .and_then(|l| l.recorded_files(&spec.name, d).ok().flatten());
+                    entry.changes = recorded.map(|files| integrity::diff(&files, &digest.files));
+                    Verdict::Mismatch
+                }
+            };
         }
         report.push(entry);
     }
@@ -189,61 +213,30 @@ pub fn write(
     names: &[String],
     threads: usize,
 ) -> Result<Vec<ModuleChecksum>, ChecksumError> {
-    let specs = select(manifest, names)?;
+    select(manifest, names)?;
     let _lock = RunLock::acquire(state_dir, false)?;
     let mut ledger = Ledger::open(state_dir)?;
-    let dirs: Vec<PathBuf> = specs.iter().filter_map(|s| s.dir.clone()).collect();
-    let digests = integrity::digest_dirs(&dirs, threads);
-    let mut report = Vec::with_capacity(specs.len());
-    for ((spec, dir), digest) in specs.iter().zip(dirs).zip(digests) {
-        let declared = declared_checksum(spec);
-        let digest = match digest {
-            Ok(digest) => digest,
-            Err(err) => {
-                report.push(ModuleChecksum {
-                    module: spec.name.clone(),
-                    dir,
-                    verdict: Verdict::Error,
-                    declared,
-                    actual: None,
-                    files: 0,
-                    bytes: 0,
-                    changes: None,
-                    error: Some(format!("failed to {err}")),
-                });
-                continue;
-            }
+    let digested = digest_selected(manifest, names, threads)?;
+    let mut report = Vec::with_capacity(digested.len());
+    for (spec, mut entry, digest) in digested {
+        let Ok(digest) = digest else {
+            report.push(entry);
+            continue;
         };
         let wrap = |source: Box<dyn std::error::Error + Send + Sync>| ChecksumError::Write {
             module: spec.name.clone(),
             source,
         };
-        ledger.record_approval(
-            &spec.name,
-            &digest.checksum,
-            &digest.files,
-            &format!("previous {}", declared.as_deref().unwrap_or("none")),
-        )?;
-        integrity::write_checksum_file(&dir, &digest.checksum).map_err(|e| wrap(Box::new(e)))?;
+        let previous = format!("previous {}", entry.declared.as_deref().unwrap_or("none"));
+        ledger.record_approval(&spec.name, &digest.checksum, &digest.files, &previous)?;
+        integrity::write_checksum_file(&entry.dir, &digest.checksum)
+            .map_err(|e| wrap(Box::new(e)))?;
         writeback::set_checksum(&manifest.path, &spec.name, &digest.checksum)
             .map_err(|e| wrap(Box::new(e)))?;
-        let verdict = if declared.as_deref() == Some(digest.checksum.as_str()) {
-            Verdict::Ok
-        } else {
-            Verdict::Written
-        };
-        let bytes = size_of(&dir, &digest.files);
-        report.push(ModuleChecksum {
-            module: spec.name.clone(),
-            dir,
-            verdict,
-            declared,
-            actual: Some(digest.checksum),
-            files: digest.files.len(),
-            bytes,
-            changes: None,
-            error: None,
-        });
+        if entry.declared.as_deref() != Some(digest.checksum.as_str()) {
+            entry.verdict = Verdict::Written;
+        }
+        report.push(entry);
     }
     Ok(report)
 }
