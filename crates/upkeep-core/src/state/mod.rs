@@ -406,12 +406,13 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StateError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let err = || sqlite("read the audit trail", &self.path);
         let mut stmt = self
             .conn
             .prepare("SELECT at_ms, action, module, detail FROM audit ORDER BY id DESC LIMIT ?1")
             .map_err(err())?;
-        stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+        stmt.query_map([limit], |row| {
             Ok(AuditEntry {
                 at_ms: row.get(0)?,
                 action: row.get(1)?,

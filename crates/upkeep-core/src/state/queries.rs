@@ -26,6 +26,9 @@ pub struct History {
     pub runs: Vec<HistoryRun>,
     /// Per-module statistics over the matching window.
     pub stats: Vec<ModuleStats>,
+    /// Audit entries (checksum approvals) in the window for the matching modules, newest
+    /// first.
+    pub audit: Vec<super::AuditEntry>,
 }
 
 /// One run.
@@ -140,7 +143,24 @@ impl Ledger {
             runs.truncate(filter.limit);
         }
         let stats = self.stats(filter, since)?;
-        Ok(History { runs, stats })
+        let audit = self.audit_in(filter, since)?;
+        Ok(History { runs, stats, audit })
+    }
+
+    /// Audit entries since `since` for the filter's modules, newest first.
+    fn audit_in(
+        &self,
+        filter: &HistoryFilter,
+        since: i64,
+    ) -> Result<Vec<super::AuditEntry>, StateError> {
+        let wanted = |module: Option<&String>| {
+            filter.modules.is_empty() || module.is_some_and(|m| filter.modules.contains(m))
+        };
+        Ok(self
+            .audit(usize::MAX)?
+            .into_iter()
+            .filter(|a| a.at_ms >= since && wanted(a.module.as_ref()))
+            .collect())
     }
 
     fn stats(&self, filter: &HistoryFilter, since: i64) -> Result<Vec<ModuleStats>, StateError> {

@@ -12,7 +12,7 @@ use upkeep_core::duration::format_duration;
 use upkeep_core::manifest::Diagnostic;
 use upkeep_core::plan::Plan;
 use upkeep_core::run::{Outcome, RunSummary};
-use upkeep_core::state::History;
+use upkeep_core::state::{AuditEntry, History};
 
 use crate::commands::StatusRow;
 
@@ -265,6 +265,7 @@ pub(crate) fn history(history: &History) -> String {
     let mut out = String::new();
     if history.runs.is_empty() {
         out.push_str("no runs recorded\n");
+        audit(&history.audit, &mut out);
         return out;
     }
     for run in &history.runs {
@@ -296,7 +297,19 @@ pub(crate) fn history(history: &History) -> String {
             );
         }
     }
-    let rows: Vec<Vec<String>> = history
+    let rows = stats_rows(history);
+    out.push('\n');
+    out.push_str(&table(
+        &["MODULE", "RUNS", "SUCCESS", "MEAN DURATION"],
+        &rows,
+    ));
+    audit(&history.audit, &mut out);
+    out
+}
+
+/// Per-module statistics rows: runs, success rate ("-" when it never ran), mean duration.
+fn stats_rows(history: &History) -> Vec<Vec<String>> {
+    history
         .stats
         .iter()
         .map(|s| {
@@ -314,13 +327,25 @@ pub(crate) fn history(history: &History) -> String {
                 ),
             ]
         })
-        .collect();
-    out.push('\n');
-    out.push_str(&table(
-        &["MODULE", "RUNS", "SUCCESS", "MEAN DURATION"],
-        &rows,
-    ));
-    out
+        .collect()
+}
+
+/// The audit trail (checksum approvals) under a run history.
+fn audit(entries: &[AuditEntry], out: &mut String) {
+    if entries.is_empty() {
+        return;
+    }
+    out.push_str("\naudit:\n");
+    for a in entries {
+        let module = a.module.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "  {}  {}  {module}  {}",
+            timestamp(a.at_ms),
+            a.action,
+            a.detail
+        );
+    }
 }
 
 /// `upkeep checksum` results.

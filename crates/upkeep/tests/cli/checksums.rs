@@ -3,6 +3,10 @@
 use crate::fixture::{Host, output};
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario reads best top to bottom"
+)]
 fn tampered_module_is_refused_naming_the_changed_files_and_dependents_are_skipped() {
     let host = Host::seed_example();
     host.approve();
@@ -59,6 +63,17 @@ fn tampered_module_is_refused_naming_the_changed_files_and_dependents_are_skippe
         )
         .unwrap();
     assert_eq!(audits, 2, "the first approval and the re-approval");
+    let history = host
+        .upkeep()
+        .args(["history", "--module", "gogs"])
+        .assert()
+        .success();
+    let (_, stdout, _) = output(&history);
+    assert_eq!(
+        stdout.matches("checksum-approved  gogs").count(),
+        2,
+        "{stdout}"
+    );
     host.upkeep()
         .args(["checksum", "--check", "gogs"])
         .assert()
