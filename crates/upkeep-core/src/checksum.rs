@@ -122,15 +122,10 @@ type Digested<'m> = Vec<(
     Result<DirDigest, IntegrityError>,
 )>;
 
-fn digest_selected<'m>(
-    manifest: &'m Manifest,
-    names: &[String],
-    threads: usize,
-) -> Result<Digested<'m>, ChecksumError> {
-    let specs = select(manifest, names)?;
+fn digest_selected(specs: Vec<&ModuleSpec>, threads: usize) -> Digested<'_> {
     let dirs: Vec<PathBuf> = specs.iter().filter_map(|s| s.dir.clone()).collect();
     let digests = integrity::digest_dirs(&dirs, threads);
-    Ok(specs
+    specs
         .into_iter()
         .zip(dirs)
         .zip(digests)
@@ -159,7 +154,7 @@ fn digest_selected<'m>(
             }
             (spec, entry, digest)
         })
-        .collect())
+        .collect()
 }
 
 /// Verify module folders against their declared checksums.
@@ -172,7 +167,7 @@ pub fn check(
     names: &[String],
     threads: usize,
 ) -> Result<Vec<ModuleChecksum>, ChecksumError> {
-    let digested = digest_selected(manifest, names, threads)?;
+    let digested = digest_selected(select(manifest, names)?, threads);
     let ledger = Ledger::open_existing(state_dir)?;
     let mut report = Vec::with_capacity(digested.len());
     for (spec, mut entry, digest) in digested {
@@ -213,10 +208,11 @@ pub fn write(
     names: &[String],
     threads: usize,
 ) -> Result<Vec<ModuleChecksum>, ChecksumError> {
-    select(manifest, names)?;
+    // Unknown names fail before the lock is taken or the state directory created.
+    let specs = select(manifest, names)?;
     let _lock = RunLock::acquire(state_dir, false)?;
     let mut ledger = Ledger::open(state_dir)?;
-    let digested = digest_selected(manifest, names, threads)?;
+    let digested = digest_selected(specs, threads);
     let mut report = Vec::with_capacity(digested.len());
     for (spec, mut entry, digest) in digested {
         let Ok(digest) = digest else {

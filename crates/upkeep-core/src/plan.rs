@@ -120,6 +120,13 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+impl Step {
+    /// Whether the step is a group (no code of its own, even when disabled).
+    pub fn is_group(&self) -> bool {
+        self.kind == ModuleKind::GROUP
+    }
+}
+
 impl Plan {
     /// How many steps will run code.
     pub fn to_run(&self) -> usize {

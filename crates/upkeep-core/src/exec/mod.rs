@@ -568,7 +568,7 @@ async fn copy_lines<R: AsyncRead + Unpin>(
 }
 
 /// The last 20 lines (at most 4 KiB) of a log file.
-pub fn read_tail(path: &std::path::Path) -> String {
+fn read_tail(path: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = fs_err::File::open(path) else {
         return String::new();

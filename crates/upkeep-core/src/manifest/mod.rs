@@ -102,12 +102,19 @@ pub enum ModuleKind {
 }
 
 impl ModuleKind {
+    /// [`ModuleKind::label`] of Python modules.
+    pub const PYTHON: &'static str = "python";
+    /// [`ModuleKind::label`] of command modules.
+    pub const COMMAND: &'static str = "command";
+    /// [`ModuleKind::label`] of groups.
+    pub const GROUP: &'static str = "group";
+
     /// A short name for tables and JSON: `python`, `command` or `group`.
     pub fn label(&self) -> &'static str {
         match self {
-            ModuleKind::Python { .. } => "python",
-            ModuleKind::Command { .. } => "command",
-            ModuleKind::Group => "group",
+            ModuleKind::Python { .. } => Self::PYTHON,
+            ModuleKind::Command { .. } => Self::COMMAND,
+            ModuleKind::Group => Self::GROUP,
         }
     }
 }

@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
 pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunResult, RunSummary};
 
 use crate::lock::{LockError, RunLock};
@@ -169,7 +167,7 @@ fn dry_run(
     let modules: Vec<ModuleResult> = plan
         .steps
         .iter()
-        .filter(|s| s.kind != "group")
+        .filter(|s| !s.is_group())
         .map(|step| {
             let outcome = if step.action.runs() {
                 Outcome::WouldRun
@@ -226,9 +224,4 @@ fn write_back(manifest: &Manifest, modules: &[ModuleResult]) -> Result<(), RunEr
 
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Build a cancel channel; send `true` to cancel.
-pub fn cancel_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
-    watch::channel(false)
 }

@@ -184,7 +184,7 @@ pub(super) async fn execute(
 /// Record every module that never started as cancelled.
 fn cancel_pending(ctx: &Context, state: &mut State<'_>, writer: Option<&LedgerWriter>) {
     for index in 0..state.steps.len() {
-        if state.resolved[index].is_none() && state.steps[index].kind != "group" {
+        if state.resolved[index].is_none() && !state.steps[index].is_group() {
             let outcome = Outcome::Cancelled { started: false };
             finish(ctx, state, index, outcome, None, writer);
         }
@@ -246,7 +246,7 @@ fn finish(
     let step = &state.steps[index];
     let resolution = resolution_of(ctx, step, &outcome);
     state.resolve(index, resolution);
-    if step.kind == "group" && !matches!(outcome, Outcome::Blocked { .. }) {
+    if step.is_group() && !matches!(outcome, Outcome::Blocked { .. }) {
         return;
     }
     let (started, duration, checksum) = timing.unwrap_or((None, Duration::ZERO, None));
@@ -265,7 +265,7 @@ fn finish(
         log_path: log_path.clone(),
         outcome,
     };
-    let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && step.kind != "group";
+    let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
         let record = ledger_record(run_id, step, &result, started.is_some(), checksum);
         writer.send(LedgerOp::ModuleFinished(Box::new(record)));
@@ -326,7 +326,7 @@ fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
             ) =>
         {
             let applied = ctx.states.get(&step.name).is_some_and(ModuleState::applied);
-            if applied || step.kind == "group" {
+            if applied || step.is_group() {
                 Resolution::Satisfied
             } else {
                 Resolution::Unsatisfied {
@@ -502,7 +502,7 @@ async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBu
     let needs_python = plan
         .steps
         .iter()
-        .any(|s| s.action.runs() && s.kind == "python");
+        .any(|s| s.action.runs() && s.kind == ModuleKind::PYTHON);
     if !needs_python {
         return None;
     }

@@ -12,7 +12,7 @@ pub mod writer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 
 pub use queries::{History, HistoryFilter, HistoryModule, HistoryRun, ModuleStats};
 
@@ -401,18 +401,19 @@ impl Ledger {
         tx.commit().map_err(sqlite("commit an approval", &path))
     }
 
-    /// Audit entries, newest first.
+    /// Audit entries recorded at or after `since_ms`, newest first.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
-    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StateError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    pub fn audit(&self, since_ms: i64) -> Result<Vec<AuditEntry>, StateError> {
         let err = || sqlite("read the audit trail", &self.path);
         let mut stmt = self
             .conn
-            .prepare("SELECT at_ms, action, module, detail FROM audit ORDER BY id DESC LIMIT ?1")
+            .prepare(
+                "SELECT at_ms, action, module, detail FROM audit WHERE at_ms >= ?1 ORDER BY id DESC",
+            )
             .map_err(err())?;
-        stmt.query_map([limit], |row| {
+        stmt.query_map([since_ms], |row| {
             Ok(AuditEntry {
                 at_ms: row.get(0)?,
                 action: row.get(1)?,
@@ -422,18 +423,6 @@ impl Ledger {
         })
         .and_then(Iterator::collect)
         .map_err(err())
-    }
-
-    /// Run `PRAGMA integrity_check` and return its verdict (`ok` when healthy).
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] when the check cannot run.
-    pub fn integrity_check(&self) -> Result<String, StateError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .optional()
-            .map(Option::unwrap_or_default)
-            .map_err(sqlite("check database integrity", &self.path))
     }
 
     pub(crate) fn conn(&self) -> &Connection {

@@ -157,9 +157,9 @@ impl Ledger {
             filter.modules.is_empty() || module.is_some_and(|m| filter.modules.contains(m))
         };
         Ok(self
-            .audit(usize::MAX)?
+            .audit(since)?
             .into_iter()
-            .filter(|a| a.at_ms >= since && wanted(a.module.as_ref()))
+            .filter(|a| wanted(a.module.as_ref()))
             .collect())
     }
 
