@@ -487,15 +487,13 @@ fn prepare_work_dirs(ctx: &Context, plan: &Plan) {
         .iter()
         .filter(|s| s.action.runs())
         .map(|s| ctx.options.state_dir.join("work").join(&s.name))
-        .filter(|dir| !dir.is_dir())
         .collect();
-    if !dirs.is_empty() {
-        drop(tokio::task::spawn_blocking(move || {
-            for dir in dirs {
-                let _ = fs_err::create_dir_all(dir);
-            }
-        }));
-    }
+    // Even checking which exist is file-system work; it belongs on the blocking thread too.
+    drop(tokio::task::spawn_blocking(move || {
+        for dir in dirs.iter().filter(|dir| !dir.is_dir()) {
+            let _ = fs_err::create_dir_all(dir);
+        }
+    }));
 }
 
 async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBuf, String>> {
