@@ -7,6 +7,7 @@
 //! starts processes, only [`state`] speaks SQL, only [`integrity`] hashes module folders,
 //! and only [`atomic`] replaces files.
 
+pub mod archive;
 pub mod atomic;
 pub mod checksum;
 pub mod duration;
