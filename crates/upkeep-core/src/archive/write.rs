@@ -1,0 +1,507 @@
+//! Writing archives: walk the roots, stream a tar (GNU long names) through the compressor
+//! into a temp file while hashing, fsync, re-read from storage, rename into place.
+
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+use sha2::{Digest, Sha256};
+
+use super::read::{BUF_SIZE, HashingReader};
+use super::rules::{Index, Member, RawKind, Rules, check_label};
+use super::{
+    ArchiveError, Compression, CreateOptions, Entry, EntryKind, INDEX_NAME, Root, Written,
+};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Write an archive of `roots` to `dest`, durably and verified.
+///
+/// The archive goes to a temp file in `dest`'s directory (mode 0600), is fsynced, evicted
+/// from the page cache and re-read to check its SHA-256, then renamed over `dest` and the
+/// directory fsynced. The temp file is removed on any error. A tree the restore rules
+/// would refuse (say, an absolute symlink inside a root) fails here with
+/// [`ArchiveError::Refused`].
+pub fn create(
+    dest: &Path,
+    roots: &[Root],
+    options: &CreateOptions,
+) -> Result<Written, ArchiveError> {
+    check_labels(roots)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .ok_or_else(|| ArchiveError::BadTarget {
+            path: dest.to_path_buf(),
+        })?
+        .to_string_lossy();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.upkeep-{}-{n}.tmp", std::process::id()));
+    let file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(ArchiveError::io("create", &tmp))?;
+    let result = write_verified(file, &tmp, roots, options).and_then(|mut written| {
+        fs_err::rename(&tmp, dest).map_err(ArchiveError::io("rename", &tmp))?;
+        crate::atomic::sync_dir(dir).map_err(ArchiveError::io("sync", dir))?;
+        written.path = dest.to_path_buf();
+        Ok(written)
+    });
+    if result.is_err() {
+        let _ = fs_err::remove_file(&tmp);
+    }
+    result
+}
+
+fn check_labels(roots: &[Root]) -> Result<(), ArchiveError> {
+    for (i, root) in roots.iter().enumerate() {
+        let invalid = |reason| ArchiveError::InvalidLabel {
+            label: root.label.clone(),
+            reason,
+        };
+        check_label(&root.label).map_err(invalid)?;
+        if roots[..i].iter().any(|r| r.label == root.label) {
+            return Err(invalid("is used twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Write, fsync, evict and re-read the archive; the result's `path` is the temp file.
+fn write_verified(
+    file: fs_err::File,
+    tmp: &Path,
+    roots: &[Root],
+    options: &CreateOptions,
+) -> Result<Written, ArchiveError> {
+    let out = HashingWriter {
+        inner: file,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let encoder = Encoder::new(out, options).map_err(ArchiveError::io("compress", tmp))?;
+    let mut tar = TarWriter {
+        out: BufWriter::with_capacity(256 * 1024, encoder),
+        tmp,
+        buf: vec![0; BUF_SIZE],
+        rules: Rules::new(roots.iter().map(|r| r.label.clone()), u64::MAX, None),
+        written: Written {
+            path: tmp.to_path_buf(),
+            sha256: String::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            entries: Vec::new(),
+            missing: Vec::new(),
+            skipped: Vec::new(),
+        },
+    };
+    tar.write_all_roots(roots)?;
+    let TarWriter {
+        out, mut written, ..
+    } = tar;
+    let encoder = out
+        .into_inner()
+        .map_err(|e| ArchiveError::io("write", tmp)(e.into_error()))?;
+    let out = encoder.finish().map_err(ArchiveError::io("write", tmp))?;
+    out.inner
+        .sync_all()
+        .map_err(ArchiveError::io("sync", tmp))?;
+    let expected = hex::encode(out.hasher.finalize());
+    let actual = reread(out.inner, tmp)?;
+    if actual != expected {
+        return Err(ArchiveError::WriteVerifyFailed {
+            path: tmp.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    written.sha256 = expected;
+    written.bytes_out = out.bytes;
+    Ok(written)
+}
+
+/// Evict the (now clean) pages of the file so the re-read comes from storage, then hash it.
+fn reread(file: fs_err::File, tmp: &Path) -> Result<String, ArchiveError> {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    drop(file);
+    let file = fs_err::File::open(tmp).map_err(ArchiveError::io("open", tmp))?;
+    let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
+    let mut reader = HashingReader::new(file);
+    let mut buf = vec![0; BUF_SIZE];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(ArchiveError::io("read back", tmp)(err)),
+        }
+    }
+    Ok(hex::encode(reader.hasher.finalize()))
+}
+
+struct TarWriter<'a, W: Write> {
+    out: W,
+    tmp: &'a Path,
+    buf: Vec<u8>,
+    rules: Rules<'static>,
+    written: Written,
+}
+
+/// A host entry to store: its archive path, host path and metadata (from `lstat`).
+struct Item<'p> {
+    name: String,
+    path: &'p Path,
+    meta: Metadata,
+}
+
+impl<W: Write> TarWriter<'_, W> {
+    fn write_all_roots(&mut self, roots: &[Root]) -> Result<(), ArchiveError> {
+        let mut index = Index { roots: Vec::new() };
+        let mut metas = Vec::with_capacity(roots.len());
+        for root in roots {
+            let meta = match fs_err::symlink_metadata(&root.path) {
+                Ok(meta) => Some(meta),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+                Err(err) => return Err(ArchiveError::io("inspect", &root.path)(err)),
+            };
+            index.roots.push((root.label.clone(), meta.is_some()));
+            metas.push(meta);
+        }
+        let text = index.render();
+        self.raw_member(INDEX_NAME, b'0', None, text.len() as u64, 0o644, None)?;
+        self.write(text.as_bytes())?;
+        self.pad(text.len() as u64)?;
+        for (root, meta) in roots.iter().zip(metas) {
+            let Some(meta) = meta else {
+                self.written.missing.push(root.label.clone());
+                continue;
+            };
+            if let Some(kind) = special_kind(&meta) {
+                return Err(ArchiveError::UnsupportedRoot {
+                    path: root.path.clone(),
+                    kind,
+                });
+            }
+            let item = Item {
+                name: root.label.clone(),
+                path: &root.path,
+                meta,
+            };
+            self.item(&item)?;
+        }
+        self.write(&[0; 1024])
+    }
+
+    /// Store one entry and, for a directory, everything under it in sorted order.
+    fn item(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
+        let ft = item.meta.file_type();
+        if ft.is_symlink() {
+            let target =
+                fs_err::read_link(item.path).map_err(ArchiveError::io("read link", item.path))?;
+            let target = target.into_os_string();
+            self.member(item, RawKind::Symlink, Some(target.as_bytes()))
+        } else if ft.is_file() {
+            self.file(item)
+        } else if ft.is_dir() {
+            self.member(item, RawKind::Dir, None)?;
+            self.dir_children(item)
+        } else {
+            let kind = special_kind(&item.meta).unwrap_or("special file");
+            self.written
+                .skipped
+                .push(format!("{}: {kind}, not stored", item.name));
+            Ok(())
+        }
+    }
+
+    fn dir_children(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
+        let list_err = ArchiveError::io("read directory", item.path);
+        let mut children: Vec<(OsString, Metadata)> = Vec::new();
+        for child in fs_err::read_dir(item.path).map_err(list_err)? {
+            let child = child.map_err(ArchiveError::io("read directory", item.path))?;
+            let meta = child
+                .metadata()
+                .map_err(ArchiveError::io("inspect", &child.path()))?;
+            children.push((child.file_name(), meta));
+        }
+        children.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut path = PathBuf::new();
+        for (name, meta) in children {
+            path.clone_from(&item.path.to_path_buf());
+            path.push(&name);
+            let name = name
+                .to_str()
+                .ok_or_else(|| ArchiveError::NameNotUtf8 { path: path.clone() })?;
+            let child = Item {
+                name: format!("{}/{name}", item.name),
+                path: &path,
+                meta,
+            };
+            self.item(&child)?;
+        }
+        Ok(())
+    }
+
+    /// A regular file: opened without following symlinks or blocking, checked to still be a
+    /// regular file, then its header (from `fstat`) and exactly that many bytes, hashed.
+    fn file(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
+        let read_err = ArchiveError::io("read", item.path);
+        let mut file = fs_err::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(item.path)
+            .map_err(read_err)?;
+        let meta = file
+            .metadata()
+            .map_err(ArchiveError::io("inspect", item.path))?;
+        if !meta.file_type().is_file() {
+            return Err(ArchiveError::Changed {
+                path: item.path.to_path_buf(),
+            });
+        }
+        let item = Item {
+            name: item.name.clone(),
+            path: item.path,
+            meta,
+        };
+        let size = item.meta.len();
+        let mut hasher = Sha256::new();
+        let mut left = size;
+        self.member(&item, RawKind::File, None)?;
+        while left > 0 {
+            let want = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match file.read(&mut self.buf[..want]) {
+                Ok(0) => {
+                    return Err(ArchiveError::Changed {
+                        path: item.path.to_path_buf(),
+                    });
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(ArchiveError::io("read", item.path)(err)),
+            };
+            hasher.update(&self.buf[..n]);
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(ArchiveError::io("write", self.tmp))?;
+            left -= n as u64;
+        }
+        self.pad(size)?;
+        let last = self.written.entries.last_mut().expect("just added");
+        last.sha256 = Some(hex::encode(hasher.finalize()));
+        self.written.bytes_in += size;
+        Ok(())
+    }
+
+    /// Check a member against the restore rules, record it and write its header.
+    fn member(
+        &mut self,
+        item: &Item<'_>,
+        kind: RawKind,
+        link: Option<&[u8]>,
+    ) -> Result<(), ArchiveError> {
+        let size = if kind == RawKind::File {
+            item.meta.len()
+        } else {
+            0
+        };
+        let mode = item.meta.permissions().mode() & 0o7777;
+        let accepted = self.rules.check(&Member {
+            path: item.name.as_bytes(),
+            kind,
+            link,
+            size,
+            mode,
+        })?;
+        let type_byte = match kind {
+            RawKind::Dir => b'5',
+            RawKind::Symlink => b'2',
+            _ => b'0',
+        };
+        let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
+        self.raw_member(&item.name, type_byte, link, size, mode, owner)?;
+        self.written.entries.push(Entry {
+            path: accepted.path,
+            kind: accepted.kind,
+            mode: if accepted.kind == EntryKind::Symlink {
+                0o777
+            } else {
+                mode
+            },
+            size,
+            sha256: None,
+            link: accepted.link,
+        });
+        Ok(())
+    }
+
+    /// Write a header, preceded by GNU long-name blocks for a long path or link target.
+    fn raw_member(
+        &mut self,
+        name: &str,
+        type_byte: u8,
+        link: Option<&[u8]>,
+        size: u64,
+        mode: u32,
+        owner: Option<(i64, u32, u32)>,
+    ) -> Result<(), ArchiveError> {
+        let name = name.as_bytes();
+        if name.len() > 100 {
+            self.long_name(b'L', name)?;
+        }
+        if let Some(link) = link.filter(|l| l.len() > 100) {
+            self.long_name(b'K', link)?;
+        }
+        let mut header = tar::Header::new_gnu();
+        let old = header.as_old_mut();
+        old.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+        if let Some(link) = link {
+            old.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
+        }
+        header.set_entry_type(tar::EntryType::new(type_byte));
+        header.set_size(size);
+        header.set_mode(mode);
+        let (mtime, uid, gid) = owner.unwrap_or((0, 0, 0));
+        header.set_mtime(u64::try_from(mtime).unwrap_or(0));
+        header.set_uid(u64::from(uid));
+        header.set_gid(u64::from(gid));
+        header.set_cksum();
+        self.write(header.as_bytes())
+    }
+
+    fn long_name(&mut self, type_byte: u8, name: &[u8]) -> Result<(), ArchiveError> {
+        let mut header = tar::Header::new_gnu();
+        let marker = b"././@LongLink";
+        header.as_old_mut().name[..marker.len()].copy_from_slice(marker);
+        header.set_entry_type(tar::EntryType::new(type_byte));
+        header.set_size(name.len() as u64 + 1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        self.write(header.as_bytes())?;
+        self.write(name)?;
+        self.write(&[0])?;
+        self.pad(name.len() as u64 + 1)
+    }
+
+    fn pad(&mut self, len: u64) -> Result<(), ArchiveError> {
+        let rem = usize::try_from(len % 512).expect("below 512");
+        if rem == 0 {
+            Ok(())
+        } else {
+            self.write(&[0; 512][rem..])
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
+        self.out
+            .write_all(bytes)
+            .map_err(ArchiveError::io("write", self.tmp))
+    }
+}
+
+fn special_kind(meta: &Metadata) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_fifo() {
+        Some("FIFO")
+    } else if ft.is_socket() {
+        Some("socket")
+    } else if ft.is_block_device() {
+        Some("block device")
+    } else if ft.is_char_device() {
+        Some("character device")
+    } else {
+        None
+    }
+}
+
+/// Hashes and counts everything written through it.
+struct HashingWriter {
+    inner: fs_err::File,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Encoder {
+    Zstd(Box<zstd::stream::write::Encoder<'static, HashingWriter>>),
+    Gzip(Box<flate2::write::GzEncoder<HashingWriter>>),
+    Plain(HashingWriter),
+}
+
+impl Encoder {
+    fn new(out: HashingWriter, options: &CreateOptions) -> io::Result<Self> {
+        Ok(match options.compression {
+            Compression::Zstd => {
+                let mut encoder = zstd::stream::write::Encoder::new(out, options.level)?;
+                let threads = match options.threads {
+                    0 => std::thread::available_parallelism()
+                        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)),
+                    n => n,
+                };
+                encoder.multithread(threads)?;
+                encoder.include_checksum(true)?;
+                Self::Zstd(Box::new(encoder))
+            }
+            Compression::Gzip => {
+                let level = u32::try_from(options.level.clamp(0, 9)).unwrap_or(6);
+                Self::Gzip(Box::new(flate2::write::GzEncoder::new(
+                    out,
+                    flate2::Compression::new(level),
+                )))
+            }
+            Compression::None => Self::Plain(out),
+        })
+    }
+
+    fn finish(self) -> io::Result<HashingWriter> {
+        match self {
+            Self::Zstd(e) => e.finish(),
+            Self::Gzip(e) => e.finish(),
+            Self::Plain(w) => Ok(w),
+        }
+    }
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Zstd(e) => e.write(buf),
+            Self::Gzip(e) => e.write(buf),
+            Self::Plain(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Zstd(e) => e.flush(),
+            Self::Gzip(e) => e.flush(),
+            Self::Plain(w) => w.flush(),
+        }
+    }
+}
