@@ -7,7 +7,7 @@ pub const OK: i32 = 0;
 pub const INTERNAL: i32 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: i32 = 2;
-/// One or more modules failed, timed out or were blocked by a failure.
+/// One or more modules failed, timed out, were blocked, rolled back or held.
 pub const MODULES_FAILED: i32 = 3;
 /// The manifest or another input is invalid; nothing ran.
 pub const INVALID_INPUT: i32 = 4;
@@ -15,6 +15,13 @@ pub const INVALID_INPUT: i32 = 4;
 pub const LOCK_HELD: i32 = 5;
 /// A module's files did not match their checksum and it was refused.
 pub const INTEGRITY_REFUSED: i32 = 6;
+/// A backup failed verification, an archive was refused, or a rollback's git tag moved;
+/// nothing was restored.
+pub const BACKUP_REFUSED: i32 = 7;
+/// An operation that needs confirmation was not confirmed; nothing changed.
+pub const NOT_CONFIRMED: i32 = 8;
+/// Not enough free space for a backup; nothing was written.
+pub const LOW_SPACE: i32 = 9;
 /// The run was cancelled by SIGINT or SIGTERM.
 pub const CANCELLED: i32 = 130;
 
@@ -35,6 +42,18 @@ pub const TABLE: &[(i32, &str)] = &[
     (
         INTEGRITY_REFUSED,
         "a module's files did not match their checksum; it was refused",
+    ),
+    (
+        BACKUP_REFUSED,
+        "a backup failed verification, an archive was refused or a git tag moved; nothing was restored",
+    ),
+    (
+        NOT_CONFIRMED,
+        "a restore or rollback was not confirmed (no terminal and no --yes); nothing changed",
+    ),
+    (
+        LOW_SPACE,
+        "not enough free space for a backup; nothing was written",
     ),
     (CANCELLED, "the run was cancelled (SIGINT/SIGTERM)"),
 ];

@@ -9,15 +9,19 @@
 
 pub mod archive;
 pub mod atomic;
+pub mod backup;
 pub mod checksum;
 pub mod duration;
 pub mod exec;
 pub mod exit_codes;
+pub mod failpoint;
 pub mod integrity;
 pub mod lock;
 pub mod manifest;
 pub mod paths;
+pub mod placeholders;
 pub mod plan;
+pub mod rollback;
 pub mod run;
 pub mod state;
 pub mod version;

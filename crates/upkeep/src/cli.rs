@@ -59,6 +59,21 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Verify (`--check`) or approve (`--write`) module folder checksums
     Checksum(ChecksumArgs),
+    /// Create, list, verify, restore, prune and delete backups of the paths modules own
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Roll a module back: code from its git tag, data from its backup, then its health check
+    Rollback(RollbackArgs),
+    /// Versions a module can roll back to, from git tags and backups
+    Versions {
+        /// The module
+        module: String,
+    },
+    /// Release a module held for manual intervention after a failed rollback
+    Clear {
+        /// The module, once it has been fixed by hand
+        module: String,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -129,6 +144,177 @@ pub(crate) struct ChecksumArgs {
     /// Hashing threads [default: number of cores]
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["to", "last_safe", "backup"]))]
+pub(crate) struct RollbackArgs {
+    /// The module
+    pub(crate) module: String,
+    /// Roll back to this version
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) to: Option<String>,
+    /// Roll back to the module's last safe version
+    #[arg(long)]
+    pub(crate) last_safe: bool,
+    /// Roll back to the version and data of this backup
+    #[arg(long, value_name = "ID")]
+    pub(crate) backup: Option<String>,
+    /// Do not ask (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Back up the paths modules own (verified before it is recorded)
+    Create(BackupCreateArgs),
+    /// List backups, newest first
+    List(BackupListArgs),
+    /// Re-read backups and check them against the ledger
+    Verify {
+        /// Backup id or name
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Verify every backup
+        #[arg(long)]
+        all: bool,
+    },
+    /// Put a backup's paths back in place (takes a pre-restore backup first)
+    Restore(BackupRestoreArgs),
+    /// Delete backups the retention policy does not keep
+    Prune(BackupPruneArgs),
+    /// Delete one backup
+    Delete {
+        /// Backup id or name
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupCreateArgs {
+    /// What to back up
+    #[arg(long = "type", value_enum, default_value = "full")]
+    pub(crate) kind: BackupTypeArg,
+    /// Only these modules' paths (implies `--type module` when no type is given)
+    #[arg(long = "module", value_name = "MODULE")]
+    pub(crate) modules: Vec<String>,
+    /// A name to find it by [default: backup_<UTC time>]
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Free text stored with it
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Plain tar, no compression
+    #[arg(long, conflicts_with = "gzip")]
+    pub(crate) no_compress: bool,
+    /// tar.gz, the seed's format (slower than the default zstd)
+    #[arg(long)]
+    pub(crate) gzip: bool,
+    /// Also back up paths declared as `logs`
+    #[arg(long)]
+    pub(crate) include_logs: bool,
+    /// Refuse when less than this would remain free, e.g. `1GiB`, `500MiB`
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub(crate) min_free: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackupTypeArg {
+    Full,
+    Config,
+    Data,
+    Module,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupListArgs {
+    /// Only backups of this type
+    #[arg(long = "type", value_enum)]
+    pub(crate) kind: Option<BackupTypeArg>,
+    /// Only backups created within this long, e.g. `30d`
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) since: Option<std::time::Duration>,
+    /// At most this many
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Order by
+    #[arg(long, value_enum, default_value = "date")]
+    pub(crate) sort: BackupSort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackupSort {
+    Date,
+    Size,
+    Name,
+    Type,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupRestoreArgs {
+    /// Backup id or name
+    pub(crate) id: String,
+    /// Only paths of these categories
+    #[arg(long, value_name = "CATEGORY", value_parser = ["config", "data", "logs"])]
+    pub(crate) only: Vec<String>,
+    /// Only these modules' paths
+    #[arg(long = "module", value_name = "MODULE")]
+    pub(crate) modules: Vec<String>,
+    /// Do not ask (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// Do not back up the current content first
+    #[arg(long)]
+    pub(crate) no_pre_backup: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupPruneArgs {
+    /// Show what would be deleted, delete nothing
+    #[arg(long, short = 'n')]
+    pub(crate) dry_run: bool,
+    /// Keep the newest N [default without any keep option: 50, plus --keep-days 90]
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_last: Option<u32>,
+    /// Keep backups younger than D days
+    #[arg(long, value_name = "D")]
+    pub(crate) keep_days: Option<u32>,
+    /// Keep the newest backup of each of the last N days
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N weeks
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_monthly: Option<u32>,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like `1GiB`"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`; use B, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

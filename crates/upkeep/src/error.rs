@@ -2,11 +2,13 @@
 
 use std::fmt::Write;
 
+use upkeep_core::backup::BackupError;
 use upkeep_core::checksum::ChecksumError;
 use upkeep_core::exit_codes;
 use upkeep_core::lock::LockError;
 use upkeep_core::manifest::ManifestError;
 use upkeep_core::plan::PlanError;
+use upkeep_core::rollback::RollbackError;
 use upkeep_core::run::RunError;
 use upkeep_core::state::StateError;
 
@@ -25,6 +27,12 @@ pub(crate) enum CliError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Checksum(#[from] ChecksumError),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error(transparent)]
+    Rollback(#[from] RollbackError),
+    #[error("{0}")]
+    NotConfirmed(String),
     #[error("write to stdout")]
     Output(#[from] std::io::Error),
 }
@@ -87,9 +95,23 @@ fn kind(err: &CliError) -> &'static str {
         CliError::Checksum(
             ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
         ) => "unknown-module",
-        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => {
-            "internal"
+        CliError::Backup(BackupError::Archive(_))
+        | CliError::Rollback(RollbackError::Backup(BackupError::Archive(_))) => "backup-refused",
+        CliError::Backup(BackupError::LowSpace { .. }) => "low-space",
+        CliError::Backup(
+            BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
+        )
+        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. }) => {
+            "invalid-input"
         }
+        CliError::NotConfirmed(_) => "not-confirmed",
+        CliError::Rollback(RollbackError::TagMoved { .. }) => "tag-moved",
+        CliError::Run(_)
+        | CliError::State(_)
+        | CliError::Checksum(_)
+        | CliError::Backup(_)
+        | CliError::Rollback(_)
+        | CliError::Output(_) => "internal",
     }
 }
 
@@ -111,6 +133,13 @@ fn hint(err: &CliError) -> Option<String> {
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
             Some("wait for it to finish, or pass `--wait`".to_owned())
         }
+        CliError::Backup(BackupError::LowSpace { .. }) => Some(
+            "free some space, prune old backups with `upkeep backup prune`, or lower --min-free"
+                .to_owned(),
+        ),
+        CliError::Backup(BackupError::Archive(_)) => Some(
+            "nothing was restored; `upkeep backup verify --all` checks every backup".to_owned(),
+        ),
         CliError::Manifest(ManifestError::NotFound) => {
             Some("pass `--manifest PATH` or run from the manifest's directory".to_owned())
         }
@@ -125,11 +154,26 @@ fn code(err: &CliError) -> i32 {
         | CliError::Run(RunError::Plan(_))
         | CliError::Checksum(
             ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
-        ) => exit_codes::INVALID_INPUT,
+        )
+        | CliError::Backup(
+            BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
+        )
+        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. }) => {
+            exit_codes::INVALID_INPUT
+        }
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
-        CliError::Run(_) | CliError::State(_) | CliError::Checksum(_) | CliError::Output(_) => {
-            exit_codes::INTERNAL
-        }
+        CliError::Backup(BackupError::Archive(_))
+        | CliError::Rollback(
+            RollbackError::TagMoved { .. } | RollbackError::Backup(BackupError::Archive(_)),
+        ) => exit_codes::BACKUP_REFUSED,
+        CliError::Backup(BackupError::LowSpace { .. }) => exit_codes::LOW_SPACE,
+        CliError::NotConfirmed(_) => exit_codes::NOT_CONFIRMED,
+        CliError::Run(_)
+        | CliError::State(_)
+        | CliError::Checksum(_)
+        | CliError::Backup(_)
+        | CliError::Rollback(_)
+        | CliError::Output(_) => exit_codes::INTERNAL,
     }
 }

@@ -26,6 +26,7 @@ fn init_tracing() {
 }
 
 fn main() {
+    upkeep_core::failpoint::setup();
     let cli = cli::Cli::parse();
     init_tracing();
     let json = cli.global.json;

@@ -17,7 +17,10 @@
 //! zombies are reaped by pid (never `waitpid(-1)`: tokio reaps its own children). A
 //! process that scrubs its environment still escapes; nothing short of a cgroup catches it.
 
+mod capture;
 pub mod python;
+
+pub use capture::{Captured, capture};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -391,6 +394,46 @@ impl Token {
             .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
             .any(|value| value.split(|&b| b == b':').any(|t| t == self.0.as_bytes()))
     }
+}
+
+/// SIGKILL every process still carrying a token of the upkeep process `pid` (a run that
+/// was killed: its modules and their descendants outlive it and would go on changing files
+/// under the next run). Returns how many were killed. Bounded to about a second.
+pub fn kill_leftovers(pid: u32) -> usize {
+    let prefix = format!("{pid}-");
+    let me = std::process::id();
+    let holds = |environ: &[u8]| {
+        let var = format!("{TOKEN_VAR}=");
+        environ
+            .split(|&b| b == 0)
+            .filter_map(|v| v.strip_prefix(var.as_bytes()))
+            .any(|value| {
+                value
+                    .split(|&b| b == b':')
+                    .any(|t| t.starts_with(prefix.as_bytes()))
+            })
+    };
+    let mut killed = std::collections::HashSet::new();
+    for _ in 0..100 {
+        let Ok(entries) = fs_err::read_dir("/proc") else {
+            break;
+        };
+        let found: Vec<i32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&p| u32::try_from(p).is_ok_and(|p| p != me))
+            .filter(|&p| fs_err::read(format!("/proc/{p}/environ")).is_ok_and(|env| holds(&env)))
+            .filter(|&p| proc_stat(p).is_some_and(|s| s.state != b'Z'))
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for p in found {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            killed.insert(p);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    killed.len()
 }
 
 /// Make upkeep the reaper of its modules' orphans (once per process; the setting is not

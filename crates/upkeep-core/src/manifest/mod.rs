@@ -52,6 +52,93 @@ pub struct Manifest {
     pub default_timeout: Option<Duration>,
     /// The modules in declaration order.
     pub modules: Vec<ModuleSpec>,
+    /// Whether a healthy update tags the updates directory's git repository, and how.
+    pub git_tags: GitTags,
+}
+
+/// Tagging a healthy update in git, the seeds' `<module>-v<version>-<timestamp>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitTags {
+    /// Tag at all (only ever when the manifest's directory is in a git work tree).
+    pub enabled: bool,
+    /// The tag name with `{module}`, `{version}` and `{timestamp}` (UTC `YYYYMMDDhhmmss`).
+    pub format: String,
+}
+
+impl GitTags {
+    /// The seeds' convention.
+    pub const DEFAULT_FORMAT: &'static str = "{module}-v{version}-{timestamp}";
+}
+
+impl Default for GitTags {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            format: Self::DEFAULT_FORMAT.to_owned(),
+        }
+    }
+}
+
+/// What an owned path holds; backups and restores can select by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathCategory {
+    /// Configuration files.
+    Config,
+    /// Data (the default for a plain list of paths).
+    Data,
+    /// Logs, only backed up when asked for.
+    Logs,
+}
+
+impl PathCategory {
+    /// Every category, in the order they are written.
+    pub const ALL: [PathCategory; 3] =
+        [PathCategory::Config, PathCategory::Data, PathCategory::Logs];
+
+    /// The name as manifests and the command line spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PathCategory::Config => "config",
+            PathCategory::Data => "data",
+            PathCategory::Logs => "logs",
+        }
+    }
+
+    /// The category called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// A path a module owns, as written (placeholders are expanded when a run knows its state
+/// directory; see [`crate::placeholders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPath {
+    /// What it holds.
+    pub category: PathCategory,
+    /// The template, e.g. `{data}/gogs` or `/etc/gogs/app.ini`.
+    pub template: String,
+}
+
+/// A check run after a module's update; only a pass promotes its version to last safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The program and its arguments (a string in the manifest runs through `sh -c`).
+    pub argv: Vec<String>,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Attempts after the first failing one.
+    pub retries: u32,
+    /// Pause between attempts.
+    pub interval: Duration,
+}
+
+impl HealthCheck {
+    /// Timeout of an attempt when neither the module nor the defaults set one.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Pause between attempts when neither the module nor the defaults set one.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 }
 
 /// One module of a manifest.
@@ -79,6 +166,13 @@ pub struct ModuleSpec {
     pub dir: Option<PathBuf>,
     /// The checksum declared in the manifest (seed `checksum` field), if any.
     pub manifest_checksum: Option<String>,
+    /// Files and directories the module owns: backed up before it runs, restored when its
+    /// update fails.
+    pub paths: Vec<OwnedPath>,
+    /// The check run after its update.
+    pub health: Option<HealthCheck>,
+    /// Restore its paths when its update or health check fails.
+    pub rollback: bool,
 }
 
 /// What a module runs.
@@ -173,6 +267,20 @@ pub(crate) struct RawModule {
     pub(crate) timeout: Option<Spanned<String>>,
     pub(crate) checksum: Option<Spanned<String>>,
     pub(crate) dir: Option<Spanned<String>>,
+    pub(crate) paths: Vec<(PathCategory, Spanned<String>)>,
+    pub(crate) health: Option<RawHealth>,
+    pub(crate) rollback: Option<bool>,
+}
+
+/// A health check as written; in `defaults` it has no command.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawHealth {
+    /// Where the `health` value is, for diagnostics about it as a whole.
+    pub(crate) span: Span,
+    pub(crate) command: Option<Spanned<Vec<String>>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) retries: Option<u32>,
+    pub(crate) interval: Option<Spanned<String>>,
 }
 
 /// The kind as written, before module folders are checked.
@@ -206,6 +314,14 @@ pub(crate) struct RawManifest {
     pub(crate) python: Option<String>,
     pub(crate) timeout: Option<Spanned<String>>,
     pub(crate) modules: Vec<RawModule>,
+    /// `defaults.rollback`.
+    pub(crate) default_rollback: Option<bool>,
+    /// `defaults.health` (timeout, retries, interval).
+    pub(crate) default_health: Option<RawHealth>,
+    /// Git tagging switch.
+    pub(crate) git_tags: Option<bool>,
+    /// Git tag name format.
+    pub(crate) tag_format: Option<Spanned<String>>,
     /// Field names as this format spells them, for diagnostics.
     pub(crate) spelling: Spelling,
 }
@@ -215,6 +331,8 @@ pub(crate) struct RawManifest {
 pub(crate) struct Spelling {
     pub(crate) depends_on: &'static str,
     pub(crate) module: &'static str,
+    /// `tagFormat` or `tag_format`.
+    pub(crate) tag_format: &'static str,
     /// Prefix of manifest-wide settings: `""` for JSON (`timeout`), `"upkeep."` for TOML.
     pub(crate) settings_prefix: &'static str,
 }

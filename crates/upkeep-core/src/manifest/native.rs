@@ -11,12 +11,19 @@
 //! python = "gogs.index"         # or command = ["argv", ...], or script = "path", or none: a group
 //! version = 2
 //! depends_on = ["postgres"]
+//! paths = { config = ["/etc/gogs"], data = ["{data}/gogs"] }   # or a plain list (data)
+//! health = { command = ["curl", "-fsS", "http://127.0.0.1:3000/"], retries = 5, interval = "2s" }
+//! rollback = true               # restore `paths` when the update or health check fails
+//!
+//! [defaults]                    # optional, for every module
+//! rollback = true
+//! health = { timeout = "30s", retries = 3, interval = "1s" }
 //! ```
 
 use serde::Deserialize;
 
 use super::diag::{Reporter, Span, did_you_mean};
-use super::{RawKind, RawManifest, RawModule, Spanned, Spelling};
+use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
 
 type TomlSpanned<T> = toml::Spanned<T>;
 
@@ -24,6 +31,7 @@ type TomlSpanned<T> = toml::Spanned<T>;
 #[serde(deny_unknown_fields)]
 struct NativeFile {
     upkeep: Option<Settings>,
+    defaults: Option<Defaults>,
     #[serde(default)]
     module: Vec<TomlSpanned<NativeModule>>,
 }
@@ -34,6 +42,24 @@ struct Settings {
     entrypoint: Option<TomlSpanned<String>>,
     python: Option<String>,
     timeout: Option<TomlSpanned<toml::Value>>,
+    git_tags: Option<bool>,
+    tag_format: Option<TomlSpanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    rollback: Option<bool>,
+    health: Option<TomlSpanned<Health>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Health {
+    command: Option<TomlSpanned<toml::Value>>,
+    timeout: Option<TomlSpanned<toml::Value>>,
+    retries: Option<u32>,
+    interval: Option<TomlSpanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -56,10 +82,16 @@ struct NativeModule {
     script: Option<TomlSpanned<String>>,
     #[serde(default)]
     args: Vec<toml::Value>,
+    paths: Option<TomlSpanned<toml::Value>>,
+    health: Option<TomlSpanned<Health>>,
+    rollback: Option<bool>,
 }
 
-const SECTIONS: &[&str] = &["upkeep", "module"];
-const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout"];
+const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
+const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout", "git_tags", "tag_format"];
+const HEALTH_FIELDS: &[&str] = &[
+    "command", "timeout", "retries", "interval", "rollback", "health",
+];
 const MODULE_FIELDS: &[&str] = &[
     "name",
     "description",
@@ -75,6 +107,9 @@ const MODULE_FIELDS: &[&str] = &[
     "command",
     "script",
     "args",
+    "paths",
+    "health",
+    "rollback",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -117,6 +152,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         spelling: Spelling {
             depends_on: "depends_on",
             module: "python",
+            tag_format: "tag_format",
             settings_prefix: "upkeep.",
         },
         ..RawManifest::default()
@@ -128,6 +164,15 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             .timeout
             .as_ref()
             .and_then(|t| duration(t, "upkeep.timeout", reporter));
+        raw.git_tags = settings.git_tags;
+        raw.tag_format = settings.tag_format.as_ref().map(keep);
+    }
+    if let Some(defaults) = file.defaults {
+        raw.default_rollback = defaults.rollback;
+        raw.default_health = defaults
+            .health
+            .as_ref()
+            .map(|h| health(h, "defaults.health", reporter));
     }
     for (index, entry) in file.module.iter().enumerate() {
         raw.modules.push(module(entry, index, reporter));
@@ -179,7 +224,101 @@ fn module(
             .and_then(|t| duration(t, &format!("{path}.timeout"), reporter)),
         checksum: m.checksum.as_ref().map(keep),
         dir: m.dir.as_ref().map(keep),
+        paths: m
+            .paths
+            .as_ref()
+            .map(|p| paths(p, &format!("{path}.paths"), reporter))
+            .unwrap_or_default(),
+        health: m
+            .health
+            .as_ref()
+            .map(|h| health(h, &format!("{path}.health"), reporter)),
+        rollback: m.rollback,
         path,
+    }
+}
+
+/// `paths` is a list of templates (data) or a table of lists by category.
+fn paths(
+    value: &TomlSpanned<toml::Value>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Vec<(PathCategory, Spanned<String>)> {
+    let at = span(value);
+    let mut out = Vec::new();
+    let mut list = |category, items: &toml::Value, field: &str, reporter: &mut Reporter<'_>| {
+        let Some(items) = items.as_array() else {
+            let message = format!("expected an array of paths, found {}", items.type_str());
+            reporter.error(Some(at), Some(field.to_owned()), message, None);
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            if let Some(text) = item.as_str() {
+                let value = text.to_owned();
+                out.push((category, Spanned { value, span: at }));
+            } else {
+                let message = format!("expected a path string, found {}", item.type_str());
+                reporter.error(Some(at), Some(format!("{field}[{i}]")), message, None);
+            }
+        }
+    };
+    match value.get_ref() {
+        toml::Value::Table(table) => {
+            for (key, items) in table {
+                let sub = format!("{field}.{key}");
+                if let Some(category) = PathCategory::from_name(key) {
+                    list(category, items, &sub, reporter);
+                } else {
+                    let message = format!("unknown path category `{key}`");
+                    let hint = Some("categories are `config`, `data` and `logs`".to_owned());
+                    reporter.error(Some(at), Some(sub), message, hint);
+                }
+            }
+        }
+        items => list(PathCategory::Data, items, field, reporter),
+    }
+    out
+}
+
+fn health(value: &TomlSpanned<Health>, field: &str, reporter: &mut Reporter<'_>) -> RawHealth {
+    let h = value.get_ref();
+    let command = h.command.as_ref().and_then(|c| {
+        let argv = match c.get_ref() {
+            toml::Value::String(script) => {
+                Some(vec!["sh".to_owned(), "-c".to_owned(), script.clone()])
+            }
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => None,
+        };
+        if argv.is_none() {
+            let message = "expected an argv array of strings or a shell command string";
+            reporter.error(
+                Some(span(c)),
+                Some(format!("{field}.command")),
+                message,
+                None,
+            );
+        }
+        argv.map(|value| Spanned {
+            value,
+            span: span(c),
+        })
+    });
+    RawHealth {
+        span: span(value),
+        command,
+        timeout: h
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(t, &format!("{field}.timeout"), reporter)),
+        retries: h.retries,
+        interval: h
+            .interval
+            .as_ref()
+            .and_then(|t| duration(t, &format!("{field}.interval"), reporter)),
     }
 }
 
@@ -272,6 +411,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         .iter()
         .chain(SETTINGS_FIELDS)
         .chain(MODULE_FIELDS)
+        .chain(HEALTH_FIELDS)
         .copied();
     did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
 }

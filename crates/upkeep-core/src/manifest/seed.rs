@@ -2,13 +2,24 @@
 //! `children`, `entrypoint`) and the second (adding `version`, `lastSafeVersion`,
 //! `lastApplied`, `enabled`, `description`, `checksum`), plus upkeep's additions in the
 //! same camelCase spelling (`critical`, `dependsOn`, `timeout`, `command`, `script`, `dir`,
-//! and a top-level `python`).
+//! `paths`, `health`, `rollback`, and top-level `python`, `defaults`, `gitTags`,
+//! `tagFormat`).
 
 use super::diag::{Reporter, Span, did_you_mean};
 use super::json_syntax::{self, Member, Value};
-use super::{RawKind, RawManifest, RawModule, Spanned, Spelling};
+use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
 
-const TOP_FIELDS: &[&str] = &["updates", "entrypoint", "python", "timeout"];
+const TOP_FIELDS: &[&str] = &[
+    "updates",
+    "entrypoint",
+    "python",
+    "timeout",
+    "defaults",
+    "gitTags",
+    "tagFormat",
+];
+const DEFAULTS_FIELDS: &[&str] = &["rollback", "health"];
+const HEALTH_FIELDS: &[&str] = &["command", "timeout", "retries", "interval"];
 const ENTRY_FIELDS: &[&str] = &[
     "name",
     "module",
@@ -26,6 +37,9 @@ const ENTRY_FIELDS: &[&str] = &[
     "command",
     "script",
     "dir",
+    "paths",
+    "health",
+    "rollback",
 ];
 
 type JsonNode = json_syntax::Spanned<Value>;
@@ -58,6 +72,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         spelling: Spelling {
             depends_on: "dependsOn",
             module: "module",
+            tag_format: "tagFormat",
             settings_prefix: "",
         },
         ..RawManifest::default()
@@ -70,6 +85,9 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             "entrypoint" => raw.entrypoint = ctx.opt_string(&member.value, field),
             "python" => raw.python = ctx.opt_string(&member.value, field).map(|s| s.value),
             "timeout" => raw.timeout = ctx.duration(&member.value, field),
+            "gitTags" => raw.git_tags = ctx.bool(&member.value, field),
+            "tagFormat" => raw.tag_format = ctx.string(&member.value, field),
+            "defaults" => ctx.defaults(&member.value, &mut raw),
             _ => {}
         }
     }
@@ -199,6 +217,9 @@ impl Ctx<'_, '_> {
             "checksum" => module.checksum = self.opt_string(value, field),
             "timeout" => module.timeout = self.duration(value, field),
             "dir" => module.dir = self.string(value, field),
+            "paths" => module.paths = self.paths(value, field),
+            "health" => module.health = self.health(value, field),
+            "rollback" => module.rollback = self.bool(value, field),
             "lastSafeVersion" => {
                 self.version(value, field);
             }
@@ -208,6 +229,94 @@ impl Ctx<'_, '_> {
             _ => {}
         }
         false
+    }
+
+    fn defaults(&mut self, node: &JsonNode, raw: &mut RawManifest) {
+        let Value::Object(members) = &node.value else {
+            self.type_error(node, "defaults", "an object");
+            return;
+        };
+        self.check_fields(members, DEFAULTS_FIELDS, "defaults");
+        for member in members {
+            let field = join("defaults", &member.key.value);
+            match member.key.value.as_str() {
+                "rollback" => raw.default_rollback = self.bool(&member.value, &field),
+                "health" => raw.default_health = self.health(&member.value, &field),
+                _ => {}
+            }
+        }
+    }
+
+    /// A list of path templates (data), or an object of lists by category.
+    fn paths(&mut self, node: &JsonNode, field: &str) -> Vec<(PathCategory, Spanned<String>)> {
+        let Value::Object(members) = &node.value else {
+            let list = self.string_list(node, field).unwrap_or_default();
+            return list.into_iter().map(|p| (PathCategory::Data, p)).collect();
+        };
+        let mut out = Vec::new();
+        for member in members {
+            let key = member.key.value.as_str();
+            let sub = join(field, key);
+            let Some(category) = PathCategory::from_name(key) else {
+                let hint = Some("categories are `config`, `data` and `logs`".to_owned());
+                let message = format!("unknown path category `{key}`");
+                self.reporter
+                    .error(Some(span(member.key.span)), Some(sub), message, hint);
+                continue;
+            };
+            let list = self.string_list(&member.value, &sub).unwrap_or_default();
+            out.extend(list.into_iter().map(|p| (category, p)));
+        }
+        out
+    }
+
+    fn health(&mut self, node: &JsonNode, field: &str) -> Option<RawHealth> {
+        let Value::Object(members) = &node.value else {
+            self.type_error(
+                node,
+                field,
+                "an object with `command`, `timeout`, `retries`, `interval`",
+            );
+            return None;
+        };
+        self.check_fields(members, HEALTH_FIELDS, field);
+        let mut health = RawHealth {
+            span: span(node.span),
+            ..RawHealth::default()
+        };
+        for member in members {
+            let sub = join(field, &member.key.value);
+            let value = &member.value;
+            match member.key.value.as_str() {
+                "command" => {
+                    health.command = match &value.value {
+                        Value::String(script) => Some(Spanned {
+                            value: vec!["sh".into(), "-c".into(), script.clone()],
+                            span: span(value.span),
+                        }),
+                        _ => self.string_list(value, &sub).map(|argv| Spanned {
+                            value: argv.into_iter().map(|s| s.value).collect(),
+                            span: span(value.span),
+                        }),
+                    };
+                }
+                "timeout" => health.timeout = self.duration(value, &sub),
+                "interval" => health.interval = self.duration(value, &sub),
+                "retries" => health.retries = self.count(value, &sub),
+                _ => {}
+            }
+        }
+        Some(health)
+    }
+
+    fn count(&mut self, node: &JsonNode, field: &str) -> Option<u32> {
+        if let Value::Number(raw) = &node.value
+            && let Ok(n) = raw.parse::<u32>()
+        {
+            return Some(n);
+        }
+        self.type_error(node, field, "a non-negative integer");
+        None
     }
 
     fn type_error(&mut self, node: &JsonNode, field: &str, expected: &str) {

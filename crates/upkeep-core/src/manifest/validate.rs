@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::diag::{Reporter, did_you_mean};
 use super::{
-    Manifest, ManifestFormat, ModuleKind, ModuleSpec, RawKind, RawManifest, RawModule, Spanned,
+    GitTags, HealthCheck, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawHealth,
+    RawKind, RawManifest, RawModule, Spanned,
 };
 use crate::duration::parse_duration;
 use crate::version::Version;
@@ -28,6 +29,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
         );
     }
     check_cycles(&raw, &names, reporter);
+    check_default_health(raw.default_health.as_ref(), reporter);
     let default_timeout = raw
         .timeout
         .as_ref()
@@ -37,6 +39,13 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
         .iter()
         .map(|m| build_module(m, root, &raw, reporter))
         .collect();
+    let git_tags = GitTags {
+        enabled: raw.git_tags.unwrap_or(true),
+        format: raw.tag_format.as_ref().map_or_else(
+            || GitTags::DEFAULT_FORMAT.to_owned(),
+            |f| tag_format(f, &format!("{prefix}{}", raw.spelling.tag_format), reporter),
+        ),
+    };
     Manifest {
         path: PathBuf::new(),
         root: root.to_path_buf(),
@@ -45,6 +54,123 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
         python: raw.python,
         default_timeout,
         modules,
+        git_tags,
+    }
+}
+
+fn tag_format(format: &Spanned<String>, field: &str, reporter: &mut Reporter<'_>) -> String {
+    let rest = format
+        .value
+        .replace("{module}", "")
+        .replace("{version}", "")
+        .replace("{timestamp}", "");
+    let bad = rest.contains(['{', '}'])
+        || !format.value.contains("{version}")
+        || format
+            .value
+            .contains(['~', '^', ':', '?', '*', '[', '\\', ' '])
+        || format.value.contains("..");
+    if bad {
+        let hint = "use `{module}`, `{version}` and `{timestamp}`, e.g. \"{module}-v{version}-{timestamp}\"; git refuses spaces, `~^:?*[\\` and `..` in tag names";
+        reporter.error(
+            Some(format.span),
+            Some(field.to_owned()),
+            format!("bad tag format `{}`", format.value),
+            Some(hint.into()),
+        );
+    }
+    format.value.clone()
+}
+
+fn owned_paths(m: &RawModule, reporter: &mut Reporter<'_>) -> Vec<OwnedPath> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (category, template) in &m.paths {
+        let field = Some(format!("{}.paths", m.path));
+        if let Err(err) = crate::placeholders::check(&template.value) {
+            reporter.error(Some(template.span), field, err.to_string(), None);
+        } else if !seen.insert(template.value.clone()) {
+            let message = format!("path `{}` is listed twice", template.value);
+            reporter.error(Some(template.span), field, message, Some("keep one".into()));
+        } else {
+            out.push(OwnedPath {
+                category: *category,
+                template: template.value.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn health_check(
+    m: &RawModule,
+    raw: &RawManifest,
+    reporter: &mut Reporter<'_>,
+) -> Option<HealthCheck> {
+    let health = m.health.as_ref()?;
+    let field = format!("{}.health", m.path);
+    let Some(command) = &health.command else {
+        let hint = "add `command`, e.g. [\"curl\", \"-fsS\", \"http://127.0.0.1:8080/health\"]";
+        reporter.error(
+            Some(health.span),
+            Some(field),
+            "health check without a `command`",
+            Some(hint.into()),
+        );
+        return None;
+    };
+    if command.value.is_empty() || command.value[0].is_empty() {
+        reporter.error(
+            Some(command.span),
+            Some(format!("{field}.command")),
+            "empty health command",
+            None,
+        );
+        return None;
+    }
+    let defaults = raw.default_health.as_ref();
+    let pick = |own: &Option<Spanned<String>>,
+                default: Option<&Spanned<String>>,
+                name: &str,
+                reporter: &mut Reporter<'_>| {
+        own.as_ref()
+            .map(|t| (t, format!("{field}.{name}")))
+            .or_else(|| default.map(|t| (t, format!("defaults.health.{name}"))))
+            .and_then(|(t, f)| timeout(t, &f, reporter))
+    };
+    let attempt_timeout = pick(
+        &health.timeout,
+        defaults.and_then(|d| d.timeout.as_ref()),
+        "timeout",
+        reporter,
+    );
+    let interval = pick(
+        &health.interval,
+        defaults.and_then(|d| d.interval.as_ref()),
+        "interval",
+        reporter,
+    );
+    Some(HealthCheck {
+        argv: command.value.clone(),
+        timeout: attempt_timeout.unwrap_or(HealthCheck::DEFAULT_TIMEOUT),
+        retries: health
+            .retries
+            .or_else(|| defaults.and_then(|d| d.retries))
+            .unwrap_or(0),
+        interval: interval.unwrap_or(HealthCheck::DEFAULT_INTERVAL),
+    })
+}
+
+/// Report a `command` in `defaults.health`, which applies to no module.
+fn check_default_health(health: Option<&RawHealth>, reporter: &mut Reporter<'_>) {
+    if let Some(command) = health.and_then(|h| h.command.as_ref()) {
+        let hint = "give each module its own `health.command`; defaults set only timeout, retries and interval";
+        reporter.error(
+            Some(command.span),
+            Some("defaults.health.command".into()),
+            "a default health check cannot have a command",
+            Some(hint.into()),
+        );
     }
 }
 
@@ -299,6 +425,9 @@ fn build_module(
             .and_then(|t| timeout(t, &format!("{}.timeout", m.path), reporter)),
         dir,
         manifest_checksum: checksum,
+        paths: owned_paths(m, reporter),
+        health: health_check(m, raw, reporter),
+        rollback: m.rollback.or(raw.default_rollback).unwrap_or(true),
     }
 }
 

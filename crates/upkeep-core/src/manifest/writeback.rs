@@ -82,7 +82,7 @@ pub fn write_back(path: &Path, applied: &[Applied]) -> Result<(), WriteBackError
 /// [`WriteBackError`] when the file cannot be read, parsed or replaced.
 pub fn set_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), WriteBackError> {
     if path.extension().is_some_and(|e| e == "toml") {
-        return set_toml_checksum(path, module, checksum);
+        return set_toml_field(path, module, "checksum", &toml_edit::value(checksum));
     }
     set_json_fields(
         path,
@@ -92,6 +92,24 @@ pub fn set_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), Wri
             json_syntax::encode_string(checksum),
         )],
     )
+}
+
+/// Set a module's declared `version` (after a rollback, so the next run does not upgrade
+/// straight back). An all-digit version is written as an integer (Plinth style).
+///
+/// # Errors
+/// [`WriteBackError`] when the file cannot be read, parsed or replaced.
+pub fn set_version(path: &Path, module: &str, version: &str) -> Result<(), WriteBackError> {
+    let integer = version
+        .parse::<i64>()
+        .ok()
+        .filter(|_| version.bytes().all(|b| b.is_ascii_digit()));
+    if path.extension().is_some_and(|e| e == "toml") {
+        let item = integer.map_or_else(|| toml_edit::value(version), toml_edit::value);
+        return set_toml_field(path, module, "version", &item);
+    }
+    let raw = integer.map_or_else(|| json_syntax::encode_string(version), |n| n.to_string());
+    set_json_fields(path, &[(module.to_owned(), "version", raw)])
 }
 
 fn read(path: &Path) -> Result<String, WriteBackError> {
@@ -140,7 +158,12 @@ fn set_json_fields(
     })
 }
 
-fn set_toml_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), WriteBackError> {
+fn set_toml_field(
+    path: &Path,
+    module: &str,
+    key: &str,
+    item: &toml_edit::Item,
+) -> Result<(), WriteBackError> {
     let source = read(path)?;
     let mut doc: toml_edit::DocumentMut =
         source
@@ -157,7 +180,7 @@ fn set_toml_checksum(path: &Path, module: &str, checksum: &str) -> Result<(), Wr
     };
     for table in modules.iter_mut() {
         if table.get("name").and_then(toml_edit::Item::as_str) == Some(module) {
-            table["checksum"] = toml_edit::value(checksum);
+            table[key] = item.clone();
         }
     }
     let updated = doc.to_string();

@@ -29,6 +29,8 @@ pub enum RunEvent {
     Recovered {
         /// Their ids.
         runs: Vec<i64>,
+        /// What was put back: interrupted restores finished, interrupted updates undone.
+        restored: Vec<crate::backup::Recovered>,
     },
     /// The run started.
     Started {
@@ -115,6 +117,38 @@ pub enum Outcome {
     },
     /// Dry run: it would have run.
     WouldRun,
+    /// Its pre-update backup could not be taken and verified, so it did not run.
+    BackupFailed {
+        /// Why.
+        reason: String,
+    },
+    /// Its health check failed after the update and there was nothing to roll back (no
+    /// `paths`, or `rollback = false`).
+    HealthFailed {
+        /// What the check reported.
+        detail: String,
+    },
+    /// Its update or health check failed; its paths were restored from the pre-update
+    /// backup and it is healthy again at the version it had before.
+    RolledBack {
+        /// What failed.
+        cause: String,
+        /// The backup restored.
+        backup_id: i64,
+    },
+    /// Its update failed and the rollback (restore or health re-check) failed too: it is
+    /// held out of automatic runs until someone clears it with `upkeep clear`.
+    NeedsIntervention {
+        /// What failed first.
+        cause: String,
+        /// Why the rollback did not bring it back.
+        reason: String,
+    },
+    /// It is held for manual intervention since an earlier run, so it did not run.
+    Held {
+        /// Why it is held.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -129,6 +163,11 @@ impl Outcome {
             Outcome::IntegrityRefused { .. } => "integrity-refused",
             Outcome::Skipped { .. } => "skipped",
             Outcome::WouldRun => "would-run",
+            Outcome::BackupFailed { .. } => "backup-failed",
+            Outcome::HealthFailed { .. } => "health-failed",
+            Outcome::RolledBack { .. } => "rolled-back",
+            Outcome::NeedsIntervention { .. } => "needs-intervention",
+            Outcome::Held { .. } => "held",
         }
     }
 
@@ -153,7 +192,16 @@ impl Outcome {
             Outcome::Cancelled { started: false } => Some("cancelled before it started".to_owned()),
             Outcome::Blocked { reason, .. }
             | Outcome::IntegrityRefused { reason, .. }
-            | Outcome::Skipped { reason } => Some(reason.clone()),
+            | Outcome::Skipped { reason }
+            | Outcome::BackupFailed { reason }
+            | Outcome::Held { reason } => Some(reason.clone()),
+            Outcome::HealthFailed { detail } => Some(format!("health check failed: {detail}")),
+            Outcome::RolledBack { cause, backup_id } => {
+                Some(format!("{cause}; rolled back from backup {backup_id}"))
+            }
+            Outcome::NeedsIntervention { cause, reason } => Some(format!(
+                "{cause}; rollback failed: {reason}; held until `upkeep clear`"
+            )),
         }
     }
 }

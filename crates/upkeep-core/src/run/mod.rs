@@ -3,6 +3,7 @@
 
 mod events;
 mod module;
+pub(crate) mod safety;
 mod scheduler;
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub wait_for_lock: bool,
     /// Cancel the run on SIGINT and SIGTERM.
     pub handle_signals: bool,
+    /// How pre-update backups are taken.
+    pub backup: crate::backup::BackupConfig,
 }
 
 impl RunOptions {
@@ -61,6 +64,7 @@ impl RunOptions {
             trigger: "manual".to_owned(),
             wait_for_lock: false,
             handle_signals: false,
+            backup: crate::backup::BackupConfig::default(),
         }
     }
 }
@@ -77,6 +81,9 @@ pub enum RunError {
     /// The targets are invalid.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// Undoing what an interrupted run left half-done failed.
+    #[error("recover from an interrupted run: {0}")]
+    Recovery(String),
     /// The async runtime could not start.
     #[error("start the runtime")]
     Runtime(#[source] std::io::Error),
@@ -99,13 +106,11 @@ pub fn run(
     }
     let _lock = RunLock::acquire(&options.state_dir, options.wait_for_lock)?;
     let mut ledger = Ledger::open(&options.state_dir)?;
-    let recovered = ledger.recover_interrupted()?;
-    if !recovered.is_empty() {
-        reporter.event(&RunEvent::Recovered { runs: recovered });
-    }
+    recover(&mut ledger, options, reporter.as_ref())?;
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
     let run_id = ledger.begin_run(&options.trigger, &manifest.path, options.jobs)?;
+    crate::failpoint::crash_point!("run::after-begin");
     let started = Instant::now();
     reporter.event(&RunEvent::Started {
         run_id: Some(run_id),
@@ -124,6 +129,7 @@ pub fn run(
         run_id: Some(run_id),
         reporter: reporter.clone(),
         states,
+        git_repo: std::sync::OnceLock::new(),
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     let result = RunSummary::result_of(&modules, cancelled);
@@ -135,6 +141,7 @@ pub fn run(
     let ledger = writer.finish()?;
     drop(ledger);
     if manifest.format == ManifestFormat::SeedJson {
+        crate::failpoint::crash_point!("run::before-write-back");
         write_back(manifest, &modules)?;
     }
     let summary = RunSummary {
@@ -146,6 +153,35 @@ pub fn run(
     };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
+}
+
+/// Undo what interrupted runs left: stop their processes, mark them interrupted, finish
+/// their restores and roll back their unfinished updates.
+fn recover(
+    ledger: &mut Ledger,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<(), RunError> {
+    let recovered = ledger.recover_interrupted()?;
+    for &run in &recovered {
+        // A killed run's modules may still be running; stop them before anything is
+        // restored or run again on top of them.
+        if let Some(pid) = ledger.run_pid(run)? {
+            let killed = crate::exec::kill_leftovers(pid);
+            if killed > 0 {
+                tracing::warn!(run, killed, "stopped processes left by an interrupted run");
+            }
+        }
+    }
+    let restored = crate::backup::recover(ledger, &options.state_dir, &recovered)
+        .map_err(|err| RunError::Recovery(err.to_string()))?;
+    if !recovered.is_empty() || !restored.is_empty() {
+        reporter.event(&RunEvent::Recovered {
+            runs: recovered,
+            restored,
+        });
+    }
+    Ok(())
 }
 
 fn dry_run(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::events::Outcome;
+use super::safety::{self, Safety};
 use crate::exec::{self, Exit, Invocation};
 use crate::integrity::{self, FileDiff};
 use crate::state::Ledger;
@@ -21,6 +22,8 @@ pub(super) struct Job {
     pub(super) declared_checksum: Option<String>,
     pub(super) state_dir: PathBuf,
     pub(super) invocation: Invocation,
+    /// Backup, health check and rollback around the update, when the module has any.
+    pub(super) safety: Option<Safety>,
 }
 
 /// What a finished job reports back to the scheduler.
@@ -37,19 +40,19 @@ pub(super) struct JobResult {
 pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResult {
     let verified = match verify(&job).await {
         Ok(checksum) => checksum,
-        Err(outcome) => {
-            return JobResult {
-                index: job.index,
-                outcome,
-                started: None,
-                duration: Duration::ZERO,
-                checksum: None,
-            };
-        }
+        Err(outcome) => return not_started(job.index, outcome),
+    };
+    let backup_id = match &job.safety {
+        Some(s) => match safety::pre_update(s).await {
+            Ok(id) => id,
+            Err(outcome) => return not_started(job.index, outcome),
+        },
+        None => None,
     };
     let started = Instant::now();
     let timeout = job.invocation.timeout;
-    let finished = exec::run(job.invocation, cancel).await;
+    let finished = exec::run(job.invocation.clone(), cancel.clone()).await;
+    crate::failpoint::crash_point!("run::module-exited");
     let outcome = match finished.exit {
         Exit::Code(0) => Outcome::Succeeded,
         Exit::Code(code) => Outcome::Failed {
@@ -79,12 +82,26 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
             tail: String::new(),
         },
     };
+    let outcome = match &job.safety {
+        Some(s) => safety::after_update(s, outcome, backup_id, &job.invocation, cancel).await,
+        None => outcome,
+    };
     JobResult {
         index: job.index,
         outcome,
         started: Some(started),
         duration: started.elapsed(),
         checksum: verified,
+    }
+}
+
+fn not_started(index: usize, outcome: Outcome) -> JobResult {
+    JobResult {
+        index,
+        outcome,
+        started: None,
+        duration: Duration::ZERO,
+        checksum: None,
     }
 }
 

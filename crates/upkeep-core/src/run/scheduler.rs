@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::RunOptions;
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, module_env, run_job};
+use super::safety::Safety;
 use crate::exec::{self, Invocation, LineSink};
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::plan::{Action, Plan, Step};
@@ -27,6 +28,24 @@ pub(super) struct Context {
     pub(super) run_id: Option<i64>,
     pub(super) reporter: Arc<dyn Reporter>,
     pub(super) states: HashMap<String, ModuleState>,
+    /// Whether the manifest directory is the top of a git work tree, found out once.
+    pub(super) git_repo: std::sync::OnceLock<bool>,
+}
+
+impl Context {
+    /// Whether healthy updates can be tagged: the manifest directory is itself a git
+    /// repository's work tree (as the seeds' updates directory is), not merely inside one.
+    fn updates_dir_is_repo(&self) -> bool {
+        *self.git_repo.get_or_init(|| {
+            let root = &self.manifest.root;
+            let argv = ["git", "rev-parse", "--show-toplevel"];
+            exec::capture(&argv, root, Duration::from_secs(10)).is_ok_and(|out| {
+                out.success()
+                    && fs_err::canonicalize(out.stdout.trim()).ok()
+                        == fs_err::canonicalize(root).ok()
+            })
+        })
+    }
 }
 
 /// How a finished step counts for what comes after it.
@@ -214,6 +233,18 @@ fn needs_process(
             reason,
         };
         finish(ctx, state, index, outcome, None, writer);
+        return false;
+    }
+    let held = ctx
+        .states
+        .get(&step.name)
+        .and_then(|s| s.needs_intervention.clone());
+    if let (Some(reason), true) = (held, step.action.runs()) {
+        let reason = format!(
+            "held for manual intervention: {reason}; after fixing it, run `upkeep clear {}`",
+            step.name
+        );
+        finish(ctx, state, index, Outcome::Held { reason }, None, writer);
         return false;
     }
     if step.action.runs() {
@@ -421,7 +452,57 @@ fn job_for(
         declared_checksum: step.checksum.clone(),
         state_dir: ctx.options.state_dir.clone(),
         invocation,
+        safety: safety_for(ctx, step, spec)?,
     })
+}
+
+/// The safety steps around a module that owns paths or has a health check.
+fn safety_for(
+    ctx: &Context,
+    step: &Step,
+    spec: &ModuleSpec,
+) -> Result<Option<Safety>, Box<Outcome>> {
+    let git =
+        (ctx.manifest.git_tags.enabled && step.version.is_some() && ctx.updates_dir_is_repo())
+            .then(|| {
+                (
+                    ctx.manifest.root.clone(),
+                    ctx.manifest.git_tags.format.clone(),
+                )
+            });
+    if spec.paths.is_empty() && spec.health.is_none() && git.is_none() {
+        return Ok(None);
+    }
+    let state_dir = &ctx.options.state_dir;
+    let roots = if spec.paths.is_empty() {
+        Vec::new()
+    } else {
+        let kind = crate::backup::BackupKind::Module;
+        crate::backup::roots_for(
+            &ctx.manifest,
+            state_dir,
+            kind,
+            std::slice::from_ref(&spec.name),
+            true,
+        )
+        .map_err(|err| {
+            Box::new(Outcome::BackupFailed {
+                reason: format!("failed to expand `paths`: {err}"),
+            })
+        })?
+    };
+    Ok(Some(Safety {
+        module: spec.name.clone(),
+        state_dir: state_dir.clone(),
+        run_id: ctx.run_id,
+        roots,
+        health: spec.health.clone(),
+        rollback: spec.rollback,
+        config: ctx.options.backup.clone(),
+        version_before: step.applied_version.clone(),
+        version_after: step.version.clone(),
+        git,
+    }))
 }
 
 /// The environment a module runs with: its context as `UPKEEP_*` variables. Creates the

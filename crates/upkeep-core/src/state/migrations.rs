@@ -61,4 +61,99 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         detail  TEXT NOT NULL
     ) STRICT;
     ",
+    // 2: backups (archive, roots, every entry), health checks, rollbacks, restores, git tags,
+    // and modules held for manual intervention.
+    r"
+    ALTER TABLE modules ADD COLUMN needs_intervention TEXT;
+
+    CREATE TABLE backups (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        module          TEXT,
+        module_version  TEXT,
+        run_id          INTEGER,
+        description     TEXT,
+        file            TEXT NOT NULL UNIQUE,
+        compression     TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        bytes_in        INTEGER NOT NULL,
+        bytes_out       INTEGER NOT NULL,
+        entry_count     INTEGER NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        verified_ms     INTEGER NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'ok'
+    ) STRICT;
+    CREATE INDEX backups_by_module ON backups(module, created_ms);
+
+    CREATE TABLE backup_roots (
+        backup_id  INTEGER NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
+        label      TEXT NOT NULL,
+        module     TEXT NOT NULL,
+        category   TEXT NOT NULL,
+        path       TEXT NOT NULL,
+        missing    INTEGER NOT NULL,
+        PRIMARY KEY (backup_id, label)
+    ) STRICT;
+
+    CREATE TABLE backup_entries (
+        backup_id  INTEGER NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
+        path       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        mode       INTEGER NOT NULL,
+        size       INTEGER NOT NULL,
+        sha256     TEXT,
+        link       TEXT,
+        PRIMARY KEY (backup_id, path)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE health_checks (
+        id        INTEGER PRIMARY KEY,
+        run_id    INTEGER,
+        module    TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        phase     TEXT NOT NULL,
+        passed    INTEGER NOT NULL,
+        attempts  INTEGER NOT NULL,
+        detail    TEXT
+    ) STRICT;
+    CREATE INDEX health_checks_by_module ON health_checks(module, at_ms);
+
+    CREATE TABLE rollbacks (
+        id            INTEGER PRIMARY KEY,
+        run_id        INTEGER,
+        module        TEXT NOT NULL,
+        at_ms         INTEGER NOT NULL,
+        trigger       TEXT NOT NULL,
+        cause         TEXT,
+        from_version  TEXT,
+        to_version    TEXT,
+        backup_id     INTEGER,
+        git_tag       TEXT,
+        git_commit    TEXT,
+        result        TEXT NOT NULL,
+        detail        TEXT
+    ) STRICT;
+    CREATE INDEX rollbacks_by_module ON rollbacks(module, at_ms);
+
+    CREATE TABLE restores (
+        id           INTEGER PRIMARY KEY,
+        backup_id    INTEGER NOT NULL,
+        started_ms   INTEGER NOT NULL,
+        finished_ms  INTEGER,
+        result       TEXT NOT NULL DEFAULT 'running',
+        labels       TEXT NOT NULL,
+        swapped      TEXT NOT NULL DEFAULT '[]'
+    ) STRICT;
+
+    CREATE TABLE git_tags (
+        tag         TEXT PRIMARY KEY,
+        module      TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        commit_id   TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        run_id      INTEGER
+    ) STRICT;
+    ",
 ];

@@ -7,6 +7,7 @@
 
 mod migrations;
 mod queries;
+pub mod safety;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -81,6 +82,8 @@ pub struct ModuleState {
     pub last_outcome: Option<String>,
     /// The run of the newest recorded outcome.
     pub last_run_id: Option<i64>,
+    /// Why the module is held out of automatic runs (a rollback failed), if it is.
+    pub needs_intervention: Option<String>,
 }
 
 impl ModuleState {
@@ -232,7 +235,7 @@ impl Ledger {
             .conn
             .prepare(
                 "SELECT m.name, m.applied_version, m.applied_at_ms, m.applied_checksum, m.last_safe_version,
-                        r.outcome, r.run_id
+                        r.outcome, r.run_id, m.needs_intervention
                  FROM modules m
                  LEFT JOIN module_runs r ON r.module = m.name AND r.run_id = m.last_run_id",
             )
@@ -247,6 +250,7 @@ impl Ledger {
                     last_safe_version: row.get(4)?,
                     last_outcome: row.get(5)?,
                     last_run_id: row.get(6)?,
+                    needs_intervention: row.get(7)?,
                 },
             ))
         });

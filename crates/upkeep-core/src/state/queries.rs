@@ -46,6 +46,8 @@ pub struct HistoryRun {
     pub result: String,
     /// Module outcomes in this run that match the filter.
     pub modules: Vec<HistoryModule>,
+    /// Backups, health checks and rollbacks during the run, in time order.
+    pub events: Vec<super::safety::SafetyEvent>,
 }
 
 /// One module outcome within a run.
@@ -102,6 +104,7 @@ impl Ledger {
                         finished_ms: row.get(3)?,
                         result: row.get(4)?,
                         modules: Vec::new(),
+                        events: Vec::new(),
                     })
                 })?
                 .collect()
@@ -136,6 +139,7 @@ impl Ledger {
                 run.modules.push(module);
             }
         }
+        self.attach_events(&mut runs, filter, since)?;
         if !filter.modules.is_empty() || filter.outcome.is_some() {
             runs.retain(|r| !r.modules.is_empty());
         }
@@ -145,6 +149,26 @@ impl Ledger {
         let stats = self.stats(filter, since)?;
         let audit = self.audit_in(filter, since)?;
         Ok(History { runs, stats, audit })
+    }
+
+    /// Add each run's backups, health checks and rollbacks (of the filter's modules).
+    fn attach_events(
+        &self,
+        runs: &mut [HistoryRun],
+        filter: &HistoryFilter,
+        since: i64,
+    ) -> Result<(), StateError> {
+        for (run_id, event) in self.safety_events(since)? {
+            let wanted = filter.modules.is_empty()
+                || event
+                    .module
+                    .as_ref()
+                    .is_some_and(|m| filter.modules.contains(m));
+            if let (true, Some(run)) = (wanted, runs.iter_mut().find(|r| r.id == run_id)) {
+                run.events.push(event);
+            }
+        }
+        Ok(())
     }
 
     /// Audit entries since `since` for the filter's modules, newest first.

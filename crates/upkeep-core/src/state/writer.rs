@@ -178,6 +178,7 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
         }
         apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
     }
+    crate::failpoint::crash_point!("ledger::before-commit");
     tx.commit().map_err(sqlite("commit module progress", path))
 }
 

@@ -1,8 +1,10 @@
 //! One function per subcommand: resolve settings, call the engine, render the result.
 
+mod backup;
 mod checksum;
 mod history;
 mod plan;
+mod rollback;
 mod run;
 mod status;
 
@@ -56,6 +58,10 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Status => status::status(&ctx),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),
+        Command::Backup(command) => backup::backup(&ctx, command),
+        Command::Clear { module } => backup::clear(&ctx, &module),
+        Command::Rollback(args) => rollback::rollback(&ctx, &args),
+        Command::Versions { module } => rollback::versions(&ctx, &module),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
             Ok(upkeep_core::exit_codes::OK)

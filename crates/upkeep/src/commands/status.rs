@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use upkeep_core::exit_codes;
 use upkeep_core::plan::{self, PlanOptions};
+use upkeep_core::state::safety::SafetyState;
 use upkeep_core::state::{Ledger, ModuleState};
 
 use super::{Context, print_json, print_text};
@@ -23,14 +24,62 @@ pub(crate) struct StatusRow {
     pub(crate) last_safe_version: Option<String>,
     pub(crate) last_applied: Option<String>,
     pub(crate) last_outcome: Option<String>,
+    /// Newest backup holding the module's paths.
+    pub(crate) last_backup: Option<i64>,
+    pub(crate) last_backup_at: Option<String>,
+    /// `passed` or `failed`, from the newest health check.
+    pub(crate) last_health: Option<String>,
+    pub(crate) last_health_at: Option<String>,
+    /// Why the module is held for manual intervention, if it is.
+    pub(crate) held: Option<String>,
     pub(crate) description: Option<String>,
+}
+
+impl StatusRow {
+    /// What the ledger says, for a module the manifest does not (or no longer) describe.
+    fn recorded(name: &str, state: &ModuleState) -> Self {
+        Self {
+            module: name.to_owned(),
+            kind: "-",
+            state: "removed from manifest".to_owned(),
+            enabled: false,
+            critical: false,
+            declared_version: None,
+            applied_version: state.applied_version.clone(),
+            last_safe_version: state.last_safe_version.clone(),
+            last_applied: state.applied_at_ms.map(render::timestamp),
+            last_outcome: state.last_outcome.clone(),
+            last_backup: None,
+            last_backup_at: None,
+            last_health: None,
+            last_health_at: None,
+            held: None,
+            description: None,
+        }
+    }
+
+    fn with_safety(mut self, safety: Option<&SafetyState>) -> Self {
+        if let Some(s) = safety {
+            self.last_backup = s.last_backup;
+            self.last_backup_at = s.last_backup_ms.map(render::timestamp);
+            self.last_health = s
+                .last_health_passed
+                .map(|p| if p { "passed" } else { "failed" }.to_owned());
+            self.last_health_at = s.last_health_ms.map(render::timestamp);
+            self.held.clone_from(&s.needs_intervention);
+            if let Some(reason) = &s.needs_intervention {
+                self.state = format!("held: {reason}");
+            }
+        }
+        self
+    }
 }
 
 pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
     let manifest = ctx.load_manifest()?;
-    let states = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.module_states()?,
-        None => HashMap::new(),
+    let (states, safety) = match Ledger::open_existing(&ctx.state_dir)? {
+        Some(ledger) => (ledger.module_states()?, ledger.safety_states()?),
+        None => (HashMap::new(), HashMap::new()),
     };
     let all = PlanOptions {
         targets: manifest.names().map(str::to_owned).collect(),
@@ -48,18 +97,15 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
                 .expect("every module is planned");
             let state = states.get(&spec.name).cloned().unwrap_or_default();
             StatusRow {
-                module: spec.name.clone(),
                 kind: spec.kind.label(),
                 state: step.action.describe(),
                 enabled: spec.enabled,
                 critical: spec.critical,
                 declared_version: spec.version.as_ref().map(ToString::to_string),
-                applied_version: state.applied_version.clone(),
-                last_safe_version: state.last_safe_version.clone(),
-                last_applied: state.applied_at_ms.map(render::timestamp),
-                last_outcome: state.last_outcome.clone(),
                 description: spec.description.clone(),
+                ..StatusRow::recorded(&spec.name, &state)
             }
+            .with_safety(safety.get(&spec.name))
         })
         .collect();
     let mut removed: Vec<(&String, &ModuleState)> = states
@@ -67,18 +113,8 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
         .filter(|(name, _)| manifest.module(name).is_none())
         .collect();
     removed.sort_by_key(|(name, _)| *name);
-    rows.extend(removed.into_iter().map(|(name, state)| StatusRow {
-        module: name.clone(),
-        kind: "-",
-        state: "removed from manifest".to_owned(),
-        enabled: false,
-        critical: false,
-        declared_version: None,
-        applied_version: state.applied_version.clone(),
-        last_safe_version: state.last_safe_version.clone(),
-        last_applied: state.applied_at_ms.map(render::timestamp),
-        last_outcome: state.last_outcome.clone(),
-        description: None,
+    rows.extend(removed.into_iter().map(|(name, state)| {
+        StatusRow::recorded(name, state).with_safety(safety.get(name.as_str()))
     }));
     if ctx.json {
         print_json(&rows)?;

@@ -1,7 +1,10 @@
 //! Human renderings of engine results: tables, diagnostics, summaries. Everything here is
 //! a pure function from values to text, so it can be snapshot-tested without spawning.
 
+mod backups;
 pub(crate) mod progress;
+
+pub(crate) use backups::{backup_created, backup_list, prune, restored};
 
 use std::fmt::Write;
 use std::path::Path;
@@ -164,6 +167,9 @@ pub(crate) fn status_table(rows: &[StatusRow]) -> String {
                 or_dash(r.last_safe_version.as_deref()),
                 or_dash(r.last_applied.as_deref()),
                 or_dash(r.last_outcome.as_deref()),
+                r.last_backup
+                    .map_or_else(|| "-".to_owned(), |id| format!("#{id}")),
+                or_dash(r.last_health.as_deref()),
                 or_dash(r.description.as_deref()),
             ]
         })
@@ -178,6 +184,8 @@ pub(crate) fn status_table(rows: &[StatusRow]) -> String {
             "LAST SAFE",
             "LAST APPLIED",
             "LAST OUTCOME",
+            "BACKUP",
+            "HEALTH",
             "DESCRIPTION",
         ],
         &cells,
@@ -294,6 +302,15 @@ pub(crate) fn history(history: &History) -> String {
                 m.outcome,
                 or_dash(took.as_deref()),
                 m.detail.as_deref().unwrap_or("")
+            );
+        }
+        for e in &run.events {
+            let _ = writeln!(
+                out,
+                "    {:<12} {:<20} {}",
+                e.kind,
+                e.module.as_deref().unwrap_or("-"),
+                e.detail
             );
         }
     }

@@ -86,12 +86,17 @@ impl Reporter for ProgressReporter {
             return;
         }
         match event {
-            RunEvent::Recovered { runs } => {
-                let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
-                self.line(&format!(
-                    "note: run(s) {} never finished (upkeep was stopped); marked interrupted",
-                    ids.join(", ")
-                ));
+            RunEvent::Recovered { runs, restored } => {
+                if !runs.is_empty() {
+                    let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+                    self.line(&format!(
+                        "note: run(s) {} never finished (upkeep was stopped); marked interrupted",
+                        ids.join(", ")
+                    ));
+                }
+                for r in restored {
+                    self.line(&format!("note: {}", r.detail));
+                }
             }
             RunEvent::Started {
                 run_id,
@@ -143,6 +148,12 @@ fn mark(outcome: &Outcome) -> &'static str {
         Outcome::Blocked { .. } => "block",
         Outcome::Cancelled { .. } => "cancel",
         Outcome::IntegrityRefused { .. } => "REFUSE",
-        Outcome::Failed { .. } | Outcome::TimedOut { .. } => "FAIL",
+        Outcome::Failed { .. }
+        | Outcome::TimedOut { .. }
+        | Outcome::BackupFailed { .. }
+        | Outcome::HealthFailed { .. } => "FAIL",
+        Outcome::RolledBack { .. } => "ROLLBACK",
+        Outcome::NeedsIntervention { .. } => "HELD!",
+        Outcome::Held { .. } => "held",
     }
 }

@@ -95,6 +95,22 @@ impl Host {
         cmd
     }
 
+    /// The same as [`Host::upkeep`] as a plain `std::process::Command`, for tests that
+    /// need the child itself (its pid, its pipes).
+    pub(crate) fn upkeep_process(&self) -> std::process::Command {
+        #[expect(clippy::disallowed_methods, reason = "tests drive the binary directly")]
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("upkeep"));
+        cmd.env_remove("UPKEEP_MANIFEST")
+            .env_remove("UPKEEP_STATE_DIR")
+            .env("NO_COLOR", "1")
+            .arg("--manifest")
+            .arg(&self.manifest)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .current_dir(&self.root);
+        cmd
+    }
+
     /// Approve every module's files (`upkeep checksum --write`).
     pub(crate) fn approve(&self) {
         self.upkeep()

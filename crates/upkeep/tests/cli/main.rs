@@ -5,7 +5,9 @@ mod fixture;
 
 mod checksums;
 mod concurrency;
+mod crash_sweep;
 mod manifest_corpus;
 mod process_hygiene;
 mod runs;
+mod safety;
 mod seed_example;

@@ -1,0 +1,745 @@
+//! Backups of the paths modules own: create (verified before it is recorded), list,
+//! verify, restore (hostile-input rules of [`crate::archive`], then an atomic swap per
+//! path journaled in the ledger), delete and prune under a retention policy.
+//!
+//! Archives live in `<state>/backups/`. A backup's row is inserted only after its archive
+//! was written, fsynced, re-read, verified and renamed into place, so every recorded backup
+//! has a verified archive; a crash in between leaves at most an unrecorded file, which
+//! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
+
+mod retention;
+
+use std::path::{Path, PathBuf};
+
+pub use retention::{Decision, Retention, prune_plan};
+
+use crate::archive::{self, Compression, CreateOptions, Expected, Root};
+use crate::manifest::{Manifest, PathCategory};
+use crate::placeholders::{self, PlaceholderError};
+use crate::state::safety::{BackupRoot, BackupRow, NewBackup};
+use crate::state::{Ledger, StateError};
+
+/// The directory holding archives.
+pub fn backups_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("backups")
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupKind {
+    /// Every module's config and data paths.
+    Full,
+    /// Config paths only.
+    Config,
+    /// Data paths only.
+    Data,
+    /// All paths of the chosen modules.
+    Module,
+}
+
+impl BackupKind {
+    /// The name the ledger and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupKind::Full => "full",
+            BackupKind::Config => "config",
+            BackupKind::Data => "data",
+            BackupKind::Module => "module",
+        }
+    }
+
+    fn includes(self, category: PathCategory, include_logs: bool) -> bool {
+        match (self, category) {
+            (_, PathCategory::Logs) => include_logs,
+            (BackupKind::Config, PathCategory::Data) | (BackupKind::Data, PathCategory::Config) => {
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Settings for taking backups.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// Archive compression.
+    pub compression: Compression,
+    /// Compression level (zstd 1-19, gzip 1-9).
+    pub level: i32,
+    /// Refuse to start a backup when less than this would be free afterwards.
+    pub min_free_bytes: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            compression: Compression::Zstd,
+            level: 3,
+            // The seed's `min_disk_space_mb` default.
+            min_free_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// One backup to take.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What it holds.
+    pub kind: BackupKind,
+    /// Restrict to these modules (empty: every module with paths).
+    pub modules: Vec<String>,
+    /// Human name (default `backup_<UTC time>`).
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Also store `logs` paths.
+    pub include_logs: bool,
+    /// `manual`, `pre-update`, `pre-rollback`, `pre-restore`.
+    pub reason: String,
+    /// The run taking it.
+    pub run_id: Option<i64>,
+    /// The module's applied version, for module backups.
+    pub module_version: Option<String>,
+}
+
+/// Why a backup operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// A path template did not expand.
+    #[error(transparent)]
+    Placeholder(#[from] PlaceholderError),
+    /// Nothing to back up.
+    #[error("nothing to back up: {0}")]
+    Nothing(String),
+    /// Not enough free space.
+    #[error(
+        "not enough free space in {dir}: {available} available, {needed} needed ({estimate} to archive plus the {floor} floor)",
+        available = human(*available), needed = human(*needed), estimate = human(*estimate), floor = human(*floor)
+    )]
+    LowSpace {
+        /// The backups directory.
+        dir: PathBuf,
+        /// Bytes available.
+        available: u64,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes to archive (before compression).
+        estimate: u64,
+        /// The configured floor.
+        floor: u64,
+    },
+    /// No backup has this id or name.
+    #[error("no backup with id or name `{0}`; `upkeep backup list` shows them")]
+    NotFound(String),
+    /// The archive failed.
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Bytes as a person reads them.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[expect(clippy::cast_precision_loss, reason = "display only")]
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The roots a request covers: each owned path, expanded, with its label.
+///
+/// # Errors
+/// A path template that does not expand, or a module that is unknown.
+pub fn roots_for(
+    manifest: &Manifest,
+    state_dir: &Path,
+    kind: BackupKind,
+    modules: &[String],
+    include_logs: bool,
+) -> Result<Vec<BackupRoot>, BackupError> {
+    for name in modules {
+        if manifest.module(name).is_none() {
+            return Err(BackupError::Nothing(format!(
+                "no module `{name}` in the manifest"
+            )));
+        }
+    }
+    let mut roots = Vec::new();
+    for spec in &manifest.modules {
+        if !modules.is_empty() && !modules.contains(&spec.name) {
+            continue;
+        }
+        let context = placeholders::Context {
+            state_dir,
+            module: &spec.name,
+            manifest_dir: &manifest.root,
+        };
+        let mut counts = std::collections::HashMap::new();
+        for owned in &spec.paths {
+            let n = counts.entry(owned.category).or_insert(0usize);
+            let label = format!("{}.{}.{n}", spec.name, owned.category.name());
+            *n += 1;
+            if !kind.includes(owned.category, include_logs) {
+                continue;
+            }
+            let path = placeholders::expand(&owned.template, &context)?;
+            roots.push(BackupRoot {
+                label,
+                module: spec.name.clone(),
+                category: owned.category.name().to_owned(),
+                path: path.to_string_lossy().into_owned(),
+                missing: false,
+            });
+        }
+    }
+    Ok(roots)
+}
+
+/// Take a backup of `roots`: check free space, write and verify the archive, record it.
+///
+/// # Errors
+/// [`BackupError`]; nothing is recorded then and no archive is left behind.
+pub fn create(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    request: &Request,
+    roots: &[BackupRoot],
+    config: &BackupConfig,
+) -> Result<BackupRow, BackupError> {
+    if roots.is_empty() {
+        return Err(BackupError::Nothing(
+            "no module in the selection declares `paths`".into(),
+        ));
+    }
+    let dir = backups_dir(state_dir);
+    ensure_private_dir(&dir)?;
+    check_space(&dir, roots, config.min_free_bytes)?;
+    let now = jiff::Timestamp::now();
+    let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("backup_{stamp}"));
+    let file = format!(
+        "{stamp}-{}-{:08x}.{}",
+        file_safe(&name),
+        rand_u32(),
+        config.compression.extension()
+    );
+    let archive_roots: Vec<Root> = roots
+        .iter()
+        .map(|r| Root {
+            label: r.label.clone(),
+            path: PathBuf::from(&r.path),
+        })
+        .collect();
+    let options = CreateOptions {
+        compression: config.compression,
+        level: config.level,
+        threads: 0,
+    };
+    let written = archive::create(&dir.join(&file), &archive_roots, &options)?;
+    crate::failpoint::crash_point!("backup::archive-written");
+    let new = record_of(request, roots, written, name, file.clone(), config);
+    match ledger.insert_backup(&new) {
+        Ok(id) => Ok(ledger
+            .backup(&id.to_string())?
+            .expect("a backup just recorded is found")),
+        Err(err) => {
+            let _ = fs_err::remove_file(dir.join(&file));
+            Err(err.into())
+        }
+    }
+}
+
+fn record_of(
+    request: &Request,
+    roots: &[BackupRoot],
+    written: archive::Written,
+    name: String,
+    file: String,
+    config: &BackupConfig,
+) -> NewBackup {
+    let recorded_roots: Vec<BackupRoot> = roots
+        .iter()
+        .map(|r| BackupRoot {
+            missing: written.missing.contains(&r.label),
+            ..r.clone()
+        })
+        .collect();
+    NewBackup {
+        name,
+        kind: request.kind.name().to_owned(),
+        reason: request.reason.clone(),
+        module: (request.kind == BackupKind::Module && request.modules.len() == 1)
+            .then(|| request.modules[0].clone()),
+        module_version: request.module_version.clone(),
+        run_id: request.run_id,
+        description: request.description.clone(),
+        file,
+        compression: compression_name(config.compression).to_owned(),
+        sha256: written.sha256,
+        bytes_in: written.bytes_in,
+        bytes_out: written.bytes_out,
+        roots: recorded_roots,
+        entries: written.entries,
+    }
+}
+
+/// The name the ledger uses for a compression.
+pub fn compression_name(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Zstd => "zstd",
+        Compression::Gzip => "gzip",
+        Compression::None => "none",
+    }
+}
+
+fn compression_from_name(name: &str) -> Compression {
+    match name {
+        "gzip" => Compression::Gzip,
+        "none" => Compression::None,
+        _ => Compression::Zstd,
+    }
+}
+
+/// What the ledger says an archive must be.
+fn expected<'a>(row: &'a BackupRow, entries: &'a [archive::Entry]) -> Expected<'a> {
+    Expected {
+        sha256: &row.sha256,
+        entries: Some(entries),
+        max_bytes: row.bytes_in,
+    }
+}
+
+/// Find a backup by id or name.
+///
+/// # Errors
+/// [`BackupError::NotFound`] or a ledger error.
+pub fn find(ledger: &Ledger, id_or_name: &str) -> Result<BackupRow, BackupError> {
+    ledger
+        .backup(id_or_name)?
+        .ok_or_else(|| BackupError::NotFound(id_or_name.to_owned()))
+}
+
+/// Re-read a backup's archive and check it against its record; records the result.
+///
+/// # Errors
+/// The verification failure (the backup is then marked `corrupt`).
+pub fn verify(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
+    let entries = ledger.backup_entries(row.id)?;
+    let path = backups_dir(state_dir).join(&row.file);
+    match archive::verify(&path, &expected(row, &entries)) {
+        Ok(_) => {
+            ledger.set_backup_status(row.id, "ok")?;
+            Ok(())
+        }
+        Err(err) => {
+            ledger.set_backup_status(row.id, "corrupt")?;
+            Err(err.into())
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restored {
+    /// The backup restored.
+    pub backup_id: i64,
+    /// The roots put back in place.
+    pub roots: Vec<BackupRoot>,
+    /// The backup taken of the paths just before, if one was.
+    pub pre_restore_backup: Option<i64>,
+}
+
+/// Which roots of a backup a restore covers.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreSelection {
+    /// Only these categories (empty: all).
+    pub categories: Vec<PathCategory>,
+    /// Only these modules (empty: all).
+    pub modules: Vec<String>,
+    /// Only these archive labels (empty: all).
+    pub labels: Vec<String>,
+}
+
+/// The roots of a backup that a selection covers.
+///
+/// # Errors
+/// A ledger error.
+pub fn selected_roots(
+    ledger: &Ledger,
+    row: &BackupRow,
+    selection: &RestoreSelection,
+) -> Result<Vec<BackupRoot>, BackupError> {
+    let roots = ledger.backup_roots(row.id)?;
+    Ok(roots
+        .into_iter()
+        .filter(|r| {
+            let category = PathCategory::from_name(&r.category);
+            (selection.categories.is_empty()
+                || category.is_some_and(|c| selection.categories.contains(&c)))
+                && (selection.modules.is_empty() || selection.modules.contains(&r.module))
+                && (selection.labels.is_empty() || selection.labels.contains(&r.label))
+        })
+        .collect())
+}
+
+/// Restore a backup: verify it as hostile input, stage it beside each path, take a
+/// pre-restore backup of the current content (unless `pre_backup` is `None`), then swap
+/// each path into place, journaling every swap in the ledger before the old content goes.
+///
+/// # Errors
+/// [`BackupError`]; when extraction or verification fails nothing on the host changed.
+pub fn restore(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    row: &BackupRow,
+    selection: &RestoreSelection,
+    pre_backup: Option<(&Request, &BackupConfig)>,
+) -> Result<Restored, BackupError> {
+    let roots = selected_roots(ledger, row, selection)?;
+    if roots.is_empty() {
+        return Err(BackupError::Nothing(format!(
+            "backup {} holds nothing in the selection",
+            row.id
+        )));
+    }
+    let entries = ledger.backup_entries(row.id)?;
+    let targets: Vec<Root> = roots
+        .iter()
+        .map(|r| Root {
+            label: r.label.clone(),
+            path: PathBuf::from(&r.path),
+        })
+        .collect();
+    let labels: Vec<String> = roots.iter().map(|r| r.label.clone()).collect();
+    let path = backups_dir(state_dir).join(&row.file);
+    let mut staged = archive::extract(&path, &expected(row, &entries), &targets, Some(&labels))?;
+    crate::failpoint::crash_point!("restore::staged");
+    let pre_restore_backup = match pre_backup {
+        Some((request, config)) => {
+            let current: Vec<BackupRoot> = roots
+                .iter()
+                .map(|r| BackupRoot {
+                    missing: false,
+                    ..r.clone()
+                })
+                .collect();
+            Some(create(ledger, state_dir, request, &current, config)?.id)
+        }
+        None => None,
+    };
+    swap_all(ledger, row.id, &mut staged, &labels)?;
+    Ok(Restored {
+        backup_id: row.id,
+        roots,
+        pre_restore_backup,
+    })
+}
+
+/// Swap every staged label into place, journaling each swap before the old content goes.
+fn swap_all(
+    ledger: &mut Ledger,
+    backup_id: i64,
+    staged: &mut archive::Staged,
+    labels: &[String],
+) -> Result<(), BackupError> {
+    let journal = ledger.begin_restore(backup_id, labels)?;
+    let mut swapped = Vec::new();
+    for label in labels {
+        match staged.swap(label) {
+            Ok(done) => {
+                crate::failpoint::crash_point!("restore::swapped-unrecorded");
+                ledger.restore_swapped(journal, label)?;
+                swapped.push(done);
+            }
+            Err(err) => {
+                ledger.finish_restore(journal, &format!("failed at {label}: {err}"))?;
+                return Err(err.into());
+            }
+        }
+    }
+    ledger.finish_restore(journal, "ok")?;
+    crate::failpoint::crash_point!("restore::recorded");
+    for done in swapped {
+        done.discard()?;
+    }
+    Ok(())
+}
+
+/// What recovery after a crash put back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recovered {
+    /// The module whose update was undone, when it was one.
+    pub module: Option<String>,
+    /// The backup restored.
+    pub backup_id: i64,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+/// After a crash, with the lock held: remove temporary archives left half-written, redo
+/// restores that were interrupted (restoring is idempotent), and undo the updates that
+/// interrupted runs left without an end by restoring their pre-update backups, so the
+/// host is as before each of them and the run that follows applies them again.
+///
+/// # Errors
+/// A ledger error; a failed restore holds its module for intervention instead.
+pub fn recover(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    interrupted_runs: &[i64],
+) -> Result<Vec<Recovered>, BackupError> {
+    sweep_temporaries(state_dir);
+    let mut out = Vec::new();
+    for (journal, backup_id, labels) in ledger.unfinished_restores()? {
+        ledger.finish_restore(journal, "interrupted; restored again")?;
+        let selection = RestoreSelection {
+            labels,
+            ..RestoreSelection::default()
+        };
+        let result = find(ledger, &backup_id.to_string())
+            .and_then(|row| restore(ledger, state_dir, &row, &selection, None));
+        let detail = match result {
+            Ok(_) => format!("finished the interrupted restore of backup {backup_id}"),
+            Err(err) => format!(
+                "could not finish the interrupted restore of backup {backup_id}: failed to {err}"
+            ),
+        };
+        out.push(Recovered {
+            module: None,
+            backup_id,
+            detail,
+        });
+    }
+    for &run in interrupted_runs {
+        for (module, backup_id) in ledger.unfinished_updates(run)? {
+            out.push(undo_update(ledger, state_dir, run, &module, backup_id)?);
+        }
+    }
+    Ok(out)
+}
+
+fn undo_update(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    run: i64,
+    module: &str,
+    backup_id: i64,
+) -> Result<Recovered, BackupError> {
+    let selection = RestoreSelection {
+        modules: vec![module.to_owned()],
+        ..RestoreSelection::default()
+    };
+    let row = find(ledger, &backup_id.to_string())?;
+    let result = restore(ledger, state_dir, &row, &selection, None);
+    let cause = format!("run {run} was interrupted while `{module}` was updating");
+    let (outcome, detail) = match &result {
+        Ok(_) => (
+            "rolled-back",
+            format!("{cause}; restored its paths from backup {backup_id}"),
+        ),
+        Err(err) => (
+            "needs-intervention",
+            format!("{cause}; restoring backup {backup_id} failed: {err}"),
+        ),
+    };
+    ledger.record_rollback(&crate::state::safety::RollbackRecord {
+        run_id: Some(run),
+        module: module.to_owned(),
+        trigger: "recovery".into(),
+        cause: Some(cause),
+        to_version: row.module_version.clone(),
+        backup_id: Some(backup_id),
+        result: outcome.into(),
+        detail: Some(detail.clone()),
+        ..crate::state::safety::RollbackRecord::default()
+    })?;
+    Ok(Recovered {
+        module: Some(module.to_owned()),
+        backup_id,
+        detail,
+    })
+}
+
+/// Remove archives a killed upkeep left half-written (`.NAME.upkeep-PID-N.tmp`). Only
+/// call with the lock held and no backup in progress.
+pub fn sweep_temporaries(state_dir: &Path) {
+    let Ok(read) = fs_err::read_dir(backups_dir(state_dir)) else {
+        return;
+    };
+    for entry in read.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let temporary = Path::new(&name).extension().is_some_and(|e| e == "tmp");
+        if name.starts_with('.') && name.contains(".upkeep-") && temporary {
+            let _ = fs_err::remove_file(entry.path());
+        }
+    }
+}
+
+/// Remove a backup's archive, then its record.
+///
+/// # Errors
+/// A file or ledger error.
+pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
+    let path = backups_dir(state_dir).join(&row.file);
+    match fs_err::remove_file(&path) {
+        Ok(()) => crate::atomic::sync_dir(&backups_dir(state_dir))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    ledger.delete_backup(row.id)?;
+    Ok(())
+}
+
+/// Archive files in the backups directory that no ledger row records (a crash between
+/// writing an archive and recording it leaves one).
+///
+/// # Errors
+/// A file or ledger error.
+pub fn orphans(ledger: &Ledger, state_dir: &Path) -> Result<Vec<PathBuf>, BackupError> {
+    let dir = backups_dir(state_dir);
+    let known: std::collections::HashSet<String> =
+        ledger.backups()?.into_iter().map(|b| b.file).collect();
+    let mut out = Vec::new();
+    let Ok(read) = fs_err::read_dir(&dir) else {
+        return Ok(out);
+    };
+    for entry in read {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !known.contains(&name) && Compression::from_path(Path::new(&name)).is_some() {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Decide what a prune removes, without removing anything.
+///
+/// # Errors
+/// A ledger error.
+pub fn plan_prune(
+    ledger: &Ledger,
+    retention: &Retention,
+) -> Result<Vec<retention::Decision>, BackupError> {
+    let mut protected: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    for (id, why) in ledger.protected_backups()? {
+        protected.entry(id).or_insert(why);
+    }
+    let backups = ledger.backups()?;
+    Ok(prune_plan(
+        &backups,
+        retention,
+        &protected,
+        crate::state::now_ms(),
+    ))
+}
+
+/// The compression a recorded backup used.
+pub fn row_compression(row: &BackupRow) -> Compression {
+    compression_from_name(&row.compression)
+}
+
+fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|err| std::io::Error::new(err.kind(), format!("create {}: {err}", dir.display())))
+}
+
+fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), BackupError> {
+    let stat = nix::sys::statvfs::statvfs(dir)
+        .map_err(|errno| std::io::Error::other(format!("statvfs {}: {errno}", dir.display())))?;
+    #[expect(
+        clippy::useless_conversion,
+        reason = "the field types differ between platforms"
+    )]
+    let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
+    let estimate: u64 = roots.iter().map(|r| tree_size(Path::new(&r.path))).sum();
+    let needed = estimate.saturating_add(floor);
+    if available < needed {
+        return Err(BackupError::LowSpace {
+            dir: dir.to_path_buf(),
+            available,
+            needed,
+            estimate,
+            floor,
+        });
+    }
+    Ok(())
+}
+
+/// Bytes of regular files under `path`, not following symlinks.
+fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = fs_err::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return if meta.is_file() { meta.len() } else { 0 };
+    }
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                total += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
+}
+
+fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    safe.trim_start_matches('.').to_owned()
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    #[expect(clippy::cast_possible_truncation, reason = "a short random suffix")]
+    let n = hasher.finish() as u32;
+    n
+}

@@ -1,0 +1,197 @@
+//! Path placeholders such as `{data}/gogs`: the ids ae.updater uses (`{usr}`, `{cwd}`,
+//! `{home}`, `{tmp}`, ...) resolved per platform, plus upkeep's own (`{state}`, `{work}`,
+//! `{manifest}`).
+//!
+//! A template is text with `{id}` parts. Expansion is strict: an unknown id, an unclosed
+//! brace, a value or result containing NUL or a newline, a `..` component anywhere in the
+//! result, or a result that is not absolute is an error naming the template and the reason.
+//! Templates are checked when a manifest loads ([`check`]) and expanded when the state
+//! directory and module are known ([`expand`]).
+
+use std::path::{Component, Path, PathBuf};
+
+/// Ids that resolve from the platform's directories (the `dirs` crate) or the process.
+const PLATFORM_IDS: &[&str] = &[
+    "home",
+    "usr",
+    "cwd",
+    "tmp",
+    "config",
+    "data",
+    "cache",
+    "downloads",
+    "documents",
+];
+
+/// Ids that resolve from the run's context.
+const CONTEXT_IDS: &[&str] = &["state", "work", "manifest"];
+
+/// What the context ids resolve to.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// upkeep's state directory (`{state}`).
+    pub state_dir: &'a Path,
+    /// The module's name, for `{work}` (`<state>/work/<module>`).
+    pub module: &'a str,
+    /// The manifest's directory (`{manifest}`).
+    pub manifest_dir: &'a Path,
+}
+
+/// Why a template cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("path `{template}`: {reason}")]
+pub struct PlaceholderError {
+    /// The template as written.
+    pub template: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Every id a template may use.
+pub fn known_ids() -> impl Iterator<Item = &'static str> {
+    PLATFORM_IDS.iter().chain(CONTEXT_IDS).copied()
+}
+
+/// Check a template's syntax and ids without resolving anything.
+///
+/// # Errors
+/// The first problem found.
+pub fn check(template: &str) -> Result<(), PlaceholderError> {
+    let fail = |reason: String| PlaceholderError {
+        template: template.to_owned(),
+        reason,
+    };
+    let ids = split(template).map_err(fail)?;
+    for id in ids {
+        if !known_ids().any(|k| k == id) {
+            let hint = crate::manifest::suggest(id, known_ids())
+                .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
+            return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
+        }
+    }
+    if !template.starts_with('/') && !template.starts_with('{') {
+        return Err(fail(
+            "must be an absolute path or start with a placeholder such as `{data}`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Expand a template into an absolute path.
+///
+/// # Errors
+/// An unknown or unresolvable id, or a result that breaks the rules in the module docs.
+pub fn expand(template: &str, context: &Context<'_>) -> Result<PathBuf, PlaceholderError> {
+    let fail = |reason: String| PlaceholderError {
+        template: template.to_owned(),
+        reason,
+    };
+    check(template)?;
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+        let id = &rest[open + 1..close];
+        let value = resolve(id, context)
+            .ok_or_else(|| fail(format!("`{{{id}}}` has no value on this host")))?;
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail(format!("`{{{id}}}` is not valid UTF-8")))?;
+        if text.contains(['\0', '\n', '\r']) {
+            return Err(fail(format!("`{{{id}}}` expands to a NUL or newline")));
+        }
+        out.push_str(text);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    let path = PathBuf::from(&out);
+    if out.contains(['\0', '\n', '\r']) {
+        return Err(fail("contains a NUL or newline".into()));
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(fail(format!("expands to `{out}`, which contains `..`")));
+    }
+    if !path.is_absolute() {
+        return Err(fail(format!("expands to `{out}`, which is not absolute")));
+    }
+    Ok(path)
+}
+
+/// The ids used by a template, or why its braces do not parse.
+fn split(template: &str) -> Result<Vec<&str>, String> {
+    let mut ids = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err("`}` without a matching `{`".into());
+        }
+        let Some(close) = rest[open + 1..].find(['{', '}']).map(|c| open + 1 + c) else {
+            return Err("`{` is never closed".into());
+        };
+        if rest.as_bytes()[close] == b'{' {
+            return Err("placeholders cannot nest".into());
+        }
+        ids.push(&rest[open + 1..close]);
+        rest = &rest[close + 1..];
+    }
+    Ok(ids)
+}
+
+fn resolve(id: &str, context: &Context<'_>) -> Option<PathBuf> {
+    match id {
+        "home" => dirs::home_dir(),
+        "usr" | "data" => dirs::data_dir(),
+        "cwd" => std::env::current_dir().ok(),
+        "tmp" => Some(std::env::temp_dir()),
+        "config" => dirs::config_dir(),
+        "cache" => dirs::cache_dir(),
+        "downloads" => dirs::download_dir(),
+        "documents" => dirs::document_dir(),
+        "state" => Some(context.state_dir.to_path_buf()),
+        "work" => Some(context.state_dir.join("work").join(context.module)),
+        "manifest" => Some(context.manifest_dir.to_path_buf()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context<'static> {
+        Context {
+            state_dir: Path::new("/var/lib/upkeep"),
+            module: "gogs",
+            manifest_dir: Path::new("/srv/updates"),
+        }
+    }
+
+    #[test]
+    fn expands_context_ids() {
+        let path = expand("{work}/app.ini", &ctx()).unwrap();
+        assert_eq!(path, Path::new("/var/lib/upkeep/work/gogs/app.ini"));
+        let path = expand("{manifest}/gogs", &ctx()).unwrap();
+        assert_eq!(path, Path::new("/srv/updates/gogs"));
+        assert_eq!(expand("/etc/gogs", &ctx()).unwrap(), Path::new("/etc/gogs"));
+    }
+
+    #[test]
+    fn refuses_hostile_templates() {
+        for (template, reason) in [
+            ("{state}/../etc", "contains `..`"),
+            ("/etc/../root", "contains `..`"),
+            ("{nope}/x", "unknown placeholder"),
+            ("{stat}/x", "did you mean `{state}`"),
+            ("relative/path", "absolute path"),
+            ("{state/x", "never closed"),
+            ("/x}", "without a matching"),
+            ("{{state}}", "nest"),
+            ("/etc/x\ny", "NUL or newline"),
+            ("/etc/\0", "NUL or newline"),
+        ] {
+            let err = expand(template, &ctx()).unwrap_err();
+            assert!(err.reason.contains(reason), "{template}: {err}");
+        }
+    }
+}

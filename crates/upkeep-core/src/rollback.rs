@@ -1,0 +1,643 @@
+//! Manual rollback of one module to its last safe version, a named version, or a backup:
+//! its code from the git tag of that version (the seeds' `<module>-v<version>-<timestamp>`),
+//! its data from the backup taken when that version was in place, then its health check.
+//!
+//! A tag's commit is recorded in the ledger when upkeep creates the tag or first uses it;
+//! a tag that points elsewhere later has moved, and the rollback is refused. Restoring the
+//! code rewrites the module's folder to the tagged tree (files added since are removed),
+//! approves the restored folder's checksum (audit entry), and sets the manifest's declared
+//! `version` to the target so the next run does not upgrade straight back.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::backup::{self, BackupConfig, BackupError, BackupKind, Request, RestoreSelection};
+use crate::exec::{self, Invocation};
+use crate::integrity;
+use crate::manifest::{Manifest, ModuleSpec, writeback};
+use crate::state::safety::{BackupRow, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::{Ledger, StateError, now_ms};
+
+/// Where to roll back to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The module's last safe version (ledger).
+    LastSafe,
+    /// A named version.
+    Version(String),
+    /// The version a backup was taken at, with that backup's data.
+    Backup(String),
+}
+
+/// Why a rollback could not be done (nothing changed unless said otherwise).
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// No such module.
+    #[error("find module `{0}`: it is not in the manifest")]
+    UnknownModule(String),
+    /// Nothing known to roll back to.
+    #[error("roll back `{module}`: {reason}")]
+    NoTarget {
+        /// The module.
+        module: String,
+        /// Why.
+        reason: String,
+    },
+    /// The tag points at another commit than the one recorded.
+    #[error(
+        "roll back `{module}`: tag {tag} now points at {found}, but the ledger recorded {recorded}; refusing to run moved code"
+    )]
+    TagMoved {
+        /// The module.
+        module: String,
+        /// The tag.
+        tag: String,
+        /// Recorded commit.
+        recorded: String,
+        /// Commit it points at now.
+        found: String,
+    },
+    /// A git command failed.
+    #[error("restore `{module}` code from git: {message}")]
+    Git {
+        /// The module.
+        module: String,
+        /// What failed.
+        message: String,
+    },
+    /// The data restore failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Hashing or writing the restored code failed.
+    #[error("approve the restored code of `{module}`: {message}")]
+    Approve {
+        /// The module.
+        module: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A git tag of a module version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TagInfo {
+    /// Tag name.
+    pub tag: String,
+    /// Commit it points at now.
+    pub commit: String,
+    /// Commit the ledger recorded for it, if any.
+    pub recorded: Option<String>,
+}
+
+impl TagInfo {
+    /// Whether the tag points elsewhere than recorded.
+    pub fn moved(&self) -> bool {
+        self.recorded.as_ref().is_some_and(|r| *r != self.commit)
+    }
+}
+
+/// One version a module can go back to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: String,
+    /// Tags of it, newest first.
+    pub tags: Vec<TagInfo>,
+    /// Backups holding the module's data at that version, newest first (ids).
+    pub backups: Vec<i64>,
+    /// Whether it is the module's last safe version.
+    pub last_safe: bool,
+    /// Whether it is applied now.
+    pub applied: bool,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// The module.
+    pub module: String,
+    /// Version before.
+    pub from_version: Option<String>,
+    /// Version after.
+    pub to_version: String,
+    /// The tag the code came from.
+    pub tag: Option<TagInfo>,
+    /// The backup the data came from.
+    pub backup_id: Option<i64>,
+    /// The backup taken before rolling back.
+    pub pre_rollback_backup: Option<i64>,
+    /// Health check result after (`None` without a check).
+    pub healthy: Option<bool>,
+    /// `rolled-back` or `needs-intervention`.
+    pub result: String,
+    /// What went wrong after the point of no return.
+    pub detail: Option<String>,
+}
+
+fn spec<'m>(manifest: &'m Manifest, module: &str) -> Result<&'m ModuleSpec, RollbackError> {
+    manifest
+        .module(module)
+        .ok_or_else(|| RollbackError::UnknownModule(module.to_owned()))
+}
+
+/// Run git in the manifest's directory.
+fn git(root: &Path, args: &[&str]) -> Result<exec::Captured, String> {
+    let mut command = vec!["git"];
+    command.extend_from_slice(args);
+    exec::capture(&command, root, Duration::from_secs(60)).map_err(|e| format!("run git: {e}"))
+}
+
+/// The version in `tag` when it matches `format` for `module`.
+pub fn version_in_tag(format: &str, module: &str, tag: &str) -> Option<String> {
+    let format = format.replace("{module}", module);
+    let (before, after) = format.split_once("{version}")?;
+    let rest = match_part(before, tag)?;
+    // The version is the shortest-from-the-right split that lets `after` match the end.
+    (1..=rest.len()).rev().find_map(|end| {
+        let (version, tail) = rest.split_at(end);
+        (rest.is_char_boundary(end) && match_part(after, tail) == Some(""))
+            .then(|| version.to_owned())
+    })
+}
+
+/// Match `pattern` (literal text and `{timestamp}` = digits) at the start of `text`;
+/// returns what is left.
+fn match_part<'t>(pattern: &str, text: &'t str) -> Option<&'t str> {
+    let mut text = text;
+    let mut pieces = pattern.split("{timestamp}");
+    let first = pieces.next()?;
+    text = text.strip_prefix(first)?;
+    for literal in pieces {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        text = text[digits..].strip_prefix(literal)?;
+    }
+    Some(text)
+}
+
+/// Every tag of the module in the manifest's repository, as (version, tag), newest first.
+fn tags(manifest: &Manifest, ledger: &Ledger, module: &str) -> Vec<(String, TagInfo)> {
+    let Ok(list) = git(&manifest.root, &["tag", "--list"]) else {
+        return Vec::new();
+    };
+    if !list.success() {
+        return Vec::new();
+    }
+    let recorded = ledger.git_tags(module).unwrap_or_default();
+    let mut out: Vec<(String, TagInfo)> = list
+        .stdout
+        .lines()
+        .filter_map(|tag| {
+            let version = version_in_tag(&manifest.git_tags.format, module, tag)?;
+            let commit = git(
+                &manifest.root,
+                &["rev-parse", "--verify", &format!("{tag}^{{commit}}")],
+            )
+            .ok()
+            .filter(exec::Captured::success)?
+            .stdout
+            .trim()
+            .to_owned();
+            let recorded = recorded
+                .iter()
+                .find(|r| r.tag == tag)
+                .map(|r| r.commit_id.clone());
+            Some((
+                version,
+                TagInfo {
+                    tag: tag.to_owned(),
+                    commit,
+                    recorded,
+                },
+            ))
+        })
+        .collect();
+    // Timestamps sort as text; the newest tag of a version comes first.
+    out.sort_by(|a, b| b.1.tag.cmp(&a.1.tag));
+    out
+}
+
+/// Versions the module can roll back to, from tags and backups.
+///
+/// # Errors
+/// An unknown module or a ledger error.
+pub fn versions(
+    manifest: &Manifest,
+    ledger: &Ledger,
+    module: &str,
+) -> Result<Vec<VersionInfo>, RollbackError> {
+    spec(manifest, module)?;
+    let state = ledger.module_states()?.remove(module).unwrap_or_default();
+    let mut found: Vec<(String, Option<TagInfo>, Option<i64>)> = Vec::new();
+    for (version, tag) in tags(manifest, ledger, module) {
+        found.push((version, Some(tag), None));
+    }
+    for b in module_backups(ledger, module)? {
+        if let Some(version) = b.module_version {
+            found.push((version, None, Some(b.id)));
+        }
+    }
+    let mut out: Vec<VersionInfo> = Vec::new();
+    for (version, tag, backup) in found {
+        let i = out
+            .iter()
+            .position(|v| v.version == version)
+            .unwrap_or_else(|| {
+                out.push(VersionInfo {
+                    last_safe: state.last_safe_version.as_deref() == Some(version.as_str()),
+                    applied: state.applied_version.as_deref() == Some(version.as_str()),
+                    version: version.clone(),
+                    tags: Vec::new(),
+                    backups: Vec::new(),
+                });
+                out.len() - 1
+            });
+        out[i].tags.extend(tag);
+        out[i].backups.extend(backup);
+    }
+    Ok(out)
+}
+
+fn module_backups(ledger: &Ledger, module: &str) -> Result<Vec<BackupRow>, RollbackError> {
+    Ok(ledger
+        .backups()?
+        .into_iter()
+        .filter(|b| b.module.as_deref() == Some(module) && b.status == "ok")
+        .collect())
+}
+
+/// Roll `module` back to `target`: code from its tag, data from its backup, then its
+/// health check; recorded in the ledger.
+///
+/// # Errors
+/// [`RollbackError`] before anything changed (unknown target, moved tag, bad archive),
+/// or when a step after the first change failed (the report is then lost; the ledger's
+/// rollbacks table has what happened).
+pub fn rollback(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    module: &str,
+    target: &Target,
+    config: &BackupConfig,
+) -> Result<Report, RollbackError> {
+    let spec = spec(manifest, module)?;
+    let state = ledger.module_states()?.remove(module).unwrap_or_default();
+    let (version, backup) =
+        resolve_target(ledger, module, state.last_safe_version.as_ref(), target)?;
+    let tag = code_tag(manifest, ledger, spec, &version)?;
+    if tag.is_none() && backup.is_none() {
+        return Err(RollbackError::NoTarget {
+            module: module.to_owned(),
+            reason: format!(
+                "no git tag and no backup of version {version}; `upkeep versions {module}` lists what there is"
+            ),
+        });
+    }
+    let applied = state.applied_version.as_ref();
+    let pre = pre_rollback_backup(manifest, ledger, state_dir, spec, applied, config)?;
+    let (applied_checksum, healthy) = apply(
+        manifest,
+        ledger,
+        state_dir,
+        spec,
+        tag.as_ref(),
+        backup.as_ref(),
+    )?;
+    let (result, detail) = match &healthy {
+        Some(Err(detail)) => (
+            "needs-intervention",
+            Some(format!("health check after the rollback failed: {detail}")),
+        ),
+        _ => ("rolled-back", None),
+    };
+    ledger.record_rollback(&RollbackRecord {
+        run_id: None,
+        module: module.to_owned(),
+        trigger: "manual".into(),
+        cause: Some("requested".into()),
+        from_version: state.applied_version.clone(),
+        to_version: Some(version.clone()),
+        backup_id: backup.as_ref().map(|b| b.id),
+        git_tag: tag.as_ref().map(|t| t.tag.clone()),
+        git_commit: tag.as_ref().map(|t| t.commit.clone()),
+        result: result.into(),
+        detail: detail.clone(),
+        applied_checksum,
+    })?;
+    if result == "rolled-back" {
+        declare_version(manifest, module, &version)?;
+    }
+    Ok(Report {
+        module: module.to_owned(),
+        from_version: state.applied_version,
+        to_version: version,
+        tag,
+        backup_id: backup.map(|b| b.id),
+        pre_rollback_backup: pre,
+        healthy: healthy.map(|h| h.is_ok()),
+        result: result.into(),
+        detail,
+    })
+}
+
+/// Set the manifest's declared version to where the module now is.
+fn declare_version(manifest: &Manifest, module: &str, version: &str) -> Result<(), RollbackError> {
+    writeback::set_version(&manifest.path, module, version).map_err(|e| RollbackError::Approve {
+        module: module.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// What putting a version back left: the checksum of the restored code (when code was
+/// restored) and the health check's result (when the module has one).
+type Applied = (Option<String>, Option<Result<(), String>>);
+
+/// Put the code and data back, then check health (`None` without a check).
+fn apply(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    spec: &ModuleSpec,
+    tag: Option<&TagInfo>,
+    backup: Option<&BackupRow>,
+) -> Result<Applied, RollbackError> {
+    let checksum = match tag {
+        Some(tag) => Some(restore_code(manifest, ledger, spec, tag)?),
+        None => None,
+    };
+    if let Some(b) = backup {
+        let selection = RestoreSelection {
+            modules: vec![spec.name.clone()],
+            ..RestoreSelection::default()
+        };
+        backup::restore(ledger, state_dir, b, &selection, None)?;
+    }
+    let healthy = spec
+        .health
+        .as_ref()
+        .map(|check| health(manifest, ledger, state_dir, spec, check));
+    Ok((checksum, healthy))
+}
+
+/// The version to go back to and the backup holding its data, if any.
+fn resolve_target(
+    ledger: &Ledger,
+    module: &str,
+    last_safe: Option<&String>,
+    target: &Target,
+) -> Result<(String, Option<BackupRow>), RollbackError> {
+    let no_target = |reason: String| RollbackError::NoTarget {
+        module: module.to_owned(),
+        reason,
+    };
+    let backups = module_backups(ledger, module)?;
+    let (version, backup) = match target {
+        Target::LastSafe => {
+            let v = last_safe
+                .cloned()
+                .ok_or_else(|| no_target("it has no last safe version yet".into()))?;
+            let b = backups
+                .iter()
+                .find(|b| b.module_version.as_deref() == Some(&v))
+                .cloned();
+            (v, b)
+        }
+        Target::Version(v) => {
+            let b = backups
+                .iter()
+                .find(|b| b.module_version.as_deref() == Some(v))
+                .cloned();
+            (v.clone(), b)
+        }
+        Target::Backup(id) => {
+            let b = backup::find(ledger, id)?;
+            let v = b.module_version.clone().ok_or_else(|| {
+                no_target(format!("backup {} records no version of `{module}`", b.id))
+            })?;
+            (v, Some(b))
+        }
+    };
+    Ok((version, backup))
+}
+
+/// The newest tag of `version`, checked against the ledger (and recorded at first use).
+fn code_tag(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    spec: &ModuleSpec,
+    version: &str,
+) -> Result<Option<TagInfo>, RollbackError> {
+    if spec.dir.is_none() {
+        return Ok(None);
+    }
+    let Some((_, tag)) = tags(manifest, ledger, &spec.name)
+        .into_iter()
+        .find(|(v, _)| v == version)
+    else {
+        return Ok(None);
+    };
+    if let Some(recorded) = tag.recorded.clone().filter(|_| tag.moved()) {
+        return Err(RollbackError::TagMoved {
+            module: spec.name.clone(),
+            tag: tag.tag,
+            recorded,
+            found: tag.commit,
+        });
+    }
+    if tag.recorded.is_none() {
+        let row = GitTagRow {
+            tag: tag.tag.clone(),
+            module: spec.name.clone(),
+            version: version.to_owned(),
+            commit_id: tag.commit.clone(),
+            created_ms: now_ms(),
+        };
+        ledger.record_git_tag(&row, None)?;
+    }
+    Ok(Some(tag))
+}
+
+fn pre_rollback_backup(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    spec: &ModuleSpec,
+    applied: Option<&String>,
+    config: &BackupConfig,
+) -> Result<Option<i64>, RollbackError> {
+    if spec.paths.is_empty() {
+        return Ok(None);
+    }
+    let modules = vec![spec.name.clone()];
+    let roots = backup::roots_for(manifest, state_dir, BackupKind::Module, &modules, true)?;
+    let request = Request {
+        kind: BackupKind::Module,
+        modules,
+        name: Some(format!("pre-rollback_{}", spec.name)),
+        description: Some(format!("before rolling back {}", spec.name)),
+        include_logs: true,
+        reason: "pre-rollback".into(),
+        run_id: None,
+        module_version: applied.cloned(),
+    };
+    Ok(Some(
+        backup::create(ledger, state_dir, &request, &roots, config)?.id,
+    ))
+}
+
+/// Rewrite the module's folder to the tagged tree and approve its checksum, which it
+/// returns.
+fn restore_code(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    spec: &ModuleSpec,
+    tag: &TagInfo,
+) -> Result<String, RollbackError> {
+    let dir = spec.dir.clone().unwrap_or_default();
+    let git_err = |message: String| RollbackError::Git {
+        module: spec.name.clone(),
+        message,
+    };
+    let rel = dir
+        .strip_prefix(&manifest.root)
+        .map_err(|_| git_err(format!("{} is outside the repository", dir.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let listed = git(
+        &manifest.root,
+        &["ls-tree", "-r", "--name-only", &tag.commit, "--", &rel],
+    )
+    .map_err(git_err)?;
+    if !listed.success() || listed.stdout.trim().is_empty() {
+        return Err(git_err(format!("{} holds no files under {rel}", tag.tag)));
+    }
+    let wanted: std::collections::HashSet<PathBuf> = listed
+        .stdout
+        .lines()
+        .map(|l| manifest.root.join(l))
+        .collect();
+    for file in files_under(&dir) {
+        if !wanted.contains(&file) {
+            fs_err::remove_file(&file).map_err(|e| git_err(e.to_string()))?;
+        }
+    }
+    let checkout = git(&manifest.root, &["checkout", &tag.commit, "--", &rel]).map_err(git_err)?;
+    if !checkout.success() {
+        return Err(git_err(checkout.stderr.trim().to_owned()));
+    }
+    let approve_err = |message: String| RollbackError::Approve {
+        module: spec.name.clone(),
+        message,
+    };
+    let digest = integrity::digest_dir(&dir).map_err(|e| approve_err(e.to_string()))?;
+    ledger.record_approval(
+        &spec.name,
+        &digest.checksum,
+        &digest.files,
+        &format!("rollback to {}", tag.tag),
+    )?;
+    integrity::write_checksum_file(&dir, &digest.checksum)
+        .map_err(|e| approve_err(e.to_string()))?;
+    writeback::set_checksum(&manifest.path, &spec.name, &digest.checksum)
+        .map_err(|e| approve_err(e.to_string()))?;
+    Ok(digest.checksum)
+}
+
+/// Regular files and symlinks under `dir`, skipping `__pycache__`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(read) = fs_err::read_dir(&d) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() && entry.file_name() != "__pycache__" => stack.push(path),
+                Ok(t) if !t.is_dir() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn health(
+    manifest: &Manifest,
+    ledger: &mut Ledger,
+    state_dir: &Path,
+    spec: &ModuleSpec,
+    check: &crate::manifest::HealthCheck,
+) -> Result<(), String> {
+    let base = Invocation {
+        argv: Vec::new(),
+        env: vec![
+            ("UPKEEP_MODULE".to_owned(), spec.name.clone().into()),
+            (
+                "UPKEEP_STATE_DIR".to_owned(),
+                state_dir.as_os_str().to_owned(),
+            ),
+        ],
+        cwd: manifest.root.clone(),
+        log_path: state_dir
+            .join("logs")
+            .join(format!("rollback-{}", now_ms()))
+            .join(format!("{}.log", spec.name)),
+        stream: None,
+        timeout: None,
+        grace: Duration::from_secs(5),
+        display: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start the runtime: {e}"))?;
+    let (_keep, cancel) = tokio::sync::watch::channel(false);
+    let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
+        check,
+        "after-rollback",
+        &base,
+        cancel,
+    ));
+    let _ = ledger.record_health(&HealthRecord {
+        run_id: None,
+        module: spec.name.clone(),
+        phase: "after-manual-rollback".into(),
+        passed: result.is_ok(),
+        attempts,
+        detail: result.as_ref().err().cloned(),
+    });
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_version_in_tags() {
+        let f = "{module}-v{version}-{timestamp}";
+        assert_eq!(
+            version_in_tag(f, "adblock", "adblock-v1.0.0-20240610").as_deref(),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            version_in_tag(f, "web", "web-v2.0.0-rc.1-20261123045500").as_deref(),
+            Some("2.0.0-rc.1")
+        );
+        assert_eq!(version_in_tag(f, "web", "webx-v1-20261123"), None);
+        assert_eq!(version_in_tag(f, "web", "web-v1-"), None);
+        assert_eq!(version_in_tag(f, "web", "other-v1-2024"), None);
+        assert_eq!(
+            version_in_tag("{module}@{version}", "gogs", "gogs@2").as_deref(),
+            Some("2")
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! The safety around one module's update: a verified pre-update backup of the paths it
+//! owns before it runs; its health check after; and when either the update or the check
+//! fails, its paths restored from that backup and the check run again. A healthy update
+//! of a versioned module in a git work tree is tagged `<module>-v<version>-<timestamp>`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::events::Outcome;
+use crate::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection};
+use crate::exec::{self, Exit, Invocation};
+use crate::manifest::HealthCheck;
+use crate::state::Ledger;
+use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
+
+/// What one module's safety steps need.
+#[derive(Debug, Clone)]
+pub(super) struct Safety {
+    pub(super) module: String,
+    pub(super) state_dir: PathBuf,
+    pub(super) run_id: Option<i64>,
+    /// Its owned paths, expanded (empty: nothing to back up or restore).
+    pub(super) roots: Vec<BackupRoot>,
+    pub(super) health: Option<HealthCheck>,
+    pub(super) rollback: bool,
+    pub(super) config: BackupConfig,
+    pub(super) version_before: Option<String>,
+    pub(super) version_after: Option<String>,
+    /// Tag healthy updates here: the manifest directory and the tag format.
+    pub(super) git: Option<(PathBuf, String)>,
+}
+
+/// Take and record the pre-update backup; `Ok(None)` when the module owns no paths.
+pub(super) async fn pre_update(safety: &Safety) -> Result<Option<i64>, Outcome> {
+    if safety.roots.is_empty() {
+        return Ok(None);
+    }
+    let s = safety.clone();
+    blocking(move || {
+        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
+        let request = Request {
+            kind: BackupKind::Module,
+            modules: vec![s.module.clone()],
+            name: Some(format!(
+                "pre-update_{}_run-{}",
+                s.module,
+                s.run_id.unwrap_or(0)
+            )),
+            description: Some(format!(
+                "before updating {} from {} to {}",
+                s.module,
+                s.version_before.as_deref().unwrap_or("nothing"),
+                s.version_after.as_deref().unwrap_or("unversioned")
+            )),
+            include_logs: true,
+            reason: "pre-update".into(),
+            run_id: s.run_id,
+            module_version: s.version_before.clone(),
+        };
+        let created = backup::create(&mut ledger, &s.state_dir, &request, &s.roots, &s.config);
+        crate::failpoint::crash_point!("backup::recorded");
+        created
+            .map(|row| Some(row.id))
+            .map_err(|e| format!("failed to {e}"))
+    })
+    .await
+    .map_err(|reason| Outcome::BackupFailed { reason })
+}
+
+/// Turn the module's own outcome into the final one: check health after a success, roll
+/// back after a failure.
+pub(super) async fn after_update(
+    safety: &Safety,
+    outcome: Outcome,
+    backup_id: Option<i64>,
+    invocation: &Invocation,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let cause = match &outcome {
+        Outcome::Succeeded => match &safety.health {
+            None => {
+                tag_release(safety).await;
+                return Outcome::Succeeded;
+            }
+            Some(check) => {
+                match health(safety, check, "after-update", invocation, cancel.clone()).await {
+                    Ok(()) => {
+                        crate::failpoint::crash_point!("run::health-passed");
+                        tag_release(safety).await;
+                        return Outcome::Succeeded;
+                    }
+                    Err(detail) => format!("health check failed: {detail}"),
+                }
+            }
+        },
+        Outcome::Failed { status, .. } => format!("update failed: {status}"),
+        Outcome::TimedOut { .. } | Outcome::Cancelled { started: true } => {
+            format!("update {}", outcome.detail().unwrap_or_default())
+        }
+        _ => return outcome,
+    };
+    let Some(backup_id) = backup_id.filter(|_| safety.rollback) else {
+        return match outcome {
+            Outcome::Succeeded => Outcome::HealthFailed {
+                detail: cause.trim_start_matches("health check failed: ").to_owned(),
+            },
+            other => other,
+        };
+    };
+    roll_back(safety, cause, backup_id, invocation, cancel).await
+}
+
+async fn roll_back(
+    safety: &Safety,
+    cause: String,
+    backup_id: i64,
+    invocation: &Invocation,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let s = safety.clone();
+    let restored = blocking(move || {
+        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
+        let row = backup::find(&ledger, &backup_id.to_string()).map_err(|e| e.to_string())?;
+        let selection = RestoreSelection::default();
+        backup::restore(&mut ledger, &s.state_dir, &row, &selection, None)
+            .map(|_| ())
+            .map_err(|e| format!("failed to {e}"))
+    })
+    .await;
+    crate::failpoint::crash_point!("rollback::restored");
+    // The re-check runs even after a cancel: the host must be known healthy or held.
+    let (_, never) = watch::channel(false);
+    let rechecked = match (&restored, &safety.health) {
+        (Ok(()), Some(check)) => health(safety, check, "after-rollback", invocation, never)
+            .await
+            .map_err(|detail| format!("health check after the restore failed: {detail}")),
+        (Ok(()), None) => Ok(()),
+        (Err(err), _) => Err(err.clone()),
+    };
+    drop(cancel);
+    let outcome = match rechecked {
+        Ok(()) => Outcome::RolledBack {
+            cause: cause.clone(),
+            backup_id,
+        },
+        Err(reason) => Outcome::NeedsIntervention {
+            cause: cause.clone(),
+            reason,
+        },
+    };
+    let record = RollbackRecord {
+        run_id: safety.run_id,
+        module: safety.module.clone(),
+        trigger: "automatic".into(),
+        cause: Some(cause),
+        from_version: safety.version_after.clone(),
+        to_version: safety.version_before.clone(),
+        backup_id: Some(backup_id),
+        result: outcome.name().to_owned(),
+        detail: outcome.detail(),
+        ..RollbackRecord::default()
+    };
+    crate::failpoint::crash_point!("rollback::before-record");
+    let state_dir = safety.state_dir.clone();
+    let recorded = blocking(move || {
+        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
+        ledger.record_rollback(&record).map_err(|e| e.to_string())
+    })
+    .await;
+    match recorded {
+        Ok(()) => outcome,
+        Err(err) => Outcome::NeedsIntervention {
+            cause: outcome.detail().unwrap_or_default(),
+            reason: format!("could not record the rollback: {err}"),
+        },
+    }
+}
+
+/// Run a health check with its retries; record the result.
+async fn health(
+    safety: &Safety,
+    check: &HealthCheck,
+    phase: &str,
+    module: &Invocation,
+    cancel: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let (result, attempts) = attempt_health(check, phase, module, cancel).await;
+    let record = HealthRecord {
+        run_id: safety.run_id,
+        module: safety.module.clone(),
+        phase: phase.to_owned(),
+        passed: result.is_ok(),
+        attempts,
+        detail: result.as_ref().err().cloned(),
+    };
+    let state_dir = safety.state_dir.clone();
+    let _ = blocking(move || {
+        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
+        ledger.record_health(&record).map_err(|e| e.to_string())
+    })
+    .await;
+    result
+}
+
+/// Run a health check with its retries; the result and the attempts made.
+pub(crate) async fn attempt_health(
+    check: &HealthCheck,
+    phase: &str,
+    base: &Invocation,
+    cancel: watch::Receiver<bool>,
+) -> (Result<(), String>, u32) {
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        let invocation = Invocation {
+            argv: check.argv.iter().map(Into::into).collect(),
+            timeout: Some(check.timeout),
+            stream: None,
+            display: Some(format!("health check ({phase}), attempt {attempts}")),
+            ..base.clone()
+        };
+        let finished = exec::run(invocation, cancel.clone()).await;
+        let failure = match finished.exit {
+            Exit::Code(0) => break Ok(()),
+            Exit::Cancelled => break Err("cancelled".to_owned()),
+            Exit::Code(code) => format!("exit code {code}"),
+            Exit::Signal(signal) => format!("killed by signal {signal}"),
+            Exit::TimedOut => format!("timed out after {:?}", check.timeout),
+            Exit::SpawnFailed(message) => message,
+        };
+        let tail = finished.tail.lines().last().unwrap_or("").trim().to_owned();
+        let detail = if tail.is_empty() {
+            failure
+        } else {
+            format!("{failure}: {tail}")
+        };
+        if attempts > check.retries {
+            break Err(format!("{detail} (after {attempts} attempts)"));
+        }
+        tokio::time::sleep(check.interval).await;
+    };
+    (result, attempts)
+}
+
+/// Tag a healthy versioned update when the manifest directory is a git work tree. A
+/// failure to tag is logged, never a failed update.
+async fn tag_release(safety: &Safety) {
+    let (Some((root, format)), Some(version)) = (&safety.git, &safety.version_after) else {
+        return;
+    };
+    let (root, format, version) = (root.clone(), format.clone(), version.clone());
+    let (module, run_id, state_dir) = (
+        safety.module.clone(),
+        safety.run_id,
+        safety.state_dir.clone(),
+    );
+    let tagged = blocking(move || {
+        let git = |args: &[&str]| {
+            let mut argv = vec!["git"];
+            argv.extend_from_slice(args);
+            exec::capture(&argv, &root, Duration::from_secs(30)).map_err(|e| e.to_string())
+        };
+        let head = git(&["rev-parse", "--verify", "HEAD^{commit}"])?;
+        if !head.success() {
+            return Ok(());
+        }
+        let commit = head.stdout.trim().to_owned();
+        let timestamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
+        let tag = format
+            .replace("{module}", &module)
+            .replace("{version}", &version)
+            .replace("{timestamp}", &timestamp);
+        let created = git(&["tag", &tag, &commit])?;
+        if !created.success() {
+            return Err(format!("git tag {tag}: {}", created.stderr.trim()));
+        }
+        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
+        let row = GitTagRow {
+            tag,
+            module,
+            version,
+            commit_id: commit,
+            created_ms: crate::state::now_ms(),
+        };
+        ledger
+            .record_git_tag(&row, run_id)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if let Err(err) = tagged {
+        tracing::warn!(module = %safety.module, "tagging the release failed: {err}");
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|join| Err(format!("the safety step panicked: {join}")))
+}

@@ -1,0 +1,123 @@
+//! Tables for backups and prunes.
+
+use std::fmt::Write;
+
+use upkeep_core::backup::{Decision, Restored, human};
+use upkeep_core::state::safety::BackupRow;
+
+use super::{table, timestamp};
+
+fn ratio(row: &BackupRow) -> String {
+    if row.bytes_in == 0 {
+        "-".to_owned()
+    } else {
+        #[expect(clippy::cast_precision_loss, reason = "display only")]
+        let r = row.bytes_out as f64 / row.bytes_in as f64 * 100.0;
+        format!("{r:.0}%")
+    }
+}
+
+pub(crate) fn backup_created(row: &BackupRow) -> String {
+    let mut text = format!(
+        "backup {} ({}) created and verified\n  {} entries, {} archived into {} ({}), {}\n  sha256 {}\n",
+        row.id,
+        row.name,
+        row.entry_count,
+        human(row.bytes_in),
+        human(row.bytes_out),
+        ratio(row),
+        row.compression,
+        row.sha256
+    );
+    let _ = writeln!(text, "  file {}", row.file);
+    text
+}
+
+pub(crate) fn backup_list(rows: &[BackupRow]) -> String {
+    if rows.is_empty() {
+        return "no backups\n".to_owned();
+    }
+    let headers = [
+        "ID",
+        "NAME",
+        "TYPE",
+        "CREATED BY",
+        "MODULE",
+        "CREATED",
+        "SIZE",
+        "OF",
+        "STATUS",
+    ];
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let by = match r.run_id {
+                Some(run) => format!("{} (run {run})", r.reason),
+                None => r.reason.clone(),
+            };
+            let module = match (&r.module, &r.module_version) {
+                (Some(m), Some(v)) => format!("{m}@{v}"),
+                (Some(m), None) => m.clone(),
+                _ => "-".to_owned(),
+            };
+            vec![
+                r.id.to_string(),
+                r.name.clone(),
+                r.kind.clone(),
+                by,
+                module,
+                timestamp(r.created_ms),
+                human(r.bytes_out),
+                human(r.bytes_in),
+                r.status.clone(),
+            ]
+        })
+        .collect();
+    table(&headers, &body)
+}
+
+pub(crate) fn prune(decisions: &[Decision], dry_run: bool) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let headers = ["ID", "NAME", "CREATED", "SIZE", "VERDICT"];
+    let body: Vec<Vec<String>> = decisions
+        .iter()
+        .map(|d| {
+            let verdict = if d.keep {
+                format!("keep: {}", d.reasons.join("; "))
+            } else {
+                verb.to_owned()
+            };
+            vec![
+                d.backup.id.to_string(),
+                d.backup.name.clone(),
+                timestamp(d.backup.created_ms),
+                human(d.backup.bytes_out),
+                verdict,
+            ]
+        })
+        .collect();
+    let gone: Vec<&Decision> = decisions.iter().filter(|d| !d.keep).collect();
+    let freed: u64 = gone.iter().map(|d| d.backup.bytes_out).sum();
+    let mut text = if decisions.is_empty() {
+        "no backups\n".to_owned()
+    } else {
+        table(&headers, &body)
+    };
+    let _ = writeln!(text, "{verb} {} backup(s), {}", gone.len(), human(freed));
+    text
+}
+
+pub(crate) fn restored(restored: &Restored) -> String {
+    let mut text = format!(
+        "restored {} path(s) from backup {}\n",
+        restored.roots.len(),
+        restored.backup_id
+    );
+    for root in &restored.roots {
+        let _ = writeln!(text, "  {}", root.path);
+    }
+    if let Some(pre) = restored.pre_restore_backup {
+        let _ = writeln!(text, "the previous content is in backup {pre}");
+    }
+    text
+}
