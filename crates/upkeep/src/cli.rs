@@ -112,6 +112,10 @@ pub(crate) struct RunArgs {
     /// Wait for another run to finish instead of exiting with code 5
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Refuse a module's pre-update backup (so the module does not run) when less than
+    /// this would remain free, e.g. `1GiB`
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub(crate) min_free: u64,
 }
 
 #[derive(Debug, Args)]

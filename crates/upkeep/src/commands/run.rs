@@ -20,6 +20,7 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
         timeout,
         grace,
         wait,
+        min_free,
     } = args;
     let manifest = ctx.load_manifest()?;
     let mut options = RunOptions::new(ctx.state_dir.clone());
@@ -33,6 +34,7 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
     options.grace = grace;
     options.wait_for_lock = wait;
     options.handle_signals = true;
+    options.backup.min_free_bytes = min_free;
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
     let summary = run::run(&manifest, &options, &reporter)?;
     if ctx.json {

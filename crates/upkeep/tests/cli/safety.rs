@@ -568,3 +568,55 @@ fn rollback_restores_code_from_the_tag_and_data_from_the_backup() {
     assert!(stderr.contains("moved"), "{stderr}");
     assert_eq!(fs_err::read_to_string(&state).unwrap(), "1.0.0");
 }
+
+#[test]
+fn without_room_for_its_backup_a_module_does_not_run() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/data");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("db"), "precious").unwrap();
+    let ran = host.root.join("ran");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\ncommand = [\"touch\", {ran:?}]\npaths = [{data:?}]\n\n\
+         [[module]]\nname = \"after\"\ncommand = [\"touch\", {ran:?}]\ndepends_on = [\"app\"]\n",
+        ran = ran.display().to_string(),
+        data = data.display().to_string()
+    ));
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["backup", "create", "--min-free", "4096TiB"])
+            .assert(),
+    );
+    assert_eq!(code, 9);
+    assert!(
+        stderr.contains("needed") && stderr.contains("available"),
+        "{stderr}"
+    );
+    assert!(
+        !host.state.join("backups").exists()
+            || fs_err::read_dir(host.state.join("backups"))
+                .unwrap()
+                .count()
+                == 0
+    );
+
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["run", "--min-free", "4096TiB"])
+            .assert(),
+    );
+    assert_eq!(code, 3);
+    assert!(stdout.contains("not enough free space"), "{stdout}");
+    assert!(!ran.exists(), "neither the module nor its dependent ran");
+    let mut outcomes = host.outcomes(1);
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("after".into(), "blocked".into()),
+            ("app".into(), "backup-failed".into())
+        ]
+    );
+}
