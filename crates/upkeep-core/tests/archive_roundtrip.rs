@@ -380,3 +380,48 @@ fn names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Throughput check on a large tree, run by hand:
+/// `UPKEEP_ARCHIVE_BENCH=/tmp/tree cargo test --release -p upkeep-core --test
+/// archive_roundtrip -- --ignored --nocapture bench`.
+#[test]
+#[ignore = "needs a large tree in UPKEEP_ARCHIVE_BENCH"]
+fn bench_create_and_restore() {
+    let tree = PathBuf::from(std::env::var_os("UPKEEP_ARCHIVE_BENCH").unwrap());
+    // A fresh directory per run: ext4 allocates inodes slowly next to ones just deleted,
+    // which would measure the previous run's cleanup rather than this run.
+    let out = tree
+        .parent()
+        .unwrap()
+        .join(format!("bench-out-{}", std::process::id()));
+    fs_err::create_dir_all(&out).unwrap();
+    let roots = [Root {
+        label: "tree".into(),
+        path: tree.clone(),
+    }];
+    let dest = out.join("b.tar.zst");
+    let start = std::time::Instant::now();
+    let written = archive::create(&dest, &roots, &CreateOptions::default()).unwrap();
+    let create = start.elapsed().as_secs_f64();
+    // Megabytes, precise enough for a rate.
+    let mb = f64::from(u32::try_from(written.bytes_in / 1_000_000).unwrap());
+    println!(
+        "create: {mb:.0} MB in {create:.2}s = {:.0} MB/s, archive {} bytes",
+        mb / create,
+        written.bytes_out
+    );
+    let start = std::time::Instant::now();
+    archive::verify(&dest, &expected(&written)).unwrap();
+    let verify = start.elapsed().as_secs_f64();
+    println!("verify: {verify:.2}s = {:.0} MB/s", mb / verify);
+    let targets = [Root {
+        label: "tree".into(),
+        path: out.join("restored"),
+    }];
+    let start = std::time::Instant::now();
+    let mut staged = archive::extract(&dest, &expected(&written), &targets, None).unwrap();
+    staged.swap("tree").unwrap().discard().unwrap();
+    let restore = start.elapsed().as_secs_f64();
+    println!("restore: {restore:.2}s = {:.0} MB/s", mb / restore);
+    fs_err::remove_dir_all(&out).unwrap();
+}
