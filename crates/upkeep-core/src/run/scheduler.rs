@@ -38,6 +38,11 @@ impl Context {
     fn updates_dir_is_repo(&self) -> bool {
         *self.git_repo.get_or_init(|| {
             let root = &self.manifest.root;
+            // The top of a work tree holds `.git` (a directory, or a file in linked work
+            // trees); without one there is no need to ask git.
+            if fs_err::symlink_metadata(root.join(".git")).is_err() {
+                return false;
+            }
             let argv = ["git", "rev-parse", "--show-toplevel"];
             exec::capture(&argv, root, Duration::from_secs(10)).is_ok_and(|out| {
                 out.success()
