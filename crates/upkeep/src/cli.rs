@@ -192,6 +192,9 @@ pub(crate) enum BackupCommand {
     Delete {
         /// Backup id or name
         id: String,
+        /// Also delete a protected backup (a module's newest, or of its last safe version)
+        #[arg(long)]
+        force: bool,
     },
 }
 

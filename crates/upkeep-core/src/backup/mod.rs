@@ -652,6 +652,20 @@ pub fn plan_prune(
     ))
 }
 
+/// Delete archives [`orphans`] found, then sync the backups directory.
+///
+/// # Errors
+/// The first file that could not be removed.
+pub fn remove_unrecorded(state_dir: &Path, orphans: &[PathBuf]) -> Result<(), BackupError> {
+    for orphan in orphans {
+        fs_err::remove_file(orphan)?;
+    }
+    if !orphans.is_empty() {
+        crate::atomic::sync_dir(&backups_dir(state_dir))?;
+    }
+    Ok(())
+}
+
 /// The compression a recorded backup used.
 pub fn row_compression(row: &BackupRow) -> Compression {
     compression_from_name(&row.compression)

@@ -1,5 +1,6 @@
 //! `upkeep backup create|list|verify|restore|prune|delete` and `upkeep clear`.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use upkeep_core::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection, Retention};
@@ -24,7 +25,7 @@ pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliEr
         BackupCommand::Verify { id, all } => verify(ctx, id.as_deref(), all),
         BackupCommand::Restore(args) => restore(ctx, args),
         BackupCommand::Prune(args) => prune(ctx, &args),
-        BackupCommand::Delete { id } => delete(ctx, &id),
+        BackupCommand::Delete { id, force } => delete(ctx, &id, force),
     }
 }
 
@@ -74,6 +75,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
         run_id: None,
         module_version: None,
     };
+    backup::sweep_temporaries(&ctx.state_dir);
     if !ctx.json {
         eprintln!("backing up {} path(s)...", roots.len());
     }
@@ -243,28 +245,51 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
         return Ok(exit_codes::OK);
     };
     let decisions = backup::plan_prune(&ledger, &retention)?;
+    // Archives no row records: left by a backup killed between writing and recording.
+    let orphans = backup::orphans(&ledger, &ctx.state_dir)?;
     if !args.dry_run {
+        backup::sweep_temporaries(&ctx.state_dir);
         for decision in decisions.iter().filter(|d| !d.keep) {
             backup::delete(&mut ledger, &ctx.state_dir, &decision.backup)?;
         }
+        backup::remove_unrecorded(&ctx.state_dir, &orphans)?;
     }
     if ctx.json {
-        print_json(
-            &serde_json::json!({ "dry_run": args.dry_run, "retention": retention, "backups": decisions }),
-        )?;
+        print_json(&serde_json::json!({
+            "dry_run": args.dry_run,
+            "retention": retention,
+            "backups": decisions,
+            "unrecorded_archives": orphans,
+        }))?;
     } else {
-        print_text(&render::prune(&decisions, args.dry_run))?;
+        let mut text = render::prune(&decisions, args.dry_run);
+        for orphan in &orphans {
+            let verb = if args.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            let _ = writeln!(text, "{verb} unrecorded archive {}", orphan.display());
+        }
+        print_text(&text)?;
     }
     Ok(exit_codes::OK)
 }
 
-fn delete(ctx: &Context, id: &str) -> Result<i32, CliError> {
+fn delete(ctx: &Context, id: &str, force: bool) -> Result<i32, CliError> {
     let _lock =
         RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
     let Some(mut ledger) = Ledger::open_existing(&ctx.state_dir)? else {
         return Err(backup::BackupError::NotFound(id.to_owned()).into());
     };
     let row = backup::find(&ledger, id)?;
+    let protected = ledger.protected_backups()?;
+    if let (Some((_, why)), false) = (protected.iter().find(|(p, _)| *p == row.id), force) {
+        return Err(CliError::NotConfirmed(format!(
+            "backup {} is protected ({why}); deleting it removes a way back. Pass --force to delete it anyway",
+            row.id
+        )));
+    }
     backup::delete(&mut ledger, &ctx.state_dir, &row)?;
     if ctx.json {
         print_json(&row)?;

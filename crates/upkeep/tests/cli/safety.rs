@@ -620,3 +620,43 @@ fn without_room_for_its_backup_a_module_does_not_run() {
         ]
     );
 }
+
+#[test]
+fn a_protected_backup_needs_force_and_prune_removes_unrecorded_archives() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/data");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("db"), "v0").unwrap();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\nversion = 1\ncommand = [\"true\"]\npaths = [{:?}]\n",
+        data.display().to_string()
+    ));
+    host.upkeep().arg("run").assert().success();
+    // The run's pre-update backup is the newest of `app`: protected.
+    let (code, _, stderr) = output(&host.upkeep().args(["backup", "delete", "1"]).assert());
+    assert_eq!(code, 8, "{stderr}");
+    assert!(stderr.contains("protected"), "{stderr}");
+    host.upkeep()
+        .args(["backup", "delete", "1", "--force"])
+        .assert()
+        .success();
+
+    // An archive no row records (a backup killed before it was recorded) goes with prune.
+    let stray = host
+        .state
+        .join("backups/20261123_000000-stray-00000000.tar.zst");
+    fs_err::write(&stray, b"not recorded").unwrap();
+    let (_, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["backup", "prune", "--dry-run"])
+            .assert(),
+    );
+    assert!(
+        stdout.contains("would delete unrecorded archive"),
+        "{stdout}"
+    );
+    assert!(stray.exists());
+    host.upkeep().args(["backup", "prune"]).assert().success();
+    assert!(!stray.exists());
+}
