@@ -261,3 +261,97 @@ fn two_archive_symlink_attack_never_writes_through_a_planted_link() {
     );
     assert_eq!(scene.names(), ["sentinel", "target"]);
 }
+
+/// A small deterministic stand-in for the `archive` fuzz target: corpus items and real
+/// archives with bytes flipped, cut and spliced are refused (or accepted), never a panic.
+#[test]
+fn mutated_archives_never_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("mutant");
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for seed in &seeds(tmp.path()) {
+        for round in 0..60 {
+            let data = mutate(seed, round, &mut rng);
+            fs_err::write(&path, &data).unwrap();
+            let sha = hex::encode(Sha256::digest(&data));
+            let expected = Expected {
+                sha256: &sha,
+                entries: None,
+                max_bytes: 1 << 20,
+            };
+            let _ = archive::verify(&path, &expected);
+            let targets = [Root {
+                label: "data".into(),
+                path: tmp.path().join("out"),
+            }];
+            if let Ok(mut staged) = archive::extract(&path, &expected, &targets, None) {
+                staged.swap("data").unwrap().discard().unwrap();
+            }
+        }
+    }
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % u64::try_from(bound.max(1)).unwrap()).unwrap()
+    }
+}
+
+fn mutate(seed: &[u8], round: usize, rng: &mut XorShift) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    match round % 3 {
+        0 => {
+            for _ in 0..=rng.below(4) {
+                let i = rng.below(data.len());
+                data[i] ^= 1 << rng.below(8);
+            }
+        }
+        1 => data.truncate(rng.below(data.len())),
+        _ => {
+            let (at, from) = (rng.below(data.len()), rng.below(data.len()));
+            let chunk = data[from..(from + 600).min(data.len())].to_vec();
+            data.splice(at..at, chunk);
+        }
+    }
+    data
+}
+
+/// Archives written by `create` with each compression, and a few corpus items.
+fn seeds(dir: &Path) -> Vec<Vec<u8>> {
+    let tree = dir.join("tree");
+    fs_err::create_dir_all(tree.join("d")).unwrap();
+    fs_err::write(tree.join("d/f"), "x".repeat(3000)).unwrap();
+    symlink("d/f", tree.join("l")).unwrap();
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for compression in [
+        archive::Compression::None,
+        archive::Compression::Gzip,
+        archive::Compression::Zstd,
+    ] {
+        let dest = dir.join(format!("s.{}", compression.extension()));
+        let options = archive::CreateOptions {
+            compression,
+            level: compression.default_level(),
+            threads: 1,
+        };
+        let roots = [Root {
+            label: "data".into(),
+            path: tree.clone(),
+        }];
+        archive::create(&dest, &roots, &options).unwrap();
+        seeds.push(fs_err::read(&dest).unwrap());
+    }
+    for item in [
+        "two-archive-a.tar",
+        "hash-mismatch.tar",
+        "truncated.tar.zst",
+    ] {
+        seeds.push(fs_err::read(corpus().join(item)).unwrap());
+    }
+    seeds
+}

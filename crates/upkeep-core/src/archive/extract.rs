@@ -1,21 +1,17 @@
 //! Restoring archives: a pre-scan pass, then a second pass that writes into fresh private
 //! staging directories beside the targets, then an atomic swap per target.
 
-use std::collections::HashSet;
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fs_err::os::unix::fs::OpenOptionsExt;
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, RenameFlags, renameat2};
-use nix::sys::stat::{Mode, UtimensatFlags, fchmod, futimens, utimensat};
-use nix::sys::time::TimeSpec;
+use nix::fcntl::{RenameFlags, renameat2};
 
-use super::read::{BUF_SIZE, Visit, copy_member, scan};
-use super::{ArchiveError, EntryKind, Expected, Refusal, Root};
+use super::read::scan;
+use super::stage::{Feeder, QUEUE, StageWriter};
+use super::{ArchiveError, Expected, Root};
 
 static STAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -26,7 +22,7 @@ const OLD: &str = "old";
 /// Extract an archive into one fresh private staging directory per target.
 ///
 /// `targets` must name every root of the archive (a root without a target refuses the
-/// archive with [`Refusal::UnknownLabel`]); `only`, if given, picks the labels to stage.
+/// archive with [`super::Refusal::UnknownLabel`]); `only`, if given, picks the labels to stage.
 /// The archive is checked completely before the staging directories are created, and
 /// checked again while extracting. Nothing outside the staging directories is touched.
 pub fn extract(
@@ -54,18 +50,49 @@ pub fn extract(
             staged.dirs.push(dir);
         }
     }
-    let mut writer = StageWriter {
-        staged: &staged,
-        buf: vec![0; BUF_SIZE],
-        dirs: Vec::new(),
-        made: HashSet::new(),
-        root: nix::unistd::geteuid().is_root(),
-    };
-    scan(archive, expected, Some(&labels), &mut |m, data| {
-        writer.member(m, data)
-    })?;
-    writer.finish()?;
+    write_stages(archive, expected, &labels, &staged)?;
     Ok(staged)
+}
+
+/// The second pass: read and check on this thread, write on another.
+fn write_stages(
+    archive: &Path,
+    expected: &Expected<'_>,
+    labels: &[String],
+    staged: &Staged,
+) -> Result<(), ArchiveError> {
+    let (ops_tx, ops_rx) = std::sync::mpsc::sync_channel(QUEUE);
+    let (buf_tx, buf_rx) = std::sync::mpsc::channel();
+    let stage_dirs: Vec<PathBuf> = staged.dirs.iter().map(|d| d.dir.clone()).collect();
+    let roots: Vec<(String, PathBuf)> = staged
+        .dirs
+        .iter()
+        .map(|d| (d.label.clone(), d.dir.join(STAGED)))
+        .collect();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| StageWriter::new().run(ops_rx, &buf_tx, &stage_dirs));
+        let mut feeder = Feeder {
+            ops: ops_tx,
+            buffers: buf_rx,
+            writer_gone: false,
+        };
+        let read = scan(archive, expected, Some(labels), &mut |m, data| {
+            let label = m.accepted.path.split('/').next().unwrap_or_default();
+            match roots.iter().find(|(l, _)| l == label) {
+                Some((_, base)) => feeder.member(m, base.clone(), data),
+                None => Ok(()),
+            }
+        });
+        let read = read.and_then(|_| feeder.finish());
+        let writer_gone = feeder.writer_gone;
+        drop(feeder);
+        let written = writer.join().expect("the writer thread does not panic");
+        match (read, written) {
+            (Err(_), Err(err)) if writer_gone => Err(err),
+            (Err(err), _) | (Ok(()), Err(err)) => Err(err),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    })
 }
 
 /// Extracted and verified content, one private staging directory per target. Dropping it
@@ -237,168 +264,6 @@ fn swap_stage(stage: &Stage) -> Result<Swapped, (ArchiveError, bool)> {
         parent,
         old: kept.then(|| stage.dir.join(OLD)),
     })
-}
-
-/// Writes accepted members into their staging directories.
-struct StageWriter<'s> {
-    staged: &'s Staged,
-    buf: Vec<u8>,
-    /// Directories whose mode and mtime are set at the end (children first).
-    dirs: Vec<(PathBuf, u32, i64)>,
-    /// Directories created so far (the rules make every ancestor a directory).
-    made: HashSet<PathBuf>,
-    root: bool,
-}
-
-impl StageWriter<'_> {
-    fn member(&mut self, m: &Visit<'_>, data: &mut dyn Read) -> Result<(), ArchiveError> {
-        let path = &m.accepted.path;
-        let (label, rel) = path.split_once('/').unwrap_or((path, ""));
-        let Some(stage) = self.staged.dirs.iter().find(|d| d.label == label) else {
-            return Ok(());
-        };
-        let base = stage.dir.join(STAGED);
-        let mut dest = base.clone();
-        if !rel.is_empty() {
-            dest.push(rel);
-            self.implied_parents(&base, rel)?;
-        }
-        match (&m.accepted.hardlink_to, m.accepted.kind) {
-            (Some(target), _) => {
-                let (_, target_rel) = target.split_once('/').unwrap_or((target, ""));
-                let mut source = stage.dir.join(STAGED);
-                if !target_rel.is_empty() {
-                    source.push(target_rel);
-                }
-                fs_err::hard_link(&source, &dest).map_err(ArchiveError::io("link", &dest))
-            }
-            (None, EntryKind::File) => self.file(m, data, &dest),
-            (None, EntryKind::Dir) => {
-                if self.made.insert(dest.clone()) {
-                    create_dir(&dest)?;
-                }
-                self.dirs.push((dest, m.mode, m.mtime));
-                Ok(())
-            }
-            (None, EntryKind::Symlink) => self.symlink(m, &dest),
-        }
-    }
-
-    /// Create the missing ancestors of `rel` under `base` (private mode until the end).
-    fn implied_parents(&mut self, base: &Path, rel: &str) -> Result<(), ArchiveError> {
-        let mut dir = base.to_path_buf();
-        let parents = rel.rsplit_once('/').map(|(parents, _)| parents);
-        let mut components = parents.into_iter().flat_map(|p| p.split('/'));
-        loop {
-            if !self.made.contains(&dir) {
-                create_dir(&dir)?;
-                self.made.insert(dir.clone());
-                self.dirs.push((dir.clone(), 0o755, -1));
-            }
-            match components.next() {
-                Some(component) => dir.push(component),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    fn file(
-        &mut self,
-        m: &Visit<'_>,
-        data: &mut dyn Read,
-        dest: &Path,
-    ) -> Result<(), ArchiveError> {
-        let mut file = fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(dest)
-            .map_err(ArchiveError::io("create", dest))?;
-        let digest = copy_member(data, m.size, &mut file, &mut self.buf)
-            .map_err(|e| e.into_error(m, dest))?;
-        if let Some(recorded) = m.recorded_sha256
-            && hex::encode(digest) != recorded
-        {
-            return Err(ArchiveError::refused(
-                m.accepted.path.clone(),
-                Refusal::HashMismatch,
-            ));
-        }
-        if self.root {
-            let owner = (Some(m.uid.into()), Some(m.gid.into()));
-            nix::unistd::fchown(&file, owner.0, owner.1)
-                .map_err(|e| ArchiveError::io("chown", dest)(e.into()))?;
-        }
-        fchmod(&file, Mode::from_bits_truncate(self.mode(m.mode)))
-            .map_err(|e| ArchiveError::io("chmod", dest)(e.into()))?;
-        let time = TimeSpec::new(m.mtime, 0);
-        futimens(&file, &time, &time).map_err(|e| ArchiveError::io("set mtime", dest)(e.into()))
-    }
-
-    fn symlink(&self, m: &Visit<'_>, dest: &Path) -> Result<(), ArchiveError> {
-        let target = m.accepted.link.as_deref().unwrap_or_default();
-        fs_err::os::unix::fs::symlink(target, dest).map_err(ArchiveError::io("symlink", dest))?;
-        if self.root {
-            nix::unistd::fchownat(
-                nix::fcntl::AT_FDCWD,
-                dest,
-                Some(m.uid.into()),
-                Some(m.gid.into()),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| ArchiveError::io("chown", dest)(e.into()))?;
-        }
-        let time = TimeSpec::new(m.mtime, 0);
-        utimensat(
-            nix::fcntl::AT_FDCWD,
-            dest,
-            &time,
-            &time,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| ArchiveError::io("set mtime", dest)(e.into()))
-    }
-
-    fn mode(&self, mode: u32) -> u32 {
-        if self.root {
-            mode & 0o7777
-        } else {
-            mode & 0o1777
-        }
-    }
-
-    /// Directory modes and mtimes (children before parents), then one `syncfs`.
-    fn finish(mut self) -> Result<(), ArchiveError> {
-        self.dirs.sort_by(|a, b| b.0.cmp(&a.0));
-        for (dir, mode, mtime) in &self.dirs {
-            let fd = fs_err::OpenOptions::new()
-                .read(true)
-                .custom_flags(OFlag::O_DIRECTORY.bits() | OFlag::O_NOFOLLOW.bits())
-                .open(dir)
-                .map_err(ArchiveError::io("open", dir))?;
-            fchmod(&fd, Mode::from_bits_truncate(self.mode(*mode)))
-                .map_err(|e| ArchiveError::io("chmod", dir)(e.into()))?;
-            if *mtime >= 0 {
-                let time = TimeSpec::new(*mtime, 0);
-                futimens(&fd, &time, &time)
-                    .map_err(|e| ArchiveError::io("set mtime", dir)(e.into()))?;
-            }
-        }
-        for stage in &self.staged.dirs {
-            let fd =
-                fs_err::File::open(&stage.dir).map_err(ArchiveError::io("open", &stage.dir))?;
-            nix::unistd::syncfs(&fd).map_err(|e| ArchiveError::io("sync", &stage.dir)(e.into()))?;
-        }
-        Ok(())
-    }
-}
-
-fn create_dir(dir: &Path) -> Result<(), ArchiveError> {
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
-        .map_err(ArchiveError::io("create directory", dir))
 }
 
 /// Remove a tree without following symlinks, making directories writable first (a

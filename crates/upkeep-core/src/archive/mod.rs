@@ -66,6 +66,7 @@
 mod extract;
 mod read;
 mod rules;
+mod stage;
 mod write;
 
 use std::path::{Path, PathBuf};

@@ -88,6 +88,7 @@ fn write_verified(
         inner: file,
         hasher: Sha256::new(),
         bytes: 0,
+        kicked: 0,
     };
     let encoder = Encoder::new(out, options).map_err(ArchiveError::io("compress", tmp))?;
     let mut tar = TarWriter {
@@ -429,17 +430,39 @@ fn special_kind(meta: &Metadata) -> Option<&'static str> {
 }
 
 /// Hashes and counts everything written through it.
+/// Hashes and counts everything written through it, and starts writeback every
+/// [`KICK_EVERY`] bytes so the final fsync has little left to wait for.
 struct HashingWriter {
     inner: fs_err::File,
     hasher: Sha256,
     bytes: u64,
+    kicked: u64,
 }
+
+/// How much written output starts a round of writeback.
+const KICK_EVERY: u64 = 32 << 20;
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        if self.bytes - self.kicked >= KICK_EVERY {
+            use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+            // On dirty pages DONTNEED starts asynchronous writeback and returns.
+            let (start, len) = (self.kicked, self.bytes - self.kicked);
+            let (start, len) = (
+                i64::try_from(start).unwrap_or(0),
+                i64::try_from(len).unwrap_or(0),
+            );
+            let _ = posix_fadvise(
+                &self.inner,
+                start,
+                len,
+                PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+            );
+            self.kicked = self.bytes;
+        }
         Ok(n)
     }
 
