@@ -351,7 +351,7 @@ fn swap_keeps_the_old_content_until_discard_and_drop_cleans_unswapped_stages() {
 }
 
 #[test]
-fn sockets_fifos_are_skipped_and_unrestorable_trees_fail_at_backup() {
+fn sockets_are_skipped_and_links_leaving_their_root_need_their_record() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
     fs_err::create_dir(&dir).unwrap();
@@ -364,12 +364,46 @@ fn sockets_fifos_are_skipped_and_unrestorable_trees_fail_at_backup() {
         archive::create(&tmp.path().join("b.tar"), &roots, &CreateOptions::default()).unwrap();
     assert_eq!(written.skipped, ["d/pipe: FIFO, not stored"]);
 
+    // Absolute and escaping links are normal in live trees (`/etc`, service data): they
+    // are stored as they are and recorded.
     symlink("/etc/passwd", dir.join("abs")).unwrap();
+    symlink("../../outside", dir.join("up")).unwrap();
     let dest = tmp.path().join("c.tar.zst");
-    let err = archive::create(&dest, &roots, &CreateOptions::default()).unwrap_err();
+    let written = archive::create(&dest, &roots, &CreateOptions::default()).unwrap();
+    // Without the record the same archive is refused: such a link is trusted only when
+    // the ledger recorded exactly that target.
+    let bare = Expected {
+        sha256: &written.sha256,
+        entries: None,
+        max_bytes: written.bytes_in,
+    };
+    let err = archive::extract(&dest, &bare, &roots, None).unwrap_err();
     assert_eq!(err.refusal(), Some(&Refusal::SymlinkEscapes));
-    assert!(!dest.exists());
-    assert_eq!(names(tmp.path()), ["b.tar", "d"], "no temp file is left");
+    // With the record they are put back as they were.
+    fs_err::remove_dir_all(&dir).unwrap();
+    let mut staged = archive::extract(&dest, &expected(&written), &roots, None).unwrap();
+    staged.swap("d").unwrap().discard().unwrap();
+    assert_eq!(
+        fs_err::read_link(dir.join("abs")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(
+        fs_err::read_link(dir.join("up")).unwrap(),
+        Path::new("../../outside")
+    );
+    // A record naming another target does not vouch for this one.
+    let mut forged = written.entries.clone();
+    for e in &mut forged {
+        if e.path == "d/abs" {
+            e.link = Some("/etc/shadow".into());
+        }
+    }
+    let forged = Expected {
+        entries: Some(&forged),
+        ..expected(&written)
+    };
+    let err = archive::extract(&dest, &forged, &roots, None).unwrap_err();
+    assert_eq!(err.refusal(), Some(&Refusal::SymlinkEscapes));
 }
 
 fn names(dir: &Path) -> Vec<String> {

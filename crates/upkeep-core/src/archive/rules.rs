@@ -68,9 +68,35 @@ pub(crate) struct Rules<'r> {
     members: u64,
     max_members: u64,
     records: Option<Records<'r>>,
+    /// Accept any symlink target (the writer: it stores the tree as it is and records
+    /// every link, so a later restore can check each one against the record).
+    any_link: bool,
 }
 
 impl<'r> Rules<'r> {
+    /// Rules for writing an archive of a live tree: every structural rule applies, but a
+    /// symlink may point anywhere (absolute links in `/etc` or service data are normal).
+    pub(crate) fn for_writing(labels: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            any_link: true,
+            ..Self::new(labels, u64::MAX, None)
+        }
+    }
+
+    /// Whether a symlink that leaves its root is nonetheless what the ledger recorded at
+    /// backup time (then restoring it puts back the tree as it was), or we are writing.
+    fn link_recorded(&self, path: &str, target: &[u8]) -> bool {
+        if self.any_link {
+            return true;
+        }
+        let Some(records) = &self.records else {
+            return false;
+        };
+        records.by_path.get(path).is_some_and(|(record, _)| {
+            record.kind == EntryKind::Symlink
+                && record.link.as_deref().map(str::as_bytes) == Some(target)
+        })
+    }
     pub(crate) fn new(
         labels: impl IntoIterator<Item = String>,
         max_bytes: u64,
@@ -88,6 +114,7 @@ impl<'r> Rules<'r> {
             members: 0,
             max_members,
             records,
+            any_link: false,
         }
     }
 
@@ -215,8 +242,13 @@ impl<'r> Rules<'r> {
             RawKind::Dir => Ok((Seen::Dir, None, None)),
             RawKind::File => Ok((Seen::File { size: member.size }, None, None)),
             RawKind::Symlink => {
-                let target = member.link.unwrap_or_default();
-                let target = check_symlink(path, target)?;
+                let raw = member.link.unwrap_or_default();
+                let target = match check_symlink(path, raw) {
+                    Err(Refusal::SymlinkEscapes) if self.link_recorded(path, raw) => {
+                        String::from_utf8(raw.to_vec()).map_err(|_| Refusal::NotUtf8)?
+                    }
+                    checked => checked?,
+                };
                 Ok((Seen::Symlink, None, Some(target)))
             }
             RawKind::Hardlink => {

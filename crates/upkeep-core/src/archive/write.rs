@@ -24,9 +24,9 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///
 /// The archive goes to a temp file in `dest`'s directory (mode 0600), is fsynced, evicted
 /// from the page cache and re-read to check its SHA-256, then renamed over `dest` and the
-/// directory fsynced. The temp file is removed on any error. A tree the restore rules
-/// would refuse (say, an absolute symlink inside a root) fails here with
-/// [`ArchiveError::Refused`].
+/// directory fsynced. The temp file is removed on any error. Symlinks are stored as they
+/// are, wherever they point; a restore accepts one that leaves its root only when the
+/// recorded entries list it with that very target.
 pub fn create(
     dest: &Path,
     roots: &[Root],
@@ -95,7 +95,7 @@ fn write_verified(
         out: BufWriter::with_capacity(256 * 1024, encoder),
         tmp,
         buf: vec![0; BUF_SIZE],
-        rules: Rules::new(roots.iter().map(|r| r.label.clone()), u64::MAX, None),
+        rules: Rules::for_writing(roots.iter().map(|r| r.label.clone())),
         written: Written {
             path: tmp.to_path_buf(),
             sha256: String::new(),
