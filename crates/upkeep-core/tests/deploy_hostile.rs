@@ -241,3 +241,29 @@ fn swap_until(stop: &AtomicBool, sub: &Path, sentinel: &Path) -> usize {
     }
     swaps
 }
+
+proptest::proptest! {
+    /// A stable-toolchain companion of the `placeholders` fuzz target: templates built
+    /// from path-ish pieces (placeholders, `..`, `.`, NUL, newlines, defused characters)
+    /// either expand to an absolute path without `..`, NUL or newlines, or are refused.
+    #[test]
+    fn expanded_destinations_never_escape(
+        pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "{usr}", "{app}", "{home}", "{nope}", "..", ".", "/", "a", "b c", "\0", "\n",
+                "{", "}", "\u{2044}", "\u{FE5B}", "\u{FE5C}", "\u{2400}", "\u{240A}", "~",
+            ]),
+            0..12,
+        ),
+        defused in proptest::bool::ANY,
+    ) {
+        let template: String = pieces.concat();
+        let template = if defused { upkeep_core::deploy::defuse::dedefuse(&template) } else { template };
+        let user = [("app".to_owned(), PathBuf::from("/opt/app"))].into();
+        if let Ok(path) = upkeep_core::placeholders::expand_deploy(&template, &user, Path::new("/base")) {
+            proptest::prop_assert!(path.is_absolute());
+            proptest::prop_assert!(!path.components().any(|c| c == std::path::Component::ParentDir));
+            proptest::prop_assert!(!path.to_string_lossy().contains(['\0', '\n', '\r']));
+        }
+    }
+}
