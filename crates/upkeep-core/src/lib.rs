@@ -11,6 +11,7 @@ pub mod archive;
 pub mod atomic;
 pub mod backup;
 pub mod checksum;
+pub mod deploy;
 pub mod duration;
 pub mod exec;
 pub mod exit_codes;

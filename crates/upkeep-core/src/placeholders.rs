@@ -7,6 +7,11 @@
 //! result, or a result that is not absolute is an error naming the template and the reason.
 //! Templates are checked when a manifest loads ([`check`]) and expanded when the state
 //! directory and module are known ([`expand`]).
+//!
+//! File deployment ([`crate::deploy`]) expands destinations with [`expand_deploy`]: the
+//! platform ids plus ids the caller defines (which win over the platform's), relative
+//! results taken relative to a base directory, and the same refusals. [`beneath`] checks
+//! that a result lies beneath one of the allowed roots.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -21,6 +26,10 @@ const PLATFORM_IDS: &[&str] = &[
     "cache",
     "downloads",
     "documents",
+    "desktop",
+    "music",
+    "pictures",
+    "videos",
 ];
 
 /// Ids that resolve from the run's context.
@@ -87,35 +96,122 @@ pub fn expand(template: &str, context: &Context<'_>) -> Result<PathBuf, Placehol
         reason,
     };
     check(template)?;
+    let out = substitute(template, &|id| resolve(id, context))?;
+    let path = PathBuf::from(&out);
+    if !path.is_absolute() {
+        return Err(fail(format!("expands to `{out}`, which is not absolute")));
+    }
+    Ok(path)
+}
+
+/// Replace every `{id}` in `template` with `lookup(id)`, refusing values and results
+/// that carry a NUL, a newline or a `..` component.
+fn substitute(
+    template: &str,
+    lookup: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Result<String, PlaceholderError> {
+    let fail = |reason: String| PlaceholderError {
+        template: template.to_owned(),
+        reason,
+    };
+    split(template).map_err(fail)?;
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
         let id = &rest[open + 1..close];
-        let value = resolve(id, context)
-            .ok_or_else(|| fail(format!("`{{{id}}}` has no value on this host")))?;
+        let value =
+            lookup(id).ok_or_else(|| fail(format!("`{{{id}}}` has no value on this host")))?;
         let text = value
             .to_str()
             .ok_or_else(|| fail(format!("`{{{id}}}` is not valid UTF-8")))?;
         if text.contains(['\0', '\n', '\r']) {
             return Err(fail(format!("`{{{id}}}` expands to a NUL or newline")));
         }
+        if Path::new(text)
+            .components()
+            .any(|c| c == Component::ParentDir)
+        {
+            return Err(fail(format!(
+                "`{{{id}}}` expands to `{text}`, which contains `..`"
+            )));
+        }
         out.push_str(text);
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
-    let path = PathBuf::from(&out);
     if out.contains(['\0', '\n', '\r']) {
         return Err(fail("contains a NUL or newline".into()));
     }
-    if path.components().any(|c| c == Component::ParentDir) {
+    if Path::new(&out)
+        .components()
+        .any(|c| c == Component::ParentDir)
+    {
         return Err(fail(format!("expands to `{out}`, which contains `..`")));
     }
-    if !path.is_absolute() {
-        return Err(fail(format!("expands to `{out}`, which is not absolute")));
+    Ok(out)
+}
+
+/// Expand a deployment destination (an ae.updater `ToPath__` value or a caller's default
+/// such as `{usr}`): the platform ids plus `user`'s own ids, which take precedence over
+/// the platform's. A relative result is taken relative to `base` (ae.updater takes it
+/// relative to the current directory, which is the default root). The rules of
+/// [`expand`] apply: no NUL, newline or `..` in any value or in the result.
+///
+/// # Errors
+/// An unknown or unresolvable id, or a value or result that breaks the rules.
+pub fn expand_deploy(
+    template: &str,
+    user: &std::collections::BTreeMap<String, PathBuf>,
+    base: &Path,
+) -> Result<PathBuf, PlaceholderError> {
+    let fail = |reason: String| PlaceholderError {
+        template: template.to_owned(),
+        reason,
+    };
+    let ids = split(template).map_err(fail)?;
+    for id in ids {
+        if !user.contains_key(id) && !PLATFORM_IDS.contains(&id) {
+            let known = PLATFORM_IDS
+                .iter()
+                .copied()
+                .chain(user.keys().map(String::as_str));
+            let hint = crate::manifest::suggest(id, known)
+                .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
+            return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
+        }
     }
-    Ok(path)
+    let lookup = |id: &str| user.get(id).cloned().or_else(|| resolve_platform(id));
+    let out = substitute(template, &lookup)?;
+    let path = PathBuf::from(&out);
+    Ok(if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    })
+}
+
+/// The first of `roots` that `path` lies beneath (or equals), compared component by
+/// component after dropping `.` components; `None` when there is none, when `path` is
+/// relative or when it has a `..` component. This is a check of names: that no symbolic
+/// link below the root redirects the path is for whoever opens it to ensure (the deploy
+/// engine opens every directory with `O_NOFOLLOW`).
+pub fn beneath<'r>(path: &Path, roots: &'r [PathBuf]) -> Option<&'r Path> {
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        return None;
+    }
+    let clean =
+        |p: &Path| -> PathBuf { p.components().filter(|c| *c != Component::CurDir).collect() };
+    let path = clean(path);
+    roots
+        .iter()
+        .find(|root| {
+            root.is_absolute()
+                && !root.components().any(|c| c == Component::ParentDir)
+                && path.starts_with(clean(root))
+        })
+        .map(PathBuf::as_path)
 }
 
 /// The ids used by a template, or why its braces do not parse.
@@ -140,6 +236,15 @@ fn split(template: &str) -> Result<Vec<&str>, String> {
 
 fn resolve(id: &str, context: &Context<'_>) -> Option<PathBuf> {
     match id {
+        "state" => Some(context.state_dir.to_path_buf()),
+        "work" => Some(context.state_dir.join("work").join(context.module)),
+        "manifest" => Some(context.manifest_dir.to_path_buf()),
+        _ => resolve_platform(id),
+    }
+}
+
+fn resolve_platform(id: &str) -> Option<PathBuf> {
+    match id {
         "home" => dirs::home_dir(),
         "usr" | "data" => dirs::data_dir(),
         "cwd" => std::env::current_dir().ok(),
@@ -148,9 +253,10 @@ fn resolve(id: &str, context: &Context<'_>) -> Option<PathBuf> {
         "cache" => dirs::cache_dir(),
         "downloads" => dirs::download_dir(),
         "documents" => dirs::document_dir(),
-        "state" => Some(context.state_dir.to_path_buf()),
-        "work" => Some(context.state_dir.join("work").join(context.module)),
-        "manifest" => Some(context.manifest_dir.to_path_buf()),
+        "desktop" => dirs::desktop_dir(),
+        "music" => dirs::audio_dir(),
+        "pictures" => dirs::picture_dir(),
+        "videos" => dirs::video_dir(),
         _ => None,
     }
 }
@@ -193,5 +299,70 @@ mod tests {
             let err = expand(template, &ctx()).unwrap_err();
             assert!(err.reason.contains(reason), "{template}: {err}");
         }
+    }
+
+    fn user() -> std::collections::BTreeMap<String, PathBuf> {
+        [
+            ("app".to_owned(), PathBuf::from("/opt/app")),
+            ("usr".to_owned(), PathBuf::from("/srv/usr")),
+            ("evil".to_owned(), PathBuf::from("/opt/../etc")),
+            ("nl".to_owned(), PathBuf::from("/opt/a\nb")),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn expands_deploy_templates_with_user_ids_first() {
+        let base = Path::new("/root/dir");
+        let path = expand_deploy("{app}/conf", &user(), base).unwrap();
+        assert_eq!(path, Path::new("/opt/app/conf"));
+        assert_eq!(
+            expand_deploy("{usr}", &user(), base).unwrap(),
+            Path::new("/srv/usr")
+        );
+        assert_eq!(
+            expand_deploy("rel/x", &user(), base).unwrap(),
+            Path::new("/root/dir/rel/x")
+        );
+        assert!(expand_deploy("{home}", &user(), base).is_ok_and(|p| p.is_absolute()));
+    }
+
+    #[test]
+    fn refuses_hostile_deploy_templates() {
+        let base = Path::new("/root/dir");
+        for (template, reason) in [
+            ("../../etc", "contains `..`"),
+            ("{app}/../../etc", "contains `..`"),
+            ("{evil}", "`{evil}` expands to `/opt/../etc`"),
+            ("{nl}", "NUL or newline"),
+            ("/x\0y", "NUL or newline"),
+            ("{ap}", "did you mean `{app}`"),
+            ("{state}", "unknown placeholder"),
+        ] {
+            let err = expand_deploy(template, &user(), base).unwrap_err();
+            assert!(err.reason.contains(reason), "{template}: {err}");
+        }
+    }
+
+    #[test]
+    fn beneath_compares_whole_components() {
+        let roots = [PathBuf::from("/home/u/app"), PathBuf::from("/srv/./data")];
+        assert_eq!(
+            beneath(Path::new("/home/u/app/x"), &roots),
+            Some(Path::new("/home/u/app"))
+        );
+        assert_eq!(
+            beneath(Path::new("/home/u/app"), &roots),
+            Some(Path::new("/home/u/app"))
+        );
+        assert_eq!(
+            beneath(Path::new("/srv/data/y"), &roots),
+            Some(Path::new("/srv/./data"))
+        );
+        assert_eq!(beneath(Path::new("/home/u/application/x"), &roots), None);
+        assert_eq!(beneath(Path::new("/home/u/app/../../etc"), &roots), None);
+        assert_eq!(beneath(Path::new("home/u/app/x"), &roots), None);
+        assert_eq!(beneath(Path::new("/etc/passwd"), &roots), None);
     }
 }

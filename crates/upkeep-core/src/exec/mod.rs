@@ -19,8 +19,10 @@
 
 mod capture;
 pub mod python;
+mod scripts;
 
 pub use capture::{Captured, capture};
+pub use scripts::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
