@@ -208,6 +208,13 @@ fn a_race_swapping_a_directory_for_a_link_never_redirects_a_write() {
     assert!(swaps > 0);
     fx.sentinel_untouched();
     assert_eq!(applied.processed.len() + applied.failed.len(), 800);
+    // Every file reported as written is in the real directory.
+    for done in &applied.processed {
+        assert_eq!(
+            fs_err::read_to_string(&done.destination).unwrap(),
+            "payload"
+        );
+    }
     // Every move that failed left its file in the source folder.
     for failed in &applied.failed {
         if failed.source.starts_with(fx.root.join("ae_updater_moves")) {
@@ -237,6 +244,7 @@ fn swap_until(stop: &AtomicBool, sub: &Path, sentinel: &Path) -> usize {
         renameat2(AT_FDCWD, sub, AT_FDCWD, &link, RenameFlags::RENAME_EXCHANGE).unwrap();
         std::thread::yield_now();
         renameat2(AT_FDCWD, sub, AT_FDCWD, &link, RenameFlags::RENAME_EXCHANGE).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(50));
         swaps += 1;
     }
     swaps

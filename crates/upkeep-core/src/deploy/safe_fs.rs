@@ -67,10 +67,21 @@ fn open_child_dir(parent: &OwnedFd, name: &OsStr, shown: &Path) -> Result<OwnedF
 }
 
 fn describe_open_error(parent: &OwnedFd, name: &OsStr, shown: &Path, err: Errno) -> String {
-    let stat = nix::sys::stat::fstatat(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
-    match stat {
-        Ok(st) if file_type(&st) == SFlag::S_IFLNK => format!(
+    let link = || {
+        format!(
             "`{}` is a symbolic link; links in a destination's parents are not followed",
+            shown.display()
+        )
+    };
+    if err == Errno::ELOOP {
+        return link();
+    }
+    let stat = nix::sys::stat::fstatat(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+    match stat.map(|st| file_type(&st)) {
+        Ok(SFlag::S_IFLNK) => link(),
+        // It was something else when opened and is a directory again now: a swap.
+        Ok(SFlag::S_IFDIR) => format!(
+            "`{}` was replaced while it was opened (not followed)",
             shown.display()
         ),
         Ok(_) if err == Errno::ENOTDIR => format!("`{}` is not a directory", shown.display()),
