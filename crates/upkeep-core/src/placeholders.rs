@@ -83,6 +83,12 @@ pub fn check(template: &str) -> Result<(), PlaceholderError> {
             "must be an absolute path or start with a placeholder such as `{data}`".into(),
         ));
     }
+    if template.split('/').any(|c| c == "..") {
+        return Err(fail("contains `..`; name the directory itself".into()));
+    }
+    if template.contains(['\0', '\n', '\r']) {
+        return Err(fail("contains a NUL or newline".into()));
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub enum Action {
     ChecksumChanged,
     /// Up to date but `--force` was given.
     Forced,
+    /// A file deployment that is up to date still looks for files to deploy.
+    CheckFiles,
     /// Nothing to do.
     UpToDate,
     /// Disabled in the manifest.
@@ -57,7 +59,11 @@ impl Action {
     pub fn runs(&self) -> bool {
         matches!(
             self,
-            Action::Setup | Action::Upgrade { .. } | Action::ChecksumChanged | Action::Forced
+            Action::Setup
+                | Action::Upgrade { .. }
+                | Action::ChecksumChanged
+                | Action::Forced
+                | Action::CheckFiles
         )
     }
 
@@ -72,6 +78,7 @@ impl Action {
             ),
             Action::ChecksumChanged => "rerun (checksum changed)".to_owned(),
             Action::Forced => "rerun (forced)".to_owned(),
+            Action::CheckFiles => "check files (deploy what is pending)".to_owned(),
             Action::UpToDate => "up to date".to_owned(),
             Action::Disabled => "skip (disabled)".to_owned(),
             Action::ParentDisabled { parent } => format!("skip (parent `{parent}` disabled)"),
@@ -253,6 +260,8 @@ fn action(
     }
     if force {
         Action::Forced
+    } else if matches!(spec.kind, ModuleKind::Files { .. }) {
+        Action::CheckFiles
     } else {
         Action::UpToDate
     }

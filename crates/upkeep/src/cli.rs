@@ -74,6 +74,12 @@ pub(crate) enum Command {
         /// The module, once it has been fixed by hand
         module: String,
     },
+    /// Deploy files from ae.updater's source folders: plan, apply, list what upkeep owns
+    #[command(subcommand)]
+    Files(FilesCommand),
+    /// Run the pre-run script, the due one-time scripts, then the file operations
+    /// (ae.updater's `check_all`)
+    Prerun(DeployArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -296,6 +302,51 @@ pub(crate) struct BackupPruneArgs {
     /// Keep the newest backup of each of the last N months
     #[arg(long, value_name = "N")]
     pub(crate) keep_monthly: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FilesCommand {
+    /// What would be copied or moved where, and what would be skipped, overwritten or refused
+    Plan(DeployArgs),
+    /// Do the plan; print the processed files
+    Apply(DeployArgs),
+    /// Files upkeep deployed, with checksum and source, and whether they changed since
+    Owned,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Directory holding the `ae_updater_*` folders and scripts [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// Destination of folders without `ToPath__` [default: {usr}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub(crate) to: Option<String>,
+    /// A placeholder of your own, usable in destinations, e.g. `--placeholder app=/opt/app`
+    #[arg(long = "placeholder", value_name = "NAME=PATH", value_parser = parse_placeholder)]
+    pub(crate) placeholders: Vec<(String, PathBuf)>,
+    /// Destinations must lie beneath one of these [default: each folder's own destination]
+    #[arg(long = "allow-root", value_name = "DIR")]
+    pub(crate) allow_roots: Vec<PathBuf>,
+    /// Overwrite files changed since upkeep wrote them
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Keep one-time scripts after success (they never run again with the same checksum)
+    #[arg(long)]
+    pub(crate) keep_scripts: bool,
+}
+
+fn parse_placeholder(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=PATH"))?;
+    let name = name.trim_matches(|c| c == '{' || c == '}');
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(format!(
+            "placeholder name `{name}` must be letters, digits and `_`"
+        ));
+    }
+    Ok((name.to_owned(), PathBuf::from(path)))
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

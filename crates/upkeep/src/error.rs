@@ -5,6 +5,7 @@ use std::fmt::Write;
 use upkeep_core::backup::BackupError;
 use upkeep_core::checksum::ChecksumError;
 use upkeep_core::exit_codes;
+use upkeep_core::files::FilesError;
 use upkeep_core::lock::LockError;
 use upkeep_core::manifest::ManifestError;
 use upkeep_core::plan::PlanError;
@@ -31,8 +32,13 @@ pub(crate) enum CliError {
     Backup(#[from] BackupError),
     #[error(transparent)]
     Rollback(#[from] RollbackError),
+    #[error(transparent)]
+    Files(#[from] FilesError),
     #[error("{0}")]
     NotConfirmed(String),
+    /// A command-line value that parses but names nothing usable (a missing directory).
+    #[error("{0}")]
+    BadArgument(String),
     #[error("write to stdout")]
     Output(#[from] std::io::Error),
 }
@@ -101,9 +107,9 @@ fn kind(err: &CliError) -> &'static str {
         CliError::Backup(
             BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
         )
-        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. }) => {
-            "invalid-input"
-        }
+        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
+        | CliError::Files(FilesError::Deploy(_))
+        | CliError::BadArgument(_) => "invalid-input",
         CliError::NotConfirmed(_) => "not-confirmed",
         CliError::Rollback(RollbackError::TagMoved { .. }) => "tag-moved",
         CliError::Run(_)
@@ -111,6 +117,7 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Checksum(_)
         | CliError::Backup(_)
         | CliError::Rollback(_)
+        | CliError::Files(_)
         | CliError::Output(_) => "internal",
     }
 }
@@ -158,9 +165,9 @@ fn code(err: &CliError) -> i32 {
         | CliError::Backup(
             BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
         )
-        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. }) => {
-            exit_codes::INVALID_INPUT
-        }
+        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
+        | CliError::Files(FilesError::Deploy(_))
+        | CliError::BadArgument(_) => exit_codes::INVALID_INPUT,
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
         CliError::Backup(BackupError::Archive(_))
@@ -174,6 +181,7 @@ fn code(err: &CliError) -> i32 {
         | CliError::Checksum(_)
         | CliError::Backup(_)
         | CliError::Rollback(_)
+        | CliError::Files(_)
         | CliError::Output(_) => exit_codes::INTERNAL,
     }
 }

@@ -193,6 +193,16 @@ pub enum ModuleKind {
     },
     /// No code: only orders its children.
     Group,
+    /// A file deployment: ae.updater's source folders and scripts under `root` (see
+    /// [`crate::deploy`]), applied in-process with the ownership ledger.
+    Files {
+        /// The directory holding the `ae_updater_*` folders and scripts.
+        root: PathBuf,
+        /// Destination of folders without `ToPath__` (default `{usr}`).
+        destination: Option<String>,
+        /// The manifest's own placeholders for destinations.
+        placeholders: std::collections::BTreeMap<String, PathBuf>,
+    },
 }
 
 impl ModuleKind {
@@ -202,6 +212,8 @@ impl ModuleKind {
     pub const COMMAND: &'static str = "command";
     /// [`ModuleKind::label`] of groups.
     pub const GROUP: &'static str = "group";
+    /// [`ModuleKind::label`] of file deployments.
+    pub const FILES: &'static str = "files";
 
     /// A short name for tables and JSON: `python`, `command` or `group`.
     pub fn label(&self) -> &'static str {
@@ -209,6 +221,7 @@ impl ModuleKind {
             ModuleKind::Python { .. } => Self::PYTHON,
             ModuleKind::Command { .. } => Self::COMMAND,
             ModuleKind::Group => Self::GROUP,
+            ModuleKind::Files { .. } => Self::FILES,
         }
     }
 }
@@ -270,6 +283,10 @@ pub(crate) struct RawModule {
     pub(crate) paths: Vec<(PathCategory, Spanned<String>)>,
     pub(crate) health: Option<RawHealth>,
     pub(crate) rollback: Option<bool>,
+    /// `destination` of a `files` module.
+    pub(crate) destination: Option<Spanned<String>>,
+    /// `placeholders` of a `files` module: name → path.
+    pub(crate) placeholders: Vec<(Spanned<String>, String)>,
 }
 
 /// A health check as written; in `defaults` it has no command.
@@ -298,6 +315,8 @@ pub(crate) enum RawKind {
     Command(Spanned<Vec<String>>),
     /// A script path relative to the manifest.
     Script(Spanned<String>),
+    /// A file deployment root relative to the manifest.
+    Files(Spanned<String>),
 }
 
 /// A value and where it was written.

@@ -85,6 +85,10 @@ struct NativeModule {
     paths: Option<TomlSpanned<toml::Value>>,
     health: Option<TomlSpanned<Health>>,
     rollback: Option<bool>,
+    files: Option<TomlSpanned<String>>,
+    destination: Option<TomlSpanned<String>>,
+    #[serde(default)]
+    placeholders: std::collections::BTreeMap<TomlSpanned<String>, String>,
 }
 
 const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
@@ -110,6 +114,9 @@ const MODULE_FIELDS: &[&str] = &[
     "paths",
     "health",
     "rollback",
+    "files",
+    "destination",
+    "placeholders",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -187,24 +194,7 @@ fn module(
 ) -> RawModule {
     let path = format!("module[{index}]");
     let m = entry.get_ref();
-    let mut kinds = Vec::new();
-    if let Some(python) = &m.python {
-        kinds.push((span(python), RawKind::Python(keep(python))));
-    }
-    if let Some(command) = &m.command {
-        kinds.push((span(command), RawKind::Command(keep(command))));
-    }
-    if let Some(script) = &m.script {
-        kinds.push((span(script), RawKind::Script(keep(script))));
-    }
-    if kinds.len() > 1 {
-        let message = "a module runs one thing: set only one of `python`, `command` and `script`";
-        reporter.error(Some(kinds[1].0), Some(path.clone()), message, None);
-    }
-    let kind = kinds
-        .into_iter()
-        .next()
-        .map_or(RawKind::Group, |(_, kind)| kind);
+    let kind = kind(m, &path, reporter);
     RawModule {
         name: keep(&m.name),
         kind,
@@ -234,8 +224,40 @@ fn module(
             .as_ref()
             .map(|h| health(h, &format!("{path}.health"), reporter)),
         rollback: m.rollback,
+        destination: m.destination.as_ref().map(keep),
+        placeholders: m
+            .placeholders
+            .iter()
+            .map(|(name, value)| (keep(name), value.clone()))
+            .collect(),
         path,
     }
+}
+
+/// What the module runs: at most one of `python`, `command`, `script` and `files`.
+fn kind(m: &NativeModule, path: &str, reporter: &mut Reporter<'_>) -> RawKind {
+    let mut kinds = Vec::new();
+    if let Some(python) = &m.python {
+        kinds.push((span(python), RawKind::Python(keep(python))));
+    }
+    if let Some(command) = &m.command {
+        kinds.push((span(command), RawKind::Command(keep(command))));
+    }
+    if let Some(script) = &m.script {
+        kinds.push((span(script), RawKind::Script(keep(script))));
+    }
+    if let Some(files) = &m.files {
+        kinds.push((span(files), RawKind::Files(keep(files))));
+    }
+    if kinds.len() > 1 {
+        let message =
+            "a module runs one thing: set only one of `python`, `command`, `script` and `files`";
+        reporter.error(Some(kinds[1].0), Some(path.to_owned()), message, None);
+    }
+    kinds
+        .into_iter()
+        .next()
+        .map_or(RawKind::Group, |(_, kind)| kind)
 }
 
 /// `paths` is a list of templates (data) or a table of lists by category.

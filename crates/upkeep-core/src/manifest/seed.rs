@@ -40,6 +40,9 @@ const ENTRY_FIELDS: &[&str] = &[
     "paths",
     "health",
     "rollback",
+    "files",
+    "destination",
+    "placeholders",
 ];
 
 type JsonNode = json_syntax::Spanned<Value>;
@@ -220,6 +223,13 @@ impl Ctx<'_, '_> {
             "paths" => module.paths = self.paths(value, field),
             "health" => module.health = self.health(value, field),
             "rollback" => module.rollback = self.bool(value, field),
+            "files" => {
+                if let Some(dir) = self.string(value, field) {
+                    module.kind = RawKind::Files(dir);
+                }
+            }
+            "destination" => module.destination = self.string(value, field),
+            "placeholders" => module.placeholders = self.placeholders(value, field),
             "lastSafeVersion" => {
                 self.version(value, field);
             }
@@ -307,6 +317,29 @@ impl Ctx<'_, '_> {
             }
         }
         Some(health)
+    }
+
+    fn placeholders(&mut self, node: &JsonNode, field: &str) -> Vec<(Spanned<String>, String)> {
+        let Value::Object(members) = &node.value else {
+            self.type_error(
+                node,
+                field,
+                "an object of placeholder names and absolute paths",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for member in members {
+            let sub = join(field, &member.key.value);
+            if let Some(value) = self.string(&member.value, &sub) {
+                let name = Spanned {
+                    value: member.key.value.clone(),
+                    span: span(member.key.span),
+                };
+                out.push((name, value.value));
+            }
+        }
+        out
     }
 
     fn count(&mut self, node: &JsonNode, field: &str) -> Option<u32> {

@@ -511,6 +511,7 @@ fn resolve_kind(
             argv.extend(m.args.iter().map(arg_text));
             (ModuleKind::Command { argv }, None)
         }
+        RawKind::Files(dir) => (files_kind(dir, m, root, reporter), None),
         RawKind::Script(script) => {
             let path = root.join(&script.value);
             if !path.is_file() {
@@ -527,6 +528,53 @@ fn resolve_kind(
             let dir = path.parent().filter(|p| *p != root).map(Path::to_path_buf);
             (ModuleKind::Command { argv }, dir)
         }
+    }
+}
+
+fn files_kind(
+    dir: &Spanned<String>,
+    m: &RawModule,
+    root: &Path,
+    reporter: &mut Reporter<'_>,
+) -> ModuleKind {
+    let path = root.join(&dir.value);
+    if !path.is_dir() {
+        let message = format!("deployment folder `{}` does not exist", path.display());
+        let hint =
+            "it holds the `ae_updater_*` folders and scripts; the path is relative to the manifest";
+        reporter.error(
+            Some(dir.span),
+            Some(format!("{}.files", m.path)),
+            message,
+            Some(hint.into()),
+        );
+    }
+    let mut placeholders = std::collections::BTreeMap::new();
+    for (name, value) in &m.placeholders {
+        let ok = !name.value.is_empty()
+            && name
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok || !value.starts_with('/') || value.contains(['\0', '\n']) {
+            let message = format!(
+                "placeholder `{}` = `{value}` is not a name and an absolute path",
+                name.value
+            );
+            let hint = "names are letters, digits and `_`; values are absolute paths";
+            reporter.error(
+                Some(name.span),
+                Some(format!("{}.placeholders", m.path)),
+                message,
+                Some(hint.into()),
+            );
+        }
+        placeholders.insert(name.value.clone(), PathBuf::from(value));
+    }
+    ModuleKind::Files {
+        root: path,
+        destination: m.destination.as_ref().map(|d| d.value.clone()),
+        placeholders,
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::events::Outcome;
 use super::safety::{self, Safety};
 use crate::exec::{self, Exit, Invocation};
+use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
 use crate::state::Ledger;
 
@@ -24,6 +25,9 @@ pub(super) struct Job {
     pub(super) invocation: Invocation,
     /// Backup, health check and rollback around the update, when the module has any.
     pub(super) safety: Option<Safety>,
+    /// For a `files` module: what it deploys (in-process, no child), and whether it only
+    /// checks for pending files.
+    pub(super) files: Option<(FilesOptions, bool)>,
 }
 
 /// What a finished job reports back to the scheduler.
@@ -50,10 +54,29 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
         None => None,
     };
     let started = Instant::now();
-    let timeout = job.invocation.timeout;
-    let finished = exec::run(job.invocation.clone(), cancel.clone()).await;
+    let outcome = match &job.files {
+        Some((options, check_only)) => deploy(&job, options.clone(), *check_only).await,
+        None => execute(&job, cancel.clone()).await,
+    };
     crate::failpoint::crash_point!("run::module-exited");
-    let outcome = match finished.exit {
+    let outcome = match &job.safety {
+        Some(s) => safety::after_update(s, outcome, backup_id, &job.invocation, cancel).await,
+        None => outcome,
+    };
+    JobResult {
+        index: job.index,
+        outcome,
+        started: Some(started),
+        duration: started.elapsed(),
+        checksum: verified,
+    }
+}
+
+/// Run the module's process and turn its exit into an outcome.
+async fn execute(job: &Job, cancel: watch::Receiver<bool>) -> Outcome {
+    let timeout = job.invocation.timeout;
+    let finished = exec::run(job.invocation.clone(), cancel).await;
+    match finished.exit {
         Exit::Code(0) => Outcome::Succeeded,
         Exit::Code(code) => Outcome::Failed {
             status: format!("exit code {code}"),
@@ -81,18 +104,82 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
             signal: None,
             tail: String::new(),
         },
-    };
-    let outcome = match &job.safety {
-        Some(s) => safety::after_update(s, outcome, backup_id, &job.invocation, cancel).await,
-        None => outcome,
-    };
-    JobResult {
-        index: job.index,
-        outcome,
-        started: Some(started),
-        duration: started.elapsed(),
-        checksum: verified,
     }
+}
+
+/// Deploy a `files` module's scripts and files with the ledger; its log lists what it did.
+async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
+    let state_dir = job.state_dir.clone();
+    let log = job.invocation.log_path.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut ledger = crate::state::Ledger::open(&state_dir).map_err(|e| e.to_string())?;
+        crate::files::prerun(&mut ledger, &options).map_err(|e| format!("failed to {e}"))
+    })
+    .await
+    .unwrap_or_else(|join| Err(format!("the deployment panicked: {join}")));
+    let done = match done {
+        Ok(done) => done,
+        Err(status) => {
+            return Outcome::Failed {
+                status,
+                exit_code: None,
+                signal: None,
+                tail: String::new(),
+            };
+        }
+    };
+    let report = deploy_report(&done);
+    if let Some(dir) = log.parent() {
+        let _ = fs_err::create_dir_all(dir);
+    }
+    let _ = fs_err::write(&log, &report);
+    let conflicts = done
+        .applied
+        .skipped
+        .iter()
+        .filter(|s| s.action == crate::deploy::Action::Conflict)
+        .count();
+    let failed_scripts = done.scripts.iter().filter(|s| !s.succeeded()).count();
+    if done.applied.failed.is_empty() && conflicts == 0 && failed_scripts == 0 {
+        if check_only && done.applied.processed.is_empty() && done.scripts.is_empty() {
+            return Outcome::Skipped {
+                reason: "nothing to deploy".into(),
+            };
+        }
+        return Outcome::Succeeded;
+    }
+    Outcome::Failed {
+        status: format!(
+            "{} file(s) failed, {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {failed_scripts} script(s) failed",
+            done.applied.failed.len()
+        ),
+        exit_code: None,
+        signal: None,
+        tail: report,
+    }
+}
+
+fn deploy_report(done: &crate::files::Prerun) -> String {
+    let mut text = String::new();
+    for run in &done.scripts {
+        let _ = writeln!(text, "script {}: {:?}", run.script.name, run.outcome);
+    }
+    for p in &done.applied.processed {
+        let _ = writeln!(
+            text,
+            "{} {} -> {}",
+            p.action,
+            p.source.display(),
+            p.destination.display()
+        );
+    }
+    for f in &done.applied.failed {
+        let _ = writeln!(text, "FAILED {}: {}", f.source.display(), f.reason);
+    }
+    for s in &done.applied.skipped {
+        let _ = writeln!(text, "{} {}", s.action, s.source.display());
+    }
+    text
 }
 
 fn not_started(index: usize, outcome: Outcome) -> JobResult {

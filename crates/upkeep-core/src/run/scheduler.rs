@@ -16,6 +16,7 @@ use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, module_env, run_job};
 use super::safety::Safety;
 use crate::exec::{self, Invocation, LineSink};
+use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
@@ -425,6 +426,7 @@ fn job_for(
             None => unreachable!("the interpreter is resolved when a Python module runs"),
         },
         ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
+        ModuleKind::Files { .. } => Vec::new(),
         ModuleKind::Group => unreachable!("groups never run code"),
     };
     let env = module_environment(ctx, step, spec);
@@ -458,7 +460,48 @@ fn job_for(
         state_dir: ctx.options.state_dir.clone(),
         invocation,
         safety: safety_for(ctx, step, spec)?,
+        files: files_for(ctx, step, spec),
     })
+}
+
+/// What a `files` module deploys, and whether it only checks for pending files.
+fn files_for(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Option<(FilesOptions, bool)> {
+    let ModuleKind::Files {
+        root,
+        destination,
+        placeholders,
+    } = &spec.kind
+    else {
+        return None;
+    };
+    let mut plan = crate::deploy::PlanOptions {
+        placeholders: placeholders.clone(),
+        ..crate::deploy::PlanOptions::default()
+    };
+    if let Some(destination) = destination {
+        plan.default_destination.clone_from(destination);
+    }
+    let scripts = crate::deploy::ScriptOptions {
+        python: ctx.manifest.python.as_ref().map(|p| {
+            if p.contains('/') {
+                ctx.manifest.root.join(p)
+            } else {
+                PathBuf::from(p)
+            }
+        }),
+        log_dir: log_path(ctx, &step.name).with_extension("scripts"),
+        timeout: spec.timeout.or(ctx.options.timeout),
+        keep_after_success: false,
+    };
+    let options = FilesOptions {
+        root: root.clone(),
+        plan,
+        scripts,
+        force: false,
+        module: Some(spec.name.clone()),
+        run_id: ctx.run_id,
+    };
+    Some((options, step.action == Action::CheckFiles))
 }
 
 /// The safety steps around a module that owns paths or has a health check.
@@ -560,6 +603,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Upgrade { .. } => "upgrade",
         Action::ChecksumChanged => "checksum-changed",
         Action::Forced => "forced",
+        Action::CheckFiles => "check-files",
         _ => "none",
     }
 }

@@ -156,4 +156,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         run_id      INTEGER
     ) STRICT;
     ",
+    // 3: file deployment: every file upkeep deployed (its owner record), and the one-time
+    // and pre-run scripts it ran.
+    r"
+    CREATE TABLE deployed_files (
+        destination  TEXT PRIMARY KEY,
+        source       TEXT NOT NULL,
+        sha256       TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        action       TEXT NOT NULL,
+        module       TEXT,
+        run_id       INTEGER,
+        deployed_ms  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE scripts_run (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL,
+        sha256       TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        started_ms   INTEGER NOT NULL,
+        finished_ms  INTEGER,
+        result       TEXT NOT NULL DEFAULT 'running',
+        exit_code    INTEGER,
+        detail       TEXT
+    ) STRICT;
+    CREATE INDEX scripts_run_by_name ON scripts_run(name, sha256);
+    ",
 ];

@@ -5,6 +5,7 @@
 //! belong together (a module's outcome and its new applied version) share one transaction,
 //! so a module's applied version only changes when its success is recorded.
 
+pub mod deploy;
 mod migrations;
 mod queries;
 pub mod safety;

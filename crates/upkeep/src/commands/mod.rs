@@ -2,6 +2,7 @@
 
 mod backup;
 mod checksum;
+mod files;
 mod history;
 mod plan;
 mod rollback;
@@ -62,6 +63,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Clear { module } => backup::clear(&ctx, &module),
         Command::Rollback(args) => rollback::rollback(&ctx, &args),
         Command::Versions { module } => rollback::versions(&ctx, &module),
+        Command::Files(command) => files::files(&ctx, command),
+        Command::Prerun(args) => files::prerun(&ctx, args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
             Ok(upkeep_core::exit_codes::OK)

@@ -2,9 +2,11 @@
 //! a pure function from values to text, so it can be snapshot-tested without spawning.
 
 mod backups;
+mod deploy;
 pub(crate) mod progress;
 
 pub(crate) use backups::{backup_created, backup_list, prune, restored};
+pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
 
 use std::fmt::Write;
 use std::path::Path;

@@ -3,6 +3,8 @@
 
 mod fixture;
 
+mod files;
+
 mod checksums;
 mod concurrency;
 mod crash_sweep;

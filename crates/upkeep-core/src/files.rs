@@ -1,0 +1,207 @@
+//! Deployments with a memory: [`crate::deploy`] plus the ledger. Every file deployed is
+//! recorded with its source, destination, checksum and run (before a moved file's source
+//! is removed), so a later deployment tells a file someone else changed (a conflict,
+//! refused without `force`) from one upkeep wrote; and every script is recorded before it
+//! starts and when it ends, so a one-time script that succeeded never runs again and one
+//! whose upkeep died runs again.
+
+use std::path::{Path, PathBuf};
+
+use crate::deploy::{self, Applied, ApplyOptions, Plan, PlanOptions, ScriptOptions, ScriptRun};
+use crate::state::deploy::DeployedFile;
+use crate::state::{Ledger, StateError, now_ms};
+
+/// What a deployment works on.
+#[derive(Debug, Clone, Default)]
+pub struct FilesOptions {
+    /// The directory holding the source folders and scripts.
+    pub root: PathBuf,
+    /// Destinations, placeholders, allowed roots, platform (owned checksums are filled in
+    /// from the ledger).
+    pub plan: PlanOptions,
+    /// Interpreter, logs, timeout, keeping one-time scripts.
+    pub scripts: ScriptOptions,
+    /// Overwrite files changed since upkeep wrote them.
+    pub force: bool,
+    /// The `files` module deploying, if any.
+    pub module: Option<String>,
+    /// The run deploying, if any.
+    pub run_id: Option<i64>,
+}
+
+/// Why a deployment could not go on (single files and scripts fail as results).
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The root could not be read.
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Deployed files could not be recorded (they are deployed; the record is missing).
+    #[error("record {count} deployed file(s) in the ledger: {source}")]
+    Record {
+        /// How many.
+        count: usize,
+        /// The first failure.
+        #[source]
+        source: StateError,
+    },
+}
+
+/// What [`prerun`] did: scripts, then files.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prerun {
+    /// Scripts run, in order.
+    pub scripts: Vec<ScriptRun>,
+    /// The plan the files followed.
+    pub plan: Plan,
+    /// What happened to the files.
+    pub applied: Applied,
+}
+
+impl Prerun {
+    /// Whether every script and file succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.scripts.iter().all(ScriptRun::succeeded) && self.applied.failed.is_empty()
+    }
+}
+
+/// A deployed file as recorded, and what is there now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Owned {
+    /// The record.
+    #[serde(flatten)]
+    pub record: DeployedFile,
+    /// `unchanged`, `changed` or `missing`.
+    pub state: &'static str,
+}
+
+/// The plan for `options`, knowing what upkeep deployed before.
+///
+/// # Errors
+/// The root cannot be listed, or the ledger cannot be read.
+pub fn plan(ledger: Option<&Ledger>, options: &FilesOptions) -> Result<Plan, FilesError> {
+    let mut plan_options = options.plan.clone();
+    if let Some(ledger) = ledger {
+        plan_options.owned = ledger
+            .deployed_checksums()?
+            .into_iter()
+            .map(|(dest, sha)| (PathBuf::from(dest), sha))
+            .collect();
+    }
+    Ok(deploy::plan(&options.root, &plan_options)?)
+}
+
+/// Plan and apply, recording each processed file as it becomes durable.
+///
+/// # Errors
+/// The root cannot be listed, or the ledger fails (files already deployed stay so).
+pub fn apply(ledger: &mut Ledger, options: &FilesOptions) -> Result<(Plan, Applied), FilesError> {
+    let plan = plan(Some(ledger), options)?;
+    let mut failures: Vec<StateError> = Vec::new();
+    let mut record = |p: &deploy::Processed| {
+        let row = DeployedFile {
+            destination: p.destination.to_string_lossy().into_owned(),
+            source: p.source.to_string_lossy().into_owned(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            action: p.action.to_string(),
+            module: options.module.clone(),
+            run_id: options.run_id,
+            deployed_ms: now_ms(),
+        };
+        if let Err(err) = ledger.record_deployed(&[row]) {
+            failures.push(err);
+        }
+    };
+    let applied = deploy::apply(
+        &plan,
+        &mut ApplyOptions {
+            force: options.force,
+            on_processed: Some(&mut record),
+        },
+    );
+    match failures.into_iter().next() {
+        Some(source) => Err(FilesError::Record {
+            count: applied.processed.len(),
+            source,
+        }),
+        None => Ok((plan, applied)),
+    }
+}
+
+/// ae.updater's `check_all` with the ledger: the pre-run script, the due one-time scripts
+/// (each recorded before it starts and when it ends), then the files.
+///
+/// # Errors
+/// The root cannot be read, or the ledger fails.
+pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, FilesError> {
+    ledger.recover_scripts()?;
+    let found = deploy::scripts::discover(&options.root).map_err(|source| {
+        deploy::DeployError::Scripts {
+            root: options.root.clone(),
+            source,
+        }
+    })?;
+    let done = ledger.scripts_done()?;
+    let mut scripts = Vec::new();
+    for script in found.due(&done) {
+        let kind = match script.kind {
+            deploy::ScriptKind::PreRun => "pre-run",
+            deploy::ScriptKind::Updater | deploy::ScriptKind::Once => "once",
+        };
+        let id = ledger.script_started(&script.name, &script.sha256, kind)?;
+        let run = deploy::scripts::run(&options.root, script, &options.scripts);
+        let detail = match &run.outcome {
+            deploy::ScriptOutcome::Succeeded => None,
+            deploy::ScriptOutcome::Failed { reason, .. } => Some(reason.as_str()),
+        };
+        ledger.script_finished(id, run.succeeded(), None, detail)?;
+        scripts.push(run);
+    }
+    let (plan, applied) = apply(ledger, options)?;
+    Ok(Prerun {
+        scripts,
+        plan,
+        applied,
+    })
+}
+
+/// Every file upkeep deployed, with whether it is still as upkeep wrote it.
+///
+/// # Errors
+/// The ledger cannot be read.
+pub fn owned(ledger: &Ledger) -> Result<Vec<Owned>, FilesError> {
+    Ok(ledger
+        .deployed_files()?
+        .into_iter()
+        .map(|record| {
+            let state = match sha256_of(Path::new(&record.destination)) {
+                None => "missing",
+                Some(sha) if sha == record.sha256 => "unchanged",
+                Some(_) => "changed",
+            };
+            Owned { record, state }
+        })
+        .collect())
+}
+
+fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let meta = fs_err::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut file = fs_err::File::open(path).ok()?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Some(hex::encode(hasher.finalize()))
+}
