@@ -1,11 +1,13 @@
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
-//! The upkeep engine: manifests, plans, runs, the ledger and integrity checks.
+//! The upkeep engine: manifests, plans, runs, the ledger, integrity checks, backups,
+//! health checks and rollback, and file deployment.
 //!
 //! This crate never prints and never exits; it returns values and emits
 //! [`run::RunEvent`]s to a [`run::Reporter`] supplied by the caller. The `upkeep` binary is
 //! a thin command-line front end over it. Side effects have one home each: only [`exec`]
 //! starts processes, only [`state`] speaks SQL, only [`integrity`] hashes module folders,
-//! and only [`atomic`] replaces files.
+//! only [`archive`] reads and writes tar archives, and only [`atomic`] (and the deploy
+//! engine's descriptor-relative writes) replaces files.
 
 pub mod archive;
 pub mod atomic;
