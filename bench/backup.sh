@@ -51,8 +51,18 @@ EOF
 UP=("$UPKEEP" --manifest "$OUT/upkeep.toml" --state-dir "$OUT/state")
 sync
 
+# Deleting tens of thousands of files right before creating as many makes ext4 without a
+# journal slow to allocate inodes for minutes (see bench/README.md, engine.sh): restores
+# would measure the previous run's cleanup. Old trees are moved into $TRASH instead and
+# the trash is emptied at the end.
+TRASH=$OUT/trash
+mkdir -p "$TRASH"
+export TRASH
+aside() { [[ -e $1 ]] && mv "$1" "$TRASH/$(basename "$1").$(date +%s%N)" || true; }
+export -f aside
+
 bench() { # name, prepare, command[, runs]
-    hyperfine --runs "${4:-$RUNS}" --export-json "$RES/$1.json" --prepare "$2" "$3" >/dev/null
+    hyperfine --shell bash --runs "${4:-$RUNS}" --export-json "$RES/$1.json" --prepare "$2" "$3" >/dev/null
     python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print(f'{sys.argv[2]:<28} {r[\"mean\"]:7.2f} s  ±{r[\"stddev\"] or 0:.2f}')" "$RES/$1.json" "$1"
 }
 
@@ -67,11 +77,11 @@ SIZE_UPKEEP=$(stat -c %s "$OUT"/state/backups/*.tar.zst)
 "${UP[@]}" backup verify bench >/dev/null
 
 say "restore (into an empty place; each ends with sync)"
-bench tar-gz-restore "rm -rf $OUT/r-gz && mkdir $OUT/r-gz; sync" "tar -xzf $OUT/t.tar.gz -C $OUT/r-gz && sync"
-bench tar-zstd-restore "rm -rf $OUT/r-zst && mkdir $OUT/r-zst; sync" "tar -I 'zstd -T0' -xf $OUT/t.tar.zst -C $OUT/r-zst && sync"
-bench restic-restore "rm -rf $OUT/r-restic; sync" "restic -q -r $OUT/repo restore latest --target $OUT/r-restic >/dev/null && sync"
+bench tar-gz-restore "aside $OUT/r-gz && mkdir $OUT/r-gz; sync" "tar -xzf $OUT/t.tar.gz -C $OUT/r-gz && sync"
+bench tar-zstd-restore "aside $OUT/r-zst && mkdir $OUT/r-zst; sync" "tar -I 'zstd -T0' -xf $OUT/t.tar.zst -C $OUT/r-zst && sync"
+bench restic-restore "aside $OUT/r-restic; sync" "restic -q -r $OUT/repo restore latest --target $OUT/r-restic >/dev/null && sync"
 # upkeep restores in place: the tree itself is removed before each run and restored.
-bench upkeep-restore "rm -rf $SRC; sync" "${UP[*]} backup restore bench --yes --no-pre-backup >/dev/null && sync"
+bench upkeep-restore "aside $SRC; sync" "${UP[*]} backup restore bench --yes --no-pre-backup >/dev/null && sync"
 RESTORED=$(digest "$SRC")
 RESTIC_RESTORED=$(digest "$OUT/r-restic$SRC")
 echo "digests: original $ORIGINAL, upkeep restore $RESTORED, restic restore $RESTIC_RESTORED"
@@ -94,7 +104,7 @@ REPO_AFTER=$(du -sb "$OUT/repo" | cut -f1)
 bench upkeep-second-backup "true" "${UP[*]} backup create --name second --min-free 0 >/dev/null && sync" 1
 SIZE_UPKEEP2=$(stat -c %s "$(ls -t "$OUT"/state/backups/*.tar.zst | head -1)")
 [[ ${KEEP:-0} == 1 ]] || { rm -rf "$SRC" "$OUT/tree.ok"; }
-rm -rf "$OUT/r-gz" "$OUT/r-zst" "$OUT/r-restic"
+rm -rf "$OUT/r-gz" "$OUT/r-zst" "$OUT/r-restic" "$TRASH"
 
 say "results"
 python3 - "$RES" "$BYTES" "$SIZE_GZ" "$SIZE_ZST" "$SIZE_RESTIC" "$SIZE_UPKEEP" "$REPO_BEFORE" "$REPO_AFTER" "$SIZE_UPKEEP2" <<'EOF' | tee "$RES/table.txt"

@@ -27,6 +27,22 @@ pub struct FilesOptions {
     pub module: Option<String>,
     /// The run deploying, if any.
     pub run_id: Option<i64>,
+    /// A pre-run command (run through `sh -c` in the root) taking the place of
+    /// `ae_pre_app_run.py`, before it if both exist.
+    pub pre_run_command: Option<String>,
+}
+
+/// How a configured pre-run command ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommandRun {
+    /// The command.
+    pub command: String,
+    /// Whether it exited with 0.
+    pub succeeded: bool,
+    /// Why not.
+    pub detail: Option<String>,
+    /// Its log.
+    pub log: PathBuf,
 }
 
 /// Why a deployment could not go on (single files and scripts fail as results).
@@ -52,6 +68,8 @@ pub enum FilesError {
 /// What [`prerun`] did: scripts, then files.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Prerun {
+    /// The configured pre-run command, when there is one.
+    pub command: Option<CommandRun>,
     /// Scripts run, in order.
     pub scripts: Vec<ScriptRun>,
     /// The plan the files followed.
@@ -63,7 +81,9 @@ pub struct Prerun {
 impl Prerun {
     /// Whether every script and file succeeded.
     pub fn succeeded(&self) -> bool {
-        self.scripts.iter().all(ScriptRun::succeeded) && self.applied.failed.is_empty()
+        self.command.as_ref().is_none_or(|c| c.succeeded)
+            && self.scripts.iter().all(ScriptRun::succeeded)
+            && self.applied.failed.is_empty()
     }
 }
 
@@ -144,6 +164,10 @@ pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, Fil
             source,
         }
     })?;
+    let command = match &options.pre_run_command {
+        Some(command) => Some(run_command(ledger, options, command)?),
+        None => None,
+    };
     let done = ledger.scripts_done()?;
     let mut scripts = Vec::new();
     for script in found.due(&done) {
@@ -162,9 +186,49 @@ pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, Fil
     }
     let (plan, applied) = apply(ledger, options)?;
     Ok(Prerun {
+        command,
         scripts,
         plan,
         applied,
+    })
+}
+
+/// Run the configured pre-run command, recorded like a pre-run script (its name is the
+/// command, its checksum that of the command text).
+fn run_command(
+    ledger: &mut Ledger,
+    options: &FilesOptions,
+    command: &str,
+) -> Result<CommandRun, FilesError> {
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(command.as_bytes()));
+    let id = ledger.script_started(command, &sha, "pre-run")?;
+    let log = options.scripts.log_dir.join("pre-run-command.log");
+    let invocation = crate::exec::Invocation {
+        argv: vec!["sh".into(), "-c".into(), command.into()],
+        env: Vec::new(),
+        cwd: options.root.clone(),
+        log_path: log.clone(),
+        stream: None,
+        timeout: options.scripts.timeout,
+        grace: std::time::Duration::from_secs(5),
+        display: None,
+    };
+    let finished = crate::exec::run_blocking(invocation);
+    let detail = match &finished.exit {
+        crate::exec::Exit::Code(0) => None,
+        other => Some(format!("{other:?}")),
+    };
+    let exit_code = match finished.exit {
+        crate::exec::Exit::Code(code) => Some(code),
+        _ => None,
+    };
+    ledger.script_finished(id, detail.is_none(), exit_code, detail.as_deref())?;
+    Ok(CommandRun {
+        command: command.to_owned(),
+        succeeded: detail.is_none(),
+        detail,
+        log,
     })
 }
 

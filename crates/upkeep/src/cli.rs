@@ -224,6 +224,9 @@ pub(crate) struct BackupCreateArgs {
     /// tar.gz, the seed's format (slower than the default zstd)
     #[arg(long)]
     pub(crate) gzip: bool,
+    /// Compression level: zstd 1-19 [default: 2], gzip 1-9 [default: 6]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub(crate) level: Option<i32>,
     /// Also back up paths declared as `logs`
     #[arg(long)]
     pub(crate) include_logs: bool,
@@ -334,6 +337,10 @@ pub(crate) struct DeployArgs {
     /// Keep one-time scripts after success (they never run again with the same checksum)
     #[arg(long)]
     pub(crate) keep_scripts: bool,
+    /// A pre-run command to run (through `sh -c`, in the root) before the scripts; recorded
+    /// like `ae_pre_app_run.py` (prerun only)
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) command: Option<String>,
 }
 
 fn parse_placeholder(text: &str) -> Result<(String, PathBuf), String> {

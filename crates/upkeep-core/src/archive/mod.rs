@@ -183,7 +183,7 @@ pub struct Entry {
 pub struct Written {
     /// The archive file.
     pub path: PathBuf,
-    /// Lowercase hex SHA-256 of the archive file, checked by re-reading it from storage.
+    /// Lowercase hex SHA-256 of the archive file, checked by re-reading the written file.
     pub sha256: String,
     /// The sum of the stored files' sizes.
     pub bytes_in: u64,

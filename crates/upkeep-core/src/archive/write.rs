@@ -22,9 +22,9 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Write an archive of `roots` to `dest`, durably and verified.
 ///
-/// The archive goes to a temp file in `dest`'s directory (mode 0600), is fsynced, evicted
-/// from the page cache and re-read to check its SHA-256, then renamed over `dest` and the
-/// directory fsynced. The temp file is removed on any error. Symlinks are stored as they
+/// The archive goes to a temp file in `dest`'s directory (mode 0600), is fsynced and,
+/// meanwhile, re-read through a new descriptor to check its SHA-256, then renamed over
+/// `dest` and the directory fsynced. The temp file is removed on any error. Symlinks are stored as they
 /// are, wherever they point; a restore accepts one that leaves its root only when the
 /// recorded entries list it with that very target.
 pub fn create(
@@ -77,7 +77,7 @@ fn check_labels(roots: &[Root]) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// Write, fsync, evict and re-read the archive; the result's `path` is the temp file.
+/// Write, fsync and re-read the archive; the result's `path` is the temp file.
 fn write_verified(
     file: fs_err::File,
     tmp: &Path,
@@ -114,11 +114,21 @@ fn write_verified(
         .into_inner()
         .map_err(|e| ArchiveError::io("write", tmp)(e.into_error()))?;
     let out = encoder.finish().map_err(ArchiveError::io("write", tmp))?;
-    out.inner
-        .sync_all()
-        .map_err(ArchiveError::io("sync", tmp))?;
     let expected = hex::encode(out.hasher.finalize());
-    let actual = reread(out.inner, tmp)?;
+    // The fsync (the disk) and the re-read (hashing what the file now holds, from the
+    // page cache) overlap; both finish before the archive is renamed into place. The
+    // bytes on storage are checked again by every `backup verify` and before a restore.
+    let inner = out.inner;
+    let (synced, actual) = std::thread::scope(|scope| {
+        let sync = scope.spawn(|| inner.sync_all());
+        let actual = reread(tmp);
+        let synced = sync
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked")));
+        (synced, actual)
+    });
+    synced.map_err(ArchiveError::io("sync", tmp))?;
+    let actual = actual?;
     if actual != expected {
         return Err(ArchiveError::WriteVerifyFailed {
             path: tmp.to_path_buf(),
@@ -131,11 +141,9 @@ fn write_verified(
     Ok(written)
 }
 
-/// Evict the (now clean) pages of the file so the re-read comes from storage, then hash it.
-fn reread(file: fs_err::File, tmp: &Path) -> Result<String, ArchiveError> {
+/// Read the written file back through a new descriptor and hash it.
+fn reread(tmp: &Path) -> Result<String, ArchiveError> {
     use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
-    let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
-    drop(file);
     let file = fs_err::File::open(tmp).map_err(ArchiveError::io("open", tmp))?;
     let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
     let mut reader = HashingReader::new(file);

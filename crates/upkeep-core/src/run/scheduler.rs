@@ -500,6 +500,7 @@ fn files_for(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Option<(FilesOpti
         force: false,
         module: Some(spec.name.clone()),
         run_id: ctx.run_id,
+        pre_run_command: None,
     };
     Some((options, step.action == Action::CheckFiles))
 }

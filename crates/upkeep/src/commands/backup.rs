@@ -59,7 +59,11 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
         } else {
             upkeep_core::archive::Compression::Zstd
         },
-        level: if args.gzip { 6 } else { 3 },
+        level: args.level.unwrap_or(if args.gzip {
+            6
+        } else {
+            BackupConfig::default().level
+        }),
         min_free_bytes: args.min_free,
     };
     let _lock =

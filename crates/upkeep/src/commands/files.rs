@@ -1,6 +1,8 @@
 //! `upkeep files plan|apply|owned` and `upkeep prerun`: ae.updater's deployments, with a
 //! plan, a ledger of what upkeep owns and a record of the scripts it ran.
 
+use std::fmt::Write as _;
+
 use upkeep_core::deploy::{PlanOptions, ScriptOptions};
 use upkeep_core::exit_codes;
 use upkeep_core::files::{self, FilesOptions};
@@ -29,6 +31,7 @@ fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
         allow_roots,
         force,
         keep_scripts,
+        command,
     } = args;
     let root = match root {
         Some(root) if !root.is_dir() => {
@@ -65,6 +68,7 @@ fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
         force,
         module: None,
         run_id: None,
+        pre_run_command: command,
     })
 }
 
@@ -103,11 +107,21 @@ pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
     if ctx.json {
         print_json(&done)?;
     } else {
-        let mut text = render::scripts_run(&done.scripts);
+        let mut text = String::new();
+        if let Some(c) = &done.command {
+            let verdict = c.detail.as_deref().unwrap_or("ok");
+            let _ = writeln!(text, "ran     `{}` ({verdict})", c.command);
+        }
+        text.push_str(&render::scripts_run(&done.scripts));
         text.push_str(&render::deploy_applied(&done.plan, &done.applied));
         print_text(&text)?;
     }
-    Ok(deploy_code(&done.applied, &done.scripts))
+    let command_ok = done.command.as_ref().is_none_or(|c| c.succeeded);
+    Ok(if command_ok {
+        deploy_code(&done.applied, &done.scripts)
+    } else {
+        exit_codes::MODULES_FAILED
+    })
 }
 
 /// 0 when every file and script went through; 3 when one failed or a conflict was left.

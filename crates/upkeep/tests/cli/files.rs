@@ -190,3 +190,39 @@ fn a_files_module_deploys_in_a_run() {
         "welcome\n"
     );
 }
+
+#[test]
+fn prerun_runs_a_configured_command_every_time_and_records_it() {
+    let host = Host::new();
+    let app = host.root.join("app");
+    fs_err::create_dir_all(&app).unwrap();
+    let root = app.to_str().unwrap();
+    for _ in 0..2 {
+        host.upkeep()
+            .args(["prerun", "--root", root, "--command", "echo run >> log.txt"])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        fs_err::read_to_string(app.join("log.txt")).unwrap(),
+        "run\nrun\n"
+    );
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["prerun", "--root", root, "--command", "exit 7"])
+            .assert(),
+    );
+    assert_eq!(code, 3, "{stdout}");
+    let rows: Vec<(String, String, String)> = host
+        .ledger()
+        .prepare("SELECT name, kind, result FROM scripts_run ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|(_, kind, _)| kind == "pre-run"));
+    assert_eq!(rows[2].2, "failed");
+}
