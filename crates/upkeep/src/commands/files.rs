@@ -2,6 +2,7 @@
 //! plan, a ledger of what upkeep owns and a record of the scripts it ran.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 
 use upkeep_core::deploy::{PlanOptions, ScriptOptions};
 use upkeep_core::exit_codes;
@@ -85,10 +86,13 @@ fn plan(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
 }
 
 fn apply(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
-    let options = options(ctx, args)?;
+    let mut options = options(ctx, args)?;
     let _lock =
         RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
     let mut ledger = Ledger::open(&ctx.state_dir)?;
+    if !options.force && !ctx.json && std::io::stdin().is_terminal() {
+        options.force = ask_about_conflicts(&ledger, &options)?;
+    }
     let (plan, applied) = files::apply(&mut ledger, &options)?;
     if ctx.json {
         print_json(&serde_json::json!({ "plan": plan, "applied": applied }))?;
@@ -96,6 +100,26 @@ fn apply(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
         print_text(&render::deploy_applied(&plan, &applied))?;
     }
     Ok(deploy_code(&applied, &[]))
+}
+
+/// On a terminal, list the files someone changed since upkeep wrote them and ask whether
+/// to overwrite them; without one, conflicts are refused unless `--force`.
+fn ask_about_conflicts(ledger: &Ledger, options: &FilesOptions) -> Result<bool, CliError> {
+    let plan = files::plan(Some(ledger), options)?;
+    let conflicts: Vec<_> = plan
+        .files
+        .iter()
+        .filter(|f| f.action == upkeep_core::deploy::Action::Conflict)
+        .filter_map(|f| f.destination.as_ref())
+        .collect();
+    if conflicts.is_empty() {
+        return Ok(false);
+    }
+    for path in &conflicts {
+        eprintln!("  changed since upkeep wrote it: {}", path.display());
+    }
+    let question = format!("overwrite {} changed file(s)", conflicts.len());
+    Ok(super::backup::confirm(&question, false).is_ok())
 }
 
 pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
