@@ -27,5 +27,6 @@ pub mod placeholders;
 pub mod plan;
 pub mod rollback;
 pub mod run;
+pub mod settings;
 pub mod state;
 pub mod version;

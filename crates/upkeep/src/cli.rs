@@ -39,6 +39,9 @@ pub(crate) struct Global {
     /// Where the ledger, lock and logs live [default: /var/lib/upkeep as root, else ~/.local/state/upkeep]
     #[arg(long, global = true, env = "UPKEEP_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+    /// The settings file [default: /etc/upkeep/settings.toml as root, else ~/.config/upkeep/settings.toml]
+    #[arg(long, global = true, env = "UPKEEP_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of tables
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -80,6 +83,9 @@ pub(crate) enum Command {
     /// Run the pre-run script, the due one-time scripts, then the file operations
     /// (ae.updater's `check_all`)
     Prerun(DeployArgs),
+    /// Show and change settings (the seed's categories, with its defaults)
+    #[command(subcommand)]
+    Settings(SettingsCommand),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -119,9 +125,9 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) wait: bool,
     /// Refuse a module's pre-update backup (so the module does not run) when less than
-    /// this would remain free, e.g. `1GiB`
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
-    pub(crate) min_free: u64,
+    /// this would remain free, e.g. `1GiB` [default: setting `safety.min_disk_space_mb`]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) min_free: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -224,15 +230,16 @@ pub(crate) struct BackupCreateArgs {
     /// tar.gz, the seed's format (slower than the default zstd)
     #[arg(long)]
     pub(crate) gzip: bool,
-    /// Compression level: zstd 1-19 [default: 2], gzip 1-9 [default: 6]
+    /// Compression level: zstd 1-19 [default: setting `backup.compression_level`], gzip 1-9 [default: 6]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
     pub(crate) level: Option<i32>,
     /// Also back up paths declared as `logs`
     #[arg(long)]
     pub(crate) include_logs: bool,
-    /// Refuse when less than this would remain free, e.g. `1GiB`, `500MiB`
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
-    pub(crate) min_free: u64,
+    /// Refuse when less than this would remain free, e.g. `1GiB`, `500MiB` [default: setting
+    /// `safety.min_disk_space_mb`]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) min_free: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -290,7 +297,7 @@ pub(crate) struct BackupPruneArgs {
     /// Show what would be deleted, delete nothing
     #[arg(long, short = 'n')]
     pub(crate) dry_run: bool,
-    /// Keep the newest N [default without any keep option: 50, plus --keep-days 90]
+    /// Keep the newest N [default without any keep option: settings `backup.max_backups` and `backup.backup_retention_days`]
     #[arg(long, value_name = "N")]
     pub(crate) keep_last: Option<u32>,
     /// Keep backups younger than D days
@@ -305,6 +312,29 @@ pub(crate) struct BackupPruneArgs {
     /// Keep the newest backup of each of the last N months
     #[arg(long, value_name = "N")]
     pub(crate) keep_monthly: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Every setting with its value, default and meaning
+    List,
+    /// One setting's value
+    Get {
+        /// `category.name`, e.g. `backup.max_backups`
+        key: String,
+    },
+    /// Change a setting in the file (comments and layout are kept)
+    Set {
+        /// `category.name`
+        key: String,
+        /// The value: `true`/`false`, a number, text, or a comma-separated list
+        value: String,
+    },
+    /// Go back to a setting's default
+    Reset {
+        /// `category.name`
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

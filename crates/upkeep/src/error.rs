@@ -11,6 +11,7 @@ use upkeep_core::manifest::ManifestError;
 use upkeep_core::plan::PlanError;
 use upkeep_core::rollback::RollbackError;
 use upkeep_core::run::RunError;
+use upkeep_core::settings::SettingsError;
 use upkeep_core::state::StateError;
 
 use crate::render;
@@ -34,6 +35,8 @@ pub(crate) enum CliError {
     Rollback(#[from] RollbackError),
     #[error(transparent)]
     Files(#[from] FilesError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error("{0}")]
     NotConfirmed(String),
     /// A command-line value that parses but names nothing usable (a missing directory).
@@ -109,6 +112,11 @@ fn kind(err: &CliError) -> &'static str {
         )
         | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
         | CliError::Files(FilesError::Deploy(_))
+        | CliError::Settings(
+            SettingsError::Syntax { .. }
+            | SettingsError::Unknown { .. }
+            | SettingsError::Invalid { .. },
+        )
         | CliError::BadArgument(_) => "invalid-input",
         CliError::NotConfirmed(_) => "not-confirmed",
         CliError::Rollback(RollbackError::TagMoved { .. }) => "tag-moved",
@@ -118,6 +126,7 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Backup(_)
         | CliError::Rollback(_)
         | CliError::Files(_)
+        | CliError::Settings(_)
         | CliError::Output(_) => "internal",
     }
 }
@@ -167,6 +176,11 @@ fn code(err: &CliError) -> i32 {
         )
         | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
         | CliError::Files(FilesError::Deploy(_))
+        | CliError::Settings(
+            SettingsError::Syntax { .. }
+            | SettingsError::Unknown { .. }
+            | SettingsError::Invalid { .. },
+        )
         | CliError::BadArgument(_) => exit_codes::INVALID_INPUT,
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
@@ -182,6 +196,7 @@ fn code(err: &CliError) -> i32 {
         | CliError::Backup(_)
         | CliError::Rollback(_)
         | CliError::Files(_)
+        | CliError::Settings(_)
         | CliError::Output(_) => exit_codes::INTERNAL,
     }
 }

@@ -51,20 +51,19 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
         &args.modules,
         args.include_logs,
     )?;
+    let settings = ctx.settings()?.backup_config();
     let config = BackupConfig {
         compression: if args.no_compress {
             upkeep_core::archive::Compression::None
         } else if args.gzip {
             upkeep_core::archive::Compression::Gzip
         } else {
-            upkeep_core::archive::Compression::Zstd
+            settings.compression
         },
-        level: args.level.unwrap_or(if args.gzip {
-            6
-        } else {
-            BackupConfig::default().level
-        }),
-        min_free_bytes: args.min_free,
+        level: args
+            .level
+            .unwrap_or(if args.gzip { 6 } else { settings.level }),
+        min_free_bytes: args.min_free.unwrap_or(settings.min_free_bytes),
     };
     let _lock =
         RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
@@ -217,7 +216,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
         run_id: None,
         module_version: None,
     };
-    let config = BackupConfig::default();
+    let config = ctx.settings()?.backup_config();
     let pre = (!args.no_pre_backup).then_some((&request, &config));
     let restored = backup::restore(&mut ledger, &ctx.state_dir, &row, &selection, pre)?;
     if ctx.json {
@@ -237,7 +236,7 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
         keep_monthly: args.keep_monthly,
     };
     if retention == Retention::default() {
-        retention = Retention::seed_defaults();
+        retention = ctx.settings()?.retention();
     }
     let _lock = if args.dry_run {
         None

@@ -7,6 +7,7 @@ mod history;
 mod plan;
 mod rollback;
 mod run;
+mod settings;
 mod status;
 
 pub(crate) use status::StatusRow;
@@ -22,6 +23,7 @@ use crate::error::CliError;
 /// Settings every command shares, resolved once.
 pub(crate) struct Context {
     pub(crate) manifest_arg: Option<PathBuf>,
+    pub(crate) config: PathBuf,
     pub(crate) state_dir: PathBuf,
     pub(crate) json: bool,
     pub(crate) verbose: bool,
@@ -32,15 +34,21 @@ impl Context {
         let Global {
             manifest,
             state_dir,
+            config,
             json,
             verbose,
         } = global;
         Self {
             manifest_arg: manifest,
+            config: config.unwrap_or_else(upkeep_core::settings::default_path),
             state_dir: upkeep_core::paths::state_dir(state_dir),
             json,
             verbose,
         }
+    }
+
+    pub(crate) fn settings(&self) -> Result<upkeep_core::settings::Settings, CliError> {
+        Ok(upkeep_core::settings::Settings::load(&self.config)?)
     }
 
     pub(crate) fn load_manifest(&self) -> Result<Manifest, CliError> {
@@ -65,6 +73,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Versions { module } => rollback::versions(&ctx, &module),
         Command::Files(command) => files::files(&ctx, command),
         Command::Prerun(args) => files::prerun(&ctx, args),
+        Command::Settings(command) => settings::settings(&ctx, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
             Ok(upkeep_core::exit_codes::OK)

@@ -34,7 +34,10 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
     options.grace = grace;
     options.wait_for_lock = wait;
     options.handle_signals = true;
-    options.backup.min_free_bytes = min_free;
+    options.backup = ctx.settings()?.backup_config();
+    if let Some(min_free) = min_free {
+        options.backup.min_free_bytes = min_free;
+    }
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
     let summary = run::run(&manifest, &options, &reporter)?;
     if ctx.json {

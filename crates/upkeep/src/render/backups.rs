@@ -121,3 +121,28 @@ pub(crate) fn restored(restored: &Restored) -> String {
     }
     text
 }
+
+pub(crate) fn settings_table(
+    path: &std::path::Path,
+    rows: &[(
+        &'static upkeep_core::settings::Definition,
+        &upkeep_core::settings::Value,
+        bool,
+    )],
+) -> String {
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(def, value, is_default)| {
+            let note = match (is_default, def.in_effect()) {
+                (true, true) => "default".to_owned(),
+                (false, true) => format!("default {}", def.default),
+                (true, false) => "default; not used yet".to_owned(),
+                (false, false) => format!("default {}; not used yet", def.default),
+            };
+            vec![def.key(), value.to_string(), note, def.doc.to_owned()]
+        })
+        .collect();
+    let mut text = format!("settings file: {}\n", path.display());
+    text.push_str(&table(&["SETTING", "VALUE", "", "MEANING"], &body));
+    text
+}

@@ -86,6 +86,7 @@ impl Host {
         let mut cmd = Command::cargo_bin("upkeep").unwrap();
         cmd.env_remove("UPKEEP_MANIFEST")
             .env_remove("UPKEEP_STATE_DIR")
+            .env("UPKEEP_CONFIG", self.root.join("settings.toml"))
             .env("NO_COLOR", "1")
             .arg("--manifest")
             .arg(&self.manifest)
@@ -102,6 +103,7 @@ impl Host {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("upkeep"));
         cmd.env_remove("UPKEEP_MANIFEST")
             .env_remove("UPKEEP_STATE_DIR")
+            .env("UPKEEP_CONFIG", self.root.join("settings.toml"))
             .env("NO_COLOR", "1")
             .arg("--manifest")
             .arg(&self.manifest)

@@ -13,3 +13,4 @@ mod process_hygiene;
 mod runs;
 mod safety;
 mod seed_example;
+mod settings;

@@ -1,0 +1,707 @@
+//! Settings: the seed Update Manager's categories (`update`, `backup`, `notification`,
+//! `schedule`, `safety`, `logging`) with its defaults, typed and validated, stored in a TOML
+//! file that [`Settings::set`] and [`Settings::reset`] edit in place, keeping comments and
+//! layout (`toml_edit`).
+//!
+//! The file holds only what differs from the defaults, one table per category:
+//!
+//! ```toml
+//! [backup]
+//! max_backups = 15        # keep at most 15
+//! ```
+//!
+//! A file that cannot be parsed, an unknown category or name (with "did you mean") or a
+//! value of the wrong type fails the load with the file, line and key: settings never fall
+//! back to defaults silently. A missing file means every default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The type of a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false`.
+    Bool,
+    /// An integer in a range.
+    Int {
+        /// Smallest allowed.
+        min: i64,
+        /// Largest allowed.
+        max: i64,
+    },
+    /// Free text.
+    Text,
+    /// A list of strings.
+    List,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    /// Category (the TOML table).
+    pub category: &'static str,
+    /// Name within it.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    /// Its default, as a TOML value.
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// Settings upkeep acts on today; the others are kept (with the seed's defaults) for the
+/// update checks, schedules and notifications still to come, and have no effect yet.
+const IN_EFFECT: &[&str] = &[
+    "backup.max_backups",
+    "backup.compression_enabled",
+    "backup.compression_level",
+    "backup.backup_retention_days",
+    "backup.verify_backups",
+    "safety.require_backup_before_update",
+    "safety.min_disk_space_mb",
+];
+
+impl Definition {
+    /// `category.name`.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.category, self.name)
+    }
+
+    /// Whether upkeep acts on this setting yet.
+    pub fn in_effect(&self) -> bool {
+        IN_EFFECT.contains(&self.key().as_str())
+    }
+}
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+
+macro_rules! def {
+    ($cat:literal, $name:literal, $kind:expr, $default:literal, $doc:literal) => {
+        Definition {
+            category: $cat,
+            name: $name,
+            kind: $kind,
+            default: $default,
+            doc: $doc,
+        }
+    };
+}
+
+/// Every setting, with the seed's defaults (where upkeep differs, the doc says why).
+pub const DEFINITIONS: &[Definition] = &[
+    def!(
+        "update",
+        "auto_updates_enabled",
+        Kind::Bool,
+        "false",
+        "run updates on schedule without being asked"
+    ),
+    def!(
+        "update",
+        "update_check_interval",
+        int(60, 604_800),
+        "3600",
+        "seconds between update checks"
+    ),
+    def!(
+        "update",
+        "max_concurrent_updates",
+        int(1, 256),
+        "1",
+        "modules updated at once by scheduled runs"
+    ),
+    def!(
+        "update",
+        "require_confirmation",
+        Kind::Bool,
+        "true",
+        "ask before applying updates interactively"
+    ),
+    def!(
+        "update",
+        "notify_on_completion",
+        Kind::Bool,
+        "true",
+        "send a notification when a run finishes"
+    ),
+    def!(
+        "backup",
+        "enabled",
+        Kind::Bool,
+        "true",
+        "take pre-update backups of the paths modules own"
+    ),
+    def!(
+        "backup",
+        "max_backups",
+        int(0, 100_000),
+        "50",
+        "prune keeps at most this many (besides protected ones); 0: no limit"
+    ),
+    def!(
+        "backup",
+        "auto_cleanup",
+        Kind::Bool,
+        "true",
+        "prune by the retention settings after each run"
+    ),
+    def!(
+        "backup",
+        "compression_enabled",
+        Kind::Bool,
+        "true",
+        "compress archives (zstd); off writes plain tar"
+    ),
+    def!(
+        "backup",
+        "compression_level",
+        int(1, 19),
+        "2",
+        "zstd level; the seed's 6 was a gzip level, and zstd 2 keeps backups as fast as tar with zstd"
+    ),
+    def!(
+        "backup",
+        "backup_retention_days",
+        int(0, 36_500),
+        "90",
+        "prune keeps backups younger than this; 0: no limit"
+    ),
+    def!(
+        "backup",
+        "verify_backups",
+        Kind::Bool,
+        "true",
+        "re-read and check every archive after writing it (always on: upkeep never records an unverified backup)"
+    ),
+    def!(
+        "notification",
+        "update_start_notifications",
+        Kind::Bool,
+        "true",
+        "notify when a run starts"
+    ),
+    def!(
+        "notification",
+        "update_completion_notifications",
+        Kind::Bool,
+        "true",
+        "notify when a run finishes"
+    ),
+    def!(
+        "notification",
+        "error_notifications",
+        Kind::Bool,
+        "true",
+        "notify when a module fails"
+    ),
+    def!(
+        "notification",
+        "backup_notifications",
+        Kind::Bool,
+        "true",
+        "notify about backups"
+    ),
+    def!(
+        "notification",
+        "channels",
+        Kind::List,
+        "[]",
+        "notification channels by name"
+    ),
+    def!(
+        "schedule",
+        "enabled",
+        Kind::Bool,
+        "true",
+        "run due schedules"
+    ),
+    def!(
+        "schedule",
+        "default_time",
+        Kind::Text,
+        "\"03:00\"",
+        "time of day for schedules that name none (HH:MM)"
+    ),
+    def!(
+        "schedule",
+        "max_schedules",
+        int(1, 1000),
+        "5",
+        "most schedules allowed"
+    ),
+    def!(
+        "schedule",
+        "require_backup_before_schedule",
+        Kind::Bool,
+        "true",
+        "scheduled runs only update modules whose backup succeeded"
+    ),
+    def!(
+        "safety",
+        "require_backup_before_update",
+        Kind::Bool,
+        "true",
+        "a module that owns paths does not run without a verified backup (always on)"
+    ),
+    def!(
+        "safety",
+        "min_disk_space_mb",
+        int(0, 100_000_000),
+        "1024",
+        "refuse a backup that would leave less free space (MiB)"
+    ),
+    def!(
+        "safety",
+        "rollback_on_failure",
+        Kind::Bool,
+        "true",
+        "default of each module's `rollback`"
+    ),
+    def!(
+        "logging",
+        "level",
+        Kind::Text,
+        "\"INFO\"",
+        "upkeep's own log level (ERROR, WARN, INFO, DEBUG, TRACE)"
+    ),
+    def!(
+        "logging",
+        "max_log_files",
+        int(1, 100_000),
+        "10",
+        "run log directories kept"
+    ),
+];
+
+/// A setting's value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Text(s) => write!(f, "{s}"),
+            Value::List(items) => write!(f, "[{}]", items.join(", ")),
+        }
+    }
+}
+
+/// Why settings could not be read, changed or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read or written.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("parse {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (with line and column).
+        message: String,
+    },
+    /// No such setting.
+    #[error("find setting `{key}`{}", suggestion.as_ref().map_or(String::new(), |s| format!(": did you mean `{s}`?")))]
+    Unknown {
+        /// What was asked for.
+        key: String,
+        /// The closest known key.
+        suggestion: Option<String>,
+    },
+    /// A value of the wrong type or out of range.
+    #[error("set `{key}`{}: {reason}", line.map_or(String::new(), |l| format!(" (line {l})")))]
+    Invalid {
+        /// The setting.
+        key: String,
+        /// Line in the file, when the value came from it.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Settings as read from a file (or the defaults).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    path: PathBuf,
+    doc: toml_edit::DocumentMut,
+    values: BTreeMap<String, Value>,
+}
+
+/// Where settings live when not told: `/etc/upkeep/settings.toml` for root, else the
+/// user's config directory (`~/.config/upkeep/settings.toml`).
+pub fn default_path() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/etc/upkeep/settings.toml");
+    }
+    dirs::config_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("upkeep")
+        .join("settings.toml")
+}
+
+fn definition(key: &str) -> Result<&'static Definition, SettingsError> {
+    DEFINITIONS.iter().find(|d| d.key() == key).ok_or_else(|| {
+        let keys: Vec<String> = DEFINITIONS.iter().map(Definition::key).collect();
+        SettingsError::Unknown {
+            key: key.to_owned(),
+            suggestion: crate::manifest::suggest(key, keys.iter().map(String::as_str)),
+        }
+    })
+}
+
+fn default_value(def: &Definition) -> Value {
+    let item: toml_edit::Value = def.default.parse().expect("defaults are valid TOML");
+    convert(def, &item).expect("defaults have their setting's type")
+}
+
+/// A TOML value as the setting's type.
+fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> {
+    match (def.kind, value) {
+        (Kind::Bool, toml_edit::Value::Boolean(b)) => Ok(Value::Bool(*b.value())),
+        (Kind::Int { min, max }, toml_edit::Value::Integer(n)) => {
+            let n = *n.value();
+            if (min..=max).contains(&n) {
+                Ok(Value::Int(n))
+            } else {
+                Err(format!("{n} is outside {min}..={max}"))
+            }
+        }
+        (Kind::Text, toml_edit::Value::String(s)) => Ok(Value::Text(s.value().clone())),
+        (Kind::List, toml_edit::Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or("list items are strings".to_owned())
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        (kind, other) => Err(format!(
+            "expected {}, found {}",
+            kind_name(kind),
+            other.type_name()
+        )),
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bool => "true or false",
+        Kind::Int { .. } => "an integer",
+        Kind::Text => "a string",
+        Kind::List => "a list of strings",
+    }
+}
+
+/// The line of `key` (`name = ...` under `[category]`) in `source`, for messages.
+fn line_of(source: &str, def: &Definition) -> Option<usize> {
+    let mut in_table = false;
+    for (i, line) in source.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_table = line.trim_matches(|c| c == '[' || c == ']').trim() == def.category;
+        } else if in_table && line.split('=').next().map(str::trim) == Some(def.name) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+impl Settings {
+    /// Read `path`; a missing file means every default.
+    ///
+    /// # Errors
+    /// The file cannot be read or parsed, or holds an unknown or invalid setting.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let source = match fs_err::read_to_string(path) {
+            Ok(source) => source,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(SettingsError::Io {
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let doc: toml_edit::DocumentMut =
+            source
+                .parse()
+                .map_err(|err: toml_edit::TomlError| SettingsError::Syntax {
+                    path: path.to_path_buf(),
+                    message: err.to_string(),
+                })?;
+        let mut values: BTreeMap<String, Value> = DEFINITIONS
+            .iter()
+            .map(|d| (d.key(), default_value(d)))
+            .collect();
+        for (category, table) in doc.iter() {
+            let known = DEFINITIONS.iter().any(|d| d.category == category);
+            let (Some(table), true) = (table.as_table(), known) else {
+                let categories: Vec<&str> = DEFINITIONS.iter().map(|d| d.category).collect();
+                return Err(SettingsError::Unknown {
+                    key: category.to_owned(),
+                    suggestion: crate::manifest::suggest(category, categories),
+                });
+            };
+            for (name, item) in table {
+                let key = format!("{category}.{name}");
+                let def = definition(&key)?;
+                let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
+                let value = value.and_then(|v| convert(def, v)).map_err(|reason| {
+                    SettingsError::Invalid {
+                        key: key.clone(),
+                        line: line_of(&source, def),
+                        reason,
+                    }
+                })?;
+                values.insert(key, value);
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            doc,
+            values,
+        })
+    }
+
+    /// The file these settings come from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A setting's value.
+    ///
+    /// # Errors
+    /// [`SettingsError::Unknown`].
+    pub fn get(&self, key: &str) -> Result<&Value, SettingsError> {
+        let def = definition(key)?;
+        Ok(&self.values[&def.key()])
+    }
+
+    /// Every setting: its definition, value, and whether it is the default.
+    pub fn list(&self) -> Vec<(&'static Definition, &Value, bool)> {
+        DEFINITIONS
+            .iter()
+            .map(|d| {
+                let value = &self.values[&d.key()];
+                (d, value, *value == default_value(d))
+            })
+            .collect()
+    }
+
+    /// Set `key` from text as a person types it (`true`, `15`, `03:00`, `a,b`), editing the
+    /// document in place; [`Settings::save`] writes it.
+    ///
+    /// # Errors
+    /// Unknown key, or a value of the wrong type or out of range.
+    pub fn set(&mut self, key: &str, text: &str) -> Result<(), SettingsError> {
+        let def = definition(key)?;
+        let invalid = |reason: String| SettingsError::Invalid {
+            key: key.to_owned(),
+            line: None,
+            reason,
+        };
+        let value: toml_edit::Value = match def.kind {
+            Kind::Text => text.into(),
+            Kind::List => {
+                let items: toml_edit::Array = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                items.into()
+            }
+            Kind::Bool | Kind::Int { .. } => text.trim().parse().map_err(|_| {
+                invalid(format!("expected {}, found `{text}`", kind_name(def.kind)))
+            })?,
+        };
+        let typed = convert(def, &value).map_err(invalid)?;
+        let table = self.doc[def.category]
+            .or_insert(toml_edit::table())
+            .as_table_mut()
+            .ok_or_else(|| invalid(format!("`{}` in the file is not a table", def.category)))?;
+        if let Some(existing) = table
+            .get_mut(def.name)
+            .and_then(toml_edit::Item::as_value_mut)
+        {
+            // Keep the comment that follows the value, and the key's own decoration.
+            let decor = existing.decor().clone();
+            *existing = value;
+            *existing.decor_mut() = decor;
+        } else {
+            table[def.name] = toml_edit::value(value);
+        }
+        self.values.insert(def.key(), typed);
+        Ok(())
+    }
+
+    /// Go back to the default for `key` (the line leaves the file).
+    ///
+    /// # Errors
+    /// [`SettingsError::Unknown`].
+    pub fn reset(&mut self, key: &str) -> Result<(), SettingsError> {
+        let def = definition(key)?;
+        if let Some(table) = self
+            .doc
+            .get_mut(def.category)
+            .and_then(toml_edit::Item::as_table_mut)
+        {
+            table.remove(def.name);
+        }
+        self.values.insert(def.key(), default_value(def));
+        Ok(())
+    }
+
+    /// Write the file atomically (creating its directory).
+    ///
+    /// # Errors
+    /// The directory or file cannot be written.
+    pub fn save(&self) -> Result<(), SettingsError> {
+        let io = |action| {
+            let path = self.path.clone();
+            move |source| SettingsError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs_err::create_dir_all(dir).map_err(io("create the directory of"))?;
+        }
+        crate::atomic::write_atomic(&self.path, self.doc.to_string().as_bytes())
+            .map_err(io("write"))
+    }
+
+    fn int(&self, key: &str) -> i64 {
+        match self.values.get(key) {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.values.get(key), Some(Value::Bool(true)))
+    }
+
+    /// How backups are taken: compression and level, and the free-space floor.
+    pub fn backup_config(&self) -> crate::backup::BackupConfig {
+        crate::backup::BackupConfig {
+            compression: if self.flag("backup.compression_enabled") {
+                crate::archive::Compression::Zstd
+            } else {
+                crate::archive::Compression::None
+            },
+            level: i32::try_from(self.int("backup.compression_level")).unwrap_or(2),
+            min_free_bytes: u64::try_from(self.int("safety.min_disk_space_mb")).unwrap_or(0) << 20,
+        }
+    }
+
+    /// The retention rules `backup prune` applies when given none.
+    pub fn retention(&self) -> crate::backup::Retention {
+        let positive = |n: i64| u32::try_from(n).ok().filter(|n| *n > 0);
+        crate::backup::Retention {
+            keep_last: positive(self.int("backup.max_backups")),
+            keep_days: positive(self.int("backup.backup_retention_days")),
+            ..crate::backup::Retention::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_typed() {
+        let s = Settings::load(Path::new("/nonexistent/settings.toml")).unwrap();
+        assert_eq!(s.get("backup.max_backups").unwrap(), &Value::Int(50));
+        assert_eq!(
+            s.get("schedule.default_time").unwrap(),
+            &Value::Text("03:00".into())
+        );
+        assert!(s.list().iter().all(|(_, _, default)| *default));
+        assert_eq!(s.backup_config().min_free_bytes, 1024 << 20);
+    }
+
+    #[test]
+    fn set_keeps_comments_and_reset_removes_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        fs_err::write(&path, "# mine\n[backup]\nmax_backups = 10 # keep ten\n").unwrap();
+        let mut s = Settings::load(&path).unwrap();
+        s.set("backup.max_backups", "15").unwrap();
+        s.set("safety.min_disk_space_mb", "2048").unwrap();
+        s.save().unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# mine") && text.contains("max_backups = 15 # keep ten"),
+            "{text}"
+        );
+        let mut s = Settings::load(&path).unwrap();
+        assert_eq!(
+            s.get("safety.min_disk_space_mb").unwrap(),
+            &Value::Int(2048)
+        );
+        s.reset("backup.max_backups").unwrap();
+        s.save().unwrap();
+        assert!(
+            !fs_err::read_to_string(&path)
+                .unwrap()
+                .contains("max_backups")
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_location_or_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let mut s = Settings::load(&path).unwrap();
+        let err = s.set("backup.max_backup", "3").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("did you mean `backup.max_backups`"),
+            "{err}"
+        );
+        assert!(s.set("backup.compression_level", "42").is_err());
+        assert!(s.set("backup.enabled", "yes").is_err());
+        fs_err::write(&path, "[backup]\n\nmax_backups = \"many\"\n").unwrap();
+        let err = Settings::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("expected an integer"),
+            "{err}"
+        );
+        fs_err::write(&path, "[backupp]\nmax_backups = 1\n").unwrap();
+        let err = Settings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("did you mean"), "{err}");
+        fs_err::write(&path, "[backup\n").unwrap();
+        assert!(matches!(
+            Settings::load(&path),
+            Err(SettingsError::Syntax { .. })
+        ));
+    }
+}
