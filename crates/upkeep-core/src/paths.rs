@@ -36,3 +36,34 @@ pub fn ensure_state_dir(dir: &std::path::Path) -> std::io::Result<()> {
             )
         })
 }
+
+/// Bytes used under each entry of the state directory (`upkeep.db`, `backups`, `logs`,
+/// `work`, ...), largest first; symbolic links are not followed.
+pub fn disk_usage(state_dir: &std::path::Path) -> Vec<(String, u64)> {
+    let Ok(entries) = fs_err::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u64)> = entries
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                size_of(&e.path()),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+fn size_of(path: &std::path::Path) -> u64 {
+    let Ok(meta) = fs_err::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs_err::read_dir(path).map_or(0, |entries| {
+        entries.flatten().map(|e| size_of(&e.path())).sum()
+    })
+}

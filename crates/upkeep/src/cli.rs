@@ -56,8 +56,13 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Run the modules that need it; live progress, summary, exit code
     Run(RunArgs),
-    /// Every module: declared and applied version, state, last outcome
-    Status,
+    /// Every module: declared and applied version, state, last outcome, backup, health;
+    /// and the state's figures: last run, success rates, disk usage
+    Status {
+        /// Only the figures (with `--json`: an object instead of the module rows)
+        #[arg(long)]
+        metrics: bool,
+    },
     /// Past runs and per-module outcomes, success rates and mean durations
     History(HistoryArgs),
     /// Verify (`--check`) or approve (`--write`) module folder checksums

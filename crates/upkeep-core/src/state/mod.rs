@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-pub use queries::{History, HistoryFilter, HistoryModule, HistoryRun, ModuleStats};
+pub use queries::{
+    History, HistoryFilter, HistoryModule, HistoryRun, LastRun, ModuleStats, RunMetrics, RunWindow,
+};
 
 use crate::integrity::{EntryKind, FileRecord};
 

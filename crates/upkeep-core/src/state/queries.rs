@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use rusqlite::params_from_iter;
+use rusqlite::{OptionalExtension, params_from_iter};
 
 use super::{Ledger, StateError, sqlite};
 
@@ -245,4 +245,89 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
         args.push(Value::Text(outcome.clone()));
     }
     (clause, args)
+}
+
+/// Figures about the ledger as a whole, for `upkeep status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunMetrics {
+    /// When the first run started (ms since the epoch): how long this state has been kept.
+    pub first_run_ms: Option<i64>,
+    /// The newest run.
+    pub last_run: Option<LastRun>,
+    /// Per window (`1d`, `7d`, `30d`): finished runs and how many succeeded.
+    pub windows: Vec<RunWindow>,
+}
+
+/// The newest run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastRun {
+    /// Its id.
+    pub id: i64,
+    /// When it started (ms since the epoch).
+    pub started_ms: i64,
+    /// How it ended (`running` while it runs).
+    pub result: String,
+}
+
+/// Runs within a window of time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunWindow {
+    /// `1d`, `7d` or `30d`.
+    pub window: &'static str,
+    /// Finished runs started within it.
+    pub runs: i64,
+    /// Of those, the ones that succeeded.
+    pub succeeded: i64,
+}
+
+impl Ledger {
+    /// Run counts and success over the last day, week and month, and the first and last run.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn run_metrics(&self, now_ms: i64) -> Result<RunMetrics, StateError> {
+        let err = || sqlite("read run metrics", &self.path);
+        let first_run_ms: Option<i64> = self
+            .conn()
+            .query_row("SELECT min(started_ms) FROM runs", [], |r| r.get(0))
+            .map_err(err())?;
+        let last_run = self
+            .conn()
+            .query_row(
+                "SELECT id, started_ms, result FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(LastRun {
+                        id: r.get(0)?,
+                        started_ms: r.get(1)?,
+                        result: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err())?;
+        let mut windows = Vec::new();
+        for (window, days) in [("1d", 1), ("7d", 7), ("30d", 30)] {
+            let since = now_ms - days * 86_400_000;
+            let (runs, succeeded): (i64, i64) = self
+                .conn()
+                .query_row(
+                    "SELECT count(*), coalesce(sum(result = 'succeeded'), 0) FROM runs
+                     WHERE started_ms >= ?1 AND result NOT IN ('running')",
+                    [since],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(err())?;
+            windows.push(RunWindow {
+                window,
+                runs,
+                succeeded,
+            });
+        }
+        Ok(RunMetrics {
+            first_run_ms,
+            last_run,
+            windows,
+        })
+    }
 }

@@ -10,7 +10,7 @@ mod run;
 mod settings;
 mod status;
 
-pub(crate) use status::StatusRow;
+pub(crate) use status::{Metrics, StatusRow};
 
 use std::path::PathBuf;
 
@@ -64,7 +64,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match command {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
-        Command::Status => status::status(&ctx),
+        Command::Status { metrics } => status::status(&ctx, metrics),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),
         Command::Backup(command) => backup::backup(&ctx, command),

@@ -75,7 +75,41 @@ impl StatusRow {
     }
 }
 
-pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
+/// The state's figures for `upkeep status`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Metrics {
+    pub(crate) state_dir: std::path::PathBuf,
+    #[serde(flatten)]
+    pub(crate) runs: upkeep_core::state::RunMetrics,
+    /// Bytes per entry of the state directory, and in total.
+    pub(crate) disk_usage: Vec<(String, u64)>,
+    pub(crate) disk_usage_total: u64,
+}
+
+fn metrics(ctx: &Context) -> Result<Metrics, CliError> {
+    let runs = match Ledger::open_existing(&ctx.state_dir)? {
+        Some(ledger) => ledger.run_metrics(upkeep_core::state::now_ms())?,
+        None => upkeep_core::state::RunMetrics::default(),
+    };
+    let disk_usage = upkeep_core::paths::disk_usage(&ctx.state_dir);
+    Ok(Metrics {
+        state_dir: ctx.state_dir.clone(),
+        runs,
+        disk_usage_total: disk_usage.iter().map(|(_, n)| n).sum(),
+        disk_usage,
+    })
+}
+
+pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError> {
+    if only_metrics {
+        let figures = metrics(ctx)?;
+        if ctx.json {
+            print_json(&figures)?;
+        } else {
+            print_text(&render::metrics(&figures))?;
+        }
+        return Ok(exit_codes::OK);
+    }
     let manifest = ctx.load_manifest()?;
     let (states, safety) = match Ledger::open_existing(&ctx.state_dir)? {
         Some(ledger) => (ledger.module_states()?, ledger.safety_states()?),
@@ -119,7 +153,10 @@ pub(crate) fn status(ctx: &Context) -> Result<i32, CliError> {
     if ctx.json {
         print_json(&rows)?;
     } else {
-        print_text(&render::status_table(&rows))?;
+        let mut text = render::metrics(&metrics(ctx)?);
+        text.push('\n');
+        text.push_str(&render::status_table(&rows));
+        print_text(&text)?;
     }
     Ok(exit_codes::OK)
 }

@@ -146,3 +146,60 @@ pub(crate) fn settings_table(
     text.push_str(&table(&["SETTING", "VALUE", "", "MEANING"], &body));
     text
 }
+
+pub(crate) fn metrics(m: &crate::commands::Metrics) -> String {
+    let mut text = String::new();
+    match m.runs.first_run_ms {
+        Some(first) => {
+            let days = (upkeep_core::state::now_ms() - first) / 86_400_000;
+            let _ = writeln!(
+                text,
+                "state: {} (first run {}, {days} day(s) ago)",
+                m.state_dir.display(),
+                timestamp(first)
+            );
+        }
+        None => {
+            let _ = writeln!(text, "state: {} (no runs yet)", m.state_dir.display());
+        }
+    }
+    if let Some(last) = &m.runs.last_run {
+        let _ = writeln!(
+            text,
+            "last run: {} at {}: {}",
+            last.id,
+            timestamp(last.started_ms),
+            last.result
+        );
+    }
+    let rates: Vec<String> = m
+        .runs
+        .windows
+        .iter()
+        .map(|w| {
+            if w.runs == 0 {
+                format!("{}: no runs", w.window)
+            } else {
+                #[expect(clippy::cast_precision_loss, reason = "display only")]
+                let rate = w.succeeded as f64 / w.runs as f64 * 100.0;
+                format!("{}: {rate:.0}% of {}", w.window, w.runs)
+            }
+        })
+        .collect();
+    if !rates.is_empty() {
+        let _ = writeln!(text, "success: {}", rates.join(", "));
+    }
+    let parts: Vec<String> = m
+        .disk_usage
+        .iter()
+        .take(5)
+        .map(|(name, bytes)| format!("{name} {}", human(*bytes)))
+        .collect();
+    if parts.is_empty() {
+        let _ = writeln!(text, "disk: nothing stored yet");
+    } else {
+        let total = human(m.disk_usage_total);
+        let _ = writeln!(text, "disk: {total} ({})", parts.join(", "));
+    }
+    text
+}

@@ -5,7 +5,7 @@ mod backups;
 mod deploy;
 pub(crate) mod progress;
 
-pub(crate) use backups::{backup_created, backup_list, prune, restored, settings_table};
+pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
 
 use std::fmt::Write;

@@ -147,3 +147,38 @@ fn dry_run_executes_nothing_and_writes_nothing() {
         .unwrap();
     assert_eq!(runs, 0);
 }
+
+#[test]
+fn status_reports_the_states_figures() {
+    let host = Host::seed_example();
+    host.upkeep().arg("run").assert().success();
+    host.upkeep()
+        .args(["run", "--force", "gogs"])
+        .assert()
+        .success();
+    let out = host
+        .upkeep()
+        .args(["--json", "status", "--metrics"])
+        .assert()
+        .success();
+    let figures: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(figures["last_run"]["id"], 2);
+    assert_eq!(figures["last_run"]["result"], "succeeded");
+    for window in figures["windows"].as_array().unwrap() {
+        assert_eq!(
+            (window["runs"].as_i64(), window["succeeded"].as_i64()),
+            (Some(2), Some(2))
+        );
+    }
+    assert!(figures["disk_usage_total"].as_u64().unwrap() > 0);
+    let names: Vec<&str> = figures["disk_usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[0].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"backups") && names.contains(&"upkeep.db"),
+        "{names:?}"
+    );
+}
