@@ -27,6 +27,7 @@ pub mod placeholders;
 pub mod plan;
 pub mod rollback;
 pub mod run;
+pub mod schedule;
 pub mod settings;
 pub mod state;
 pub mod version;
