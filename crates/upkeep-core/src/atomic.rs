@@ -43,6 +43,17 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// [`write_atomic`], creating the file's directory first if needed.
+///
+/// # Errors
+/// Any I/O error, naming the path it happened on.
+pub fn write_new_or_replace(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir)?;
+    }
+    write_atomic(path, contents)
+}
+
 /// fsync a directory so a rename inside it is durable.
 ///
 /// # Errors

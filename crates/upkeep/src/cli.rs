@@ -88,6 +88,9 @@ pub(crate) enum Command {
     /// Run the pre-run script, the due one-time scripts, then the file operations
     /// (ae.updater's `check_all`)
     Prerun(DeployArgs),
+    /// Add, list, enable, disable and remove schedules; write systemd timers for them
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Show and change settings (the seed's categories, with its defaults)
     #[command(subcommand)]
     Settings(SettingsCommand),
@@ -129,6 +132,9 @@ pub(crate) struct RunArgs {
     /// Wait for another run to finish instead of exiting with code 5
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Run as the schedule NAME: its targets, recorded as its last run (what timers run)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) scheduled: Option<String>,
     /// Refuse a module's pre-update backup (so the module does not run) when less than
     /// this would remain free, e.g. `1GiB` [default: setting `safety.min_disk_space_mb`]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -317,6 +323,80 @@ pub(crate) struct BackupPruneArgs {
     /// Keep the newest backup of each of the last N months
     #[arg(long, value_name = "N")]
     pub(crate) keep_monthly: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// Add a schedule (what a timer or `upkeep daemon` runs with `run --scheduled NAME`)
+    Add(ScheduleAddArgs),
+    /// Every schedule with its next and last run
+    List,
+    /// One schedule
+    Show {
+        /// Its name
+        name: String,
+    },
+    /// Let a schedule fire again
+    Enable {
+        /// Its name
+        name: String,
+    },
+    /// Stop a schedule from firing (it is kept)
+    Disable {
+        /// Its name
+        name: String,
+    },
+    /// Delete a schedule
+    Remove {
+        /// Its name
+        name: String,
+    },
+    /// Write systemd `.service` and `.timer` units for every enabled schedule
+    Install(ScheduleInstallArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("when").required(true).args(["daily", "weekly", "monthly", "cron"]))]
+pub(crate) struct ScheduleAddArgs {
+    /// Its name (letters, digits, `-`, `_`)
+    pub(crate) name: String,
+    /// Every day at HH:MM
+    #[arg(long, value_name = "HH:MM")]
+    pub(crate) daily: Option<String>,
+    /// On these days (`mon,thu`, `mon-fri`) at HH:MM
+    #[arg(long, num_args = 2, value_names = ["DAYS", "HH:MM"])]
+    pub(crate) weekly: Option<Vec<String>>,
+    /// On these days of the month (`1,15`, `last`) at HH:MM
+    #[arg(long, num_args = 2, value_names = ["DAYS", "HH:MM"])]
+    pub(crate) monthly: Option<Vec<String>>,
+    /// A 5-field cron expression, e.g. `30 3 * * 1-5`
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) cron: Option<String>,
+    /// Time zone of the times (IANA name) [default: the system's]
+    #[arg(long, value_name = "ZONE", default_value = "local")]
+    pub(crate) tz: String,
+    /// Modules to run, comma-separated [default: the manifest's entrypoint, else all]
+    #[arg(long, value_name = "M,...", value_delimiter = ',')]
+    pub(crate) targets: Vec<String>,
+    /// Update types it covers, comma-separated (app, packages, config, dependencies)
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub(crate) types: Vec<String>,
+    /// Add it disabled
+    #[arg(long)]
+    pub(crate) disabled: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleInstallArgs {
+    /// Write systemd units (the only kind there is)
+    #[arg(long, required = true)]
+    pub(crate) systemd: bool,
+    /// User units in ~/.config/systemd/user instead of /etc/systemd/system
+    #[arg(long)]
+    pub(crate) user: bool,
+    /// Write into this directory instead
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ use upkeep_core::manifest::ManifestError;
 use upkeep_core::plan::PlanError;
 use upkeep_core::rollback::RollbackError;
 use upkeep_core::run::RunError;
+use upkeep_core::schedule::store::ScheduleError;
 use upkeep_core::settings::SettingsError;
 use upkeep_core::state::StateError;
 
@@ -37,6 +38,8 @@ pub(crate) enum CliError {
     Files(#[from] FilesError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
     #[error("{0}")]
     NotConfirmed(String),
     /// A command-line value that parses but names nothing usable (a missing directory).
@@ -117,6 +120,13 @@ fn kind(err: &CliError) -> &'static str {
             | SettingsError::Unknown { .. }
             | SettingsError::Invalid { .. },
         )
+        | CliError::Schedule(
+            ScheduleError::BadName(_)
+            | ScheduleError::Exists(_)
+            | ScheduleError::NotFound(_)
+            | ScheduleError::TimeZone(_)
+            | ScheduleError::NoCalendar(_),
+        )
         | CliError::BadArgument(_) => "invalid-input",
         CliError::NotConfirmed(_) => "not-confirmed",
         CliError::Rollback(RollbackError::TagMoved { .. }) => "tag-moved",
@@ -127,6 +137,7 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Rollback(_)
         | CliError::Files(_)
         | CliError::Settings(_)
+        | CliError::Schedule(_)
         | CliError::Output(_) => "internal",
     }
 }
@@ -181,6 +192,13 @@ fn code(err: &CliError) -> i32 {
             | SettingsError::Unknown { .. }
             | SettingsError::Invalid { .. },
         )
+        | CliError::Schedule(
+            ScheduleError::BadName(_)
+            | ScheduleError::Exists(_)
+            | ScheduleError::NotFound(_)
+            | ScheduleError::TimeZone(_)
+            | ScheduleError::NoCalendar(_),
+        )
         | CliError::BadArgument(_) => exit_codes::INVALID_INPUT,
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
@@ -197,6 +215,7 @@ fn code(err: &CliError) -> i32 {
         | CliError::Rollback(_)
         | CliError::Files(_)
         | CliError::Settings(_)
+        | CliError::Schedule(_)
         | CliError::Output(_) => exit_codes::INTERNAL,
     }
 }

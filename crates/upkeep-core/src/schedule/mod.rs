@@ -25,5 +25,6 @@
 //!   leap year) and gives `None` for a date that never comes, such as `0 0 30 2 *`.
 
 pub mod spec;
+pub mod store;
 
 pub use spec::*;

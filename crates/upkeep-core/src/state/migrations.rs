@@ -183,4 +183,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX scripts_run_by_name ON scripts_run(name, sha256);
     ",
+    // 4: schedules.
+    r"
+    CREATE TABLE schedules (
+        name         TEXT PRIMARY KEY,
+        spec         TEXT NOT NULL,
+        time_zone    TEXT NOT NULL,
+        targets      TEXT NOT NULL DEFAULT '[]',
+        types        TEXT NOT NULL DEFAULT '[]',
+        enabled      INTEGER NOT NULL DEFAULT 1,
+        created_ms   INTEGER NOT NULL,
+        last_run_ms  INTEGER,
+        last_run_id  INTEGER,
+        last_result  TEXT,
+        next_run_ms  INTEGER
+    ) STRICT;
+    ",
 ];

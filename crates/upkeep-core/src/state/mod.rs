@@ -9,6 +9,7 @@ pub mod deploy;
 mod migrations;
 mod queries;
 pub mod safety;
+pub mod schedules;
 pub mod writer;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ mod history;
 mod plan;
 mod rollback;
 mod run;
+mod schedule;
 mod settings;
 mod status;
 
@@ -74,6 +75,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Files(command) => files::files(&ctx, command),
         Command::Prerun(args) => files::prerun(&ctx, args),
         Command::Settings(command) => settings::settings(&ctx, command),
+        Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
             Ok(upkeep_core::exit_codes::OK)

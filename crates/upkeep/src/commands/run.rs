@@ -5,6 +5,8 @@ use std::sync::Arc;
 use upkeep_core::exit_codes;
 use upkeep_core::plan::PlanOptions;
 use upkeep_core::run::{self, Reporter, RunOptions, RunResult};
+use upkeep_core::schedule::store;
+use upkeep_core::state::schedules::ScheduleRow;
 
 use super::{Context, print_json, print_text};
 use crate::cli::RunArgs;
@@ -21,9 +23,20 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
         grace,
         wait,
         min_free,
+        scheduled,
     } = args;
     let manifest = ctx.load_manifest()?;
     let mut options = RunOptions::new(ctx.state_dir.clone());
+    let mut targets = targets;
+    if let Some(name) = &scheduled {
+        let Some(row) = scheduled_row(ctx, name)? else {
+            return Ok(exit_codes::OK);
+        };
+        if targets.is_empty() {
+            targets = row.targets;
+        }
+        options.trigger = format!("schedule:{name}");
+    }
     options.plan = PlanOptions { targets, force };
     if let Some(jobs) = jobs {
         options.jobs = usize::from(jobs);
@@ -40,6 +53,10 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
     }
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
     let summary = run::run(&manifest, &options, &reporter)?;
+    if let (Some(name), false) = (&scheduled, dry_run) {
+        let mut ledger = upkeep_core::state::Ledger::open(&ctx.state_dir)?;
+        store::ran(&mut ledger, name, summary.run_id, summary.result.name())?;
+    }
     if ctx.json {
         print_json(&summary)?;
     } else {
@@ -52,4 +69,16 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
         RunResult::IntegrityRefused => exit_codes::INTEGRITY_REFUSED,
         RunResult::Cancelled => exit_codes::CANCELLED,
     })
+}
+
+/// The schedule a scheduled run runs as; `None` (after saying so) when it is disabled.
+fn scheduled_row(ctx: &Context, name: &str) -> Result<Option<ScheduleRow>, CliError> {
+    let ledger = upkeep_core::state::Ledger::open_existing(&ctx.state_dir)?
+        .ok_or_else(|| store::ScheduleError::NotFound(name.to_owned()))?;
+    let row = store::find(&ledger, name)?;
+    if row.enabled {
+        return Ok(Some(row));
+    }
+    eprintln!("schedule {name} is disabled: skipped (`upkeep schedule enable {name}`)");
+    Ok(None)
 }

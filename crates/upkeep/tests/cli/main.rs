@@ -12,5 +12,6 @@ mod manifest_corpus;
 mod process_hygiene;
 mod runs;
 mod safety;
+mod schedules;
 mod seed_example;
 mod settings;

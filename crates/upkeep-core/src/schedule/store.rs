@@ -1,0 +1,226 @@
+//! Schedules kept in the ledger: adding one (validated, with its first next run),
+//! enabling and disabling, recording a scheduled run, and the systemd units for people who
+//! prefer timers to `upkeep daemon`.
+
+use std::path::Path;
+
+use super::Spec;
+use crate::state::schedules::ScheduleRow;
+use crate::state::{Ledger, StateError, now_ms};
+
+/// Why a schedule operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// A name that is not a simple identifier.
+    #[error("use `{0}` as a schedule name: names are letters, digits, `-` and `_`")]
+    BadName(String),
+    /// The name is taken.
+    #[error("add schedule `{0}`: one with that name exists; remove it first or pick another name")]
+    Exists(String),
+    /// No such schedule.
+    #[error("find schedule `{0}`; `upkeep schedule list` shows them")]
+    NotFound(String),
+    /// The time zone is not known.
+    #[error("find time zone `{0}`; use an IANA name such as `Europe/Berlin` or `UTC`")]
+    TimeZone(String),
+    /// The stored spec cannot be read (written by a newer upkeep?).
+    #[error("read the spec of schedule `{name}`: {message}")]
+    Spec {
+        /// The schedule.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+    /// systemd cannot express it.
+    #[error(
+        "write a systemd timer for `{0}`: its cron expression has no OnCalendar= equivalent; use `upkeep daemon`"
+    )]
+    NoCalendar(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The time zone called `name` (`UTC`, `Europe/Berlin`, or `local` for the system's).
+///
+/// # Errors
+/// [`ScheduleError::TimeZone`].
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, ScheduleError> {
+    if name == "local" {
+        return Ok(jiff::tz::TimeZone::system());
+    }
+    jiff::tz::TimeZone::get(name).map_err(|_| ScheduleError::TimeZone(name.to_owned()))
+}
+
+/// The system's time zone name, for new schedules that name none.
+pub fn local_zone_name() -> String {
+    jiff::tz::TimeZone::system()
+        .iana_name()
+        .unwrap_or("UTC")
+        .to_owned()
+}
+
+/// When `spec` fires next after `after_ms`, in `zone`.
+///
+/// # Errors
+/// [`ScheduleError::TimeZone`].
+pub fn next_run(spec: &Spec, zone: &str, after_ms: i64) -> Result<Option<i64>, ScheduleError> {
+    let tz = time_zone(zone)?;
+    let after =
+        jiff::Timestamp::from_millisecond(after_ms).unwrap_or_else(|_| jiff::Timestamp::now());
+    Ok(spec
+        .next_after(after, &tz)
+        .map(jiff::Timestamp::as_millisecond))
+}
+
+/// The spec stored with a schedule.
+///
+/// # Errors
+/// [`ScheduleError::Spec`].
+pub fn spec_of(row: &ScheduleRow) -> Result<Spec, ScheduleError> {
+    serde_json::from_str(&row.spec).map_err(|e| ScheduleError::Spec {
+        name: row.name.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// What a new schedule is.
+#[derive(Debug, Clone)]
+pub struct NewSchedule {
+    /// Its name.
+    pub name: String,
+    /// When it fires.
+    pub spec: Spec,
+    /// IANA time zone (or `local`).
+    pub zone: String,
+    /// Modules it runs (empty: the manifest's entrypoint, or all).
+    pub targets: Vec<String>,
+    /// Update types it covers (empty: all).
+    pub types: Vec<String>,
+    /// Whether it starts enabled.
+    pub enabled: bool,
+}
+
+/// Add a schedule with its first next run.
+///
+/// # Errors
+/// A bad name, an unknown time zone, a taken name, or a ledger error.
+pub fn add(ledger: &mut Ledger, new: &NewSchedule) -> Result<ScheduleRow, ScheduleError> {
+    let ok = !new.name.is_empty()
+        && new.name.len() <= 64
+        && new
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(ScheduleError::BadName(new.name.clone()));
+    }
+    let zone = if new.zone == "local" {
+        local_zone_name()
+    } else {
+        new.zone.clone()
+    };
+    let next = next_run(&new.spec, &zone, now_ms())?;
+    let row = ScheduleRow {
+        name: new.name.clone(),
+        spec: serde_json::to_string(&new.spec).unwrap_or_default(),
+        time_zone: zone,
+        targets: new.targets.clone(),
+        types: new.types.clone(),
+        enabled: new.enabled,
+        created_ms: now_ms(),
+        last_run_ms: None,
+        last_run_id: None,
+        last_result: None,
+        next_run_ms: next.filter(|_| new.enabled),
+    };
+    if !ledger.add_schedule(&row)? {
+        return Err(ScheduleError::Exists(new.name.clone()));
+    }
+    Ok(row)
+}
+
+/// The schedule called `name`.
+///
+/// # Errors
+/// [`ScheduleError::NotFound`] or a ledger error.
+pub fn find(ledger: &Ledger, name: &str) -> Result<ScheduleRow, ScheduleError> {
+    ledger
+        .schedule(name)?
+        .ok_or_else(|| ScheduleError::NotFound(name.to_owned()))
+}
+
+/// Enable (computing the next run) or disable a schedule.
+///
+/// # Errors
+/// [`ScheduleError::NotFound`] or a ledger error.
+pub fn set_enabled(
+    ledger: &mut Ledger,
+    name: &str,
+    enabled: bool,
+) -> Result<ScheduleRow, ScheduleError> {
+    let row = find(ledger, name)?;
+    let next = if enabled {
+        next_run(&spec_of(&row)?, &row.time_zone, now_ms())?
+    } else {
+        None
+    };
+    ledger.set_schedule_enabled(name, enabled, next)?;
+    find(ledger, name)
+}
+
+/// Record that the schedule ran (run id and result) and compute its next run.
+///
+/// # Errors
+/// [`ScheduleError::NotFound`] or a ledger error.
+pub fn ran(
+    ledger: &mut Ledger,
+    name: &str,
+    run_id: Option<i64>,
+    result: &str,
+) -> Result<(), ScheduleError> {
+    let row = find(ledger, name)?;
+    let next = if row.enabled {
+        next_run(&spec_of(&row)?, &row.time_zone, now_ms())?
+    } else {
+        None
+    };
+    ledger.schedule_ran(name, run_id, result, next)?;
+    Ok(())
+}
+
+/// The `.service` and `.timer` units that run the schedule with systemd
+/// (`Persistent=true`: a run missed while the machine was off happens at the next boot).
+///
+/// # Errors
+/// [`ScheduleError::NoCalendar`] for cron expressions systemd cannot express.
+pub fn systemd_units(
+    row: &ScheduleRow,
+    exe: &Path,
+    manifest: &Path,
+    state_dir: &Path,
+) -> Result<(String, String), ScheduleError> {
+    let spec = spec_of(row)?;
+    let calendar = spec
+        .on_calendar()
+        .ok_or_else(|| ScheduleError::NoCalendar(row.name.clone()))?;
+    let quote = |p: &Path| shell_escape::escape(p.to_string_lossy()).into_owned();
+    let service = format!(
+        "[Unit]\nDescription=upkeep scheduled run `{name}` ({what})\nAfter=network-online.target\nWants=network-online.target\n\n\
+         [Service]\nType=oneshot\nExecStart={exe} --manifest {manifest} --state-dir {state} run --scheduled {name} --wait\n",
+        name = row.name,
+        what = spec.describe(),
+        exe = quote(exe),
+        manifest = quote(manifest),
+        state = quote(state_dir),
+    );
+    let timer = format!(
+        "[Unit]\nDescription=upkeep schedule `{name}`: {what}\n\n\
+         [Timer]\nOnCalendar={calendar} {zone}\nPersistent=true\nUnit=upkeep-{name}.service\n\n\
+         [Install]\nWantedBy=timers.target\n",
+        name = row.name,
+        what = spec.describe(),
+        zone = row.time_zone,
+    );
+    Ok((service, timer))
+}

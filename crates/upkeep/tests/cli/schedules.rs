@@ -1,0 +1,162 @@
+//! Schedules from the user's side: add, list, enable/disable, `run --scheduled`, and the
+//! systemd units for them.
+
+use crate::fixture::{Host, output};
+
+fn json(host: &Host, args: &[&str]) -> serde_json::Value {
+    let (code, stdout, stderr) = output(&host.upkeep().arg("--json").args(args).assert());
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one user session, step by step")]
+fn schedules_are_kept_run_and_installed_as_timers() {
+    let mut host = Host::new();
+    let marker = host.root.join("ran");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"a\"\ncommand = [\"touch\", {:?}]\n\n[[module]]\nname = \"b\"\ncommand = [\"false\"]\n",
+        marker.display().to_string()
+    ));
+    let added = json(
+        &host,
+        &[
+            "schedule",
+            "add",
+            "nightly",
+            "--daily",
+            "03:00",
+            "--tz",
+            "UTC",
+            "--targets",
+            "a",
+        ],
+    );
+    assert_eq!(added[0]["describe"], "daily at 03:00");
+    assert!(added[0]["next_run_ms"].as_i64().unwrap() > 0);
+    json(
+        &host,
+        &[
+            "schedule",
+            "add",
+            "weekdays",
+            "--weekly",
+            "mon-fri",
+            "06:30",
+            "--tz",
+            "Europe/Berlin",
+        ],
+    );
+    json(
+        &host,
+        &[
+            "schedule",
+            "add",
+            "odd",
+            "--cron",
+            "*/20 1-5 * * *",
+            "--tz",
+            "UTC",
+            "--disabled",
+        ],
+    );
+    let listed = json(&host, &["schedule", "list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nightly", "odd", "weekdays"]);
+    assert!(listed[1]["next_run_ms"].is_null(), "disabled: no next run");
+
+    // What a timer runs: the schedule's targets, recorded as its last run.
+    host.upkeep()
+        .args(["run", "--scheduled", "nightly"])
+        .assert()
+        .success();
+    assert!(marker.exists());
+    let shown = json(&host, &["schedule", "show", "nightly"]);
+    assert_eq!(shown[0]["last_run_id"], 1);
+    assert_eq!(shown[0]["last_result"], "succeeded");
+    let trigger: String = host
+        .ledger()
+        .query_row("SELECT trigger FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(trigger, "schedule:nightly");
+    // A disabled schedule is skipped, and runs nothing.
+    let (code, _, stderr) = output(&host.upkeep().args(["run", "--scheduled", "odd"]).assert());
+    assert_eq!(code, 0);
+    assert!(stderr.contains("disabled"), "{stderr}");
+
+    let units = host.root.join("units");
+    host.upkeep()
+        .args([
+            "schedule",
+            "install",
+            "--systemd",
+            "--dir",
+            units.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let timer = fs_err::read_to_string(units.join("upkeep-nightly.timer")).unwrap();
+    assert!(
+        timer.contains("OnCalendar=*-*-* 03:00:00 UTC") && timer.contains("Persistent=true"),
+        "{timer}"
+    );
+    let service = fs_err::read_to_string(units.join("upkeep-weekdays.service")).unwrap();
+    assert!(service.contains("run --scheduled weekdays"), "{service}");
+    assert!(
+        !units.join("upkeep-odd.timer").exists(),
+        "disabled schedules get no timer"
+    );
+
+    host.upkeep()
+        .args(["schedule", "enable", "odd"])
+        .assert()
+        .success();
+    host.upkeep()
+        .args(["schedule", "remove", "weekdays"])
+        .assert()
+        .success();
+    let names: Vec<String> = json(&host, &["schedule", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["nightly", "odd"]);
+}
+
+#[test]
+fn bad_schedules_are_refused() {
+    let host = Host::new();
+    for args in [
+        &["schedule", "add", "x", "--daily", "25:00"][..],
+        &["schedule", "add", "x", "--weekly", "funday", "03:00"],
+        &["schedule", "add", "x", "--cron", "* * *"],
+        &[
+            "schedule",
+            "add",
+            "x",
+            "--daily",
+            "03:00",
+            "--tz",
+            "Mars/Olympus",
+        ],
+        &["schedule", "add", "bad name", "--daily", "03:00"],
+        &["run", "--scheduled", "nope"],
+    ] {
+        let (code, _, stderr) = output(&host.upkeep().args(args).assert());
+        assert_eq!(code, 4, "{args:?}: {stderr}");
+    }
+    host.upkeep()
+        .args(["schedule", "add", "x", "--daily", "03:00"])
+        .assert()
+        .success();
+    host.upkeep()
+        .args(["schedule", "add", "x", "--daily", "04:00"])
+        .assert()
+        .code(4);
+}
