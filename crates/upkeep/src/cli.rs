@@ -91,6 +91,16 @@ pub(crate) enum Command {
     /// Add, list, enable, disable and remove schedules; write systemd timers for them
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Run due schedules as their times come, one at a time (with the run lock); a schedule
+    /// missed while the host was down runs once at start; SIGTERM stops it cleanly
+    Daemon {
+        /// Run what is due now and exit (for cron or a test)
+        #[arg(long)]
+        once: bool,
+        /// Wait a random time up to this long before each scheduled run, e.g. `5m`
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+        jitter: std::time::Duration,
+    },
     /// Show and change settings (the seed's categories, with its defaults)
     #[command(subcommand)]
     Settings(SettingsCommand),

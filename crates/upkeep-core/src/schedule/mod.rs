@@ -24,6 +24,7 @@
 //!   at most about nine years ahead (enough for 29 February across a skipped century
 //!   leap year) and gives `None` for a date that never comes, such as `0 0 30 2 *`.
 
+pub mod daemon;
 pub mod spec;
 pub mod store;
 

@@ -2,6 +2,7 @@
 
 mod backup;
 mod checksum;
+mod daemon;
 mod files;
 mod history;
 mod plan;
@@ -76,6 +77,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Prerun(args) => files::prerun(&ctx, args),
         Command::Settings(command) => settings::settings(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
+        Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
             Ok(upkeep_core::exit_codes::OK)

@@ -160,3 +160,77 @@ fn bad_schedules_are_refused() {
         .assert()
         .code(4);
 }
+
+#[test]
+fn the_daemon_catches_up_a_missed_schedule_once_and_stops_on_sigterm() {
+    let mut host = Host::new();
+    let log = host.root.join("runs.log");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"a\"\ncommand = [\"sh\", \"-c\", \"echo run >> {}\"]\n",
+        log.display()
+    ));
+    host.upkeep()
+        .args([
+            "schedule",
+            "add",
+            "hourly",
+            "--cron",
+            "0 * * * *",
+            "--tz",
+            "UTC",
+        ])
+        .assert()
+        .success();
+    // The host was down: the schedule's time passed twice.
+    {
+        let ledger = rusqlite::Connection::open(host.state.join("upkeep.db")).unwrap();
+        ledger
+            .execute(
+                "UPDATE schedules SET next_run_ms = next_run_ms - 2 * 3600000",
+                [],
+            )
+            .unwrap();
+    }
+    host.upkeep().args(["daemon", "--once"]).assert().success();
+    host.upkeep().args(["daemon", "--once"]).assert().success();
+    // `--force` is not implied: the module ran because it had never been applied, once.
+    assert_eq!(fs_err::read_to_string(&log).unwrap(), "run\n");
+    let shown = json(&host, &["schedule", "show", "hourly"]);
+    assert_eq!(shown[0]["last_run_id"], 1);
+    assert!(
+        shown[0]["next_run_ms"].as_i64().unwrap() > upkeep_now_ms(),
+        "next run is ahead again"
+    );
+
+    let mut daemon = host
+        .upkeep_process()
+        .arg("daemon")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(daemon.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("upkeep daemon"), "{line}");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test sends the signal as a user would"
+    )]
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop");
+}
+
+fn upkeep_now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}

@@ -1,0 +1,79 @@
+//! `upkeep daemon`: run due schedules as their times come.
+
+use std::time::Duration;
+
+use upkeep_core::exit_codes;
+use upkeep_core::schedule::daemon::{self, Waiter, Wake};
+use upkeep_core::state::{Ledger, now_ms};
+
+use super::Context;
+use crate::cli::RunArgs;
+use crate::error::CliError;
+
+/// Look at the schedules at least this often, so added or changed ones are seen.
+const RECHECK: Duration = Duration::from_secs(60);
+
+pub(crate) fn daemon(ctx: &Context, once: bool, jitter: Duration) -> Result<i32, CliError> {
+    let mut waiter = Waiter::new()?;
+    eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
+    loop {
+        let due = match Ledger::open_existing(&ctx.state_dir)? {
+            Some(ledger) => daemon::due(&ledger, now_ms())?,
+            None => Vec::new(),
+        };
+        for schedule in due {
+            if !jitter.is_zero() && waiter.wait(random_below(jitter)) == Wake::Stop {
+                eprintln!("upkeep daemon: stopped");
+                return Ok(exit_codes::OK);
+            }
+            eprintln!("upkeep daemon: running schedule {}", schedule.name);
+            let code = super::run::run(ctx, scheduled_args(&schedule.name))?;
+            if code == exit_codes::CANCELLED {
+                eprintln!("upkeep daemon: stopped during a run");
+                return Ok(exit_codes::OK);
+            }
+        }
+        if once {
+            return Ok(exit_codes::OK);
+        }
+        let next = match Ledger::open_existing(&ctx.state_dir)? {
+            Some(ledger) => daemon::next_due(&ledger)?,
+            None => None,
+        };
+        let until_next = next.map_or(RECHECK, |at| {
+            Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
+        });
+        if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
+            eprintln!("upkeep daemon: stopped");
+            return Ok(exit_codes::OK);
+        }
+    }
+}
+
+fn scheduled_args(name: &str) -> RunArgs {
+    RunArgs {
+        targets: Vec::new(),
+        force: false,
+        jobs: None,
+        dry_run: false,
+        timeout: None,
+        grace: Duration::from_secs(5),
+        wait: true,
+        min_free: None,
+        scheduled: Some(name.to_owned()),
+    }
+}
+
+/// A time in `[0, limit)`, random enough to spread hosts that share a schedule.
+fn random_below(limit: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::UNIX_EPOCH
+            .elapsed()
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(hasher.finish() % nanos)
+}
