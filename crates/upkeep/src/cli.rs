@@ -14,8 +14,9 @@ fn exit_codes_help() -> String {
 }
 
 /// Keep the software on this host up to date, safely: run the update modules of a manifest
-/// in dependency order, isolate failures, verify checksums before code runs, and record
-/// every run in a ledger.
+/// in dependency order, isolate failures, verify checksums before code runs, back up what
+/// modules own and roll back what breaks, deploy files, run on schedules, and record
+/// everything in a ledger.
 #[derive(Debug, Parser)]
 #[command(name = "upkeep", version, after_long_help = exit_codes_help(), max_term_width = 100)]
 pub(crate) struct Cli {
