@@ -293,17 +293,26 @@ fn a_dead_endpoint_fails_quickly() {
 }
 
 #[test]
-fn https_fails_at_once_with_a_redacted_url() {
+fn a_tls_failure_is_not_retried_and_the_url_is_redacted() {
+    // A server that answers a TLS handshake in plain HTTP.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
     let channel = Channel::Discord {
-        url: "https://discord.com/api/webhooks/123/SECRETTOKEN".to_owned(),
+        url: format!("https://{address}/api/webhooks/123/SECRETTOKEN"),
     };
     match deliver(&channel, &event(), &quick(4)) {
         Delivery::Failed {
             attempts,
             last_error,
         } => {
-            assert_eq!(attempts, 1);
-            assert!(last_error.contains("https"), "{last_error}");
+            assert_eq!(attempts, 1, "{last_error}");
+            assert!(last_error.contains("/api/webhooks/123/***"), "{last_error}");
             assert!(!last_error.contains("SECRETTOKEN"), "{last_error}");
         }
         other @ Delivery::Delivered { .. } => panic!("expected a failure, got {other:?}"),

@@ -84,8 +84,8 @@ enum Attempt {
 ///
 /// Retried: connection errors, timeouts, HTTP 5xx and 429 (waiting the `Retry-After`
 /// seconds when given, up to the largest backoff delay), and a command that exits non-zero
-/// or is killed at the timeout. Not retried: other 4xx, 3xx, a malformed URL, an `https://`
-/// URL (this build has no TLS), a command that cannot be started. Each attempt is bounded
+/// or is killed at the timeout. Not retried: other 4xx, 3xx, a malformed URL, a TLS
+/// failure (bad certificate, not TLS at all), a command that cannot be started. Each attempt is bounded
 /// by `options.timeout`, so the whole call is bounded by [`DeliveryOptions::worst_case`];
 /// it blocks the calling thread for that long at most, so callers deliver after committing
 /// the state change, or on a thread of their own.
@@ -154,14 +154,8 @@ fn post(
     timeout: Duration,
 ) -> Attempt {
     let shown = redact(url);
-    if url.starts_with("https://") {
-        return Attempt::Give(format!(
-            "{shown}: https is not supported by this build of upkeep (no TLS); use an http:// \
-             endpoint, e.g. a local relay, or a command channel"
-        ));
-    }
-    if !url.starts_with("http://") {
-        return Attempt::Give(format!("{shown}: not an http:// URL"));
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Attempt::Give(format!("{shown}: not an http:// or https:// URL"));
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -220,7 +214,16 @@ fn transport_error(url: &str, shown: &str, error: &ureq::Error) -> Attempt {
         | ureq::Error::Http(_)
         | ureq::Error::TlsRequired
         | ureq::Error::RequireHttpsOnly(_)
-        | ureq::Error::InvalidProxyUrl => Attempt::Give(error_text),
+        | ureq::Error::InvalidProxyUrl
+        // Certificate and handshake failures: another try meets the same certificate.
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::Pem(_) => Attempt::Give(error_text),
+        // rustls reports a failed handshake (bad certificate, a peer not speaking TLS) as
+        // invalid data on the stream.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Attempt::Give(error_text)
+        }
         _ => Attempt::Retry {
             error: error_text,
             after: None,

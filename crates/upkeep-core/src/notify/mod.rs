@@ -20,8 +20,9 @@
 //!   running the program under `env`, so the JSON is visible in the process list while the
 //!   command runs; events carry no secrets. Exit code 0 counts as delivered.
 //!
-//! This build speaks plain `http://` only: `https://` endpoints fail at once with an error
-//! that says so (see [`deliver`]).
+//! HTTP goes through `ureq` with rustls: `https://` endpoints are verified against the
+//! bundled Mozilla root set (webpki-roots), not the system's certificate store, so a
+//! private CA is not trusted; use `http://` or a command channel for those.
 //!
 //! URLs hold secrets (Discord and Slack webhook tokens, passwords, `?token=`); anything that
 //! logs or displays a channel uses [`redact`], and error messages from [`deliver`] carry only
