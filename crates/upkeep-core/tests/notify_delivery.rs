@@ -243,12 +243,13 @@ fn a_400_is_not_retried() {
 }
 
 #[test]
-fn a_429_is_retried_honouring_retry_after() {
+fn a_429_is_retried_with_retry_after_capped_by_the_backoff() {
     let (url, _received) = serve(vec![
-        Reply::Status(429, vec![("retry-after", "0")]),
+        Reply::Status(429, vec![("retry-after", "3600")]),
         Reply::Status(200, vec![]),
     ]);
     let channel = Channel::Slack { url };
+    let started = Instant::now();
     assert_eq!(
         deliver(&channel, &event(), &quick(2)),
         Delivery::Delivered {
@@ -256,6 +257,17 @@ fn a_429_is_retried_honouring_retry_after() {
             status: 200
         }
     );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn worst_case_bounds_the_default_delivery() {
+    let options = DeliveryOptions::default();
+    assert_eq!(options.timeout, Duration::from_secs(5));
+    assert_eq!(options.attempts, 4);
+    assert_eq!(options.backoff, Duration::from_secs(1));
+    // 4 × 5 s of attempts plus delays of 1 + 2 + 4 s.
+    assert_eq!(options.worst_case(), Duration::from_secs(27));
 }
 
 #[test]
