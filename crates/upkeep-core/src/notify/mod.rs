@@ -1,0 +1,205 @@
+//! Notifications: what happened, told to people over webhooks, chat services or a command.
+//!
+//! An [`Event`] (run started, module failed, run finished, ...) is turned into the body a
+//! [`Channel`] expects by [`payload`] and sent by [`deliver`], which makes a bounded number
+//! of attempts, each with its own timeout, and backs off between them. Delivery never
+//! returns an error and never panics on a bad endpoint: it returns a [`Delivery`] saying
+//! whether the event got through, so a dead endpoint cannot fail an update. Callers record
+//! the event in the ledger in the same transaction as the state change it describes and
+//! deliver it afterwards, off the update's critical path.
+//!
+//! The channels:
+//! - [`Channel::Webhook`]: the event as JSON, with the [Standard Webhooks] headers
+//!   `webhook-id`, `webhook-timestamp` and, when a secret is set, `webhook-signature`
+//!   (see [`sign`]).
+//! - [`Channel::Discord`]: one embed with title, description, color by severity and fields.
+//! - [`Channel::Slack`]: `text` (the fallback) and `blocks`.
+//! - [`Channel::Command`]: runs a program through [`crate::exec::capture`], which gives the
+//!   child no standard input, so the event JSON is passed in the environment variable
+//!   `UPKEEP_EVENT_JSON` (with `UPKEEP_EVENT_ID` and `UPKEEP_EVENT_KIND`). It is set by
+//!   running the program under `env`, so the JSON is visible in the process list while the
+//!   command runs; events carry no secrets. Exit code 0 counts as delivered.
+//!
+//! HTTP goes through `ureq` with rustls: `https://` endpoints are verified against the
+//! bundled Mozilla root set (webpki-roots), not the system's certificate store, so a
+//! private CA is not trusted; use `http://` or a command channel for those.
+//!
+//! URLs hold secrets (Discord and Slack webhook tokens, passwords, `?token=`); anything that
+//! logs or displays a channel uses [`redact`], and error messages from [`deliver`] carry only
+//! redacted URLs.
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com
+
+mod deliver;
+mod payload;
+mod redact;
+mod sign;
+
+pub use deliver::{Delivery, DeliveryOptions, deliver};
+pub use payload::payload;
+pub use redact::redact;
+pub use sign::sign;
+
+use serde::{Deserialize, Serialize};
+
+/// Where notifications go.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Channel {
+    /// A generic JSON webhook, signed per Standard Webhooks when `secret` is set.
+    Webhook {
+        /// Endpoint.
+        url: String,
+        /// Signing secret; `whsec_<base64>` means the decoded bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    /// A Discord webhook (`https://discord.com/api/webhooks/<id>/<token>`).
+    Discord {
+        /// Webhook URL.
+        url: String,
+    },
+    /// A Slack incoming webhook (`https://hooks.slack.com/services/...`).
+    Slack {
+        /// Webhook URL.
+        url: String,
+    },
+    /// A program, given the event in `UPKEEP_EVENT_JSON`.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+}
+
+impl Channel {
+    /// A one-line description safe for logs: the kind and the redacted URL or the program.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Webhook { url, .. } => format!("webhook {}", redact(url)),
+            Self::Discord { url } => format!("discord {}", redact(url)),
+            Self::Slack { url } => format!("slack {}", redact(url)),
+            Self::Command { argv } => format!("command {}", argv.join(" ")),
+        }
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = matches!(
+            self,
+            Self::Webhook {
+                secret: Some(_),
+                ..
+            }
+        );
+        write!(f, "Channel({}", self.describe())?;
+        if secret {
+            f.write_str(", signed")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run began.
+    RunStarted,
+    /// A module's update failed.
+    ModuleFailed,
+    /// A module was rolled back to its previous state.
+    ModuleRolledBack,
+    /// A run ended; the event carries the summary.
+    RunFinished,
+    /// A check found an update.
+    UpdateAvailable,
+    /// A schedule came due but did not run.
+    ScheduleSkipped,
+}
+
+impl EventKind {
+    /// The name used in JSON and in `UPKEEP_EVENT_KIND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RunStarted => "run_started",
+            Self::ModuleFailed => "module_failed",
+            Self::ModuleRolledBack => "module_rolled_back",
+            Self::RunFinished => "run_finished",
+            Self::UpdateAvailable => "update_available",
+            Self::ScheduleSkipped => "schedule_skipped",
+        }
+    }
+}
+
+/// How bad it is; chooses colors and icons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Routine.
+    #[default]
+    Info,
+    /// Needs a look.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+/// One notification. Its JSON form (serde) is the generic webhook's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id, given by the caller (e.g. `evt_<run>_<n>`); receivers deduplicate on it.
+    pub id: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// One-line summary.
+    pub title: String,
+    /// Longer text; may be empty.
+    pub text: String,
+    /// Name/value details, in order; JSON `[{"name": ..., "value": ...}]`.
+    #[serde(with = "field_list")]
+    pub fields: Vec<(String, String)>,
+    /// How bad it is.
+    pub severity: Severity,
+}
+
+impl Event {
+    /// `at_ms` as RFC 3339 (UTC), or `None` when out of range.
+    pub fn timestamp(&self) -> Option<String> {
+        jiff::Timestamp::from_millisecond(self.at_ms)
+            .ok()
+            .map(|at| at.to_string())
+    }
+}
+
+mod field_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct FieldRef<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+
+    #[derive(Deserialize)]
+    struct Field {
+        name: String,
+        value: String,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        fields: &[(String, String)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(fields.iter().map(|(name, value)| FieldRef { name, value }))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, String)>, D::Error> {
+        let fields = Vec::<Field>::deserialize(deserializer)?;
+        Ok(fields.into_iter().map(|f| (f.name, f.value)).collect())
+    }
+}
