@@ -78,15 +78,6 @@ pub struct Prerun {
     pub applied: Applied,
 }
 
-impl Prerun {
-    /// Whether every script and file succeeded.
-    pub fn succeeded(&self) -> bool {
-        self.command.as_ref().is_none_or(|c| c.succeeded)
-            && self.scripts.iter().all(ScriptRun::succeeded)
-            && self.applied.failed.is_empty()
-    }
-}
-
 /// A deployed file as recorded, and what is there now.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Owned {
@@ -241,7 +232,7 @@ pub fn owned(ledger: &Ledger) -> Result<Vec<Owned>, FilesError> {
         .deployed_files()?
         .into_iter()
         .map(|record| {
-            let state = match sha256_of(Path::new(&record.destination)) {
+            let state = match deploy::scripts::sha256_file(Path::new(&record.destination)).ok() {
                 None => "missing",
                 Some(sha) if sha == record.sha256 => "unchanged",
                 Some(_) => "changed",
@@ -249,23 +240,4 @@ pub fn owned(ledger: &Ledger) -> Result<Vec<Owned>, FilesError> {
             Owned { record, state }
         })
         .collect())
-}
-
-fn sha256_of(path: &Path) -> Option<String> {
-    use sha2::Digest;
-    let meta = fs_err::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let mut file = fs_err::File::open(path).ok()?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Some(hex::encode(hasher.finalize()))
 }

@@ -48,7 +48,7 @@ pub fn disk_usage(state_dir: &std::path::Path) -> Vec<(String, u64)> {
         .map(|e| {
             (
                 e.file_name().to_string_lossy().into_owned(),
-                size_of(&e.path()),
+                tree_size(&e.path()),
             )
         })
         .collect();
@@ -56,14 +56,30 @@ pub fn disk_usage(state_dir: &std::path::Path) -> Vec<(String, u64)> {
     out
 }
 
-fn size_of(path: &std::path::Path) -> u64 {
+/// Bytes of regular files under `path`, not following symlinks.
+pub fn tree_size(path: &std::path::Path) -> u64 {
     let Ok(meta) = fs_err::symlink_metadata(path) else {
         return 0;
     };
     if !meta.is_dir() {
-        return meta.len();
+        return if meta.is_file() { meta.len() } else { 0 };
     }
-    fs_err::read_dir(path).map_or(0, |entries| {
-        entries.flatten().map(|e| size_of(&e.path())).sum()
-    })
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                total += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
 }

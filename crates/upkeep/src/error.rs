@@ -45,8 +45,21 @@ pub(crate) enum CliError {
     /// A command-line value that parses but names nothing usable (a missing directory).
     #[error("{0}")]
     BadArgument(String),
+    /// A file-system or system call outside printing (writing units, finding paths).
+    #[error("{action}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("write to stdout")]
     Output(#[from] std::io::Error),
+}
+
+/// Wrap an I/O error with what was being done, for `map_err`.
+pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let action = action.into();
+    move |source| CliError::Io { action, source }
 }
 
 /// Print `err` to stderr (and, with `--json`, as a JSON object on stdout) and return its
@@ -138,6 +151,7 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Files(_)
         | CliError::Settings(_)
         | CliError::Schedule(_)
+        | CliError::Io { .. }
         | CliError::Output(_) => "internal",
     }
 }
@@ -216,6 +230,7 @@ fn code(err: &CliError) -> i32 {
         | CliError::Files(_)
         | CliError::Settings(_)
         | CliError::Schedule(_)
+        | CliError::Io { .. }
         | CliError::Output(_) => exit_codes::INTERNAL,
     }
 }

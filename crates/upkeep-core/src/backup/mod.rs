@@ -311,14 +311,6 @@ pub fn compression_name(compression: Compression) -> &'static str {
     }
 }
 
-fn compression_from_name(name: &str) -> Compression {
-    match name {
-        "gzip" => Compression::Gzip,
-        "none" => Compression::None,
-        _ => Compression::Zstd,
-    }
-}
-
 /// What the ledger says an archive must be.
 fn expected<'a>(row: &'a BackupRow, entries: &'a [archive::Entry]) -> Expected<'a> {
     Expected {
@@ -668,11 +660,6 @@ pub fn remove_unrecorded(state_dir: &Path, orphans: &[PathBuf]) -> Result<(), Ba
     Ok(())
 }
 
-/// The compression a recorded backup used.
-pub fn row_compression(row: &BackupRow) -> Compression {
-    compression_from_name(&row.compression)
-}
-
 fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -698,7 +685,10 @@ fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), Backu
     if available.saturating_sub(floor) > bound.saturating_mul(2) {
         return Ok(());
     }
-    let estimate: u64 = roots.iter().map(|r| tree_size(Path::new(&r.path))).sum();
+    let estimate: u64 = roots
+        .iter()
+        .map(|r| crate::paths::tree_size(Path::new(&r.path)))
+        .sum();
     let needed = estimate.saturating_add(floor);
     if available < needed {
         return Err(BackupError::LowSpace {
@@ -735,34 +725,6 @@ fn used_bytes(roots: &[BackupRoot]) -> u64 {
             let used = u64::from(stat.blocks().saturating_sub(stat.blocks_free()))
                 * u64::from(stat.fragment_size());
             total = total.saturating_add(used);
-        }
-    }
-    total
-}
-
-/// Bytes of regular files under `path`, not following symlinks.
-fn tree_size(path: &Path) -> u64 {
-    let Ok(meta) = fs_err::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return if meta.is_file() { meta.len() } else { 0 };
-    }
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(read) = fs_err::read_dir(&dir) else {
-            continue;
-        };
-        for entry in read.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                total += entry.metadata().map_or(0, |m| m.len());
-            }
         }
     }
     total

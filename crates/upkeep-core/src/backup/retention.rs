@@ -23,15 +23,6 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// The seed's defaults: at most 50 backups, and those of the last 90 days.
-    pub fn seed_defaults() -> Self {
-        Self {
-            keep_last: Some(50),
-            keep_days: Some(90),
-            ..Self::default()
-        }
-    }
-
     fn is_empty(&self) -> bool {
         *self == Self::default()
     }

@@ -125,7 +125,7 @@ fn python_script(root: &Path, name: &str, kind: ScriptKind) -> std::io::Result<O
     }
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     let (fd, _) = super::safe_fs::open_source(path).map_err(std::io::Error::other)?;
     super::safe_fs::stream(&fd, None)
         .map(|(sha, _)| sha)

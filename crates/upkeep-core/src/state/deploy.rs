@@ -28,27 +28,6 @@ pub struct DeployedFile {
     pub deployed_ms: i64,
 }
 
-/// A script run, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ScriptRun {
-    /// Its id.
-    pub id: i64,
-    /// Script name.
-    pub name: String,
-    /// SHA-256 of the script that ran.
-    pub sha256: String,
-    /// `once` or `pre-run`.
-    pub kind: String,
-    /// When it started.
-    pub started_ms: i64,
-    /// `running`, `succeeded`, `failed` or `interrupted`.
-    pub result: String,
-    /// Exit code, if it exited.
-    pub exit_code: Option<i32>,
-    /// What went wrong.
-    pub detail: Option<String>,
-}
-
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -181,33 +160,6 @@ impl Ledger {
             .map_err(err())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(err())?;
-        rows.collect::<Result<_, _>>().map_err(err())
-    }
-
-    /// Scripts run, newest first.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a read failure.
-    pub fn script_runs(&self, limit: usize) -> Result<Vec<ScriptRun>, StateError> {
-        let err = || sqlite("read script runs", self.path());
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id, name, sha256, kind, started_ms, result, exit_code, detail FROM scripts_run ORDER BY id DESC LIMIT ?1")
-            .map_err(err())?;
-        let rows = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok(ScriptRun {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    sha256: r.get(2)?,
-                    kind: r.get(3)?,
-                    started_ms: r.get(4)?,
-                    result: r.get(5)?,
-                    exit_code: r.get(6)?,
-                    detail: r.get(7)?,
-                })
-            })
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }

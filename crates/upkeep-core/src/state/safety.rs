@@ -466,22 +466,6 @@ impl Ledger {
         Ok(changed > 0)
     }
 
-    /// Modules held for manual intervention, with the reason.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a read failure.
-    pub fn held_modules(&self) -> Result<Vec<(String, String)>, StateError> {
-        let err = || sqlite("read held modules", self.path());
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT name, needs_intervention FROM modules WHERE needs_intervention IS NOT NULL ORDER BY name")
-            .map_err(err())?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(err())?;
-        rows.collect::<Result<_, _>>().map_err(err())
-    }
-
     /// Record the git tag created (or first used) for a module's version.
     ///
     /// # Errors
@@ -576,20 +560,6 @@ impl Ledger {
             )
             .map_err(err())?;
         Ok(())
-    }
-
-    /// Mark restores that never finished (their process died) as interrupted.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a write failure.
-    pub fn recover_restores(&mut self) -> Result<usize, StateError> {
-        let err = || sqlite("recover restores", self.path());
-        self.conn()
-            .execute(
-                "UPDATE restores SET result = 'interrupted', finished_ms = ?1 WHERE result = 'running'",
-                [now_ms()],
-            )
-            .map_err(err())
     }
 
     /// Safety facts for every module the ledger knows.

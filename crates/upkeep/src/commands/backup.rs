@@ -167,7 +167,9 @@ pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
     eprint!("{question} [y/N] ");
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(crate::error::io("read the answer"))?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {

@@ -8,13 +8,13 @@ use upkeep_core::state::{Ledger, now_ms};
 
 use super::Context;
 use crate::cli::RunArgs;
-use crate::error::CliError;
+use crate::error::{CliError, io};
 
 /// Look at the schedules at least this often, so added or changed ones are seen.
 const RECHECK: Duration = Duration::from_secs(60);
 
 pub(crate) fn daemon(ctx: &Context, once: bool, jitter: Duration) -> Result<i32, CliError> {
-    let mut waiter = Waiter::new()?;
+    let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
     eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
     loop {
         let due = match Ledger::open_existing(&ctx.state_dir)? {

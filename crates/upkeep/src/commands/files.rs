@@ -12,7 +12,7 @@ use upkeep_core::state::Ledger;
 
 use super::{Context, print_json, print_text};
 use crate::cli::{DeployArgs, FilesCommand};
-use crate::error::CliError;
+use crate::error::{CliError, io};
 use crate::render;
 
 pub(crate) fn files(ctx: &Context, command: FilesCommand) -> Result<i32, CliError> {
@@ -41,14 +41,15 @@ fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
                 root.display()
             )));
         }
-        Some(root) => std::path::absolute(&root)?,
-        None => std::env::current_dir()?,
+        Some(root) => std::path::absolute(&root).map_err(io("resolve --root"))?,
+        None => std::env::current_dir().map_err(io("find the current directory"))?,
     };
     let mut plan = PlanOptions {
         placeholders: placeholders.into_iter().collect(),
         allowed_roots: (!allow_roots.is_empty())
             .then(|| allow_roots.iter().map(std::path::absolute).collect())
-            .transpose()?,
+            .transpose()
+            .map_err(io("resolve --allow-root"))?,
         ..PlanOptions::default()
     };
     if let Some(to) = to {

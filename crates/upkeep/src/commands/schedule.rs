@@ -10,7 +10,7 @@ use upkeep_core::state::schedules::ScheduleRow;
 
 use super::{Context, print_json, print_text};
 use crate::cli::{ScheduleAddArgs, ScheduleCommand, ScheduleInstallArgs};
-use crate::error::CliError;
+use crate::error::{CliError, io};
 use crate::render;
 
 pub(crate) fn schedule(ctx: &Context, command: ScheduleCommand) -> Result<i32, CliError> {
@@ -140,9 +140,9 @@ fn install(ctx: &Context, args: &ScheduleInstallArgs) -> Result<i32, CliError> {
         (None, true) => dirs_config()?.join("systemd").join("user"),
         (None, false) => std::path::PathBuf::from("/etc/systemd/system"),
     };
-    let manifest =
-        std::path::absolute(upkeep_core::manifest::locate(ctx.manifest_arg.as_deref())?)?;
-    let exe = std::env::current_exe()?;
+    let manifest = upkeep_core::manifest::locate(ctx.manifest_arg.as_deref())?;
+    let manifest = std::path::absolute(&manifest).map_err(io("find the manifest"))?;
+    let exe = std::env::current_exe().map_err(io("find the upkeep binary"))?;
     let rows = match Ledger::open_existing(&ctx.state_dir)? {
         Some(ledger) => ledger.schedules()?,
         None => Vec::new(),
@@ -156,7 +156,8 @@ fn install(ctx: &Context, args: &ScheduleInstallArgs) -> Result<i32, CliError> {
             (format!("upkeep-{}.timer", row.name), timer.clone()),
         ] {
             let path = dir.join(&name);
-            upkeep_core::atomic::write_new_or_replace(&path, body.as_bytes())?;
+            upkeep_core::atomic::write_new_or_replace(&path, body.as_bytes())
+                .map_err(io(format!("write {}", path.display())))?;
             let _ = writeln!(text, "wrote {}", path.display());
         }
         timers.push(format!("upkeep-{}.timer", row.name));

@@ -83,21 +83,11 @@ impl Host {
     /// `upkeep` with this host's manifest and state directory, a clean environment and
     /// no terminal.
     pub(crate) fn upkeep(&self) -> Command {
-        let mut cmd = Command::cargo_bin("upkeep").unwrap();
-        cmd.env_remove("UPKEEP_MANIFEST")
-            .env_remove("UPKEEP_STATE_DIR")
-            .env("UPKEEP_CONFIG", self.root.join("settings.toml"))
-            .env("NO_COLOR", "1")
-            .arg("--manifest")
-            .arg(&self.manifest)
-            .arg("--state-dir")
-            .arg(&self.state)
-            .current_dir(&self.root);
-        cmd
+        Command::from_std(self.upkeep_process())
     }
 
-    /// The same as [`Host::upkeep`] as a plain `std::process::Command`, for tests that
-    /// need the child itself (its pid, its pipes).
+    /// [`Host::upkeep`] as a plain `std::process::Command`, for tests that need the child
+    /// itself (its pid, its pipes).
     pub(crate) fn upkeep_process(&self) -> std::process::Command {
         #[expect(clippy::disallowed_methods, reason = "tests drive the binary directly")]
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("upkeep"));

@@ -234,3 +234,34 @@ fn upkeep_now_ms() -> i64 {
     )
     .unwrap()
 }
+
+#[test]
+fn an_unwritable_unit_directory_is_named_in_the_error() {
+    let mut host = Host::new();
+    host.manifest_toml("[[module]]\nname = \"a\"\ncommand = [\"true\"]\n");
+    host.upkeep()
+        .args(["schedule", "add", "n", "--daily", "03:00"])
+        .assert()
+        .success();
+    // A regular file where the directory should be: nothing can be written below it.
+    let blocker = host.root.join("not-a-dir");
+    fs_err::write(&blocker, "").unwrap();
+    let dir = blocker.join("units");
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args([
+                "schedule",
+                "install",
+                "--systemd",
+                "--dir",
+                dir.to_str().unwrap(),
+            ])
+            .assert(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("failed to write") && stderr.contains("upkeep-n.service"),
+        "{stderr}"
+    );
+}
