@@ -31,4 +31,5 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod updates;
 pub mod version;

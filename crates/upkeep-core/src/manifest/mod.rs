@@ -173,6 +173,10 @@ pub struct ModuleSpec {
     pub health: Option<HealthCheck>,
     /// Restore its paths when its update or health check fails.
     pub rollback: bool,
+    /// Where its updates come from, if it says (see [`crate::updates`]).
+    pub source: Option<crate::updates::Source>,
+    /// What its updates may move it to.
+    pub policy: crate::updates::Policy,
 }
 
 /// What a module runs.

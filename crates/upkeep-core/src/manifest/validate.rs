@@ -428,6 +428,8 @@ fn build_module(
         paths: owned_paths(m, reporter),
         health: health_check(m, raw, reporter),
         rollback: m.rollback.or(raw.default_rollback).unwrap_or(true),
+        source: None,
+        policy: crate::updates::Policy::default(),
     }
 }
 

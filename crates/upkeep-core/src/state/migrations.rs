@@ -199,4 +199,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         next_run_ms  INTEGER
     ) STRICT;
     ",
+    // 5: update checks (the latest result per module, see `crate::updates`) and the upstream
+    // version each module last moved to.
+    r"
+    ALTER TABLE modules ADD COLUMN upstream_version TEXT;
+
+    CREATE TABLE update_checks (
+        module      TEXT PRIMARY KEY,
+        checked_ms  INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        update_type TEXT NOT NULL,
+        ok          INTEGER NOT NULL,
+        error       TEXT,
+        finding     TEXT NOT NULL DEFAULT '{}'
+    ) STRICT;
+    ",
 ];

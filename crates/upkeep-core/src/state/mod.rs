@@ -10,6 +10,7 @@ mod migrations;
 mod queries;
 pub mod safety;
 pub mod schedules;
+pub mod updates;
 pub mod writer;
 
 use std::collections::HashMap;
