@@ -5,12 +5,17 @@
 //! applied with (checksum changed), or the run is forced. Order: critical modules and what
 //! they need first, parents before children, dependencies before dependents, and otherwise
 //! the manifest's order. Modules with no path between them may run in parallel.
+//!
+//! A module with an update source also runs when its latest cached check (see
+//! [`crate::updates`]) offers something its policy allows; what the policy holds back is
+//! named in the step, and a module with nothing else to do is skipped as "held back".
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::state::ModuleState;
+use crate::updates::{self, PackageUpdate, UpdateType};
 
 /// What to plan for.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +25,11 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
     /// Run selected modules even when up to date.
     pub force: bool,
+    /// Apply major and breaking updates that policies would hold back.
+    pub allow_breaking: bool,
+    /// Only modules whose updates are of these types (a module without a source counts as
+    /// `app`), with what they need; empty means every type.
+    pub types: Vec<UpdateType>,
 }
 
 /// Why a module runs or does not.
@@ -41,6 +51,18 @@ pub enum Action {
     Forced,
     /// A file deployment that is up to date still looks for files to deploy.
     CheckFiles,
+    /// Its update source offers an update its policy allows.
+    Update {
+        /// The release, or how many packages.
+        to: String,
+    },
+    /// Its update source offers an update, but its policy holds it back.
+    HeldBack {
+        /// The newest version held.
+        version: String,
+        /// Why.
+        reason: String,
+    },
     /// Nothing to do.
     UpToDate,
     /// Disabled in the manifest.
@@ -64,6 +86,7 @@ impl Action {
                 | Action::ChecksumChanged
                 | Action::Forced
                 | Action::CheckFiles
+                | Action::Update { .. }
         )
     }
 
@@ -79,6 +102,8 @@ impl Action {
             Action::ChecksumChanged => "rerun (checksum changed)".to_owned(),
             Action::Forced => "rerun (forced)".to_owned(),
             Action::CheckFiles => "check files (deploy what is pending)".to_owned(),
+            Action::Update { to } => format!("update to {to}"),
+            Action::HeldBack { version, reason } => format!("skip ({version} held back: {reason})"),
             Action::UpToDate => "up to date".to_owned(),
             Action::Disabled => "skip (disabled)".to_owned(),
             Action::ParentDisabled { parent } => format!("skip (parent `{parent}` disabled)"),
@@ -107,6 +132,9 @@ pub struct Step {
     pub applied: bool,
     /// Declared checksum (manifest field or `checksum` file).
     pub checksum: Option<String>,
+    /// What its update source's latest check offers it, when it has a source and a check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<StepUpdate>,
     /// Modules that must end well before this one starts (parents and dependencies).
     pub requires: Vec<String>,
     /// Whether it is critical or needed by a critical module (runs in the first phase).
@@ -118,6 +146,31 @@ pub struct Step {
     /// Position of the module in `Manifest::modules`.
     #[serde(skip)]
     pub module_index: usize,
+}
+
+/// What a module's latest update check offers it under its policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepUpdate {
+    /// When the check was made (ms since the epoch).
+    pub checked_ms: i64,
+    /// The version it is on, as the policy saw it.
+    pub current: Option<String>,
+    /// The release to move to (release sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The packages to update (package sources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageUpdate>,
+    /// What the policy held back: version and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<(String, String)>,
+}
+
+impl StepUpdate {
+    /// Whether there is anything to apply.
+    pub fn has_work(&self) -> bool {
+        self.target.is_some() || !self.packages.is_empty()
+    }
 }
 
 /// A plan: steps in a valid execution order.
@@ -168,7 +221,9 @@ pub fn plan(
     options: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let graph = Graph::new(manifest);
-    let selected = graph.select(manifest, &options.targets)?;
+    let Some(selected) = graph.select_typed(manifest, options)? else {
+        return Ok(Plan { steps: Vec::new() });
+    };
     let critical = graph.critical_closure(manifest, &selected);
     let order = graph.order(&selected, &critical);
     let disabled = graph.disabled_ancestors(manifest);
@@ -190,12 +245,16 @@ pub fn plan(
         waves.insert(index, wave);
         let state = states.get(&spec.name);
         let checksum = declared_checksum(spec);
-        let action = action(
-            spec,
-            state,
-            checksum.as_deref(),
-            disabled[index].as_deref(),
-            options.force,
+        let update = upstream(spec, state, options.allow_breaking);
+        let action = with_update(
+            action(
+                spec,
+                state,
+                checksum.as_deref(),
+                disabled[index].as_deref(),
+                options.force,
+            ),
+            update.as_ref(),
         );
         steps.push(Step {
             name: spec.name.clone(),
@@ -206,6 +265,7 @@ pub fn plan(
             applied_version: state.and_then(|s| s.applied_version.clone()),
             applied: state.is_some_and(ModuleState::applied),
             checksum,
+            update,
             requires: requires
                 .iter()
                 .map(|&r| manifest.modules[r].name.clone())
@@ -217,6 +277,97 @@ pub fn plan(
         });
     }
     Ok(Plan { steps })
+}
+
+/// The type of a module's updates: its source's, else `app`.
+pub fn update_type(spec: &ModuleSpec) -> UpdateType {
+    spec.source
+        .as_ref()
+        .map_or(UpdateType::App, |s| s.update_type)
+}
+
+/// What `spec`'s latest check offers under its policy; `None` without a source or a check.
+/// The current version is the upstream version its last update moved it to, else the one
+/// the check reported, else its declared version. Packages are offered until a run applies
+/// them: a successful update records the check it came from, and that check's packages
+/// are not offered again.
+fn upstream(
+    spec: &ModuleSpec,
+    state: Option<&ModuleState>,
+    allow_breaking: bool,
+) -> Option<StepUpdate> {
+    let source = spec.source.as_ref()?;
+    let state = state?;
+    let (checked_ms, finding) = state.check.as_ref()?;
+    let current = state
+        .upstream_version
+        .clone()
+        .or_else(|| finding.current.clone())
+        .or_else(|| spec.version.as_ref().map(ToString::to_string));
+    let mut update = StepUpdate {
+        checked_ms: *checked_ms,
+        current: current.clone(),
+        target: None,
+        packages: Vec::new(),
+        held: Vec::new(),
+    };
+    if source.kind.lists_packages() {
+        if state
+            .upstream_check_ms
+            .is_some_and(|applied| applied >= *checked_ms)
+        {
+            return Some(update);
+        }
+        let decision = updates::decide_packages(&finding.packages, &spec.policy, allow_breaking);
+        update.packages = decision.allowed;
+        update.held = decision
+            .held
+            .into_iter()
+            .map(|(p, reason)| (format!("{} {}", p.name, p.available), reason.describe()))
+            .collect();
+    } else {
+        let decision = updates::decide(
+            current.as_deref(),
+            &finding.releases,
+            &spec.policy,
+            allow_breaking,
+        );
+        update.target = decision.target.map(|r| r.version);
+        update.held = decision
+            .held
+            .into_iter()
+            .map(|h| (h.version, h.reason.describe()))
+            .collect();
+    }
+    Some(update)
+}
+
+/// A module that is otherwise up to date runs for an allowed update, or is skipped as held
+/// back when its source only offers what the policy holds.
+fn with_update(action: Action, update: Option<&StepUpdate>) -> Action {
+    let Some(update) = update else {
+        return action;
+    };
+    if !matches!(action, Action::UpToDate | Action::CheckFiles) {
+        return action;
+    }
+    if update.has_work() {
+        let to = update
+            .target
+            .clone()
+            .unwrap_or_else(|| match update.packages.len() {
+                1 => "1 package".to_owned(),
+                n => format!("{n} packages"),
+            });
+        return Action::Update { to };
+    }
+    match (update.held.first(), action) {
+        (Some((version, reason)), Action::UpToDate) => Action::HeldBack {
+            version: version.clone(),
+            reason: reason.clone(),
+        },
+        (_, action) => action,
+    }
 }
 
 /// The checksum a module declares: the manifest field, else its `checksum` file.
@@ -354,6 +505,30 @@ impl Graph {
             }
         }
         Ok(selected)
+    }
+
+    /// The selection narrowed to modules of `options.types` and what they need; `None`
+    /// when no selected module has one of those types.
+    fn select_typed(
+        &self,
+        manifest: &Manifest,
+        options: &PlanOptions,
+    ) -> Result<Option<HashSet<usize>>, PlanError> {
+        let selected = self.select(manifest, &options.targets)?;
+        if options.types.is_empty() {
+            return Ok(Some(selected));
+        }
+        let typed: Vec<String> = manifest
+            .modules
+            .iter()
+            .enumerate()
+            .filter(|(i, spec)| selected.contains(i) && options.types.contains(&update_type(spec)))
+            .map(|(_, spec)| spec.name.clone())
+            .collect();
+        if typed.is_empty() {
+            return Ok(None);
+        }
+        self.select(manifest, &typed).map(Some)
     }
 
     fn critical_closure(&self, manifest: &Manifest, selected: &HashSet<usize>) -> HashSet<usize> {

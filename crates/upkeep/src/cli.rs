@@ -119,6 +119,20 @@ pub(crate) struct PlanArgs {
     /// Plan to rerun modules that are up to date
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) updates: UpdateArgs,
+}
+
+/// How a plan treats what update checks found.
+#[derive(Debug, Args)]
+pub(crate) struct UpdateArgs {
+    /// Apply major and breaking updates that module policies hold back (`ask_before_major`)
+    #[arg(long)]
+    pub(crate) allow_breaking: bool,
+    /// Only modules whose updates are of these types (a module without a source is `app`),
+    /// with what they need: app, packages, config, dependencies
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_update_type)]
+    pub(crate) types: Vec<upkeep_core::updates::UpdateType>,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +142,8 @@ pub(crate) struct RunArgs {
     /// Rerun modules that are up to date
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) updates: UpdateArgs,
     /// Modules to run at once [default: number of cores]
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) jobs: Option<u16>,
@@ -390,8 +406,8 @@ pub(crate) struct ScheduleAddArgs {
     #[arg(long, value_name = "M,...", value_delimiter = ',')]
     pub(crate) targets: Vec<String>,
     /// Update types it covers, comma-separated (app, packages, config, dependencies)
-    #[arg(long, value_name = "T,...", value_delimiter = ',')]
-    pub(crate) types: Vec<String>,
+    #[arg(long, value_name = "T,...", value_delimiter = ',', value_parser = parse_update_type)]
+    pub(crate) types: Vec<upkeep_core::updates::UpdateType>,
     /// Add it disabled
     #[arg(long)]
     pub(crate) disabled: bool,
@@ -510,6 +526,12 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     upkeep_core::duration::parse_duration(text)
+}
+
+fn parse_update_type(text: &str) -> Result<upkeep_core::updates::UpdateType, String> {
+    upkeep_core::updates::UpdateType::from_name(text).ok_or_else(|| {
+        format!("`{text}` is not an update type; use app, packages, config or dependencies")
+    })
 }
 
 #[cfg(test)]

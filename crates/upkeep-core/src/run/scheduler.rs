@@ -345,10 +345,15 @@ fn ledger_record(
         version_after: result.version_after.clone(),
         log_path: result.log_path.clone(),
         error: result.outcome.detail(),
-        applied: succeeded.then(|| Applied {
-            version: step.version.clone(),
-            checksum: checksum.or_else(|| step.checksum.clone()),
-            last_safe_version: step.version.clone(),
+        applied: succeeded.then(|| {
+            let update = step.update.as_ref().filter(|u| u.has_work());
+            Applied {
+                version: step.version.clone(),
+                checksum: checksum.or_else(|| step.checksum.clone()),
+                last_safe_version: step.version.clone(),
+                upstream_version: update.and_then(|u| u.target.clone()),
+                upstream_check_ms: update.map(|u| u.checked_ms),
+            }
         }),
     }
 }
@@ -570,6 +575,10 @@ fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(Str
         .map_or(serde_json::Value::Null, |v| v.to_json())
         .to_string();
     let text = |path: &std::path::Path| Some(path.to_string_lossy().into_owned());
+    let update = step.update.as_ref().filter(|u| u.has_work());
+    let packages = update
+        .filter(|u| !u.packages.is_empty())
+        .and_then(|u| serde_json::to_string(&u.packages).ok());
     module_env(&[
         ("UPKEEP_MODULE", Some(step.name.clone())),
         ("UPKEEP_VERSION", step.version.clone()),
@@ -582,6 +591,15 @@ fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(Str
         ("UPKEEP_WORK_DIR", text(&work_dir)),
         ("UPKEEP_ARGS", Some(args_json)),
         ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
+        (
+            "UPKEEP_TARGET_VERSION",
+            update.and_then(|u| u.target.clone()),
+        ),
+        (
+            "UPKEEP_CURRENT_VERSION",
+            update.and_then(|u| u.current.clone()),
+        ),
+        ("UPKEEP_TARGET_PACKAGES", packages),
     ])
 }
 
@@ -605,6 +623,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::ChecksumChanged => "checksum-changed",
         Action::Forced => "forced",
         Action::CheckFiles => "check-files",
+        Action::Update { .. } => "update",
         _ => "none",
     }
 }

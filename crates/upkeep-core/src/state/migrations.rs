@@ -199,10 +199,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         next_run_ms  INTEGER
     ) STRICT;
     ",
-    // 5: update checks (the latest result per module, see `crate::updates`) and the upstream
-    // version each module last moved to.
+    // 5: update checks (the latest result per module, see `crate::updates`), the upstream
+    // version each module last moved to and the check that update came from.
     r"
     ALTER TABLE modules ADD COLUMN upstream_version TEXT;
+    ALTER TABLE modules ADD COLUMN upstream_check_ms INTEGER;
 
     CREATE TABLE update_checks (
         module      TEXT PRIMARY KEY,

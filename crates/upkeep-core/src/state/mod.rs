@@ -89,6 +89,14 @@ pub struct ModuleState {
     pub last_run_id: Option<i64>,
     /// Why the module is held out of automatic runs (a rollback failed), if it is.
     pub needs_intervention: Option<String>,
+    /// The upstream version its last update from its source moved it to.
+    pub upstream_version: Option<String>,
+    /// When the check that update came from was made (ms since the epoch).
+    #[serde(skip)]
+    pub upstream_check_ms: Option<i64>,
+    /// The latest successful check of its update source: when, and what it found.
+    #[serde(skip)]
+    pub check: Option<(i64, crate::updates::Finding)>,
 }
 
 impl ModuleState {
@@ -240,7 +248,8 @@ impl Ledger {
             .conn
             .prepare(
                 "SELECT m.name, m.applied_version, m.applied_at_ms, m.applied_checksum, m.last_safe_version,
-                        r.outcome, r.run_id, m.needs_intervention
+                        r.outcome, r.run_id, m.needs_intervention, m.upstream_version,
+                        m.upstream_check_ms
                  FROM modules m
                  LEFT JOIN module_runs r ON r.module = m.name AND r.run_id = m.last_run_id",
             )
@@ -256,11 +265,19 @@ impl Ledger {
                     last_outcome: row.get(5)?,
                     last_run_id: row.get(6)?,
                     needs_intervention: row.get(7)?,
+                    upstream_version: row.get(8)?,
+                    upstream_check_ms: row.get(9)?,
+                    check: None,
                 },
             ))
         });
-        rows.and_then(Iterator::collect)
-            .map_err(sqlite("read module states", &self.path))
+        let mut states: HashMap<String, ModuleState> = rows
+            .and_then(Iterator::collect)
+            .map_err(sqlite("read module states", &self.path))?;
+        for check in self.checks()?.into_iter().filter(|c| c.ok) {
+            states.entry(check.module).or_default().check = Some((check.checked_ms, check.finding));
+        }
+        Ok(states)
     }
 
     /// Mark runs that never finished (upkeep was killed) and their in-flight modules as

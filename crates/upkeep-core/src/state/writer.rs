@@ -90,6 +90,10 @@ pub struct Applied {
     pub checksum: Option<String>,
     /// The version now known to be good (until health checks exist, the same).
     pub last_safe_version: Option<String>,
+    /// The upstream release the module moved to, when it applied one from its source.
+    pub upstream_version: Option<String>,
+    /// When the check its update came from was made, when it applied one.
+    pub upstream_check_ms: Option<i64>,
 }
 
 /// Handle to the writer thread.
@@ -225,12 +229,18 @@ fn record_module(tx: &rusqlite::Transaction<'_>, r: &ModuleRecord) -> rusqlite::
     match &r.applied {
         Some(applied) => {
             tx.prepare_cached(
-                "INSERT INTO modules (name, applied_version, applied_at_ms, applied_checksum, last_safe_version, last_run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO modules (name, applied_version, applied_at_ms, applied_checksum, last_safe_version, last_run_id,
+                    upstream_version, upstream_check_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(name) DO UPDATE SET applied_version = ?2, applied_at_ms = ?3,
-                    applied_checksum = ?4, last_safe_version = coalesce(?5, last_safe_version), last_run_id = ?6",
+                    applied_checksum = ?4, last_safe_version = coalesce(?5, last_safe_version), last_run_id = ?6,
+                    upstream_version = coalesce(?7, upstream_version),
+                    upstream_check_ms = coalesce(?8, upstream_check_ms)",
             )?
-            .execute(params![r.module, applied.version, r.finished_ms, applied.checksum, applied.last_safe_version, r.run_id])?;
+            .execute(params![
+                r.module, applied.version, r.finished_ms, applied.checksum, applied.last_safe_version, r.run_id,
+                applied.upstream_version, applied.upstream_check_ms
+            ])?;
         }
         None => {
             tx.prepare_cached(

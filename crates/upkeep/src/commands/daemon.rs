@@ -54,6 +54,10 @@ fn scheduled_args(name: &str) -> RunArgs {
     RunArgs {
         targets: Vec::new(),
         force: false,
+        updates: crate::cli::UpdateArgs {
+            allow_breaking: false,
+            types: Vec::new(),
+        },
         jobs: None,
         dry_run: false,
         timeout: None,

@@ -12,13 +12,23 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
-    let PlanArgs { targets, force } = args;
+    let PlanArgs {
+        targets,
+        force,
+        updates,
+    } = args;
     let manifest = ctx.load_manifest()?;
     let states = match Ledger::open_existing(&ctx.state_dir)? {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
-    let plan = plan::plan(&manifest, &states, &PlanOptions { targets, force })?;
+    let options = PlanOptions {
+        targets,
+        force,
+        allow_breaking: updates.allow_breaking,
+        types: updates.types,
+    };
+    let plan = plan::plan(&manifest, &states, &options)?;
     if ctx.json {
         print_json(&plan)?;
     } else {

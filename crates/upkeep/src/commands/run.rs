@@ -7,6 +7,7 @@ use upkeep_core::plan::PlanOptions;
 use upkeep_core::run::{self, Reporter, RunOptions, RunResult};
 use upkeep_core::schedule::store;
 use upkeep_core::state::schedules::ScheduleRow;
+use upkeep_core::updates::UpdateType;
 
 use super::{Context, print_json, print_text};
 use crate::cli::RunArgs;
@@ -14,46 +15,14 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
-    let RunArgs {
-        targets,
-        force,
-        jobs,
-        dry_run,
-        timeout,
-        grace,
-        wait,
-        min_free,
-        scheduled,
-    } = args;
     let manifest = ctx.load_manifest()?;
-    let mut options = RunOptions::new(ctx.state_dir.clone());
-    let mut targets = targets;
-    if let Some(name) = &scheduled {
-        let Some(row) = scheduled_row(ctx, name)? else {
-            return Ok(exit_codes::OK);
-        };
-        if targets.is_empty() {
-            targets = row.targets;
-        }
-        options.trigger = format!("schedule:{name}");
-    }
-    options.plan = PlanOptions { targets, force };
-    if let Some(jobs) = jobs {
-        options.jobs = usize::from(jobs);
-    }
-    options.dry_run = dry_run;
-    options.stream_output = ctx.verbose;
-    options.timeout = timeout;
-    options.grace = grace;
-    options.wait_for_lock = wait;
-    options.handle_signals = true;
-    options.backup = ctx.settings()?.backup_config();
-    if let Some(min_free) = min_free {
-        options.backup.min_free_bytes = min_free;
-    }
+    let scheduled = args.scheduled.clone();
+    let Some(options) = run_options(ctx, args)? else {
+        return Ok(exit_codes::OK);
+    };
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
     let summary = run::run(&manifest, &options, &reporter)?;
-    if let (Some(name), false) = (&scheduled, dry_run) {
+    if let (Some(name), false) = (&scheduled, options.dry_run) {
         let mut ledger = upkeep_core::state::Ledger::open(&ctx.state_dir)?;
         store::ran(&mut ledger, name, summary.run_id, summary.result.name())?;
     }
@@ -69,6 +38,60 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
         RunResult::IntegrityRefused => exit_codes::INTEGRITY_REFUSED,
         RunResult::Cancelled => exit_codes::CANCELLED,
     })
+}
+
+/// How to run, from the command line, the schedule it runs as and the settings; `None`
+/// (after saying so) when the schedule is disabled.
+fn run_options(ctx: &Context, args: RunArgs) -> Result<Option<RunOptions>, CliError> {
+    let RunArgs {
+        targets,
+        force,
+        updates,
+        jobs,
+        dry_run,
+        timeout,
+        grace,
+        wait,
+        min_free,
+        scheduled,
+    } = args;
+    let mut options = RunOptions::new(ctx.state_dir.clone());
+    options.plan = PlanOptions {
+        targets,
+        force,
+        allow_breaking: updates.allow_breaking,
+        types: updates.types,
+    };
+    if let Some(name) = &scheduled {
+        let Some(row) = scheduled_row(ctx, name)? else {
+            return Ok(None);
+        };
+        if options.plan.targets.is_empty() {
+            options.plan.targets = row.targets;
+        }
+        if options.plan.types.is_empty() {
+            options.plan.types = row
+                .types
+                .iter()
+                .filter_map(|t| UpdateType::from_name(t))
+                .collect();
+        }
+        options.trigger = format!("schedule:{name}");
+    }
+    if let Some(jobs) = jobs {
+        options.jobs = usize::from(jobs);
+    }
+    options.dry_run = dry_run;
+    options.stream_output = ctx.verbose;
+    options.timeout = timeout;
+    options.grace = grace;
+    options.wait_for_lock = wait;
+    options.handle_signals = true;
+    options.backup = ctx.settings()?.backup_config();
+    if let Some(min_free) = min_free {
+        options.backup.min_free_bytes = min_free;
+    }
+    Ok(Some(options))
 }
 
 /// The schedule a scheduled run runs as; `None` (after saying so) when it is disabled.

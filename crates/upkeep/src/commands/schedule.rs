@@ -62,7 +62,7 @@ fn add(ctx: &Context, args: ScheduleAddArgs) -> Result<i32, CliError> {
             spec,
             zone: args.tz,
             targets: args.targets,
-            types: args.types,
+            types: args.types.iter().map(|t| t.name().to_owned()).collect(),
             enabled: !args.disabled,
         },
     )?;

@@ -117,7 +117,7 @@ pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError>
     };
     let all = PlanOptions {
         targets: manifest.names().map(str::to_owned).collect(),
-        force: false,
+        ..PlanOptions::default()
     };
     let plan = plan::plan(&manifest, &states, &all)?;
     let mut rows: Vec<StatusRow> = manifest
