@@ -30,12 +30,17 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com
 
+mod courier;
 mod deliver;
+pub mod events;
+mod flush;
 mod payload;
 mod redact;
 mod sign;
 
+pub use courier::{Courier, CourierHandle};
 pub use deliver::{Delivery, DeliveryOptions, deliver};
+pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;
 pub use redact::redact;
 pub use sign::sign;
@@ -116,6 +121,8 @@ pub enum EventKind {
     UpdateAvailable,
     /// A schedule came due but did not run.
     ScheduleSkipped,
+    /// `upkeep notify test`: checks that a channel is reachable.
+    Test,
 }
 
 impl EventKind {
@@ -128,6 +135,52 @@ impl EventKind {
             Self::RunFinished => "run_finished",
             Self::UpdateAvailable => "update_available",
             Self::ScheduleSkipped => "schedule_skipped",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// Which channels receive which kinds of events: the part of the settings the ledger
+/// needs when it enqueues events. The default sends nothing anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// The channels (by name) that receive events.
+    pub channels: Vec<String>,
+    /// The kinds they receive.
+    pub kinds: Vec<EventKind>,
+}
+
+impl Routing {
+    /// The channels that receive events of `kind` (none when the kind is turned off).
+    pub fn channels_for(&self, kind: EventKind) -> &[String] {
+        if self.kinds.contains(&kind) {
+            &self.channels
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether any channel receives events of `kind`.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        !self.channels_for(kind).is_empty()
+    }
+}
+
+/// What a run needs to notify: where events go, and the [`Courier`] to wake once they are
+/// committed (none: they wait for the next `notify flush`, run or daemon).
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    /// Which channels receive which events.
+    pub routing: Routing,
+    /// The delivery thread to wake after a commit that enqueued events.
+    pub courier: Option<CourierHandle>,
+}
+
+impl Notifier {
+    /// Tell the courier that new events may be waiting.
+    pub fn wake(&self) {
+        if let Some(courier) = &self.courier {
+            courier.wake();
         }
     }
 }
