@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Notification channels are tables of their own, `[channels.NAME]`, edited in the file
-//! (see [`channels`]); `notification.channels` picks which of them receive events.
+//! (see `settings/channels.rs`); `notification.channels` picks which of them receive events.
 //!
 //! A file that cannot be parsed, an unknown category or name (with "did you mean") or a
 //! value of the wrong type fails the load with the file, line and key: settings never fall

@@ -2,8 +2,10 @@
 //!
 //! A run starts one before its first commit and wakes it after every commit that enqueued
 //! events, so a module's failure is told while the run goes on, and nothing the run does
-//! ever waits for an endpoint. Between wakes it sleeps until the earliest pending row is
-//! due (at most a minute), which is how `upkeep daemon` retries with backoff. When the
+//! ever waits for an endpoint. It first looks at the ledger when woken (so it never opens
+//! a ledger being created); after that it also wakes by itself when the earliest pending
+//! row is due (looking at least once a minute), which is how `upkeep daemon` retries with
+//! backoff between runs. When the
 //! command is done, [`Courier::finish`] asks for one last pass over what is due and waits
 //! for it only up to a fixed bound; whatever is still in flight then is cut off with the
 //! process, and its row, already claimed, is retried later.
@@ -91,14 +93,25 @@ fn work(
 ) {
     let mut ledger: Option<Ledger> = None;
     let mut finishing = false;
+    // The first pass waits for a wake: the ledger may not exist yet, or be in the middle
+    // of its migrations, until the run that started this courier has opened it.
+    let mut wait = IDLE;
     loop {
+        match receiver.recv_timeout(wait) {
+            Ok(Message::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(Message::Finish) | Err(mpsc::RecvTimeoutError::Disconnected) => finishing = true,
+        }
+        // Many wakes may have queued during one pass; one more pass serves them all.
+        while let Ok(message) = receiver.try_recv() {
+            finishing |= matches!(message, Message::Finish);
+        }
         if ledger.is_none() {
             ledger = Ledger::open_existing(state_dir).unwrap_or_else(|err| {
                 tracing::warn!("cannot open the ledger to deliver notifications: {err}");
                 None
             });
         }
-        let mut wait = IDLE;
+        wait = IDLE;
         if let Some(ledger) = ledger.as_mut() {
             if let Err(err) = flush(ledger, channels, policy, false, &|| true) {
                 tracing::warn!("delivering notifications: {err}");
@@ -111,14 +124,6 @@ fn work(
         }
         if finishing {
             return;
-        }
-        match receiver.recv_timeout(wait) {
-            Ok(Message::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(Message::Finish) | Err(mpsc::RecvTimeoutError::Disconnected) => finishing = true,
-        }
-        // Many wakes may have queued during one pass; one more pass serves them all.
-        while let Ok(message) = receiver.try_recv() {
-            finishing |= matches!(message, Message::Finish);
         }
     }
 }

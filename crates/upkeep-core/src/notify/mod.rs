@@ -4,9 +4,15 @@
 //! [`Channel`] expects by [`payload`] and sent by [`deliver`], which makes a bounded number
 //! of attempts, each with its own timeout, and backs off between them. Delivery never
 //! returns an error and never panics on a bad endpoint: it returns a [`Delivery`] saying
-//! whether the event got through, so a dead endpoint cannot fail an update. Callers record
-//! the event in the ledger in the same transaction as the state change it describes and
-//! deliver it afterwards, off the update's critical path.
+//! whether the event got through, so a dead endpoint cannot fail an update.
+//!
+//! Runs never call [`deliver`] themselves. The [`events`] of a state change (a run's start,
+//! a module's failure, a rollback, a run's end, a skipped schedule) are written to the
+//! ledger's outbox in the same transaction as the change (`crate::state::outbox`), one row
+//! per channel its [`Routing`] (from the settings) sends that kind to. A [`Courier`] thread
+//! delivers them afterwards with [`flush`]: one attempt per due row, backing off between
+//! attempts and giving up after a bounded number; the next run, `upkeep daemon` and
+//! `upkeep notify flush` retry what is left.
 //!
 //! The channels:
 //! - [`Channel::Webhook`]: the event as JSON, with the [Standard Webhooks] headers
@@ -77,13 +83,18 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// A one-line description safe for logs: the kind and the redacted URL or the program.
+    /// A one-line description safe for logs: the kind and the redacted URL, or the command
+    /// line with any URL in it redacted.
     pub fn describe(&self) -> String {
         match self {
             Self::Webhook { url, .. } => format!("webhook {}", redact(url)),
             Self::Discord { url } => format!("discord {}", redact(url)),
             Self::Slack { url } => format!("slack {}", redact(url)),
-            Self::Command { argv } => format!("command {}", argv.join(" ")),
+            Self::Command { argv } => {
+                // A URL among the arguments may carry a token too.
+                let shown: Vec<String> = argv.iter().map(|a| redact(a)).collect();
+                format!("command {}", shown.join(" "))
+            }
         }
     }
 }
