@@ -64,7 +64,8 @@ fn run_with(
     let mut targets = targets;
     let mut schedule = None;
     if let Some(name) = &scheduled {
-        let Some(row) = scheduled_row(ctx, name, settings, &notifier)? else {
+        let record = (!dry_run).then_some(&notifier);
+        let Some(row) = scheduled_row(ctx, name, settings, record)? else {
             return Ok(exit_codes::OK);
         };
         if targets.is_empty() {
@@ -137,12 +138,13 @@ fn execute(
 }
 
 /// The schedule a scheduled run runs as; `None` (after saying so, and recording it as
-/// skipped) when it is disabled, or schedules are turned off in the settings.
+/// skipped unless this is a dry run, `record` = `None`) when it is disabled, or schedules
+/// are turned off in the settings.
 fn scheduled_row(
     ctx: &Context,
     name: &str,
     settings: &Settings,
-    notifier: &Notifier,
+    record: Option<&Notifier>,
 ) -> Result<Option<ScheduleRow>, CliError> {
     let ledger = Ledger::open_existing(&ctx.state_dir)?
         .ok_or_else(|| store::ScheduleError::NotFound(name.to_owned()))?;
@@ -161,7 +163,9 @@ fn scheduled_row(
     } else {
         return Ok(Some(row));
     };
-    skip(ctx, &row, skipped, notifier)?;
+    if let Some(notifier) = record {
+        skip(ctx, &row, skipped, notifier)?;
+    }
     eprintln!("schedule {name} skipped: {skipped} (`{hint}`)");
     Ok(None)
 }

@@ -569,6 +569,11 @@ fn a_schedule_that_does_not_run_is_told_as_skipped() {
             .assert()
             .success();
     }
+    // A dry run says so and records nothing.
+    host.upkeep()
+        .args(["run", "--dry-run", "--scheduled", "nightly"])
+        .assert()
+        .success();
     let (code, _, stderr) = output(
         &host
             .upkeep()
@@ -607,4 +612,53 @@ fn a_schedule_that_does_not_run_is_told_as_skipped() {
         })
         .collect();
     assert_eq!(names, ["nightly", "hourly"]);
+}
+
+#[test]
+fn a_scheduled_run_that_finds_the_lock_held_is_told_as_skipped() {
+    let mut host = Host::new();
+    let (started, release) = (host.root.join("started"), host.root.join("release"));
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"touch {}; while [ ! -e {} ]; do sleep 0.05; done\"]\n",
+        started.display(),
+        release.display()
+    ));
+    webhook_settings(&host, &dead_url(), "");
+    host.upkeep()
+        .args([
+            "schedule", "add", "nightly", "--daily", "03:00", "--tz", "UTC",
+        ])
+        .assert()
+        .success();
+    let mut holder = host
+        .upkeep_process()
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::process_hygiene::wait_for("the first run's module to start", || started.exists());
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["run", "--scheduled", "nightly"])
+            .assert(),
+    );
+    fs_err::write(&release, "").unwrap();
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(code, 5, "{stderr}");
+    let event: String = host
+        .ledger()
+        .query_row(
+            "SELECT event FROM outbox WHERE kind = 'schedule_skipped'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let event: Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(field(&event, "schedule"), "nightly");
+    assert_eq!(
+        field(&event, "reason"),
+        format!("another run holds the lock (pid {})", holder.id())
+    );
 }
