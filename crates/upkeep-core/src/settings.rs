@@ -10,12 +10,19 @@
 //! max_backups = 15        # keep at most 15
 //! ```
 //!
+//! Notification channels are tables of their own, `[channels.NAME]`, edited in the file
+//! (see `settings/channels.rs`); `notification.channels` picks which of them receive events.
+//!
 //! A file that cannot be parsed, an unknown category or name (with "did you mean") or a
 //! value of the wrong type fails the load with the file, line and key: settings never fall
 //! back to defaults silently. A missing file means every default.
 
+mod channels;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use crate::notify::{Channel, EventKind, Routing};
 
 /// The type of a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +58,14 @@ pub struct Definition {
 }
 
 /// Settings upkeep acts on today; the others are kept (with the seed's defaults) for the
-/// update checks, schedules and notifications still to come, and have no effect yet.
+/// update checks and schedules still to come, and have no effect yet.
 const IN_EFFECT: &[&str] = &[
+    "update.notify_on_completion",
+    "notification.update_start_notifications",
+    "notification.update_completion_notifications",
+    "notification.error_notifications",
+    "notification.channels",
+    "schedule.enabled",
     "backup.max_backups",
     "backup.compression_enabled",
     "backup.compression_level",
@@ -125,7 +138,7 @@ pub const DEFINITIONS: &[Definition] = &[
         "notify_on_completion",
         Kind::Bool,
         "true",
-        "send a notification when a run finishes"
+        "send a notification when a run finishes (with notification.update_completion_notifications)"
     ),
     def!(
         "backup",
@@ -195,7 +208,7 @@ pub const DEFINITIONS: &[Definition] = &[
         "error_notifications",
         Kind::Bool,
         "true",
-        "notify when a module fails"
+        "notify when a module fails or is rolled back, or a schedule is skipped"
     ),
     def!(
         "notification",
@@ -209,14 +222,14 @@ pub const DEFINITIONS: &[Definition] = &[
         "channels",
         Kind::List,
         "[]",
-        "notification channels by name"
+        "channels that receive events, by name (their [channels.NAME] tables); empty: every channel"
     ),
     def!(
         "schedule",
         "enabled",
         Kind::Bool,
         "true",
-        "run due schedules"
+        "run due schedules (off: they are skipped, and a schedule_skipped event is sent)"
     ),
     def!(
         "schedule",
@@ -341,6 +354,18 @@ pub enum SettingsError {
         /// What is wrong.
         reason: String,
     },
+    /// A notification channel's table is wrong.
+    #[error("read {}:{line}: `{key}` {reason}", path.display())]
+    Channel {
+        /// The file.
+        path: PathBuf,
+        /// The line (0 when unknown).
+        line: usize,
+        /// What is wrong, e.g. `channels.ops.url`.
+        key: String,
+        /// Why (never quoting a URL or secret).
+        reason: String,
+    },
 }
 
 /// Settings as read from a file (or the defaults).
@@ -349,6 +374,7 @@ pub struct Settings {
     path: PathBuf,
     doc: toml_edit::DocumentMut,
     values: BTreeMap<String, Value>,
+    channels: BTreeMap<String, Channel>,
 }
 
 /// Where settings live when not told: `/etc/upkeep/settings.toml` for root, else the
@@ -431,6 +457,39 @@ fn line_of(source: &str, def: &Definition) -> Option<usize> {
     None
 }
 
+/// Read the settings of one category table into `values`.
+fn read_category(
+    source: &str,
+    category: &str,
+    table: &toml_edit::Item,
+    values: &mut BTreeMap<String, Value>,
+) -> Result<(), SettingsError> {
+    let known = DEFINITIONS.iter().any(|d| d.category == category);
+    let (Some(table), true) = (table.as_table(), known) else {
+        let mut categories: Vec<&str> = DEFINITIONS.iter().map(|d| d.category).collect();
+        categories.push("channels");
+        return Err(SettingsError::Unknown {
+            key: category.to_owned(),
+            suggestion: crate::manifest::suggest(category, categories),
+        });
+    };
+    for (name, item) in table {
+        let key = format!("{category}.{name}");
+        let def = definition(&key)?;
+        let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
+        let value =
+            value
+                .and_then(|v| convert(def, v))
+                .map_err(|reason| SettingsError::Invalid {
+                    key: key.clone(),
+                    line: line_of(source, def),
+                    reason,
+                })?;
+        values.insert(key, value);
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Read `path`; a missing file means every default.
     ///
@@ -448,45 +507,34 @@ impl Settings {
                 });
             }
         };
-        let doc: toml_edit::DocumentMut =
-            source
-                .parse()
-                .map_err(|err: toml_edit::TomlError| SettingsError::Syntax {
-                    path: path.to_path_buf(),
-                    message: err.to_string(),
-                })?;
+        let parsed =
+            toml_edit::Document::parse(source.as_str()).map_err(|err| SettingsError::Syntax {
+                path: path.to_path_buf(),
+                message: err.to_string(),
+            })?;
         let mut values: BTreeMap<String, Value> = DEFINITIONS
             .iter()
             .map(|d| (d.key(), default_value(d)))
             .collect();
-        for (category, table) in doc.iter() {
-            let known = DEFINITIONS.iter().any(|d| d.category == category);
-            let (Some(table), true) = (table.as_table(), known) else {
-                let categories: Vec<&str> = DEFINITIONS.iter().map(|d| d.category).collect();
-                return Err(SettingsError::Unknown {
-                    key: category.to_owned(),
-                    suggestion: crate::manifest::suggest(category, categories),
-                });
-            };
-            for (name, item) in table {
-                let key = format!("{category}.{name}");
-                let def = definition(&key)?;
-                let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
-                let value = value.and_then(|v| convert(def, v)).map_err(|reason| {
-                    SettingsError::Invalid {
-                        key: key.clone(),
-                        line: line_of(&source, def),
-                        reason,
-                    }
-                })?;
-                values.insert(key, value);
+        let mut channels = BTreeMap::new();
+        for (category, table) in parsed.iter() {
+            if category == "channels" {
+                let span = parsed.key("channels").and_then(toml_edit::Key::span);
+                channels = channels::read(path, &source, table, span)?;
+                continue;
             }
+            read_category(&source, category, table, &mut values)?;
         }
-        Ok(Self {
+        let settings = Self {
             path: path.to_path_buf(),
-            doc,
+            doc: parsed.into_mut(),
             values,
-        })
+            channels,
+        };
+        if let Some(Value::List(names)) = settings.values.get("notification.channels") {
+            settings.check_selected(names, Some(&source))?;
+        }
+        Ok(settings)
     }
 
     /// The file these settings come from.
@@ -541,6 +589,9 @@ impl Settings {
             })?,
         };
         let typed = convert(def, &value).map_err(invalid)?;
+        if let (Value::List(names), "notification.channels") = (&typed, key) {
+            self.check_selected(names, None)?;
+        }
         let table = self.doc[def.category]
             .or_insert(toml_edit::table())
             .as_table_mut()
@@ -608,6 +659,68 @@ impl Settings {
         matches!(self.values.get(key), Some(Value::Bool(true)))
     }
 
+    /// The notification channels defined in the file, by name.
+    pub fn channels(&self) -> &BTreeMap<String, Channel> {
+        &self.channels
+    }
+
+    /// The channels that receive events: those `notification.channels` names, or every
+    /// channel when it names none.
+    pub fn receiving_channels(&self) -> Vec<String> {
+        match self.values.get("notification.channels") {
+            Some(Value::List(names)) if !names.is_empty() => names.clone(),
+            _ => self.channels.keys().cloned().collect(),
+        }
+    }
+
+    /// Which events go where: the receiving channels, and the kinds the `notification.*`
+    /// switches (and `update.notify_on_completion`) leave on. Updates found by a check
+    /// are always told.
+    pub fn notify_routing(&self) -> Routing {
+        let mut kinds = vec![EventKind::UpdateAvailable];
+        if self.flag("notification.update_start_notifications") {
+            kinds.push(EventKind::RunStarted);
+        }
+        if self.flag("notification.update_completion_notifications")
+            && self.flag("update.notify_on_completion")
+        {
+            kinds.push(EventKind::RunFinished);
+        }
+        if self.flag("notification.error_notifications") {
+            kinds.extend([
+                EventKind::ModuleFailed,
+                EventKind::ModuleRolledBack,
+                EventKind::ScheduleSkipped,
+            ]);
+        }
+        Routing {
+            channels: self.receiving_channels(),
+            kinds,
+        }
+    }
+
+    /// Whether `schedule.enabled` lets due schedules run.
+    pub fn schedules_enabled(&self) -> bool {
+        self.flag("schedule.enabled")
+    }
+
+    /// Every name in `notification.channels` must be a defined channel.
+    fn check_selected(&self, names: &[String], source: Option<&str>) -> Result<(), SettingsError> {
+        let Some(missing) = names.iter().find(|n| !self.channels.contains_key(*n)) else {
+            return Ok(());
+        };
+        let def = definition("notification.channels")?;
+        let hint = crate::manifest::suggest(missing, self.channels.keys().map(String::as_str))
+            .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
+        Err(SettingsError::Invalid {
+            key: def.key(),
+            line: source.and_then(|source| line_of(source, def)),
+            reason: format!(
+                "no channel `{missing}` is defined (add a [channels.{missing}] table){hint}"
+            ),
+        })
+    }
+
     /// How backups are taken: compression and level, and the free-space floor.
     pub fn backup_config(&self) -> crate::backup::BackupConfig {
         crate::backup::BackupConfig {
@@ -673,6 +786,127 @@ mod tests {
             !fs_err::read_to_string(&path)
                 .unwrap()
                 .contains("max_backups")
+        );
+    }
+
+    const CHANNELS: &str = r#"# where upkeep reports
+[notification]
+update_start_notifications = false
+
+[channels.ops]
+kind = "webhook"
+url = "https://hooks.example.com/upkeep?token=SECRET1"
+secret = "whsec_c2VjcmV0"   # rotate yearly
+
+[channels.team]
+kind = "discord"
+url = "https://discord.com/api/webhooks/1/SECRET2"
+
+[channels.pager]
+kind = "command"
+argv = ["/usr/local/bin/page", "--quiet"]
+"#;
+
+    #[test]
+    fn channels_are_read_and_routed_by_the_notification_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        fs_err::write(&path, CHANNELS).unwrap();
+        let mut s = Settings::load(&path).unwrap();
+        assert_eq!(
+            s.channels().keys().collect::<Vec<_>>(),
+            ["ops", "pager", "team"]
+        );
+        assert_eq!(
+            s.channels()["pager"],
+            Channel::Command {
+                argv: vec!["/usr/local/bin/page".into(), "--quiet".into()]
+            }
+        );
+        let routing = s.notify_routing();
+        assert_eq!(routing.channels, ["ops", "pager", "team"]);
+        assert!(!routing.wants(EventKind::RunStarted), "turned off");
+        assert!(routing.wants(EventKind::ModuleFailed));
+        s.set("notification.channels", "ops, team").unwrap();
+        s.set("update.notify_on_completion", "false").unwrap();
+        let routing = s.notify_routing();
+        assert_eq!(
+            routing.channels_for(EventKind::ModuleFailed),
+            ["ops", "team"]
+        );
+        assert!(!routing.wants(EventKind::RunFinished));
+        let err = s.set("notification.channels", "ops,teem").unwrap_err();
+        assert!(err.to_string().contains("did you mean `team`"), "{err}");
+        s.save().unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# rotate yearly") && text.contains("[channels.pager]"),
+            "{text}"
+        );
+        assert_eq!(
+            Settings::load(&path).unwrap().receiving_channels(),
+            ["ops", "team"]
+        );
+    }
+
+    #[test]
+    fn bad_channels_name_the_file_line_and_key_and_never_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let error = |text: &str| {
+            fs_err::write(&path, text).unwrap();
+            Settings::load(&path).unwrap_err().to_string()
+        };
+        let file = path.display().to_string();
+        let webhook = "[channels.ops]\nkind = \"webhook\"\n";
+        let cases = [
+            (
+                format!("{webhook}urll = \"https://x/\""),
+                ":3: `channels.ops.urll`",
+                "did you mean `url`",
+            ),
+            (
+                format!("{webhook}argv = [\"x\"]"),
+                ":3: `channels.ops.argv`",
+                "not a setting of a webhook",
+            ),
+            (
+                "[channels.ops]\nkind = \"webhok\"".to_owned(),
+                ":2: `channels.ops.kind`",
+                "did you mean `webhook`",
+            ),
+            (
+                "[channels.p]\nkind = \"command\"\nargv = []".to_owned(),
+                ":3: `channels.p.argv`",
+                "non-empty list",
+            ),
+            (
+                "[channels.ops]\nurl = \"https://x/\"".to_owned(),
+                ":1: `channels.ops`",
+                "needs `kind = ...`",
+            ),
+            (
+                "[channels.ops]\nkind = \"slack\"\nurl = \"ftp://h/TOKEN\"".to_owned(),
+                ":3: `channels.ops.url`",
+                "https://",
+            ),
+        ];
+        for (text, at, says) in cases {
+            let err = error(&text);
+            assert!(
+                err.contains(&format!("{file}{at}")) && err.contains(says),
+                "{err}"
+            );
+            assert!(!err.contains("TOKEN"), "{err}");
+        }
+        let text = CHANNELS.replace(
+            "update_start_notifications = false",
+            "channels = [\"opps\"]",
+        );
+        let err = error(&text);
+        assert!(
+            err.contains("line 3") && err.contains("did you mean `ops`"),
+            "{err}"
         );
     }
 

@@ -234,8 +234,10 @@ fn a_400_is_not_retried() {
         Delivery::Failed {
             attempts,
             last_error,
+            retryable,
         } => {
             assert_eq!(attempts, 1);
+            assert!(!retryable);
             assert!(last_error.contains("HTTP 400"), "{last_error}");
         }
         other @ Delivery::Delivered { .. } => panic!("expected a failure, got {other:?}"),
@@ -322,6 +324,7 @@ fn a_tls_failure_is_not_retried_and_the_url_is_redacted() {
         Delivery::Failed {
             attempts,
             last_error,
+            ..
         } => {
             assert_eq!(attempts, 1, "{last_error}");
             assert!(last_error.contains("/api/webhooks/123/***"), "{last_error}");
@@ -435,6 +438,7 @@ fn failing_commands_are_retried_missing_ones_are_not() {
         Delivery::Failed {
             attempts,
             last_error,
+            ..
         } => {
             assert_eq!(attempts, 2);
             assert!(
@@ -449,8 +453,69 @@ fn failing_commands_are_retried_missing_ones_are_not() {
     };
     assert!(matches!(
         deliver(&missing, &event(), &quick(3)),
-        Delivery::Failed { attempts: 1, .. }
+        Delivery::Failed {
+            attempts: 1,
+            retryable: false,
+            ..
+        }
     ));
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs nothing).
+fn gone(pid: i32) -> bool {
+    fs_err::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A command channel that starts a child of its own and waits for it, timing out.
+fn timed_out_command(script: &str) -> i32 {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("child.pid");
+    let channel = Channel::Command {
+        argv: vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            "sh".to_owned(),
+            pid_file.display().to_string(),
+        ],
+    };
+    let options = DeliveryOptions {
+        timeout: Duration::from_millis(500),
+        attempts: 1,
+        backoff: Duration::ZERO,
+    };
+    match deliver(&channel, &event(), &options) {
+        Delivery::Failed {
+            last_error,
+            retryable,
+            ..
+        } => {
+            assert!(last_error.contains("timeout"), "{last_error}");
+            assert!(retryable);
+        }
+        other @ Delivery::Delivered { .. } => panic!("expected a timeout, got {other:?}"),
+    }
+    fs_err::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_command_that_times_out_leaves_no_child_behind() {
+    // The child is written down before the shell waits, so the timeout finds it running.
+    let child = timed_out_command(r#"sleep 300 & echo $! > "$1"; wait"#);
+    assert!(gone(child), "sleep {child} outlived the timeout");
+}
+
+#[test]
+fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
+    let child = timed_out_command(r#"trap '' TERM; sleep 300 & echo $! > "$1"; wait"#);
+    assert!(gone(child), "sleep {child} outlived the timeout");
 }
 
 #[test]

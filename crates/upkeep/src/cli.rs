@@ -102,9 +102,13 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
         jitter: std::time::Duration,
     },
-    /// Show and change settings (the seed's categories, with its defaults)
+    /// Show and change settings (the seed's categories, with its defaults); notification
+    /// channels are `[channels.NAME]` tables edited in the file (see `upkeep notify --help`)
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Notifications: test channels, list them, show and deliver events not yet delivered
+    #[command(subcommand, after_long_help = NOTIFY_HELP)]
+    Notify(NotifyCommand),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -426,9 +430,42 @@ pub(crate) struct ScheduleInstallArgs {
     pub(crate) dir: Option<PathBuf>,
 }
 
+/// How channels are configured, for `upkeep notify --help`.
+const NOTIFY_HELP: &str =
+    "Channels are tables in the settings file (`upkeep settings list` shows where it is):
+
+  [channels.ops]
+  kind = \"webhook\"          # webhook, discord, slack or command
+  url = \"https://hooks.example.com/upkeep\"
+  secret = \"whsec_...\"      # webhook only: Standard Webhooks signature
+
+  [channels.pager]
+  kind = \"command\"
+  argv = [\"/usr/local/bin/page-oncall\"]   # gets the event in $UPKEEP_EVENT_JSON
+
+`notification.channels` picks the channels that receive events (empty: all of them).
+Events are recorded in the ledger with the change they describe and delivered after it,
+in the background; what could not be delivered is retried with backoff by the next run,
+`upkeep daemon` or `upkeep notify flush`.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Send a test event now to CHANNEL, or to every channel; exit 3 when one failed
+    Test {
+        /// A channel's name [default: every channel]
+        channel: Option<String>,
+    },
+    /// The channels in the settings file (URLs redacted, secrets never shown)
+    List,
+    /// Events not delivered yet: pending (with their next attempt) or given up
+    Pending,
+    /// Deliver every pending event now, whatever its backoff; exit 3 when one failed
+    Flush,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum SettingsCommand {
-    /// Every setting with its value, default and meaning
+    /// Every setting with its value, default and meaning, and the notification channels
     List,
     /// One setting's value
     Get {

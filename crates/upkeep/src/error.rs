@@ -131,7 +131,8 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Settings(
             SettingsError::Syntax { .. }
             | SettingsError::Unknown { .. }
-            | SettingsError::Invalid { .. },
+            | SettingsError::Invalid { .. }
+            | SettingsError::Channel { .. },
         )
         | CliError::Schedule(
             ScheduleError::BadName(_)
@@ -181,6 +182,9 @@ fn hint(err: &CliError) -> Option<String> {
         CliError::Backup(BackupError::Archive(_)) => Some(
             "nothing was restored; `upkeep backup verify --all` checks every backup".to_owned(),
         ),
+        CliError::Settings(SettingsError::Unknown { key, .. }) if key.starts_with("channels.") => {
+            Some("notification channels are `[channels.NAME]` tables edited in the settings file; see `upkeep notify --help`".to_owned())
+        }
         CliError::Manifest(ManifestError::NotFound) => {
             Some("pass `--manifest PATH` or run from the manifest's directory".to_owned())
         }
@@ -204,7 +208,8 @@ fn code(err: &CliError) -> i32 {
         | CliError::Settings(
             SettingsError::Syntax { .. }
             | SettingsError::Unknown { .. }
-            | SettingsError::Invalid { .. },
+            | SettingsError::Invalid { .. }
+            | SettingsError::Channel { .. },
         )
         | CliError::Schedule(
             ScheduleError::BadName(_)

@@ -1,9 +1,26 @@
-//! Short helper commands whose output upkeep reads (git), run to completion without a
-//! shell, with no standard input and a bounded time.
+//! Short helper commands whose output upkeep reads (git, notification commands), run to
+//! completion without a shell, with no standard input and a bounded time.
+//!
+//! Each runs in its own process group, like a module: at its timeout the whole group gets
+//! SIGTERM, a short grace, then SIGKILL, so a helper that started children of its own
+//! (`sh -c 'sleep 300 & wait'`) leaves nothing behind, and nothing holding its pipes open
+//! can keep the caller waiting. A group still holding the pipes shortly after its leader
+//! exited (a background child) is killed the same way.
 
+use std::io::Read;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Time between SIGTERM and SIGKILL when a helper is stopped.
+const GRACE: Duration = Duration::from_secs(1);
+/// How long output is still read after the helper itself exited.
+const LINGER: Duration = Duration::from_millis(500);
 
 /// What a helper command printed and how it ended.
 #[derive(Debug, Clone)]
@@ -23,7 +40,14 @@ impl Captured {
     }
 }
 
-/// Run `argv` in `cwd` and collect its output; killed after `timeout`.
+enum Message {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+    Exited(std::io::Result<ExitStatus>),
+}
+
+/// Run `argv` in `cwd` and collect its output; its process group is stopped after
+/// `timeout`.
 ///
 /// # Errors
 /// The program could not be started or waited for.
@@ -36,35 +60,108 @@ pub fn capture(argv: &[&str], cwd: &Path, timeout: Duration) -> std::io::Result<
         reason = "exec is the one module that spawns processes"
     )]
     let mut command = std::process::Command::new(program);
-    let child = command
+    let mut child = command
         .args(rest)
         .current_dir(cwd)
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()?;
-    let pid = child.id().cast_signed();
-    let (done, finished) = std::sync::mpsc::channel();
+    let group = Pid::from_raw(child.id().cast_signed());
+    let (sender, messages) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        forward(out, sender.clone(), Message::Out);
+    }
+    if let Some(err) = child.stderr.take() {
+        forward(err, sender.clone(), Message::Err);
+    }
     std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
+        let _ = sender.send(Message::Exited(child.wait()));
     });
-    let output = if let Ok(output) = finished.recv_timeout(timeout) {
-        output?
-    } else {
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            finished
-                .recv()
-                .map_err(|_| std::io::Error::other("helper command vanished"))??
+    collect(&messages, group, Instant::now() + timeout)
+}
+
+/// Send what `pipe` yields, chunk by chunk, until it closes.
+fn forward(
+    mut pipe: impl Read + Send + 'static,
+    sender: mpsc::Sender<Message>,
+    wrap: fn(Vec<u8>) -> Message,
+) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            if sender.send(wrap(buf[..n].to_vec())).is_err() {
+                return;
+            }
         }
-    };
+    });
+}
+
+/// What has come back from a helper so far.
+#[derive(Default)]
+struct Gathered {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    status: Option<std::io::Result<ExitStatus>>,
+}
+
+impl Gathered {
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Out(bytes) => self.stdout.extend_from_slice(&bytes),
+            Message::Err(bytes) => self.stderr.extend_from_slice(&bytes),
+            Message::Exited(status) => self.status = Some(status),
+        }
+    }
+
+    /// Take messages until `until`, or until `done` says so or every sender is gone.
+    fn take_until(
+        &mut self,
+        messages: &mpsc::Receiver<Message>,
+        until: Instant,
+        done: fn(&Self) -> bool,
+    ) {
+        while !done(self) {
+            let left = until.saturating_duration_since(Instant::now());
+            match messages.recv_timeout(left) {
+                Ok(message) => self.take(message),
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Gather output and the exit until both pipes close and the leader exited, stopping the
+/// group at the deadline (or shortly after the leader exited, if the pipes stay open).
+fn collect(
+    messages: &mpsc::Receiver<Message>,
+    group: Pid,
+    deadline: Instant,
+) -> std::io::Result<Captured> {
+    let mut got = Gathered::default();
+    // Until the leader exits (or the deadline), then a little longer for the pipes.
+    got.take_until(messages, deadline, |g| g.status.is_some());
+    let timed_out = got.status.is_none();
+    if timed_out {
+        let _ = killpg(group, Signal::SIGTERM);
+        got.take_until(messages, Instant::now() + GRACE, |g| g.status.is_some());
+    } else {
+        got.take_until(messages, (Instant::now() + LINGER).min(deadline), |_| false);
+    }
+    // Whatever of the group is left (a child ignoring SIGTERM, a background process still
+    // holding the pipes) is killed; what it wrote before is read, briefly.
+    let _ = killpg(group, Signal::SIGKILL);
+    got.take_until(messages, Instant::now() + GRACE, |_| false);
+    let status = got.status.transpose()?;
     Ok(Captured {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&got.stderr).into_owned(),
     })
 }

@@ -65,6 +65,9 @@ pub enum Delivery {
         attempts: u32,
         /// Why the last one failed; URLs in it are redacted.
         last_error: String,
+        /// Whether trying again later may help (a timeout, a 5xx), or not (a 4xx, a bad
+        /// URL, a TLS failure, a command that cannot be started).
+        retryable: bool,
     },
 }
 
@@ -104,6 +107,7 @@ pub fn deliver(channel: &Channel, event: &Event, options: &DeliveryOptions) -> D
                 return Delivery::Failed {
                     attempts: attempt,
                     last_error: error,
+                    retryable: false,
                 };
             }
             Attempt::Retry { error, after } => {
@@ -119,6 +123,7 @@ pub fn deliver(channel: &Channel, event: &Event, options: &DeliveryOptions) -> D
     Delivery::Failed {
         attempts,
         last_error,
+        retryable: true,
     }
 }
 

@@ -4,9 +4,15 @@
 //! [`Channel`] expects by [`payload`] and sent by [`deliver`], which makes a bounded number
 //! of attempts, each with its own timeout, and backs off between them. Delivery never
 //! returns an error and never panics on a bad endpoint: it returns a [`Delivery`] saying
-//! whether the event got through, so a dead endpoint cannot fail an update. Callers record
-//! the event in the ledger in the same transaction as the state change it describes and
-//! deliver it afterwards, off the update's critical path.
+//! whether the event got through, so a dead endpoint cannot fail an update.
+//!
+//! Runs never call [`deliver`] themselves. The [`events`] of a state change (a run's start,
+//! a module's failure, a rollback, a run's end, a skipped schedule) are written to the
+//! ledger's outbox in the same transaction as the change (`crate::state::outbox`), one row
+//! per channel its [`Routing`] (from the settings) sends that kind to. A [`Courier`] thread
+//! delivers them afterwards with [`flush`]: one attempt per due row, backing off between
+//! attempts and giving up after a bounded number; the next run, `upkeep daemon` and
+//! `upkeep notify flush` retry what is left.
 //!
 //! The channels:
 //! - [`Channel::Webhook`]: the event as JSON, with the [Standard Webhooks] headers
@@ -30,12 +36,17 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com
 
+mod courier;
 mod deliver;
+pub mod events;
+mod flush;
 mod payload;
 mod redact;
 mod sign;
 
+pub use courier::{Courier, CourierHandle};
 pub use deliver::{Delivery, DeliveryOptions, deliver};
+pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;
 pub use redact::redact;
 pub use sign::sign;
@@ -72,13 +83,18 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// A one-line description safe for logs: the kind and the redacted URL or the program.
+    /// A one-line description safe for logs: the kind and the redacted URL, or the command
+    /// line with any URL in it redacted.
     pub fn describe(&self) -> String {
         match self {
             Self::Webhook { url, .. } => format!("webhook {}", redact(url)),
             Self::Discord { url } => format!("discord {}", redact(url)),
             Self::Slack { url } => format!("slack {}", redact(url)),
-            Self::Command { argv } => format!("command {}", argv.join(" ")),
+            Self::Command { argv } => {
+                // A URL among the arguments may carry a token too.
+                let shown: Vec<String> = argv.iter().map(|a| redact(a)).collect();
+                format!("command {}", shown.join(" "))
+            }
         }
     }
 }
@@ -116,6 +132,8 @@ pub enum EventKind {
     UpdateAvailable,
     /// A schedule came due but did not run.
     ScheduleSkipped,
+    /// `upkeep notify test`: checks that a channel is reachable.
+    Test,
 }
 
 impl EventKind {
@@ -128,6 +146,52 @@ impl EventKind {
             Self::RunFinished => "run_finished",
             Self::UpdateAvailable => "update_available",
             Self::ScheduleSkipped => "schedule_skipped",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// Which channels receive which kinds of events: the part of the settings the ledger
+/// needs when it enqueues events. The default sends nothing anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// The channels (by name) that receive events.
+    pub channels: Vec<String>,
+    /// The kinds they receive.
+    pub kinds: Vec<EventKind>,
+}
+
+impl Routing {
+    /// The channels that receive events of `kind` (none when the kind is turned off).
+    pub fn channels_for(&self, kind: EventKind) -> &[String] {
+        if self.kinds.contains(&kind) {
+            &self.channels
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether any channel receives events of `kind`.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        !self.channels_for(kind).is_empty()
+    }
+}
+
+/// What a run needs to notify: where events go, and the [`Courier`] to wake once they are
+/// committed (none: they wait for the next `notify flush`, run or daemon).
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    /// Which channels receive which events.
+    pub routing: Routing,
+    /// The delivery thread to wake after a commit that enqueued events.
+    pub courier: Option<CourierHandle>,
+}
+
+impl Notifier {
+    /// Tell the courier that new events may be waiting.
+    pub fn wake(&self) {
+        if let Some(courier) = &self.courier {
+            courier.wake();
         }
     }
 }

@@ -15,6 +15,7 @@ pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunRes
 
 use crate::lock::{LockError, RunLock};
 use crate::manifest::{Manifest, ManifestFormat, writeback};
+use crate::notify::events as notices;
 use crate::plan::{self, PlanError, PlanOptions};
 use crate::state::writer::{LedgerOp, LedgerWriter};
 use crate::state::{Ledger, StateError, now_ms};
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub handle_signals: bool,
     /// How pre-update backups are taken.
     pub backup: crate::backup::BackupConfig,
+    /// Which notifications the run enqueues, and the courier to wake for them.
+    pub notify: crate::notify::Notifier,
 }
 
 impl RunOptions {
@@ -65,6 +68,7 @@ impl RunOptions {
             wait_for_lock: false,
             handle_signals: false,
             backup: crate::backup::BackupConfig::default(),
+            notify: crate::notify::Notifier::default(),
         }
     }
 }
@@ -109,7 +113,8 @@ pub fn run(
     recover(&mut ledger, options, reporter.as_ref())?;
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
-    let run_id = ledger.begin_run(&options.trigger, &manifest.path, options.jobs)?;
+    let run = begin(&mut ledger, manifest, options, &plan)?;
+    let run_id = run.id;
     crate::failpoint::crash_point!("run::after-begin");
     let started = Instant::now();
     reporter.event(&RunEvent::Started {
@@ -118,7 +123,7 @@ pub fn run(
         to_run: plan.to_run(),
         jobs: options.jobs,
     });
-    let writer = LedgerWriter::spawn(ledger);
+    let writer = LedgerWriter::spawn_notifying(ledger, options.notify.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,16 +132,19 @@ pub fn run(
         manifest: manifest.clone(),
         options: options.clone(),
         run_id: Some(run_id),
+        run: Some(run),
         reporter: reporter.clone(),
         states,
         git_repo: std::sync::OnceLock::new(),
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     let result = RunSummary::result_of(&modules, cancelled);
+    let finished = notices::run_finished(run, result, &modules, elapsed_ms(started));
     writer.send(LedgerOp::RunFinished {
         run_id,
         finished_ms: now_ms(),
         result: result.name().to_owned(),
+        events: vec![finished],
     });
     let ledger = writer.finish()?;
     drop(ledger);
@@ -153,6 +161,27 @@ pub fn run(
     };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
+}
+
+/// Record the run's start, with its "run started" notification, and wake the courier.
+fn begin(
+    ledger: &mut Ledger,
+    manifest: &Manifest,
+    options: &RunOptions,
+    plan: &plan::Plan,
+) -> Result<notices::RunRef, RunError> {
+    let run = ledger.begin_run_notifying(
+        &options.trigger,
+        &manifest.path,
+        options.jobs,
+        &options.notify.routing,
+        |run| {
+            let (to_run, total) = (plan.to_run(), plan.steps.len());
+            vec![notices::run_started(run, &options.trigger, to_run, total)]
+        },
+    )?;
+    options.notify.wake();
+    Ok(run)
 }
 
 /// Undo what interrupted runs left: stop their processes, mark them interrupted, finish

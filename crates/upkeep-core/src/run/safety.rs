@@ -12,6 +12,8 @@ use super::events::Outcome;
 use crate::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection};
 use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;
+use crate::notify::events::{self as notices, RunRef};
+use crate::notify::{Event, Notifier, Routing};
 use crate::state::Ledger;
 use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
 
@@ -30,6 +32,8 @@ pub(super) struct Safety {
     pub(super) version_after: Option<String>,
     /// Tag healthy updates here: the manifest directory and the tag format.
     pub(super) git: Option<(PathBuf, String)>,
+    /// The run and where its notifications go (`None` outside a recorded run).
+    pub(super) notify: Option<(RunRef, Notifier)>,
 }
 
 /// Take and record the pre-update backup; `Ok(None)` when the module owns no paths.
@@ -163,19 +167,58 @@ async fn roll_back(
         ..RollbackRecord::default()
     };
     crate::failpoint::crash_point!("rollback::before-record");
-    let state_dir = safety.state_dir.clone();
-    let recorded = blocking(move || {
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
-        ledger.record_rollback(&record).map_err(|e| e.to_string())
-    })
-    .await;
-    match recorded {
+    match record_rollback(safety, &outcome, record).await {
         Ok(()) => outcome,
         Err(err) => Outcome::NeedsIntervention {
             cause: outcome.detail().unwrap_or_default(),
             reason: format!("could not record the rollback: {err}"),
         },
     }
+}
+
+/// Record the rollback, with its notification when it worked.
+async fn record_rollback(
+    safety: &Safety,
+    outcome: &Outcome,
+    record: RollbackRecord,
+) -> Result<(), String> {
+    let state_dir = safety.state_dir.clone();
+    let (routing, notice) = rollback_notice(safety, outcome, &record);
+    let recorded = blocking(move || {
+        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
+        ledger
+            .record_rollback_notifying(&record, &routing, &notice)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if let (Ok(()), Some((_, notifier))) = (&recorded, &safety.notify) {
+        notifier.wake();
+    }
+    recorded
+}
+
+/// The "module rolled back" notification of a rollback that worked, and where it goes.
+fn rollback_notice(
+    safety: &Safety,
+    outcome: &Outcome,
+    record: &RollbackRecord,
+) -> (Routing, Vec<Event>) {
+    let (Some((run, notifier)), Outcome::RolledBack { cause, backup_id }) =
+        (&safety.notify, outcome)
+    else {
+        return (Routing::default(), Vec::new());
+    };
+    let event = notices::module_rolled_back(
+        *run,
+        &notices::RolledBack {
+            module: &record.module,
+            cause,
+            backup_id: *backup_id,
+            from_version: record.from_version.as_deref(),
+            to_version: record.to_version.as_deref(),
+        },
+    );
+    (notifier.routing.clone(), vec![event])
 }
 
 /// Run a health check with its retries; record the result.

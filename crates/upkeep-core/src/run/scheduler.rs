@@ -18,6 +18,7 @@ use super::safety::Safety;
 use crate::exec::{self, Invocation, LineSink};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
+use crate::notify::events::{self as notices, RunRef};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
 use crate::state::now_ms;
@@ -27,6 +28,8 @@ pub(super) struct Context {
     pub(super) manifest: Manifest,
     pub(super) options: RunOptions,
     pub(super) run_id: Option<i64>,
+    /// The run as its notifications name it (`None` in a dry run).
+    pub(super) run: Option<RunRef>,
     pub(super) reporter: Arc<dyn Reporter>,
     pub(super) states: HashMap<String, ModuleState>,
     /// Whether the manifest directory is the top of a git work tree, found out once.
@@ -304,7 +307,12 @@ fn finish(
     };
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
-        let record = ledger_record(run_id, step, &result, started.is_some(), checksum);
+        let mut record = ledger_record(run_id, step, &result, started.is_some(), checksum);
+        record.events = ctx
+            .run
+            .and_then(|run| notices::module_failed(run, &result, step.version.as_deref()))
+            .into_iter()
+            .collect();
         writer.send(LedgerOp::ModuleFinished(Box::new(record)));
     }
     ctx.reporter
@@ -355,6 +363,7 @@ fn ledger_record(
                 upstream_check_ms: update.map(|u| u.checked_ms),
             }
         }),
+        events: Vec::new(),
     }
 }
 
@@ -556,6 +565,7 @@ fn safety_for(
         version_before: step.applied_version.clone(),
         version_after: step.version.clone(),
         git,
+        notify: ctx.run.map(|run| (run, ctx.options.notify.clone())),
     }))
 }
 

@@ -189,6 +189,30 @@ pub fn ran(
     Ok(())
 }
 
+/// Record that `row` came due and did not run because `reason`, with its "schedule
+/// skipped" notification for `routing`. An enabled schedule moves on to its next run, so
+/// a skipped time is skipped once, not at every look.
+///
+/// # Errors
+/// A bad stored spec, or a ledger error.
+pub fn skipped(
+    ledger: &mut Ledger,
+    row: &ScheduleRow,
+    reason: &str,
+    routing: &crate::notify::Routing,
+) -> Result<(), ScheduleError> {
+    let now = now_ms();
+    let next = if row.enabled {
+        Some(next_run(&spec_of(row)?, &row.time_zone, now)?)
+    } else {
+        None
+    };
+    let due = row.next_run_ms.filter(|due| *due <= now).unwrap_or(now);
+    let event = crate::notify::events::schedule_skipped(&row.name, due, reason);
+    ledger.record_schedule_skipped(&row.name, reason, next, routing, &[event])?;
+    Ok(())
+}
+
 /// The `.service` and `.timer` units that run the schedule with systemd
 /// (`Persistent=true`: a run missed while the machine was off happens at the next boot).
 ///

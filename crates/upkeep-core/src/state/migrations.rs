@@ -215,4 +215,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         finding     TEXT NOT NULL DEFAULT '{}'
     ) STRICT;
     ",
+    // 6: the notification outbox: one row per (event, channel), written in the transaction
+    // of the state change the event describes and delivered afterwards (see
+    // `crate::notify`). `next_attempt_ms` is when it may be tried (again); a row is
+    // pending until `delivered_ms` or `failed_ms` (given up) is set.
+    r"
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        event_id         TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        kind             TEXT NOT NULL,
+        event            TEXT NOT NULL,
+        created_ms       INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms  INTEGER NOT NULL,
+        delivered_ms     INTEGER,
+        failed_ms        INTEGER,
+        last_error       TEXT,
+        UNIQUE (event_id, channel)
+    ) STRICT;
+    CREATE INDEX outbox_pending ON outbox(next_attempt_ms)
+        WHERE delivered_ms IS NULL AND failed_ms IS NULL;
+    ",
 ];

@@ -7,6 +7,7 @@
 
 pub mod deploy;
 mod migrations;
+pub mod outbox;
 mod queries;
 pub mod safety;
 pub mod schedules;
@@ -334,14 +335,41 @@ impl Ledger {
         manifest: &Path,
         jobs: usize,
     ) -> Result<i64, StateError> {
+        let none = crate::notify::Routing::default();
+        self.begin_run_notifying(trigger, manifest, jobs, &none, |_| Vec::new())
+            .map(|run| run.id)
+    }
+
+    /// [`Ledger::begin_run`], enqueuing the events `started` builds for the new run (its
+    /// "run started" notification) in the same transaction.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn begin_run_notifying(
+        &mut self,
+        trigger: &str,
+        manifest: &Path,
+        jobs: usize,
+        routing: &crate::notify::Routing,
+        started: impl FnOnce(crate::notify::events::RunRef) -> Vec<crate::notify::Event>,
+    ) -> Result<crate::notify::events::RunRef, StateError> {
         let jobs = i64::try_from(jobs).unwrap_or(i64::MAX);
-        self.conn
-            .execute(
-                "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![trigger, manifest.to_string_lossy(), now_ms(), std::process::id(), jobs],
-            )
-            .map_err(sqlite("record the run's start", &self.path))?;
-        Ok(self.conn.last_insert_rowid())
+        let started_ms = now_ms();
+        let (conn, path) = self.conn_mut();
+        let err = || sqlite("record the run's start", path);
+        let tx = conn.transaction().map_err(err())?;
+        tx.execute(
+            "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![trigger, manifest.to_string_lossy(), started_ms, std::process::id(), jobs],
+        )
+        .map_err(err())?;
+        let run = crate::notify::events::RunRef {
+            id: tx.last_insert_rowid(),
+            started_ms,
+        };
+        outbox::enqueue(&tx, routing, &started(run)).map_err(err())?;
+        tx.commit().map_err(err())?;
+        Ok(run)
     }
 
     /// The recorded per-file hashes of `module` at `checksum`, if `upkeep checksum --write`

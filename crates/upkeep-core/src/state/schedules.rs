@@ -147,6 +147,39 @@ impl Ledger {
         Ok(())
     }
 
+    /// Record that a schedule came due and did not run: an audit entry (`schedule-skipped`)
+    /// and its next run (when `next_run_ms` is given), with `events` (its "schedule
+    /// skipped" notification) in the same transaction.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn record_schedule_skipped(
+        &mut self,
+        name: &str,
+        reason: &str,
+        next_run_ms: Option<Option<i64>>,
+        routing: &crate::notify::Routing,
+        events: &[crate::notify::Event],
+    ) -> Result<(), StateError> {
+        let (conn, path) = self.conn_mut();
+        let err = || sqlite("record a skipped schedule", path);
+        let tx = conn.transaction().map_err(err())?;
+        tx.execute(
+            "INSERT INTO audit (at_ms, action, module, detail) VALUES (?1, 'schedule-skipped', NULL, ?2)",
+            params![now_ms(), format!("{name}: {reason}")],
+        )
+        .map_err(err())?;
+        if let Some(next) = next_run_ms {
+            tx.execute(
+                "UPDATE schedules SET next_run_ms = ?2 WHERE name = ?1",
+                params![name, next],
+            )
+            .map_err(err())?;
+        }
+        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        tx.commit().map_err(err())
+    }
+
     /// Remove a schedule; `false` when there was none.
     ///
     /// # Errors

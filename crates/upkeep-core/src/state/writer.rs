@@ -8,7 +8,9 @@
 //! version are always in the same transaction. A dependent may start before its
 //! prerequisite's success is durable; if upkeep dies in that window, the ledger does not
 //! claim the prerequisite was applied and the next run applies it again, which is why
-//! module setup must be idempotent (as Plinth requires).
+//! module setup must be idempotent (as Plinth requires). The notifications of a change
+//! (a module's failure, the run's end) travel with it and are enqueued in its transaction
+//! (see [`super::outbox`]).
 
 use std::collections::HashSet;
 use std::sync::mpsc;
@@ -17,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
-use super::{Ledger, StateError, sqlite};
+use super::{Ledger, StateError, outbox, sqlite};
+use crate::notify::{Notifier, Routing};
 
 /// A state change to record.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub enum LedgerOp {
         finished_ms: i64,
         /// `succeeded`, `failed`, `cancelled`, ...
         result: String,
+        /// Notifications of the run's end (its summary), enqueued with it.
+        events: Vec<crate::notify::Event>,
     },
 }
 
@@ -79,6 +84,8 @@ pub struct ModuleRecord {
     pub error: Option<String>,
     /// Set when the module succeeded: what is now applied.
     pub applied: Option<Applied>,
+    /// Notifications of this outcome (a failure), enqueued in the same transaction.
+    pub events: Vec<crate::notify::Event>,
 }
 
 /// What a successful module leaves applied.
@@ -106,10 +113,17 @@ pub struct LedgerWriter {
 impl LedgerWriter {
     /// Move `ledger` to a writer thread.
     pub fn spawn(ledger: Ledger) -> Self {
+        Self::spawn_notifying(ledger, Notifier::default())
+    }
+
+    /// Move `ledger` to a writer thread that enqueues the events of the changes it records
+    /// for the channels of `notifier`'s routing, in the same transaction, and wakes its
+    /// courier after each commit that enqueued any.
+    pub fn spawn_notifying(ledger: Ledger, notifier: Notifier) -> Self {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("upkeep-ledger".into())
-            .spawn(move || write_loop(ledger, &receiver))
+            .spawn(move || write_loop(ledger, &receiver, &notifier))
             .expect("spawning the ledger thread");
         Self { sender, thread }
     }
@@ -141,6 +155,7 @@ const COMMIT_WINDOW: Duration = Duration::from_millis(10);
 fn write_loop(
     mut ledger: Ledger,
     receiver: &mpsc::Receiver<LedgerOp>,
+    notifier: &Notifier,
 ) -> Result<Ledger, StateError> {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
@@ -154,14 +169,22 @@ fn write_loop(
                 }
             }
         }
-        apply(&mut ledger, &batch)?;
+        let enqueued = apply(&mut ledger, &batch, &notifier.routing)?;
         tracing::debug!(changes = batch.len(), "ledger commit");
+        if enqueued > 0 {
+            notifier.wake();
+        }
     }
     Ok(ledger)
 }
 
-/// Write a batch of operations in one transaction.
-pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), StateError> {
+/// Write a batch of operations in one transaction, with the notifications they carry;
+/// returns how many outbox rows were added.
+pub(crate) fn apply(
+    ledger: &mut Ledger,
+    batch: &[LedgerOp],
+    routing: &Routing,
+) -> Result<usize, StateError> {
     let (conn, path) = ledger.conn_mut();
     let tx = conn
         .transaction()
@@ -174,6 +197,7 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
             _ => None,
         })
         .collect();
+    let mut enqueued = 0;
     for op in batch {
         if let LedgerOp::ModuleStarted { run_id, module, .. } = op
             && finished.contains(&(*run_id, module.as_str()))
@@ -181,9 +205,18 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<(), State
             continue;
         }
         apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
+        let events = match op {
+            LedgerOp::ModuleFinished(r) => r.events.as_slice(),
+            LedgerOp::RunFinished { events, .. } => events.as_slice(),
+            LedgerOp::ModuleStarted { .. } => &[],
+        };
+        enqueued +=
+            outbox::enqueue(&tx, routing, events).map_err(sqlite("enqueue notifications", path))?;
     }
     crate::failpoint::crash_point!("ledger::before-commit");
-    tx.commit().map_err(sqlite("commit module progress", path))
+    tx.commit()
+        .map_err(sqlite("commit module progress", path))?;
+    Ok(enqueued)
 }
 
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {
@@ -217,6 +250,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
             run_id,
             finished_ms,
             result,
+            ..
         } => {
             tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
                 .execute(params![run_id, finished_ms, result])?;

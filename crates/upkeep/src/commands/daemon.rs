@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use upkeep_core::exit_codes;
+use upkeep_core::notify::{Courier, Notifier};
 use upkeep_core::schedule::daemon::{self, Waiter, Wake};
+use upkeep_core::settings::Settings;
+use upkeep_core::state::schedules::ScheduleRow;
 use upkeep_core::state::{Ledger, now_ms};
 
 use super::Context;
@@ -13,15 +16,41 @@ use crate::error::{CliError, io};
 /// Look at the schedules at least this often, so added or changed ones are seen.
 const RECHECK: Duration = Duration::from_secs(60);
 
+/// The daemon keeps a courier of its own for its whole life: it retries undelivered
+/// notifications with their backoff between runs, and is woken at every look at the
+/// schedules.
 pub(crate) fn daemon(ctx: &Context, once: bool, jitter: Duration) -> Result<i32, CliError> {
+    let courier = super::notify::courier(ctx, &ctx.settings()?);
+    let result = watch(ctx, once, jitter, courier.as_ref());
+    if let Some(courier) = courier {
+        courier.finish(super::notify::DELIVERY_BOUND);
+    }
+    result
+}
+
+fn watch(
+    ctx: &Context,
+    once: bool,
+    jitter: Duration,
+    courier: Option<&Courier>,
+) -> Result<i32, CliError> {
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
     eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
     loop {
+        if let Some(courier) = courier {
+            courier.handle().wake();
+        }
         let due = match Ledger::open_existing(&ctx.state_dir)? {
             Some(ledger) => daemon::due(&ledger, now_ms())?,
             None => Vec::new(),
         };
         for schedule in due {
+            // Read at every schedule, so turning schedules off takes effect at once.
+            let settings = ctx.settings()?;
+            if !settings.schedules_enabled() {
+                skip_turned_off(ctx, &schedule, &settings, courier)?;
+                continue;
+            }
             if !jitter.is_zero() && waiter.wait(random_below(jitter)) == Wake::Stop {
                 eprintln!("upkeep daemon: stopped");
                 return Ok(exit_codes::OK);
@@ -48,6 +77,27 @@ pub(crate) fn daemon(ctx: &Context, once: bool, jitter: Duration) -> Result<i32,
             return Ok(exit_codes::OK);
         }
     }
+}
+
+/// Record a due schedule as skipped because `schedule.enabled` is off; it moves on to
+/// its next time.
+fn skip_turned_off(
+    ctx: &Context,
+    schedule: &ScheduleRow,
+    settings: &Settings,
+    courier: Option<&Courier>,
+) -> Result<(), CliError> {
+    let reason = "schedules are turned off (setting schedule.enabled = false)";
+    let notifier = Notifier {
+        routing: settings.notify_routing(),
+        courier: courier.map(Courier::handle),
+    };
+    super::run::skip(ctx, schedule, reason, &notifier)?;
+    eprintln!(
+        "upkeep daemon: schedule {} skipped: {reason}",
+        schedule.name
+    );
+    Ok(())
 }
 
 fn scheduled_args(name: &str) -> RunArgs {

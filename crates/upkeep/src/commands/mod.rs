@@ -5,6 +5,7 @@ mod checksum;
 mod daemon;
 mod files;
 mod history;
+mod notify;
 mod plan;
 mod rollback;
 mod run;
@@ -12,6 +13,7 @@ mod schedule;
 mod settings;
 mod status;
 
+pub(crate) use notify::{ChannelRow, Tested};
 pub(crate) use status::{Metrics, StatusRow};
 
 use std::path::PathBuf;
@@ -76,6 +78,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Files(command) => files::files(&ctx, command),
         Command::Prerun(args) => files::prerun(&ctx, args),
         Command::Settings(command) => settings::settings(&ctx, command),
+        Command::Notify(command) => notify::notify(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
         Command::Completions { shell } => {

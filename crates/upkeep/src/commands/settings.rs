@@ -1,4 +1,5 @@
-//! `upkeep settings list|get|set|reset`.
+//! `upkeep settings list|get|set|reset`. Notification channels are listed (URLs redacted,
+//! secrets never shown) but edited in the file.
 
 use upkeep_core::exit_codes;
 
@@ -25,9 +26,18 @@ pub(crate) fn settings(ctx: &Context, command: SettingsCommand) -> Result<i32, C
                         })
                     })
                     .collect();
-                print_json(&serde_json::json!({ "file": settings.path(), "settings": items }))?;
+                let channels = super::notify::channel_rows(&settings);
+                print_json(&serde_json::json!({
+                    "file": settings.path(),
+                    "settings": items,
+                    "channels": channels,
+                }))?;
             } else {
-                print_text(&render::settings_table(settings.path(), &rows))?;
+                let mut text = render::settings_table(settings.path(), &rows);
+                let channels = super::notify::channel_rows(&settings);
+                text.push('\n');
+                text.push_str(&render::channels(settings.path(), &channels));
+                print_text(&text)?;
             }
         }
         SettingsCommand::Get { key } => {

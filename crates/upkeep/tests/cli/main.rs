@@ -9,6 +9,7 @@ mod checksums;
 mod concurrency;
 mod crash_sweep;
 mod manifest_corpus;
+mod notify;
 mod process_hygiene;
 mod runs;
 mod safety;

@@ -1,0 +1,302 @@
+//! The events upkeep sends, built from what happened, with titles in the words of the
+//! seed Update Manager's messages ("Installing Updates", "Update Finished Successfully",
+//! "... has been successfully rolled back to the previous state").
+//!
+//! Event ids are stable (the outbox stores the event, so every attempt sends the same id)
+//! and unique: a run's events carry its ledger id and its start time, so a ledger that was
+//! deleted and started over does not reuse them; an update found by a check carries the
+//! module and the version found, so repeated checks tell it once.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{Event, EventKind, Severity};
+use crate::duration::format_duration;
+use crate::run::{ModuleResult, Outcome, RunResult};
+use crate::state::now_ms;
+
+/// A run, as its events name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRef {
+    /// Its id in the ledger.
+    pub id: i64,
+    /// When it started (ms since the epoch).
+    pub started_ms: i64,
+}
+
+impl RunRef {
+    fn event_id(self, what: &str) -> String {
+        format!("evt_run{}.{}.{what}", self.id, self.started_ms)
+    }
+}
+
+fn field(name: &str, value: impl Into<String>) -> (String, String) {
+    (name.to_owned(), value.into())
+}
+
+/// A run began.
+pub fn run_started(run: RunRef, trigger: &str, to_run: usize, total: usize) -> Event {
+    Event {
+        id: run.event_id("started"),
+        kind: EventKind::RunStarted,
+        at_ms: run.started_ms,
+        title: "Installing Updates".to_owned(),
+        text: format!(
+            "Run {} ({trigger}) started: {to_run} of {total} modules to update.",
+            run.id
+        ),
+        fields: vec![
+            field("run", run.id.to_string()),
+            field("trigger", trigger),
+            field("to update", to_run.to_string()),
+        ],
+        severity: Severity::Info,
+    }
+}
+
+/// A module ended badly in a way worth telling: failed, timed out, refused for its
+/// checksum, its backup failed, unhealthy with nothing to roll back, or held for
+/// intervention after a failed rollback. `None` for other outcomes (a rollback that
+/// worked has its own event, see [`module_rolled_back`]; blocked and held modules are in
+/// the run's summary).
+pub fn module_failed(run: RunRef, result: &ModuleResult, target: Option<&str>) -> Option<Event> {
+    let module = &result.module;
+    let (title, advice) = match &result.outcome {
+        Outcome::Failed { .. } => (
+            format!("Update of {module} failed"),
+            "Please check its log for details.",
+        ),
+        Outcome::TimedOut { .. } => (
+            format!("Update of {module} timed out"),
+            "It was stopped; please check its log.",
+        ),
+        Outcome::IntegrityRefused { .. } => (
+            format!("Update of {module} refused: checksum mismatch"),
+            "Its files do not match their approved checksum, so it did not run.",
+        ),
+        Outcome::BackupFailed { .. } => (
+            format!("Update of {module} not started: backup failed"),
+            "Failed to create backup before update, so it did not run.",
+        ),
+        Outcome::HealthFailed { .. } => (
+            format!("{module} is unhealthy after its update"),
+            "There was no backup to roll back to.",
+        ),
+        Outcome::NeedsIntervention { .. } => (
+            format!("{module} needs manual intervention"),
+            "Rollback operation failed. The module may be in an unstable state and is held until `upkeep clear`.",
+        ),
+        _ => return None,
+    };
+    let detail = result.outcome.detail().unwrap_or_default();
+    let mut fields = vec![
+        field("module", module.clone()),
+        field("outcome", result.outcome.name()),
+        field("run", run.id.to_string()),
+        versions(result.version_before.as_deref(), target),
+    ];
+    if let Some(log) = &result.log_path {
+        fields.push(field("log", log.clone()));
+    }
+    Some(Event {
+        id: run.event_id(&format!("{module}.failed")),
+        kind: EventKind::ModuleFailed,
+        at_ms: now_ms(),
+        title,
+        text: format!("Update operation failed: {detail}. {advice}"),
+        fields,
+        severity: Severity::Error,
+    })
+}
+
+fn versions(before: Option<&str>, target: Option<&str>) -> (String, String) {
+    field(
+        "version",
+        format!(
+            "{} → {}",
+            before.unwrap_or("none"),
+            target.unwrap_or("unversioned")
+        ),
+    )
+}
+
+/// What a module's automatic rollback restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// What failed.
+    pub cause: &'a str,
+    /// The backup restored.
+    pub backup_id: i64,
+    /// The version the update tried.
+    pub from_version: Option<&'a str>,
+    /// The version it is back at.
+    pub to_version: Option<&'a str>,
+}
+
+/// A module's update failed and its paths were restored from the pre-update backup.
+pub fn module_rolled_back(run: RunRef, rolled: &RolledBack<'_>) -> Event {
+    let module = rolled.module;
+    Event {
+        id: run.event_id(&format!("{module}.rolled_back")),
+        kind: EventKind::ModuleRolledBack,
+        at_ms: now_ms(),
+        title: format!("Update of {module} rolled back"),
+        text: format!(
+            "{}. {module} has been successfully rolled back to the previous state (backup {}).",
+            capitalized(rolled.cause),
+            rolled.backup_id
+        ),
+        fields: vec![
+            field("module", module),
+            field("run", run.id.to_string()),
+            field("restored version", rolled.to_version.unwrap_or("none")),
+            field(
+                "failed version",
+                rolled.from_version.unwrap_or("unversioned"),
+            ),
+            field("backup", rolled.backup_id.to_string()),
+        ],
+        severity: Severity::Warning,
+    }
+}
+
+/// A run ended: its result, how long it took, how many modules ended how, and which failed.
+pub fn run_finished(
+    run: RunRef,
+    result: RunResult,
+    modules: &[ModuleResult],
+    duration_ms: u64,
+) -> Event {
+    let (title, severity) = match result {
+        RunResult::Succeeded => ("Update Finished Successfully", Severity::Info),
+        RunResult::Failed => ("Update Finished With Failures", Severity::Error),
+        RunResult::IntegrityRefused => ("Update Refused: Checksum Mismatch", Severity::Error),
+        RunResult::Cancelled => ("Update Cancelled", Severity::Warning),
+    };
+    let took = format_duration(Duration::from_millis(duration_ms));
+    let updated = count(modules, "succeeded");
+    let failed: Vec<&str> = modules
+        .iter()
+        .filter(|m| !m.outcome.satisfies_dependents())
+        .map(|m| m.module.as_str())
+        .collect();
+    let mut text = format!("Updated modules: {updated}\nTotal time: {took}");
+    if !failed.is_empty() {
+        let _ = write!(text, "\nDid not succeed: {}", failed.join(", "));
+    }
+    let mut fields = vec![
+        field("run", run.id.to_string()),
+        field("result", result.name()),
+        field("duration", took),
+    ];
+    let mut names: Vec<&str> = modules.iter().map(|m| m.outcome.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    fields.extend(
+        names
+            .iter()
+            .map(|n| field(n, count(modules, n).to_string())),
+    );
+    if !failed.is_empty() {
+        fields.push(field("not succeeded", failed.join(", ")));
+    }
+    Event {
+        id: run.event_id("finished"),
+        kind: EventKind::RunFinished,
+        at_ms: now_ms(),
+        title: title.to_owned(),
+        text,
+        fields,
+        severity,
+    }
+}
+
+fn count(modules: &[ModuleResult], outcome: &str) -> usize {
+    modules
+        .iter()
+        .filter(|m| m.outcome.name() == outcome)
+        .count()
+}
+
+/// An update found by a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Available<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// The version applied now, if any.
+    pub current: Option<&'a str>,
+    /// The version found.
+    pub available: &'a str,
+    /// Whether it fixes a security issue.
+    pub security: bool,
+    /// Whether it is known to break compatibility.
+    pub breaking: bool,
+}
+
+/// A check found an update. Its id names the module and the version found, so the outbox
+/// holds it once however often checks find it.
+pub fn update_available(update: &Available<'_>) -> Event {
+    let yes_no = |b: bool| if b { "⚠️ Yes" } else { "✅ No" };
+    let current = update.current.unwrap_or("none");
+    Event {
+        id: format!("evt_update.{}.{}", update.module, update.available),
+        kind: EventKind::UpdateAvailable,
+        at_ms: now_ms(),
+        title: format!("Update available: {} {}", update.module, update.available),
+        text: format!("Version: {} (current: {current})", update.available),
+        fields: vec![
+            field("module", update.module),
+            field("current", current),
+            field("available", update.available),
+            field("security", yes_no(update.security)),
+            field("breaking", yes_no(update.breaking)),
+        ],
+        severity: if update.security || update.breaking {
+            Severity::Warning
+        } else {
+            Severity::Info
+        },
+    }
+}
+
+/// Schedule `name`, due at `due_ms`, did not run, because `reason`.
+pub fn schedule_skipped(name: &str, due_ms: i64, reason: &str) -> Event {
+    let due = jiff::Timestamp::from_millisecond(due_ms)
+        .map_or_else(|_| due_ms.to_string(), |t| t.to_string());
+    Event {
+        id: format!("evt_schedule.{name}.{due_ms}"),
+        kind: EventKind::ScheduleSkipped,
+        at_ms: now_ms(),
+        title: format!("Scheduled update skipped: {name}"),
+        text: format!("Schedule {name} came due and did not run: {reason}."),
+        fields: vec![
+            field("schedule", name),
+            field("due", due),
+            field("reason", reason),
+        ],
+        severity: Severity::Warning,
+    }
+}
+
+/// The event `upkeep notify test` sends to `channel`.
+pub fn test(channel: &str) -> Event {
+    let now = now_ms();
+    Event {
+        id: format!("evt_test.{now}.{}", std::process::id()),
+        kind: EventKind::Test,
+        at_ms: now,
+        title: "Test notification".to_owned(),
+        text: format!("upkeep can reach channel `{channel}`."),
+        fields: vec![field("channel", channel)],
+        severity: Severity::Info,
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
