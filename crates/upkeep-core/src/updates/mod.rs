@@ -85,11 +85,12 @@ pub enum SourceKind {
     },
     /// Tags of a git repository (URL or local path), read with `git ls-remote --tags`.
     Git {
-        /// Repository URL or path.
+        /// Repository URL, or a path relative to the manifest directory.
         url: String,
         /// The tag name with `{version}` where the version is, e.g. `v{version}` (default)
         /// or `gogs-{version}`; tags that do not match, or whose version is not semver, are
-        /// ignored.
+        /// ignored. The default pattern also takes bare versions (`1.2.3` as well as
+        /// `v1.2.3`): many projects tag without the `v`, and nobody chose the default.
         tag_pattern: String,
     },
     /// A JSON release feed over HTTP(S): a list of releases, an object with a `releases`
@@ -116,6 +117,12 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every kind's name, as manifests spell them.
+    pub const NAMES: [&'static str; 5] = ["command", "git", "http", "pip", "apt"];
+
+    /// The default git tag pattern.
+    pub const DEFAULT_TAG_PATTERN: &'static str = "v{version}";
+
     /// The kind's name as manifests spell it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -219,6 +226,13 @@ pub struct Release {
     /// Where to download it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// The git tag it was found as (git sources; GitHub feeds' `tag_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The source marks it as a pre-release (GitHub's `prerelease`) even when its version
+    /// has no pre-release part; it counts only on the pre-release channel.
+    #[serde(default)]
+    pub prerelease: bool,
     /// Checksum of the download, as the source gives it (e.g. `sha256:...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
