@@ -15,6 +15,16 @@
 //! every outdated package. Results are cached in the ledger with the time of the check, so
 //! `upkeep run` and `upkeep status` never touch the network.
 //!
+//! [`check_updates`] (what `upkeep check` calls) asks the sources of the selected modules
+//! in parallel, at most [`MAX_PARALLEL_CHECKS`] at once, each bounded by its source's
+//! timeout; a source that fails is reported for its module and never stops the others.
+//! Every answer, success or failure, is recorded in the ledger with its time, and the report
+//! is built from those rows, so `--cached` reports exactly what the last check found.
+//! [`new_versions`] lists what a report found per module, for announcing it. One file per
+//! source kind (`command.rs`, `git.rs`, `http.rs`, `pip.rs`, `apt.rs`; JSON feeds in
+//! `feed.rs`) turns the source's answer into a [`Finding`]; processes start only through
+//! [`crate::exec::capture`], and error messages never carry a URL's secrets.
+//!
 //! What a module's "current" version is: the upstream version it last installed (recorded
 //! in the ledger when a run that moved it to a target succeeded), else the version the check
 //! itself reported as installed (a check command's `current`), else the module's declared
@@ -27,11 +37,24 @@
 //! in `UPKEEP_TARGET_VERSION` (release sources) or `UPKEEP_TARGET_PACKAGES` (package
 //! sources, JSON).
 
+mod apt;
+mod check;
+mod command;
+mod feed;
+mod git;
+mod http;
+mod pip;
 mod policy;
+mod report;
 
 use std::time::Duration;
 
+pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modules};
 pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
+pub use report::{
+    CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
+    Summary, UpdateReport, UpdatesError, check_updates, new_versions,
+};
 
 /// The kind of update, as `upkeep check --type` and schedules select them (the seed's
 /// `bot`, `packages`, `config` and `dependencies`; `app` is its `bot`).

@@ -221,7 +221,8 @@ pub fn decide_packages(
     decision
 }
 
-fn package_is_major(current: &str, available: &str) -> bool {
+/// Whether a package update is major: by semver, else by the first number (after an epoch).
+pub(crate) fn package_is_major(current: &str, available: &str) -> bool {
     if let (Some(from), Some(to)) = (parse_semver(current), parse_semver(available)) {
         return is_major(&from, &to);
     }
