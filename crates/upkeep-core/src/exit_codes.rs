@@ -7,7 +7,8 @@ pub const OK: i32 = 0;
 pub const INTERNAL: i32 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: i32 = 2;
-/// One or more modules failed, timed out, were blocked, rolled back or held.
+/// One or more modules failed, timed out, were blocked, rolled back or held; for `check`,
+/// one or more update sources could not be asked (the others are still reported).
 pub const MODULES_FAILED: i32 = 3;
 /// The manifest or another input is invalid; nothing ran.
 pub const INVALID_INPUT: i32 = 4;
@@ -32,7 +33,7 @@ pub const TABLE: &[(i32, &str)] = &[
     (USAGE, "bad command line"),
     (
         MODULES_FAILED,
-        "one or more modules failed, timed out or were blocked",
+        "one or more modules failed, timed out or were blocked (check: a source failed)",
     ),
     (
         INVALID_INPUT,

@@ -5,6 +5,7 @@ mod fixture;
 
 mod files;
 
+mod checks;
 mod checksums;
 mod concurrency;
 mod crash_sweep;
