@@ -498,3 +498,56 @@ fn an_invalid_source_is_refused_before_anything_is_written() {
     );
     assert!(!host.state.exists());
 }
+
+#[test]
+fn sources_that_never_answer_are_stopped_at_their_timeout() {
+    let mut host = Host::new();
+    // Accepts connections and never replies.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/releases.json", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    host.manifest_toml(&format!(
+        r#"
+[[module]]
+name = "stuck"
+command = ["true"]
+source = {{ type = "command", command = ["sleep", "600"], timeout = "1s" }}
+
+[[module]]
+name = "silent"
+command = ["true"]
+source = {{ type = "http", url = "{silent_url}", timeout = "1s" }}
+
+[[module]]
+name = "fine"
+command = ["true"]
+version = "1"
+source = {{ type = "command", command = ["echo", "2"] }}
+"#
+    ));
+    let (code, stdout, _) = check(&host, &[]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains(
+            "stuck (command, app)\n  error: `sleep 600` took longer than 1.0s and was stopped\n"
+        ),
+        "{stdout}"
+    );
+    let silent = regex_lite::Regex::new(
+        r"silent \(http, app\)\n  error: fetch http://127\.0\.0\.1:\d+/releases\.json: no complete answer within 1\.0s\n",
+    )
+    .unwrap();
+    assert!(silent.is_match(&stdout), "{stdout}");
+    assert!(
+        stdout.contains("fine (command, app)\n  1 → 2 [major]\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        recorded_checks(&host).iter().filter(|r| !r.2).count(),
+        2,
+        "both failures are cached"
+    );
+}
