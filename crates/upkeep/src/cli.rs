@@ -57,9 +57,8 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Run the modules that need it; live progress, summary, exit code
     Run(RunArgs),
-    /// Ask the modules' update sources what is new: current → available, security, breaking
-    /// and major updates, what policies hold back, sources that failed (exit 3); every
-    /// answer is cached in the ledger
+    /// Ask the modules' update sources what is new and what policies hold back; answers are
+    /// cached in the ledger
     Check(CheckArgs),
     /// Every module: declared and applied version, state, last outcome, backup, health;
     /// and the state's figures: last run, success rates, disk usage
@@ -161,7 +160,7 @@ pub(crate) struct CheckArgs {
     /// Modules to check [default: every module with a source]
     pub(crate) modules: Vec<String>,
     /// Only sources of this update type
-    #[arg(long = "type", value_enum, default_value = "all")]
+    #[arg(long = "type", value_name = "TYPE", value_enum, default_value = "all")]
     pub(crate) kind: UpdateTypeArg,
     /// Only security updates (and sources that failed, which may hide one)
     #[arg(long)]
