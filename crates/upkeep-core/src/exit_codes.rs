@@ -7,7 +7,8 @@ pub const OK: i32 = 0;
 pub const INTERNAL: i32 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: i32 = 2;
-/// One or more modules failed, timed out, were blocked, rolled back or held; or, for
+/// One or more modules failed, timed out, were blocked, rolled back or held; for `check`,
+/// one or more update sources could not be asked (the others are still reported); for
 /// `notify test` and `notify flush`, a notification channel failed.
 pub const MODULES_FAILED: i32 = 3;
 /// The manifest or another input is invalid; nothing ran.
@@ -33,7 +34,7 @@ pub const TABLE: &[(i32, &str)] = &[
     (USAGE, "bad command line"),
     (
         MODULES_FAILED,
-        "one or more modules failed, timed out or were blocked (notify test/flush: a channel failed)",
+        "one or more modules failed, timed out or were blocked (check: a source failed; notify test/flush: a channel failed)",
     ),
     (
         INVALID_INPUT,

@@ -57,6 +57,9 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Run the modules that need it; live progress, summary, exit code
     Run(RunArgs),
+    /// Ask the modules' update sources what is new and what policies hold back; answers are
+    /// cached in the ledger
+    Check(CheckArgs),
     /// Every module: declared and applied version, state, last outcome, backup, health;
     /// and the state's figures: last run, success rates, disk usage
     Status {
@@ -170,6 +173,33 @@ pub(crate) struct RunArgs {
     /// this would remain free, e.g. `1GiB` [default: setting `safety.min_disk_space_mb`]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) min_free: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Modules to check [default: every module with a source]
+    pub(crate) modules: Vec<String>,
+    /// Only sources of this update type
+    #[arg(long = "type", value_name = "TYPE", value_enum, default_value = "all")]
+    pub(crate) kind: UpdateTypeArg,
+    /// Only security updates (and sources that failed, which may hide one)
+    #[arg(long)]
+    pub(crate) security_only: bool,
+    /// Show every new release with the start of its changelog
+    #[arg(long)]
+    pub(crate) details: bool,
+    /// Report the last check's answers from the ledger; ask no source
+    #[arg(long)]
+    pub(crate) cached: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum UpdateTypeArg {
+    App,
+    Packages,
+    Config,
+    Dependencies,
+    All,
 }
 
 #[derive(Debug, Args)]

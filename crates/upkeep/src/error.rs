@@ -14,6 +14,7 @@ use upkeep_core::run::RunError;
 use upkeep_core::schedule::store::ScheduleError;
 use upkeep_core::settings::SettingsError;
 use upkeep_core::state::StateError;
+use upkeep_core::updates::UpdatesError;
 
 use crate::render;
 
@@ -40,6 +41,8 @@ pub(crate) enum CliError {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Updates(#[from] UpdatesError),
     #[error("{0}")]
     NotConfirmed(String),
     /// A command-line value that parses but names nothing usable (a missing directory).
@@ -119,7 +122,10 @@ fn kind(err: &CliError) -> &'static str {
         CliError::Run(RunError::Plan(_)) | CliError::Plan(_) => "unknown-target",
         CliError::Checksum(
             ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
-        ) => "unknown-module",
+        )
+        | CliError::Updates(UpdatesError::UnknownModule { .. } | UpdatesError::NoSource { .. }) => {
+            "unknown-module"
+        }
         CliError::Backup(BackupError::Archive(_))
         | CliError::Rollback(RollbackError::Backup(BackupError::Archive(_))) => "backup-refused",
         CliError::Backup(BackupError::LowSpace { .. }) => "low-space",
@@ -152,6 +158,7 @@ fn kind(err: &CliError) -> &'static str {
         | CliError::Files(_)
         | CliError::Settings(_)
         | CliError::Schedule(_)
+        | CliError::Updates(UpdatesError::State(_))
         | CliError::Io { .. }
         | CliError::Output(_) => "internal",
     }
@@ -170,7 +177,14 @@ fn hint(err: &CliError) -> Option<String> {
         | CliError::Checksum(ChecksumError::UnknownModule {
             suggestion: Some(s),
             ..
+        })
+        | CliError::Updates(UpdatesError::UnknownModule {
+            suggestion: Some(s),
+            ..
         }) => Some(format!("did you mean `{s}`?")),
+        CliError::Updates(UpdatesError::NoSource { .. }) => {
+            Some("give it a `source` in the manifest (README: \"Checking for updates\")".to_owned())
+        }
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
             Some("wait for it to finish, or pass `--wait`".to_owned())
@@ -218,6 +232,7 @@ fn code(err: &CliError) -> i32 {
             | ScheduleError::TimeZone(_)
             | ScheduleError::NoCalendar(_),
         )
+        | CliError::Updates(UpdatesError::UnknownModule { .. } | UpdatesError::NoSource { .. })
         | CliError::BadArgument(_) => exit_codes::INVALID_INPUT,
         CliError::Run(RunError::Lock(LockError::Held { .. }))
         | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
@@ -235,6 +250,7 @@ fn code(err: &CliError) -> i32 {
         | CliError::Files(_)
         | CliError::Settings(_)
         | CliError::Schedule(_)
+        | CliError::Updates(UpdatesError::State(_))
         | CliError::Io { .. }
         | CliError::Output(_) => exit_codes::INTERNAL,
     }

@@ -12,6 +12,7 @@ mod diag;
 pub(crate) mod json_syntax;
 mod native;
 mod seed;
+mod sources;
 mod validate;
 pub mod writeback;
 
@@ -291,6 +292,10 @@ pub(crate) struct RawModule {
     pub(crate) destination: Option<Spanned<String>>,
     /// `placeholders` of a `files` module: name → path.
     pub(crate) placeholders: Vec<(Spanned<String>, String)>,
+    /// Where its updates come from.
+    pub(crate) source: Option<sources::RawSource>,
+    /// What its updates may move it to.
+    pub(crate) policy: Option<sources::RawPolicy>,
 }
 
 /// A health check as written; in `defaults` it has no command.
@@ -358,6 +363,8 @@ pub(crate) struct Spelling {
     pub(crate) tag_format: &'static str,
     /// Prefix of manifest-wide settings: `""` for JSON (`timeout`), `"upkeep."` for TOML.
     pub(crate) settings_prefix: &'static str,
+    /// `source` and `policy` fields in camel case (`tagPattern`) rather than snake case.
+    pub(crate) camel_case: bool,
 }
 
 /// Find the manifest to use: the given path, else `./upkeep.toml`, else `./manifest.json`.
@@ -474,6 +481,8 @@ mod tests {
 
     const SEED_JSON: &str = include_str!("../../../../examples/seed-updates/manifest.json");
     const NATIVE_TOML: &str = include_str!("../../../../fuzz/corpus/manifest/native.toml");
+    const SOURCES_JSON: &str = include_str!("../../../../examples/sources/manifest.json");
+    const SOURCES_TOML: &str = include_str!("../../../../examples/sources/upkeep.toml");
 
     /// A small deterministic generator, so a failure reproduces from the iteration number.
     struct XorShift(u64);
@@ -545,6 +554,8 @@ mod tests {
         for (name, source) in [
             ("/none/manifest.json", SEED_JSON),
             ("/none/upkeep.toml", NATIVE_TOML),
+            ("/none/sources/manifest.json", SOURCES_JSON),
+            ("/none/sources/upkeep.toml", SOURCES_TOML),
         ] {
             let lines = source.lines().count() + 64;
             for _ in 0..1500 {

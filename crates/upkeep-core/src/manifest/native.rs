@@ -14,6 +14,8 @@
 //! paths = { config = ["/etc/gogs"], data = ["{data}/gogs"] }   # or a plain list (data)
 //! health = { command = ["curl", "-fsS", "http://127.0.0.1:3000/"], retries = 5, interval = "2s" }
 //! rollback = true               # restore `paths` when the update or health check fails
+//! source = { type = "git", url = "https://github.com/gogs/gogs.git", tag_pattern = "v{version}" }
+//! policy = { range = "^0.13", ask_before_major = true }
 //!
 //! [defaults]                    # optional, for every module
 //! rollback = true
@@ -23,6 +25,7 @@
 use serde::Deserialize;
 
 use super::diag::{Reporter, Span, did_you_mean};
+use super::sources::{POLICY_KEYS, RawPolicy, RawSource, SOURCE_KEYS};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
 
 type TomlSpanned<T> = toml::Spanned<T>;
@@ -89,6 +92,33 @@ struct NativeModule {
     destination: Option<TomlSpanned<String>>,
     #[serde(default)]
     placeholders: std::collections::BTreeMap<TomlSpanned<String>, String>,
+    source: Option<TomlSpanned<NativeSource>>,
+    policy: Option<TomlSpanned<NativePolicy>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeSource {
+    #[serde(rename = "type")]
+    kind: Option<TomlSpanned<String>>,
+    update_type: Option<TomlSpanned<String>>,
+    timeout: Option<TomlSpanned<toml::Value>>,
+    url: Option<TomlSpanned<String>>,
+    tag_pattern: Option<TomlSpanned<String>>,
+    command: Option<TomlSpanned<toml::Value>>,
+    venv: Option<TomlSpanned<String>>,
+    args: Option<TomlSpanned<Vec<String>>>,
+    packages: Option<TomlSpanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativePolicy {
+    hold: Option<bool>,
+    pin: Option<TomlSpanned<toml::Value>>,
+    range: Option<TomlSpanned<String>>,
+    channel: Option<TomlSpanned<String>>,
+    ask_before_major: Option<bool>,
 }
 
 const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
@@ -117,6 +147,8 @@ const MODULE_FIELDS: &[&str] = &[
     "files",
     "destination",
     "placeholders",
+    "source",
+    "policy",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -136,22 +168,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
     let file: NativeFile = match toml::from_str(source) {
         Ok(file) => file,
         Err(err) => {
-            let at = err.span().map(|r| Span::new(r.start, r.end));
-            let message = err.message().trim_end().to_owned();
-            let hint = unknown_field_hint(&message);
-            let mut field = at.and_then(|span| field_at(source, span.start));
-            if let (Some(path), Some(missing)) =
-                (&mut field, message.strip_prefix("missing field `"))
-                && !path.contains('.')
-            {
-                path.push('.');
-                path.push_str(missing.trim_end_matches('`'));
-            }
-            let message = match message.split_once(", expected one of") {
-                Some((head, _)) if hint.is_some() => head.to_owned(),
-                _ => message,
-            };
-            reporter.error(at, field, message, hint);
+            syntax_error(source, &err, reporter);
             return None;
         }
     };
@@ -161,6 +178,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             module: "python",
             tag_format: "tag_format",
             settings_prefix: "upkeep.",
+            camel_case: false,
         },
         ..RawManifest::default()
     };
@@ -185,6 +203,40 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         raw.modules.push(module(entry, index, reporter));
     }
     Some(raw)
+}
+
+/// Report a TOML syntax, type or unknown-field error with the field path it is in.
+fn syntax_error(source: &str, err: &toml::de::Error, reporter: &mut Reporter<'_>) {
+    let at = err.span().map(|r| Span::new(r.start, r.end));
+    let message = err.message().trim_end().to_owned();
+    let hint = unknown_field_hint(&message);
+    let mut field = at.and_then(|span| field_at(source, span.start));
+    if let (Some(path), Some(missing)) = (&mut field, message.strip_prefix("missing field `"))
+        && !path.contains('.')
+    {
+        path.push('.');
+        path.push_str(missing.trim_end_matches('`'));
+    }
+    // In an inline table (`source = { ..., tag_patern = "x" }`) the line's key is the
+    // table's; name the unknown key inside it.
+    if let (Some(path), Some(unknown)) = (
+        &mut field,
+        message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next()),
+    ) && path
+        .rsplit('.')
+        .next()
+        .is_some_and(|key| ["source", "policy", "health"].contains(&key))
+    {
+        path.push('.');
+        path.push_str(unknown);
+    }
+    let message = match message.split_once(", expected one of") {
+        Some((head, _)) if hint.is_some() => head.to_owned(),
+        _ => message,
+    };
+    reporter.error(at, field, message, hint);
 }
 
 fn module(
@@ -230,8 +282,106 @@ fn module(
             .iter()
             .map(|(name, value)| (keep(name), value.clone()))
             .collect(),
+        source: m
+            .source
+            .as_ref()
+            .map(|s| source(s, &format!("{path}.source"), reporter)),
+        policy: m
+            .policy
+            .as_ref()
+            .map(|p| policy(p, &format!("{path}.policy"), reporter)),
         path,
     }
+}
+
+fn source(
+    value: &TomlSpanned<NativeSource>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> RawSource {
+    let s = value.get_ref();
+    let mut present = Vec::new();
+    let mut mark = |name: &'static str, at: Option<Span>| {
+        if let Some(at) = at {
+            present.push((name, at));
+        }
+    };
+    mark("type", s.kind.as_ref().map(span));
+    mark("update_type", s.update_type.as_ref().map(span));
+    mark("timeout", s.timeout.as_ref().map(span));
+    mark("url", s.url.as_ref().map(span));
+    mark("tag_pattern", s.tag_pattern.as_ref().map(span));
+    mark("command", s.command.as_ref().map(span));
+    mark("venv", s.venv.as_ref().map(span));
+    mark("args", s.args.as_ref().map(span));
+    mark("packages", s.packages.as_ref().map(span));
+    RawSource {
+        span: span(value),
+        present,
+        kind: s.kind.as_ref().map(keep),
+        url: s.url.as_ref().map(keep),
+        command: s
+            .command
+            .as_ref()
+            .and_then(|c| argv(c, &format!("{field}.command"), reporter)),
+        tag_pattern: s.tag_pattern.as_ref().map(keep),
+        update_type: s.update_type.as_ref().map(keep),
+        timeout: s
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(t, &format!("{field}.timeout"), reporter)),
+        venv: s.venv.as_ref().map(keep),
+        args: s
+            .args
+            .as_ref()
+            .map(|a| a.get_ref().clone())
+            .unwrap_or_default(),
+        packages: s
+            .packages
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default(),
+    }
+}
+
+fn policy(
+    value: &TomlSpanned<NativePolicy>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> RawPolicy {
+    let p = value.get_ref();
+    RawPolicy {
+        hold: p.hold,
+        pin: p
+            .pin
+            .as_ref()
+            .and_then(|v| version(v, &format!("{field}.pin"), reporter)),
+        range: p.range.as_ref().map(keep),
+        channel: p.channel.as_ref().map(keep),
+        ask_before_major: p.ask_before_major,
+    }
+}
+
+/// An argv array, or a string run through `sh -c`.
+fn argv(
+    value: &TomlSpanned<toml::Value>,
+    field: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<Spanned<Vec<String>>> {
+    let argv = match value.get_ref() {
+        toml::Value::String(script) => Some(vec!["sh".to_owned(), "-c".to_owned(), script.clone()]),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    let at = span(value);
+    if argv.is_none() {
+        let message = "expected an argv array of strings or a shell command string";
+        reporter.error(Some(at), Some(field.to_owned()), message, None);
+    }
+    argv.map(|value| Spanned { value, span: at })
 }
 
 /// What the module runs: at most one of `python`, `command`, `script` and `files`.
@@ -304,31 +454,10 @@ fn paths(
 
 fn health(value: &TomlSpanned<Health>, field: &str, reporter: &mut Reporter<'_>) -> RawHealth {
     let h = value.get_ref();
-    let command = h.command.as_ref().and_then(|c| {
-        let argv = match c.get_ref() {
-            toml::Value::String(script) => {
-                Some(vec!["sh".to_owned(), "-c".to_owned(), script.clone()])
-            }
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect(),
-            _ => None,
-        };
-        if argv.is_none() {
-            let message = "expected an argv array of strings or a shell command string";
-            reporter.error(
-                Some(span(c)),
-                Some(format!("{field}.command")),
-                message,
-                None,
-            );
-        }
-        argv.map(|value| Spanned {
-            value,
-            span: span(c),
-        })
-    });
+    let command = h
+        .command
+        .as_ref()
+        .and_then(|c| argv(c, &format!("{field}.command"), reporter));
     RawHealth {
         span: span(value),
         command,
@@ -434,6 +563,8 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         .chain(SETTINGS_FIELDS)
         .chain(MODULE_FIELDS)
         .chain(HEALTH_FIELDS)
+        .chain(SOURCE_KEYS)
+        .chain(POLICY_KEYS)
         .copied();
     did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
 }

@@ -2,11 +2,12 @@
 //! `children`, `entrypoint`) and the second (adding `version`, `lastSafeVersion`,
 //! `lastApplied`, `enabled`, `description`, `checksum`), plus upkeep's additions in the
 //! same camelCase spelling (`critical`, `dependsOn`, `timeout`, `command`, `script`, `dir`,
-//! `paths`, `health`, `rollback`, and top-level `python`, `defaults`, `gitTags`,
-//! `tagFormat`).
+//! `paths`, `health`, `rollback`, `source`, `policy`, and top-level `python`, `defaults`,
+//! `gitTags`, `tagFormat`).
 
 use super::diag::{Reporter, Span, did_you_mean};
 use super::json_syntax::{self, Member, Value};
+use super::sources::{POLICY_KEYS_CAMEL, RawPolicy, RawSource, SOURCE_KEYS_CAMEL, snake};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
 
 const TOP_FIELDS: &[&str] = &[
@@ -43,9 +44,19 @@ const ENTRY_FIELDS: &[&str] = &[
     "files",
     "destination",
     "placeholders",
+    "source",
+    "policy",
 ];
 
 type JsonNode = json_syntax::Spanned<Value>;
+
+const SPELLING: Spelling = Spelling {
+    depends_on: "dependsOn",
+    module: "module",
+    tag_format: "tagFormat",
+    settings_prefix: "",
+    camel_case: true,
+};
 
 fn span(s: json_syntax::Span) -> Span {
     Span::new(s.start, s.end)
@@ -72,12 +83,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         return None;
     };
     let mut raw = RawManifest {
-        spelling: Spelling {
-            depends_on: "dependsOn",
-            module: "module",
-            tag_format: "tagFormat",
-            settings_prefix: "",
-        },
+        spelling: SPELLING,
         ..RawManifest::default()
     };
     let mut ctx = Ctx { reporter };
@@ -230,6 +236,7 @@ impl Ctx<'_, '_> {
             }
             "destination" => module.destination = self.string(value, field),
             "placeholders" => module.placeholders = self.placeholders(value, field),
+            "source" | "policy" => self.updates_field(module, key, value, field),
             "lastSafeVersion" => {
                 self.version(value, field);
             }
@@ -298,18 +305,7 @@ impl Ctx<'_, '_> {
             let sub = join(field, &member.key.value);
             let value = &member.value;
             match member.key.value.as_str() {
-                "command" => {
-                    health.command = match &value.value {
-                        Value::String(script) => Some(Spanned {
-                            value: vec!["sh".into(), "-c".into(), script.clone()],
-                            span: span(value.span),
-                        }),
-                        _ => self.string_list(value, &sub).map(|argv| Spanned {
-                            value: argv.into_iter().map(|s| s.value).collect(),
-                            span: span(value.span),
-                        }),
-                    };
-                }
+                "command" => health.command = self.argv(value, &sub),
                 "timeout" => health.timeout = self.duration(value, &sub),
                 "interval" => health.interval = self.duration(value, &sub),
                 "retries" => health.retries = self.count(value, &sub),
@@ -317,6 +313,98 @@ impl Ctx<'_, '_> {
             }
         }
         Some(health)
+    }
+
+    fn updates_field(&mut self, module: &mut RawModule, key: &str, value: &JsonNode, field: &str) {
+        if key == "source" {
+            module.source = self.source(value, field);
+        } else {
+            module.policy = self.policy(value, field);
+        }
+    }
+
+    fn source(&mut self, node: &JsonNode, field: &str) -> Option<RawSource> {
+        let Value::Object(members) = &node.value else {
+            self.type_error(
+                node,
+                field,
+                "an object with a `type`, e.g. {\"type\": \"git\", \"url\": \"...\"}",
+            );
+            return None;
+        };
+        self.check_fields(members, SOURCE_KEYS_CAMEL, field);
+        let mut source = RawSource {
+            span: span(node.span),
+            ..RawSource::default()
+        };
+        for member in members {
+            let Some(name) = snake(&member.key.value) else {
+                continue;
+            };
+            let sub = join(field, &member.key.value);
+            let value = &member.value;
+            source.present.push((name, span(value.span)));
+            match name {
+                "type" => source.kind = self.string(value, &sub),
+                "update_type" => source.update_type = self.string(value, &sub),
+                "timeout" => source.timeout = self.duration(value, &sub),
+                "url" => source.url = self.string(value, &sub),
+                "tag_pattern" => source.tag_pattern = self.string(value, &sub),
+                "command" => source.command = self.argv(value, &sub),
+                "venv" => source.venv = self.string(value, &sub),
+                "args" => source.args = self.plain_list(value, &sub),
+                "packages" => source.packages = self.plain_list(value, &sub),
+                _ => {}
+            }
+        }
+        Some(source)
+    }
+
+    fn policy(&mut self, node: &JsonNode, field: &str) -> Option<RawPolicy> {
+        let Value::Object(members) = &node.value else {
+            self.type_error(
+                node,
+                field,
+                "an object such as {\"hold\": false, \"range\": \"^1.4\"}",
+            );
+            return None;
+        };
+        self.check_fields(members, POLICY_KEYS_CAMEL, field);
+        let mut policy = RawPolicy::default();
+        for member in members {
+            let sub = join(field, &member.key.value);
+            let value = &member.value;
+            match snake(&member.key.value) {
+                Some("hold") => policy.hold = self.bool(value, &sub),
+                Some("pin") => policy.pin = self.version(value, &sub),
+                Some("range") => policy.range = self.string(value, &sub),
+                Some("channel") => policy.channel = self.string(value, &sub),
+                Some("ask_before_major") => policy.ask_before_major = self.bool(value, &sub),
+                _ => {}
+            }
+        }
+        Some(policy)
+    }
+
+    /// An argv list, or a string run through `sh -c`.
+    fn argv(&mut self, node: &JsonNode, field: &str) -> Option<Spanned<Vec<String>>> {
+        let value = match &node.value {
+            Value::String(script) => vec!["sh".into(), "-c".into(), script.clone()],
+            _ => self
+                .string_list(node, field)?
+                .into_iter()
+                .map(|s| s.value)
+                .collect(),
+        };
+        Some(Spanned {
+            value,
+            span: span(node.span),
+        })
+    }
+
+    fn plain_list(&mut self, node: &JsonNode, field: &str) -> Vec<String> {
+        let list = self.string_list(node, field).unwrap_or_default();
+        list.into_iter().map(|s| s.value).collect()
     }
 
     fn placeholders(&mut self, node: &JsonNode, field: &str) -> Vec<(Spanned<String>, String)> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::diag::{Reporter, did_you_mean};
 use super::{
     GitTags, HealthCheck, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawHealth,
-    RawKind, RawManifest, RawModule, Spanned,
+    RawKind, RawManifest, RawModule, Spanned, Spelling, sources,
 };
 use crate::duration::parse_duration;
 use crate::version::Version;
@@ -430,6 +430,26 @@ fn build_module(
         rollback: m.rollback.or(raw.default_rollback).unwrap_or(true),
         source: None,
         policy: crate::updates::Policy::default(),
+    }
+    .with_updates(m, raw.spelling, reporter)
+}
+
+impl ModuleSpec {
+    /// Check and set the module's update `source` and `policy`.
+    fn with_updates(
+        mut self,
+        m: &RawModule,
+        spelling: Spelling,
+        reporter: &mut Reporter<'_>,
+    ) -> Self {
+        let mut at = sources::At {
+            module: &m.path,
+            spelling,
+            reporter,
+        };
+        self.source = m.source.as_ref().and_then(|s| sources::source(s, &mut at));
+        self.policy = sources::policy(m.policy.as_ref(), m.source.as_ref(), &mut at);
+        self
     }
 }
 

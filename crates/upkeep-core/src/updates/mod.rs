@@ -15,6 +15,16 @@
 //! every outdated package. Results are cached in the ledger with the time of the check, so
 //! `upkeep run` and `upkeep status` never touch the network.
 //!
+//! [`check_updates`] (what `upkeep check` calls) asks the sources of the selected modules
+//! in parallel, at most [`MAX_PARALLEL_CHECKS`] at once, each bounded by its source's
+//! timeout; a source that fails is reported for its module and never stops the others.
+//! Every answer, success or failure, is recorded in the ledger with its time, and the report
+//! is built from those rows, so `--cached` reports exactly what the last check found.
+//! [`new_versions`] lists what a report found per module, for announcing it. One file per
+//! source kind (`command.rs`, `git.rs`, `http.rs`, `pip.rs`, `apt.rs`; JSON feeds in
+//! `feed.rs`) turns the source's answer into a [`Finding`]; processes start only through
+//! [`crate::exec::capture`], and error messages never carry a URL's secrets.
+//!
 //! What a module's "current" version is: the upstream version it last installed (recorded
 //! in the ledger when a run that moved it to a target succeeded), else the version the check
 //! itself reported as installed (a check command's `current`), else the module's declared
@@ -27,11 +37,24 @@
 //! in `UPKEEP_TARGET_VERSION` (release sources) or `UPKEEP_TARGET_PACKAGES` (package
 //! sources, JSON).
 
+mod apt;
+mod check;
+mod command;
+mod feed;
+mod git;
+mod http;
+mod pip;
 mod policy;
+mod report;
 
 use std::time::Duration;
 
+pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modules};
 pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
+pub use report::{
+    CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
+    Summary, UpdateReport, UpdatesError, check_updates, new_versions,
+};
 
 /// The kind of update, as `upkeep check --type` and schedules select them (the seed's
 /// `bot`, `packages`, `config` and `dependencies`; `app` is its `bot`).
@@ -85,11 +108,12 @@ pub enum SourceKind {
     },
     /// Tags of a git repository (URL or local path), read with `git ls-remote --tags`.
     Git {
-        /// Repository URL or path.
+        /// Repository URL, or a path relative to the manifest directory.
         url: String,
         /// The tag name with `{version}` where the version is, e.g. `v{version}` (default)
         /// or `gogs-{version}`; tags that do not match, or whose version is not semver, are
-        /// ignored.
+        /// ignored. The default pattern also takes bare versions (`1.2.3` as well as
+        /// `v1.2.3`): many projects tag without the `v`, and nobody chose the default.
         tag_pattern: String,
     },
     /// A JSON release feed over HTTP(S): a list of releases, an object with a `releases`
@@ -116,6 +140,12 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every kind's name, as manifests spell them.
+    pub const NAMES: [&'static str; 5] = ["command", "git", "http", "pip", "apt"];
+
+    /// The default git tag pattern.
+    pub const DEFAULT_TAG_PATTERN: &'static str = "v{version}";
+
     /// The kind's name as manifests spell it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -219,6 +249,13 @@ pub struct Release {
     /// Where to download it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// The git tag it was found as (git sources; GitHub feeds' `tag_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The source marks it as a pre-release (GitHub's `prerelease`) even when its version
+    /// has no pre-release part; it counts only on the pre-release channel.
+    #[serde(default)]
+    pub prerelease: bool,
     /// Checksum of the download, as the source gives it (e.g. `sha256:...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,

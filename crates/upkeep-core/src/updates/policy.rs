@@ -59,7 +59,8 @@ pub struct Decision {
 /// Decide which of `releases` a module on `current` moves to under `policy`.
 ///
 /// Releases whose versions are not semver (after a leading `v`; plain integers count as
-/// majors) are ignored, as are pre-releases on the stable channel. A pin is reached in
+/// majors) are ignored, as are pre-releases (by version or by the source's flag) on the
+/// stable channel. A pin is reached in
 /// whichever direction it lies. Without a pin, only versions newer than `current` are
 /// considered; with no current version, every release is newer. The target is the newest
 /// allowed one; the newest candidate above it that was refused is reported as held.
@@ -73,7 +74,7 @@ pub fn decide(
     let mut candidates: Vec<(semver::Version, &Release)> = releases
         .iter()
         .filter_map(|r| parse_semver(&r.version).map(|v| (v, r)))
-        .filter(|(v, _)| policy.channel == Channel::Prerelease || v.pre.is_empty())
+        .filter(|(v, r)| counts_on(policy.channel, v, r))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0));
     candidates.dedup_by(|a, b| a.0 == b.0);
@@ -127,6 +128,12 @@ pub fn decide(
         target: None,
         held: first_refused,
     }
+}
+
+/// Whether a release counts on `channel`: on the stable channel, neither its version nor
+/// its source may call it a pre-release.
+pub(crate) fn counts_on(channel: Channel, version: &semver::Version, release: &Release) -> bool {
+    channel == Channel::Prerelease || (version.pre.is_empty() && !release.prerelease)
 }
 
 fn decide_pinned(
@@ -214,7 +221,8 @@ pub fn decide_packages(
     decision
 }
 
-fn package_is_major(current: &str, available: &str) -> bool {
+/// Whether a package update is major: by semver, else by the first number (after an epoch).
+pub(crate) fn package_is_major(current: &str, available: &str) -> bool {
     if let (Some(from), Some(to)) = (parse_semver(current), parse_semver(available)) {
         return is_major(&from, &to);
     }
@@ -271,6 +279,19 @@ mod tests {
         assert_eq!(
             target(&decide(Some("1.0.0"), &offer, &policy, false)),
             Some("1.1.0-rc.1")
+        );
+    }
+
+    #[test]
+    fn a_release_the_source_calls_a_prerelease_waits_for_that_channel() {
+        let mut offer = releases(&["1.0.0", "1.1.0"]);
+        offer[1].prerelease = true;
+        let mut policy = Policy::default();
+        assert_eq!(target(&decide(Some("1.0.0"), &offer, &policy, false)), None);
+        policy.channel = Channel::Prerelease;
+        assert_eq!(
+            target(&decide(Some("1.0.0"), &offer, &policy, false)),
+            Some("1.1.0")
         );
     }
 

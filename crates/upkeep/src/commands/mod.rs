@@ -1,6 +1,7 @@
 //! One function per subcommand: resolve settings, call the engine, render the result.
 
 mod backup;
+mod check;
 mod checksum;
 mod daemon;
 mod files;
@@ -68,6 +69,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match command {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
+        Command::Check(args) => check::check(&ctx, args),
         Command::Status { metrics } => status::status(&ctx, metrics),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),

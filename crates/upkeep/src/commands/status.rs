@@ -81,20 +81,26 @@ pub(crate) struct Metrics {
     pub(crate) state_dir: std::path::PathBuf,
     #[serde(flatten)]
     pub(crate) runs: upkeep_core::state::RunMetrics,
+    /// When the newest update check ended (ms since the epoch).
+    pub(crate) last_check_ms: Option<i64>,
     /// Bytes per entry of the state directory, and in total.
     pub(crate) disk_usage: Vec<(String, u64)>,
     pub(crate) disk_usage_total: u64,
 }
 
 fn metrics(ctx: &Context) -> Result<Metrics, CliError> {
-    let runs = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.run_metrics(upkeep_core::state::now_ms())?,
-        None => upkeep_core::state::RunMetrics::default(),
+    let (runs, last_check_ms) = match Ledger::open_existing(&ctx.state_dir)? {
+        Some(ledger) => (
+            ledger.run_metrics(upkeep_core::state::now_ms())?,
+            ledger.last_check_ms()?,
+        ),
+        None => (upkeep_core::state::RunMetrics::default(), None),
     };
     let disk_usage = upkeep_core::paths::disk_usage(&ctx.state_dir);
     Ok(Metrics {
         state_dir: ctx.state_dir.clone(),
         runs,
+        last_check_ms,
         disk_usage_total: disk_usage.iter().map(|(_, n)| n).sum(),
         disk_usage,
     })

@@ -172,6 +172,12 @@ pub(crate) fn metrics(m: &crate::commands::Metrics) -> String {
             last.result
         );
     }
+    match m.last_check_ms {
+        Some(at) => {
+            let _ = writeln!(text, "last check: {}", timestamp(at));
+        }
+        None => text.push_str("last check: never (`upkeep check` asks the update sources)\n"),
+    }
     let rates: Vec<String> = m
         .runs
         .windows

@@ -5,10 +5,12 @@ mod backups;
 mod deploy;
 mod notify;
 pub(crate) mod progress;
+mod updates;
 
 pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
 pub(crate) use notify::{channels, flushed, pending, tested};
+pub(crate) use updates::check_report;
 
 use std::fmt::Write;
 use std::path::Path;

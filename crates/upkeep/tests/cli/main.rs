@@ -5,11 +5,13 @@ mod fixture;
 
 mod files;
 
+mod checks;
 mod checksums;
 mod concurrency;
 mod crash_sweep;
 mod manifest_corpus;
 mod notify;
+mod policies;
 mod process_hygiene;
 mod runs;
 mod safety;
