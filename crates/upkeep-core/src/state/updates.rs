@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Ledger, StateError, sqlite};
+use crate::notify::{Event, Routing};
 use crate::updates::Finding;
 
 /// The latest check of one module's source.
@@ -46,6 +47,20 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn record_checks(&mut self, checks: &[CheckRow]) -> Result<(), StateError> {
+        self.record_checks_notifying(checks, &Routing::default(), &[])
+    }
+
+    /// Record checks and enqueue the events they give rise to ("update available") in the
+    /// same transaction.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn record_checks_notifying(
+        &mut self,
+        checks: &[CheckRow],
+        routing: &Routing,
+        events: &[Event],
+    ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record update checks", path);
         let tx = conn.transaction().map_err(err())?;
@@ -68,6 +83,7 @@ impl Ledger {
             )
             .map_err(err())?;
         }
+        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
         tx.commit().map_err(err())
     }
 

@@ -66,6 +66,16 @@ pub enum CheckError {
         /// What is wrong with it.
         message: String,
     },
+    /// A command source would run from a module folder whose files are not approved.
+    #[error(
+        "files of `{module}` {problem}; the check command was not run (approve them with `upkeep checksum --write {module}` after reviewing them)"
+    )]
+    Integrity {
+        /// The module.
+        module: String,
+        /// "have no recorded checksum", "do not match their checksum".
+        problem: &'static str,
+    },
     /// A pip source's virtualenv has no Python.
     #[error("find the virtualenv's Python: {} does not exist", python.display())]
     NoVenv {
@@ -109,6 +119,9 @@ pub fn check(source: &Source, module: &ModuleSpec, root: &Path) -> Result<Findin
     let timeout = source.timeout;
     match &source.kind {
         SourceKind::Command { argv } => {
+            if let Some(dir) = module.dir.as_deref() {
+                verify_code(module, dir)?;
+            }
             command::check(argv, module.dir.as_deref().unwrap_or(root), timeout)
         }
         SourceKind::Git { url, tag_pattern } => git::check(url, tag_pattern, root, timeout),
@@ -118,6 +131,21 @@ pub fn check(source: &Source, module: &ModuleSpec, root: &Path) -> Result<Findin
             pip::check(&python, args, root, timeout)
         }
         SourceKind::Apt { packages } => apt::check(packages, root, timeout),
+    }
+}
+
+/// A command source runs in its module's folder, often a script there: the folder must
+/// match its approved checksum, as before the module itself runs.
+fn verify_code(module: &ModuleSpec, dir: &Path) -> Result<(), CheckError> {
+    let refuse = |problem| CheckError::Integrity {
+        module: module.name.clone(),
+        problem,
+    };
+    let expected = crate::plan::declared_checksum(module)
+        .ok_or_else(|| refuse("have no recorded checksum"))?;
+    match crate::integrity::digest_dir(dir) {
+        Ok(digest) if digest.checksum == expected => Ok(()),
+        _ => Err(refuse("do not match their checksum")),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct CheckOptions {
     pub security_only: bool,
     /// Report the ledger's cached answers without asking any source.
     pub cached: bool,
+    /// Where "update available" events go; they are enqueued in the transaction that
+    /// records the checks (never for `cached`).
+    pub routing: crate::notify::Routing,
 }
 
 /// Why a check could not be made at all (a source failing is not one: it is reported).
@@ -195,29 +198,15 @@ pub fn check_updates(
     options: &CheckOptions,
 ) -> Result<UpdateReport, UpdatesError> {
     let (selected, without_source) = select(manifest, options)?;
-    let (rows, ledger) = if options.cached {
-        let ledger = Ledger::open_existing(state_dir)?;
-        let rows = match &ledger {
-            Some(ledger) => ledger.checks()?,
-            None => Vec::new(),
-        };
-        (rows, ledger)
+    let mut ledger = if options.cached {
+        Ledger::open_existing(state_dir)?
     } else {
-        let mut ledger = Ledger::open(state_dir)?;
-        let rows: Vec<CheckRow> = check_modules(&manifest.root, &selected)
-            .into_iter()
-            .map(|check| CheckRow {
-                module: check.module,
-                checked_ms: check.checked_ms,
-                source: check.source.to_owned(),
-                update_type: check.update_type.name().to_owned(),
-                ok: check.result.is_ok(),
-                error: check.result.as_ref().err().map(ToString::to_string),
-                finding: check.result.unwrap_or_default(),
-            })
-            .collect();
-        ledger.record_checks(&rows)?;
-        (rows, Some(ledger))
+        Some(Ledger::open(state_dir)?)
+    };
+    let rows = match (&ledger, options.cached) {
+        (Some(ledger), true) => ledger.checks()?,
+        (None, _) => Vec::new(),
+        (Some(_), false) => ask(manifest, &selected),
     };
     let mut summary = Summary {
         without_source,
@@ -234,17 +223,64 @@ pub fn check_updates(
             Some(ledger) => ledger.upstream_version(&spec.name)?,
             None => None,
         };
-        let report = module_report(spec, row, upstream);
-        if let Some(report) = filter_security(report, options.security_only) {
-            modules.push(report);
-        }
+        modules.push(module_report(spec, row, upstream));
     }
-    count(&mut summary, &modules);
-    Ok(UpdateReport {
+    let mut report = UpdateReport {
         cached: options.cached,
         summary,
         modules,
-    })
+    };
+    if let (Some(ledger), false) = (&mut ledger, options.cached) {
+        let events = announcements(&report);
+        ledger.record_checks_notifying(&rows, &options.routing, &events)?;
+    }
+    report.modules = std::mem::take(&mut report.modules)
+        .into_iter()
+        .filter_map(|m| filter_security(m, options.security_only))
+        .collect();
+    count(&mut report.summary, &report.modules);
+    Ok(report)
+}
+
+/// Ask the sources of `selected`, as ledger rows.
+fn ask(manifest: &Manifest, selected: &[&ModuleSpec]) -> Vec<CheckRow> {
+    check_modules(&manifest.root, selected)
+        .into_iter()
+        .map(|check| CheckRow {
+            module: check.module,
+            checked_ms: check.checked_ms,
+            source: check.source.to_owned(),
+            update_type: check.update_type.name().to_owned(),
+            ok: check.result.is_ok(),
+            error: check.result.as_ref().err().map(ToString::to_string),
+            finding: check.result.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// One "update available" event per new version found (a package's as `module:package`).
+/// Their ids name the module and the version, so a version is announced once however
+/// often checks find it.
+fn announcements(report: &UpdateReport) -> Vec<crate::notify::Event> {
+    let mut events = Vec::new();
+    for found in new_versions(report) {
+        for version in &found.versions {
+            let module = match &version.package {
+                Some(package) => format!("{}:{package}", found.module),
+                None => found.module.clone(),
+            };
+            events.push(crate::notify::events::update_available(
+                &crate::notify::events::Available {
+                    module: &module,
+                    current: version.from.as_deref(),
+                    available: &version.version,
+                    security: version.security,
+                    breaking: version.breaking,
+                },
+            ));
+        }
+    }
+    events
 }
 
 /// The modules to check, in manifest order, and how many modules have no source.

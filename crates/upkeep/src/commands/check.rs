@@ -3,6 +3,7 @@
 use upkeep_core::exit_codes;
 use upkeep_core::updates::{CheckOptions, UpdateType, check_updates};
 
+use super::notify::{DELIVERY_BOUND, courier};
 use super::{Context, print_json, print_text};
 use crate::cli::{CheckArgs, UpdateTypeArg};
 use crate::error::CliError;
@@ -26,13 +27,21 @@ pub(crate) fn check(ctx: &Context, args: CheckArgs) -> Result<i32, CliError> {
         UpdateTypeArg::Dependencies => Some(UpdateType::Dependencies),
         UpdateTypeArg::All => None,
     };
+    let settings = ctx.settings()?;
     let options = CheckOptions {
         modules,
         update_type,
         security_only,
         cached,
+        routing: settings.notify_routing(),
     };
     let report = check_updates(&manifest, &ctx.state_dir, &options)?;
+    if !cached && let Some(courier) = courier(ctx, &settings) {
+        // "Update available" events are committed with the checks; deliver them now,
+        // bounded, and leave what does not get through to the next run or the daemon.
+        courier.handle().wake();
+        courier.finish(DELIVERY_BOUND);
+    }
     if ctx.json {
         print_json(&report)?;
     } else {

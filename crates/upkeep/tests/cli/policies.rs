@@ -145,3 +145,48 @@ fn a_run_of_one_update_type_leaves_the_others() {
         .success();
     assert_eq!(targets(&host), ["pkgs"]);
 }
+
+#[test]
+fn a_check_announces_each_new_version_once() {
+    let host = host_with_source("");
+    let out = host.root.join("events.txt");
+    fs_err::write(
+        host.root.join("settings.toml"),
+        format!(
+            "[channels.log]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"echo \\\"$UPKEEP_EVENT_KIND $UPKEEP_EVENT_ID\\\" >> {}\"]\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    host.approve();
+    host.upkeep().args(["check"]).assert().success();
+    host.upkeep().args(["check"]).assert().success();
+    offer(&host, &["1.0.0", "2.0.0", "2.0.1"]);
+    host.upkeep().args(["check"]).assert().success();
+    host.upkeep().args(["notify", "flush"]).assert().success();
+    let events = fs_err::read_to_string(&out).unwrap();
+    assert_eq!(
+        events.lines().collect::<Vec<_>>(),
+        [
+            "update_available evt_update.app.2.0.0",
+            "update_available evt_update.app.2.0.1"
+        ],
+        "{events}"
+    );
+}
+
+#[test]
+fn a_check_command_in_a_tampered_module_folder_is_not_run() {
+    let host = host_with_source("");
+    host.approve();
+    let marker = host.root.join("ran");
+    host.script(
+        "app/offer.sh",
+        &format!("touch {}\necho 9.9.9", marker.display()),
+    );
+    let check = host.upkeep().args(["check"]).assert().code(3);
+    let (_, stdout, _) = output(&check);
+    assert!(stdout.contains("do not match their checksum"), "{stdout}");
+    assert!(stdout.contains("upkeep checksum --write app"), "{stdout}");
+    assert!(!marker.exists(), "the tampered check command ran");
+}
