@@ -61,6 +61,7 @@ pub struct Definition {
 /// update checks and schedules still to come, and have no effect yet.
 const IN_EFFECT: &[&str] = &[
     "update.notify_on_completion",
+    "update.update_check_interval",
     "notification.update_start_notifications",
     "notification.update_completion_notifications",
     "notification.error_notifications",
@@ -697,6 +698,13 @@ impl Settings {
             channels: self.receiving_channels(),
             kinds,
         }
+    }
+
+    /// How often `upkeep daemon` asks the update sources (`update.update_check_interval`).
+    pub fn update_check_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            u64::try_from(self.int("update.update_check_interval")).unwrap_or(3600),
+        )
     }
 
     /// Whether `schedule.enabled` lets due schedules run.

@@ -140,6 +140,10 @@ pub(crate) struct UpdateArgs {
     /// with what they need: app, packages, config, dependencies
     #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_update_type)]
     pub(crate) types: Vec<upkeep_core::updates::UpdateType>,
+    /// Ask the modules' update sources first, as `upkeep check` does (scheduled runs
+    /// always do)
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]

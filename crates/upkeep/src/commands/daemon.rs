@@ -1,4 +1,5 @@
-//! `upkeep daemon`: run due schedules as their times come.
+//! `upkeep daemon`: run due schedules as their times come, ask the update sources every
+//! `update.update_check_interval`, and deliver notifications.
 
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ fn watch(
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
     eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
     loop {
+        let next_check = check_if_due(ctx)?;
         if let Some(courier) = courier {
             courier.handle().wake();
         }
@@ -69,6 +71,10 @@ fn watch(
             Some(ledger) => daemon::next_due(&ledger)?,
             None => None,
         };
+        let next = match (next, next_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let until_next = next.map_or(RECHECK, |at| {
             Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
         });
@@ -77,6 +83,35 @@ fn watch(
             return Ok(exit_codes::OK);
         }
     }
+}
+
+/// Ask the update sources when the newest check is older than
+/// `update.update_check_interval` (new versions are announced as the check records them).
+/// Returns when the next check is due; `None` when no module has a source.
+fn check_if_due(ctx: &Context) -> Result<Option<i64>, CliError> {
+    let settings = ctx.settings()?;
+    let interval = i64::try_from(settings.update_check_interval().as_millis()).unwrap_or(i64::MAX);
+    let last = match Ledger::open_existing(&ctx.state_dir)? {
+        Some(ledger) => ledger.last_check_ms()?,
+        None => None,
+    };
+    let now = now_ms();
+    if let Some(last) = last.filter(|last| now - last < interval) {
+        return Ok(Some(last.saturating_add(interval)));
+    }
+    let manifest = match ctx.load_manifest() {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            eprintln!("upkeep daemon: cannot check for updates: {err}");
+            return Ok(Some(now.saturating_add(interval)));
+        }
+    };
+    if !manifest.modules.iter().any(|m| m.source.is_some()) {
+        return Ok(None);
+    }
+    eprintln!("upkeep daemon: checking for updates");
+    super::check::refresh(ctx, &manifest, &settings, &[])?;
+    Ok(Some(now.saturating_add(interval)))
 }
 
 /// Record a due schedule as skipped because `schedule.enabled` is off; it moves on to
@@ -107,6 +142,7 @@ fn scheduled_args(name: &str) -> RunArgs {
         updates: crate::cli::UpdateArgs {
             allow_breaking: false,
             types: Vec::new(),
+            check: false,
         },
         jobs: None,
         dry_run: false,

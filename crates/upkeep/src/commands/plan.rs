@@ -18,6 +18,9 @@ pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
         updates,
     } = args;
     let manifest = ctx.load_manifest()?;
+    if updates.check {
+        super::check::refresh(ctx, &manifest, &ctx.settings()?, &updates.types)?;
+    }
     let states = match Ledger::open_existing(&ctx.state_dir)? {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),

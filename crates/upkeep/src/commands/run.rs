@@ -81,6 +81,9 @@ fn run_with(
         options.trigger = format!("schedule:{name}");
         schedule = Some(row);
     }
+    if (updates.check || schedule.is_some()) && !dry_run {
+        super::check::refresh(ctx, &manifest, settings, &types)?;
+    }
     options.plan = PlanOptions {
         targets,
         force,

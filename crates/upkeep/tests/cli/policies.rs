@@ -190,3 +190,51 @@ fn a_check_command_in_a_tampered_module_folder_is_not_run() {
     assert!(stdout.contains("upkeep checksum --write app"), "{stdout}");
     assert!(!marker.exists(), "the tampered check command ran");
 }
+
+fn last_check_ms(host: &Host) -> Option<i64> {
+    host.ledger()
+        .query_row("SELECT MAX(checked_ms) FROM update_checks", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_daemon_checks_on_its_interval_and_scheduled_runs_check_first() {
+    let host = host_with_source("");
+    host.approve();
+    host.upkeep().args(["run"]).assert().success();
+    assert_eq!(last_check_ms(&host), None);
+
+    host.upkeep().args(["daemon", "--once"]).assert().success();
+    let first = last_check_ms(&host).expect("the daemon checked");
+    assert_eq!(plan_action(&host)["update"]["target"], "1.1.0");
+    host.upkeep().args(["daemon", "--once"]).assert().success();
+    assert_eq!(
+        last_check_ms(&host),
+        Some(first),
+        "no second check within update.update_check_interval"
+    );
+
+    offer(&host, &["1.1.0", "1.2.0", "2.0.0"]);
+    host.upkeep()
+        .args(["schedule", "add", "nightly", "--daily", "03:00"])
+        .assert()
+        .success();
+    host.upkeep()
+        .args(["run", "--scheduled", "nightly"])
+        .assert()
+        .success();
+    assert_eq!(targets(&host)[1], "update:1.0.0->1.2.0");
+    assert!(last_check_ms(&host) > Some(first));
+
+    offer(&host, &["1.2.0", "1.3.0"]);
+    let plan = host
+        .upkeep()
+        .args(["plan", "--check", "--json"])
+        .assert()
+        .success();
+    let (_, stdout, _) = output(&plan);
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["steps"][0]["update"]["target"], "1.3.0", "{plan}");
+}

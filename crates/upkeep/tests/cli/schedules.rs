@@ -265,3 +265,52 @@ fn an_unwritable_unit_directory_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_running_daemon_fires_a_schedule_when_it_comes_due() {
+    let mut host = Host::new();
+    let log = host.root.join("runs.log");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"a\"\ncommand = [\"sh\", \"-c\", \"echo run >> {}\"]\n",
+        log.display()
+    ));
+    host.upkeep()
+        .args(["schedule", "add", "soon", "--daily", "03:00", "--tz", "UTC"])
+        .assert()
+        .success();
+    // Due in half a second: the daemon sleeps until then, not until its next minute.
+    {
+        let ledger = rusqlite::Connection::open(host.state.join("upkeep.db")).unwrap();
+        ledger
+            .execute(
+                "UPDATE schedules SET next_run_ms = ?1",
+                [upkeep_now_ms() + 500],
+            )
+            .unwrap();
+    }
+    let mut daemon = host
+        .upkeep_process()
+        .arg("daemon")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(daemon.stdout.take().unwrap());
+    let summary = std::io::BufRead::lines(stdout)
+        .map(Result::unwrap)
+        .find(|line| line.starts_with("a ") && line.contains("succeeded"));
+    assert!(summary.is_some(), "the scheduled run's summary was printed");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test sends the signal as a user would"
+    )]
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    assert_eq!(fs_err::read_to_string(&log).unwrap(), "run\n");
+    let shown = json(&host, &["schedule", "show", "soon"]);
+    assert_eq!(shown[0]["last_result"], "succeeded");
+}
