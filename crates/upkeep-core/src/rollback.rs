@@ -285,6 +285,7 @@ pub fn rollback(
     module: &str,
     target: &Target,
     config: &BackupConfig,
+    routing: &crate::notify::Routing,
 ) -> Result<Report, RollbackError> {
     let spec = spec(manifest, module)?;
     let state = ledger.module_states()?.remove(module).unwrap_or_default();
@@ -316,7 +317,7 @@ pub fn rollback(
         ),
         _ => ("rolled-back", None),
     };
-    ledger.record_rollback(&RollbackRecord {
+    let record = RollbackRecord {
         run_id: None,
         module: module.to_owned(),
         trigger: "manual".into(),
@@ -329,7 +330,9 @@ pub fn rollback(
         result: result.into(),
         detail: detail.clone(),
         applied_checksum,
-    })?;
+    };
+    let event = crate::notify::events::module_rolled_back_outside_run("manual", &record);
+    ledger.record_rollback_notifying(&record, routing, &[event])?;
     if result == "rolled-back" {
         declare_version(manifest, module, &version)?;
     }

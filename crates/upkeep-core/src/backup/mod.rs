@@ -498,6 +498,7 @@ pub fn recover(
     ledger: &mut Ledger,
     state_dir: &Path,
     interrupted_runs: &[i64],
+    routing: &crate::notify::Routing,
 ) -> Result<Vec<Recovered>, BackupError> {
     sweep_temporaries(state_dir);
     let mut out = Vec::new();
@@ -523,7 +524,9 @@ pub fn recover(
     }
     for &run in interrupted_runs {
         for (module, backup_id) in ledger.unfinished_updates(run)? {
-            out.push(undo_update(ledger, state_dir, run, &module, backup_id)?);
+            out.push(undo_update(
+                ledger, state_dir, run, &module, backup_id, routing,
+            )?);
         }
     }
     Ok(out)
@@ -535,6 +538,7 @@ fn undo_update(
     run: i64,
     module: &str,
     backup_id: i64,
+    routing: &crate::notify::Routing,
 ) -> Result<Recovered, BackupError> {
     let selection = RestoreSelection {
         modules: vec![module.to_owned()],
@@ -553,7 +557,7 @@ fn undo_update(
             format!("{cause}; restoring backup {backup_id} failed: {err}"),
         ),
     };
-    ledger.record_rollback(&crate::state::safety::RollbackRecord {
+    let record = crate::state::safety::RollbackRecord {
         run_id: Some(run),
         module: module.to_owned(),
         trigger: "recovery".into(),
@@ -563,7 +567,9 @@ fn undo_update(
         result: outcome.into(),
         detail: Some(detail.clone()),
         ..crate::state::safety::RollbackRecord::default()
-    })?;
+    };
+    let event = crate::notify::events::module_rolled_back_outside_run("recovery", &record);
+    ledger.record_rollback_notifying(&record, routing, &[event])?;
     Ok(Recovered {
         module: Some(module.to_owned()),
         backup_id,

@@ -162,6 +162,54 @@ pub fn module_rolled_back(run: RunRef, rolled: &RolledBack<'_>) -> Event {
     }
 }
 
+/// A module rolled back outside a run: by `upkeep rollback` (`trigger` "manual") or by a
+/// run undoing an update that an interrupted run left half-done ("recovery"). `result` is
+/// the rollback's: `rolled-back`, or `needs-intervention` when it did not work. Its id
+/// names the module and the time.
+pub fn module_rolled_back_outside_run(
+    trigger: &str,
+    record: &crate::state::safety::RollbackRecord,
+) -> Event {
+    let module = &record.module;
+    let at_ms = now_ms();
+    let worked = record.result == "rolled-back";
+    let title = if worked {
+        format!("{module} rolled back ({trigger})")
+    } else {
+        format!("Rollback of {module} failed ({trigger}): it needs intervention")
+    };
+    let mut text = record.cause.as_deref().map(capitalized).unwrap_or_default();
+    if let Some(detail) = &record.detail {
+        let _ = write!(text, "{}{detail}", if text.is_empty() { "" } else { ". " });
+    }
+    let mut fields = vec![
+        field("module", module.as_str()),
+        field(
+            "restored version",
+            record.to_version.as_deref().unwrap_or("none"),
+        ),
+    ];
+    if let Some(backup) = record.backup_id {
+        fields.push(field("backup", backup.to_string()));
+    }
+    if let Some(tag) = &record.git_tag {
+        fields.push(field("git tag", tag.as_str()));
+    }
+    Event {
+        id: format!("evt_rollback.{module}.{at_ms}"),
+        kind: EventKind::ModuleRolledBack,
+        at_ms,
+        title,
+        text,
+        fields,
+        severity: if worked {
+            Severity::Warning
+        } else {
+            Severity::Error
+        },
+    }
+}
+
 /// A run ended: its result, how long it took, how many modules ended how, and which failed.
 pub fn run_finished(
     run: RunRef,

@@ -202,8 +202,16 @@ fn recover(
             }
         }
     }
-    let restored = crate::backup::recover(ledger, &options.state_dir, &recovered)
-        .map_err(|err| RunError::Recovery(err.to_string()))?;
+    let restored = crate::backup::recover(
+        ledger,
+        &options.state_dir,
+        &recovered,
+        &options.notify.routing,
+    )
+    .map_err(|err| RunError::Recovery(err.to_string()))?;
+    if restored.iter().any(|r| r.module.is_some()) {
+        options.notify.wake();
+    }
     if !recovered.is_empty() || !restored.is_empty() {
         reporter.event(&RunEvent::Recovered {
             runs: recovered,

@@ -15,6 +15,7 @@ use crate::error::CliError;
 
 pub(crate) fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<i32, CliError> {
     let manifest = ctx.load_manifest()?;
+    let settings = ctx.settings()?;
     let target = match (&args.to, &args.backup) {
         (Some(version), _) => Target::Version(version.clone()),
         (None, Some(id)) => Target::Backup(id.clone()),
@@ -36,7 +37,12 @@ pub(crate) fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<i32, CliErr
         &args.module,
         &target,
         &BackupConfig::default(),
+        &settings.notify_routing(),
     )?;
+    if let Some(courier) = super::notify::courier(ctx, &settings) {
+        courier.handle().wake();
+        courier.finish(super::notify::DELIVERY_BOUND);
+    }
     if ctx.json {
         print_json(&report)?;
     } else {

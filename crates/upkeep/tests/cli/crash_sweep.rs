@@ -148,6 +148,12 @@ fn crash_at(point: &str, healthy_update: bool) {
     let after = snapshot(&twin);
 
     release(&mut host, 2, healthy_update, true);
+    // A channel, so the events a recovery writes can be counted in the outbox.
+    fs_err::write(
+        host.root.join("settings.toml"),
+        "[channels.sink]\nkind = \"command\"\nargv = [\"true\"]\n",
+    )
+    .unwrap();
     let child = host
         .upkeep_process()
         .arg("run")
@@ -224,6 +230,7 @@ fn converges(host: &Host, point: &str, healthy_update: bool, before: &[Tree], af
         )
         .unwrap();
     assert_eq!(running, 0, "({point})");
+    recoveries_were_told(&ledger, point);
     let leftovers: Vec<String> = fs_err::read_dir(host.state.join("backups"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -233,6 +240,19 @@ fn converges(host: &Host, point: &str, healthy_update: bool, before: &[Tree], af
         leftovers.is_empty(),
         "temporary archives left: {leftovers:?}"
     );
+}
+
+/// Every rollback a recovery made was told, in the transaction that recorded it.
+fn recoveries_were_told(ledger: &rusqlite::Connection, point: &str) {
+    let (recoveries, told): (i64, i64) = ledger
+        .query_row(
+            "SELECT (SELECT count(*) FROM rollbacks WHERE trigger = 'recovery'),
+                    (SELECT count(*) FROM outbox WHERE event_id LIKE 'evt_rollback.svc.%')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(recoveries, told, "({point})");
 }
 
 macro_rules! sweep {

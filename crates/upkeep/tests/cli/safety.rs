@@ -515,6 +515,15 @@ fn rollback_restores_code_from_the_tag_and_data_from_the_backup() {
         .code(8);
     assert_eq!(fs_err::read_to_string(&state).unwrap(), "2.0.0");
 
+    let told = host.root.join("told.txt");
+    fs_err::write(
+        host.root.join("settings.toml"),
+        format!(
+            "[channels.log]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"echo \\\"$UPKEEP_EVENT_KIND\\\" >> {}\"]\n",
+            told.display()
+        ),
+    )
+    .unwrap();
     let (code, stdout, stderr) = output(
         &host
             .upkeep()
@@ -522,6 +531,12 @@ fn rollback_restores_code_from_the_tag_and_data_from_the_backup() {
             .assert(),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
+    host.upkeep().args(["notify", "flush"]).assert().success();
+    assert_eq!(
+        fs_err::read_to_string(&told).unwrap(),
+        "module_rolled_back\n",
+        "a manual rollback is told"
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["result"], "rolled-back");
     assert_eq!(report["healthy"], true);
