@@ -261,6 +261,33 @@ pub fn run_finished(
     }
 }
 
+/// A run that upkeep did not see to its end (killed, or the host went down), found and
+/// marked interrupted by the next run: its "run finished" event, with the modules that
+/// were still running. It has the id a normal finish would have had.
+pub fn run_interrupted(run: RunRef, interrupted: &[String]) -> Event {
+    let mut text = format!(
+        "Run {} was interrupted; the next run undid its unfinished updates.",
+        run.id
+    );
+    let mut fields = vec![
+        field("run", run.id.to_string()),
+        field("result", "interrupted"),
+    ];
+    if !interrupted.is_empty() {
+        let _ = write!(text, "\nStill running then: {}", interrupted.join(", "));
+        fields.push(field("interrupted", interrupted.join(", ")));
+    }
+    Event {
+        id: run.event_id("finished"),
+        kind: EventKind::RunFinished,
+        at_ms: now_ms(),
+        title: "Update Interrupted".to_owned(),
+        text,
+        fields,
+        severity: Severity::Error,
+    }
+}
+
 fn count(modules: &[ModuleResult], outcome: &str) -> usize {
     modules
         .iter()

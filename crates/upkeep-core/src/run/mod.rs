@@ -191,7 +191,7 @@ fn recover(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<(), RunError> {
-    let recovered = ledger.recover_interrupted()?;
+    let recovered = ledger.recover_interrupted_notifying(&options.notify.routing)?;
     for &run in &recovered {
         // A killed run's modules may still be running; stop them before anything is
         // restored or run again on top of them.
@@ -209,7 +209,8 @@ fn recover(
         &options.notify.routing,
     )
     .map_err(|err| RunError::Recovery(err.to_string()))?;
-    if restored.iter().any(|r| r.module.is_some()) {
+    if !recovered.is_empty() {
+        // Their "run finished" events, and those of the rollbacks that undid them.
         options.notify.wake();
     }
     if !recovered.is_empty() || !restored.is_empty() {

@@ -287,6 +287,18 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn recover_interrupted(&mut self) -> Result<Vec<i64>, StateError> {
+        self.recover_interrupted_notifying(&crate::notify::Routing::default())
+    }
+
+    /// [`Ledger::recover_interrupted`], enqueuing each interrupted run's "run finished"
+    /// event (see [`crate::notify::events::run_interrupted`]) in the same transaction.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn recover_interrupted_notifying(
+        &mut self,
+        routing: &crate::notify::Routing,
+    ) -> Result<Vec<i64>, StateError> {
         let path = self.path.clone();
         // Most runs find nothing to recover; a read avoids a write transaction's fsync.
         let unfinished: i64 = self
@@ -312,6 +324,10 @@ impl Ledger {
                 .and_then(Iterator::collect)
                 .map_err(sqlite("find interrupted runs", &path))?
         };
+        let events = interrupted_events(&tx, &ids, routing)
+            .map_err(sqlite("tell of interrupted runs", &path))?;
+        outbox::enqueue(&tx, routing, &events)
+            .map_err(sqlite("tell of interrupted runs", &path))?;
         tx.execute(
             "UPDATE module_runs SET outcome = 'interrupted', error = 'upkeep stopped before this module finished'
              WHERE outcome = 'running'",
@@ -506,4 +522,31 @@ fn create_state_dir(dir: &Path) -> Result<(), StateError> {
         path: dir.to_path_buf(),
         source,
     })
+}
+
+/// The "run finished" events of interrupted runs `ids`, read before they are marked.
+fn interrupted_events(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[i64],
+    routing: &crate::notify::Routing,
+) -> rusqlite::Result<Vec<crate::notify::Event>> {
+    if !routing.wants(crate::notify::EventKind::RunFinished) {
+        return Ok(Vec::new());
+    }
+    let mut events = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let started_ms: i64 =
+            tx.query_row("SELECT started_ms FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT module FROM module_runs WHERE run_id = ?1 AND outcome = 'running' ORDER BY module",
+        )?;
+        let running: Vec<String> = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let run = crate::notify::events::RunRef { id, started_ms };
+        events.push(crate::notify::events::run_interrupted(run, &running));
+    }
+    Ok(events)
 }

@@ -253,6 +253,17 @@ fn recoveries_were_told(ledger: &rusqlite::Connection, point: &str) {
         )
         .unwrap();
     assert_eq!(recoveries, told, "({point})");
+    // Every run since the channel was set up ended with a "run finished" event, the
+    // interrupted one included.
+    let (runs, finished): (i64, i64) = ledger
+        .query_row(
+            "SELECT (SELECT count(*) FROM runs WHERE id > 1),
+                    (SELECT count(*) FROM outbox WHERE kind = 'run_finished')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(runs, finished, "({point})");
 }
 
 macro_rules! sweep {
