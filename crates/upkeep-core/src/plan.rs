@@ -287,8 +287,7 @@ pub fn update_type(spec: &ModuleSpec) -> UpdateType {
 }
 
 /// What `spec`'s latest check offers under its policy; `None` without a source or a check.
-/// The current version is the upstream version its last update moved it to, else the one
-/// the check reported, else its declared version. Packages are offered until a run applies
+/// The current version is [`updates::current_version`]'s. Packages are offered until a run applies
 /// them: a successful update records the check it came from, and that check's packages
 /// are not offered again.
 fn upstream(
@@ -299,11 +298,8 @@ fn upstream(
     let source = spec.source.as_ref()?;
     let state = state?;
     let (checked_ms, finding) = state.check.as_ref()?;
-    let current = state
-        .upstream_version
-        .clone()
-        .or_else(|| finding.current.clone())
-        .or_else(|| spec.version.as_ref().map(ToString::to_string));
+    let current = updates::current_version(state.upstream_version.clone(), finding, spec)
+        .map(|(version, _)| version);
     let mut update = StepUpdate {
         checked_ms: *checked_ms,
         current: current.clone(),

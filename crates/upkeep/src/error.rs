@@ -206,52 +206,24 @@ fn hint(err: &CliError) -> Option<String> {
     }
 }
 
+/// The exit code follows from the error's kind, so the two cannot disagree.
 fn code(err: &CliError) -> i32 {
-    match err {
-        CliError::Manifest(_)
-        | CliError::Plan(_)
-        | CliError::Run(RunError::Plan(_))
-        | CliError::Checksum(
-            ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
-        )
-        | CliError::Backup(
-            BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
-        )
-        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
-        | CliError::Files(FilesError::Deploy(_))
-        | CliError::Settings(
-            SettingsError::Syntax { .. }
-            | SettingsError::Unknown { .. }
-            | SettingsError::Invalid { .. }
-            | SettingsError::Channel { .. },
-        )
-        | CliError::Schedule(
-            ScheduleError::BadName(_)
-            | ScheduleError::Exists(_)
-            | ScheduleError::NotFound(_)
-            | ScheduleError::TimeZone(_)
-            | ScheduleError::NoCalendar(_),
-        )
-        | CliError::Updates(UpdatesError::UnknownModule { .. } | UpdatesError::NoSource { .. })
-        | CliError::BadArgument(_) => exit_codes::INVALID_INPUT,
-        CliError::Run(RunError::Lock(LockError::Held { .. }))
-        | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => exit_codes::LOCK_HELD,
-        CliError::Backup(BackupError::Archive(_))
-        | CliError::Rollback(
-            RollbackError::TagMoved { .. } | RollbackError::Backup(BackupError::Archive(_)),
-        ) => exit_codes::BACKUP_REFUSED,
-        CliError::Backup(BackupError::LowSpace { .. }) => exit_codes::LOW_SPACE,
-        CliError::NotConfirmed(_) => exit_codes::NOT_CONFIRMED,
-        CliError::Run(_)
-        | CliError::State(_)
-        | CliError::Checksum(_)
-        | CliError::Backup(_)
-        | CliError::Rollback(_)
-        | CliError::Files(_)
-        | CliError::Settings(_)
-        | CliError::Schedule(_)
-        | CliError::Updates(UpdatesError::State(_))
-        | CliError::Io { .. }
-        | CliError::Output(_) => exit_codes::INTERNAL,
+    match kind(err) {
+        "manifest" | "unknown-target" | "unknown-module" | "invalid-input" => {
+            exit_codes::INVALID_INPUT
+        }
+        "lock"
+            if matches!(
+                err,
+                CliError::Run(RunError::Lock(LockError::Held { .. }))
+                    | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. }))
+            ) =>
+        {
+            exit_codes::LOCK_HELD
+        }
+        "backup-refused" | "tag-moved" => exit_codes::BACKUP_REFUSED,
+        "low-space" => exit_codes::LOW_SPACE,
+        "not-confirmed" => exit_codes::NOT_CONFIRMED,
+        _ => exit_codes::INTERNAL,
     }
 }

@@ -1,7 +1,7 @@
 //! The ledger's update checks: the latest result per module (what its source offered, or
 //! why asking failed), and the upstream version each module last moved to.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Ledger, StateError, sqlite};
 use crate::notify::{Event, Routing};
@@ -42,20 +42,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
 const COLUMNS: &str = "module, checked_ms, source, update_type, ok, error, finding";
 
 impl Ledger {
-    /// Record checks, replacing each module's previous one, in one transaction.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a write failure.
-    pub fn record_checks(&mut self, checks: &[CheckRow]) -> Result<(), StateError> {
-        self.record_checks_notifying(checks, &Routing::default(), &[])
-    }
-
-    /// Record checks and enqueue the events they give rise to ("update available") in the
+    /// Record checks, replacing each module's previous one, and enqueue the events they give rise to ("update available") in the
     /// same transaction.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
-    pub fn record_checks_notifying(
+    pub fn record_checks(
         &mut self,
         checks: &[CheckRow],
         routing: &Routing,
@@ -99,19 +91,6 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(err())
     }
 
-    /// The latest check of `module`.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a read failure.
-    pub fn check(&self, module: &str) -> Result<Option<CheckRow>, StateError> {
-        let err = || sqlite("read an update check", self.path());
-        let sql = format!("SELECT {COLUMNS} FROM update_checks WHERE module = ?1");
-        self.conn()
-            .query_row(&sql, [module], row)
-            .optional()
-            .map_err(err())
-    }
-
     /// When the newest check ended, if any was made.
     ///
     /// # Errors
@@ -122,23 +101,6 @@ impl Ledger {
             .query_row("SELECT MAX(checked_ms) FROM update_checks", [], |r| {
                 r.get(0)
             })
-            .map_err(err())
-    }
-
-    /// The upstream version `module` last moved to, if it ever did.
-    ///
-    /// # Errors
-    /// [`StateError::Sqlite`] on a read failure.
-    pub fn upstream_version(&self, module: &str) -> Result<Option<String>, StateError> {
-        let err = || sqlite("read a module's upstream version", self.path());
-        self.conn()
-            .query_row(
-                "SELECT upstream_version FROM modules WHERE name = ?1",
-                [module],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
             .map_err(err())
     }
 }

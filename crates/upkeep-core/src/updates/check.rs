@@ -73,8 +73,8 @@ pub enum CheckError {
     Integrity {
         /// The module.
         module: String,
-        /// "have no recorded checksum", "do not match their checksum".
-        problem: &'static str,
+        /// "have no recorded checksum", "do not match their checksum", ...
+        problem: String,
     },
     /// A pip source's virtualenv has no Python.
     #[error("find the virtualenv's Python: {} does not exist", python.display())]
@@ -137,15 +137,16 @@ pub fn check(source: &Source, module: &ModuleSpec, root: &Path) -> Result<Findin
 /// A command source runs in its module's folder, often a script there: the folder must
 /// match its approved checksum, as before the module itself runs.
 fn verify_code(module: &ModuleSpec, dir: &Path) -> Result<(), CheckError> {
-    let refuse = |problem| CheckError::Integrity {
+    let refuse = |problem: String| CheckError::Integrity {
         module: module.name.clone(),
         problem,
     };
     let expected = crate::plan::declared_checksum(module)
-        .ok_or_else(|| refuse("have no recorded checksum"))?;
+        .ok_or_else(|| refuse("have no recorded checksum".to_owned()))?;
     match crate::integrity::digest_dir(dir) {
         Ok(digest) if digest.checksum == expected => Ok(()),
-        _ => Err(refuse("do not match their checksum")),
+        Ok(_) => Err(refuse("do not match their checksum".to_owned())),
+        Err(err) => Err(refuse(format!("could not be hashed ({err})"))),
     }
 }
 

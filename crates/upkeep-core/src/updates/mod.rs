@@ -53,7 +53,7 @@ pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modul
 pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
 pub use report::{
     CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
-    Summary, UpdateReport, UpdatesError, check_updates, new_versions,
+    Summary, UpdateReport, UpdatesError, check_updates, current_version, new_versions,
 };
 
 /// The kind of update, as `upkeep check --type` and schedules select them (the seed's

@@ -57,6 +57,22 @@ pub enum UpdatesError {
     State(#[from] StateError),
 }
 
+/// The version a module is on, as policies and reports see it, and where it came from:
+/// the upstream version a run last moved it to (`upstream`, from the ledger), else the
+/// installed version its source reported, else its declared version.
+pub fn current_version(
+    upstream: Option<String>,
+    finding: &Finding,
+    spec: &ModuleSpec,
+) -> Option<(String, CurrentFrom)> {
+    match (upstream, &finding.current, &spec.version) {
+        (Some(version), _, _) => Some((version, CurrentFrom::Ledger)),
+        (None, Some(version), _) => Some((version.clone(), CurrentFrom::Source)),
+        (None, None, Some(version)) => Some((version.to_string(), CurrentFrom::Manifest)),
+        (None, None, None) => None,
+    }
+}
+
 /// Where a module's current version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -208,6 +224,10 @@ pub fn check_updates(
         (None, _) => Vec::new(),
         (Some(_), false) => ask(manifest, &selected),
     };
+    let states = match &ledger {
+        Some(ledger) => ledger.module_states()?,
+        None => std::collections::HashMap::new(),
+    };
     let mut summary = Summary {
         without_source,
         ..Summary::default()
@@ -219,10 +239,9 @@ pub fn check_updates(
             continue;
         };
         summary.modules_checked += 1;
-        let upstream = match &ledger {
-            Some(ledger) => ledger.upstream_version(&spec.name)?,
-            None => None,
-        };
+        let upstream = states
+            .get(&spec.name)
+            .and_then(|s| s.upstream_version.clone());
         modules.push(module_report(spec, row, upstream));
     }
     let mut report = UpdateReport {
@@ -232,7 +251,7 @@ pub fn check_updates(
     };
     if let (Some(ledger), false) = (&mut ledger, options.cached) {
         let events = announcements(&report);
-        ledger.record_checks_notifying(&rows, &options.routing, &events)?;
+        ledger.record_checks(&rows, &options.routing, &events)?;
     }
     report.modules = std::mem::take(&mut report.modules)
         .into_iter()
@@ -378,12 +397,7 @@ fn releases(
     spec: &ModuleSpec,
     upstream: Option<String>,
 ) {
-    let (current, from) = match (upstream, &finding.current, &spec.version) {
-        (Some(version), _, _) => (Some(version), Some(CurrentFrom::Ledger)),
-        (None, Some(version), _) => (Some(version.clone()), Some(CurrentFrom::Source)),
-        (None, None, Some(version)) => (Some(version.to_string()), Some(CurrentFrom::Manifest)),
-        (None, None, None) => (None, None),
-    };
+    let (current, from) = current_version(upstream, finding, spec).unzip();
     let on = current.as_deref().and_then(parse_semver);
     let mut newer: Vec<(semver::Version, &Release)> = finding
         .releases

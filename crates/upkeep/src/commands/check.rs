@@ -5,7 +5,6 @@ use upkeep_core::manifest::{Manifest, ModuleSpec};
 use upkeep_core::settings::Settings;
 use upkeep_core::updates::{CheckOptions, UpdateType, check_updates};
 
-use super::notify::{DELIVERY_BOUND, courier};
 use super::{Context, print_json, print_text};
 use crate::cli::{CheckArgs, UpdateTypeArg};
 use crate::error::CliError;
@@ -38,11 +37,9 @@ pub(crate) fn check(ctx: &Context, args: CheckArgs) -> Result<i32, CliError> {
         routing: settings.notify_routing(),
     };
     let report = check_updates(&manifest, &ctx.state_dir, &options)?;
-    if !cached && let Some(courier) = courier(ctx, &settings) {
-        // "Update available" events are committed with the checks; deliver them now,
-        // bounded, and leave what does not get through to the next run or the daemon.
-        courier.handle().wake();
-        courier.finish(DELIVERY_BOUND);
+    if !cached {
+        // "Update available" events are committed with the checks.
+        super::notify::deliver_due(ctx, &settings);
     }
     if ctx.json {
         print_json(&report)?;

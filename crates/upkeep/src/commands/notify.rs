@@ -74,6 +74,15 @@ pub(crate) fn courier(ctx: &Context, settings: &Settings) -> Option<Courier> {
     ))
 }
 
+/// Deliver what is due now, for a command that enqueued events outside a run (a check, a
+/// manual rollback); waits at most [`DELIVERY_BOUND`], and leaves what does not get
+/// through to the next run, the daemon or `notify flush`.
+pub(crate) fn deliver_due(ctx: &Context, settings: &Settings) {
+    if let Some(courier) = courier(ctx, settings) {
+        courier.finish(DELIVERY_BOUND);
+    }
+}
+
 pub(crate) fn notify(ctx: &Context, command: NotifyCommand) -> Result<i32, CliError> {
     let settings = ctx.settings()?;
     match command {

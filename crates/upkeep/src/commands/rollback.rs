@@ -39,10 +39,7 @@ pub(crate) fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<i32, CliErr
         &BackupConfig::default(),
         &settings.notify_routing(),
     )?;
-    if let Some(courier) = super::notify::courier(ctx, &settings) {
-        courier.handle().wake();
-        courier.finish(super::notify::DELIVERY_BOUND);
-    }
+    super::notify::deliver_due(ctx, &settings);
     if ctx.json {
         print_json(&report)?;
     } else {

@@ -212,6 +212,11 @@ fn the_daemon_catches_up_a_missed_schedule_once_and_stops_on_sigterm() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(line.contains("upkeep daemon"), "{line}");
+    assert_eq!(terminate(&mut daemon).code(), Some(0), "a clean stop");
+}
+
+/// SIGTERM, as a service manager stops the daemon, and its exit status.
+fn terminate(daemon: &mut std::process::Child) -> std::process::ExitStatus {
     #[expect(
         clippy::disallowed_methods,
         reason = "the test sends the signal as a user would"
@@ -221,8 +226,7 @@ fn the_daemon_catches_up_a_missed_schedule_once_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = daemon.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "a clean stop");
+    daemon.wait().unwrap()
 }
 
 fn upkeep_now_ms() -> i64 {
@@ -300,16 +304,7 @@ fn a_running_daemon_fires_a_schedule_when_it_comes_due() {
         .map(Result::unwrap)
         .find(|line| line.starts_with("a ") && line.contains("succeeded"));
     assert!(summary.is_some(), "the scheduled run's summary was printed");
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the test sends the signal as a user would"
-    )]
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    assert_eq!(terminate(&mut daemon).code(), Some(0), "a clean stop");
     assert_eq!(fs_err::read_to_string(&log).unwrap(), "run\n");
     let shown = json(&host, &["schedule", "show", "soon"]);
     assert_eq!(shown[0]["last_result"], "succeeded");
