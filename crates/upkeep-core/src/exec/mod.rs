@@ -8,6 +8,9 @@
 //! streamed to the terminal, in which case both streams are read concurrently so a child
 //! filling one pipe can never deadlock against the other.
 //!
+//! A Python module's interpreter is usually started before its module is verified, and
+//! told to go afterwards ([`Warm`]); only then does it import anything.
+//!
 //! A process group does not hold everything a module starts: a daemonizing child can
 //! `setsid` into a session and group of its own, out of reach of `killpg`. So every module
 //! also gets a token in its environment (`UPKEEP_INVOCATION`), which its descendants
@@ -20,9 +23,11 @@
 mod capture;
 pub mod python;
 mod scripts;
+mod warm;
 
 pub use capture::{Captured, capture};
 pub use scripts::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
+pub use warm::{PythonModule, Warm};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -126,16 +131,10 @@ pub fn command_line(argv: &[OsString]) -> String {
 }
 
 /// Run `invocation` to its end, honouring its timeout and the `cancel` signal.
-pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> Finished {
-    let spawn_failed = |message: String| Finished {
-        exit: Exit::SpawnFailed(message),
-        tail: String::new(),
-    };
+pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finished {
     let mut log = match open_log(&invocation) {
         Ok(log) => log,
-        Err(err) => {
-            return spawn_failed(format!("open log {}: {err}", invocation.log_path.display()));
-        }
+        Err(err) => return log_failed(&invocation, &err),
     };
     adopt_orphans();
     let token = Token::next();
@@ -151,14 +150,56 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
             return spawn_failed(message);
         }
     };
+    let output = invocation
+        .stream
+        .clone()
+        .map(|sink| spawn_readers(&mut child, &sink, &log));
+    let started = Started {
+        child,
+        token,
+        log,
+        output,
+    };
+    supervise(started, &invocation, cancel).await
+}
+
+fn spawn_failed(message: String) -> Finished {
+    Finished {
+        exit: Exit::SpawnFailed(message),
+        tail: String::new(),
+    }
+}
+
+fn log_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
+    spawn_failed(format!("open log {}: {err}", invocation.log_path.display()))
+}
+
+/// A module's process once it runs its module: what [`supervise`] watches.
+struct Started {
+    child: tokio::process::Child,
+    token: Token,
+    log: fs_err::File,
+    /// Copies the process's pipes to the log (and the sink), when it has pipes.
+    output: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Wait for a started module to end, stopping it at its timeout or when the run is
+/// cancelled; the timeout counts from here.
+async fn supervise(
+    started: Started,
+    invocation: &Invocation,
+    mut cancel: watch::Receiver<bool>,
+) -> Finished {
+    let Started {
+        mut child,
+        token,
+        mut log,
+        output,
+    } = started;
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let reader_task = invocation
-        .stream
-        .clone()
-        .map(|sink| spawn_readers(&mut child, &sink, &log));
     let timeout = async {
         match invocation.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -173,7 +214,7 @@ pub async fn run(invocation: Invocation, mut cancel: watch::Receiver<bool>) -> F
         () = timeout => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::TimedOut }
         () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::Cancelled }
     };
-    if let Some(task) = reader_task {
+    if let Some(task) = output {
         // A background grandchild may keep the pipes open forever; stop reading shortly
         // after the module itself is gone.
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;

@@ -13,8 +13,39 @@ use std::path::{Path, PathBuf};
 /// The bootstrap passed to `python -c`. argv: root directory, dotted module path.
 /// `UPKEEP_ARGS` holds `main`'s arguments as JSON; `UPKEEP_SETUP_OLD_VERSION` holds the
 /// previously applied version as JSON (`null` on first setup).
+///
+/// With the single argument `--wait` it is a warm start (see [`super::warm`]): it waits for
+/// the go message on its standard input before anything else, and exits at end of file
+/// without one.
 pub const BOOTSTRAP: &str = r#"
 import os, sys
+if sys.argv[1:] == ["--wait"]:
+    message = b""
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        message += chunk
+    fields = message.split(b"\0")
+    if fields[0] != b"go" or len(fields) < 5:
+        os._exit(0)
+    cwd, log, root, dotted = fields[1:5]
+    for pair in fields[5:]:
+        key, _, value = pair.partition(b"=")
+        if key:
+            os.environb[key] = value
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    if log:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+    os.chdir(cwd)
+    sys.argv[1:] = [os.fsdecode(root), os.fsdecode(dotted)]
 def _value(text, default):
     # The common values need no json import (which alone costs several milliseconds).
     if text is None or text == default:

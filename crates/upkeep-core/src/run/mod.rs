@@ -108,11 +108,13 @@ pub fn run(
     if options.dry_run {
         return dry_run(manifest, options, reporter.as_ref());
     }
+    let (runtime, interpreters) = start_runtime(manifest)?;
     let _lock = RunLock::acquire(&options.state_dir, options.wait_for_lock)?;
     let mut ledger = Ledger::open(&options.state_dir)?;
     recover(&mut ledger, options, reporter.as_ref())?;
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
+    let interpreters = runtime.block_on(interpreters.fit(manifest, &plan, options.jobs));
     let run = begin(&mut ledger, manifest, options, &plan)?;
     let run_id = run.id;
     crate::failpoint::crash_point!("run::after-begin");
@@ -124,10 +126,6 @@ pub fn run(
         jobs: options.jobs,
     });
     let writer = LedgerWriter::spawn_notifying(ledger, options.notify.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(RunError::Runtime)?;
     let context = scheduler::Context {
         manifest: manifest.clone(),
         options: options.clone(),
@@ -136,6 +134,7 @@ pub fn run(
         reporter: reporter.clone(),
         states,
         git_repo: std::sync::OnceLock::new(),
+        interpreters,
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     let result = RunSummary::result_of(&modules, cancelled);
@@ -161,6 +160,23 @@ pub fn run(
     };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
+}
+
+/// The run's async runtime, and a Python interpreter already starting in it: an
+/// interpreter takes longer to start than everything upkeep does before its first module
+/// runs, so one starts first, while upkeep plans and records the run.
+fn start_runtime(
+    manifest: &Manifest,
+) -> Result<(tokio::runtime::Runtime, scheduler::Interpreters), RunError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let interpreters = {
+        let _entered = runtime.enter();
+        scheduler::Interpreters::start_early(manifest)
+    };
+    Ok((runtime, interpreters))
 }
 
 /// Record the run's start, with its "run started" notification, and wake the courier.

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::events::Outcome;
 use super::safety::{self, Safety};
-use crate::exec::{self, Exit, Invocation};
+use crate::exec::{self, Exit, Finished, Invocation, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
 use crate::state::Ledger;
@@ -28,6 +28,17 @@ pub(super) struct Job {
     /// For a `files` module: what it deploys (in-process, no child), and whether it only
     /// checks for pending files.
     pub(super) files: Option<(FilesOptions, bool)>,
+    /// For a Python module: what runs it, and the interpreter started for it ahead of time,
+    /// if the run had one ready.
+    pub(super) python: Option<PythonJob>,
+}
+
+/// How a Python module is started (see [`crate::exec::Warm`]).
+#[derive(Debug)]
+pub(super) struct PythonJob {
+    pub(super) interpreter: PathBuf,
+    pub(super) module: PythonModule,
+    pub(super) warm: Option<Warm>,
 }
 
 /// What a finished job reports back to the scheduler.
@@ -41,22 +52,37 @@ pub(super) struct JobResult {
     pub(super) checksum: Option<String>,
 }
 
-pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResult {
+pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobResult {
+    // A Python module's interpreter starts first and starts up while the module's folder is
+    // verified and backed up; it imports nothing before it is told to go.
+    let python = job.python.take().map(|python| {
+        let warm = python
+            .warm
+            .map_or_else(|| Warm::start(&python.interpreter, &python.module.root), Ok);
+        (python.module, warm)
+    });
     let verified = match verify(&job).await {
         Ok(checksum) => checksum,
-        Err(outcome) => return not_started(job.index, outcome),
+        Err(outcome) => return withdraw(python, not_started(job.index, outcome)).await,
     };
     let backup_id = match &job.safety {
         Some(s) => match safety::pre_update(s).await {
             Ok(id) => id,
-            Err(outcome) => return not_started(job.index, outcome),
+            Err(outcome) => return withdraw(python, not_started(job.index, outcome)).await,
         },
         None => None,
     };
     let started = Instant::now();
-    let outcome = match &job.files {
-        Some((options, check_only)) => deploy(&job, options.clone(), *check_only).await,
-        None => execute(&job, cancel.clone()).await,
+    let outcome = match (&job.files, python) {
+        (Some((options, check_only)), _) => deploy(&job, options.clone(), *check_only).await,
+        (None, Some((module, Ok(warm)))) => {
+            let finished = warm.run(&module, &job.invocation, cancel.clone()).await;
+            outcome_of(finished, job.invocation.timeout)
+        }
+        (None, Some((_, Err(err)))) => {
+            outcome_of(start_failed(&job.invocation, &err), job.invocation.timeout)
+        }
+        (None, None) => execute(&job, cancel.clone()).await,
     };
     crate::failpoint::crash_point!("run::module-exited");
     let outcome = match &job.safety {
@@ -72,10 +98,37 @@ pub(super) async fn run_job(job: Job, cancel: watch::Receiver<bool>) -> JobResul
     }
 }
 
+/// Stop an interpreter started for a module that is not going to run.
+async fn withdraw(
+    python: Option<(PythonModule, std::io::Result<Warm>)>,
+    result: JobResult,
+) -> JobResult {
+    if let Some((_, Ok(warm))) = python {
+        warm.stop().await;
+    }
+    result
+}
+
+/// A Python module whose interpreter could not be started.
+fn start_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
+    let program = invocation
+        .argv
+        .first()
+        .map(|p| p.to_string_lossy().into_owned());
+    Finished {
+        exit: Exit::SpawnFailed(format!("start `{}`: {err}", program.unwrap_or_default())),
+        tail: String::new(),
+    }
+}
+
 /// Run the module's process and turn its exit into an outcome.
 async fn execute(job: &Job, cancel: watch::Receiver<bool>) -> Outcome {
-    let timeout = job.invocation.timeout;
     let finished = exec::run(job.invocation.clone(), cancel).await;
+    outcome_of(finished, job.invocation.timeout)
+}
+
+/// What a finished process means for its module.
+fn outcome_of(finished: Finished, timeout: Option<Duration>) -> Outcome {
     match finished.exit {
         Exit::Code(0) => Outcome::Succeeded,
         Exit::Code(code) => Outcome::Failed {

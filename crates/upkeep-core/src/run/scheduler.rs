@@ -5,17 +5,17 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::RunOptions;
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
-use super::module::{Job, JobResult, module_env, run_job};
+use super::module::{Job, JobResult, PythonJob, module_env, run_job};
 use super::safety::Safety;
-use crate::exec::{self, Invocation, LineSink};
+use crate::exec::{self, Invocation, LineSink, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::notify::events::{self as notices, RunRef};
@@ -34,6 +34,129 @@ pub(super) struct Context {
     pub(super) states: HashMap<String, ModuleState>,
     /// Whether the manifest directory is the top of a git work tree, found out once.
     pub(super) git_repo: std::sync::OnceLock<bool>,
+    /// The run's Python interpreter, and those started ahead for its Python modules.
+    pub(super) interpreters: Interpreters,
+}
+
+/// The run's Python interpreter (`None` when no Python module runs), resolved once, and
+/// interpreters already started with it for the modules about to run (see
+/// [`crate::exec::Warm`]).
+#[derive(Debug, Default)]
+pub(super) struct Interpreters {
+    python: Option<Result<PathBuf, String>>,
+    warm: Mutex<Vec<Warm>>,
+}
+
+impl Interpreters {
+    /// Start one interpreter before the run even takes its lock, when the manifest has an
+    /// enabled Python module and its interpreter needs no resolving (a binary, not a
+    /// version-manager shim, which would cost a process to ask). It is a guess made before
+    /// the plan: [`Self::fit`] stops it when no Python module runs. Must be called within
+    /// the run's runtime.
+    pub(super) fn start_early(manifest: &Manifest) -> Self {
+        let any_python = manifest
+            .modules
+            .iter()
+            .any(|m| m.enabled && matches!(m.kind, ModuleKind::Python { .. }));
+        if !any_python {
+            return Self::default();
+        }
+        let configured =
+            exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref());
+        let Some(found) = exec::python::which(&configured) else {
+            return Self::default();
+        };
+        if exec::python::is_script(&found) {
+            return Self::default();
+        }
+        let warm = Warm::start(&found, &manifest.root).ok();
+        Self {
+            python: Some(Ok(found)),
+            warm: Mutex::new(warm.into_iter().collect()),
+        }
+    }
+
+    /// Fit what was started to `plan`: none when it runs no Python module; otherwise the
+    /// interpreter resolved and one started for each Python module that can start at
+    /// once (none of its requirements runs), up to `jobs`.
+    pub(super) async fn fit(self, manifest: &Manifest, plan: &Plan, jobs: usize) -> Self {
+        let runs_python = |s: &Step| s.action.runs() && s.kind == ModuleKind::PYTHON;
+        if !plan.steps.iter().any(runs_python) {
+            self.stop_unused().await;
+            return Self::default();
+        }
+        let python = if let Some(python) = self.python {
+            python
+        } else {
+            let configured =
+                exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref());
+            exec::python::resolve(&configured).await
+        };
+        let mut warm = self
+            .warm
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let running: std::collections::HashSet<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.action.runs())
+            .map(|s| s.name.as_str())
+            .collect();
+        let at_once = plan
+            .steps
+            .iter()
+            .filter(|s| runs_python(s) && s.requires.iter().all(|r| !running.contains(r.as_str())))
+            .count()
+            .min(jobs.max(1));
+        if let Ok(interpreter) = &python {
+            let more = at_once.saturating_sub(warm.len());
+            warm.extend((0..more).map_while(|_| Warm::start(interpreter, &manifest.root).ok()));
+        }
+        Self {
+            python: Some(python),
+            warm: Mutex::new(warm),
+        }
+    }
+
+    /// A started interpreter that may serve a module whose requirements that ran all ended
+    /// by `ready_since`: one started after that, so it saw what they left.
+    fn take(&self, ready_since: Option<Instant>) -> Option<Warm> {
+        let mut warm = self
+            .warm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let usable = warm
+            .iter()
+            .position(|w| ready_since.is_none_or(|t| w.started_at() > t))?;
+        Some(warm.swap_remove(usable))
+    }
+
+    /// Start one more for a Python module that is ready but waits for a free job slot.
+    fn top_up(&self, root: &std::path::Path) {
+        let Some(Ok(interpreter)) = &self.python else {
+            return;
+        };
+        let mut warm = self
+            .warm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if warm.is_empty() {
+            warm.extend(Warm::start(interpreter, root).ok());
+        }
+    }
+
+    /// Stop the ones no module took.
+    async fn stop_unused(&self) {
+        let unused: Vec<Warm> = std::mem::take(
+            &mut *self
+                .warm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for warm in unused {
+            warm.stop().await;
+        }
+    }
 }
 
 impl Context {
@@ -73,6 +196,8 @@ struct State<'p> {
     dependents: Vec<Vec<usize>>,
     resolved: Vec<Option<Resolution>>,
     ready: BTreeSet<usize>,
+    /// When each step that ran a process ended.
+    ended_at: Vec<Option<Instant>>,
     critical_left: usize,
     /// Results with their plan index, in the order modules ended.
     results: Vec<(usize, ModuleResult)>,
@@ -103,6 +228,7 @@ impl<'p> State<'p> {
             dependents,
             resolved: vec![None; n],
             ready,
+            ended_at: vec![None; n],
             critical_left,
             results: Vec::new(),
         }
@@ -133,6 +259,16 @@ impl<'p> State<'p> {
         }
     }
 
+    /// When the last of the requirements of `index` that ran a process ended, if any did.
+    fn ready_since(&self, index: usize, names: &HashMap<&str, usize>) -> Option<Instant> {
+        self.steps[index]
+            .requires
+            .iter()
+            .filter_map(|r| names.get(r.as_str()))
+            .filter_map(|&r| self.ended_at[r])
+            .max()
+    }
+
     /// The first requirement of `index` that did not end well, and the module at the
     /// root of that failure.
     fn blocker(&self, index: usize, names: &HashMap<&str, usize>) -> Option<(usize, String)> {
@@ -158,7 +294,6 @@ pub(super) async fn execute(
         spawn_signal_listener(cancel_tx.clone());
     }
     prepare_work_dirs(ctx, plan);
-    let interpreter = resolve_interpreter(ctx, plan).await;
     let names: HashMap<&str, usize> = plan
         .steps
         .iter()
@@ -175,7 +310,7 @@ pub(super) async fn execute(
                 break;
             };
             if needs_process(ctx, &mut state, index, &names, writer) {
-                match job_for(ctx, &state.steps[index], index, interpreter.as_ref()) {
+                match job_for(ctx, &state, index, &names) {
                     Ok(job) => {
                         record_start(ctx, &state.steps[index], &job, writer);
                         tasks.spawn(run_job(job, cancel_rx.clone()));
@@ -186,6 +321,9 @@ pub(super) async fn execute(
         }
         if tasks.is_empty() {
             break;
+        }
+        if !cancelled {
+            top_up_for_waiting(ctx, &state);
         }
         tokio::select! {
             Some(joined) = tasks.join_next() => {
@@ -198,6 +336,7 @@ pub(super) async fn execute(
             }
         }
     }
+    ctx.interpreters.stop_unused().await;
     if cancelled {
         let _ = cancel_tx.send(true);
         cancel_pending(ctx, &mut state, writer);
@@ -285,6 +424,12 @@ fn finish(
 ) {
     let step = &state.steps[index];
     let resolution = resolution_of(ctx, step, &outcome);
+    if timing
+        .as_ref()
+        .is_some_and(|(started, ..)| started.is_some())
+    {
+        state.ended_at[index] = Some(Instant::now());
+    }
     state.resolve(index, resolution);
     if step.is_group() && !matches!(outcome, Outcome::Blocked { .. }) {
         return;
@@ -417,28 +562,65 @@ fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWri
     });
 }
 
+/// While every job slot is taken and a Python module is ready, have an interpreter
+/// starting for it.
+fn top_up_for_waiting(ctx: &Context, state: &State<'_>) {
+    if !matches!(ctx.interpreters.python, Some(Ok(_))) {
+        return;
+    }
+    let waiting = state
+        .ready
+        .iter()
+        .any(|&i| state.steps[i].action.runs() && state.steps[i].kind == ModuleKind::PYTHON);
+    if waiting {
+        ctx.interpreters.top_up(&ctx.manifest.root);
+    }
+}
+
+/// How the Python module `dotted` starts: with an interpreter already started, when one
+/// started after its requirements ended (`ready_since`), else with a new one.
+fn python_job(
+    ctx: &Context,
+    dotted: &str,
+    ready_since: Option<Instant>,
+) -> Result<PythonJob, Box<Outcome>> {
+    match &ctx.interpreters.python {
+        Some(Ok(interpreter)) => Ok(PythonJob {
+            interpreter: interpreter.clone(),
+            module: PythonModule {
+                root: ctx.manifest.root.clone(),
+                dotted: dotted.to_owned(),
+            },
+            warm: ctx.interpreters.take(ready_since),
+        }),
+        Some(Err(message)) => Err(Box::new(Outcome::Failed {
+            status: message.clone(),
+            exit_code: None,
+            signal: None,
+            tail: String::new(),
+        })),
+        None => unreachable!("the interpreter is resolved when a Python module runs"),
+    }
+}
+
 /// Build the job for a step that runs code, or the outcome when it cannot start.
 fn job_for(
     ctx: &Context,
-    step: &Step,
+    state: &State<'_>,
     index: usize,
-    interpreter: Option<&Result<PathBuf, String>>,
+    names: &HashMap<&str, usize>,
 ) -> Result<Job, Box<Outcome>> {
+    let step = &state.steps[index];
     let spec = &ctx.manifest.modules[step.module_index];
     let root = &ctx.manifest.root;
+    let mut python = None;
     let argv: Vec<std::ffi::OsString> = match &spec.kind {
-        ModuleKind::Python { module, .. } => match interpreter {
-            Some(Ok(python)) => exec::python::argv(python, root, module),
-            Some(Err(message)) => {
-                return Err(Box::new(Outcome::Failed {
-                    status: message.clone(),
-                    exit_code: None,
-                    signal: None,
-                    tail: String::new(),
-                }));
-            }
-            None => unreachable!("the interpreter is resolved when a Python module runs"),
-        },
+        ModuleKind::Python { module, .. } => {
+            let job = python_job(ctx, module, state.ready_since(index, names))?;
+            let argv = exec::python::argv(&job.interpreter, root, module);
+            python = Some(job);
+            argv
+        }
         ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
         ModuleKind::Files { .. } => Vec::new(),
         ModuleKind::Group => unreachable!("groups never run code"),
@@ -475,6 +657,7 @@ fn job_for(
         invocation,
         safety: safety_for(ctx, step, spec)?,
         files: files_for(ctx, step, spec),
+        python,
     })
 }
 
@@ -654,19 +837,6 @@ fn prepare_work_dirs(ctx: &Context, plan: &Plan) {
             let _ = fs_err::create_dir_all(dir);
         }
     }));
-}
-
-async fn resolve_interpreter(ctx: &Context, plan: &Plan) -> Option<Result<PathBuf, String>> {
-    let needs_python = plan
-        .steps
-        .iter()
-        .any(|s| s.action.runs() && s.kind == ModuleKind::PYTHON);
-    if !needs_python {
-        return None;
-    }
-    let configured =
-        exec::python::configured_interpreter(&ctx.manifest.root, ctx.manifest.python.as_deref());
-    Some(exec::python::resolve(&configured).await)
 }
 
 /// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped

@@ -18,3 +18,4 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod warm_start;

@@ -1,0 +1,198 @@
+//! Python interpreters started ahead of their modules.
+//!
+//! A Python interpreter takes 15-45 ms to start, longer than everything upkeep does around a
+//! module. So a Python module's interpreter is started first, before its folder is verified
+//! and its backup taken, and a run starts one for its first Python modules before it records
+//! its own start. Such a *warm* interpreter runs the bootstrap with `--wait`: it starts up,
+//! then blocks on its standard input. Nothing from the updates directory is read before
+//! upkeep sends the go message, which comes only once the module's checksum matched:
+//!
+//! ```text
+//! go \0 CWD \0 LOG \0 ROOT \0 MODULE \0 KEY=VALUE \0 KEY=VALUE ...   then end of file
+//! ```
+//!
+//! The bootstrap then sets the module's environment, points standard input at
+//! `/dev/null`, opens the log (unless LOG is empty, when its output stays on the pipes upkeep
+//! streams from), changes into CWD and imports the module, exactly as a cold start would.
+//! Until then its output goes to pipes that upkeep copies into the module's log after the
+//! header, so the interpreter's own start-up warnings are kept. An interpreter that is not
+//! needed (the module was refused, or the run ended first) gets end of file without `go`
+//! and is killed; it never imported anything.
+//!
+//! The environment a warm interpreter started with is upkeep's own: a module whose
+//! requirements ran after the interpreter started would see a Python that started before
+//! they changed the virtualenv, so the scheduler only hands a warm interpreter to a module
+//! whose requirements had all ended before it started ([`Warm::started_at`]).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::{
+    Finished, Invocation, Started, TOKEN_VAR, Token, adopt_orphans, log_failed, open_log,
+    spawn_readers, supervise,
+};
+
+/// The bootstrap argument that makes it wait for the go message.
+pub(crate) const WAIT_FLAG: &str = "--wait";
+
+/// A Python interpreter that has been started and waits to be told which module to run.
+#[derive(Debug)]
+pub struct Warm {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    token: Token,
+    started_at: Instant,
+}
+
+/// Which module a warm interpreter is to run.
+#[derive(Debug, Clone)]
+pub struct PythonModule {
+    /// The manifest's directory, imported as a package.
+    pub root: std::path::PathBuf,
+    /// The module's dotted path below it (`adblock.index`).
+    pub dotted: String,
+}
+
+impl Warm {
+    /// Start `interpreter` with the bootstrap waiting on its standard input. Must be called
+    /// within a tokio runtime.
+    ///
+    /// # Errors
+    /// When the interpreter cannot be started.
+    pub fn start(interpreter: &Path, root: &Path) -> std::io::Result<Self> {
+        adopt_orphans();
+        let token = Token::next();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "exec is the one module that spawns processes"
+        )]
+        let mut command = tokio::process::Command::new(interpreter);
+        command
+            .args(["-c", super::python::BOOTSTRAP, WAIT_FLAG])
+            .env(TOKEN_VAR, token.env_value())
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        tracing::debug!(interpreter = %interpreter.display(), "started a warm interpreter");
+        Ok(Self {
+            stdin: child.stdin.take(),
+            child,
+            token,
+            started_at: Instant::now(),
+        })
+    }
+
+    /// When it was started.
+    pub fn started_at(&self) -> Instant {
+        self.started_at
+    }
+
+    /// Run `module` in it as `invocation` describes (working directory, log, environment,
+    /// timeout, streaming) and wait for it to end, like [`super::run`].
+    pub async fn run(
+        mut self,
+        module: &PythonModule,
+        invocation: &Invocation,
+        cancel: watch::Receiver<bool>,
+    ) -> Finished {
+        let log = match open_log(invocation) {
+            Ok(log) => log,
+            Err(err) => {
+                self.stop().await;
+                return log_failed(invocation, &err);
+            }
+        };
+        let streaming = invocation.stream.is_some();
+        let message = go_message(module, invocation, streaming);
+        if let Some(mut stdin) = self.stdin.take() {
+            // It fails only when the interpreter died starting; its exit and its output
+            // (copied below) tell why.
+            let _ = stdin.write_all(&message).await;
+        }
+        let output = match &invocation.stream {
+            Some(sink) => Some(spawn_readers(&mut self.child, sink, &log)),
+            None => Some(spawn_drain(&mut self.child, &log)),
+        };
+        let started = Started {
+            child: self.child,
+            token: self.token,
+            log,
+            output,
+        };
+        supervise(started, invocation, cancel).await
+    }
+
+    /// Withdraw it: end of file without `go`, then kill it and wait for it.
+    pub async fn stop(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// The go message: working directory, log (empty when streaming), root, module, then the
+/// environment.
+fn go_message(module: &PythonModule, invocation: &Invocation, streaming: bool) -> Vec<u8> {
+    let log: &std::ffi::OsStr = if streaming {
+        "".as_ref()
+    } else {
+        invocation.log_path.as_os_str()
+    };
+    let mut fields: Vec<OsString> = vec![
+        "go".into(),
+        invocation.cwd.clone().into_os_string(),
+        log.to_owned(),
+        module.root.clone().into_os_string(),
+        module.dotted.clone().into(),
+    ];
+    for (key, value) in &invocation.env {
+        let mut pair = OsString::from(key);
+        pair.push("=");
+        pair.push(value);
+        fields.push(pair);
+    }
+    let mut message = Vec::new();
+    for field in &fields {
+        message.extend_from_slice(field.as_bytes());
+        message.push(0);
+    }
+    message
+}
+
+/// Copy what the interpreter wrote before it opened the log (its start-up output) into the
+/// log, until it closes the pipes.
+fn spawn_drain(
+    child: &mut tokio::process::Child,
+    log: &fs_err::File,
+) -> tokio::task::JoinHandle<()> {
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let (log_out, log_err) = (log.try_clone().ok(), log.try_clone().ok());
+    tokio::spawn(async move {
+        tokio::join!(drain(out, log_out), drain(err, log_err));
+    })
+}
+
+async fn drain<R: AsyncRead + Unpin>(stream: Option<R>, log: Option<fs_err::File>) {
+    use std::io::Write;
+    let (Some(mut stream), Some(mut log)) = (stream, log) else {
+        return;
+    };
+    let mut buffer = vec![0; 8192];
+    while let Ok(n) = stream.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        let _ = log.write_all(&buffer[..n]);
+    }
+}

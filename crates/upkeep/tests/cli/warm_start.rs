@@ -1,0 +1,171 @@
+//! Python interpreters started ahead of their modules (`exec::Warm`): the interpreter starts
+//! while upkeep plans, records the run and verifies the module, but nothing from the updates
+//! directory runs before the module's checksum matches; the interpreter's own start-up
+//! output is kept in the module's log; and a module never runs in an interpreter that
+//! started before its requirements ended.
+
+use std::path::{Path, PathBuf};
+
+use crate::fixture::{Host, output};
+use crate::process_hygiene::wait_for;
+
+/// `python3 -m venv --without-pip updates/venv`: upkeep then uses `venv/bin/python`, a
+/// binary, which it starts before it even takes the lock. Returns its site-packages.
+fn venv(host: &Host) -> PathBuf {
+    let venv = host.updates.join("venv");
+    #[expect(clippy::disallowed_methods, reason = "tests drive processes directly")]
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("run python3 -m venv");
+    assert!(status.success(), "python3 -m venv failed");
+    let lib = venv.join("lib");
+    let version = fs_err::read_dir(&lib)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .expect("venv/lib/pythonX.Y");
+    version.path().join("site-packages")
+}
+
+/// Live processes whose working directory is `dir` and whose command line holds the
+/// bootstrap's `--wait`: interpreters started ahead and still waiting (or running).
+fn warm_interpreters_in(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = fs_err::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| crate::process_hygiene::alive(*pid))
+        .filter(|pid| fs_err::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .filter(|pid| {
+            fs_err::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"--wait"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_refused_python_module_never_runs_and_its_interpreter_is_stopped() {
+    let mut host = Host::new();
+    venv(&host);
+    let marker = host.root.join("imported.txt");
+    host.python_module("app", "def main(args):\n    pass\n");
+    host.manifest_toml("[[module]]\nname = \"app\"\npython = \"app.index\"\n");
+    host.approve();
+    // Tampered after approval: importing it would leave the marker.
+    host.write(
+        "app/index.py",
+        &format!(
+            "open({:?}, 'w').write('imported')\n\ndef main(args):\n    pass\n",
+            marker.to_str().unwrap()
+        ),
+    );
+    let run = host.upkeep().arg("run").assert();
+    let (code, stdout, _) = output(&run);
+    assert_eq!(code, upkeep_core::exit_codes::INTEGRITY_REFUSED, "{stdout}");
+    assert!(stdout.contains("changed: index.py"), "{stdout}");
+    assert!(
+        !marker.exists(),
+        "the tampered module was imported by an interpreter started ahead"
+    );
+    wait_for("no interpreter left waiting", || {
+        warm_interpreters_in(&host.updates).is_empty()
+    });
+}
+
+#[test]
+fn a_run_with_no_python_module_to_run_leaves_no_interpreter_behind() {
+    let mut host = Host::new();
+    venv(&host);
+    host.python_module("app", "def main(args):\n    pass\n");
+    host.manifest_toml("[[module]]\nname = \"app\"\npython = \"app.index\"\n");
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    // Up to date: the interpreter started before the plan is not needed.
+    let again = host.upkeep().arg("run").assert().success();
+    assert!(
+        output(&again).1.contains("up to date"),
+        "{}",
+        output(&again).1
+    );
+    wait_for("no interpreter left waiting", || {
+        warm_interpreters_in(&host.updates).is_empty()
+    });
+}
+
+#[test]
+fn the_interpreters_start_up_output_and_the_modules_output_share_its_log() {
+    let mut host = Host::new();
+    let site = venv(&host);
+    fs_err::write(
+        site.join("sitecustomize.py"),
+        "import sys\nsys.stderr.write('sitecustomize says hello\\n')\n",
+    )
+    .unwrap();
+    host.python_module(
+        "app",
+        "import os, sys\n\ndef main(args):\n    print('module says hi', os.environ['UPKEEP_MODULE'], os.getcwd())\n    sys.stdout.flush()\n    assert sys.stdin.read() == ''\n",
+    );
+    host.manifest_toml("[[module]]\nname = \"app\"\npython = \"app.index\"\n");
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    let log = fs_err::read_to_string(host.state.join("logs/run-1/app.log")).unwrap();
+    assert!(log.starts_with("$ python: import app.index"), "{log}");
+    assert!(log.contains("sitecustomize says hello"), "{log}");
+    let cwd = host.updates.join("app");
+    assert!(
+        log.contains(&format!("module says hi app {}", cwd.display())),
+        "{log}"
+    );
+    // With -v the output is streamed from the interpreter's pipes instead.
+    let verbose = host
+        .upkeep()
+        .args(["run", "-v", "--force"])
+        .assert()
+        .success();
+    let stderr = output(&verbose).2;
+    assert!(stderr.contains("app | module says hi app"), "{stderr}");
+    assert!(
+        stderr.contains("app ! sitecustomize says hello"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_module_runs_in_an_interpreter_started_after_its_requirements_ended() {
+    let mut host = Host::new();
+    let site = venv(&host);
+    // `installer` adds a .pth file to the virtualenv; `user` needs what it points at,
+    // which only an interpreter that starts afterwards sees. `other` is independent and
+    // keeps an interpreter starting while `installer` runs.
+    let extra = host.root.join("extra");
+    fs_err::create_dir_all(&extra).unwrap();
+    fs_err::write(extra.join("extramod.py"), "VALUE = 42\n").unwrap();
+    host.python_module(
+        "installer",
+        &format!(
+            "import time\n\ndef main(args):\n    time.sleep(0.3)\n    open({:?}, 'w').write({:?})\n",
+            site.join("extra.pth").to_str().unwrap(),
+            format!("{}\n", extra.display())
+        ),
+    );
+    host.python_module(
+        "user",
+        "def main(args):\n    import extramod\n    assert extramod.VALUE == 42\n",
+    );
+    host.python_module("other", "def main(args):\n    pass\n");
+    host.manifest_toml(
+        "[[module]]\nname = \"installer\"\npython = \"installer.index\"\n\n\
+         [[module]]\nname = \"user\"\npython = \"user.index\"\ndepends_on = [\"installer\"]\n\n\
+         [[module]]\nname = \"other\"\npython = \"other.index\"\n",
+    );
+    host.approve();
+    for jobs in ["1", "2"] {
+        let _ = fs_err::remove_file(site.join("extra.pth"));
+        let run = host.upkeep().args(["run", "--force", "-j", jobs]).assert();
+        let (code, stdout, _) = output(&run);
+        assert_eq!(code, 0, "-j{jobs}: {stdout}");
+    }
+}
