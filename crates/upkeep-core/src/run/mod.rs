@@ -109,9 +109,12 @@ pub fn run(
         return dry_run(manifest, options, reporter.as_ref());
     }
     let (runtime, interpreters) = start_runtime(manifest)?;
-    let _lock = RunLock::acquire(&options.state_dir, options.wait_for_lock)?;
+    let (_lock, mut interpreters) = lock(options, &runtime, interpreters)?;
     let mut ledger = Ledger::open(&options.state_dir)?;
-    recover(&mut ledger, options, reporter.as_ref())?;
+    if recover(&mut ledger, options, reporter.as_ref())? {
+        // Recovery may have restored files the interpreter already looked at.
+        interpreters = runtime.block_on(interpreters.discard());
+    }
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
     let interpreters = runtime.block_on(interpreters.fit(manifest, &plan, options.jobs));
@@ -179,6 +182,22 @@ fn start_runtime(
     Ok((runtime, interpreters))
 }
 
+/// Take the run lock, waiting for it if asked to. Interpreters started before a wait are
+/// stopped: the run holding the lock may change what they already saw.
+fn lock(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    interpreters: scheduler::Interpreters,
+) -> Result<(RunLock, scheduler::Interpreters), RunError> {
+    match RunLock::acquire(&options.state_dir, false) {
+        Err(LockError::Held { .. }) if options.wait_for_lock => {
+            let interpreters = runtime.block_on(interpreters.discard());
+            Ok((RunLock::acquire(&options.state_dir, true)?, interpreters))
+        }
+        lock => Ok((lock?, interpreters)),
+    }
+}
+
 /// Record the run's start, with its "run started" notification, and wake the courier.
 fn begin(
     ledger: &mut Ledger,
@@ -201,12 +220,13 @@ fn begin(
 }
 
 /// Undo what interrupted runs left: stop their processes, mark them interrupted, finish
-/// their restores and roll back their unfinished updates.
+/// their restores and roll back their unfinished updates. Returns whether there was
+/// anything to undo.
 fn recover(
     ledger: &mut Ledger,
     options: &RunOptions,
     reporter: &dyn Reporter,
-) -> Result<(), RunError> {
+) -> Result<bool, RunError> {
     let recovered = ledger.recover_interrupted_notifying(&options.notify.routing)?;
     for &run in &recovered {
         // A killed run's modules may still be running; stop them before anything is
@@ -229,13 +249,14 @@ fn recover(
         // Their "run finished" events, and those of the rollbacks that undid them.
         options.notify.wake();
     }
-    if !recovered.is_empty() || !restored.is_empty() {
+    let anything = !recovered.is_empty() || !restored.is_empty();
+    if anything {
         reporter.event(&RunEvent::Recovered {
             runs: recovered,
             restored,
         });
     }
-    Ok(())
+    Ok(anything)
 }
 
 fn dry_run(

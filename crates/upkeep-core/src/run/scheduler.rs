@@ -145,6 +145,13 @@ impl Interpreters {
         }
     }
 
+    /// Stop every one started so far and forget the interpreter: [`Self::fit`] starts
+    /// afresh.
+    pub(super) async fn discard(self) -> Self {
+        self.stop_unused().await;
+        Self::default()
+    }
+
     /// Stop the ones no module took.
     async fn stop_unused(&self) {
         let unused: Vec<Warm> = std::mem::take(

@@ -169,3 +169,45 @@ fn a_module_runs_in_an_interpreter_started_after_its_requirements_ended() {
         assert_eq!(code, 0, "-j{jobs}: {stdout}");
     }
 }
+
+#[test]
+fn a_run_that_waited_for_the_lock_starts_its_interpreters_after_the_other_run() {
+    let mut host = Host::new();
+    let site = venv(&host);
+    let extra = host.root.join("extra");
+    fs_err::create_dir_all(&extra).unwrap();
+    fs_err::write(extra.join("extramod.py"), "VALUE = 42\n").unwrap();
+    let started = host.root.join("installer-started");
+    // `installer` (run by the first upkeep) adds a .pth file while the second upkeep waits
+    // for the lock; `user` (run by the second) needs it.
+    host.python_module(
+        "installer",
+        &format!(
+            "import time\n\ndef main(args):\n    open({:?}, 'w').close()\n    time.sleep(0.5)\n    open({:?}, 'w').write({:?})\n",
+            started.to_str().unwrap(),
+            site.join("extra.pth").to_str().unwrap(),
+            format!("{}\n", extra.display())
+        ),
+    );
+    host.python_module(
+        "user",
+        "def main(args):\n    import extramod\n    assert extramod.VALUE == 42\n",
+    );
+    host.manifest_toml(
+        "[[module]]\nname = \"installer\"\npython = \"installer.index\"\n\n\
+         [[module]]\nname = \"user\"\npython = \"user.index\"\n",
+    );
+    host.approve();
+    let mut first = host
+        .upkeep_process()
+        .args(["run", "installer"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first run's module to start", || started.exists());
+    let second = host.upkeep().args(["run", "--wait", "user"]).assert();
+    let (code, stdout, _) = output(&second);
+    assert!(first.wait().unwrap().success());
+    assert_eq!(code, 0, "{stdout}");
+}
