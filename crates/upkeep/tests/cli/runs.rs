@@ -77,6 +77,16 @@ fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
         log.contains("Traceback") && log.contains("RuntimeError: broken broke on purpose"),
         "{log}"
     );
+    // Log files are made ahead of the modules; those of the modules that never started go.
+    let mut logs: Vec<String> = fs_err::read_dir(host.state.join("logs/run-1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    logs.sort();
+    assert_eq!(
+        logs,
+        ["base.log", "broken.log", "independent.log", "sibling.log"]
+    );
 
     // The failed module keeps no applied version; a fixed rerun only runs what is left.
     recording_module(&host, "broken", false);
