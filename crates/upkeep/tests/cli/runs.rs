@@ -25,6 +25,16 @@ fn order(host: &Host) -> Vec<String> {
         .collect()
 }
 
+/// The log files of run `run`, sorted.
+fn log_files(host: &Host, run: i64) -> Vec<String> {
+    let mut logs: Vec<String> = fs_err::read_dir(host.state.join(format!("logs/run-{run}")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    logs.sort();
+    logs
+}
+
 #[test]
 fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
     let mut host = Host::new();
@@ -78,13 +88,8 @@ fn a_failure_in_the_middle_blocks_only_its_children_and_dependents() {
         "{log}"
     );
     // Log files are made ahead of the modules; those of the modules that never started go.
-    let mut logs: Vec<String> = fs_err::read_dir(host.state.join("logs/run-1"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    logs.sort();
     assert_eq!(
-        logs,
+        log_files(&host, 1),
         ["base.log", "broken.log", "independent.log", "sibling.log"]
     );
 
