@@ -408,9 +408,11 @@ struct Token(String);
 impl Token {
     fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
+        // upkeep never forks without exec, so its pid is fixed; asking is a syscall.
+        static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
         Self(format!(
             "{}-{}",
-            std::process::id(),
+            PID.get_or_init(std::process::id),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ))
     }

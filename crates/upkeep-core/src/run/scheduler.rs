@@ -764,7 +764,10 @@ fn safety_for(
 /// module's work directory, which the environment promises exists.
 fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
     let work_dir = ctx.options.state_dir.join("work").join(&step.name);
-    let _ = fs_err::create_dir_all(&work_dir);
+    // Usually made ahead by `prepare_files`; one stat instead of a failing mkdir and a stat.
+    if !work_dir.is_dir() {
+        let _ = fs_err::create_dir_all(&work_dir);
+    }
     let args_json = match &spec.kind {
         ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
         _ => "[]".to_owned(),

@@ -140,6 +140,8 @@ impl LedgerWriter {
     /// The first [`StateError`] the writer hit.
     pub fn finish(self) -> Result<Ledger, StateError> {
         drop(self.sender);
+        // It may be parked in its commit window; the window ends now.
+        self.thread.thread().unpark();
         self.thread
             .join()
             .expect("the ledger thread does not panic")
@@ -159,16 +161,7 @@ fn write_loop(
 ) -> Result<Ledger, StateError> {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
-        let deadline = Instant::now() + COMMIT_WINDOW;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match receiver.recv_timeout(left) {
-                Ok(op) => batch.push(op),
-                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
-                    break;
-                }
-            }
-        }
+        collect_window(receiver, &mut batch);
         let enqueued = apply(&mut ledger, &batch, &notifier.routing)?;
         tracing::debug!(changes = batch.len(), "ledger commit");
         if enqueued > 0 {
@@ -176,6 +169,28 @@ fn write_loop(
         }
     }
     Ok(ledger)
+}
+
+/// Add to `batch` what arrives within [`COMMIT_WINDOW`], or until the sender is gone.
+/// The thread parks for the window rather than waiting in `recv`: a waiting receiver is
+/// woken by every send, which for a stream of quick modules is two thread wake-ups per
+/// module; a parked one is woken only by [`LedgerWriter::finish`].
+fn collect_window(receiver: &mpsc::Receiver<LedgerOp>, batch: &mut Vec<LedgerOp>) {
+    let deadline = Instant::now() + COMMIT_WINDOW;
+    loop {
+        loop {
+            match receiver.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::park_timeout(left);
+    }
 }
 
 /// Write a batch of operations in one transaction, with the notifications they carry;
