@@ -27,7 +27,7 @@ mod warm;
 
 pub use capture::{Captured, capture};
 pub use scripts::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
-pub use warm::{PythonModule, Warm};
+pub use warm::{PythonModule, Warm, start_failed};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -147,7 +147,10 @@ pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finis
         Err(err) => {
             let message = format!("start `{}`: {err}", command_line(&invocation.argv));
             let _ = writeln!(log, "upkeep: {message}");
-            return spawn_failed(message);
+            return Finished {
+                exit: Exit::SpawnFailed(message),
+                tail: read_tail(&invocation.log_path),
+            };
         }
     };
     let output = invocation

@@ -140,6 +140,24 @@ impl Warm {
     }
 }
 
+/// What a module whose interpreter could not be started ends with; its log says so too,
+/// as [`super::run`]'s does for a command that cannot start.
+pub fn start_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
+    use std::io::Write;
+    let program = invocation
+        .argv
+        .first()
+        .map(|p| p.to_string_lossy().into_owned());
+    let message = format!("start `{}`: {err}", program.unwrap_or_default());
+    if let Ok(mut log) = open_log(invocation) {
+        let _ = writeln!(log, "upkeep: {message}");
+    }
+    Finished {
+        exit: super::Exit::SpawnFailed(message),
+        tail: super::read_tail(&invocation.log_path),
+    }
+}
+
 /// The go message: working directory, log (empty when streaming), root, module, then the
 /// environment.
 fn go_message(module: &PythonModule, invocation: &Invocation, streaming: bool) -> Vec<u8> {

@@ -558,6 +558,24 @@ fn field_at(source: &str, offset: usize) -> Option<String> {
 fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let field = &rest[..rest.find('`')?];
+    // A real field in the wrong table: say where it belongs rather than suggest itself.
+    let homes: Vec<&str> = [
+        ("`[upkeep]`", SETTINGS_FIELDS),
+        ("`[[module]]`", MODULE_FIELDS),
+        ("`health`", HEALTH_FIELDS),
+        ("`source`", SOURCE_KEYS),
+        ("`policy`", POLICY_KEYS),
+    ]
+    .iter()
+    .filter(|(_, fields)| fields.contains(&field))
+    .map(|(table, _)| *table)
+    .collect();
+    if !homes.is_empty() {
+        return Some(format!(
+            "`{field}` is a field of {}; move it into that table",
+            homes.join(" or ")
+        ));
+    }
     let known = SECTIONS
         .iter()
         .chain(SETTINGS_FIELDS)

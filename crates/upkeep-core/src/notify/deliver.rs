@@ -180,6 +180,24 @@ fn post(
     }
 }
 
+/// `HTTP <status>`, followed by the start of the response's body (300 bytes, whitespace
+/// collapsed) when it has one: what a failed request reports.
+pub(crate) fn status_error(response: &mut ureq::http::Response<ureq::Body>) -> String {
+    let status = response.status().as_u16();
+    let mut excerpt = String::new();
+    let _ = response
+        .body_mut()
+        .as_reader()
+        .take(300)
+        .read_to_string(&mut excerpt);
+    let excerpt = excerpt.split_whitespace().collect::<Vec<_>>().join(" ");
+    if excerpt.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {excerpt}")
+    }
+}
+
 fn judge(shown: &str, mut response: ureq::http::Response<ureq::Body>) -> Attempt {
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
@@ -191,18 +209,7 @@ fn judge(shown: &str, mut response: ureq::http::Response<ureq::Body>) -> Attempt
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let mut excerpt = String::new();
-    let _ = response
-        .body_mut()
-        .as_reader()
-        .take(300)
-        .read_to_string(&mut excerpt);
-    let excerpt = excerpt.trim();
-    let error = if excerpt.is_empty() {
-        format!("{shown}: HTTP {status}")
-    } else {
-        format!("{shown}: HTTP {status}: {excerpt}")
-    };
+    let error = format!("{shown}: {}", status_error(&mut response));
     if status == 429 || status >= 500 {
         Attempt::Retry { error, after }
     } else {

@@ -45,6 +45,7 @@ mod redact;
 mod sign;
 
 pub use courier::{Courier, CourierHandle};
+pub(crate) use deliver::status_error;
 pub use deliver::{Delivery, DeliveryOptions, deliver};
 pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;

@@ -79,9 +79,10 @@ pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobR
             let finished = warm.run(&module, &job.invocation, cancel.clone()).await;
             outcome_of(finished, job.invocation.timeout)
         }
-        (None, Some((_, Err(err)))) => {
-            outcome_of(start_failed(&job.invocation, &err), job.invocation.timeout)
-        }
+        (None, Some((_, Err(err)))) => outcome_of(
+            exec::start_failed(&job.invocation, &err),
+            job.invocation.timeout,
+        ),
         (None, None) => execute(&job, cancel.clone()).await,
     };
     crate::failpoint::crash_point!("run::module-exited");
@@ -107,18 +108,6 @@ async fn withdraw(
         warm.stop().await;
     }
     result
-}
-
-/// A Python module whose interpreter could not be started.
-fn start_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
-    let program = invocation
-        .argv
-        .first()
-        .map(|p| p.to_string_lossy().into_owned());
-    Finished {
-        exit: Exit::SpawnFailed(format!("start `{}`: {err}", program.unwrap_or_default())),
-        tail: String::new(),
-    }
 }
 
 /// Run the module's process and turn its exit into an outcome.
@@ -155,7 +144,7 @@ fn outcome_of(finished: Finished, timeout: Option<Duration>) -> Outcome {
             status: message,
             exit_code: None,
             signal: None,
-            tail: String::new(),
+            tail: finished.tail,
         },
     }
 }

@@ -61,9 +61,7 @@ impl Interpreters {
         if !any_python {
             return Self::default();
         }
-        let configured =
-            exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref());
-        let Some(found) = exec::python::which(&configured) else {
+        let Some(found) = exec::python::which(&configured_python(manifest)) else {
             return Self::default();
         };
         if exec::python::is_script(&found) {
@@ -80,17 +78,13 @@ impl Interpreters {
     /// interpreter resolved and one started for each Python module that can start at
     /// once (none of its requirements runs), up to `jobs`.
     pub(super) async fn fit(self, manifest: &Manifest, plan: &Plan, jobs: usize) -> Self {
-        let runs_python = |s: &Step| s.action.runs() && s.kind == ModuleKind::PYTHON;
         if !plan.steps.iter().any(runs_python) {
             self.stop_unused().await;
             return Self::default();
         }
-        let python = if let Some(python) = self.python {
-            python
-        } else {
-            let configured =
-                exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref());
-            exec::python::resolve(&configured).await
+        let python = match self.python {
+            Some(python) => python,
+            None => exec::python::resolve(&configured_python(manifest)).await,
         };
         let mut warm = self
             .warm
@@ -121,28 +115,29 @@ impl Interpreters {
     /// A started interpreter that may serve a module whose requirements that ran all ended
     /// by `ready_since`: one started after that, so it saw what they left.
     fn take(&self, ready_since: Option<Instant>) -> Option<Warm> {
-        let mut warm = self
-            .warm
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut warm = self.pool();
         let usable = warm
             .iter()
             .position(|w| ready_since.is_none_or(|t| w.started_at() > t))?;
         Some(warm.swap_remove(usable))
     }
 
-    /// Start one more for a Python module that is ready but waits for a free job slot.
-    fn top_up(&self, root: &std::path::Path) {
+    /// With none left, start one more when `waiting` says a Python module is ready but
+    /// waits for a free job slot.
+    fn top_up(&self, root: &std::path::Path, waiting: impl FnOnce() -> bool) {
         let Some(Ok(interpreter)) = &self.python else {
             return;
         };
-        let mut warm = self
-            .warm
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if warm.is_empty() {
+        let mut warm = self.pool();
+        if warm.is_empty() && waiting() {
             warm.extend(Warm::start(interpreter, root).ok());
         }
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.warm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Stop every one started so far and forget the interpreter: [`Self::fit`] starts
@@ -154,12 +149,7 @@ impl Interpreters {
 
     /// Stop the ones no module took.
     async fn stop_unused(&self) {
-        let unused: Vec<Warm> = std::mem::take(
-            &mut *self
-                .warm
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let unused: Vec<Warm> = std::mem::take(&mut *self.pool());
         for warm in unused {
             warm.stop().await;
         }
@@ -573,16 +563,19 @@ fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWri
 /// While every job slot is taken and a Python module is ready, have an interpreter
 /// starting for it.
 fn top_up_for_waiting(ctx: &Context, state: &State<'_>) {
-    if !matches!(ctx.interpreters.python, Some(Ok(_))) {
-        return;
-    }
-    let waiting = state
-        .ready
-        .iter()
-        .any(|&i| state.steps[i].action.runs() && state.steps[i].kind == ModuleKind::PYTHON);
-    if waiting {
-        ctx.interpreters.top_up(&ctx.manifest.root);
-    }
+    ctx.interpreters.top_up(&ctx.manifest.root, || {
+        state.ready.iter().any(|&i| runs_python(&state.steps[i]))
+    });
+}
+
+/// Whether `step` runs a Python module.
+fn runs_python(step: &Step) -> bool {
+    step.action.runs() && step.kind == ModuleKind::PYTHON
+}
+
+/// The interpreter the manifest asks for, before a version-manager shim is resolved.
+fn configured_python(manifest: &Manifest) -> PathBuf {
+    exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref())
 }
 
 /// How the Python module `dotted` starts: with an interpreter already started, when one
@@ -841,7 +834,7 @@ fn prepare_files(ctx: &Context, plan: &Plan) -> tokio::task::JoinHandle<()> {
     let files: Vec<(PathBuf, PathBuf)> = plan
         .steps
         .iter()
-        .filter(|s| s.action.runs() && s.kind != ModuleKind::FILES)
+        .filter(|s| gets_log_ahead(s))
         .map(|s| {
             let work = ctx.options.state_dir.join("work").join(&s.name);
             (work, log_path(ctx, &s.name))
@@ -864,6 +857,12 @@ fn prepare_files(ctx: &Context, plan: &Plan) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Whether [`prepare_files`] makes `step`'s log file ahead: every module that runs a
+/// process (a `files` module writes its report itself).
+fn gets_log_ahead(step: &Step) -> bool {
+    step.action.runs() && step.kind != ModuleKind::FILES
+}
+
 /// Remove the log files [`prepare_files`] made for modules that never started (blocked,
 /// refused, cancelled), unless something was written to them.
 async fn remove_unused_logs(
@@ -875,10 +874,7 @@ async fn remove_unused_logs(
     let unused: Vec<PathBuf> = state
         .results
         .iter()
-        .filter(|(index, result)| {
-            let step = &state.steps[*index];
-            step.action.runs() && step.kind != ModuleKind::FILES && result.log_path.is_none()
-        })
+        .filter(|(index, result)| gets_log_ahead(&state.steps[*index]) && result.log_path.is_none())
         .map(|(_, result)| log_path(ctx, &result.module))
         .collect();
     if unused.is_empty() {

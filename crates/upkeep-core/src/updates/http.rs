@@ -1,7 +1,6 @@
 //! `http` sources: a JSON release feed fetched with a timeout and a size cap (see
 //! [`super::feed`] for what it may hold).
 
-use std::io::Read;
 use std::time::Duration;
 
 use super::Finding;
@@ -59,18 +58,7 @@ fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
         .map_err(described)?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
-        let mut excerpt = String::new();
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(300)
-            .read_to_string(&mut excerpt);
-        let excerpt = excerpt.split_whitespace().collect::<Vec<_>>().join(" ");
-        return Err(if excerpt.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status}: {excerpt}")
-        });
+        return Err(crate::notify::status_error(&mut response));
     }
     response
         .body_mut()
@@ -82,7 +70,7 @@ fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     use super::*;

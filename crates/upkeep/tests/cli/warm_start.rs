@@ -211,3 +211,23 @@ fn a_run_that_waited_for_the_lock_starts_its_interpreters_after_the_other_run() 
     assert!(first.wait().unwrap().success());
     assert_eq!(code, 0, "{stdout}");
 }
+
+#[test]
+fn an_interpreter_that_cannot_start_fails_its_module_and_says_why_in_the_log() {
+    let mut host = Host::new();
+    host.python_module("app", "def main(args):\n    pass\n");
+    host.manifest_toml(
+        "[upkeep]\npython = \"missing/python\"\n\n[[module]]\nname = \"app\"\npython = \"app.index\"\n",
+    );
+    host.approve();
+    let run = host.upkeep().arg("run").assert();
+    let (code, stdout, _) = output(&run);
+    assert_eq!(code, upkeep_core::exit_codes::MODULES_FAILED, "{stdout}");
+    let expected = format!(
+        "upkeep: start `{}`: No such file or directory",
+        host.updates.join("missing/python").display()
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
+    let log = fs_err::read_to_string(host.state.join("logs/run-1/app.log")).unwrap();
+    assert!(log.contains(&expected), "{log}");
+}

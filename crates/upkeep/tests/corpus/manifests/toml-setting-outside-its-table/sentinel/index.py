@@ -1,0 +1,7 @@
+"""Proof of fail-closed: if upkeep ever runs this module, it leaves a mark."""
+import os
+import pathlib
+
+
+def main(args=None):
+    pathlib.Path(os.environ["UPKEEP_WORK_DIR"], "SENTINEL_RAN").write_text("ran\n")
