@@ -148,21 +148,28 @@ impl LedgerWriter {
     }
 }
 
-/// How long the writer keeps collecting after the first queued change before it commits.
-/// Nothing waits on the commit during a run, so this only bounds how far the durable
-/// ledger may trail the host; in exchange a stream of fast modules shares one fsync per
-/// window instead of paying two each.
+/// The shortest time between two commits. Nothing waits on a commit during a run, so this
+/// only bounds how far the durable ledger may trail the host; in exchange a stream of fast
+/// modules shares one fsync per window instead of paying two each.
 const COMMIT_WINDOW: Duration = Duration::from_millis(10);
 
+/// Commit what arrives, at most once per [`COMMIT_WINDOW`]: the first change after a quiet
+/// spell is committed at once (leading edge), and what arrives within a window of the last
+/// commit waits for the window to end and goes in one transaction. Committing at once
+/// keeps a lone change (a long module's start) from being held back until it collides
+/// with the next one (its end, which the run then waits for).
 fn write_loop(
     mut ledger: Ledger,
     receiver: &mpsc::Receiver<LedgerOp>,
     notifier: &Notifier,
 ) -> Result<Ledger, StateError> {
+    let mut last_commit: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
-        collect_window(receiver, &mut batch);
+        let deadline = last_commit.map_or_else(Instant::now, |at| at + COMMIT_WINDOW);
+        collect_until(receiver, &mut batch, deadline);
         let enqueued = apply(&mut ledger, &batch, &notifier.routing)?;
+        last_commit = Some(Instant::now());
         tracing::debug!(changes = batch.len(), "ledger commit");
         if enqueued > 0 {
             notifier.wake();
@@ -171,12 +178,15 @@ fn write_loop(
     Ok(ledger)
 }
 
-/// Add to `batch` what arrives within [`COMMIT_WINDOW`], or until the sender is gone.
-/// The thread parks for the window rather than waiting in `recv`: a waiting receiver is
-/// woken by every send, which for a stream of quick modules is two thread wake-ups per
-/// module; a parked one is woken only by [`LedgerWriter::finish`].
-fn collect_window(receiver: &mpsc::Receiver<LedgerOp>, batch: &mut Vec<LedgerOp>) {
-    let deadline = Instant::now() + COMMIT_WINDOW;
+/// Add to `batch` what has queued up and what arrives until `deadline`, or until the
+/// sender is gone. The thread parks until the deadline rather than waiting in `recv`: a
+/// waiting receiver is woken by every send, which for a stream of quick modules is two
+/// thread wake-ups per module; a parked one is woken only by [`LedgerWriter::finish`].
+fn collect_until(
+    receiver: &mpsc::Receiver<LedgerOp>,
+    batch: &mut Vec<LedgerOp>,
+    deadline: Instant,
+) {
     loop {
         loop {
             match receiver.try_recv() {
