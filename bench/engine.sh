@@ -112,6 +112,10 @@ EOF
 hf chain_upkeep 1 7 -N --prepare "$(prepare_fresh "$C/st")" \
     -n "upkeep run -j1 (chain $N, fresh state)" "$UPKEEP --manifest $C/upkeep.toml --state-dir $C/st run -j1"
 hf chain_make 1 7 -N -n "make -j1 (chain $N)" "make -s -C $C -j1"
+# diagnostic: a later run (state dir, work dirs and ledger already there), every module
+# forced: what a module costs on every run but the first
+hf chain_upkeep_again 1 7 -N -n "upkeep run -j1 --force (chain $N, existing state)" \
+    "$UPKEEP --manifest $C/upkeep.toml --state-dir $C/st run -j1 --force"
 # diagnostic: the same with the state dir on tmpfs (no fsync, no ext4): what the ledger
 # and the per-module files cost
 if [[ -d /dev/shm && -w /dev/shm ]]; then
@@ -128,6 +132,9 @@ trash "$W"; "$PY" "$BENCH/gen.py" wide "$W" "$N"
 hf wide_upkeep 1 7 -N --prepare "$(prepare_fresh "$W/st")" \
     -n "upkeep run -j2 (wide $N, fresh state)" "$UPKEEP --manifest $W/upkeep.toml --state-dir $W/st run -j2"
 hf wide_make 1 7 -N -n "make -j2 (wide $N)" "make -s -C $W -j2"
+"$UPKEEP" --manifest "$W/upkeep.toml" --state-dir "$W/st" run -j2 >/dev/null 2>&1
+hf wide_upkeep_again 1 7 -N -n "upkeep run -j2 --force (wide $N, existing state)" \
+    "$UPKEEP --manifest $W/upkeep.toml --state-dir $W/st run -j2 --force"
 if [[ -d /dev/shm && -w /dev/shm ]]; then
     SHM=/dev/shm/upkeep-bench-$$
     hf wide_upkeep_tmpfs 1 5 -N --prepare "rm -rf $SHM" \

@@ -182,8 +182,10 @@ def report(results):
 
     row(f"1. chain of {n}, -j1", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
     row("   (diag) state dir on tmpfs", "chain_upkeep_tmpfs", "chain_make", "make -j1", per=n)
+    row("   (diag) --force, existing state", "chain_upkeep_again", "chain_make", "make -j1", per=n)
     row(f"2. {n} independent, -j2", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
     row("   (diag) state dir on tmpfs", "wide_upkeep_tmpfs", "wide_make", "make -j2", per=n)
+    row("   (diag) --force, existing state", "wide_upkeep_again", "wide_make", "make -j2", per=n)
     row(f"3. plan, {n} up to date", "plan_upkeep", None, "", absolute=0.040)
     row("   plan vs make -q", "plan_upkeep", "plan_make", "make -q")
     row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
