@@ -74,6 +74,7 @@ const IN_EFFECT: &[&str] = &[
     "backup.verify_backups",
     "safety.require_backup_before_update",
     "safety.min_disk_space_mb",
+    "logging.max_log_files",
 ];
 
 impl Definition {
@@ -286,7 +287,7 @@ pub const DEFINITIONS: &[Definition] = &[
         "max_log_files",
         int(1, 100_000),
         "10",
-        "run log directories kept"
+        "log directories kept of each kind (runs, rollbacks, pre-runs), the newest; older ones are deleted during the next run"
     ),
 ];
 
@@ -740,6 +741,13 @@ impl Settings {
             level: i32::try_from(self.int("backup.compression_level")).unwrap_or(2),
             min_free_bytes: u64::try_from(self.int("safety.min_disk_space_mb")).unwrap_or(0) << 20,
         }
+    }
+
+    /// How many log directories of each kind a run keeps (`logging.max_log_files`).
+    pub fn keep_logs(&self) -> usize {
+        usize::try_from(self.int("logging.max_log_files"))
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// The retention rules `backup prune` applies when given none.

@@ -2,6 +2,7 @@
 //! bounded parallelism, record every outcome, write back to a seed manifest, summarize.
 
 mod events;
+mod logs;
 mod module;
 pub(crate) mod safety;
 mod scheduler;
@@ -51,6 +52,10 @@ pub struct RunOptions {
     pub backup: crate::backup::BackupConfig,
     /// Which notifications the run enqueues, and the courier to wake for them.
     pub notify: crate::notify::Notifier,
+    /// Log directories of each kind (`run-N`, `rollback-MS`, `prerun-MS`) kept, the newest
+    /// ones, this run's included; older ones are deleted while the run's modules run.
+    /// `None` keeps them all.
+    pub keep_logs: Option<usize>,
 }
 
 impl RunOptions {
@@ -69,6 +74,7 @@ impl RunOptions {
             handle_signals: false,
             backup: crate::backup::BackupConfig::default(),
             notify: crate::notify::Notifier::default(),
+            keep_logs: None,
         }
     }
 }
@@ -129,6 +135,7 @@ pub fn run(
         jobs: options.jobs,
     });
     let writer = LedgerWriter::spawn_notifying(ledger, options.notify.clone());
+    let pruning = start_pruning(&runtime, options, run_id);
     let context = scheduler::Context {
         manifest: manifest.clone(),
         options: options.clone(),
@@ -140,6 +147,7 @@ pub fn run(
         interpreters,
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
+    wait_for_pruning(&runtime, pruning);
     let result = RunSummary::result_of(&modules, cancelled);
     let finished = notices::run_finished(run, result, &modules, elapsed_ms(started));
     writer.send(LedgerOp::RunFinished {
@@ -163,6 +171,28 @@ pub fn run(
     };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
+}
+
+/// Delete old log directories (see [`logs`]) on a blocking thread while the modules run.
+fn start_pruning(
+    runtime: &tokio::runtime::Runtime,
+    options: &RunOptions,
+    run_id: i64,
+) -> Option<tokio::task::JoinHandle<usize>> {
+    let keep = options.keep_logs?;
+    let logs = options.state_dir.join("logs");
+    let current = u64::try_from(run_id).ok();
+    Some(runtime.spawn_blocking(move || logs::prune(&logs, keep, current)))
+}
+
+/// Wait for [`start_pruning`]'s thread; what it could not delete it has logged.
+fn wait_for_pruning(
+    runtime: &tokio::runtime::Runtime,
+    pruning: Option<tokio::task::JoinHandle<usize>>,
+) {
+    if let Some(pruning) = pruning {
+        let _ = runtime.block_on(pruning);
+    }
 }
 
 /// The run's async runtime, and a Python interpreter already starting in it: an

@@ -118,6 +118,7 @@ fn set_flags(options: &mut RunOptions, ctx: &Context, settings: &Settings, args:
     options.wait_for_lock = args.wait;
     options.handle_signals = true;
     options.backup = settings.backup_config();
+    options.keep_logs = Some(settings.keep_logs());
     if let Some(min_free) = args.min_free {
         options.backup.min_free_bytes = min_free;
     }

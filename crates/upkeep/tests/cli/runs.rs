@@ -360,3 +360,41 @@ fn completions_help_and_version_work_without_a_manifest() {
     host.upkeep().arg("--version").assert().success();
     assert!(!host.state.exists());
 }
+
+#[test]
+fn old_run_logs_are_pruned_to_the_setting_and_the_ledger_keeps_every_run() {
+    let mut host = Host::new();
+    fs_err::write(
+        host.root.join("settings.toml"),
+        "[logging]\nmax_log_files = 2\n",
+    )
+    .unwrap();
+    let script = host.script("say.sh", "echo \"run $UPKEEP_RUN_ID\"");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"say\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
+    // A pre-run's and a rollback's log directories are pruned by kind, not with runs'.
+    for other in ["prerun-100", "prerun-200", "prerun-300", "rollback-7"] {
+        fs_err::create_dir_all(host.state.join("logs").join(other)).unwrap();
+    }
+    for _ in 0..4 {
+        host.upkeep().args(["run", "--force"]).assert().success();
+    }
+    let mut kept: Vec<String> = fs_err::read_dir(host.state.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["prerun-200", "prerun-300", "rollback-7", "run-3", "run-4"]
+    );
+    let log = fs_err::read_to_string(host.state.join("logs/run-4/say.log")).unwrap();
+    assert!(log.contains("run 4"), "{log}");
+    let runs: i64 = host
+        .ledger()
+        .query_row("SELECT count(*) FROM runs", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(runs, 4);
+}
