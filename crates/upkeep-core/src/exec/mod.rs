@@ -146,11 +146,7 @@ pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finis
         Ok(child) => child,
         Err(err) => {
             let message = format!("start `{}`: {err}", command_line(&invocation.argv));
-            let _ = writeln!(log, "upkeep: {message}");
-            return Finished {
-                exit: Exit::SpawnFailed(message),
-                tail: read_tail(&invocation.log_path),
-            };
+            return could_not_start(&mut log, &invocation, message);
         }
     };
     let output = invocation
@@ -170,6 +166,16 @@ fn spawn_failed(message: String) -> Finished {
     Finished {
         exit: Exit::SpawnFailed(message),
         tail: String::new(),
+    }
+}
+
+/// A process that could not be started: why goes into its log, after the header, so the
+/// outcome's last lines show it.
+fn could_not_start(log: &mut fs_err::File, invocation: &Invocation, message: String) -> Finished {
+    let _ = writeln!(log, "upkeep: {message}");
+    Finished {
+        exit: Exit::SpawnFailed(message),
+        tail: read_tail(&invocation.log_path),
     }
 }
 

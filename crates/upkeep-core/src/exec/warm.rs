@@ -34,8 +34,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::{
-    Finished, Invocation, Started, TOKEN_VAR, Token, adopt_orphans, log_failed, open_log,
-    spawn_readers, supervise,
+    Finished, Invocation, Started, TOKEN_VAR, Token, adopt_orphans, could_not_start, log_failed,
+    open_log, spawn_failed, spawn_readers, supervise,
 };
 
 /// The bootstrap argument that makes it wait for the go message.
@@ -143,18 +143,15 @@ impl Warm {
 /// What a module whose interpreter could not be started ends with; its log says so too,
 /// as [`super::run`]'s does for a command that cannot start.
 pub fn start_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
-    use std::io::Write;
+    // The interpreter alone: the rest of the argv is the bootstrap's source.
     let program = invocation
         .argv
         .first()
         .map(|p| p.to_string_lossy().into_owned());
     let message = format!("start `{}`: {err}", program.unwrap_or_default());
-    if let Ok(mut log) = open_log(invocation) {
-        let _ = writeln!(log, "upkeep: {message}");
-    }
-    Finished {
-        exit: super::Exit::SpawnFailed(message),
-        tail: super::read_tail(&invocation.log_path),
+    match open_log(invocation) {
+        Ok(mut log) => could_not_start(&mut log, invocation, message),
+        Err(_) => spawn_failed(message),
     }
 }
 

@@ -61,6 +61,9 @@ pub enum RunEvent {
     },
     /// A module reached its outcome.
     ModuleFinished(ModuleResult),
+    /// Something went wrong beside the modules that does not change the run's result (an
+    /// old log directory that could not be deleted).
+    Warning(String),
     /// The run ended.
     Finished(RunSummary),
 }

@@ -9,12 +9,22 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// What [`prune`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Pruned {
+    /// Directories deleted.
+    pub(crate) removed: usize,
+    /// Why the others it tried could not be (each names its path).
+    pub(crate) failures: Vec<String>,
+}
+
 /// Delete the log directories of each kind beyond the newest `keep`, counting `current`
 /// (the running run's number) among the `run-N` ones even before its directory exists.
-/// Returns how many directories were deleted; one that cannot be deleted is skipped.
-pub(crate) fn prune(logs_dir: &Path, keep: usize, current: Option<u64>) -> usize {
+/// One that cannot be deleted is skipped and reported.
+pub(crate) fn prune(logs_dir: &Path, keep: usize, current: Option<u64>) -> Pruned {
+    let mut pruned = Pruned::default();
     let Ok(entries) = fs_err::read_dir(logs_dir) else {
-        return 0;
+        return pruned;
     };
     let mut kinds: BTreeMap<String, Vec<(u64, Option<PathBuf>)>> = BTreeMap::new();
     for entry in entries.flatten() {
@@ -35,18 +45,17 @@ pub(crate) fn prune(logs_dir: &Path, keep: usize, current: Option<u64>) -> usize
             runs.push((current, None));
         }
     }
-    let mut removed = 0;
     for dirs in kinds.values_mut() {
         dirs.sort_unstable_by_key(|dir| std::cmp::Reverse(dir.0));
         for (_, path) in dirs.iter().skip(keep) {
             let Some(path) = path else { continue };
             match fs_err::remove_dir_all(path) {
-                Ok(()) => removed += 1,
-                Err(err) => tracing::warn!(%err, "could not prune an old log directory"),
+                Ok(()) => pruned.removed += 1,
+                Err(err) => pruned.failures.push(err.to_string()),
             }
         }
     }
-    removed
+    pruned
 }
 
 /// `run-12` -> (`run`, 12); `None` for names of other shapes.
@@ -92,7 +101,7 @@ mod tests {
         }
         fs_err::write(tmp.path().join("run-1"), "a file, not a run's directory").unwrap();
         fs_err::write(tmp.path().join("run-10").join("a.log"), "output").unwrap();
-        assert_eq!(prune(tmp.path(), 2, None), 3);
+        assert_eq!(prune(tmp.path(), 2, None).removed, 3);
         assert_eq!(
             dirs(tmp.path()),
             [
@@ -114,8 +123,8 @@ mod tests {
         for name in ["run-1", "run-2", "run-3"] {
             fs_err::create_dir(tmp.path().join(name)).unwrap();
         }
-        assert_eq!(prune(tmp.path(), 2, Some(4)), 2);
+        assert_eq!(prune(tmp.path(), 2, Some(4)).removed, 2);
         assert_eq!(dirs(tmp.path()), ["run-3"]);
-        assert_eq!(prune(&tmp.path().join("missing"), 2, Some(4)), 0);
+        assert_eq!(prune(&tmp.path().join("missing"), 2, Some(4)).removed, 0);
     }
 }

@@ -147,7 +147,7 @@ pub fn run(
         interpreters,
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
-    wait_for_pruning(&runtime, pruning);
+    wait_for_pruning(&runtime, pruning, reporter.as_ref());
     let result = RunSummary::result_of(&modules, cancelled);
     let finished = notices::run_finished(run, result, &modules, elapsed_ms(started));
     writer.send(LedgerOp::RunFinished {
@@ -178,20 +178,27 @@ fn start_pruning(
     runtime: &tokio::runtime::Runtime,
     options: &RunOptions,
     run_id: i64,
-) -> Option<tokio::task::JoinHandle<usize>> {
+) -> Option<tokio::task::JoinHandle<logs::Pruned>> {
     let keep = options.keep_logs?;
     let logs = options.state_dir.join("logs");
     let current = u64::try_from(run_id).ok();
     Some(runtime.spawn_blocking(move || logs::prune(&logs, keep, current)))
 }
 
-/// Wait for [`start_pruning`]'s thread; what it could not delete it has logged.
+/// Wait for [`start_pruning`]'s thread, and warn about what it could not delete: the
+/// run's result does not depend on it, but the logs would otherwise grow unnoticed.
 fn wait_for_pruning(
     runtime: &tokio::runtime::Runtime,
-    pruning: Option<tokio::task::JoinHandle<usize>>,
+    pruning: Option<tokio::task::JoinHandle<logs::Pruned>>,
+    reporter: &dyn Reporter,
 ) {
-    if let Some(pruning) = pruning {
-        let _ = runtime.block_on(pruning);
+    let Some(Ok(pruned)) = pruning.map(|p| runtime.block_on(p)) else {
+        return;
+    };
+    for failure in pruned.failures {
+        reporter.event(&RunEvent::Warning(format!(
+            "could not delete an old log directory (logging.max_log_files): {failure}"
+        )));
     }
 }
 

@@ -132,6 +132,7 @@ impl Reporter for ProgressReporter {
                 self.line(&format!("{module} {mark} {line}"));
             }
             RunEvent::ModuleFinished(result) => self.finished(result),
+            RunEvent::Warning(message) => self.line(&format!("warning: {message}")),
             RunEvent::Finished(_) => {
                 if let Some(bar) = &self.bar {
                     bar.finish_and_clear();

@@ -25,14 +25,19 @@ fn order(host: &Host) -> Vec<String> {
         .collect()
 }
 
-/// The log files of run `run`, sorted.
-fn log_files(host: &Host, run: i64) -> Vec<String> {
-    let mut logs: Vec<String> = fs_err::read_dir(host.state.join(format!("logs/run-{run}")))
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs_err::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    logs.sort();
-    logs
+    names.sort();
+    names
+}
+
+/// The log files of run `run`, sorted.
+fn log_files(host: &Host, run: i64) -> Vec<String> {
+    names_in(&host.state.join(format!("logs/run-{run}")))
 }
 
 #[test]
@@ -381,13 +386,8 @@ fn old_run_logs_are_pruned_to_the_setting_and_the_ledger_keeps_every_run() {
     for _ in 0..4 {
         host.upkeep().args(["run", "--force"]).assert().success();
     }
-    let mut kept: Vec<String> = fs_err::read_dir(host.state.join("logs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    kept.sort();
     assert_eq!(
-        kept,
+        names_in(&host.state.join("logs")),
         ["prerun-200", "prerun-300", "rollback-7", "run-3", "run-4"]
     );
     let log = fs_err::read_to_string(host.state.join("logs/run-4/say.log")).unwrap();

@@ -133,6 +133,15 @@ fn the_interpreters_start_up_output_and_the_modules_output_share_its_log() {
     );
 }
 
+/// A directory outside the virtualenv holding `extramod` (`VALUE = 42`), which a module
+/// can import only once a `.pth` file points at it.
+fn extra_module(host: &Host) -> std::path::PathBuf {
+    let extra = host.root.join("extra");
+    fs_err::create_dir_all(&extra).unwrap();
+    fs_err::write(extra.join("extramod.py"), "VALUE = 42\n").unwrap();
+    extra
+}
+
 #[test]
 fn a_module_runs_in_an_interpreter_started_after_its_requirements_ended() {
     let mut host = Host::new();
@@ -140,9 +149,7 @@ fn a_module_runs_in_an_interpreter_started_after_its_requirements_ended() {
     // `installer` adds a .pth file to the virtualenv; `user` needs what it points at,
     // which only an interpreter that starts afterwards sees. `other` is independent and
     // keeps an interpreter starting while `installer` runs.
-    let extra = host.root.join("extra");
-    fs_err::create_dir_all(&extra).unwrap();
-    fs_err::write(extra.join("extramod.py"), "VALUE = 42\n").unwrap();
+    let extra = extra_module(&host);
     host.python_module(
         "installer",
         &format!(
@@ -174,9 +181,7 @@ fn a_module_runs_in_an_interpreter_started_after_its_requirements_ended() {
 fn a_run_that_waited_for_the_lock_starts_its_interpreters_after_the_other_run() {
     let mut host = Host::new();
     let site = venv(&host);
-    let extra = host.root.join("extra");
-    fs_err::create_dir_all(&extra).unwrap();
-    fs_err::write(extra.join("extramod.py"), "VALUE = 42\n").unwrap();
+    let extra = extra_module(&host);
     let started = host.root.join("installer-started");
     // `installer` (run by the first upkeep) adds a .pth file while the second upkeep waits
     // for the lock; `user` (run by the second) needs it.
