@@ -202,19 +202,23 @@ setup_py() {  # first run; a module folder may need its checksum approved first
 setup_py "$P"
 echo "interpreter: $VPY -> $(readlink -f "$VPY")"
 BARE="import sys; sys.path.insert(0, '$P'); import mod1.index as m; m.main([])"
+# diagnostic: the venv's interpreter (no shim, no global site-packages) shows upkeep's own
+# fixed cost against the shortest interpreter start there is
 hf py_upkeep 5 30 -N -n "upkeep run --force (venv python)" \
     "$UPKEEP --manifest $P/upkeep.toml --state-dir $P/st run --force"
 hf py_bare 5 30 -N -n "venv/bin/python -c import+main" "$VPY -c \"$BARE\""
-# informational: no venv, so python3 from PATH (a pyenv shim here, which upkeep resolves once per run)
+# the issue's measurement: no venv, so python3 from PATH (a pyenv shim here: upkeep starts
+# the first interpreter through it and resolves it by that start), against a bare
+# `python3 -c 'import m; m.main([])'`
 S=$OUT/pyshim
 trash "$S"; "$PY" "$BENCH/gen.py" py "$S"
 setup_py "$S"
 shim=$(command -v python3)
 echo "python3 on PATH: $shim ($(head -c 2 "$shim" | grep -q '#!' && echo 'a script: a version-manager shim' || echo 'a binary'))"
 BARE_S="import sys; sys.path.insert(0, '$S'); import mod1.index as m; m.main([])"
-hf py_upkeep_shim 2 10 -N -n "upkeep run --force (python3 on PATH)" \
+hf py_upkeep_shim 3 20 -N -n "upkeep run --force (python3 on PATH)" \
     "$UPKEEP --manifest $S/upkeep.toml --state-dir $S/st run --force"
-hf py_bare_shim 2 10 -N -n "python3 (PATH) -c import+main" "python3 -c \"$BARE_S\""
+hf py_bare_shim 3 20 -N -n "python3 (PATH) -c import+main" "python3 -c \"$BARE_S\""
 
 # ---------------------------------------------------------------- report
 cat >"$RES/meta.json" <<EOF

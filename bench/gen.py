@@ -191,8 +191,8 @@ def report(results):
     row("   plan vs ninja -n", "plan_upkeep", "plan_ninja", "ninja -n")
     row(f"4. checksum --check, {meta['tree_bytes'] / 1e6:.0f} MB / {meta['tree_files']} files", "sum_upkeep", "sum_openssl",
         "openssl", target=1.7, higher_better=True, gbps=True)
-    row("5. python module (same venv python)", "py_upkeep", "py_bare", "bare python", target=1.1)
-    row("   (info) python3 = pyenv shim", "py_upkeep_shim", "py_bare_shim", "bare shim")
+    row("5. python module, python3 on PATH", "py_upkeep_shim", "py_bare_shim", "bare python3", target=1.1)
+    row("   (diag) venv python, no shim", "py_upkeep", "py_bare", "bare venv python")
 
     head = ("scenario", "upkeep", "peer", "ratio", "by min", "target", "result", "bg load up/peer")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]

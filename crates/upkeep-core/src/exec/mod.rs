@@ -27,7 +27,7 @@ mod warm;
 
 pub use capture::{Captured, capture};
 pub use scripts::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
-pub use warm::{PythonModule, Warm, start_failed};
+pub use warm::{Interpreter, PythonModule, Warm, start_failed};
 
 use std::collections::HashMap;
 use std::ffi::OsString;

@@ -20,6 +20,13 @@ use std::path::{Path, PathBuf};
 pub const BOOTSTRAP: &str = r#"
 import os, sys
 if sys.argv[1:] == ["--wait"]:
+    # Standard input is a socket: say which interpreter this is (upkeep resolves a
+    # version-manager shim by it; otherwise nobody may be listening), then wait for the
+    # go message.
+    try:
+        os.write(0, os.fsencode(sys.executable) + b"\0")
+    except OSError:
+        pass
     message = b""
     while True:
         chunk = os.read(0, 65536)
@@ -145,41 +152,4 @@ pub fn argv(interpreter: &Path, root: &Path, module: &str) -> Vec<OsString> {
         root.as_os_str().to_owned(),
         OsString::from(module),
     ]
-}
-
-/// Resolve a version-manager shim (a script such as pyenv's `python3`) to the real
-/// interpreter by asking it once for `sys.executable`. Starting through a shim costs
-/// about three times an interpreter start, so a run resolves it once and then starts the
-/// interpreter directly. Real binaries and virtualenv links are returned unchanged (a
-/// virtualenv's `bin/python` must keep its own path for the venv to apply).
-pub async fn resolve(interpreter: &Path) -> Result<PathBuf, String> {
-    let Some(found) = which(interpreter) else {
-        return Err(format!(
-            "Python interpreter `{}` not found on PATH",
-            interpreter.display()
-        ));
-    };
-    if !is_script(&found) {
-        return Ok(found);
-    }
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "exec is the one module that spawns processes"
-    )]
-    let output = tokio::process::Command::new(&found)
-        .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|err| format!("start `{}`: {err}", found.display()))?;
-    let executable = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    if !output.status.success() || executable.is_empty() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!(
-            "ask `{}` for its interpreter: {}",
-            found.display(),
-            stderr.trim()
-        ));
-    }
-    Ok(PathBuf::from(executable))
 }

@@ -23,14 +23,22 @@
 //! requirements ran after the interpreter started would see a Python that started before
 //! they changed the virtualenv, so the scheduler only hands a warm interpreter to a module
 //! whose requirements had all ended before it started ([`Warm::started_at`]).
+//!
+//! Standard input is one end of a socket pair rather than a pipe, so that the bootstrap can
+//! answer on it: before it waits, it writes its `sys.executable` and a NUL. That is how a
+//! version-manager shim (pyenv's `python3`, a bash script costing about three interpreter
+//! starts) is resolved: [`Interpreter`] starts the first interpreter of a run through the
+//! shim, and every later start uses the path that one reported. The shim runs once per run,
+//! and no process is started only to ask it.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
 use tokio::sync::watch;
 
 use super::{
@@ -45,7 +53,8 @@ pub(crate) const WAIT_FLAG: &str = "--wait";
 #[derive(Debug)]
 pub struct Warm {
     child: tokio::process::Child,
-    stdin: Option<tokio::process::ChildStdin>,
+    /// Its standard input: the go message goes out on it (then end of file).
+    stdin: Option<UnixStream>,
     token: Token,
     started_at: Instant,
 }
@@ -66,8 +75,17 @@ impl Warm {
     /// # Errors
     /// When the interpreter cannot be started.
     pub fn start(interpreter: &Path, root: &Path) -> std::io::Result<Self> {
+        Self::spawn(interpreter, root).map(|(warm, _)| warm)
+    }
+
+    /// [`Self::start`], also returning a second handle on its standard input, from which
+    /// the interpreter's report of its `sys.executable` can be read.
+    fn spawn(interpreter: &Path, root: &Path) -> std::io::Result<(Self, UnixStream)> {
         adopt_orphans();
         let token = Token::next();
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        let report = ours.try_clone()?;
         #[expect(
             clippy::disallowed_methods,
             reason = "exec is the one module that spawns processes"
@@ -77,19 +95,21 @@ impl Warm {
             .args(["-c", super::python::BOOTSTRAP, WAIT_FLAG])
             .env(TOKEN_VAR, token.env_value())
             .current_dir(root)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn()?;
+        let child = command.spawn()?;
+        drop(command);
         tracing::debug!(interpreter = %interpreter.display(), "started a warm interpreter");
-        Ok(Self {
-            stdin: child.stdin.take(),
+        let warm = Self {
             child,
+            stdin: Some(UnixStream::from_std(ours)?),
             token,
             started_at: Instant::now(),
-        })
+        };
+        Ok((warm, UnixStream::from_std(report)?))
     }
 
     /// When it was started.
@@ -114,10 +134,15 @@ impl Warm {
         };
         let streaming = invocation.stream.is_some();
         let message = go_message(module, invocation, streaming);
-        if let Some(mut stdin) = self.stdin.take() {
+        // Kept open until the interpreter has exited: closing a socket whose own unread
+        // input (the interpreter's report, which nobody needs here) is not empty resets the
+        // connection, and the interpreter could read that instead of the go message.
+        let mut control = self.stdin.take();
+        if let Some(stdin) = &mut control {
             // It fails only when the interpreter died starting; its exit and its output
             // (copied below) tell why.
             let _ = stdin.write_all(&message).await;
+            let _ = stdin.shutdown().await;
         }
         let output = match &invocation.stream {
             Some(sink) => Some(spawn_readers(&mut self.child, sink, &log)),
@@ -129,12 +154,18 @@ impl Warm {
             log,
             output,
         };
-        supervise(started, invocation, cancel).await
+        let finished = supervise(started, invocation, cancel).await;
+        drop(control);
+        finished
     }
 
     /// Withdraw it: end of file without `go`, then kill it and wait for it.
     pub async fn stop(mut self) {
-        drop(self.stdin.take());
+        if let Some(mut stdin) = self.stdin.take() {
+            // Shut down rather than only close: a reader of its report may hold the
+            // socket open too.
+            let _ = stdin.shutdown().await;
+        }
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
@@ -210,4 +241,133 @@ async fn drain<R: AsyncRead + Unpin>(stream: Option<R>, log: Option<fs_err::File
         }
         let _ = log.write_all(&buffer[..n]);
     }
+}
+
+/// The run's Python interpreter: the one the manifest asks for, and, when that is a
+/// version-manager shim, the real interpreter behind it once the first interpreter started
+/// through the shim has reported its path (see the module docs). Clones share what is known.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    /// As found on `PATH` (or the manifest's setting).
+    configured: PathBuf,
+    /// Whether `configured` is a script, which is asked for the real interpreter.
+    script: bool,
+    real: watch::Sender<Real>,
+}
+
+/// What is known of the interpreter behind a shim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Real {
+    /// Nothing has been started through the shim yet.
+    NotAsked,
+    /// An interpreter started through the shim has not reported yet.
+    Asking,
+    /// Its `sys.executable`.
+    Known(PathBuf),
+    /// It ended without reporting (the shim failed, say): later starts go through the
+    /// shim too, and their logs show why they fail.
+    Unknown,
+}
+
+impl Interpreter {
+    /// The interpreter at `found` (a path that exists); a script is resolved by its first
+    /// start.
+    pub fn new(found: PathBuf) -> Self {
+        let script = super::python::is_script(&found);
+        Self {
+            configured: found,
+            script,
+            real: watch::Sender::new(Real::NotAsked),
+        }
+    }
+
+    /// Whether it is a script (a shim) whose real interpreter is not known yet.
+    pub fn is_unresolved_script(&self) -> bool {
+        self.script && !matches!(*self.real.borrow(), Real::Known(_))
+    }
+
+    /// The path to show for it, and to start it by when nothing better is known yet.
+    pub fn path(&self) -> PathBuf {
+        match &*self.real.borrow() {
+            Real::Known(path) => path.clone(),
+            _ => self.configured.clone(),
+        }
+    }
+
+    /// Start a warm interpreter now, unless its shim is being asked: then `None`, and
+    /// [`Self::start`] waits for the answer. Must be called within a tokio runtime.
+    pub fn try_start(&self, root: &Path) -> Option<std::io::Result<Warm>> {
+        if !self.script {
+            return Some(Warm::start(&self.configured, root));
+        }
+        let mut ask = false;
+        self.real.send_if_modified(|real| {
+            ask = *real == Real::NotAsked;
+            if ask {
+                *real = Real::Asking;
+            }
+            ask
+        });
+        if ask {
+            return Some(self.start_asking(root));
+        }
+        match &*self.real.borrow() {
+            Real::Known(path) => Some(Warm::start(path, root)),
+            Real::Unknown => Some(Warm::start(&self.configured, root)),
+            Real::NotAsked | Real::Asking => None,
+        }
+    }
+
+    /// Start a warm interpreter, waiting first for the shim's answer when it is being
+    /// asked.
+    ///
+    /// # Errors
+    /// When the interpreter cannot be started.
+    pub async fn start(&self, root: &Path) -> std::io::Result<Warm> {
+        loop {
+            if let Some(started) = self.try_start(root) {
+                return started;
+            }
+            let mut answer = self.real.subscribe();
+            let _ = answer.wait_for(|real| *real != Real::Asking).await;
+        }
+    }
+
+    /// Start one through the shim and have a task read its report.
+    fn start_asking(&self, root: &Path) -> std::io::Result<Warm> {
+        let (warm, report) = match Warm::spawn(&self.configured, root) {
+            Ok(started) => started,
+            Err(err) => {
+                self.real.send_replace(Real::Unknown);
+                return Err(err);
+            }
+        };
+        let real = self.real.clone();
+        tokio::spawn(async move {
+            let answer = read_report(report).await.map_or(Real::Unknown, Real::Known);
+            tracing::debug!(?answer, "the interpreter behind the shim");
+            real.send_replace(answer);
+        });
+        Ok(warm)
+    }
+}
+
+/// The interpreter's `sys.executable`, as the bootstrap reports it before it waits: an
+/// absolute path that exists, else `None`.
+async fn read_report(mut report: UnixStream) -> Option<PathBuf> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let end = loop {
+        let n = report.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
+        bytes.extend_from_slice(&chunk[..n]);
+        if let Some(end) = bytes.iter().position(|&b| b == 0) {
+            break end;
+        }
+        if bytes.len() > 64 * 1024 {
+            return None;
+        }
+    };
+    bytes.truncate(end);
+    let path = PathBuf::from(OsString::from_vec(bytes));
+    (path.is_absolute() && path.is_file()).then_some(path)
 }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::events::Outcome;
 use super::safety::{self, Safety};
-use crate::exec::{self, Exit, Finished, Invocation, PythonModule, Warm};
+use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
 use crate::state::Ledger;
@@ -36,7 +36,7 @@ pub(super) struct Job {
 /// How a Python module is started (see [`crate::exec::Warm`]).
 #[derive(Debug)]
 pub(super) struct PythonJob {
-    pub(super) interpreter: PathBuf,
+    pub(super) interpreter: Interpreter,
     pub(super) module: PythonModule,
     pub(super) warm: Option<Warm>,
 }
@@ -55,12 +55,16 @@ pub(super) struct JobResult {
 pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobResult {
     // A Python module's interpreter starts first and starts up while the module's folder is
     // verified and backed up; it imports nothing before it is told to go.
-    let python = job.python.take().map(|python| {
-        let warm = python
-            .warm
-            .map_or_else(|| Warm::start(&python.interpreter, &python.module.root), Ok);
-        (python.module, warm)
-    });
+    let python = match job.python.take() {
+        Some(python) => {
+            let warm = match python.warm {
+                Some(warm) => Ok(warm),
+                None => python.interpreter.start(&python.module.root).await,
+            };
+            Some((python.module, warm))
+        }
+        None => None,
+    };
     let verified = match verify(&job).await {
         Ok(checksum) => checksum,
         Err(outcome) => return withdraw(python, not_started(job.index, outcome)).await,

@@ -15,7 +15,7 @@ use super::RunOptions;
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, PythonJob, module_env, run_job};
 use super::safety::Safety;
-use crate::exec::{self, Invocation, LineSink, PythonModule, Warm};
+use crate::exec::{self, Interpreter, Invocation, LineSink, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::notify::events::{self as notices, RunRef};
@@ -38,21 +38,20 @@ pub(super) struct Context {
     pub(super) interpreters: Interpreters,
 }
 
-/// The run's Python interpreter (`None` when no Python module runs), resolved once, and
-/// interpreters already started with it for the modules about to run (see
-/// [`crate::exec::Warm`]).
+/// The run's Python interpreter (`None` when no Python module runs; an error when it is
+/// not found), and interpreters already started with it for the modules about to run (see
+/// [`crate::exec::Warm`]). A version-manager shim is resolved by the first interpreter
+/// started through it ([`Interpreter`]).
 #[derive(Debug, Default)]
 pub(super) struct Interpreters {
-    python: Option<Result<PathBuf, String>>,
+    python: Option<Result<Interpreter, String>>,
     warm: Mutex<Vec<Warm>>,
 }
 
 impl Interpreters {
     /// Start one interpreter before the run even takes its lock, when the manifest has an
-    /// enabled Python module and its interpreter needs no resolving (a binary, not a
-    /// version-manager shim, which would cost a process to ask). It is a guess made before
-    /// the plan: [`Self::fit`] stops it when no Python module runs. Must be called within
-    /// the run's runtime.
+    /// enabled Python module. It is a guess made before the plan: [`Self::fit`] stops it
+    /// when no Python module runs. Must be called within the run's runtime.
     pub(super) fn start_early(manifest: &Manifest) -> Self {
         let any_python = manifest
             .modules
@@ -61,31 +60,26 @@ impl Interpreters {
         if !any_python {
             return Self::default();
         }
-        let Some(found) = exec::python::which(&configured_python(manifest)) else {
+        let Ok(interpreter) = find_python(manifest) else {
             return Self::default();
         };
-        if exec::python::is_script(&found) {
-            return Self::default();
-        }
-        let warm = Warm::start(&found, &manifest.root).ok();
+        let warm = interpreter.try_start(&manifest.root).and_then(Result::ok);
         Self {
-            python: Some(Ok(found)),
+            python: Some(Ok(interpreter)),
             warm: Mutex::new(warm.into_iter().collect()),
         }
     }
 
-    /// Fit what was started to `plan`: none when it runs no Python module; otherwise the
-    /// interpreter resolved and one started for each Python module that can start at
-    /// once (none of its requirements runs), up to `jobs`.
+    /// Fit what was started to `plan`: none when it runs no Python module; otherwise one
+    /// started for each Python module that can start at once (none of its requirements
+    /// runs), up to `jobs`. Behind a shim that is still being asked, the others start when
+    /// their modules do.
     pub(super) async fn fit(self, manifest: &Manifest, plan: &Plan, jobs: usize) -> Self {
         if !plan.steps.iter().any(runs_python) {
             self.stop_unused().await;
             return Self::default();
         }
-        let python = match self.python {
-            Some(python) => python,
-            None => exec::python::resolve(&configured_python(manifest)).await,
-        };
+        let python = self.python.unwrap_or_else(|| find_python(manifest));
         let mut warm = self
             .warm
             .into_inner()
@@ -104,7 +98,9 @@ impl Interpreters {
             .min(jobs.max(1));
         if let Ok(interpreter) = &python {
             let more = at_once.saturating_sub(warm.len());
-            warm.extend((0..more).map_while(|_| Warm::start(interpreter, &manifest.root).ok()));
+            warm.extend(
+                (0..more).map_while(|_| interpreter.try_start(&manifest.root).and_then(Result::ok)),
+            );
         }
         Self {
             python: Some(python),
@@ -130,7 +126,7 @@ impl Interpreters {
         };
         let mut warm = self.pool();
         if warm.is_empty() && waiting() {
-            warm.extend(Warm::start(interpreter, root).ok());
+            warm.extend(interpreter.try_start(root).and_then(Result::ok));
         }
     }
 
@@ -573,9 +569,18 @@ fn runs_python(step: &Step) -> bool {
     step.action.runs() && step.kind == ModuleKind::PYTHON
 }
 
-/// The interpreter the manifest asks for, before a version-manager shim is resolved.
-fn configured_python(manifest: &Manifest) -> PathBuf {
-    exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref())
+/// The interpreter the manifest asks for, found on `PATH` when it is a bare name.
+fn find_python(manifest: &Manifest) -> Result<Interpreter, String> {
+    let configured =
+        exec::python::configured_interpreter(&manifest.root, manifest.python.as_deref());
+    exec::python::which(&configured)
+        .map(Interpreter::new)
+        .ok_or_else(|| {
+            format!(
+                "Python interpreter `{}` not found on PATH",
+                configured.display()
+            )
+        })
 }
 
 /// How the Python module `dotted` starts: with an interpreter already started, when one
@@ -618,7 +623,7 @@ fn job_for(
     let argv: Vec<std::ffi::OsString> = match &spec.kind {
         ModuleKind::Python { module, .. } => {
             let job = python_job(ctx, module, state.ready_since(index, names))?;
-            let argv = exec::python::argv(&job.interpreter, root, module);
+            let argv = exec::python::argv(&job.interpreter.path(), root, module);
             python = Some(job);
             argv
         }

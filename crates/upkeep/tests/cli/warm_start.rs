@@ -236,3 +236,92 @@ fn an_interpreter_that_cannot_start_fails_its_module_and_says_why_in_the_log() {
     let log = fs_err::read_to_string(host.state.join("logs/run-1/app.log")).unwrap();
     assert!(log.contains(&expected), "{log}");
 }
+
+/// The real interpreter's path, asked of `python3` on `PATH` (which may itself be a shim).
+fn real_python() -> String {
+    #[expect(clippy::disallowed_methods, reason = "tests drive processes directly")]
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
+        .output()
+        .expect("run python3");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Python modules `names`, each with `body`, run by the interpreter `shim/python3`;
+/// approved.
+fn behind_the_shim(host: &mut Host, names: &[&str], body: &str) {
+    use std::fmt::Write as _;
+    let mut manifest = String::from("[upkeep]\npython = \"shim/python3\"\n");
+    for name in names {
+        host.python_module(name, body);
+        let _ = write!(
+            manifest,
+            "\n[[module]]\nname = \"{name}\"\npython = \"{name}.index\"\n"
+        );
+    }
+    host.manifest_toml(&manifest);
+    host.approve();
+}
+
+#[test]
+fn a_version_manager_shim_starts_the_first_interpreter_and_later_ones_start_without_it() {
+    let mut host = Host::new();
+    let real = real_python();
+    let starts = host.root.join("shim-starts.txt");
+    // A shim as pyenv's: a script that finds the interpreter and execs it. It notes its
+    // last argument: `--wait` when it starts a module's interpreter.
+    host.script(
+        "shim/python3",
+        &format!(
+            "for arg; do last=$arg; done\necho \"$last\" >> '{}'\nexec '{real}' \"$@\"",
+            starts.display()
+        ),
+    );
+    let seen = host.root.join("executables.txt");
+    behind_the_shim(
+        &mut host,
+        &["one", "two", "three"],
+        &format!(
+            "import sys\n\ndef main(args):\n    open({:?}, 'a').write(sys.executable + '\\n')\n",
+            seen.to_str().unwrap()
+        ),
+    );
+    let run = host.upkeep().args(["run", "-j2"]).assert();
+    let (code, stdout, stderr) = output(&run);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let executables = fs_err::read_to_string(&seen).unwrap();
+    assert_eq!(
+        executables.lines().collect::<Vec<_>>(),
+        vec![real.as_str(); 3],
+        "every module runs in the interpreter behind the shim"
+    );
+    assert_eq!(
+        fs_err::read_to_string(&starts)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        vec!["--wait"],
+        "the shim runs once, and that start runs a module (no process only to ask it)"
+    );
+}
+
+#[test]
+fn a_shim_that_fails_fails_every_python_module_with_its_message_in_the_log() {
+    let mut host = Host::new();
+    host.script(
+        "shim/python3",
+        "echo \"pyenv: version '3.99' is not installed\" >&2\nexit 127",
+    );
+    behind_the_shim(&mut host, &["one", "two"], "def main(args):\n    pass\n");
+    let run = host.upkeep().args(["run", "-j2"]).assert();
+    let (code, stdout, _) = output(&run);
+    assert_eq!(code, upkeep_core::exit_codes::MODULES_FAILED, "{stdout}");
+    for name in ["one", "two"] {
+        let log =
+            fs_err::read_to_string(host.state.join(format!("logs/run-1/{name}.log"))).unwrap();
+        assert!(
+            log.contains("version '3.99' is not installed"),
+            "{name}: {log}"
+        );
+    }
+}
