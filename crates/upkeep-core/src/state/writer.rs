@@ -260,10 +260,15 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
             .execute(params![run_id, module, started_ms, version_before, log_path])?;
         }
         LedgerOp::ModuleFinished(r) => {
+            // An upsert rather than INSERT OR REPLACE: the row its start wrote is updated in
+            // place, and neither index is touched (a replace deletes and reinserts both).
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO module_runs (run_id, module, outcome, reason, started_ms, finished_ms,
+                "INSERT INTO module_runs (run_id, module, outcome, reason, started_ms, finished_ms,
                     duration_ms, exit_code, signal, version_before, version_after, log_path, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(run_id, module) DO UPDATE SET outcome = ?3, reason = ?4, started_ms = ?5,
+                    finished_ms = ?6, duration_ms = ?7, exit_code = ?8, signal = ?9, version_before = ?10,
+                    version_after = ?11, log_path = ?12, error = ?13",
             )?
             .execute(params![
                 r.run_id, r.module, r.outcome, r.reason, r.started_ms, r.finished_ms, r.duration_ms,
