@@ -281,11 +281,6 @@ impl Interpreter {
         }
     }
 
-    /// Whether it is a script (a shim) whose real interpreter is not known yet.
-    pub fn is_unresolved_script(&self) -> bool {
-        self.script && !matches!(*self.real.borrow(), Real::Known(_))
-    }
-
     /// The path to show for it, and to start it by when nothing better is known yet.
     pub fn path(&self) -> PathBuf {
         match &*self.real.borrow() {
