@@ -258,15 +258,14 @@ pub struct Interpreter {
 /// What is known of the interpreter behind a shim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Real {
-    /// Nothing has been started through the shim yet.
+    /// No interpreter started through the shim is answering: none was started yet, or the
+    /// last one ended without reporting (the shim failed, say, or the interpreter was
+    /// withdrawn first). The next start goes through the shim and asks.
     NotAsked,
     /// An interpreter started through the shim has not reported yet.
     Asking,
     /// Its `sys.executable`.
     Known(PathBuf),
-    /// It ended without reporting (the shim failed, say): later starts go through the
-    /// shim too, and their logs show why they fail.
-    Unknown,
 }
 
 impl Interpreter {
@@ -290,7 +289,8 @@ impl Interpreter {
     }
 
     /// Start a warm interpreter now, unless its shim is being asked: then `None`, and
-    /// [`Self::start`] waits for the answer. Must be called within a tokio runtime.
+    /// [`Self::start`] waits for the answer. A start that asks goes through the shim.
+    /// Must be called within a tokio runtime.
     pub fn try_start(&self, root: &Path) -> Option<std::io::Result<Warm>> {
         if !self.script {
             return Some(Warm::start(&self.configured, root));
@@ -308,7 +308,7 @@ impl Interpreter {
         }
         match &*self.real.borrow() {
             Real::Known(path) => Some(Warm::start(path, root)),
-            Real::Unknown => Some(Warm::start(&self.configured, root)),
+            // Asking, or no longer asking since a moment ago: `start` looks again.
             Real::NotAsked | Real::Asking => None,
         }
     }
@@ -333,13 +333,15 @@ impl Interpreter {
         let (warm, report) = match Warm::spawn(&self.configured, root) {
             Ok(started) => started,
             Err(err) => {
-                self.real.send_replace(Real::Unknown);
+                self.real.send_replace(Real::NotAsked);
                 return Err(err);
             }
         };
         let real = self.real.clone();
         tokio::spawn(async move {
-            let answer = read_report(report).await.map_or(Real::Unknown, Real::Known);
+            let answer = read_report(report)
+                .await
+                .map_or(Real::NotAsked, Real::Known);
             tracing::debug!(?answer, "the interpreter behind the shim");
             real.send_replace(answer);
         });
