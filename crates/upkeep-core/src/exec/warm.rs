@@ -75,17 +75,21 @@ impl Warm {
     /// # Errors
     /// When the interpreter cannot be started.
     pub fn start(interpreter: &Path, root: &Path) -> std::io::Result<Self> {
-        Self::spawn(interpreter, root).map(|(warm, _)| warm)
+        Self::spawn(interpreter, root, std::os::unix::net::UnixStream::pair()?)
     }
 
-    /// [`Self::start`], also returning a second handle on its standard input, from which
-    /// the interpreter's report of its `sys.executable` can be read.
-    fn spawn(interpreter: &Path, root: &Path) -> std::io::Result<(Self, UnixStream)> {
+    /// [`Self::start`] with the socket pair whose second end becomes its standard input.
+    fn spawn(
+        interpreter: &Path,
+        root: &Path,
+        (ours, theirs): (
+            std::os::unix::net::UnixStream,
+            std::os::unix::net::UnixStream,
+        ),
+    ) -> std::io::Result<Self> {
         adopt_orphans();
         let token = Token::next();
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         ours.set_nonblocking(true)?;
-        let report = ours.try_clone()?;
         #[expect(
             clippy::disallowed_methods,
             reason = "exec is the one module that spawns processes"
@@ -101,15 +105,13 @@ impl Warm {
             .process_group(0)
             .kill_on_drop(true);
         let child = command.spawn()?;
-        drop(command);
         tracing::debug!(interpreter = %interpreter.display(), "started a warm interpreter");
-        let warm = Self {
+        Ok(Self {
             child,
             stdin: Some(UnixStream::from_std(ours)?),
             token,
             started_at: Instant::now(),
-        };
-        Ok((warm, UnixStream::from_std(report)?))
+        })
     }
 
     /// When it was started.
@@ -250,12 +252,11 @@ async fn drain<R: AsyncRead + Unpin>(stream: Option<R>, log: Option<fs_err::File
 pub struct Interpreter {
     /// As found on `PATH` (or the manifest's setting).
     configured: PathBuf,
-    /// Whether `configured` is a script, which is asked for the real interpreter.
-    script: bool,
+    /// The interpreter to start: `configured` itself unless that is a script.
     real: watch::Sender<Real>,
 }
 
-/// What is known of the interpreter behind a shim.
+/// What is known of the interpreter to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Real {
     /// No interpreter started through the shim is answering: none was started yet, or the
@@ -264,7 +265,8 @@ enum Real {
     NotAsked,
     /// An interpreter started through the shim has not reported yet.
     Asking,
-    /// Its `sys.executable`.
+    /// Its path: a binary as configured (a virtualenv's `bin/python` keeps its own path,
+    /// for the venv to apply), or what the interpreter behind a shim reported.
     Known(PathBuf),
 }
 
@@ -272,11 +274,14 @@ impl Interpreter {
     /// The interpreter at `found` (a path that exists); a script is resolved by its first
     /// start.
     pub fn new(found: PathBuf) -> Self {
-        let script = super::python::is_script(&found);
+        let real = if super::python::is_script(&found) {
+            Real::NotAsked
+        } else {
+            Real::Known(found.clone())
+        };
         Self {
             configured: found,
-            script,
-            real: watch::Sender::new(Real::NotAsked),
+            real: watch::Sender::new(real),
         }
     }
 
@@ -292,9 +297,6 @@ impl Interpreter {
     /// [`Self::start`] waits for the answer. A start that asks goes through the shim.
     /// Must be called within a tokio runtime.
     pub fn try_start(&self, root: &Path) -> Option<std::io::Result<Warm>> {
-        if !self.script {
-            return Some(Warm::start(&self.configured, root));
-        }
         let mut ask = false;
         self.real.send_if_modified(|real| {
             ask = *real == Real::NotAsked;
@@ -330,7 +332,13 @@ impl Interpreter {
 
     /// Start one through the shim and have a task read its report.
     fn start_asking(&self, root: &Path) -> std::io::Result<Warm> {
-        let (warm, report) = match Warm::spawn(&self.configured, root) {
+        let started = std::os::unix::net::UnixStream::pair().and_then(|pair| {
+            // A second handle on its standard input, to read the report from.
+            let report = pair.0.try_clone()?;
+            let warm = Warm::spawn(&self.configured, root, pair)?;
+            Ok((warm, UnixStream::from_std(report)?))
+        });
+        let (warm, report) = match started {
             Ok(started) => started,
             Err(err) => {
                 self.real.send_replace(Real::NotAsked);
