@@ -180,6 +180,17 @@ pub struct ModuleSpec {
     pub policy: crate::updates::Policy,
 }
 
+impl ModuleSpec {
+    /// Whether upkeep makes the module's work directory (`<state>/work/<name>`) before it
+    /// starts: only when its `paths` name it (`{work}`), because its backups and rollbacks
+    /// cover what is there. Any other module that keeps files creates the directory on its
+    /// first use (`mkdir -p "$UPKEEP_WORK_DIR"`), so a run does not make an empty directory
+    /// for every module.
+    pub fn makes_work_dir(&self) -> bool {
+        self.paths.iter().any(|p| p.template.contains("{work}"))
+    }
+}
+
 /// What a module runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModuleKind {

@@ -759,11 +759,11 @@ fn safety_for(
 }
 
 /// The environment a module runs with: its context as `UPKEEP_*` variables. Creates the
-/// module's work directory, which the environment promises exists.
+/// module's work directory when upkeep promises it exists ([`ModuleSpec::makes_work_dir`]).
 fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
     let work_dir = ctx.options.state_dir.join("work").join(&step.name);
     // Usually made ahead by `prepare_files`; one stat instead of a failing mkdir and a stat.
-    if !work_dir.is_dir() {
+    if spec.makes_work_dir() && !work_dir.is_dir() {
         let _ = fs_err::create_dir_all(&work_dir);
     }
     let args_json = match &spec.kind {
@@ -830,28 +830,37 @@ fn action_name(action: &Action) -> &'static str {
     }
 }
 
-/// Create the work directories and (empty) log files of the modules that will run, in
-/// plan order on a blocking thread, ahead of them: creating a file costs tens of
-/// microseconds on ext4, which a stream of quick modules would otherwise wait for one by
-/// one. Each job still creates its own if it gets there first (both tolerate the other).
-/// The log files of modules that end up not starting are removed by [`remove_unused_logs`].
+/// Create the (empty) log files of the modules that will run and the work directories
+/// upkeep makes for them, in plan order on a blocking thread, ahead of them: creating a
+/// file costs tens of microseconds on ext4, which a stream of quick modules would otherwise
+/// wait for one by one. Each job still creates its own if it gets there first (both
+/// tolerate the other). The log files of modules that end up not starting are removed by
+/// [`remove_unused_logs`].
+///
+/// `<state>/work`, where every module's work directory goes, is made here at once, before
+/// any module starts, so that a module can create its own with a plain `mkdir`.
 fn prepare_files(ctx: &Context, plan: &Plan) -> tokio::task::JoinHandle<()> {
-    let files: Vec<(PathBuf, PathBuf)> = plan
+    let work_root = ctx.options.state_dir.join("work");
+    let files: Vec<(Option<PathBuf>, PathBuf)> = plan
         .steps
         .iter()
         .filter(|s| gets_log_ahead(s))
         .map(|s| {
-            let work = ctx.options.state_dir.join("work").join(&s.name);
+            let spec = &ctx.manifest.modules[s.module_index];
+            let work = spec.makes_work_dir().then(|| work_root.join(&s.name));
             (work, log_path(ctx, &s.name))
         })
         .collect();
+    if !files.is_empty() {
+        let _ = fs_err::create_dir_all(&work_root);
+    }
     // Even checking which exist is file-system work; it belongs on the blocking thread too.
     tokio::task::spawn_blocking(move || {
         if let Some(dir) = files.first().and_then(|(_, log)| log.parent()) {
             let _ = fs_err::create_dir_all(dir);
         }
         for (work, log) in &files {
-            if !work.is_dir() {
+            if let Some(work) = work.as_ref().filter(|w| !w.is_dir()) {
                 let _ = fs_err::create_dir_all(work);
             }
             let _ = fs_err::OpenOptions::new()

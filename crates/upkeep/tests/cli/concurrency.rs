@@ -205,6 +205,7 @@ fn run_killed_with_sigkill_is_recovered_by_the_next_run() {
     let killer = host.script(
         "killer.sh",
         r#"
+mkdir -p "$UPKEEP_WORK_DIR"
 if [ ! -e "$UPKEEP_WORK_DIR/killed-once" ]; then
     touch "$UPKEEP_WORK_DIR/killed-once"
     kill -9 $PPID

@@ -139,6 +139,7 @@ fn work_dir(host: &Host, module: &str) -> std::path::PathBuf {
 /// waits forever.
 const STUBBORN: &str = r#"
 trap '' TERM
+mkdir -p "$UPKEEP_WORK_DIR"
 pids="$UPKEEP_WORK_DIR/pids"
 : > "$pids"
 sleep 1000 & echo $! >> "$pids"
@@ -209,6 +210,7 @@ command = ["/bin/true"]
 
 /// Records its pid and a child's, marks that it started, then waits for the child.
 const WAITER: &str = r#"
+mkdir -p "$UPKEEP_WORK_DIR"
 sleep 1000 & echo $! >> "$UPKEEP_WORK_DIR/pids"
 echo $$ >> "$UPKEEP_WORK_DIR/pids"
 touch "$UPKEEP_WORK_DIR/started"
@@ -279,6 +281,7 @@ fn sigint_cancels_the_run_and_stops_its_modules() {
 const ESCAPER: &str = r#"
 trap '' TERM
 w="$UPKEEP_WORK_DIR"
+mkdir -p "$w"
 (setsid sh -c 'cat /proc/$$/stat > "$1/escapee.stat"; sleep 1000 & echo $! > "$1/escapee.tmp"; echo $$ >> "$1/escapee.tmp"; mv "$1/escapee.tmp" "$1/escapee"; wait' escapee "$w" &)
 while [ ! -e "$w/escapee" ]; do sleep 0.01; done
 cat /proc/$$/stat > "$w/module.stat"

@@ -194,7 +194,7 @@ fn command_modules_get_their_context_in_the_environment() {
     let mut host = Host::new();
     let script = host.script(
         "env.sh",
-        "env | grep '^UPKEEP_' | sort > \"$UPKEEP_WORK_DIR/env.txt\"",
+        "mkdir -p \"$UPKEEP_WORK_DIR\" && env | grep '^UPKEEP_' | sort > \"$UPKEEP_WORK_DIR/env.txt\"",
     );
     host.manifest_toml(&format!(
         "[[module]]\nname = \"envdump\"\nversion = \"1.2.0\"\ncommand = [\"{}\"]\n",
@@ -215,6 +215,35 @@ fn command_modules_get_their_context_in_the_environment() {
         env.contains(&format!("UPKEEP_STATE_DIR={}", host.state.display())),
         "{env}"
     );
+}
+
+/// `UPKEEP_WORK_DIR` exists at start only for a module whose `paths` name `{work}` (its
+/// backups cover it); any other module finds `<state>/work` there and makes its own
+/// directory when it first needs one, so a run makes no empty directory per module.
+#[test]
+fn only_a_module_whose_paths_name_its_work_dir_finds_it_made() {
+    let mut host = Host::new();
+    let probe = host.script(
+        "probe.sh",
+        r#"seen="$UPKEEP_STATE_DIR/$UPKEEP_MODULE.seen"
+if [ -d "$UPKEEP_WORK_DIR" ]; then echo made > "$seen"; else echo absent > "$seen"; fi
+mkdir "$UPKEEP_WORK_DIR" 2>/dev/null; echo kept > "$UPKEEP_WORK_DIR/file"
+"#,
+    );
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"declares\"\ncommand = [\"{p}\"]\npaths = [\"{{work}}\"]\n\n\
+         [[module]]\nname = \"plain\"\ncommand = [\"{p}\"]\n",
+        p = probe.display()
+    ));
+    host.upkeep().arg("run").assert().success();
+    let seen = |m: &str| fs_err::read_to_string(host.state.join(format!("{m}.seen"))).unwrap();
+    assert_eq!(seen("declares"), "made\n");
+    assert_eq!(seen("plain"), "absent\n");
+    // A plain `mkdir` (no `-p`) was enough: `<state>/work` was there.
+    for module in ["declares", "plain"] {
+        let kept = host.state.join("work").join(module).join("file");
+        assert_eq!(fs_err::read_to_string(kept).unwrap(), "kept\n");
+    }
 }
 
 #[test]

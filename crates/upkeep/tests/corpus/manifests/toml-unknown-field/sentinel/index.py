@@ -4,4 +4,6 @@ import pathlib
 
 
 def main(args=None):
-    pathlib.Path(os.environ["UPKEEP_WORK_DIR"], "SENTINEL_RAN").write_text("ran\n")
+    work = pathlib.Path(os.environ["UPKEEP_WORK_DIR"])
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "SENTINEL_RAN").write_text("ran\n")
