@@ -204,6 +204,7 @@ fn run_command(
         timeout: options.scripts.timeout,
         grace: std::time::Duration::from_secs(5),
         display: None,
+        log_made: false,
     };
     let finished = crate::exec::run_blocking(invocation);
     let detail = match &finished.exit {

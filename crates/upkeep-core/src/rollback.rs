@@ -597,6 +597,7 @@ fn health(
         timeout: None,
         grace: Duration::from_secs(5),
         display: None,
+        log_made: false,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

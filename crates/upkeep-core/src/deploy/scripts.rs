@@ -260,6 +260,7 @@ fn invocation(
             script.name,
             script.sha256.get(..12).unwrap_or("")
         )),
+        log_made: false,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct Invocation {
     /// What the log's first line shows instead of the full argv (e.g. for the Python
     /// bootstrap, which is long and the same for every module).
     pub display: Option<String>,
+    /// `log_path` exists with its first line ([`log_header`]) written (the caller made it
+    /// ahead): [`run`] only opens it for appending. Otherwise it creates the file and
+    /// writes that line.
+    pub log_made: bool,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -123,11 +127,19 @@ pub struct Finished {
 }
 
 /// The shell-escaped command line, for logs and errors.
-pub fn command_line(argv: &[OsString]) -> String {
+pub fn command_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
     argv.iter()
-        .map(|a| shell_escape::escape(a.to_string_lossy()).into_owned())
+        .map(|a| shell_escape::escape(a.as_ref().to_string_lossy()).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A module log's first line: `$ ` and `display`, or the shell-escaped `argv` without one.
+pub fn log_header<S: AsRef<std::ffi::OsStr>>(display: Option<&str>, argv: &[S]) -> String {
+    match display {
+        Some(display) => format!("$ {display}\n"),
+        None => format!("$ {}\n", command_line(argv)),
+    }
 }
 
 /// Run `invocation` to its end, honouring its timeout and the `cancel` signal.
@@ -339,6 +351,13 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 }
 
 fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
+    if invocation.log_made
+        && let Ok(log) = fs_err::OpenOptions::new()
+            .append(true)
+            .open(&invocation.log_path)
+    {
+        return Ok(log);
+    }
     let open = || {
         fs_err::OpenOptions::new()
             .create(true)
@@ -355,12 +374,8 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
         }
         other => other?,
     };
-    let shown = match &invocation.display {
-        Some(display) => display.clone(),
-        None => command_line(&invocation.argv),
-    };
     // One write, so the header is never interleaved with the module's first output.
-    log.write_all(format!("$ {shown}\n").as_bytes())?;
+    log.write_all(log_header(invocation.display.as_deref(), &invocation.argv).as_bytes())?;
     Ok(log)
 }
 

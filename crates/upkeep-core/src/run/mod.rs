@@ -1,6 +1,7 @@
 //! Runs: take the lock, recover from an interrupted run, plan, execute the plan with
 //! bounded parallelism, record every outcome, write back to a seed manifest, summarize.
 
+mod ahead;
 mod events;
 mod logs;
 mod module;

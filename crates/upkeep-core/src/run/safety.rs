@@ -262,6 +262,8 @@ pub(crate) async fn attempt_health(
             timeout: Some(check.timeout),
             stream: None,
             display: Some(format!("health check ({phase}), attempt {attempts}")),
+            // The module's log again, under a first line of the check's own.
+            log_made: false,
             ..base.clone()
         };
         let finished = exec::run(invocation, cancel.clone()).await;

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::RunOptions;
+use super::ahead::{Ahead, LogSlots, Planned};
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
 use super::module::{Job, JobResult, PythonJob, module_env, run_job};
 use super::safety::Safety;
@@ -194,6 +195,8 @@ struct State<'p> {
     critical_left: usize,
     /// Results with their plan index, in the order modules ended.
     results: Vec<(usize, ModuleResult)>,
+    /// The log files made ahead, by plan index.
+    logs: LogSlots,
 }
 
 impl<'p> State<'p> {
@@ -224,6 +227,7 @@ impl<'p> State<'p> {
             ended_at: vec![None; n],
             critical_left,
             results: Vec::new(),
+            logs: LogSlots::new(n),
         }
     }
 
@@ -286,14 +290,14 @@ pub(super) async fn execute(
     if ctx.options.handle_signals {
         spawn_signal_listener(cancel_tx.clone());
     }
-    let prepared = prepare_files(ctx, plan);
+    let mut state = State::new(plan);
+    let ahead = prepare_files(ctx, plan, state.logs.clone());
     let names: HashMap<&str, usize> = plan
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
-    let mut state = State::new(plan);
     let mut tasks: JoinSet<JobResult> = JoinSet::new();
     let mut cancel_seen = cancel_rx.clone();
     let mut cancelled = false;
@@ -334,7 +338,7 @@ pub(super) async fn execute(
         let _ = cancel_tx.send(true);
         cancel_pending(ctx, &mut state, writer);
     }
-    remove_unused_logs(ctx, &state, prepared).await;
+    ahead.finish(unstarted_logs(ctx, &state)).await;
     // The summary lists modules in plan order, however they interleaved.
     let mut results = state.results;
     results.sort_by_key(|(index, _)| *index);
@@ -647,12 +651,8 @@ fn job_for(
             .or(ctx.options.timeout)
             .or(ctx.manifest.default_timeout),
         grace: ctx.options.grace,
-        display: match &spec.kind {
-            ModuleKind::Python { module, .. } => Some(format!(
-                "python: import {module}; call setup(old_version) or main(args)"
-            )),
-            _ => None,
-        },
+        display: log_display(spec),
+        log_made: state.logs.take(index),
     };
     Ok(Job {
         index,
@@ -830,45 +830,47 @@ fn action_name(action: &Action) -> &'static str {
     }
 }
 
-/// Create the (empty) log files of the modules that will run and the work directories
-/// upkeep makes for them, in plan order on a blocking thread, ahead of them: creating a
-/// file costs tens of microseconds on ext4, which a stream of quick modules would otherwise
-/// wait for one by one. Each job still creates its own if it gets there first (both
-/// tolerate the other). The log files of modules that end up not starting are removed by
-/// [`remove_unused_logs`].
+/// Start making the log files of the modules that may run, and the work directories
+/// upkeep makes for them, ahead of them ([`Ahead`]).
 ///
 /// `<state>/work`, where every module's work directory goes, is made here at once, before
 /// any module starts, so that a module can create its own with a plain `mkdir`.
-fn prepare_files(ctx: &Context, plan: &Plan) -> tokio::task::JoinHandle<()> {
+fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
     let work_root = ctx.options.state_dir.join("work");
-    let files: Vec<(Option<PathBuf>, PathBuf)> = plan
+    let planned: Vec<Planned> = plan
         .steps
         .iter()
-        .filter(|s| gets_log_ahead(s))
-        .map(|s| {
+        .enumerate()
+        .filter(|(_, s)| gets_log_ahead(s))
+        .map(|(index, s)| {
             let spec = &ctx.manifest.modules[s.module_index];
-            let work = spec.makes_work_dir().then(|| work_root.join(&s.name));
-            (work, log_path(ctx, &s.name))
+            let argv: &[String] = match &spec.kind {
+                ModuleKind::Command { argv } => argv,
+                _ => &[],
+            };
+            Planned {
+                index,
+                log: log_path(ctx, &s.name),
+                header: exec::log_header(log_display(spec).as_deref(), argv),
+                work_dir: spec.makes_work_dir().then(|| work_root.join(&s.name)),
+            }
         })
         .collect();
-    if !files.is_empty() {
+    if !planned.is_empty() {
         let _ = fs_err::create_dir_all(&work_root);
     }
-    // Even checking which exist is file-system work; it belongs on the blocking thread too.
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = files.first().and_then(|(_, log)| log.parent()) {
-            let _ = fs_err::create_dir_all(dir);
-        }
-        for (work, log) in &files {
-            if let Some(work) = work.as_ref().filter(|w| !w.is_dir()) {
-                let _ = fs_err::create_dir_all(work);
-            }
-            let _ = fs_err::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log);
-        }
-    })
+    Ahead::start(logs, planned)
+}
+
+/// The plan index and log path of every module that was to get a log ahead but never
+/// started.
+fn unstarted_logs(ctx: &Context, state: &State<'_>) -> Vec<(usize, PathBuf)> {
+    state
+        .results
+        .iter()
+        .filter(|(index, result)| gets_log_ahead(&state.steps[*index]) && result.log_path.is_none())
+        .map(|(index, result)| (*index, log_path(ctx, &result.module)))
+        .collect()
 }
 
 /// Whether [`prepare_files`] makes `step`'s log file ahead: every module that runs a
@@ -877,31 +879,14 @@ fn gets_log_ahead(step: &Step) -> bool {
     step.action.runs() && step.kind != ModuleKind::FILES
 }
 
-/// Remove the log files [`prepare_files`] made for modules that never started (blocked,
-/// refused, cancelled), unless something was written to them.
-async fn remove_unused_logs(
-    ctx: &Context,
-    state: &State<'_>,
-    prepared: tokio::task::JoinHandle<()>,
-) {
-    let _ = prepared.await;
-    let unused: Vec<PathBuf> = state
-        .results
-        .iter()
-        .filter(|(index, result)| gets_log_ahead(&state.steps[*index]) && result.log_path.is_none())
-        .map(|(_, result)| log_path(ctx, &result.module))
-        .collect();
-    if unused.is_empty() {
-        return;
+/// What a module's log shows as its command instead of the argv, if anything.
+fn log_display(spec: &ModuleSpec) -> Option<String> {
+    match &spec.kind {
+        ModuleKind::Python { module, .. } => Some(format!(
+            "python: import {module}; call setup(old_version) or main(args)"
+        )),
+        _ => None,
     }
-    let _ = tokio::task::spawn_blocking(move || {
-        for log in unused {
-            if fs_err::metadata(&log).is_ok_and(|m| m.len() == 0) {
-                let _ = fs_err::remove_file(&log);
-            }
-        }
-    })
-    .await;
 }
 
 /// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped
