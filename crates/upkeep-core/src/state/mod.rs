@@ -51,6 +51,17 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the ledger could not be read or written.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done, e.g. "sync the new database".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// WAL mode could not be enabled (e.g. the file system does not support it).
     #[error("enable WAL mode on {path}: SQLite answered `{mode}`")]
     NotWal {
@@ -132,8 +143,9 @@ fn sqlite(action: &'static str, path: &Path) -> impl FnOnce(rusqlite::Error) -> 
 ///
 /// `new` says the database file is empty (just created): switching it to WAL mode then
 /// writes its first page through a rollback journal, which at `synchronous=FULL` costs
-/// four fsyncs (journal, directory, journal, database). That write is made without them;
-/// [`Ledger::open`] makes the file durable once its schema is in (see there).
+/// four fsyncs (journal, directory, journal, database), and the schema's commit three
+/// more. The connection is left at `synchronous=OFF` for both; [`Ledger::open`] then makes
+/// the file durable and sets `synchronous=FULL` (see there).
 fn configure(conn: &Connection, path: &Path, new: bool) -> Result<(), StateError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sqlite("set the busy timeout", path))?;
@@ -150,10 +162,12 @@ fn configure(conn: &Connection, path: &Path, new: bool) -> Result<(), StateError
             mode,
         });
     }
-    conn.execute_batch(
-        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=1048576;",
-    )
-    .map_err(sqlite("set synchronous=FULL", path))?;
+    if !new {
+        conn.execute_batch("PRAGMA synchronous=FULL;")
+            .map_err(sqlite("set synchronous=FULL", path))?;
+    }
+    conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=1048576;")
+        .map_err(sqlite("configure the database", path))?;
     // Keep the WAL file between runs and do not checkpoint when a connection closes.
     // Deleting the WAL at every close and creating it at the next run costs a file
     // creation and a directory fsync, and a close-time checkpoint an fsync of the database,
@@ -191,16 +205,25 @@ impl Ledger {
         let mut ledger = Self { conn, path };
         ledger.migrate()?;
         if new {
-            // The schema's commit synced the WAL and the directory. Checkpointing it now
-            // also syncs the database file, so its first page (which says "WAL mode") is
-            // durable before anything else is recorded: a database file that reads as
-            // empty after a crash makes SQLite discard its WAL. Until this point a crash
-            // loses only the schema, which the next open creates again.
+            // The database file's first page (which says "WAL mode") must be durable
+            // before anything that matters is in the WAL: SQLite discards the WAL of a
+            // database file that reads as empty after a crash. One fsync of that page does
+            // it; the schema in the WAL becomes durable with the first commit made from
+            // here on, at `synchronous=FULL`, which also syncs the directory (the WAL is a
+            // new file). Until then a crash loses only the schema, which the next open
+            // creates again.
             let path = ledger.path.clone();
+            fs_err::File::open(&path)
+                .and_then(|file| file.sync_all())
+                .map_err(|source| StateError::Io {
+                    action: "sync the new database",
+                    path: path.clone(),
+                    source,
+                })?;
             ledger
                 .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(sqlite("create the database", &path))?;
+                .execute_batch("PRAGMA synchronous=FULL;")
+                .map_err(sqlite("set synchronous=FULL", &path))?;
         }
         Ok(ledger)
     }
@@ -587,25 +610,28 @@ mod tests {
             .unwrap()
     }
 
-    /// A new ledger's database file itself (not only its WAL) says WAL mode and holds the
-    /// schema once `open` returns: SQLite discards the WAL of a database file that reads
-    /// as empty, so the file must be durable before any run is recorded in the WAL.
+    /// A new ledger is created with its first writes unsynced; what it hands out must be
+    /// a connection at `synchronous=FULL` over a database file that says WAL mode (SQLite
+    /// discards the WAL of a database file that reads as empty), with the whole schema.
     #[test]
-    fn a_new_ledger_has_its_schema_in_the_database_file() {
+    fn a_new_ledger_is_durable_from_its_first_commit() {
         let tmp = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(tmp.path()).unwrap();
-        assert_eq!(
-            usize::try_from(schema_version(&ledger.conn)).unwrap(),
-            migrations::MIGRATIONS.len()
-        );
-        let bytes = fs_err::read(tmp.path().join(DB_FILE)).unwrap();
-        assert_eq!(&bytes[..16], b"SQLite format 3\0");
-        assert_eq!((bytes[18], bytes[19]), (2, 2), "file format bytes say WAL");
-        assert!(
-            bytes.len() > 4096,
-            "the schema was checkpointed into the file ({} bytes)",
-            bytes.len()
-        );
+        for _ in 0..2 {
+            // Created, then opened again.
+            let ledger = Ledger::open(tmp.path()).unwrap();
+            let synchronous: i64 = ledger
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(synchronous, 2, "FULL");
+            assert_eq!(
+                usize::try_from(schema_version(&ledger.conn)).unwrap(),
+                migrations::MIGRATIONS.len()
+            );
+            let bytes = fs_err::read(tmp.path().join(DB_FILE)).unwrap();
+            assert_eq!(&bytes[..16], b"SQLite format 3\0");
+            assert_eq!((bytes[18], bytes[19]), (2, 2), "file format bytes say WAL");
+        }
     }
 
     #[test]
