@@ -105,12 +105,18 @@ pub(super) struct Ahead {
 }
 
 impl Ahead {
-    /// Start making `planned`'s files, in order, on a blocking thread.
-    pub(super) fn start(logs: LogSlots, planned: Vec<Planned>) -> Self {
+    /// Start making `planned`'s files, in order, on a blocking thread, logs in `log_dir`.
+    pub(super) fn start(
+        logs: LogSlots,
+        log_dir: &std::path::Path,
+        planned: impl Iterator<Item = Planned> + Send + 'static,
+    ) -> Self {
         let slots = logs.clone();
+        let log_dir = log_dir.to_path_buf();
         let making = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = planned.first().and_then(|p| p.log.parent()) {
-                let _ = fs_err::create_dir_all(dir);
+            let mut planned = planned.peekable();
+            if planned.peek().is_some() {
+                let _ = fs_err::create_dir_all(&log_dir);
             }
             for module in planned {
                 // Even checking whether it exists is file-system work, so it is done here.
@@ -210,7 +216,11 @@ mod tests {
             })
             .collect::<Vec<_>>();
         let logs: Vec<PathBuf> = planned.iter().map(|p| p.log.clone()).collect();
-        let mut ahead = Ahead::start(LogSlots::new(3), planned);
+        let mut ahead = Ahead::start(
+            LogSlots::new(3),
+            &tmp.path().join("run-1"),
+            planned.into_iter(),
+        );
         ahead.wait().await;
         // `a` started (its job took its log); `b` and `c` never did, but something wrote
         // to `c`.

@@ -138,7 +138,7 @@ pub fn run(
     let writer = LedgerWriter::spawn_notifying(ledger, options.notify.clone());
     let pruning = start_pruning(&runtime, options, run_id);
     let context = scheduler::Context {
-        manifest: manifest.clone(),
+        manifest: Arc::new(manifest.clone()),
         options: options.clone(),
         run_id: Some(run_id),
         run: Some(run),

@@ -26,7 +26,8 @@ use crate::state::now_ms;
 use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
 
 pub(super) struct Context {
-    pub(super) manifest: Manifest,
+    /// Shared with the thread that makes files ahead ([`Ahead`]).
+    pub(super) manifest: Arc<Manifest>,
     pub(super) options: RunOptions,
     pub(super) run_id: Option<i64>,
     /// The run as its notifications name it (`None` in a dry run).
@@ -536,12 +537,16 @@ fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
 }
 
 fn log_path(ctx: &Context, module: &str) -> PathBuf {
+    log_dir(ctx).join(format!("{module}.log"))
+}
+
+/// The run's log directory, where [`log_path`] puts each module's log.
+fn log_dir(ctx: &Context) -> PathBuf {
     let run = ctx.run_id.unwrap_or(0);
     ctx.options
         .state_dir
         .join("logs")
         .join(format!("run-{run}"))
-        .join(format!("{module}.log"))
 }
 
 fn record_start(ctx: &Context, step: &Step, job: &Job, writer: Option<&LedgerWriter>) {
@@ -835,31 +840,39 @@ fn action_name(action: &Action) -> &'static str {
 ///
 /// `<state>/work`, where every module's work directory goes, is made here at once, before
 /// any module starts, so that a module can create its own with a plain `mkdir`.
+///
+/// Only the plan indexes are gathered here; each module's paths and first line are worked
+/// out on the thread, just before its files are made, so the first module need not wait
+/// for a thousand of them.
 fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
     let work_root = ctx.options.state_dir.join("work");
-    let planned: Vec<Planned> = plan
+    let steps: Vec<(usize, usize)> = plan
         .steps
         .iter()
         .enumerate()
         .filter(|(_, s)| gets_log_ahead(s))
-        .map(|(index, s)| {
-            let spec = &ctx.manifest.modules[s.module_index];
-            let argv: &[String] = match &spec.kind {
-                ModuleKind::Command { argv } => argv,
-                _ => &[],
-            };
-            Planned {
-                index,
-                log: log_path(ctx, &s.name),
-                header: exec::log_header(log_display(spec).as_deref(), argv),
-                work_dir: spec.makes_work_dir().then(|| work_root.join(&s.name)),
-            }
-        })
+        .map(|(index, s)| (index, s.module_index))
         .collect();
-    if !planned.is_empty() {
+    if !steps.is_empty() {
         let _ = fs_err::create_dir_all(&work_root);
     }
-    Ahead::start(logs, planned)
+    let manifest = Arc::clone(&ctx.manifest);
+    let logs_in = log_dir(ctx);
+    let dir = logs_in.clone();
+    let planned = steps.into_iter().map(move |(index, module)| {
+        let spec = &manifest.modules[module];
+        let argv: &[String] = match &spec.kind {
+            ModuleKind::Command { argv } => argv,
+            _ => &[],
+        };
+        Planned {
+            index,
+            log: dir.join(format!("{}.log", spec.name)),
+            header: exec::log_header(log_display(spec).as_deref(), argv),
+            work_dir: spec.makes_work_dir().then(|| work_root.join(&spec.name)),
+        }
+    });
+    Ahead::start(logs, &logs_in, planned)
 }
 
 /// The plan index and log path of every module that was to get a log ahead but never
