@@ -206,7 +206,7 @@ fn run_command(
         display: None,
         log_made: false,
     };
-    let finished = crate::exec::run_blocking(invocation);
+    let finished = crate::exec::run_blocking(&invocation);
     let detail = match &finished.exit {
         crate::exec::Exit::Code(0) => None,
         other => Some(format!("{other:?}")),

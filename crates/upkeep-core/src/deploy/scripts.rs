@@ -211,7 +211,7 @@ pub fn run(root: &Path, script: &Script, options: &ScriptOptions) -> ScriptRun {
             String::new(),
         ),
         Ok(_) => {
-            let finished = crate::exec::run_blocking(invocation(root, script, options, &log));
+            let finished = crate::exec::run_blocking(&invocation(root, script, options, &log));
             if finished.exit.success() {
                 ScriptOutcome::Succeeded
             } else {

@@ -143,14 +143,14 @@ pub fn log_header<S: AsRef<std::ffi::OsStr>>(display: Option<&str>, argv: &[S]) 
 }
 
 /// Run `invocation` to its end, honouring its timeout and the `cancel` signal.
-pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finished {
-    let mut log = match open_log(&invocation) {
+pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Finished {
+    let mut log = match open_log(invocation) {
         Ok(log) => log,
-        Err(err) => return log_failed(&invocation, &err),
+        Err(err) => return log_failed(invocation, &err),
     };
     adopt_orphans();
     let token = Token::next();
-    let mut command = match build_command(&invocation, &token, &log) {
+    let mut command = match build_command(invocation, &token, &log) {
         Ok(command) => command,
         Err(message) => return spawn_failed(message),
     };
@@ -158,7 +158,7 @@ pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finis
         Ok(child) => child,
         Err(err) => {
             let message = format!("start `{}`: {err}", command_line(&invocation.argv));
-            return could_not_start(&mut log, &invocation, message);
+            return could_not_start(&mut log, invocation, message);
         }
     };
     let output = invocation
@@ -171,7 +171,7 @@ pub async fn run(invocation: Invocation, cancel: watch::Receiver<bool>) -> Finis
         log,
         output,
     };
-    supervise(started, &invocation, cancel).await
+    supervise(started, invocation, cancel).await
 }
 
 fn spawn_failed(message: String) -> Finished {

@@ -36,7 +36,7 @@ pub fn run_updater_argv(interpreter: &Path, script: &Path, need_true: bool) -> V
 
 /// Run `invocation` to its end on a private current-thread runtime. Must not be called
 /// from inside an async runtime (use `spawn_blocking` there).
-pub fn run_blocking(invocation: Invocation) -> Finished {
+pub fn run_blocking(invocation: &Invocation) -> Finished {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -116,7 +116,7 @@ async fn withdraw(
 
 /// Run the module's process and turn its exit into an outcome.
 async fn execute(job: &Job, cancel: watch::Receiver<bool>) -> Outcome {
-    let finished = exec::run(job.invocation.clone(), cancel).await;
+    let finished = exec::run(&job.invocation, cancel).await;
     outcome_of(finished, job.invocation.timeout)
 }
 

@@ -266,7 +266,7 @@ pub(crate) async fn attempt_health(
             log_made: false,
             ..base.clone()
         };
-        let finished = exec::run(invocation, cancel.clone()).await;
+        let finished = exec::run(&invocation, cancel.clone()).await;
         let failure = match finished.exit {
             Exit::Code(0) => break Ok(()),
             Exit::Cancelled => break Err("cancelled".to_owned()),
