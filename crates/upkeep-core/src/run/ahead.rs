@@ -99,24 +99,23 @@ pub(super) struct Planned {
 /// The files being made ahead for a run.
 #[derive(Debug)]
 pub(super) struct Ahead {
-    pub(super) logs: LogSlots,
+    logs: LogSlots,
     /// The thread, until it has been waited for.
     making: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Ahead {
-    /// Start making `planned`'s files, in order, on a blocking thread, logs in `log_dir`.
+    /// Start making `planned`'s files, in order, on a blocking thread. All the logs of a
+    /// run share one directory, made before the first.
     pub(super) fn start(
         logs: LogSlots,
-        log_dir: &std::path::Path,
         planned: impl Iterator<Item = Planned> + Send + 'static,
     ) -> Self {
         let slots = logs.clone();
-        let log_dir = log_dir.to_path_buf();
         let making = tokio::task::spawn_blocking(move || {
             let mut planned = planned.peekable();
-            if planned.peek().is_some() {
-                let _ = fs_err::create_dir_all(&log_dir);
+            if let Some(dir) = planned.peek().and_then(|first| first.log.parent()) {
+                let _ = fs_err::create_dir_all(dir);
             }
             for module in planned {
                 // Even checking whether it exists is file-system work, so it is done here.
@@ -133,7 +132,7 @@ impl Ahead {
     }
 
     /// Wait until the thread has made everything.
-    pub(super) async fn wait(&mut self) {
+    async fn wait(&mut self) {
         if let Some(making) = self.making.take() {
             let _ = making.await;
         }
@@ -216,11 +215,7 @@ mod tests {
             })
             .collect::<Vec<_>>();
         let logs: Vec<PathBuf> = planned.iter().map(|p| p.log.clone()).collect();
-        let mut ahead = Ahead::start(
-            LogSlots::new(3),
-            &tmp.path().join("run-1"),
-            planned.into_iter(),
-        );
+        let mut ahead = Ahead::start(LogSlots::new(3), planned.into_iter());
         ahead.wait().await;
         // `a` started (its job took its log); `b` and `c` never did, but something wrote
         // to `c`.

@@ -857,8 +857,7 @@ fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
         let _ = fs_err::create_dir_all(&work_root);
     }
     let manifest = Arc::clone(&ctx.manifest);
-    let logs_in = log_dir(ctx);
-    let dir = logs_in.clone();
+    let dir = log_dir(ctx);
     let planned = steps.into_iter().map(move |(index, module)| {
         let spec = &manifest.modules[module];
         let argv: &[String] = match &spec.kind {
@@ -872,7 +871,7 @@ fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
             work_dir: spec.makes_work_dir().then(|| work_root.join(&spec.name)),
         }
     });
-    Ahead::start(logs, &logs_in, planned)
+    Ahead::start(logs, planned)
 }
 
 /// The plan index and log path of every module that was to get a log ahead but never

@@ -1,6 +1,6 @@
 //! Numbered schema migrations. Each runs once, in order; the ones a database still needs
-//! run together in one transaction, and `PRAGMA user_version` records how far it has come. Never edit a migration
-//! that has shipped; add the next number.
+//! run together in one transaction, and `PRAGMA user_version` records how far it has come.
+//! Never edit a migration that has shipped; add the next number.
 
 /// Migrations in order; index + 1 is the version each one brings the schema to.
 pub(crate) const MIGRATIONS: &[&str] = &[

@@ -212,8 +212,8 @@ impl Ledger {
             // here on, at `synchronous=FULL`, which also syncs the directory (the WAL is a
             // new file). Until then a crash loses only the schema, which the next open
             // creates again.
-            let path = ledger.path.clone();
-            fs_err::File::open(&path)
+            let path = &ledger.path;
+            fs_err::File::open(path)
                 .and_then(|file| file.sync_all())
                 .map_err(|source| StateError::Io {
                     action: "sync the new database",
@@ -223,7 +223,7 @@ impl Ledger {
             ledger
                 .conn
                 .execute_batch("PRAGMA synchronous=FULL;")
-                .map_err(sqlite("set synchronous=FULL", &path))?;
+                .map_err(sqlite("set synchronous=FULL", path))?;
         }
         Ok(ledger)
     }
