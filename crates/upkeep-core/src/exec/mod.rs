@@ -8,6 +8,13 @@
 //! streamed to the terminal, in which case both streams are read concurrently so a child
 //! filling one pipe can never deadlock against the other.
 //!
+//! A process whose output goes only to its log is started with `posix_spawn` directly
+//! (`spawn.rs`, the crate's one module with `unsafe` code): its environment is upkeep's,
+//! turned into C strings once per process, plus its own variables, where `Command` would
+//! copy the whole environment for every start. Streamed output, a `PATH` of the module's
+//! own, or a kernel without pidfds go through tokio's `Command` instead; either way the
+//! process gets the same group, descriptors, directory and signal state.
+//!
 //! A Python module's interpreter is usually started before its module is verified, and
 //! told to go afterwards ([`Warm`]); only then does it import anything.
 //!
@@ -23,6 +30,7 @@
 mod capture;
 pub mod python;
 mod scripts;
+mod spawn;
 mod warm;
 
 pub use capture::{Captured, capture};
@@ -30,7 +38,7 @@ pub use scripts::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
 pub use warm::{Interpreter, PythonModule, Warm, start_failed};
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -150,28 +158,115 @@ pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Fini
     };
     adopt_orphans();
     let token = Token::next();
-    let mut command = match build_command(invocation, &token, &log) {
-        Ok(command) => command,
-        Err(message) => return spawn_failed(message),
+    let direct = direct_program(invocation, &token);
+    let started = match direct {
+        Some(program) => start_direct(&program, invocation, &log),
+        None => start_command(invocation, &token, &log),
     };
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(err) => {
+    let (process, output) = match started {
+        Ok(started) => started,
+        Err(Failed::Build(message)) => return spawn_failed(message),
+        Err(Failed::Start(err)) => {
             let message = format!("start `{}`: {err}", command_line(&invocation.argv));
             return could_not_start(&mut log, invocation, message);
         }
     };
-    let output = invocation
-        .stream
-        .clone()
-        .map(|sink| spawn_readers(&mut child, &sink, &log));
     let started = Started {
-        child,
+        process,
         token,
         log,
         output,
     };
     supervise(started, invocation, cancel).await
+}
+
+/// Why a process was not started.
+enum Failed {
+    /// The command could not be put together.
+    Build(String),
+    /// Starting it failed.
+    Start(std::io::Error),
+}
+
+/// The invocation as a [`spawn::Program`], when it can be started directly: its output
+/// goes to its log only, and the kernel gives out pidfds.
+fn direct_program(invocation: &Invocation, token: &Token) -> Option<spawn::Program> {
+    if invocation.stream.is_some() || !spawn::available() {
+        return None;
+    }
+    let token = token.env_value();
+    let env = invocation
+        .env
+        .iter()
+        .map(|(k, v)| (OsStr::new(k), v.as_os_str()))
+        .chain(std::iter::once((OsStr::new(TOKEN_VAR), token.as_os_str())));
+    spawn::Program::new(&invocation.argv, env, &invocation.cwd)
+}
+
+fn start_direct(
+    program: &spawn::Program,
+    invocation: &Invocation,
+    log: &fs_err::File,
+) -> Result<(Process, Option<tokio::task::JoinHandle<()>>), Failed> {
+    use std::os::fd::AsFd;
+    let stdin =
+        dev_null_file().ok_or_else(|| Failed::Start(std::io::Error::other("open /dev/null")))?;
+    tracing::debug!(command = %command_line(&invocation.argv), cwd = %invocation.cwd.display(), "starting");
+    let child =
+        spawn::spawn(program, stdin.file().as_fd(), log.file().as_fd()).map_err(Failed::Start)?;
+    Ok((Process::Direct(child), None))
+}
+
+fn start_command(
+    invocation: &Invocation,
+    token: &Token,
+    log: &fs_err::File,
+) -> Result<(Process, Option<tokio::task::JoinHandle<()>>), Failed> {
+    let mut command = build_command(invocation, token, log).map_err(Failed::Build)?;
+    let mut child = command.spawn().map_err(Failed::Start)?;
+    let output = invocation
+        .stream
+        .clone()
+        .map(|sink| spawn_readers(&mut child, &sink, log));
+    Ok((Process::Command(child), output))
+}
+
+/// A module's process, started directly or through `Command`.
+enum Process {
+    Direct(spawn::Child),
+    Command(tokio::process::Child),
+}
+
+impl Process {
+    fn id(&self) -> Option<u32> {
+        match self {
+            Process::Direct(child) => Some(child.id()),
+            Process::Command(child) => child.id(),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Process::Direct(child) => child.wait().await,
+            Process::Command(child) => child.wait().await,
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        match self {
+            Process::Direct(child) => child.try_wait(),
+            Process::Command(child) => child.try_wait(),
+        }
+    }
+
+    fn start_kill(&mut self) {
+        match self {
+            Process::Direct(child) => child.start_kill(),
+            Process::Command(child) => {
+                let _ = child.start_kill();
+            }
+        }
+    }
 }
 
 fn spawn_failed(message: String) -> Finished {
@@ -197,7 +292,7 @@ fn log_failed(invocation: &Invocation, err: &std::io::Error) -> Finished {
 
 /// A module's process once it runs its module: what [`supervise`] watches.
 struct Started {
-    child: tokio::process::Child,
+    process: Process,
     token: Token,
     log: fs_err::File,
     /// Copies the process's pipes to the log (and the sink), when it has pipes.
@@ -212,7 +307,7 @@ async fn supervise(
     mut cancel: watch::Receiver<bool>,
 ) -> Finished {
     let Started {
-        mut child,
+        process: mut child,
         token,
         mut log,
         output,
@@ -323,12 +418,18 @@ fn spawn_readers(
 /// Standard input for modules: one `/dev/null` opened per process and duplicated per
 /// module, instead of a path lookup at every spawn.
 fn dev_null() -> Stdio {
-    static DEV_NULL: std::sync::OnceLock<Option<fs_err::File>> = std::sync::OnceLock::new();
-    let shared = DEV_NULL.get_or_init(|| fs_err::File::open("/dev/null").ok());
-    match shared.as_ref().and_then(|file| file.try_clone().ok()) {
+    match dev_null_file().and_then(|file| file.try_clone().ok()) {
         Some(file) => Stdio::from(file.into_parts().0),
         None => Stdio::null(),
     }
+}
+
+/// `/dev/null`, opened once per process.
+fn dev_null_file() -> Option<&'static fs_err::File> {
+    static DEV_NULL: std::sync::OnceLock<Option<fs_err::File>> = std::sync::OnceLock::new();
+    DEV_NULL
+        .get_or_init(|| fs_err::File::open("/dev/null").ok())
+        .as_ref()
 }
 
 /// The line upkeep appends to a module's log when it stopped the module.
@@ -381,12 +482,7 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
 
 /// SIGTERM the group and every other process carrying the module's token, wait for them
 /// to end for up to `grace`, then SIGKILL what is left and reap the orphans upkeep adopted.
-async fn terminate(
-    child: &mut tokio::process::Child,
-    pgid: Option<Pid>,
-    grace: Duration,
-    token: &Token,
-) {
+async fn terminate(child: &mut Process, pgid: Option<Pid>, grace: Duration, token: &Token) {
     let leader = child.id().and_then(|id| i32::try_from(id).ok());
     let mut strays = Strays::new(token, leader);
     // Seen now, while they are alive: a zombie's environment can no longer be read.
@@ -395,9 +491,7 @@ async fn terminate(
         Some(pgid) => {
             let _ = killpg(pgid, Signal::SIGTERM);
         }
-        None => {
-            let _ = child.start_kill();
-        }
+        None => child.start_kill(),
     }
     strays.signal_outside(pgid, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
@@ -416,7 +510,7 @@ async fn terminate(
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
-    let _ = child.start_kill();
+    child.start_kill();
     let _ = child.wait().await;
     strays.kill_all().await;
     strays.reap().await;
@@ -444,14 +538,15 @@ impl Token {
     /// The variable's value: the tokens of any upkeep this one runs under, then this one's,
     /// so that a nested upkeep's modules still carry the outer module's token.
     fn env_value(&self) -> OsString {
-        match std::env::var_os(TOKEN_VAR) {
-            Some(outer) if !outer.is_empty() => {
-                let mut value = outer;
+        static OUTER: std::sync::OnceLock<Option<OsString>> = std::sync::OnceLock::new();
+        match OUTER.get_or_init(|| std::env::var_os(TOKEN_VAR).filter(|outer| !outer.is_empty())) {
+            Some(outer) => {
+                let mut value = outer.clone();
                 value.push(":");
                 value.push(&self.0);
                 value
             }
-            _ => OsString::from(&self.0),
+            None => OsString::from(&self.0),
         }
     }
 

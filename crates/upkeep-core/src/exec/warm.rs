@@ -151,7 +151,7 @@ impl Warm {
             None => Some(spawn_drain(&mut self.child, &log)),
         };
         let started = Started {
-            child: self.child,
+            process: super::Process::Command(self.child),
             token: self.token,
             log,
             output,

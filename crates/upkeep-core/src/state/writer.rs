@@ -151,7 +151,7 @@ impl LedgerWriter {
 /// The shortest time between two commits. Nothing waits on a commit during a run, so this
 /// only bounds how far the durable ledger may trail the host; in exchange a stream of fast
 /// modules shares one fsync per window instead of paying two each.
-const COMMIT_WINDOW: Duration = Duration::from_millis(10);
+const COMMIT_WINDOW: Duration = Duration::from_millis(50);
 
 /// Commit what arrives, at most once per [`COMMIT_WINDOW`]: the first change after a quiet
 /// spell is committed at once (leading edge), and what arrives within a window of the last

@@ -356,3 +356,69 @@ fn modules_inherit_none_of_upkeeps_descriptors() {
     }
     assert!(listing.contains("0 -> /dev/null"), "{listing}");
 }
+
+/// What a command module's process starts with, whichever way upkeep starts it: SIGPIPE at
+/// its default (upkeep ignores it, as every Rust program does), nothing blocked, a process
+/// group of its own, and the manifest's directory as its working directory even when
+/// upkeep runs elsewhere. Streaming its output (`-v`) starts it another way, so both are
+/// checked.
+#[test]
+fn a_module_starts_with_default_signals_its_own_group_and_the_manifest_directory() {
+    for verbose in [false, true] {
+        let mut host = Host::new();
+        host.manifest_toml(
+            "[[module]]\nname = \"status\"\ncommand = [\"sh\", \"-c\", \
+             \"cat /proc/self/status; echo pgrp=$(cut -d' ' -f5 /proc/$$/stat) pid=$$; echo cwd=$(pwd -P)\"]\n",
+        );
+        let mut cmd = host.upkeep();
+        cmd.current_dir("/").arg("run");
+        if verbose {
+            cmd.arg("-v");
+        }
+        cmd.assert().success();
+        let log = fs_err::read_to_string(host.state.join("logs/run-1/status.log")).unwrap();
+        let field = |name: &str| {
+            log.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {log}"))
+                .trim()
+                .to_owned()
+        };
+        let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
+        assert_eq!(ignored & (1 << (13 - 1)), 0, "SIGPIPE is ignored: {log}");
+        assert_eq!(
+            u64::from_str_radix(&field("SigBlk:"), 16).unwrap(),
+            0,
+            "{log}"
+        );
+        let ids = field("pgrp=");
+        let (pgrp, pid) = ids.split_once(" pid=").unwrap();
+        assert_eq!(
+            pgrp, pid,
+            "the module leads a process group of its own: {log}"
+        );
+        assert_eq!(field("cwd="), host.updates.display().to_string(), "{log}");
+    }
+}
+
+/// A command that does not exist fails its module, with the reason in its log.
+#[test]
+fn a_command_that_does_not_exist_fails_its_module_and_says_why() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"missing\"\ncommand = [\"no-such-program-upkeep\"]\n\n\
+         [[module]]\nname = \"relative\"\ncommand = [\"./not/here\"]\n",
+    );
+    let run = host.upkeep().arg("run").assert();
+    let (code, stdout, _) = output(&run);
+    assert_eq!(code, upkeep_core::exit_codes::MODULES_FAILED, "{stdout}");
+    for (module, program) in [
+        ("missing", "no-such-program-upkeep"),
+        ("relative", "./not/here"),
+    ] {
+        let log =
+            fs_err::read_to_string(host.state.join(format!("logs/run-1/{module}.log"))).unwrap();
+        let expected = format!("upkeep: start `{program}`: No such file or directory");
+        assert!(log.contains(&expected), "{log}");
+    }
+}
