@@ -8,7 +8,8 @@
 # checksum tree and trash for a rerun), SKIP_BUILD=1 (use target/release/upkeep as is),
 # IDLE_WAIT (seconds to wait in total for other processes to go quiet, 120),
 # RUNS_SCALE (multiply every --runs, 1), FRESH=rm (wipe state dirs with rm -rf instead of
-# moving them aside; see below).
+# moving them aside; see below), AB_ROUNDS (rounds of the interleaved runs of scenarios 1
+# and 2, 20).
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +23,7 @@ TREE_MB=${TREE_MB:-500}
 KEEP=${KEEP:-0}
 IDLE_WAIT=${IDLE_WAIT:-120}
 RUNS_SCALE=${RUNS_SCALE:-1}
+AB_ROUNDS=${AB_ROUNDS:-20}
 PY=${PYTHON:-python3}   # only runs the generators and the report
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -97,6 +99,26 @@ hf() {
     echo "{\"busy_jiffies\": $((b1 - b0)), \"hz\": $(getconf CLK_TCK), \"wall_ns\": $((s1 - s0)), \"warmup\": $warmup}" >"$RES/$name.load"
 }
 
+# ab NAME DIR ONE JOBS: upkeep (fresh state each run) and make over DIR ($N modules) and
+# over ONE (a single module), interleaved run by run with bench/ab.py, so that both tools
+# see the same machine (hyperfine's blocks above run minutes apart, and this VM drifts by
+# tens of percent within minutes). Results in $RES/NAME_ab.json. The report takes the
+# issue's per-module overhead from the difference between DIR and ONE, which leaves out
+# what each tool pays once per run.
+ab() {
+    local name=$1 dir=$2 one=$3 jobs=$4
+    wait_idle
+    "$PY" "$BENCH/ab.py" --json "$RES/${name}_ab.json" "$AB_ROUNDS" \
+        make="make -s -C $dir $jobs" \
+        upkeep="$UPKEEP --manifest $dir/upkeep.toml --state-dir $dir/st run $jobs" \
+        "upkeep:prepare=mv $dir/st $TRASH/st.\$(date +%s%N) 2>/dev/null || true" \
+        make1="make -s -C $one $jobs" \
+        upkeep1="$UPKEEP --manifest $one/upkeep.toml --state-dir $one/st run $jobs" \
+        "upkeep1:prepare=mv $one/st $TRASH/st.\$(date +%s%N) 2>/dev/null || true"
+}
+ONE=$OUT/one
+trash "$ONE"; "$PY" "$BENCH/gen.py" wide "$ONE" 1
+
 # ---------------------------------------------------------------- 1. chain
 say "1. chain of $N no-op modules: upkeep run -j1 (fresh state) vs make -j1"
 C=$OUT/chain
@@ -124,6 +146,9 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
         -n "upkeep run -j1 (chain $N, state on tmpfs)" "$UPKEEP --manifest $C/upkeep.toml --state-dir $SHM run -j1"
     rm -rf "$SHM"
 fi
+echo "interleaved: upkeep and make, chain of $N and a single module, $AB_ROUNDS rounds"
+trash "$C/st"
+ab chain "$C" "$ONE" -j1
 
 # ---------------------------------------------------------------- 2. wide
 say "2. $N independent no-op modules: upkeep run -j2 (fresh state) vs make -j2"
@@ -141,6 +166,9 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
         -n "upkeep run -j2 (wide $N, state on tmpfs)" "$UPKEEP --manifest $W/upkeep.toml --state-dir $SHM run -j2"
     rm -rf "$SHM"
 fi
+echo "interleaved: upkeep and make, $N independent and a single module, $AB_ROUNDS rounds"
+trash "$W/st"
+ab wide "$W" "$ONE" -j2
 
 # ---------------------------------------------------------------- 3. plan, up to date
 say "3. up-to-date check over $N modules: upkeep plan vs make -q / ninja -n"
@@ -219,6 +247,11 @@ BARE_S="import sys; sys.path.insert(0, '$S'); import mod1.index as m; m.main([])
 hf py_upkeep_shim 3 20 -N -n "upkeep run --force (python3 on PATH)" \
     "$UPKEEP --manifest $S/upkeep.toml --state-dir $S/st run --force"
 hf py_bare_shim 3 20 -N -n "python3 (PATH) -c import+main" "python3 -c \"$BARE_S\""
+echo "interleaved: upkeep run --force and the bare start, $((AB_ROUNDS * 2)) rounds"
+wait_idle
+"$PY" "$BENCH/ab.py" --json "$RES/py_ab.json" "$((AB_ROUNDS * 2))" \
+    bare="python3 -c \"$BARE_S\"" \
+    upkeep="$UPKEEP --manifest $S/upkeep.toml --state-dir $S/st run --force"
 
 # ---------------------------------------------------------------- report
 cat >"$RES/meta.json" <<EOF

@@ -180,10 +180,32 @@ def report(results):
             target_s = ("≥ " if higher_better else "≤ ") + f"{target:g}"
         rows.append((scenario, up_s, peer_s, f"{ratio:.2f}", f"{ratio_min:.2f}", target_s, verdict, bg))
 
+    def interleaved(key, peer_name, target):
+        """Two rows from bench/ab.py's medians (ms): the whole run against make's, and the
+        per-module overhead: ($n modules minus one) against make's."""
+        try:
+            with open(os.path.join(results, key + "_ab.json")) as f:
+                c = json.load(f)["commands"]
+        except FileNotFoundError:
+            rows.append(("   interleaved", "n/a", peer_name, "", "", "", "SKIP", ""))
+            return
+        ms = lambda name, k="median": c[name][k] / 1e3
+        for label, up, peer, up_min, peer_min, divide in (
+            ("   interleaved, whole run", ms("upkeep"), ms("make"), ms("upkeep", "min"), ms("make", "min"), n),
+            (f"   interleaved, per module ({n} minus 1)", ms("upkeep") - ms("upkeep1"), ms("make") - ms("make1"),
+             ms("upkeep", "min") - ms("upkeep1", "min"), ms("make", "min") - ms("make1", "min"), n - 1),
+        ):
+            ratio = up / peer
+            ok = ratio <= target
+            rows.append((label, f"{fmt_t(up / divide)}/module", f"{peer_name}: {fmt_t(peer / divide)}/module",
+                         f"{ratio:.2f}", f"{up_min / peer_min:.2f}", f"≤ {target:g}", "PASS" if ok else "MISS", "-"))
+
     row(f"1. chain of {n}, -j1", "chain_upkeep", "chain_make", "make -j1", per=n, target=1.25)
+    interleaved("chain", "make -j1", 1.25)
     row("   (diag) state dir on tmpfs", "chain_upkeep_tmpfs", "chain_make", "make -j1", per=n)
     row("   (diag) --force, existing state", "chain_upkeep_again", "chain_make", "make -j1", per=n)
     row(f"2. {n} independent, -j2", "wide_upkeep", "wide_make", "make -j2", per=n, target=1.25)
+    interleaved("wide", "make -j2", 1.25)
     row("   (diag) state dir on tmpfs", "wide_upkeep_tmpfs", "wide_make", "make -j2", per=n)
     row("   (diag) --force, existing state", "wide_upkeep_again", "wide_make", "make -j2", per=n)
     row(f"3. plan, {n} up to date", "plan_upkeep", None, "", absolute=0.040)
@@ -192,6 +214,15 @@ def report(results):
     row(f"4. checksum --check, {meta['tree_bytes'] / 1e6:.0f} MB / {meta['tree_files']} files", "sum_upkeep", "sum_openssl",
         "openssl", target=1.7, higher_better=True, gbps=True)
     row("5. python module, python3 on PATH", "py_upkeep_shim", "py_bare_shim", "bare python3", target=1.1)
+    try:
+        with open(os.path.join(results, "py_ab.json")) as f:
+            c = json.load(f)["commands"]
+        up, bare = c["upkeep"], c["bare"]
+        ratio = up["median"] / bare["median"]
+        rows.append(("   interleaved", fmt_t(up["median"] / 1e3), f"bare python3: {fmt_t(bare['median'] / 1e3)}",
+                     f"{ratio:.2f}", f"{up['min'] / bare['min']:.2f}", "≤ 1.1", "PASS" if ratio <= 1.1 else "MISS", "-"))
+    except FileNotFoundError:
+        rows.append(("   interleaved", "n/a", "bare python3", "", "", "", "SKIP", ""))
     row("   (diag) venv python, no shim", "py_upkeep", "py_bare", "bare venv python")
 
     head = ("scenario", "upkeep", "peer", "ratio", "by min", "target", "result", "bg load up/peer")
@@ -204,7 +235,9 @@ def report(results):
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     print(line)
     print("ratio: upkeep mean / peer mean (times; lower is better), except 4: upkeep GB/s / openssl GB/s")
-    print("(higher is better). 'by min': the same from the fastest runs, less sensitive to other load.")
+    print("(higher is better); 'interleaved' rows: medians of bench/ab.py, both tools run by turns, the per-module")
+    print(f"one from the {n}-module run minus a one-module run (what each tool pays once per run left out).")
+    print("'by min': the same from the fastest runs, less sensitive to other load.")
     print(f"bg load: CPU cores used by other processes while upkeep's / the peer's benchmark ran ('!' above {BG_WARN}: noisy).")
     if meta.get("since_cleanup_s", 1 << 30) < 300:
         print(f"NOTE: the previous run deleted its files {meta['since_cleanup_s']} s before this one started;"

@@ -390,6 +390,7 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
 
     #[test]
     fn a_key_ends_at_the_first_equals_sign() {
@@ -424,5 +425,95 @@ mod tests {
             .filter(|var| var.starts_with(&prefix))
             .collect();
         assert_eq!(vars, vec![[prefix.as_slice(), b"mine"].concat()]);
+    }
+
+    /// Start `argv` in `cwd` with its output in `out`, on the current runtime.
+    fn start(argv: &[&str], cwd: &std::path::Path, out: &fs_err::File) -> io::Result<Child> {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        let program = Program::new(&argv, [("UPKEEP_TEST", "1")], cwd).unwrap();
+        let null = fs_err::File::open("/dev/null").unwrap();
+        spawn(&program, null.file().as_fd(), out.file().as_fd())
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_child_runs_in_its_directory_with_its_variables_and_its_exit_is_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log_path = tmp.path().join("out.log");
+        let log = fs_err::File::create(&log_path).unwrap();
+        let status = runtime().block_on(async {
+            let script = "pwd -P; echo \"var=$UPKEEP_TEST\"; echo oops >&2; exit 3";
+            let mut child = start(&["sh", "-c", script], tmp.path(), &log).unwrap();
+            child.wait().await.unwrap()
+        });
+        assert_eq!(status.code(), Some(3));
+        let out = fs_err::read_to_string(&log_path).unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        assert_eq!(out, format!("{}\nvar=1\noops\n", dir.display()));
+    }
+
+    #[test]
+    fn a_signal_that_ends_a_child_is_its_status() {
+        let log = fs_err::File::create("/dev/null").unwrap();
+        let status = runtime().block_on(async {
+            let mut child = start(
+                &["sh", "-c", "kill -TERM $$"],
+                std::path::Path::new("/"),
+                &log,
+            )
+            .unwrap();
+            child.wait().await.unwrap()
+        });
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
+
+    #[test]
+    fn a_program_that_does_not_exist_is_an_error_not_a_child() {
+        let log = fs_err::File::create("/dev/null").unwrap();
+        let err = runtime()
+            .block_on(async { start(&["/no/such/program"], std::path::Path::new("/"), &log) })
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_child_dropped_while_running_is_killed_and_reaped_later() {
+        let log = fs_err::File::create("/dev/null").unwrap();
+        let rt = runtime();
+        let pid = rt.block_on(async {
+            let child = start(&["sleep", "30"], std::path::Path::new("/"), &log).unwrap();
+            let pid = child.id();
+            drop(child);
+            pid
+        });
+        // Killed at once; until something reaps it, it is a zombie of this process.
+        let state = || {
+            fs_err::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().as_bytes()[0])
+                })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !matches!(state(), Some(b'Z') | None) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pid {pid} still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The next start reaps it.
+        rt.block_on(async {
+            let mut other = start(&["true"], std::path::Path::new("/"), &log).unwrap();
+            other.wait().await.unwrap();
+        });
+        assert_eq!(state(), None, "pid {pid} was not reaped");
     }
 }
