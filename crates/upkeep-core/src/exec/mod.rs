@@ -158,9 +158,8 @@ pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Fini
     };
     adopt_orphans();
     let token = Token::next();
-    let direct = direct_program(invocation, &token);
-    let started = match direct {
-        Some(program) => start_direct(&program, invocation, &log),
+    let started = match direct_program(invocation, &token, &log) {
+        Some((program, stdin)) => start_direct(&program, stdin, invocation, &log),
         None => start_command(invocation, &token, &log),
     };
     let (process, output) = match started {
@@ -189,9 +188,19 @@ enum Failed {
 }
 
 /// The invocation as a [`spawn::Program`], when it can be started directly: its output
-/// goes to its log only, and the kernel gives out pidfds.
-fn direct_program(invocation: &Invocation, token: &Token) -> Option<spawn::Program> {
+/// goes to its log only, the kernel gives out pidfds, and neither the log nor `/dev/null`
+/// took one of upkeep's standard descriptors (which it started without).
+fn direct_program(
+    invocation: &Invocation,
+    token: &Token,
+    log: &fs_err::File,
+) -> Option<(spawn::Program, &'static fs_err::File)> {
+    use std::os::fd::AsRawFd;
     if invocation.stream.is_some() || !spawn::available() {
+        return None;
+    }
+    let stdin = dev_null_file()?;
+    if stdin.file().as_raw_fd() <= 2 || log.file().as_raw_fd() <= 2 {
         return None;
     }
     let token = token.env_value();
@@ -200,17 +209,17 @@ fn direct_program(invocation: &Invocation, token: &Token) -> Option<spawn::Progr
         .iter()
         .map(|(k, v)| (OsStr::new(k), v.as_os_str()))
         .chain(std::iter::once((OsStr::new(TOKEN_VAR), token.as_os_str())));
-    spawn::Program::new(&invocation.argv, env, &invocation.cwd)
+    let program = spawn::Program::new(&invocation.argv, env, &invocation.cwd)?;
+    Some((program, stdin))
 }
 
 fn start_direct(
     program: &spawn::Program,
+    stdin: &fs_err::File,
     invocation: &Invocation,
     log: &fs_err::File,
 ) -> Result<(Process, Option<tokio::task::JoinHandle<()>>), Failed> {
     use std::os::fd::AsFd;
-    let stdin =
-        dev_null_file().ok_or_else(|| Failed::Start(std::io::Error::other("open /dev/null")))?;
     tracing::debug!(command = %command_line(&invocation.argv), cwd = %invocation.cwd.display(), "starting");
     let child =
         spawn::spawn(program, stdin.file().as_fd(), log.file().as_fd()).map_err(Failed::Start)?;

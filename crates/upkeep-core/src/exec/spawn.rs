@@ -147,8 +147,8 @@ pub(super) struct Child {
 }
 
 /// Start `program` in a process group of its own, with `stdin` as its standard input and
-/// `output` as both its standard output and error. Must be called within a tokio runtime
-/// with I/O enabled.
+/// `output` as both its standard output and error (neither may be descriptor 0, 1 or 2).
+/// Must be called within a tokio runtime with I/O enabled.
 pub(super) fn spawn(
     program: &Program,
     stdin: BorrowedFd<'_>,
@@ -157,10 +157,9 @@ pub(super) fn spawn(
     reap_orphans();
     let (stdin, output) = (stdin.as_raw_fd(), output.as_raw_fd());
     if stdin <= 2 || output <= 2 {
-        // dup2 onto itself would leave the descriptor close-on-exec.
-        return Err(io::Error::other(
-            "a standard descriptor is closed in upkeep",
-        ));
+        // dup2 onto itself would leave the descriptor close-on-exec; the caller uses
+        // `Command` for that case.
+        return Err(io::Error::other("a descriptor to hand over is 0, 1 or 2"));
     }
     let actions = FileActions::new(&program.cwd, stdin, output)?;
     let attributes = Attributes::new()?;

@@ -422,3 +422,34 @@ fn a_command_that_does_not_exist_fails_its_module_and_says_why() {
         assert!(log.contains(&expected), "{log}");
     }
 }
+
+/// upkeep started with its standard descriptors closed (as some daemons start their
+/// children; its own files may then take 0, 1 and 2) still gives every module `/dev/null`
+/// as its input and its log as its output.
+#[test]
+fn a_module_gets_its_stdio_when_upkeep_was_started_without_any() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"io\"\ncommand = [\"sh\", \"-c\", \"echo hello; readlink /proc/self/fd/0 /proc/self/fd/2\"]\n",
+    );
+    let upkeep = host.upkeep_process();
+    let args: Vec<String> = std::iter::once(upkeep.get_program())
+        .chain(upkeep.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    #[expect(clippy::disallowed_methods, reason = "tests drive processes directly")]
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 0<&- 1>&- 2>&- \"$@\" run")
+        .arg("sh")
+        .args(&args)
+        .envs(upkeep.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(&host.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = fs_err::read_to_string(host.state.join("logs/run-1/io.log")).unwrap();
+    let log_path = host.state.join("logs/run-1/io.log");
+    let expected = format!("hello\n/dev/null\n{}\n", log_path.display());
+    assert!(log.ends_with(&expected), "{log}");
+}
