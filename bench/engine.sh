@@ -25,6 +25,10 @@ IDLE_WAIT=${IDLE_WAIT:-120}
 RUNS_SCALE=${RUNS_SCALE:-1}
 AB_ROUNDS=${AB_ROUNDS:-20}
 PY=${PYTHON:-python3}   # only runs the generators and the report
+# bench/ab.py runs commands that use `python3` from PATH; started through a pyenv shim it
+# would see the PATH `pyenv exec` hands down, with the real interpreter's bin/ first. So it
+# runs on the interpreter itself.
+ABPY=$("$PY" -c 'import sys; print(sys.executable)')
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 need() { command -v "$1" >/dev/null || { echo "missing $1 (apt-get install -y $2)" >&2; exit 1; }; }
@@ -108,7 +112,7 @@ hf() {
 ab() {
     local name=$1 dir=$2 one=$3 jobs=$4
     wait_idle
-    "$PY" "$BENCH/ab.py" --json "$RES/${name}_ab.json" "$AB_ROUNDS" \
+    "$ABPY" "$BENCH/ab.py" --json "$RES/${name}_ab.json" "$AB_ROUNDS" \
         make="make -s -C $dir $jobs" \
         upkeep="$UPKEEP --manifest $dir/upkeep.toml --state-dir $dir/st run $jobs" \
         "upkeep:prepare=mv $dir/st $TRASH/st.\$(date +%s%N) 2>/dev/null || true" \
@@ -249,7 +253,7 @@ hf py_upkeep_shim 3 20 -N -n "upkeep run --force (python3 on PATH)" \
 hf py_bare_shim 3 20 -N -n "python3 (PATH) -c import+main" "python3 -c \"$BARE_S\""
 echo "interleaved: upkeep run --force and the bare start, $((AB_ROUNDS * 2)) rounds"
 wait_idle
-"$PY" "$BENCH/ab.py" --json "$RES/py_ab.json" "$((AB_ROUNDS * 2))" \
+"$ABPY" "$BENCH/ab.py" --json "$RES/py_ab.json" "$((AB_ROUNDS * 2))" \
     bare="python3 -c \"$BARE_S\"" \
     upkeep="$UPKEEP --manifest $S/upkeep.toml --state-dir $S/st run --force"
 
