@@ -103,7 +103,8 @@ impl Program {
 
 /// The name in a `KEY=VALUE` string.
 fn key_of(var: &[u8]) -> &[u8] {
-    // A name never starts with `=`; a variable like `=C:` (which Windows has) keeps it.
+    // The first `=` after the first byte, as the standard library splits them, so that a
+    // name that itself starts with `=` keeps it.
     let end = var
         .iter()
         .skip(1)
@@ -131,11 +132,17 @@ fn base_env() -> &'static [BaseVar] {
     })
 }
 
-/// Whether this kernel gives out pidfds (Linux 5.3 and later); without them modules are
-/// started through `Command`.
+/// Whether this kernel gives out pidfds and waits on them (Linux 5.4 and later), and no
+/// seccomp filter forbids it; otherwise modules are started through `Command`. Asked about
+/// upkeep's own pidfd, such a kernel answers that upkeep is no child of upkeep's.
 pub(super) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| pidfd_open(std::process::id().cast_signed()).is_ok())
+    *AVAILABLE.get_or_init(|| {
+        pidfd_open(std::process::id().cast_signed()).is_ok_and(|own| {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG;
+            waitid(Id::PIDFd(own.as_fd()), flags) == Err(nix::errno::Errno::ECHILD)
+        })
+    })
 }
 
 /// A process started by [`spawn`].
@@ -390,6 +397,12 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn this_kernel_starts_modules_directly() {
+        // Linux 5.4 or later here; on an older kernel modules go through `Command`.
+        assert!(available());
+    }
 
     #[test]
     fn a_key_ends_at_the_first_equals_sign() {
