@@ -12,8 +12,9 @@
 //! (`spawn.rs`, the crate's one module with `unsafe` code): its environment is upkeep's,
 //! turned into C strings once per process, plus its own variables, where `Command` would
 //! copy the whole environment for every start. Streamed output, a `PATH` of the module's
-//! own, or a kernel without pidfds go through tokio's `Command` instead; either way the
-//! process gets the same group, descriptors, directory and signal state.
+//! own, a log on descriptor 0-2 or a kernel that cannot wait on pidfds go through tokio's
+//! `Command` instead; either way the process gets the same group, descriptors, directory
+//! and signal state.
 //!
 //! A Python module's interpreter is usually started before its module is verified, and
 //! told to go afterwards ([`Warm`]); only then does it import anything.
