@@ -469,24 +469,33 @@ fn open_log(invocation: &Invocation) -> std::io::Result<fs_err::File> {
     {
         return Ok(log);
     }
+    create_log(
+        &invocation.log_path,
+        &log_header(invocation.display.as_deref(), &invocation.argv),
+    )
+}
+
+/// Create (or append to) the log at `path`, its directory too if need be, and write its
+/// first line `header` ([`log_header`]) in one write, so that the line is never
+/// interleaved with the module's output.
+pub(crate) fn create_log(path: &std::path::Path, header: &str) -> std::io::Result<fs_err::File> {
     let open = || {
         fs_err::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&invocation.log_path)
+            .open(path)
     };
-    // The run's log directory exists after its first module; only then is it created.
+    // A run's log directory exists after its first log; only then is it created.
     let mut log = match open() {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = invocation.log_path.parent() {
+            if let Some(dir) = path.parent() {
                 fs_err::create_dir_all(dir)?;
             }
             open()?
         }
         other => other?,
     };
-    // One write, so the header is never interleaved with the module's first output.
-    log.write_all(log_header(invocation.display.as_deref(), &invocation.argv).as_bytes())?;
+    log.write_all(header.as_bytes())?;
     Ok(log)
 }
 

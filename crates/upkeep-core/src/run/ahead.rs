@@ -13,7 +13,6 @@
 //! run, [`Ahead::finish`] removes the logs of modules that never started (blocked, refused,
 //! cancelled) that hold nothing but their first line.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -105,18 +104,14 @@ pub(super) struct Ahead {
 }
 
 impl Ahead {
-    /// Start making `planned`'s files, in order, on a blocking thread. All the logs of a
-    /// run share one directory, made before the first.
+    /// Start making `planned`'s files, in order, on a blocking thread (the first log makes
+    /// the run's log directory).
     pub(super) fn start(
         logs: LogSlots,
         planned: impl Iterator<Item = Planned> + Send + 'static,
     ) -> Self {
         let slots = logs.clone();
         let making = tokio::task::spawn_blocking(move || {
-            let mut planned = planned.peekable();
-            if let Some(dir) = planned.peek().and_then(|first| first.log.parent()) {
-                let _ = fs_err::create_dir_all(dir);
-            }
             for module in planned {
                 // Even checking whether it exists is file-system work, so it is done here.
                 if let Some(work) = module.work_dir.filter(|w| !w.is_dir()) {
@@ -160,22 +155,18 @@ impl Ahead {
     }
 }
 
-/// Create `path` and write `header` into it in one write, so that it is never interleaved
-/// with the module's output; the header's length. `None` when either fails: the module's
-/// job then tries itself and reports why.
+/// Make the log at `path` with its first line `header` ([`crate::exec::create_log`]); the
+/// header's length. `None` when that fails: the module's job then tries itself and reports
+/// why.
 fn make_log(path: &std::path::Path, header: &str) -> Option<u64> {
-    let mut file = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok()?;
-    file.write_all(header.as_bytes()).ok()?;
+    crate::exec::create_log(path, header).ok()?;
     Some(u64::try_from(header.len()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn made(dir: &std::path::Path, name: &str) -> Option<u64> {
         make_log(&dir.join(name), "$ true\n")

@@ -537,7 +537,12 @@ fn resolution_of(ctx: &Context, step: &Step, outcome: &Outcome) -> Resolution {
 }
 
 fn log_path(ctx: &Context, module: &str) -> PathBuf {
-    log_dir(ctx).join(format!("{module}.log"))
+    log_in(&log_dir(ctx), module)
+}
+
+/// A module's log in the run's log directory `dir`.
+fn log_in(dir: &std::path::Path, module: &str) -> PathBuf {
+    dir.join(format!("{module}.log"))
 }
 
 /// The run's log directory, where [`log_path`] puts each module's log.
@@ -866,7 +871,7 @@ fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
         };
         Planned {
             index,
-            log: dir.join(format!("{}.log", spec.name)),
+            log: log_in(&dir, &spec.name),
             header: exec::log_header(log_display(spec).as_deref(), argv),
             work_dir: spec.makes_work_dir().then(|| work_root.join(&spec.name)),
         }

@@ -42,21 +42,12 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
-    /// The state directory could not be created.
-    #[error("create the state directory {path}")]
-    CreateDir {
-        /// The directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file of the ledger could not be read or written.
+    /// The state directory could not be created, or a file of the ledger read or written.
     #[error("{action} {path}")]
     Io {
-        /// What was being done, e.g. "sync the new database".
+        /// What was being done, e.g. "create the state directory".
         action: &'static str,
-        /// The file.
+        /// The directory or file.
         path: PathBuf,
         /// The underlying error.
         #[source]
@@ -568,7 +559,8 @@ pub struct AuditEntry {
 }
 
 fn create_state_dir(dir: &Path) -> Result<(), StateError> {
-    crate::paths::ensure_state_dir(dir).map_err(|source| StateError::CreateDir {
+    crate::paths::ensure_state_dir(dir).map_err(|source| StateError::Io {
+        action: "create the state directory",
         path: dir.to_path_buf(),
         source,
     })
