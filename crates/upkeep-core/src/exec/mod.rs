@@ -167,7 +167,17 @@ pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Fini
         Ok(started) => started,
         Err(Failed::Build(message)) => return spawn_failed(message),
         Err(Failed::Start(err)) => {
-            let message = format!("start `{}`: {err}", command_line(&invocation.argv));
+            // A missing working directory fails the start with the same error as a missing
+            // program.
+            let message = if invocation.cwd.is_dir() {
+                format!("start `{}`: {err}", command_line(&invocation.argv))
+            } else {
+                format!(
+                    "start `{}`: its working directory {} does not exist",
+                    command_line(&invocation.argv),
+                    invocation.cwd.display()
+                )
+            };
             return could_not_start(&mut log, invocation, message);
         }
     };
@@ -806,4 +816,33 @@ fn read_tail(path: &std::path::Path) -> String {
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_working_directory_that_does_not_exist_is_named_as_the_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let invocation = Invocation {
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            cwd: tmp.path().join("gone"),
+            log_path: tmp.path().join("logs/true.log"),
+            stream: None,
+            timeout: None,
+            grace: Duration::from_secs(1),
+            display: None,
+            log_made: false,
+        };
+        let finished = run_blocking(&invocation);
+        let expected = format!(
+            "start `true`: its working directory {} does not exist",
+            tmp.path().join("gone").display()
+        );
+        assert_eq!(finished.exit, Exit::SpawnFailed(expected.clone()));
+        let log = fs_err::read_to_string(&invocation.log_path).unwrap();
+        assert_eq!(log, format!("$ true\nupkeep: {expected}\n"));
+    }
 }
