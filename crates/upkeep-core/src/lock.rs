@@ -109,6 +109,27 @@ impl RunLock {
         Ok(Self { _lock: lock, path })
     }
 
+    /// Take the lock in `state_dir`, waiting for it at most `bound`: a scheduled run must
+    /// not queue forever behind a run that hangs. Looks again with a growing pause (up to
+    /// a second), since `flock` has no timed wait.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] naming the holder when `bound` passes, or [`LockError::Io`].
+    pub fn acquire_within(state_dir: &Path, bound: std::time::Duration) -> Result<Self, LockError> {
+        let deadline = std::time::Instant::now() + bound;
+        let mut pause = std::time::Duration::from_millis(10);
+        loop {
+            match Self::acquire(state_dir, false) {
+                Err(LockError::Held { .. }) if std::time::Instant::now() < deadline => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                taken => return taken,
+            }
+        }
+    }
+
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path

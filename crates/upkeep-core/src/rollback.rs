@@ -302,21 +302,20 @@ pub fn rollback(
     }
     let applied = state.applied_version.as_ref();
     let pre = pre_rollback_backup(manifest, ledger, state_dir, spec, applied, config)?;
+    let occasion = Occasion {
+        spec,
+        from_version: applied.cloned(),
+        to_version: version.clone(),
+    };
     let (applied_checksum, healthy) = apply(
         manifest,
         ledger,
         state_dir,
-        spec,
+        &occasion,
         tag.as_ref(),
         backup.as_ref(),
     )?;
-    let (result, detail) = match &healthy {
-        Some(Err(detail)) => (
-            "needs-intervention",
-            Some(format!("health check after the rollback failed: {detail}")),
-        ),
-        _ => ("rolled-back", None),
-    };
+    let (result, detail) = verdict(healthy.as_ref());
     let record = RollbackRecord {
         run_id: None,
         module: module.to_owned(),
@@ -349,12 +348,30 @@ pub fn rollback(
     })
 }
 
+/// The rollback's result and detail, from its health check's.
+fn verdict(healthy: Option<&Result<(), String>>) -> (&'static str, Option<String>) {
+    match healthy {
+        Some(Err(detail)) => (
+            "needs-intervention",
+            Some(format!("health check after the rollback failed: {detail}")),
+        ),
+        _ => ("rolled-back", None),
+    }
+}
+
 /// Set the manifest's declared version to where the module now is.
 fn declare_version(manifest: &Manifest, module: &str, version: &str) -> Result<(), RollbackError> {
     writeback::set_version(&manifest.path, module, version).map_err(|e| RollbackError::Approve {
         module: module.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A manual rollback of one module: from the applied version to another.
+struct Occasion<'a> {
+    spec: &'a ModuleSpec,
+    from_version: Option<String>,
+    to_version: String,
 }
 
 /// What putting a version back left: the checksum of the restored code (when code was
@@ -366,10 +383,11 @@ fn apply(
     manifest: &Manifest,
     ledger: &mut Ledger,
     state_dir: &Path,
-    spec: &ModuleSpec,
+    occasion: &Occasion<'_>,
     tag: Option<&TagInfo>,
     backup: Option<&BackupRow>,
 ) -> Result<Applied, RollbackError> {
+    let spec = occasion.spec;
     let checksum = match tag {
         Some(tag) => Some(restore_code(manifest, ledger, spec, tag)?),
         None => None,
@@ -384,7 +402,7 @@ fn apply(
     let healthy = spec
         .health
         .as_ref()
-        .map(|check| health(manifest, ledger, state_dir, spec, check));
+        .map(|check| health(manifest, ledger, state_dir, occasion, check));
     Ok((checksum, healthy))
 }
 
@@ -576,18 +594,25 @@ fn health(
     manifest: &Manifest,
     ledger: &mut Ledger,
     state_dir: &Path,
-    spec: &ModuleSpec,
+    occasion: &Occasion<'_>,
     check: &crate::manifest::HealthCheck,
 ) -> Result<(), String> {
+    let spec = occasion.spec;
+    // The same variables the check sees after an update in a run (`crate::module_env`).
+    let env = crate::module_env::ModuleContext {
+        spec,
+        manifest_root: &manifest.root,
+        state_dir,
+        run_id: None,
+        action: "rollback",
+        version: Some(occasion.to_version.clone()),
+        old_version: occasion.from_version.clone(),
+        update: None,
+    };
+    crate::module_env::ensure_work_dir(&env);
     let base = Invocation {
         argv: Vec::new(),
-        env: vec![
-            ("UPKEEP_MODULE".to_owned(), spec.name.clone().into()),
-            (
-                "UPKEEP_STATE_DIR".to_owned(),
-                state_dir.as_os_str().to_owned(),
-            ),
-        ],
+        env: crate::module_env::variables(&env),
         cwd: manifest.root.clone(),
         log_path: state_dir
             .join("logs")

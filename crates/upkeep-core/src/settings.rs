@@ -693,6 +693,7 @@ impl Settings {
                 EventKind::ModuleFailed,
                 EventKind::ModuleRolledBack,
                 EventKind::ScheduleSkipped,
+                EventKind::RunNotStarted,
             ]);
         }
         Routing {

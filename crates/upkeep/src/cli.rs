@@ -170,6 +170,10 @@ pub(crate) struct RunArgs {
     /// Wait for another run to finish instead of exiting with code 5
     #[arg(long)]
     pub(crate) wait: bool,
+    /// With `--wait`, give up after this long, e.g. `10m` (exit 5) [default: no limit; a
+    /// scheduled run: 1h, then it is recorded as not started]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub(crate) wait_timeout: Option<std::time::Duration>,
     /// Run as the schedule NAME: its targets, recorded as its last run (what timers run)
     #[arg(long, value_name = "NAME")]
     pub(crate) scheduled: Option<String>,

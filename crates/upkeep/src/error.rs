@@ -59,6 +59,30 @@ pub(crate) enum CliError {
     Output(#[from] std::io::Error),
 }
 
+impl From<upkeep_core::ops::Error> for CliError {
+    fn from(err: upkeep_core::ops::Error) -> Self {
+        use upkeep_core::ops::Error;
+        match err {
+            Error::Manifest(e) => Self::Manifest(e),
+            Error::Run(e) => Self::Run(e),
+            Error::State(e) => Self::State(e),
+            Error::Plan(e) => Self::Plan(e),
+            Error::Checksum(e) => Self::Checksum(e),
+            Error::Backup(e) => Self::Backup(e),
+            Error::Rollback(e) => Self::Rollback(e),
+            Error::Files(e) => Self::Files(e),
+            Error::Settings(e) => Self::Settings(e),
+            Error::Schedule(e) => Self::Schedule(e),
+            Error::Updates(e) => Self::Updates(e),
+            Error::NotConfirmed { question, reason } => {
+                Self::NotConfirmed(format!("{question}: {reason}"))
+            }
+            Error::BadArgument(message) => Self::BadArgument(message),
+            Error::Io { action, source } => Self::Io { action, source },
+        }
+    }
+}
+
 /// Wrap an I/O error with what was being done, for `map_err`.
 pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
     let action = action.into();

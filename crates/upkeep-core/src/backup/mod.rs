@@ -25,10 +25,11 @@ pub fn backups_dir(state_dir: &Path) -> PathBuf {
 }
 
 /// What a backup holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackupKind {
     /// Every module's config and data paths.
+    #[default]
     Full,
     /// Config paths only.
     Config,

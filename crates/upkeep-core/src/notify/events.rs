@@ -355,6 +355,24 @@ pub fn schedule_skipped(name: &str, due_ms: i64, reason: &str) -> Event {
     }
 }
 
+/// Run `run_id` (started by `trigger`, e.g. `schedule:nightly`) could not start because
+/// `reason`.
+pub fn run_not_started(run_id: i64, trigger: &str, reason: &str) -> Event {
+    Event {
+        id: format!("evt_run.{run_id}.not_started"),
+        kind: EventKind::RunNotStarted,
+        at_ms: now_ms(),
+        title: format!("Update run {run_id} failed to start"),
+        text: format!("Run {run_id} ({trigger}) failed to start: {reason}."),
+        fields: vec![
+            field("run", run_id.to_string()),
+            field("trigger", trigger),
+            field("reason", reason),
+        ],
+        severity: Severity::Error,
+    }
+}
+
 /// The event `upkeep notify test` sends to `channel`.
 pub fn test(channel: &str) -> Event {
     let now = now_ms();

@@ -133,6 +133,9 @@ pub enum EventKind {
     UpdateAvailable,
     /// A schedule came due but did not run.
     ScheduleSkipped,
+    /// A scheduled run could not start (the manifest no longer loads, its targets are
+    /// gone, another run held the lock too long); recorded as a run in the history.
+    RunNotStarted,
     /// `upkeep notify test`: checks that a channel is reachable.
     Test,
 }
@@ -147,6 +150,7 @@ impl EventKind {
             Self::RunFinished => "run_finished",
             Self::UpdateAvailable => "update_available",
             Self::ScheduleSkipped => "schedule_skipped",
+            Self::RunNotStarted => "run_not_started",
             Self::Test => "test",
         }
     }

@@ -61,6 +61,17 @@ pub enum RunEvent {
     },
     /// A module reached its outcome.
     ModuleFinished(ModuleResult),
+    /// The update sources were asked before the run planned (`run --check`, a scheduled
+    /// run): how many, what they offer, and the ones that failed (the run goes on with
+    /// what the ledger last cached for those).
+    Checked {
+        /// Sources asked.
+        checked: usize,
+        /// Updates on offer.
+        updates: usize,
+        /// `(module, error)` of each source that failed.
+        failed: Vec<(String, String)>,
+    },
     /// Something went wrong beside the modules that does not change the run's result (an
     /// old log directory that could not be deleted).
     Warning(String),

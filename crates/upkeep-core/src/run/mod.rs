@@ -2,6 +2,7 @@
 //! bounded parallelism, record every outcome, write back to a seed manifest, summarize.
 
 mod ahead;
+mod cancel;
 mod events;
 mod logs;
 mod module;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use cancel::Cancel;
 pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunResult, RunSummary};
 
 use crate::lock::{LockError, RunLock};
@@ -47,6 +49,13 @@ pub struct RunOptions {
     pub trigger: String,
     /// Wait for the lock instead of failing at once.
     pub wait_for_lock: bool,
+    /// With `wait_for_lock`, give up (with [`LockError::Held`]) after this long; `None`
+    /// waits as long as it takes.
+    pub lock_bound: Option<Duration>,
+    /// Stop the run: no new module starts and running ones are stopped (SIGTERM to their
+    /// group, then SIGKILL after the grace period). With `handle_signals`, SIGINT and
+    /// SIGTERM cancel it too.
+    pub cancel: Cancel,
     /// Cancel the run on SIGINT and SIGTERM.
     pub handle_signals: bool,
     /// How pre-update backups are taken.
@@ -72,6 +81,8 @@ impl RunOptions {
             grace: Duration::from_secs(5),
             trigger: "manual".to_owned(),
             wait_for_lock: false,
+            lock_bound: None,
+            cancel: Cancel::default(),
             handle_signals: false,
             backup: crate::backup::BackupConfig::default(),
             notify: crate::notify::Notifier::default(),
@@ -230,7 +241,11 @@ fn lock(
     match RunLock::acquire(&options.state_dir, false) {
         Err(LockError::Held { .. }) if options.wait_for_lock => {
             let interpreters = runtime.block_on(interpreters.discard());
-            Ok((RunLock::acquire(&options.state_dir, true)?, interpreters))
+            let lock = match options.lock_bound {
+                Some(bound) => RunLock::acquire_within(&options.state_dir, bound)?,
+                None => RunLock::acquire(&options.state_dir, true)?,
+            };
+            Ok((lock, interpreters))
         }
         lock => Ok((lock?, interpreters)),
     }

@@ -1,6 +1,5 @@
 //! Running one module: verify its files, start its process, turn the exit into an outcome.
 
-use std::ffi::OsString;
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -318,17 +317,4 @@ fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
         "; if the change is intended, approve it with `upkeep checksum --write {name}`"
     );
     reason
-}
-
-/// The environment every module receives.
-pub(super) fn module_env(pairs: &[(&str, Option<String>)]) -> Vec<(String, OsString)> {
-    pairs
-        .iter()
-        .map(|(key, value)| {
-            (
-                (*key).to_owned(),
-                OsString::from(value.clone().unwrap_or_default()),
-            )
-        })
-        .collect()
 }

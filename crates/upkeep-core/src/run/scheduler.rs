@@ -14,11 +14,12 @@ use tokio::task::JoinSet;
 use super::RunOptions;
 use super::ahead::{Ahead, LogSlots, Planned};
 use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
-use super::module::{Job, JobResult, PythonJob, module_env, run_job};
+use super::module::{Job, JobResult, PythonJob, run_job};
 use super::safety::Safety;
 use crate::exec::{self, Interpreter, Invocation, LineSink, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
+use crate::module_env;
 use crate::notify::events::{self as notices, RunRef};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
@@ -287,9 +288,10 @@ pub(super) async fn execute(
     plan: &Plan,
     writer: Option<&LedgerWriter>,
 ) -> (Vec<ModuleResult>, bool) {
-    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel = &ctx.options.cancel;
+    let cancel_rx = cancel.subscribe();
     if ctx.options.handle_signals {
-        spawn_signal_listener(cancel_tx.clone());
+        spawn_signal_listener(cancel.sender());
     }
     let mut state = State::new(plan);
     let ahead = prepare_files(ctx, plan, state.logs.clone());
@@ -301,7 +303,8 @@ pub(super) async fn execute(
         .collect();
     let mut tasks: JoinSet<JobResult> = JoinSet::new();
     let mut cancel_seen = cancel_rx.clone();
-    let mut cancelled = false;
+    // Thrown before the run started: nothing starts.
+    let mut cancelled = cancel.is_cancelled();
     loop {
         while !cancelled && tasks.len() < ctx.options.jobs.max(1) {
             let Some(index) = state.next_ready() else {
@@ -336,7 +339,7 @@ pub(super) async fn execute(
     }
     ctx.interpreters.stop_unused().await;
     if cancelled {
-        let _ = cancel_tx.send(true);
+        cancel.cancel();
         cancel_pending(ctx, &mut state, writer);
     }
     ahead.finish(unstarted_logs(ctx, &state)).await;
@@ -768,51 +771,30 @@ fn safety_for(
     }))
 }
 
-/// The environment a module runs with: its context as `UPKEEP_*` variables. Creates the
-/// module's work directory when upkeep promises it exists ([`ModuleSpec::makes_work_dir`]).
+/// The environment a module runs with: its context as `UPKEEP_*` variables
+/// ([`crate::module_env`], which its health checks share). Creates the module's work
+/// directory when upkeep promises it exists ([`ModuleSpec::makes_work_dir`]; usually made
+/// ahead by `prepare_files`).
 fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
-    let work_dir = ctx.options.state_dir.join("work").join(&step.name);
-    // Usually made ahead by `prepare_files`; one stat instead of a failing mkdir and a stat.
-    if spec.makes_work_dir() && !work_dir.is_dir() {
-        let _ = fs_err::create_dir_all(&work_dir);
-    }
-    let args_json = match &spec.kind {
-        ModuleKind::Python { args, .. } => serde_json::Value::from(args.clone()).to_string(),
-        _ => "[]".to_owned(),
-    };
-    let old_json = step
-        .applied_version
-        .as_deref()
-        .and_then(|v| crate::version::Version::parse(v).ok())
-        .map_or(serde_json::Value::Null, |v| v.to_json())
-        .to_string();
-    let text = |path: &std::path::Path| Some(path.to_string_lossy().into_owned());
     let update = step.update.as_ref().filter(|u| u.has_work());
-    let packages = update
-        .filter(|u| !u.packages.is_empty())
-        .and_then(|u| serde_json::to_string(&u.packages).ok());
-    module_env(&[
-        ("UPKEEP_MODULE", Some(step.name.clone())),
-        ("UPKEEP_VERSION", step.version.clone()),
-        ("UPKEEP_OLD_VERSION", step.applied_version.clone()),
-        ("UPKEEP_ACTION", Some(action_name(&step.action).to_owned())),
-        ("UPKEEP_RUN_ID", ctx.run_id.map(|r| r.to_string())),
-        ("UPKEEP_STATE_DIR", text(&ctx.options.state_dir)),
-        ("UPKEEP_MANIFEST_DIR", text(&ctx.manifest.root)),
-        ("UPKEEP_MODULE_DIR", spec.dir.as_deref().and_then(text)),
-        ("UPKEEP_WORK_DIR", text(&work_dir)),
-        ("UPKEEP_ARGS", Some(args_json)),
-        ("UPKEEP_SETUP_OLD_VERSION", Some(old_json)),
-        (
-            "UPKEEP_TARGET_VERSION",
-            update.and_then(|u| u.target.clone()),
-        ),
-        (
-            "UPKEEP_CURRENT_VERSION",
-            update.and_then(|u| u.current.clone()),
-        ),
-        ("UPKEEP_TARGET_PACKAGES", packages),
-    ])
+    let env = module_env::ModuleContext {
+        spec,
+        manifest_root: &ctx.manifest.root,
+        state_dir: &ctx.options.state_dir,
+        run_id: ctx.run_id,
+        action: action_name(&step.action),
+        version: step.version.clone(),
+        old_version: step.applied_version.clone(),
+        update: update.map(|u| module_env::Target {
+            version: u.target.clone(),
+            current: u.current.clone(),
+            packages_json: (!u.packages.is_empty())
+                .then(|| serde_json::to_string(&u.packages).ok())
+                .flatten(),
+        }),
+    };
+    module_env::ensure_work_dir(&env);
+    module_env::variables(&env)
 }
 
 /// Hands a module's output lines to the reporter (`-v`).
@@ -908,7 +890,7 @@ fn log_display(spec: &ModuleSpec) -> Option<String> {
 
 /// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped
 /// (SIGTERM to their group, then SIGKILL after the grace period).
-fn spawn_signal_listener(cancel: watch::Sender<bool>) {
+fn spawn_signal_listener(cancel: Arc<watch::Sender<bool>>) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
         let (Ok(mut interrupt), Ok(mut terminate)) = (
@@ -921,6 +903,6 @@ fn spawn_signal_listener(cancel: watch::Sender<bool>) {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        let _ = cancel.send(true);
+        cancel.send_replace(true);
     });
 }

@@ -213,30 +213,58 @@ pub fn skipped(
     Ok(())
 }
 
+/// Record that `row` came due and its run could not start because `reason`: a run in the
+/// history with that reason, and its "run failed to start" notification for `routing`.
+/// The schedule moves on to its next time. Returns the run's id.
+///
+/// # Errors
+/// A bad stored spec, or a ledger error.
+pub fn not_started(
+    ledger: &mut Ledger,
+    row: &ScheduleRow,
+    manifest: &Path,
+    reason: &str,
+    routing: &crate::notify::Routing,
+) -> Result<i64, ScheduleError> {
+    let next = if row.enabled {
+        next_run(&spec_of(row)?, &row.time_zone, now_ms())?
+    } else {
+        None
+    };
+    let trigger = format!("schedule:{}", row.name);
+    let run_id =
+        ledger.record_run_not_started(&row.name, manifest, reason, next, routing, |id| {
+            vec![crate::notify::events::run_not_started(id, &trigger, reason)]
+        })?;
+    Ok(run_id)
+}
+
 /// The `.service` and `.timer` units that run the schedule with systemd
 /// (`Persistent=true`: a run missed while the machine was off happens at the next boot).
+/// The service starts `exe` with `passed_on` (the
+/// manifest, state directory and settings file the installing command used), so the
+/// timer's runs see the same settings.
 ///
 /// # Errors
 /// [`ScheduleError::NoCalendar`] for cron expressions systemd cannot express.
 pub fn systemd_units(
     row: &ScheduleRow,
     exe: &Path,
-    manifest: &Path,
-    state_dir: &Path,
+    passed_on: &[std::ffi::OsString],
 ) -> Result<(String, String), ScheduleError> {
     let spec = spec_of(row)?;
     let calendar = spec
         .on_calendar()
         .ok_or_else(|| ScheduleError::NoCalendar(row.name.clone()))?;
-    let quote = |p: &Path| shell_escape::escape(p.to_string_lossy()).into_owned();
+    let quote = |p: &std::ffi::OsStr| shell_escape::escape(p.to_string_lossy()).into_owned();
+    let places: Vec<String> = passed_on.iter().map(|a| quote(a)).collect();
     let service = format!(
         "[Unit]\nDescription=upkeep scheduled run `{name}` ({what})\nAfter=network-online.target\nWants=network-online.target\n\n\
-         [Service]\nType=oneshot\nExecStart={exe} --manifest {manifest} --state-dir {state} run --scheduled {name} --wait\n",
+         [Service]\nType=oneshot\nExecStart={exe} {places} run --scheduled {name} --wait\n",
         name = row.name,
         what = spec.describe(),
-        exe = quote(exe),
-        manifest = quote(manifest),
-        state = quote(state_dir),
+        exe = quote(exe.as_os_str()),
+        places = places.join(" "),
     );
     let timer = format!(
         "[Unit]\nDescription=upkeep schedule `{name}`: {what}\n\n\

@@ -237,4 +237,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_pending ON outbox(next_attempt_ms)
         WHERE delivered_ms IS NULL AND failed_ms IS NULL;
     ",
+    // 7: why a run ended without running anything (`result = 'not-started'`: a scheduled
+    // run whose manifest no longer loads, whose targets are gone, or that waited too long
+    // for the lock), so that the history says why the host stopped updating.
+    r"
+    ALTER TABLE runs ADD COLUMN reason TEXT;
+    ",
 ];

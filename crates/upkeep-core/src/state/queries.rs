@@ -44,6 +44,8 @@ pub struct HistoryRun {
     pub finished_ms: Option<i64>,
     /// Overall result.
     pub result: String,
+    /// Why the run ended without running anything (`not-started`), if it did.
+    pub reason: Option<String>,
     /// Module outcomes in this run that match the filter.
     pub modules: Vec<HistoryModule>,
     /// Backups, health checks and rollbacks during the run, in time order.
@@ -94,7 +96,7 @@ impl Ledger {
         let since = filter.since_ms.unwrap_or(i64::MIN);
         let mut runs: Vec<HistoryRun> = self
             .conn()
-            .prepare("SELECT id, trigger, started_ms, finished_ms, result FROM runs WHERE started_ms >= ?1 ORDER BY id DESC")
+            .prepare("SELECT id, trigger, started_ms, finished_ms, result, reason FROM runs WHERE started_ms >= ?1 ORDER BY id DESC")
             .and_then(|mut stmt| {
                 stmt.query_map([since], |row| {
                     Ok(HistoryRun {
@@ -103,6 +105,7 @@ impl Ledger {
                         started_ms: row.get(2)?,
                         finished_ms: row.get(3)?,
                         result: row.get(4)?,
+                        reason: row.get(5)?,
                         modules: Vec::new(),
                         events: Vec::new(),
                     })

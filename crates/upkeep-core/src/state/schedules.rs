@@ -180,6 +180,50 @@ impl Ledger {
         tx.commit().map_err(err())
     }
 
+    /// Record that schedule `name` came due and its run could not start because `reason`:
+    /// a run row with result `not-started` and the reason (so the history shows it), the
+    /// schedule's last run and next time, and the events `notices` makes for the new run's
+    /// id (its "run failed to start" notification), in one transaction. Returns the run's
+    /// id.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a write failure.
+    pub fn record_run_not_started(
+        &mut self,
+        name: &str,
+        manifest: &std::path::Path,
+        reason: &str,
+        next_run_ms: Option<i64>,
+        routing: &crate::notify::Routing,
+        notices: impl FnOnce(i64) -> Vec<crate::notify::Event>,
+    ) -> Result<i64, StateError> {
+        let now = now_ms();
+        let (conn, path) = self.conn_mut();
+        let err = || sqlite("record a scheduled run that could not start", path);
+        let tx = conn.transaction().map_err(err())?;
+        tx.execute(
+            "INSERT INTO runs (trigger, manifest, started_ms, finished_ms, result, pid, jobs, reason)
+             VALUES (?1, ?2, ?3, ?3, 'not-started', ?4, 0, ?5)",
+            params![
+                format!("schedule:{name}"),
+                manifest.to_string_lossy(),
+                now,
+                std::process::id(),
+                reason
+            ],
+        )
+        .map_err(err())?;
+        let run_id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE schedules SET last_run_ms = ?2, last_run_id = ?3, last_result = 'not-started', next_run_ms = ?4 WHERE name = ?1",
+            params![name, now, run_id, next_run_ms],
+        )
+        .map_err(err())?;
+        super::outbox::enqueue(&tx, routing, &notices(run_id)).map_err(err())?;
+        tx.commit().map_err(err())?;
+        Ok(run_id)
+    }
+
     /// Remove a schedule; `false` when there was none.
     ///
     /// # Errors

@@ -1,16 +1,15 @@
 //! `upkeep backup create|list|verify|restore|prune|delete` and `upkeep clear`.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
-use upkeep_core::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection, Retention};
+use upkeep_core::archive::Compression;
+use upkeep_core::backup::{BackupKind, Retention};
 use upkeep_core::exit_codes;
-use upkeep_core::lock::RunLock;
 use upkeep_core::manifest::PathCategory;
-use upkeep_core::state::Ledger;
-use upkeep_core::state::safety::BackupRow;
+use upkeep_core::ops::backup::{self as ops, CreateRequest, ListRequest, RestoreRequest, Sort};
+use upkeep_core::ops::{Confirm, Confirmed};
 
-use super::{Context, print_json, print_text};
+use super::{Ask, Context, print_json, print_text};
 use crate::cli::{
     BackupCommand, BackupCreateArgs, BackupListArgs, BackupPruneArgs, BackupRestoreArgs,
     BackupSort, BackupTypeArg,
@@ -22,7 +21,7 @@ pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliEr
     match command {
         BackupCommand::Create(args) => create(ctx, args),
         BackupCommand::List(args) => list(ctx, &args),
-        BackupCommand::Verify { id, all } => verify(ctx, id.as_deref(), all),
+        BackupCommand::Verify { id, all } => verify(ctx, if all { None } else { id.as_deref() }),
         BackupCommand::Restore(args) => restore(ctx, args),
         BackupCommand::Prune(args) => prune(ctx, &args),
         BackupCommand::Delete { id, force } => delete(ctx, &id, force),
@@ -39,50 +38,39 @@ fn kind_of(arg: BackupTypeArg) -> BackupKind {
 }
 
 fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
-    let manifest = ctx.load_manifest()?;
-    let mut kind = kind_of(args.kind);
-    if !args.modules.is_empty() && kind == BackupKind::Full {
-        kind = BackupKind::Module;
-    }
-    let roots = backup::roots_for(
-        &manifest,
-        &ctx.state_dir,
+    let BackupCreateArgs {
         kind,
-        &args.modules,
-        args.include_logs,
-    )?;
-    let settings = ctx.settings()?.backup_config();
-    let config = BackupConfig {
-        compression: if args.no_compress {
-            upkeep_core::archive::Compression::None
-        } else if args.gzip {
-            upkeep_core::archive::Compression::Gzip
+        modules,
+        name,
+        description,
+        no_compress,
+        gzip,
+        level,
+        include_logs,
+        min_free,
+    } = args;
+    let request = CreateRequest {
+        kind: kind_of(kind),
+        modules,
+        name,
+        description,
+        include_logs,
+        compression: if no_compress {
+            Some(Compression::None)
+        } else if gzip {
+            Some(Compression::Gzip)
         } else {
-            settings.compression
+            None
         },
-        level: args
-            .level
-            .unwrap_or(if args.gzip { 6 } else { settings.level }),
-        min_free_bytes: args.min_free.unwrap_or(settings.min_free_bytes),
+        level,
+        min_free,
     };
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    let request = Request {
-        kind,
-        modules: args.modules,
-        name: args.name,
-        description: args.description,
-        include_logs: args.include_logs,
-        reason: "manual".into(),
-        run_id: None,
-        module_version: None,
-    };
-    backup::sweep_temporaries(&ctx.state_dir);
     if !ctx.json {
-        eprintln!("backing up {} path(s)...", roots.len());
+        let roots = ops::roots(&ctx.ops, &request)?;
+        let paths = upkeep_core::text::count(roots.len(), "path", "paths");
+        eprintln!("backing up {paths}...");
     }
-    let row = backup::create(&mut ledger, &ctx.state_dir, &request, &roots, &config)?;
+    let row = ops::create(&ctx.ops, request)?;
     if ctx.json {
         print_json(&row)?;
     } else {
@@ -92,25 +80,24 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
 }
 
 fn list(ctx: &Context, args: &BackupListArgs) -> Result<i32, CliError> {
-    let mut rows = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.backups()?,
-        None => Vec::new(),
+    let BackupListArgs {
+        kind,
+        since,
+        limit,
+        sort,
+    } = *args;
+    let request = ListRequest {
+        kind: kind.map(kind_of),
+        since,
+        sort: match sort {
+            BackupSort::Date => Sort::Date,
+            BackupSort::Size => Sort::Size,
+            BackupSort::Name => Sort::Name,
+            BackupSort::Type => Sort::Kind,
+        },
+        limit,
     };
-    let since_ms = args.since.map(|d| {
-        upkeep_core::state::now_ms()
-            .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    });
-    rows.retain(|r| {
-        args.kind.is_none_or(|k| kind_of(k).name() == r.kind)
-            && since_ms.is_none_or(|since| r.created_ms >= since)
-    });
-    match args.sort {
-        BackupSort::Date => {}
-        BackupSort::Size => rows.sort_by_key(|r| std::cmp::Reverse(r.bytes_out)),
-        BackupSort::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
-        BackupSort::Type => rows.sort_by(|a, b| a.kind.cmp(&b.kind)),
-    }
-    rows.truncate(args.limit);
+    let rows = ops::list(&ctx.ops, &request)?;
     if ctx.json {
         print_json(&rows)?;
     } else {
@@ -119,108 +106,55 @@ fn list(ctx: &Context, args: &BackupListArgs) -> Result<i32, CliError> {
     Ok(exit_codes::OK)
 }
 
-fn verify(ctx: &Context, id: Option<&str>, all: bool) -> Result<i32, CliError> {
-    let Some(mut ledger) = Ledger::open_existing(&ctx.state_dir)? else {
-        return Err(backup::BackupError::NotFound(id.unwrap_or("any").to_owned()).into());
-    };
-    let rows: Vec<BackupRow> = if all {
-        ledger.backups()?
-    } else {
-        vec![backup::find(&ledger, id.unwrap_or_default())?]
-    };
-    let mut results = Vec::new();
-    for row in &rows {
-        let result = backup::verify(&mut ledger, &ctx.state_dir, row);
-        results.push(serde_json::json!({
-            "id": row.id,
-            "name": row.name,
-            "ok": result.is_ok(),
-            "error": result.as_ref().err().map(|e| format!("failed to {e}")),
-        }));
-        if !ctx.json {
-            print_text(&match &result {
-                Ok(()) => format!("ok       {:>5}  {}\n", row.id, row.name),
-                Err(err) => format!("CORRUPT  {:>5}  {}: failed to {err}\n", row.id, row.name),
-            })?;
-        }
-    }
+fn verify(ctx: &Context, id: Option<&str>) -> Result<i32, CliError> {
+    let results = ops::verify(&ctx.ops, id)?;
     if ctx.json {
         print_json(&results)?;
+    } else {
+        let mut text = String::new();
+        for r in &results {
+            let _ = match &r.error {
+                None => writeln!(text, "ok       {:>5}  {}", r.id, r.name),
+                Some(error) => writeln!(text, "CORRUPT  {:>5}  {}: {error}", r.id, r.name),
+            };
+        }
+        print_text(&text)?;
     }
-    let bad = results.iter().filter(|r| r["ok"] == false).count();
+    let bad = results.iter().filter(|r| !r.ok).count();
     if bad > 0 {
-        eprintln!("{bad} of {} backup(s) failed verification", results.len());
+        eprintln!(
+            "{bad} of {} failed verification",
+            upkeep_core::text::count(results.len(), "backup", "backups")
+        );
         return Ok(exit_codes::BACKUP_REFUSED);
     }
     Ok(exit_codes::OK)
 }
 
-/// Ask on the terminal; without one, refuse unless `--yes` was given.
-pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::NotConfirmed(format!(
-            "{question} needs confirmation and there is no terminal to ask on; pass --yes"
-        )));
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(crate::error::io("read the answer"))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(CliError::NotConfirmed(format!("{question}: not confirmed")))
-    }
-}
-
 fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let Some(mut ledger) = Ledger::open_existing(&ctx.state_dir)? else {
-        return Err(backup::BackupError::NotFound(args.id).into());
-    };
-    let row = backup::find(&ledger, &args.id)?;
-    let selection = RestoreSelection {
-        categories: args
-            .only
+    let BackupRestoreArgs {
+        id,
+        only,
+        modules,
+        yes,
+        no_pre_backup,
+    } = args;
+    let request = RestoreRequest {
+        id,
+        only: only
             .iter()
             .filter_map(|c| PathCategory::from_name(c))
             .collect(),
-        modules: args.modules.clone(),
-        labels: Vec::new(),
+        modules,
+        no_pre_backup,
     };
-    let roots = backup::selected_roots(&ledger, &row, &selection)?;
-    if !ctx.json || args.yes {
+    if !ctx.json || yes {
+        let (_, roots) = ops::restore_preview(&ctx.ops, &request)?;
         for root in &roots {
             eprintln!("  {}  <- {}", root.path, root.label);
         }
     }
-    confirm(
-        &format!(
-            "restore {} path(s) from backup {} ({})",
-            roots.len(),
-            row.id,
-            row.name
-        ),
-        args.yes,
-    )?;
-    let request = Request {
-        kind: BackupKind::Module,
-        modules: Vec::new(),
-        name: Some(format!("pre-restore_{}", row.id)),
-        description: Some(format!("before restoring backup {}", row.id)),
-        include_logs: true,
-        reason: "pre-restore".into(),
-        run_id: None,
-        module_version: None,
-    };
-    let config = ctx.settings()?.backup_config();
-    let pre = (!args.no_pre_backup).then_some((&request, &config));
-    let restored = backup::restore(&mut ledger, &ctx.state_dir, &row, &selection, pre)?;
+    let restored = ops::restore(&ctx.ops, &request, &Ask { yes })?;
     if ctx.json {
         print_json(&restored)?;
     } else {
@@ -230,50 +164,28 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
 }
 
 fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
-    let mut retention = Retention {
-        keep_last: args.keep_last,
-        keep_days: args.keep_days,
-        keep_daily: args.keep_daily,
-        keep_weekly: args.keep_weekly,
-        keep_monthly: args.keep_monthly,
+    let BackupPruneArgs {
+        dry_run,
+        keep_last,
+        keep_days,
+        keep_daily,
+        keep_weekly,
+        keep_monthly,
+    } = *args;
+    let retention = Retention {
+        keep_last,
+        keep_days,
+        keep_daily,
+        keep_weekly,
+        keep_monthly,
     };
-    if retention == Retention::default() {
-        retention = ctx.settings()?.retention();
-    }
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?)
-    };
-    let Some(mut ledger) = Ledger::open_existing(&ctx.state_dir)? else {
-        print_text("no backups\n")?;
-        return Ok(exit_codes::OK);
-    };
-    let decisions = backup::plan_prune(&ledger, &retention)?;
-    // Archives no row records: left by a backup killed between writing and recording.
-    let orphans = backup::orphans(&ledger, &ctx.state_dir)?;
-    if !args.dry_run {
-        backup::sweep_temporaries(&ctx.state_dir);
-        for decision in decisions.iter().filter(|d| !d.keep) {
-            backup::delete(&mut ledger, &ctx.state_dir, &decision.backup)?;
-        }
-        backup::remove_unrecorded(&ctx.state_dir, &orphans)?;
-    }
+    let pruned = ops::prune(&ctx.ops, retention, dry_run)?;
     if ctx.json {
-        print_json(&serde_json::json!({
-            "dry_run": args.dry_run,
-            "retention": retention,
-            "backups": decisions,
-            "unrecorded_archives": orphans,
-        }))?;
+        print_json(&pruned)?;
     } else {
-        let mut text = render::prune(&decisions, args.dry_run);
-        for orphan in &orphans {
-            let verb = if args.dry_run {
-                "would delete"
-            } else {
-                "deleted"
-            };
+        let mut text = render::prune(&pruned.backups, dry_run);
+        for orphan in &pruned.unrecorded_archives {
+            let verb = if dry_run { "would delete" } else { "deleted" };
             let _ = writeln!(text, "{verb} unrecorded archive {}", orphan.display());
         }
         print_text(&text)?;
@@ -281,21 +193,19 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
     Ok(exit_codes::OK)
 }
 
-fn delete(ctx: &Context, id: &str, force: bool) -> Result<i32, CliError> {
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let Some(mut ledger) = Ledger::open_existing(&ctx.state_dir)? else {
-        return Err(backup::BackupError::NotFound(id.to_owned()).into());
-    };
-    let row = backup::find(&ledger, id)?;
-    let protected = ledger.protected_backups()?;
-    if let (Some((_, why)), false) = (protected.iter().find(|(p, _)| *p == row.id), force) {
-        return Err(CliError::NotConfirmed(format!(
-            "backup {} is protected ({why}); deleting it removes a way back. Pass --force to delete it anyway",
-            row.id
-        )));
+/// Without `--force` a protected backup is refused outright: deleting one removes a way
+/// back, so it is not a question a terminal prompt should answer in passing.
+struct Refuse;
+
+impl Confirm for Refuse {
+    fn confirm(&self, _question: &str) -> Result<(), String> {
+        Err("pass --force to delete it anyway".to_owned())
     }
-    backup::delete(&mut ledger, &ctx.state_dir, &row)?;
+}
+
+fn delete(ctx: &Context, id: &str, force: bool) -> Result<i32, CliError> {
+    let confirm: &dyn Confirm = if force { &Confirmed } else { &Refuse };
+    let row = ops::delete(&ctx.ops, id, confirm)?;
     if ctx.json {
         print_json(&row)?;
     } else {
@@ -305,12 +215,7 @@ fn delete(ctx: &Context, id: &str, force: bool) -> Result<i32, CliError> {
 }
 
 pub(crate) fn clear(ctx: &Context, module: &str) -> Result<i32, CliError> {
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let cleared = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(mut ledger) => ledger.set_needs_intervention(module, None)?,
-        None => false,
-    };
+    let cleared = ops::clear(&ctx.ops, module)?;
     if ctx.json {
         print_json(&serde_json::json!({ "module": module, "cleared": cleared }))?;
     } else if cleared {

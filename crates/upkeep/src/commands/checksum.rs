@@ -1,6 +1,6 @@
 //! `upkeep checksum --write | --check`: the seeds' checksummer.
 
-use upkeep_core::checksum::{self, Verdict};
+use upkeep_core::checksum::Verdict;
 use upkeep_core::exit_codes;
 
 use super::{Context, print_json, print_text};
@@ -15,14 +15,7 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
         modules,
         jobs,
     } = args;
-    let manifest = ctx.load_manifest()?;
-    let threads = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
-    let report = if write {
-        checksum::write(&manifest, &ctx.state_dir, &modules, threads)?
-    } else {
-        checksum::check(&manifest, &ctx.state_dir, &modules, threads)?
-    };
+    let report = upkeep_core::ops::checksum::checksum(&ctx.ops, &modules, write, jobs)?;
     if report.is_empty() && !ctx.json {
         eprintln!("note: no module in the manifest has a folder to checksum");
     }

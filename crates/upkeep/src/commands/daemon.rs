@@ -1,18 +1,19 @@
 //! `upkeep daemon`: run due schedules as their times come, ask the update sources every
-//! `update.update_check_interval`, and deliver notifications.
+//! `update.update_check_interval`, and deliver notifications. Each due schedule goes
+//! through the same use case a timer's `upkeep run --scheduled NAME` calls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use upkeep_core::exit_codes;
-use upkeep_core::notify::{Courier, Notifier};
-use upkeep_core::schedule::daemon::{self, Waiter, Wake};
-use upkeep_core::settings::Settings;
-use upkeep_core::state::schedules::ScheduleRow;
-use upkeep_core::state::{Ledger, now_ms};
+use upkeep_core::notify::{Courier, RetryPolicy};
+use upkeep_core::ops::run::{RunRequest, Scheduled};
+use upkeep_core::run::{Reporter, RunResult};
+use upkeep_core::schedule::daemon::{Waiter, Wake};
 
 use super::Context;
-use crate::cli::RunArgs;
 use crate::error::{CliError, io};
+use crate::render;
 
 /// Look at the schedules at least this often, so added or changed ones are seen.
 const RECHECK: Duration = Duration::from_secs(60);
@@ -21,10 +22,16 @@ const RECHECK: Duration = Duration::from_secs(60);
 /// notifications with their backoff between runs, and is woken at every look at the
 /// schedules.
 pub(crate) fn daemon(ctx: &Context, once: bool, jitter: Duration) -> Result<i32, CliError> {
-    let courier = super::notify::courier(ctx, &ctx.settings()?);
+    let courier = (!ctx.ops.resolved().channels.is_empty()).then(|| {
+        Courier::start(
+            ctx.state_dir().to_path_buf(),
+            ctx.ops.resolved().channels.clone(),
+            RetryPolicy::default(),
+        )
+    });
     let result = watch(ctx, once, jitter, courier.as_ref());
     if let Some(courier) = courier {
-        courier.finish(super::notify::DELIVERY_BOUND);
+        courier.finish(upkeep_core::ops::run::DELIVERY_BOUND);
     }
     result
 }
@@ -36,30 +43,24 @@ fn watch(
     courier: Option<&Courier>,
 ) -> Result<i32, CliError> {
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
-    eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
+    let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
+    eprintln!("upkeep daemon: state {}", ctx.state_dir().display());
     loop {
-        let next_check = check_if_due(ctx)?;
+        // Read at every look, so a changed setting takes effect without a restart.
+        let ops = ctx.ops.reload()?.with_courier(courier.map(Courier::handle));
+        let next_check = upkeep_core::ops::check::refresh_if_due(&ops, &reporter)?;
         if let Some(courier) = courier {
             courier.handle().wake();
         }
-        let due = match Ledger::open_existing(&ctx.state_dir)? {
-            Some(ledger) => daemon::due(&ledger, now_ms())?,
-            None => Vec::new(),
-        };
-        for schedule in due {
-            // Read at every schedule, so turning schedules off takes effect at once.
-            let settings = ctx.settings()?;
-            if !settings.schedules_enabled() {
-                skip_turned_off(ctx, &schedule, &settings, courier)?;
-                continue;
-            }
-            if !jitter.is_zero() && waiter.wait(random_below(jitter)) == Wake::Stop {
+        for schedule in upkeep_core::ops::run::due(&ops)? {
+            if ops.resolved().schedules_enabled
+                && !jitter.is_zero()
+                && waiter.wait(random_below(jitter)) == Wake::Stop
+            {
                 eprintln!("upkeep daemon: stopped");
                 return Ok(exit_codes::OK);
             }
-            eprintln!("upkeep daemon: running schedule {}", schedule.name);
-            let code = super::run::run(ctx, scheduled_args(&schedule.name))?;
-            if code == exit_codes::CANCELLED {
+            if !run_due(ctx, &ops, &schedule.name, &reporter)? {
                 eprintln!("upkeep daemon: stopped during a run");
                 return Ok(exit_codes::OK);
             }
@@ -67,16 +68,13 @@ fn watch(
         if once {
             return Ok(exit_codes::OK);
         }
-        let next = match Ledger::open_existing(&ctx.state_dir)? {
-            Some(ledger) => daemon::next_due(&ledger)?,
-            None => None,
-        };
-        let next = match (next, next_check) {
+        let next = match (upkeep_core::ops::run::next_due(&ops)?, next_check) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let now = ops.clock().now_ms();
         let until_next = next.map_or(RECHECK, |at| {
-            Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
+            Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
         });
         if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
             eprintln!("upkeep daemon: stopped");
@@ -85,73 +83,41 @@ fn watch(
     }
 }
 
-/// Ask the update sources when the newest check is older than
-/// `update.update_check_interval` (new versions are announced as the check records them).
-/// Returns when the next check is due; `None` when no module has a source.
-fn check_if_due(ctx: &Context) -> Result<Option<i64>, CliError> {
-    let settings = ctx.settings()?;
-    let interval = i64::try_from(settings.update_check_interval().as_millis()).unwrap_or(i64::MAX);
-    let last = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.last_check_ms()?,
-        None => None,
-    };
-    let now = now_ms();
-    if let Some(last) = last.filter(|last| now - last < interval) {
-        return Ok(Some(last.saturating_add(interval)));
-    }
-    let manifest = match ctx.load_manifest() {
-        Ok(manifest) => manifest,
-        Err(err) => {
-            eprintln!("upkeep daemon: cannot check for updates: {err}");
-            return Ok(Some(now.saturating_add(interval)));
-        }
-    };
-    if !manifest.modules.iter().any(|m| m.source.is_some()) {
-        return Ok(None);
-    }
-    eprintln!("upkeep daemon: checking for updates");
-    super::check::refresh(ctx, &manifest, &settings, &[])?;
-    Ok(Some(now.saturating_add(interval)))
-}
-
-/// Record a due schedule as skipped because `schedule.enabled` is off; it moves on to
-/// its next time.
-fn skip_turned_off(
+/// Run due schedule `name` as a timer would, and say how it went; `false` when the run
+/// was cancelled (the daemon is being stopped).
+fn run_due(
     ctx: &Context,
-    schedule: &ScheduleRow,
-    settings: &Settings,
-    courier: Option<&Courier>,
-) -> Result<(), CliError> {
-    let reason = "schedules are turned off (setting schedule.enabled = false)";
-    let notifier = Notifier {
-        routing: settings.notify_routing(),
-        courier: courier.map(Courier::handle),
-    };
-    super::run::skip(ctx, schedule, reason, &notifier)?;
-    eprintln!(
-        "upkeep daemon: schedule {} skipped: {reason}",
-        schedule.name
-    );
-    Ok(())
-}
-
-fn scheduled_args(name: &str) -> RunArgs {
-    RunArgs {
-        targets: Vec::new(),
-        force: false,
-        updates: crate::cli::UpdateArgs {
-            allow_breaking: false,
-            types: Vec::new(),
-            check: false,
-        },
-        jobs: None,
-        dry_run: false,
-        timeout: None,
-        grace: Duration::from_secs(5),
+    ops: &upkeep_core::ops::Context,
+    name: &str,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<bool, CliError> {
+    eprintln!("upkeep daemon: schedule {name} is due");
+    let request = RunRequest {
         wait: true,
-        min_free: None,
-        scheduled: Some(name.to_owned()),
+        handle_signals: true,
+        ..RunRequest::default()
+    };
+    match upkeep_core::ops::run::scheduled(ops, name, &request, reporter)? {
+        Scheduled::Ran(summary) => {
+            super::run::show(ctx, &summary)?;
+            eprintln!(
+                "upkeep daemon: schedule {name}: run {} {}",
+                summary.run_id.unwrap_or_default(),
+                summary.result.name()
+            );
+            return Ok(summary.result != RunResult::Cancelled);
+        }
+        Scheduled::Skipped { reason, .. } => {
+            eprintln!("upkeep daemon: schedule {name} skipped: {reason}");
+        }
+        Scheduled::NotStarted { run_id, error } => {
+            eprintln!(
+                "upkeep daemon: schedule {name}: run {run_id} could not start: {}",
+                upkeep_core::text::sentence(&error)
+            );
+        }
     }
+    Ok(true)
 }
 
 /// A time in `[0, limit)`, random enough to spread hosts that share a schedule.

@@ -4,15 +4,13 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use upkeep_core::deploy::{PlanOptions, ScriptOptions};
+use upkeep_core::deploy::{Action, Applied, ScriptRun};
 use upkeep_core::exit_codes;
-use upkeep_core::files::{self, FilesOptions};
-use upkeep_core::lock::RunLock;
-use upkeep_core::state::Ledger;
+use upkeep_core::ops::files::{self as ops, DeployRequest};
 
-use super::{Context, print_json, print_text};
+use super::{Ask, Context, print_json, print_text};
 use crate::cli::{DeployArgs, FilesCommand};
-use crate::error::{CliError, io};
+use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn files(ctx: &Context, command: FilesCommand) -> Result<i32, CliError> {
@@ -23,8 +21,7 @@ pub(crate) fn files(ctx: &Context, command: FilesCommand) -> Result<i32, CliErro
     }
 }
 
-/// Settings from the command line, resolved once.
-fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
+fn request(args: DeployArgs) -> DeployRequest {
     let DeployArgs {
         root,
         to,
@@ -34,50 +31,19 @@ fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
         keep_scripts,
         command,
     } = args;
-    let root = match root {
-        Some(root) if !root.is_dir() => {
-            return Err(CliError::BadArgument(format!(
-                "use `--root {}`: it is not a directory",
-                root.display()
-            )));
-        }
-        Some(root) => std::path::absolute(&root).map_err(io("resolve --root"))?,
-        None => std::env::current_dir().map_err(io("find the current directory"))?,
-    };
-    let mut plan = PlanOptions {
-        placeholders: placeholders.into_iter().collect(),
-        allowed_roots: (!allow_roots.is_empty())
-            .then(|| allow_roots.iter().map(std::path::absolute).collect())
-            .transpose()
-            .map_err(io("resolve --allow-root"))?,
-        ..PlanOptions::default()
-    };
-    if let Some(to) = to {
-        plan.default_destination = to;
-    }
-    let scripts = ScriptOptions {
-        log_dir: ctx
-            .state_dir
-            .join("logs")
-            .join(format!("prerun-{}", upkeep_core::state::now_ms())),
-        keep_after_success: keep_scripts,
-        ..ScriptOptions::default()
-    };
-    Ok(FilesOptions {
+    DeployRequest {
         root,
-        plan,
-        scripts,
+        to,
+        placeholders: placeholders.into_iter().collect(),
+        allow_roots,
         force,
-        module: None,
-        run_id: None,
-        pre_run_command: command,
-    })
+        keep_scripts,
+        command,
+    }
 }
 
 fn plan(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
-    let options = options(ctx, args)?;
-    let ledger = Ledger::open_existing(&ctx.state_dir)?;
-    let plan = files::plan(ledger.as_ref(), &options)?;
+    let plan = ops::plan(&ctx.ops, request(args))?;
     if ctx.json {
         print_json(&plan)?;
     } else {
@@ -87,14 +53,11 @@ fn plan(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
 }
 
 fn apply(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
-    let mut options = options(ctx, args)?;
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    if !options.force && !ctx.json && std::io::stdin().is_terminal() {
-        options.force = ask_about_conflicts(&ledger, &options)?;
+    let mut request = request(args);
+    if !request.force && !ctx.json && std::io::stdin().is_terminal() {
+        request.force = ask_about_conflicts(ctx, &request)?;
     }
-    let (plan, applied) = files::apply(&mut ledger, &options)?;
+    let (plan, applied) = ops::apply(&ctx.ops, request)?;
     if ctx.json {
         print_json(&serde_json::json!({ "plan": plan, "applied": applied }))?;
     } else {
@@ -105,30 +68,21 @@ fn apply(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
 
 /// On a terminal, list the files someone changed since upkeep wrote them and ask whether
 /// to overwrite them; without one, conflicts are refused unless `--force`.
-fn ask_about_conflicts(ledger: &Ledger, options: &FilesOptions) -> Result<bool, CliError> {
-    let plan = files::plan(Some(ledger), options)?;
-    let conflicts: Vec<_> = plan
-        .files
-        .iter()
-        .filter(|f| f.action == upkeep_core::deploy::Action::Conflict)
-        .filter_map(|f| f.destination.as_ref())
-        .collect();
+fn ask_about_conflicts(ctx: &Context, request: &DeployRequest) -> Result<bool, CliError> {
+    let conflicts = ops::conflicts(&ctx.ops, request.clone())?;
     if conflicts.is_empty() {
         return Ok(false);
     }
     for path in &conflicts {
         eprintln!("  changed since upkeep wrote it: {}", path.display());
     }
-    let question = format!("overwrite {} changed file(s)", conflicts.len());
-    Ok(super::backup::confirm(&question, false).is_ok())
+    let files = upkeep_core::text::count(conflicts.len(), "changed file", "changed files");
+    let question = format!("overwrite {files}");
+    Ok(upkeep_core::ops::Confirm::confirm(&Ask { yes: false }, &question).is_ok())
 }
 
 pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
-    let options = options(ctx, args)?;
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    let done = files::prerun(&mut ledger, &options)?;
+    let done = ops::prerun(&ctx.ops, request(args))?;
     if ctx.json {
         print_json(&done)?;
     } else {
@@ -150,20 +104,9 @@ pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
 }
 
 /// 0 when every file and script went through; 3 when one failed or a conflict was left.
-fn deploy_code(
-    applied: &upkeep_core::deploy::Applied,
-    scripts: &[upkeep_core::deploy::ScriptRun],
-) -> i32 {
-    let conflicts = applied
-        .skipped
-        .iter()
-        .any(|s| s.action == upkeep_core::deploy::Action::Conflict);
-    if applied.failed.is_empty()
-        && !conflicts
-        && scripts
-            .iter()
-            .all(upkeep_core::deploy::ScriptRun::succeeded)
-    {
+fn deploy_code(applied: &Applied, scripts: &[ScriptRun]) -> i32 {
+    let conflicts = applied.skipped.iter().any(|s| s.action == Action::Conflict);
+    if applied.failed.is_empty() && !conflicts && scripts.iter().all(ScriptRun::succeeded) {
         exit_codes::OK
     } else {
         exit_codes::MODULES_FAILED
@@ -171,10 +114,7 @@ fn deploy_code(
 }
 
 fn owned(ctx: &Context) -> Result<i32, CliError> {
-    let owned = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => files::owned(&ledger)?,
-        None => Vec::new(),
-    };
+    let owned = ops::owned(&ctx.ops)?;
     if ctx.json {
         print_json(&owned)?;
     } else {

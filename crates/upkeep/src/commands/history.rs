@@ -1,7 +1,7 @@
 //! `upkeep history`: past runs, per-module outcomes, success rates and mean durations.
 
 use upkeep_core::exit_codes;
-use upkeep_core::state::{History, HistoryFilter, Ledger};
+use upkeep_core::ops::query::HistoryRequest;
 
 use super::{Context, print_json, print_text};
 use crate::cli::HistoryArgs;
@@ -15,20 +15,13 @@ pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError>
         outcome,
         limit,
     } = args;
-    let since_ms = since.map(|d| {
-        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        upkeep_core::state::now_ms().saturating_sub(ms)
-    });
-    let filter = HistoryFilter {
-        since_ms,
+    let request = HistoryRequest {
+        since,
         modules,
         outcome,
         limit,
     };
-    let history = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.history(&filter)?,
-        None => History::default(),
-    };
+    let history = upkeep_core::ops::query::history(&ctx.ops, request)?;
     if ctx.json {
         print_json(&history)?;
     } else {

@@ -14,28 +14,21 @@ mod schedule;
 mod settings;
 mod status;
 
-pub(crate) use notify::{ChannelRow, Tested};
-pub(crate) use status::{Metrics, StatusRow};
-
-use std::path::PathBuf;
-
 use clap::CommandFactory;
-use upkeep_core::manifest::{self, Manifest};
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::CliError;
 
-/// Settings every command shares, resolved once.
+/// What every command shares: the engine's context, resolved once from the global flags,
+/// and how to print.
 pub(crate) struct Context {
-    pub(crate) manifest_arg: Option<PathBuf>,
-    pub(crate) config: PathBuf,
-    pub(crate) state_dir: PathBuf,
+    pub(crate) ops: upkeep_core::ops::Context,
     pub(crate) json: bool,
     pub(crate) verbose: bool,
 }
 
 impl Context {
-    fn new(global: Global) -> Self {
+    fn new(global: Global) -> Result<Self, CliError> {
         let Global {
             manifest,
             state_dir,
@@ -43,29 +36,27 @@ impl Context {
             json,
             verbose,
         } = global;
-        Self {
-            manifest_arg: manifest,
-            config: config.unwrap_or_else(upkeep_core::settings::default_path),
-            state_dir: upkeep_core::paths::state_dir(state_dir),
-            json,
-            verbose,
-        }
+        let ops = upkeep_core::ops::Context::resolve(upkeep_core::ops::Given {
+            manifest,
+            state_dir,
+            config,
+        })?;
+        Ok(Self { ops, json, verbose })
     }
 
-    pub(crate) fn settings(&self) -> Result<upkeep_core::settings::Settings, CliError> {
-        Ok(upkeep_core::settings::Settings::load(&self.config)?)
-    }
-
-    pub(crate) fn load_manifest(&self) -> Result<Manifest, CliError> {
-        let path = manifest::locate(self.manifest_arg.as_deref())?;
-        Ok(manifest::load(&path)?)
+    pub(crate) fn state_dir(&self) -> &std::path::Path {
+        self.ops.state_dir()
     }
 }
 
 /// Run the chosen subcommand and return the exit code.
 pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let Cli { global, command } = cli;
-    let ctx = Context::new(global);
+    if let Command::Completions { shell } = command {
+        clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
+        return Ok(upkeep_core::exit_codes::OK);
+    }
+    let ctx = Context::new(global)?;
     match command {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
@@ -75,7 +66,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Checksum(args) => checksum::checksum(&ctx, args),
         Command::Backup(command) => backup::backup(&ctx, command),
         Command::Clear { module } => backup::clear(&ctx, &module),
-        Command::Rollback(args) => rollback::rollback(&ctx, &args),
+        Command::Rollback(args) => rollback::rollback(&ctx, args),
         Command::Versions { module } => rollback::versions(&ctx, &module),
         Command::Files(command) => files::files(&ctx, command),
         Command::Prerun(args) => files::prerun(&ctx, args),
@@ -83,9 +74,33 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Notify(command) => notify::notify(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
-            Ok(upkeep_core::exit_codes::OK)
+        Command::Completions { .. } => unreachable!("answered before the context is resolved"),
+    }
+}
+
+/// Answers the engine's questions: yes with `--yes`, else on the terminal, else no.
+pub(crate) struct Ask {
+    pub(crate) yes: bool,
+}
+
+impl upkeep_core::ops::Confirm for Ask {
+    fn confirm(&self, question: &str) -> Result<(), String> {
+        use std::io::IsTerminal;
+        if self.yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err("needs confirmation and there is no terminal to ask on; pass --yes".into());
+        }
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            Ok(())
+        } else {
+            Err("not confirmed".into())
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `upkeep plan`: what a run would do, in what order, and why.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use upkeep_core::exit_codes;
-use upkeep_core::plan::{self, PlanOptions};
-use upkeep_core::state::Ledger;
+use upkeep_core::ops::query::PlanRequest;
+use upkeep_core::run::Reporter;
 
 use super::{Context, print_json, print_text};
-use crate::cli::PlanArgs;
+use crate::cli::{PlanArgs, UpdateArgs};
 use crate::error::CliError;
 use crate::render;
 
@@ -15,23 +15,22 @@ pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
     let PlanArgs {
         targets,
         force,
-        updates,
+        updates:
+            UpdateArgs {
+                allow_breaking,
+                types,
+                check,
+            },
     } = args;
-    let manifest = ctx.load_manifest()?;
-    if updates.check {
-        super::check::refresh(ctx, &manifest, &ctx.settings()?, &updates.types)?;
-    }
-    let states = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.module_states()?,
-        None => HashMap::new(),
-    };
-    let options = PlanOptions {
+    let request = PlanRequest {
         targets,
         force,
-        allow_breaking: updates.allow_breaking,
-        types: updates.types,
+        allow_breaking,
+        types,
+        check_first: check,
     };
-    let plan = plan::plan(&manifest, &states, &options)?;
+    let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
+    let plan = upkeep_core::ops::query::plan(&ctx.ops, request, &reporter)?;
     if ctx.json {
         print_json(&plan)?;
     } else {

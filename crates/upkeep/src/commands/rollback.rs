@@ -2,44 +2,27 @@
 
 use std::fmt::Write;
 
-use upkeep_core::backup::BackupConfig;
 use upkeep_core::exit_codes;
-use upkeep_core::lock::RunLock;
-use upkeep_core::rollback::{self, Target};
-use upkeep_core::state::Ledger;
+use upkeep_core::rollback::Target;
 
-use super::backup::confirm;
-use super::{Context, print_json, print_text};
+use super::{Ask, Context, print_json, print_text};
 use crate::cli::RollbackArgs;
 use crate::error::CliError;
 
-pub(crate) fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<i32, CliError> {
-    let manifest = ctx.load_manifest()?;
-    let settings = ctx.settings()?;
-    let target = match (&args.to, &args.backup) {
-        (Some(version), _) => Target::Version(version.clone()),
-        (None, Some(id)) => Target::Backup(id.clone()),
+pub(crate) fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32, CliError> {
+    let RollbackArgs {
+        module,
+        to,
+        last_safe: _,
+        backup,
+        yes,
+    } = args;
+    let target = match (to, backup) {
+        (Some(version), _) => Target::Version(version),
+        (None, Some(id)) => Target::Backup(id),
         (None, None) => Target::LastSafe,
     };
-    let what = match &target {
-        Target::LastSafe => "its last safe version".to_owned(),
-        Target::Version(v) => format!("version {v}"),
-        Target::Backup(id) => format!("the version and data of backup {id}"),
-    };
-    let _lock =
-        RunLock::acquire(&ctx.state_dir, false).map_err(upkeep_core::run::RunError::from)?;
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    confirm(&format!("roll `{}` back to {what}", args.module), args.yes)?;
-    let report = rollback::rollback(
-        &manifest,
-        &mut ledger,
-        &ctx.state_dir,
-        &args.module,
-        &target,
-        &BackupConfig::default(),
-        &settings.notify_routing(),
-    )?;
-    super::notify::deliver_due(ctx, &settings);
+    let report = upkeep_core::ops::rollback::rollback(&ctx.ops, &module, &target, &Ask { yes })?;
     if ctx.json {
         print_json(&report)?;
     } else {
@@ -72,11 +55,7 @@ pub(crate) fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<i32, CliErr
 }
 
 pub(crate) fn versions(ctx: &Context, module: &str) -> Result<i32, CliError> {
-    let manifest = ctx.load_manifest()?;
-    let versions = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => rollback::versions(&manifest, &ledger, module)?,
-        None => Vec::new(),
-    };
+    let versions = upkeep_core::ops::query::versions(&ctx.ops, module)?;
     if ctx.json {
         print_json(&versions)?;
         return Ok(exit_codes::OK);

@@ -3,36 +3,30 @@
 use std::fmt::Write as _;
 
 use upkeep_core::exit_codes;
+use upkeep_core::ops::schedule::{self as ops, AddRequest, UnitDir};
 use upkeep_core::schedule::Spec;
-use upkeep_core::schedule::store::{self, NewSchedule};
-use upkeep_core::state::Ledger;
 use upkeep_core::state::schedules::ScheduleRow;
 
 use super::{Context, print_json, print_text};
 use crate::cli::{ScheduleAddArgs, ScheduleCommand, ScheduleInstallArgs};
-use crate::error::{CliError, io};
+use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn schedule(ctx: &Context, command: ScheduleCommand) -> Result<i32, CliError> {
     match command {
         ScheduleCommand::Add(args) => add(ctx, args),
-        ScheduleCommand::List => list(ctx),
-        ScheduleCommand::Show { name } => {
-            let ledger = Ledger::open_existing(&ctx.state_dir)?
-                .ok_or_else(|| store::ScheduleError::NotFound(name.clone()))?;
-            show(ctx, &[store::find(&ledger, &name)?])
+        ScheduleCommand::List => show(ctx, &ops::list(&ctx.ops)?),
+        ScheduleCommand::Show { name } => show(ctx, &[ops::show(&ctx.ops, &name)?]),
+        ScheduleCommand::Enable { name } => show(ctx, &[ops::set_enabled(&ctx.ops, &name, true)?]),
+        ScheduleCommand::Disable { name } => {
+            show(ctx, &[ops::set_enabled(&ctx.ops, &name, false)?])
         }
-        ScheduleCommand::Enable { name } => toggle(ctx, &name, true),
-        ScheduleCommand::Disable { name } => toggle(ctx, &name, false),
         ScheduleCommand::Remove { name } => {
-            let mut ledger = Ledger::open(&ctx.state_dir)?;
-            if !ledger.remove_schedule(&name)? {
-                return Err(store::ScheduleError::NotFound(name).into());
-            }
+            ops::remove(&ctx.ops, &name)?;
             print_text(&format!("removed schedule {name}\n"))?;
             Ok(exit_codes::OK)
         }
-        ScheduleCommand::Install(args) => install(ctx, &args),
+        ScheduleCommand::Install(args) => install(ctx, args),
     }
 }
 
@@ -54,32 +48,28 @@ fn spec_of(args: &ScheduleAddArgs) -> Result<Spec, CliError> {
 
 fn add(ctx: &Context, args: ScheduleAddArgs) -> Result<i32, CliError> {
     let spec = spec_of(&args)?;
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    let row = store::add(
-        &mut ledger,
-        &NewSchedule {
-            name: args.name,
+    let ScheduleAddArgs {
+        name,
+        daily: _,
+        weekly: _,
+        monthly: _,
+        cron: _,
+        tz,
+        targets,
+        types,
+        disabled,
+    } = args;
+    let row = ops::add(
+        &ctx.ops,
+        AddRequest {
+            name,
             spec,
-            zone: args.tz,
-            targets: args.targets,
-            types: args.types.iter().map(|t| t.name().to_owned()).collect(),
-            enabled: !args.disabled,
+            zone: tz,
+            targets,
+            types,
+            enabled: !disabled,
         },
     )?;
-    show(ctx, &[row])
-}
-
-fn list(ctx: &Context) -> Result<i32, CliError> {
-    let rows = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.schedules()?,
-        None => Vec::new(),
-    };
-    show(ctx, &rows)
-}
-
-fn toggle(ctx: &Context, name: &str, enabled: bool) -> Result<i32, CliError> {
-    let mut ledger = Ledger::open(&ctx.state_dir)?;
-    let row = store::set_enabled(&mut ledger, name, enabled)?;
     show(ctx, &[row])
 }
 
@@ -89,7 +79,7 @@ fn show(ctx: &Context, rows: &[ScheduleRow]) -> Result<i32, CliError> {
             .iter()
             .map(|r| {
                 let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
-                let describe = store::spec_of(r).map(|s| s.describe()).unwrap_or_default();
+                let describe = ops::describe(r).unwrap_or_default();
                 serde_json::json!({
                     "name": r.name, "spec": spec, "describe": describe, "time_zone": r.time_zone,
                     "targets": r.targets, "types": r.types, "enabled": r.enabled,
@@ -108,7 +98,7 @@ fn show(ctx: &Context, rows: &[ScheduleRow]) -> Result<i32, CliError> {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let when = store::spec_of(r).map_or_else(|e| e.to_string(), |s| s.describe());
+            let when = ops::describe(r).unwrap_or_else(|e| e.to_string());
             let ts = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), render::timestamp);
             vec![
                 r.name.clone(),
@@ -134,38 +124,31 @@ fn show(ctx: &Context, rows: &[ScheduleRow]) -> Result<i32, CliError> {
     Ok(exit_codes::OK)
 }
 
-fn install(ctx: &Context, args: &ScheduleInstallArgs) -> Result<i32, CliError> {
-    let dir = match (&args.dir, args.user) {
-        (Some(dir), _) => dir.clone(),
-        (None, true) => dirs_config()?.join("systemd").join("user"),
-        (None, false) => std::path::PathBuf::from("/etc/systemd/system"),
+fn install(ctx: &Context, args: ScheduleInstallArgs) -> Result<i32, CliError> {
+    let ScheduleInstallArgs {
+        systemd: _,
+        user,
+        dir,
+    } = args;
+    let dir = match (dir, user) {
+        (Some(dir), _) => UnitDir::Given(dir),
+        (None, true) => UnitDir::User,
+        (None, false) => UnitDir::System,
     };
-    let manifest = upkeep_core::manifest::locate(ctx.manifest_arg.as_deref())?;
-    let manifest = std::path::absolute(&manifest).map_err(io("find the manifest"))?;
-    let exe = std::env::current_exe().map_err(io("find the upkeep binary"))?;
-    let rows = match Ledger::open_existing(&ctx.state_dir)? {
-        Some(ledger) => ledger.schedules()?,
-        None => Vec::new(),
-    };
+    let written = ops::install(&ctx.ops, &dir)?;
     let mut text = String::new();
-    let mut timers = Vec::new();
-    for row in rows.iter().filter(|r| r.enabled) {
-        let (service, timer) = store::systemd_units(row, &exe, &manifest, &ctx.state_dir)?;
-        for (name, body) in [
-            (format!("upkeep-{}.service", row.name), service),
-            (format!("upkeep-{}.timer", row.name), timer.clone()),
-        ] {
-            let path = dir.join(&name);
-            upkeep_core::atomic::write_new_or_replace(&path, body.as_bytes())
-                .map_err(io(format!("write {}", path.display())))?;
-            let _ = writeln!(text, "wrote {}", path.display());
-        }
-        timers.push(format!("upkeep-{}.timer", row.name));
+    for path in &written {
+        let _ = writeln!(text, "wrote {}", path.display());
     }
+    let timers: Vec<String> = written
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "timer"))
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
     if timers.is_empty() {
         text.push_str("no enabled schedules: nothing written\n");
     } else {
-        let scope = if args.user { " --user" } else { "" };
+        let scope = if user { " --user" } else { "" };
         let _ = writeln!(
             text,
             "then: systemctl{scope} daemon-reload && systemctl{scope} enable --now {}",
@@ -174,11 +157,4 @@ fn install(ctx: &Context, args: &ScheduleInstallArgs) -> Result<i32, CliError> {
     }
     print_text(&text)?;
     Ok(exit_codes::OK)
-}
-
-fn dirs_config() -> Result<std::path::PathBuf, CliError> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
-        .ok_or_else(|| CliError::BadArgument("find your config directory: HOME is not set".into()))
 }

@@ -2,6 +2,7 @@
 //! secrets never shown) but edited in the file.
 
 use upkeep_core::exit_codes;
+use upkeep_core::ops::settings as ops;
 
 use super::{Context, print_json, print_text};
 use crate::cli::SettingsCommand;
@@ -9,39 +10,26 @@ use crate::error::CliError;
 use crate::render;
 
 pub(crate) fn settings(ctx: &Context, command: SettingsCommand) -> Result<i32, CliError> {
-    let mut settings = ctx.settings()?;
+    let file = ctx.ops.config();
     match command {
         SettingsCommand::List => {
-            let rows = settings.list();
+            let rows = ops::list(&ctx.ops);
+            let channels = upkeep_core::ops::notify::channels(&ctx.ops);
             if ctx.json {
-                let items: Vec<serde_json::Value> = rows
-                    .iter()
-                    .map(|(def, value, is_default)| {
-                        serde_json::json!({
-                            "key": def.key(),
-                            "value": value,
-                            "default": is_default,
-                            "in_effect": def.in_effect(),
-                            "doc": def.doc,
-                        })
-                    })
-                    .collect();
-                let channels = super::notify::channel_rows(&settings);
                 print_json(&serde_json::json!({
-                    "file": settings.path(),
-                    "settings": items,
+                    "file": file,
+                    "settings": rows,
                     "channels": channels,
                 }))?;
             } else {
-                let mut text = render::settings_table(settings.path(), &rows);
-                let channels = super::notify::channel_rows(&settings);
+                let mut text = render::settings_table(file, &rows);
                 text.push('\n');
-                text.push_str(&render::channels(settings.path(), &channels));
+                text.push_str(&render::channels(file, &channels));
                 print_text(&text)?;
             }
         }
         SettingsCommand::Get { key } => {
-            let value = settings.get(&key)?;
+            let value = ops::get(&ctx.ops, &key)?;
             if ctx.json {
                 print_json(&serde_json::json!({ "key": key, "value": value }))?;
             } else {
@@ -49,27 +37,19 @@ pub(crate) fn settings(ctx: &Context, command: SettingsCommand) -> Result<i32, C
             }
         }
         SettingsCommand::Set { key, value } => {
-            settings.set(&key, &value)?;
-            settings.save()?;
-            let now = settings.get(&key)?;
-            report(ctx, &key, now, settings.path())?;
+            let now = ops::set(&ctx.ops, &key, &value)?;
+            report(ctx, &key, &now)?;
         }
         SettingsCommand::Reset { key } => {
-            settings.reset(&key)?;
-            settings.save()?;
-            let now = settings.get(&key)?;
-            report(ctx, &key, now, settings.path())?;
+            let now = ops::reset(&ctx.ops, &key)?;
+            report(ctx, &key, &now)?;
         }
     }
     Ok(exit_codes::OK)
 }
 
-fn report(
-    ctx: &Context,
-    key: &str,
-    value: &upkeep_core::settings::Value,
-    path: &std::path::Path,
-) -> Result<(), CliError> {
+fn report(ctx: &Context, key: &str, value: &upkeep_core::settings::Value) -> Result<(), CliError> {
+    let path = ctx.ops.config();
     if ctx.json {
         print_json(&serde_json::json!({ "key": key, "value": value, "file": path }))
     } else {

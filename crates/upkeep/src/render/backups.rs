@@ -124,22 +124,23 @@ pub(crate) fn restored(restored: &Restored) -> String {
 
 pub(crate) fn settings_table(
     path: &std::path::Path,
-    rows: &[(
-        &'static upkeep_core::settings::Definition,
-        &upkeep_core::settings::Value,
-        bool,
-    )],
+    rows: &[upkeep_core::ops::settings::SettingRow],
 ) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
-        .map(|(def, value, is_default)| {
-            let note = match (is_default, def.in_effect()) {
+        .map(|row| {
+            let note = match (row.default, row.in_effect) {
                 (true, true) => "default".to_owned(),
-                (false, true) => format!("default {}", def.default),
+                (false, true) => format!("default {}", row.default_value),
                 (true, false) => "default; not used yet".to_owned(),
-                (false, false) => format!("default {}; not used yet", def.default),
+                (false, false) => format!("default {}; not used yet", row.default_value),
             };
-            vec![def.key(), value.to_string(), note, def.doc.to_owned()]
+            vec![
+                row.key.clone(),
+                row.value.to_string(),
+                note,
+                row.doc.to_owned(),
+            ]
         })
         .collect();
     let mut text = format!("settings file: {}\n", path.display());
@@ -147,7 +148,7 @@ pub(crate) fn settings_table(
     text
 }
 
-pub(crate) fn metrics(m: &crate::commands::Metrics) -> String {
+pub(crate) fn metrics(m: &upkeep_core::ops::query::Metrics) -> String {
     let mut text = String::new();
     match m.runs.first_run_ms {
         Some(first) => {

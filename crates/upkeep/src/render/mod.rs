@@ -23,7 +23,7 @@ use upkeep_core::plan::Plan;
 use upkeep_core::run::{Outcome, RunSummary};
 use upkeep_core::state::{AuditEntry, History};
 
-use crate::commands::StatusRow;
+use upkeep_core::ops::query::StatusRow;
 
 /// Lay out rows under headers, columns padded to their widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {

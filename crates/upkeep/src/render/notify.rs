@@ -7,7 +7,7 @@ use upkeep_core::notify::{FlushReport, Sent};
 use upkeep_core::state::outbox::OutboxRow;
 
 use super::{or_dash, table, timestamp};
-use crate::commands::{ChannelRow, Tested};
+use upkeep_core::ops::notify::{ChannelRow, Tested};
 
 pub(crate) fn channels(path: &Path, rows: &[ChannelRow]) -> String {
     if rows.is_empty() {

@@ -72,6 +72,32 @@ impl ProgressReporter {
         self.show_running();
     }
 
+    fn recovered(&self, runs: &[i64], restored: &[upkeep_core::backup::Recovered]) {
+        if !runs.is_empty() {
+            let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+            let noun = if runs.len() == 1 { "run" } else { "runs" };
+            self.line(&format!(
+                "note: {noun} {} never finished (upkeep was stopped); marked interrupted",
+                ids.join(", ")
+            ));
+        }
+        for r in restored {
+            self.line(&format!("note: {}", r.detail));
+        }
+    }
+
+    fn checked(&self, checked: usize, updates: usize, failed: &[(String, String)]) {
+        let sources = upkeep_core::text::count(checked, "update source", "update sources");
+        let offered = upkeep_core::text::count(updates, "update", "updates");
+        self.line(&format!(
+            "checked {sources}: {offered} available, {} failed",
+            failed.len()
+        ));
+        for (module, error) in failed {
+            self.line(&format!("  {module}: {error}"));
+        }
+    }
+
     fn show_running(&self) {
         if let (Some(bar), Ok(running)) = (&self.bar, self.running.lock()) {
             let names: Vec<&str> = running.iter().map(String::as_str).collect();
@@ -86,18 +112,7 @@ impl Reporter for ProgressReporter {
             return;
         }
         match event {
-            RunEvent::Recovered { runs, restored } => {
-                if !runs.is_empty() {
-                    let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
-                    self.line(&format!(
-                        "note: run(s) {} never finished (upkeep was stopped); marked interrupted",
-                        ids.join(", ")
-                    ));
-                }
-                for r in restored {
-                    self.line(&format!("note: {}", r.detail));
-                }
-            }
+            RunEvent::Recovered { runs, restored } => self.recovered(runs, restored),
             RunEvent::Started {
                 run_id,
                 total,
@@ -132,6 +147,11 @@ impl Reporter for ProgressReporter {
                 self.line(&format!("{module} {mark} {line}"));
             }
             RunEvent::ModuleFinished(result) => self.finished(result),
+            RunEvent::Checked {
+                checked,
+                updates,
+                failed,
+            } => self.checked(*checked, *updates, failed),
             RunEvent::Warning(message) => self.line(&format!("warning: {message}")),
             RunEvent::Finished(_) => {
                 if let Some(bar) = &self.bar {

@@ -241,7 +241,7 @@ fi
         "the next run converges\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stderr.contains("run(s) 1 never finished"),
+        stderr.contains("run 1 never finished"),
         "the next run reports the interrupted run:\n{stderr}"
     );
 

@@ -1,0 +1,383 @@
+//! `backup create|list|verify|restore|prune|delete` and `clear`: backups of the paths
+//! modules own, and releasing a module held for intervention.
+//!
+//! Every use case that writes takes the run lock, so none of them races a run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Confirm, Context, Error, ask};
+use crate::archive::Compression;
+use crate::backup::{
+    self, BackupConfig, BackupError, BackupKind, Decision, Request, RestoreSelection, Restored,
+    Retention,
+};
+use crate::lock::RunLock;
+use crate::manifest::PathCategory;
+use crate::run::RunError;
+use crate::state::Ledger;
+use crate::state::safety::{BackupRoot, BackupRow};
+
+fn lock(ctx: &Context) -> Result<RunLock, Error> {
+    RunLock::acquire(ctx.state_dir(), false).map_err(|e| Error::Run(RunError::from(e)))
+}
+
+/// How a person wants a backup taken; `None` fields take the settings' values.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// What it holds (a list of modules makes it a module backup).
+    pub kind: BackupKind,
+    /// Only these modules.
+    pub modules: Vec<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Also store `logs` paths.
+    pub include_logs: bool,
+    /// Compression, overriding `backup.compression_enabled`.
+    pub compression: Option<Compression>,
+    /// Level, overriding `backup.compression_level`.
+    pub level: Option<i32>,
+    /// Free-space floor, overriding `safety.min_disk_space_mb`.
+    pub min_free: Option<u64>,
+}
+
+/// The paths a backup of `request` would hold, for a caller that shows them first.
+///
+/// # Errors
+/// The manifest, an unknown module, or a path that does not expand.
+pub fn roots(ctx: &Context, request: &CreateRequest) -> Result<Vec<BackupRoot>, Error> {
+    let manifest = ctx.manifest()?;
+    Ok(backup::roots_for(
+        &manifest,
+        ctx.state_dir(),
+        kind_of(request),
+        &request.modules,
+        request.include_logs,
+    )?)
+}
+
+fn kind_of(request: &CreateRequest) -> BackupKind {
+    if !request.modules.is_empty() && request.kind == BackupKind::Full {
+        BackupKind::Module
+    } else {
+        request.kind
+    }
+}
+
+/// Take a verified backup and record it.
+///
+/// # Errors
+/// Nothing to back up, too little space, the lock is held, or writing fails.
+pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error> {
+    let roots = roots(ctx, &request)?;
+    let kind = kind_of(&request);
+    let CreateRequest {
+        kind: _,
+        modules,
+        name,
+        description,
+        include_logs,
+        compression,
+        level,
+        min_free,
+    } = request;
+    let settings = &ctx.resolved().backup;
+    let compression = compression.unwrap_or(settings.compression);
+    let config = BackupConfig {
+        compression,
+        level: level.unwrap_or(if compression == Compression::Gzip {
+            6
+        } else {
+            settings.level
+        }),
+        min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
+    };
+    let _lock = lock(ctx)?;
+    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let request = Request {
+        kind,
+        modules,
+        name,
+        description,
+        include_logs,
+        reason: "manual".into(),
+        run_id: None,
+        module_version: None,
+    };
+    backup::sweep_temporaries(ctx.state_dir());
+    Ok(backup::create(
+        &mut ledger,
+        ctx.state_dir(),
+        &request,
+        &roots,
+        &config,
+    )?)
+}
+
+/// How `backup list` sorts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Date,
+    /// Largest first.
+    Size,
+    /// By name.
+    Name,
+    /// By kind.
+    Kind,
+}
+
+/// Which backups `backup list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// Only of this kind.
+    pub kind: Option<BackupKind>,
+    /// Only taken within this long before now.
+    pub since: Option<Duration>,
+    /// The order.
+    pub sort: Sort,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The recorded backups.
+///
+/// # Errors
+/// The ledger.
+pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Error> {
+    let ListRequest {
+        kind,
+        since,
+        sort,
+        limit,
+    } = request;
+    let mut rows = match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => ledger.backups()?,
+        None => Vec::new(),
+    };
+    let since_ms = since.map(|d| {
+        ctx.clock()
+            .now_ms()
+            .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    });
+    rows.retain(|r| {
+        kind.is_none_or(|k| k.name() == r.kind)
+            && since_ms.is_none_or(|since| r.created_ms >= since)
+    });
+    match sort {
+        Sort::Date => {}
+        Sort::Size => rows.sort_by_key(|r| std::cmp::Reverse(r.bytes_out)),
+        Sort::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+        Sort::Kind => rows.sort_by(|a, b| a.kind.cmp(&b.kind)),
+    }
+    rows.truncate(*limit);
+    Ok(rows)
+}
+
+/// One backup's verification.
+#[derive(Debug, serde::Serialize)]
+pub struct Verified {
+    /// The backup.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether its archive is intact.
+    pub ok: bool,
+    /// What is wrong with it.
+    pub error: Option<String>,
+}
+
+/// Check backup `id` (or every one): its archive's checksum, every member, every hash.
+///
+/// # Errors
+/// No such backup, or the ledger.
+pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
+    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+        return Err(BackupError::NotFound(id.unwrap_or("any").to_owned()).into());
+    };
+    let rows = match id {
+        None => ledger.backups()?,
+        Some(id) => vec![backup::find(&ledger, id)?],
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let result = backup::verify(&mut ledger, ctx.state_dir(), row);
+            Verified {
+                id: row.id,
+                name: row.name.clone(),
+                ok: result.is_ok(),
+                error: result.err().map(|e| crate::text::sentence(&e)),
+            }
+        })
+        .collect())
+}
+
+/// What `backup restore` restores.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    /// The backup (id or name).
+    pub id: String,
+    /// Only paths of these categories (`data`, `config`, `logs`).
+    pub only: Vec<PathCategory>,
+    /// Only paths of these modules.
+    pub modules: Vec<String>,
+    /// Skip the backup of the current content taken first.
+    pub no_pre_backup: bool,
+}
+
+/// The backup and the paths a restore of `request` would write, for a caller that shows
+/// them before asking.
+///
+/// # Errors
+/// No such backup, or nothing selected.
+pub fn restore_preview(
+    ctx: &Context,
+    request: &RestoreRequest,
+) -> Result<(BackupRow, Vec<BackupRoot>), Error> {
+    let Some(ledger) = Ledger::open_existing(ctx.state_dir())? else {
+        return Err(BackupError::NotFound(request.id.clone()).into());
+    };
+    let row = backup::find(&ledger, &request.id)?;
+    let roots = backup::selected_roots(&ledger, &row, &selection(request))?;
+    Ok((row, roots))
+}
+
+fn selection(request: &RestoreRequest) -> RestoreSelection {
+    RestoreSelection {
+        categories: request.only.clone(),
+        modules: request.modules.clone(),
+        labels: Vec::new(),
+    }
+}
+
+/// Restore a backup over the live paths (after `confirm` says yes), taking a backup of
+/// the current content first unless asked not to.
+///
+/// # Errors
+/// Not confirmed, the lock is held, the archive is refused (nothing is written), or the
+/// restore fails.
+pub fn restore(
+    ctx: &Context,
+    request: &RestoreRequest,
+    confirm: &dyn Confirm,
+) -> Result<Restored, Error> {
+    let _lock = lock(ctx)?;
+    let (row, roots) = restore_preview(ctx, request)?;
+    let paths = crate::text::count(roots.len(), "path", "paths");
+    ask(
+        confirm,
+        format!("restore {paths} from backup {} ({})", row.id, row.name),
+    )?;
+    let pre_request = Request {
+        kind: BackupKind::Module,
+        modules: Vec::new(),
+        name: Some(format!("pre-restore_{}", row.id)),
+        description: Some(format!("before restoring backup {}", row.id)),
+        include_logs: true,
+        reason: "pre-restore".into(),
+        run_id: None,
+        module_version: None,
+    };
+    let config = ctx.resolved().backup.clone();
+    let pre = (!request.no_pre_backup).then_some((&pre_request, &config));
+    let mut ledger = Ledger::open(ctx.state_dir())?;
+    Ok(backup::restore(
+        &mut ledger,
+        ctx.state_dir(),
+        &row,
+        &selection(request),
+        pre,
+    )?)
+}
+
+/// What `backup prune` did or would do.
+#[derive(Debug, serde::Serialize)]
+pub struct Pruned {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// The rules applied.
+    pub retention: Retention,
+    /// Each backup, kept or deleted, and why.
+    pub backups: Vec<Decision>,
+    /// Archives no backup records (left by a backup killed between writing and
+    /// recording), deleted.
+    pub unrecorded_archives: Vec<PathBuf>,
+}
+
+/// Delete the backups `retention` (or, when it sets nothing, the settings' rules) does
+/// not keep; protected backups are always kept.
+///
+/// # Errors
+/// The lock is held, or the ledger or a deletion fails.
+pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Pruned, Error> {
+    let retention = if retention == Retention::default() {
+        ctx.resolved().retention.clone()
+    } else {
+        retention
+    };
+    let _lock = if dry_run { None } else { Some(lock(ctx)?) };
+    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+        return Ok(Pruned {
+            dry_run,
+            retention,
+            backups: Vec::new(),
+            unrecorded_archives: Vec::new(),
+        });
+    };
+    let decisions = backup::plan_prune(&ledger, &retention)?;
+    let orphans = backup::orphans(&ledger, ctx.state_dir())?;
+    if !dry_run {
+        backup::sweep_temporaries(ctx.state_dir());
+        for decision in decisions.iter().filter(|d| !d.keep) {
+            backup::delete(&mut ledger, ctx.state_dir(), &decision.backup)?;
+        }
+        backup::remove_unrecorded(ctx.state_dir(), &orphans)?;
+    }
+    Ok(Pruned {
+        dry_run,
+        retention,
+        backups: decisions,
+        unrecorded_archives: orphans,
+    })
+}
+
+/// Delete one backup. A protected one (the last safe version's, the newest of a module)
+/// is deleted only after `confirm` says yes.
+///
+/// # Errors
+/// No such backup, not confirmed, the lock is held, or the deletion fails.
+pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRow, Error> {
+    let _lock = lock(ctx)?;
+    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+        return Err(BackupError::NotFound(id.to_owned()).into());
+    };
+    let row = backup::find(&ledger, id)?;
+    let protected = ledger.protected_backups()?;
+    if let Some((_, why)) = protected.iter().find(|(p, _)| *p == row.id) {
+        ask(
+            confirm,
+            format!(
+                "delete backup {} although it is protected ({why}) and removes a way back",
+                row.id
+            ),
+        )?;
+    }
+    backup::delete(&mut ledger, ctx.state_dir(), &row)?;
+    Ok(row)
+}
+
+/// Release `module` from manual intervention; whether it was held.
+///
+/// # Errors
+/// The lock is held, or the ledger fails.
+pub fn clear(ctx: &Context, module: &str) -> Result<bool, Error> {
+    let _lock = lock(ctx)?;
+    Ok(match Ledger::open_existing(ctx.state_dir())? {
+        Some(mut ledger) => ledger.set_needs_intervention(module, None)?,
+        None => false,
+    })
+}

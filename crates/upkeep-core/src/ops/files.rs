@@ -1,0 +1,145 @@
+//! `files plan|apply|owned` and `prerun`: ae.updater's deployments, with a plan, a ledger
+//! of what upkeep owns and a record of the scripts it ran.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Context, Error, io};
+use crate::deploy::{Action, Applied, Plan, PlanOptions, ScriptOptions};
+use crate::files::{self, FilesOptions, Owned, Prerun};
+use crate::lock::RunLock;
+use crate::run::RunError;
+use crate::state::Ledger;
+
+/// What a person asks of a deployment (the flags of `files plan|apply` and `prerun`).
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    /// The directory holding the source folders and scripts; `None`: the current one.
+    pub root: Option<PathBuf>,
+    /// Destination of folders without `ToPath__`, overriding ae.updater's `{usr}`.
+    pub to: Option<String>,
+    /// User-defined placeholders.
+    pub placeholders: BTreeMap<String, PathBuf>,
+    /// Every destination must lie beneath one of these.
+    pub allow_roots: Vec<PathBuf>,
+    /// Overwrite files changed since upkeep wrote them.
+    pub force: bool,
+    /// Keep one-time scripts after they succeed.
+    pub keep_scripts: bool,
+    /// A pre-run command run before the scripts.
+    pub command: Option<String>,
+}
+
+/// The deployment options for `request`, resolved once.
+fn options(ctx: &Context, request: DeployRequest) -> Result<FilesOptions, Error> {
+    let DeployRequest {
+        root,
+        to,
+        placeholders,
+        allow_roots,
+        force,
+        keep_scripts,
+        command,
+    } = request;
+    let root = match root {
+        Some(root) if !root.is_dir() => {
+            return Err(Error::BadArgument(format!(
+                "use `--root {}`: it is not a directory",
+                root.display()
+            )));
+        }
+        Some(root) => std::path::absolute(&root).map_err(io("resolve --root"))?,
+        None => std::env::current_dir().map_err(io("find the current directory"))?,
+    };
+    let mut plan = PlanOptions {
+        placeholders,
+        allowed_roots: (!allow_roots.is_empty())
+            .then(|| allow_roots.iter().map(std::path::absolute).collect())
+            .transpose()
+            .map_err(io("resolve --allow-root"))?,
+        ..PlanOptions::default()
+    };
+    if let Some(to) = to {
+        plan.default_destination = to;
+    }
+    let scripts = ScriptOptions {
+        log_dir: ctx
+            .state_dir()
+            .join("logs")
+            .join(format!("prerun-{}", ctx.clock().now_ms())),
+        keep_after_success: keep_scripts,
+        ..ScriptOptions::default()
+    };
+    Ok(FilesOptions {
+        root,
+        plan,
+        scripts,
+        force,
+        module: None,
+        run_id: None,
+        pre_run_command: command,
+    })
+}
+
+fn lock(ctx: &Context) -> Result<RunLock, Error> {
+    RunLock::acquire(ctx.state_dir(), false).map_err(|e| Error::Run(RunError::from(e)))
+}
+
+/// What a deployment would do, file by file, and why.
+///
+/// # Errors
+/// A bad root, a source folder that does not parse, or the ledger.
+pub fn plan(ctx: &Context, request: DeployRequest) -> Result<Plan, Error> {
+    let options = options(ctx, request)?;
+    let ledger = Ledger::open_existing(ctx.state_dir())?;
+    Ok(files::plan(ledger.as_ref(), &options)?)
+}
+
+/// Files someone changed since upkeep wrote them, which `apply` leaves alone unless
+/// forced; for a caller that asks about them first.
+///
+/// # Errors
+/// As [`plan`].
+pub fn conflicts(ctx: &Context, request: DeployRequest) -> Result<Vec<PathBuf>, Error> {
+    let plan = plan(ctx, request)?;
+    Ok(plan
+        .files
+        .iter()
+        .filter(|f| f.action == Action::Conflict)
+        .filter_map(|f| f.destination.clone())
+        .collect())
+}
+
+/// Carry the deployment out, recording every file upkeep now owns.
+///
+/// # Errors
+/// A bad root, the lock is held, or the ledger fails.
+pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), Error> {
+    let options = options(ctx, request)?;
+    let _lock = lock(ctx)?;
+    let mut ledger = Ledger::open(ctx.state_dir())?;
+    Ok(files::apply(&mut ledger, &options)?)
+}
+
+/// The pre-run command, the pre-run script, the due one-time scripts, then the file
+/// operations (ae.updater's `check_all`).
+///
+/// # Errors
+/// A bad root, the lock is held, or the ledger fails.
+pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
+    let options = options(ctx, request)?;
+    let _lock = lock(ctx)?;
+    let mut ledger = Ledger::open(ctx.state_dir())?;
+    Ok(files::prerun(&mut ledger, &options)?)
+}
+
+/// The files upkeep owns.
+///
+/// # Errors
+/// The ledger.
+pub fn owned(ctx: &Context) -> Result<Vec<Owned>, Error> {
+    Ok(match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => files::owned(&ledger)?,
+        None => Vec::new(),
+    })
+}

@@ -1,0 +1,315 @@
+//! Use cases: one function per thing a person (or a schedule) can ask upkeep to do.
+//!
+//! Every front end calls these and nothing below them: the command line parses its flags,
+//! calls one function here and renders what comes back; `upkeep daemon` calls the same
+//! [`run::scheduled`] a person's `upkeep run --scheduled NAME` calls; the HTTP API and chat
+//! commands are meant to do the same. So that a long-running server can call them as well
+//! as a one-shot command:
+//!
+//! - each takes a [`Context`] resolved once (where the manifest, the state directory and
+//!   the settings file are, the settings themselves and a clock) and returns typed values;
+//!   nothing here prints, exits or keeps process-global state;
+//! - long work reports through a [`crate::run::Reporter`] and can be stopped through a
+//!   [`crate::run::Cancel`] the caller keeps;
+//! - a question that needs a person's yes is asked through [`Confirm`], which a server
+//!   answers from its request and the command line from `--yes` or a terminal prompt.
+//!
+//! The layers below (`run`, `backup`, `state`, ...) know nothing of front ends; this is
+//! the only module that may import from all of them, and none of them imports it.
+
+pub mod backup;
+pub mod check;
+pub mod checksum;
+pub mod files;
+pub mod notify;
+pub mod query;
+pub mod rollback;
+pub mod run;
+pub mod schedule;
+pub mod settings;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::backup::BackupError;
+use crate::checksum::ChecksumError;
+use crate::files::FilesError;
+use crate::manifest::{self, Manifest, ManifestError};
+use crate::notify::{CourierHandle, Notifier};
+use crate::plan::PlanError;
+use crate::rollback::RollbackError;
+use crate::run::RunError;
+use crate::schedule::store::ScheduleError;
+use crate::settings::{Settings, SettingsError};
+use crate::state::StateError;
+use crate::updates::UpdatesError;
+
+pub use settings::Resolved;
+
+/// Where things are, as the person gave them (flags or `UPKEEP_*` variables); `None`
+/// means "the default".
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    /// `--manifest`.
+    pub manifest: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+}
+
+/// What time it is, for everything a use case dates (history windows, backup ages,
+/// schedules' next times). A server and a test can pin it.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Clock {
+    /// The system's clock.
+    #[default]
+    System,
+    /// Always this instant (ms since the epoch).
+    Fixed(i64),
+}
+
+impl Clock {
+    /// Now, in ms since the epoch.
+    pub fn now_ms(self) -> i64 {
+        match self {
+            Self::System => crate::state::now_ms(),
+            Self::Fixed(ms) => ms,
+        }
+    }
+}
+
+/// Everything a use case needs to know about where it runs, resolved once.
+#[derive(Debug, Clone)]
+pub struct Context {
+    manifest_arg: Option<PathBuf>,
+    state_dir: PathBuf,
+    config: PathBuf,
+    settings: Settings,
+    resolved: Resolved,
+    clock: Clock,
+    courier: Option<CourierHandle>,
+}
+
+impl Context {
+    /// Resolve what was given: the state directory and settings file (absolute), and the
+    /// settings read from that file. The manifest is read by each use case, since a
+    /// long-running caller must see it change.
+    ///
+    /// # Errors
+    /// The settings file cannot be read or holds an invalid setting.
+    pub fn resolve(given: Given) -> Result<Self, Error> {
+        let Given {
+            manifest,
+            state_dir,
+            config,
+        } = given;
+        let config = config.unwrap_or_else(crate::settings::default_path);
+        let config = std::path::absolute(&config).unwrap_or(config);
+        let settings = Settings::load(&config)?;
+        Ok(Self {
+            manifest_arg: manifest,
+            state_dir: crate::paths::state_dir(state_dir),
+            config,
+            resolved: Resolved::from_settings(&settings),
+            settings,
+            clock: Clock::System,
+            courier: None,
+        })
+    }
+
+    /// The same places with the settings file read again (a daemon does this before each
+    /// scheduled run, so a changed setting takes effect without a restart).
+    ///
+    /// # Errors
+    /// As [`Context::resolve`].
+    pub fn reload(&self) -> Result<Self, Error> {
+        let settings = Settings::load(&self.config)?;
+        Ok(Self {
+            resolved: Resolved::from_settings(&settings),
+            settings,
+            ..self.clone()
+        })
+    }
+
+    /// This context with a pinned clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// This context with a courier the caller keeps running (a daemon or a server): use
+    /// cases wake it instead of starting their own delivery.
+    #[must_use]
+    pub fn with_courier(mut self, courier: Option<CourierHandle>) -> Self {
+        self.courier = courier;
+        self
+    }
+
+    /// The state directory (absolute).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The settings file (absolute; it need not exist).
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// The settings as read from the file.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The settings as the use cases take them.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The manifest's path: the one given, else `./upkeep.toml`, else `./manifest.json`.
+    ///
+    /// # Errors
+    /// [`ManifestError::NotFound`] when none was given and neither exists.
+    pub fn manifest_path(&self) -> Result<PathBuf, Error> {
+        Ok(manifest::locate(self.manifest_arg.as_deref())?)
+    }
+
+    /// Read and validate the manifest.
+    ///
+    /// # Errors
+    /// [`ManifestError`]: missing, unreadable or invalid (with every diagnostic).
+    pub fn manifest(&self) -> Result<Manifest, Error> {
+        Ok(manifest::load(&self.manifest_path()?)?)
+    }
+
+    /// The arguments that make another upkeep (a systemd unit, a re-executed daemon) use
+    /// the same manifest, state directory and settings file as this one: every place
+    /// absolute, whether it was given or defaulted, so that the other process, which may
+    /// run as another user or from another directory, resolves nothing by itself.
+    ///
+    /// # Errors
+    /// The manifest cannot be found.
+    pub fn passed_on(&self) -> Result<Vec<OsString>, Error> {
+        let manifest = self.manifest_path()?;
+        let manifest = std::path::absolute(&manifest).map_err(|source| Error::Io {
+            action: format!("resolve the manifest path {}", manifest.display()),
+            source,
+        })?;
+        Ok(vec![
+            "--manifest".into(),
+            manifest.into_os_string(),
+            "--state-dir".into(),
+            self.state_dir.clone().into_os_string(),
+            "--config".into(),
+            self.config.clone().into_os_string(),
+        ])
+    }
+
+    /// Which notifications a use case enqueues, and the courier to wake for them.
+    fn notifier(&self, courier: Option<CourierHandle>) -> Notifier {
+        Notifier {
+            routing: self.resolved.routing.clone(),
+            courier: courier.or_else(|| self.courier.clone()),
+        }
+    }
+}
+
+/// A question that needs a person's yes before a use case goes on (restore over live
+/// data, roll a module back, delete a protected backup).
+pub trait Confirm {
+    /// Ask `question` (an action, "restore 2 paths from backup 7"); `Err` says why the
+    /// answer is no ("not confirmed", "no terminal to ask on; pass --yes") and stops the
+    /// use case with [`Error::NotConfirmed`].
+    fn confirm(&self, question: &str) -> Result<(), String>;
+}
+
+/// Answers every question with yes: for a caller that already has the person's yes
+/// (`--yes`, a confirmed request).
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmed;
+
+impl Confirm for Confirmed {
+    fn confirm(&self, _question: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Stop with [`Error::NotConfirmed`] unless `confirm` says yes to `question`.
+fn ask(confirm: &dyn Confirm, question: String) -> Result<(), Error> {
+    confirm
+        .confirm(&question)
+        .map_err(|reason| Error::NotConfirmed { question, reason })
+}
+
+/// Why a use case could not be carried out. Per-module failures are not errors: they are
+/// outcomes in the values the use cases return.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest is missing, unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A run could not start or go on.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The ledger failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The targets name nothing.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A checksum operation failed.
+    #[error(transparent)]
+    Checksum(#[from] ChecksumError),
+    /// A backup operation failed or was refused.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// A rollback failed or was refused.
+    #[error(transparent)]
+    Rollback(#[from] RollbackError),
+    /// A deployment failed.
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    /// The settings file is invalid, or a setting cannot be changed.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A schedule operation failed.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// An update check failed as a whole.
+    #[error(transparent)]
+    Updates(#[from] UpdatesError),
+    /// The person did not say yes to the question (an action), for the reason given.
+    #[error("{question}: {reason}")]
+    NotConfirmed {
+        /// What would have been done.
+        question: String,
+        /// Why it was not.
+        reason: String,
+    },
+    /// A value that parses but names nothing usable (a missing directory, a channel that
+    /// does not exist).
+    #[error("{0}")]
+    BadArgument(String),
+    /// A file-system or system call outside the layers below (writing units, finding
+    /// paths).
+    #[error("{action}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Wrap an I/O error with what was being done, for `map_err`.
+fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let action = action.into();
+    move |source| Error::Io { action, source }
+}

@@ -1,0 +1,289 @@
+//! What people read: status, figures, history, a plan, the versions a module can go back
+//! to. None of these writes anything or creates the state directory.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Context, Error};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::rollback::VersionInfo;
+use crate::state::safety::SafetyState;
+use crate::state::{History, HistoryFilter, Ledger, ModuleState, RunMetrics};
+use crate::updates::UpdateType;
+
+/// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
+pub fn timestamp(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(
+        |_| ms.to_string(),
+        |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
+    )
+}
+
+/// One module as `upkeep status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusRow {
+    /// The module.
+    pub module: String,
+    /// Its kind (`python`, `command`, `group`, ...; `-` when removed from the manifest).
+    pub kind: &'static str,
+    /// What a run would do with it, or why it is held.
+    pub state: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Whether it is critical.
+    pub critical: bool,
+    /// The manifest's version.
+    pub declared_version: Option<String>,
+    /// The version last applied.
+    pub applied_version: Option<String>,
+    /// The newest version that passed its health check.
+    pub last_safe_version: Option<String>,
+    /// When it was last applied (RFC 3339).
+    pub last_applied: Option<String>,
+    /// Its last outcome.
+    pub last_outcome: Option<String>,
+    /// Newest backup holding the module's paths.
+    pub last_backup: Option<i64>,
+    /// When that backup was taken (RFC 3339).
+    pub last_backup_at: Option<String>,
+    /// `passed` or `failed`, from the newest health check.
+    pub last_health: Option<String>,
+    /// When that check ran (RFC 3339).
+    pub last_health_at: Option<String>,
+    /// Why the module is held for manual intervention, if it is.
+    pub held: Option<String>,
+    /// The manifest's description.
+    pub description: Option<String>,
+}
+
+impl StatusRow {
+    /// What the ledger says, for a module the manifest does not (or no longer) describe.
+    fn recorded(name: &str, state: &ModuleState) -> Self {
+        Self {
+            module: name.to_owned(),
+            kind: "-",
+            state: "removed from manifest".to_owned(),
+            enabled: false,
+            critical: false,
+            declared_version: None,
+            applied_version: state.applied_version.clone(),
+            last_safe_version: state.last_safe_version.clone(),
+            last_applied: state.applied_at_ms.map(timestamp),
+            last_outcome: state.last_outcome.clone(),
+            last_backup: None,
+            last_backup_at: None,
+            last_health: None,
+            last_health_at: None,
+            held: None,
+            description: None,
+        }
+    }
+
+    fn with_safety(mut self, safety: Option<&SafetyState>) -> Self {
+        if let Some(s) = safety {
+            self.last_backup = s.last_backup;
+            self.last_backup_at = s.last_backup_ms.map(timestamp);
+            self.last_health = s
+                .last_health_passed
+                .map(|p| if p { "passed" } else { "failed" }.to_owned());
+            self.last_health_at = s.last_health_ms.map(timestamp);
+            self.held.clone_from(&s.needs_intervention);
+            if let Some(reason) = &s.needs_intervention {
+                self.state = format!("held: {reason}");
+            }
+        }
+        self
+    }
+}
+
+/// Every module of the manifest (in manifest order), then the modules the ledger knows
+/// that the manifest no longer has (by name).
+///
+/// # Errors
+/// The manifest or the ledger.
+pub fn status(ctx: &Context) -> Result<Vec<StatusRow>, Error> {
+    let manifest = ctx.manifest()?;
+    let (states, safety) = match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => (ledger.module_states()?, ledger.safety_states()?),
+        None => (HashMap::new(), HashMap::new()),
+    };
+    let all = PlanOptions {
+        targets: manifest.names().map(str::to_owned).collect(),
+        ..PlanOptions::default()
+    };
+    let plan = plan::plan(&manifest, &states, &all)?;
+    let mut rows: Vec<StatusRow> = manifest
+        .modules
+        .iter()
+        .map(|spec| {
+            let step = plan
+                .steps
+                .iter()
+                .find(|s| s.name == spec.name)
+                .expect("every module is planned");
+            let state = states.get(&spec.name).cloned().unwrap_or_default();
+            StatusRow {
+                kind: spec.kind.label(),
+                state: step.action.describe(),
+                enabled: spec.enabled,
+                critical: spec.critical,
+                declared_version: spec.version.as_ref().map(ToString::to_string),
+                description: spec.description.clone(),
+                ..StatusRow::recorded(&spec.name, &state)
+            }
+            .with_safety(safety.get(&spec.name))
+        })
+        .collect();
+    let mut removed: Vec<(&String, &ModuleState)> = states
+        .iter()
+        .filter(|(name, _)| manifest.module(name).is_none())
+        .collect();
+    removed.sort_by_key(|(name, _)| *name);
+    rows.extend(removed.into_iter().map(|(name, state)| {
+        StatusRow::recorded(name, state).with_safety(safety.get(name.as_str()))
+    }));
+    Ok(rows)
+}
+
+/// The state's figures for `upkeep status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Metrics {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Runs: last run, success rates.
+    #[serde(flatten)]
+    pub runs: RunMetrics,
+    /// When the newest update check ended (ms since the epoch).
+    pub last_check_ms: Option<i64>,
+    /// Bytes per entry of the state directory.
+    pub disk_usage: Vec<(String, u64)>,
+    /// Bytes in all.
+    pub disk_usage_total: u64,
+}
+
+/// The state's figures.
+///
+/// # Errors
+/// The ledger.
+pub fn metrics(ctx: &Context) -> Result<Metrics, Error> {
+    let (runs, last_check_ms) = match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => (
+            ledger.run_metrics(ctx.clock().now_ms())?,
+            ledger.last_check_ms()?,
+        ),
+        None => (RunMetrics::default(), None),
+    };
+    let disk_usage = crate::paths::disk_usage(ctx.state_dir());
+    Ok(Metrics {
+        state_dir: ctx.state_dir().to_path_buf(),
+        runs,
+        last_check_ms,
+        disk_usage_total: disk_usage.iter().map(|(_, n)| n).sum(),
+        disk_usage,
+    })
+}
+
+/// Which runs `history` shows.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRequest {
+    /// Only runs started within this long before now.
+    pub since: Option<Duration>,
+    /// Only outcomes of these modules.
+    pub modules: Vec<String>,
+    /// Only outcomes with this name.
+    pub outcome: Option<String>,
+    /// At most this many runs (0: all).
+    pub limit: usize,
+}
+
+/// Past runs, per-module outcomes, success rates and mean durations.
+///
+/// # Errors
+/// The ledger.
+pub fn history(ctx: &Context, request: HistoryRequest) -> Result<History, Error> {
+    let HistoryRequest {
+        since,
+        modules,
+        outcome,
+        limit,
+    } = request;
+    let since_ms = since.map(|d| {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        ctx.clock().now_ms().saturating_sub(ms)
+    });
+    let filter = HistoryFilter {
+        since_ms,
+        modules,
+        outcome,
+        limit,
+    };
+    Ok(match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => ledger.history(&filter)?,
+        None => History::default(),
+    })
+}
+
+/// What a person asks of `upkeep plan`.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// Modules to plan for.
+    pub targets: Vec<String>,
+    /// Plan to rerun modules that are up to date.
+    pub force: bool,
+    /// Take major and breaking updates that policies hold back.
+    pub allow_breaking: bool,
+    /// Only modules whose updates are of these types.
+    pub types: Vec<UpdateType>,
+    /// Ask the update sources first (this writes their answers to the ledger).
+    pub check_first: bool,
+}
+
+/// What a run would do, in what order, and why.
+///
+/// # Errors
+/// The manifest, unknown targets, or the ledger.
+pub fn plan(
+    ctx: &Context,
+    request: PlanRequest,
+    reporter: &std::sync::Arc<dyn crate::run::Reporter>,
+) -> Result<Plan, Error> {
+    let PlanRequest {
+        targets,
+        force,
+        allow_breaking,
+        types,
+        check_first,
+    } = request;
+    let manifest = ctx.manifest()?;
+    if check_first {
+        let delivery = super::run::Delivery::start(ctx);
+        let refreshed =
+            super::check::refresh(ctx, &manifest, &types, &delivery.notifier(ctx), reporter);
+        delivery.finish();
+        refreshed?;
+    }
+    let states = match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => ledger.module_states()?,
+        None => HashMap::new(),
+    };
+    let options = PlanOptions {
+        targets,
+        force,
+        allow_breaking,
+        types,
+    };
+    Ok(plan::plan(&manifest, &states, &options)?)
+}
+
+/// The versions `module` can roll back to, from git tags and backups.
+///
+/// # Errors
+/// The manifest, an unknown module, or the ledger.
+pub fn versions(ctx: &Context, module: &str) -> Result<Vec<VersionInfo>, Error> {
+    let manifest = ctx.manifest()?;
+    Ok(match Ledger::open_existing(ctx.state_dir())? {
+        Some(ledger) => crate::rollback::versions(&manifest, &ledger, module)?,
+        None => Vec::new(),
+    })
+}
