@@ -80,7 +80,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
     };
     backup::sweep_temporaries(&ctx.state_dir);
     if !ctx.json {
-        eprintln!("backing up {} path(s)...", roots.len());
+        crate::printer::get().status(&format!("backing up {} path(s)...", roots.len()));
     }
     let row = backup::create(&mut ledger, &ctx.state_dir, &request, &roots, &config)?;
     if ctx.json {
@@ -149,7 +149,10 @@ fn verify(ctx: &Context, id: Option<&str>, all: bool) -> Result<i32, CliError> {
     }
     let bad = results.iter().filter(|r| r["ok"] == false).count();
     if bad > 0 {
-        eprintln!("{bad} of {} backup(s) failed verification", results.len());
+        crate::printer::get().message(&format!(
+            "{bad} of {} backup(s) failed verification",
+            results.len()
+        ));
         return Ok(exit_codes::BACKUP_REFUSED);
     }
     Ok(exit_codes::OK)
@@ -165,7 +168,7 @@ pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
             "{question} needs confirmation and there is no terminal to ask on; pass --yes"
         )));
     }
-    eprint!("{question} [y/N] ");
+    crate::printer::get().prompt(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
@@ -196,7 +199,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
     let roots = backup::selected_roots(&ledger, &row, &selection)?;
     if !ctx.json || args.yes {
         for root in &roots {
-            eprintln!("  {}  <- {}", root.path, root.label);
+            crate::printer::get().message(&format!("  {}  <- {}", root.path, root.label));
         }
     }
     confirm(

@@ -84,7 +84,7 @@ pub(crate) fn refresh(
     };
     let report = check_updates(manifest, &ctx.state_dir, &options)?;
     let summary = &report.summary;
-    eprintln!(
+    crate::printer::get().status(&format!(
         "checked {} update source{}: {} update{} available, {} failed",
         summary.modules_checked,
         if summary.modules_checked == 1 {
@@ -95,13 +95,13 @@ pub(crate) fn refresh(
         summary.updates,
         if summary.updates == 1 { "" } else { "s" },
         summary.failed
-    );
+    ));
     for module in report.modules.iter().filter(|m| m.error.is_some()) {
-        eprintln!(
+        crate::printer::get().message(&format!(
             "  {}: {}",
             module.module,
             module.error.as_deref().unwrap_or_default()
-        );
+        ));
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ fn watch(
     courier: Option<&Courier>,
 ) -> Result<i32, CliError> {
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
-    eprintln!("upkeep daemon: state {}", ctx.state_dir.display());
+    crate::printer::get().status(&format!("upkeep daemon: state {}", ctx.state_dir.display()));
     loop {
         let next_check = check_if_due(ctx)?;
         if let Some(courier) = courier {
@@ -54,13 +54,16 @@ fn watch(
                 continue;
             }
             if !jitter.is_zero() && waiter.wait(random_below(jitter)) == Wake::Stop {
-                eprintln!("upkeep daemon: stopped");
+                crate::printer::get().status("upkeep daemon: stopped");
                 return Ok(exit_codes::OK);
             }
-            eprintln!("upkeep daemon: running schedule {}", schedule.name);
+            crate::printer::get().status(&format!(
+                "upkeep daemon: running schedule {}",
+                schedule.name
+            ));
             let code = super::run::run(ctx, scheduled_args(&schedule.name))?;
             if code == exit_codes::CANCELLED {
-                eprintln!("upkeep daemon: stopped during a run");
+                crate::printer::get().status("upkeep daemon: stopped during a run");
                 return Ok(exit_codes::OK);
             }
         }
@@ -79,7 +82,7 @@ fn watch(
             Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
         });
         if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
-            eprintln!("upkeep daemon: stopped");
+            crate::printer::get().status("upkeep daemon: stopped");
             return Ok(exit_codes::OK);
         }
     }
@@ -102,14 +105,15 @@ fn check_if_due(ctx: &Context) -> Result<Option<i64>, CliError> {
     let manifest = match ctx.load_manifest() {
         Ok(manifest) => manifest,
         Err(err) => {
-            eprintln!("upkeep daemon: cannot check for updates: {err}");
+            crate::printer::get()
+                .message(&format!("upkeep daemon: cannot check for updates: {err}"));
             return Ok(Some(now.saturating_add(interval)));
         }
     };
     if !manifest.modules.iter().any(|m| m.source.is_some()) {
         return Ok(None);
     }
-    eprintln!("upkeep daemon: checking for updates");
+    crate::printer::get().status("upkeep daemon: checking for updates");
     super::check::refresh(ctx, &manifest, &settings, &[])?;
     Ok(Some(now.saturating_add(interval)))
 }
@@ -128,10 +132,10 @@ fn skip_turned_off(
         courier: courier.map(Courier::handle),
     };
     super::run::skip(ctx, schedule, reason, &notifier)?;
-    eprintln!(
+    crate::printer::get().status(&format!(
         "upkeep daemon: schedule {} skipped: {reason}",
         schedule.name
-    );
+    ));
     Ok(())
 }
 

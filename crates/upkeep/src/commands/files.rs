@@ -117,7 +117,10 @@ fn ask_about_conflicts(ledger: &Ledger, options: &FilesOptions) -> Result<bool, 
         return Ok(false);
     }
     for path in &conflicts {
-        eprintln!("  changed since upkeep wrote it: {}", path.display());
+        crate::printer::get().message(&format!(
+            "  changed since upkeep wrote it: {}",
+            path.display()
+        ));
     }
     let question = format!("overwrite {} changed file(s)", conflicts.len());
     Ok(super::backup::confirm(&question, false).is_ok())

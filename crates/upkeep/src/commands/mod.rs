@@ -42,6 +42,9 @@ impl Context {
             config,
             json,
             verbose,
+            // The printer took these in `main`.
+            quiet: _,
+            color: _,
         } = global;
         Self {
             manifest_arg: manifest,
@@ -70,7 +73,11 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Check(args) => check::check(&ctx, args),
-        Command::Status { metrics } => status::status(&ctx, metrics),
+        Command::Status {
+            module,
+            metrics,
+            wide,
+        } => status::status(&ctx, module.as_deref(), metrics, wide),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),
         Command::Backup(command) => backup::backup(&ctx, command),
@@ -84,27 +91,23 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a failed write, and a closed
+            // pipe must stay a quiet exit.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut script);
+            print_text(&String::from_utf8_lossy(&script))?;
             Ok(upkeep_core::exit_codes::OK)
         }
     }
 }
 
-/// Print text on stdout; a closed pipe (`upkeep plan | head`) is an error the caller
-/// turns into a quiet exit, not a panic.
+/// Print text on stdout through the printer; a closed pipe (`upkeep plan | head`) is an
+/// error the caller turns into a quiet exit, not a panic.
 pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    Ok(crate::printer::get().data(text)?)
 }
 
 /// Print a value as pretty JSON on stdout.
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
+pub(crate) fn print_json(value: &(impl serde::Serialize + ?Sized)) -> Result<(), CliError> {
+    Ok(crate::printer::get().json_value(value)?)
 }

@@ -96,7 +96,8 @@ fn run_with(
         print_json(&summary)?;
     } else {
         // The run has happened; a closed stdout must not change its exit code.
-        let _ = print_text(&render::summary(&summary, &options.state_dir));
+        let layout = crate::printer::get().layout();
+        let _ = print_text(&render::summary(&summary, &options.state_dir, layout));
     }
     Ok(match summary.result {
         RunResult::Succeeded => exit_codes::OK,
@@ -186,7 +187,7 @@ fn scheduled_row(
     if let Some(notifier) = record {
         skip(ctx, &row, skipped, notifier)?;
     }
-    eprintln!("schedule {name} skipped: {skipped} (`{hint}`)");
+    crate::printer::get().message(&format!("schedule {name} skipped: {skipped} (`{hint}`)"));
     Ok(None)
 }
 

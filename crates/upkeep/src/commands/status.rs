@@ -106,7 +106,12 @@ fn metrics(ctx: &Context) -> Result<Metrics, CliError> {
     })
 }
 
-pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError> {
+pub(crate) fn status(
+    ctx: &Context,
+    module: Option<&str>,
+    only_metrics: bool,
+    wide: bool,
+) -> Result<i32, CliError> {
     if only_metrics {
         let figures = metrics(ctx)?;
         if ctx.json {
@@ -156,13 +161,45 @@ pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError>
     rows.extend(removed.into_iter().map(|(name, state)| {
         StatusRow::recorded(name, state).with_safety(safety.get(name.as_str()))
     }));
+    match module {
+        Some(name) => one(ctx, &rows, name),
+        None => every(ctx, &rows, wide),
+    }
+}
+
+/// Every module: the table that fits, or every column.
+fn every(ctx: &Context, rows: &[StatusRow], wide: bool) -> Result<i32, CliError> {
     if ctx.json {
-        print_json(&rows)?;
+        print_json(rows)?;
     } else {
         let mut text = render::metrics(&metrics(ctx)?);
         text.push('\n');
-        text.push_str(&render::status_table(&rows));
+        if wide {
+            text.push_str(&render::status_wide(rows));
+        } else {
+            let layout = crate::printer::get().layout();
+            text.push_str(&render::status_table(rows, layout));
+        }
         print_text(&text)?;
+    }
+    Ok(exit_codes::OK)
+}
+
+/// `upkeep status MODULE`: the module's row, or an unknown-module error naming the
+/// closest name (modules the ledger remembers count too).
+fn one(ctx: &Context, rows: &[StatusRow], name: &str) -> Result<i32, CliError> {
+    let Some(row) = rows.iter().find(|r| r.module == name) else {
+        let names = rows.iter().map(|r| r.module.as_str());
+        return Err(plan::PlanError::UnknownTarget {
+            name: name.to_owned(),
+            suggestion: upkeep_core::manifest::suggest(name, names),
+        }
+        .into());
+    };
+    if ctx.json {
+        print_json(row)?;
+    } else {
+        print_text(&render::status_module(row))?;
     }
     Ok(exit_codes::OK)
 }
