@@ -250,3 +250,26 @@ fn colour_is_off_in_a_pipe_and_on_when_asked() {
         .code(4);
     assert!(!output(&no_color).2.contains('\x1b'));
 }
+
+/// `upkeep status | head` where the reader is gone before upkeep writes: a quiet exit,
+/// as before the printer.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    let host = long_names_host();
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["completions", "bash"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = host
+            .upkeep_process()
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
