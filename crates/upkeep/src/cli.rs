@@ -52,7 +52,7 @@ pub(crate) struct Global {
     /// Say nothing about the work on stderr (status and progress); data, warnings and errors still print
     #[arg(long, short = 'q', global = true)]
     pub(crate) quiet: bool,
-    /// Colour on stderr: auto (a terminal, unless `NO_COLOR` is set or `CLICOLOR=0`; `CLICOLOR_FORCE=1` forces it), always, never
+    /// When to colour the labels of messages on stderr (`error:`, `warning:`, `hint:`, `note:`)
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub(crate) color: crate::printer::ColorChoice,
 }
