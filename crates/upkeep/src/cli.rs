@@ -49,6 +49,12 @@ pub(crate) struct Global {
     /// Show module output on the terminal as it runs
     #[arg(long, short = 'v', global = true)]
     pub(crate) verbose: bool,
+    /// Say nothing about the work on stderr (status and progress); data, warnings and errors still print
+    #[arg(long, short = 'q', global = true)]
+    pub(crate) quiet: bool,
+    /// When to colour the labels of messages on stderr (`error:`, `warning:`, `hint:`, `note:`)
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: crate::printer::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,9 +69,16 @@ pub(crate) enum Command {
     /// Every module: declared and applied version, state, last outcome, backup, health;
     /// and the state's figures: last run, success rates, disk usage
     Status {
+        /// Show everything about this one module (with `--json`: its row as an object)
+        #[arg(value_name = "MODULE", conflicts_with_all = ["metrics", "wide"])]
+        module: Option<String>,
         /// Only the figures (with `--json`: an object instead of the module rows)
         #[arg(long)]
         metrics: bool,
+        /// Every column (versions, backup, health, times), however wide; the default table
+        /// fits the terminal (80 columns when stdout is not one)
+        #[arg(long, conflicts_with = "metrics")]
+        wide: bool,
     },
     /// Past runs and per-module outcomes, success rates and mean durations
     History(HistoryArgs),

@@ -114,9 +114,9 @@ pub(crate) fn report(err: &CliError, json: bool) -> i32 {
         }
         source = cause.source();
     }
-    eprintln!("{message}");
+    crate::printer::get().message(&message);
     if let Some(hint) = hint(err) {
-        eprintln!("hint: {hint}");
+        crate::printer::get().message(&format!("hint: {hint}"));
     }
     code(err)
 }

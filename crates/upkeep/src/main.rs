@@ -4,35 +4,45 @@
 //! (`upkeep-core`) per subcommand, and renders what comes back. Exit codes are documented
 //! in `upkeep_core::exit_codes`.
 
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 mod cli;
 mod commands;
 mod error;
+mod printer;
 mod render;
 
 use clap::Parser;
 
 /// Diagnostics for upkeep's own behaviour (spawns, ledger commits) go to stderr when
-/// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise.
+/// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise. They go through
+/// the printer, coloured as its stderr is.
 fn init_tracing() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("UPKEEP_LOG") {
-        use std::io::IsTerminal;
-        let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_ansi(ansi)
-            .with_writer(std::io::stderr)
+            .with_ansi(printer::get().stderr_colour())
+            .with_writer(|| printer::StderrWriter)
             .init();
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     upkeep_core::failpoint::setup();
     let cli = cli::Cli::parse();
+    let cli::Global {
+        json, quiet, color, ..
+    } = cli.global;
+    printer::install(printer::Printer::new(printer::Options {
+        json,
+        quiet,
+        color,
+    }));
     init_tracing();
-    let json = cli.global.json;
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => error::report(&err, json),
     };
-    std::process::exit(code);
+    // Every documented code fits in a byte; anything else is upkeep's own failure.
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

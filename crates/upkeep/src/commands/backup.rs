@@ -68,7 +68,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
     if !ctx.json {
         let roots = ops::roots(&ctx.ops, &request)?;
         let paths = upkeep_core::text::count(roots.len(), "path", "paths");
-        eprintln!("backing up {paths}...");
+        crate::printer::get().status(&format!("backing up {paths}..."));
     }
     let row = ops::create(&ctx.ops, request)?;
     if ctx.json {
@@ -122,10 +122,10 @@ fn verify(ctx: &Context, id: Option<&str>) -> Result<i32, CliError> {
     }
     let bad = results.iter().filter(|r| !r.ok).count();
     if bad > 0 {
-        eprintln!(
+        crate::printer::get().message(&format!(
             "{bad} of {} failed verification",
             upkeep_core::text::count(results.len(), "backup", "backups")
-        );
+        ));
         return Ok(exit_codes::BACKUP_REFUSED);
     }
     Ok(exit_codes::OK)
@@ -151,7 +151,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
     if !ctx.json || yes {
         let (_, roots) = ops::restore_preview(&ctx.ops, &request)?;
         for root in &roots {
-            eprintln!("  {}  <- {}", root.path, root.label);
+            crate::printer::get().message(&format!("  {}  <- {}", root.path, root.label));
         }
     }
     let restored = ops::restore(&ctx.ops, &request, &Ask { yes })?;

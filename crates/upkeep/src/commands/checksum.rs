@@ -17,12 +17,15 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
     } = args;
     let report = upkeep_core::ops::checksum::checksum(&ctx.ops, &modules, write, jobs)?;
     if report.is_empty() && !ctx.json {
-        eprintln!("note: no module in the manifest has a folder to checksum");
+        crate::printer::get().status("note: no module in the manifest has a folder to checksum");
     }
     if ctx.json {
         print_json(&report)?;
     } else {
-        print_text(&render::checksum_table(&report))?;
+        print_text(&render::checksum_table(
+            &report,
+            crate::printer::get().layout(),
+        ))?;
     }
     let bad = report.iter().any(|m| {
         matches!(

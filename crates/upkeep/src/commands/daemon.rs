@@ -44,7 +44,10 @@ fn watch(
 ) -> Result<i32, CliError> {
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
-    eprintln!("upkeep daemon: state {}", ctx.state_dir().display());
+    crate::printer::get().status(&format!(
+        "upkeep daemon: state {}",
+        ctx.state_dir().display()
+    ));
     loop {
         // Read at every look, so a changed setting takes effect without a restart.
         let ops = ctx.ops.reload()?.with_courier(courier.map(Courier::handle));
@@ -57,11 +60,11 @@ fn watch(
                 && !jitter.is_zero()
                 && waiter.wait(random_below(jitter)) == Wake::Stop
             {
-                eprintln!("upkeep daemon: stopped");
+                crate::printer::get().status("upkeep daemon: stopped");
                 return Ok(exit_codes::OK);
             }
             if !run_due(ctx, &ops, &schedule.name, &reporter)? {
-                eprintln!("upkeep daemon: stopped during a run");
+                crate::printer::get().status("upkeep daemon: stopped during a run");
                 return Ok(exit_codes::OK);
             }
         }
@@ -77,7 +80,7 @@ fn watch(
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
         });
         if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
-            eprintln!("upkeep daemon: stopped");
+            crate::printer::get().status("upkeep daemon: stopped");
             return Ok(exit_codes::OK);
         }
     }
@@ -91,7 +94,7 @@ fn run_due(
     name: &str,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<bool, CliError> {
-    eprintln!("upkeep daemon: schedule {name} is due");
+    crate::printer::get().status(&format!("upkeep daemon: schedule {name} is due"));
     let request = RunRequest {
         wait: true,
         handle_signals: true,
@@ -100,21 +103,22 @@ fn run_due(
     match upkeep_core::ops::run::scheduled(ops, name, &request, reporter)? {
         Scheduled::Ran(summary) => {
             super::run::show(ctx, &summary)?;
-            eprintln!(
+            crate::printer::get().status(&format!(
                 "upkeep daemon: schedule {name}: run {} {}",
                 summary.run_id.unwrap_or_default(),
                 summary.result.name()
-            );
+            ));
             return Ok(summary.result != RunResult::Cancelled);
         }
         Scheduled::Skipped { reason, .. } => {
-            eprintln!("upkeep daemon: schedule {name} skipped: {reason}");
+            crate::printer::get()
+                .status(&format!("upkeep daemon: schedule {name} skipped: {reason}"));
         }
         Scheduled::NotStarted { run_id, error } => {
-            eprintln!(
+            crate::printer::get().status(&format!(
                 "upkeep daemon: schedule {name}: run {run_id} could not start: {}",
                 upkeep_core::text::sentence(&error)
-            );
+            ));
         }
     }
     Ok(true)

@@ -74,7 +74,10 @@ fn ask_about_conflicts(ctx: &Context, request: &DeployRequest) -> Result<bool, C
         return Ok(false);
     }
     for path in &conflicts {
-        eprintln!("  changed since upkeep wrote it: {}", path.display());
+        crate::printer::get().message(&format!(
+            "  changed since upkeep wrote it: {}",
+            path.display()
+        ));
     }
     let files = upkeep_core::text::count(conflicts.len(), "changed file", "changed files");
     let question = format!("overwrite {files}");

@@ -25,7 +25,7 @@ pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError>
     if ctx.json {
         print_json(&history)?;
     } else {
-        print_text(&render::history(&history))?;
+        print_text(&render::history(&history, crate::printer::get().layout()))?;
     }
     Ok(exit_codes::OK)
 }

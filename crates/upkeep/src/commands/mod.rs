@@ -35,6 +35,9 @@ impl Context {
             config,
             json,
             verbose,
+            // The printer took these in `main`.
+            quiet: _,
+            color: _,
         } = global;
         let ops = upkeep_core::ops::Context::resolve(upkeep_core::ops::Given {
             manifest,
@@ -53,7 +56,11 @@ impl Context {
 pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let Cli { global, command } = cli;
     if let Command::Completions { shell } = command {
-        clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut std::io::stdout());
+        // Into memory first: clap_complete panics on a failed write, and a closed pipe
+        // must stay a quiet exit.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut script);
+        print_text(&String::from_utf8_lossy(&script))?;
         return Ok(upkeep_core::exit_codes::OK);
     }
     let ctx = Context::new(global)?;
@@ -61,7 +68,11 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Check(args) => check::check(&ctx, args),
-        Command::Status { metrics } => status::status(&ctx, metrics),
+        Command::Status {
+            module,
+            metrics,
+            wide,
+        } => status::status(&ctx, module.as_deref(), metrics, wide),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),
         Command::Backup(command) => backup::backup(&ctx, command),
@@ -92,7 +103,7 @@ impl upkeep_core::ops::Confirm for Ask {
         if !std::io::stdin().is_terminal() {
             return Err("needs confirmation and there is no terminal to ask on; pass --yes".into());
         }
-        eprint!("{question} [y/N] ");
+        crate::printer::get().prompt(&format!("{question} [y/N] "));
         let mut answer = String::new();
         std::io::stdin()
             .read_line(&mut answer)
@@ -105,21 +116,13 @@ impl upkeep_core::ops::Confirm for Ask {
     }
 }
 
-/// Print text on stdout; a closed pipe (`upkeep plan | head`) is an error the caller
-/// turns into a quiet exit, not a panic.
+/// Print text on stdout through the printer; a closed pipe (`upkeep plan | head`) is an
+/// error the caller turns into a quiet exit, not a panic.
 pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    Ok(crate::printer::get().data(text)?)
 }
 
 /// Print a value as pretty JSON on stdout.
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
+pub(crate) fn print_json(value: &(impl serde::Serialize + ?Sized)) -> Result<(), CliError> {
+    Ok(crate::printer::get().json_value(value)?)
 }

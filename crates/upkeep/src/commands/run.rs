@@ -54,11 +54,14 @@ pub(crate) fn run(ctx: &Context, args: RunArgs) -> Result<i32, CliError> {
         {
             Scheduled::Ran(summary) => summary,
             Scheduled::Skipped { reason, hint } => {
-                eprintln!("schedule {name} skipped: {reason} (`{hint}`)");
+                crate::printer::get()
+                    .message(&format!("schedule {name} skipped: {reason} (`{hint}`)"));
                 return Ok(exit_codes::OK);
             }
             Scheduled::NotStarted { run_id, error } => {
-                eprintln!("schedule {name}: run {run_id} could not start; recorded in the history");
+                crate::printer::get().message(&format!(
+                    "schedule {name}: run {run_id} could not start; recorded in the history"
+                ));
                 return Err(error.into());
             }
         },
@@ -73,7 +76,8 @@ pub(crate) fn show(ctx: &Context, summary: &RunSummary) -> Result<(), CliError> 
         print_json(summary)?;
     } else {
         // The run has happened; a closed stdout must not change its exit code.
-        let _ = print_text(&render::summary(summary, ctx.state_dir()));
+        let layout = crate::printer::get().layout();
+        let _ = print_text(&render::summary(summary, ctx.state_dir(), layout));
     }
     Ok(())
 }

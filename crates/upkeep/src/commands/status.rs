@@ -1,15 +1,22 @@
-//! `upkeep status`: every module of the manifest with its declared and applied version,
-//! and the state's figures.
+//! `upkeep status [MODULE]`: every module of the manifest with its declared and applied
+//! version (a table that fits the terminal, `--wide` for every column), one module in
+//! full, or the state's figures.
 
 use upkeep_core::exit_codes;
+use upkeep_core::ops::query::{self, StatusRow};
 
 use super::{Context, print_json, print_text};
 use crate::error::CliError;
 use crate::render;
 
-pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError> {
+pub(crate) fn status(
+    ctx: &Context,
+    module: Option<&str>,
+    only_metrics: bool,
+    wide: bool,
+) -> Result<i32, CliError> {
     if only_metrics {
-        let figures = upkeep_core::ops::query::metrics(&ctx.ops)?;
+        let figures = query::metrics(&ctx.ops)?;
         if ctx.json {
             print_json(&figures)?;
         } else {
@@ -17,14 +24,46 @@ pub(crate) fn status(ctx: &Context, only_metrics: bool) -> Result<i32, CliError>
         }
         return Ok(exit_codes::OK);
     }
-    let rows = upkeep_core::ops::query::status(&ctx.ops)?;
+    let rows = query::status(&ctx.ops)?;
+    match module {
+        Some(name) => one(ctx, &rows, name),
+        None => every(ctx, &rows, wide),
+    }
+}
+
+/// Every module: the table that fits, or every column.
+fn every(ctx: &Context, rows: &[StatusRow], wide: bool) -> Result<i32, CliError> {
     if ctx.json {
-        print_json(&rows)?;
+        print_json(rows)?;
     } else {
-        let mut text = render::metrics(&upkeep_core::ops::query::metrics(&ctx.ops)?);
+        let mut text = render::metrics(&query::metrics(&ctx.ops)?);
         text.push('\n');
-        text.push_str(&render::status_table(&rows));
+        if wide {
+            text.push_str(&render::status_wide(rows));
+        } else {
+            let layout = crate::printer::get().layout();
+            text.push_str(&render::status_table(rows, layout));
+        }
         print_text(&text)?;
+    }
+    Ok(exit_codes::OK)
+}
+
+/// `upkeep status MODULE`: the module's row, or an unknown-module error naming the
+/// closest name (modules the ledger remembers count too).
+fn one(ctx: &Context, rows: &[StatusRow], name: &str) -> Result<i32, CliError> {
+    let Some(row) = rows.iter().find(|r| r.module == name) else {
+        let names = rows.iter().map(|r| r.module.as_str());
+        return Err(upkeep_core::plan::PlanError::UnknownTarget {
+            name: name.to_owned(),
+            suggestion: upkeep_core::manifest::suggest(name, names),
+        }
+        .into());
+    };
+    if ctx.json {
+        print_json(row)?;
+    } else {
+        print_text(&render::status_module(row))?;
     }
     Ok(exit_codes::OK)
 }

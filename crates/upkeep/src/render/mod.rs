@@ -3,17 +3,25 @@
 
 mod backups;
 mod deploy;
+pub(crate) mod fit;
 mod notify;
 pub(crate) mod progress;
+mod status;
+#[cfg(test)]
+mod tests;
 mod updates;
 
 pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
+pub(crate) use fit::Layout;
 pub(crate) use notify::{channels, flushed, pending, tested};
+pub(crate) use status::{status_module, status_table, status_wide};
 pub(crate) use updates::check_report;
 
 use std::fmt::Write;
 use std::path::Path;
+
+use fit::{Column, ELLIPSIS, Give};
 use std::time::Duration;
 
 use upkeep_core::checksum::ModuleChecksum;
@@ -21,32 +29,17 @@ use upkeep_core::duration::format_duration;
 use upkeep_core::manifest::Diagnostic;
 use upkeep_core::plan::Plan;
 use upkeep_core::run::{Outcome, RunSummary};
-use upkeep_core::state::{AuditEntry, History};
+use upkeep_core::state::{AuditEntry, History, HistoryModule};
 
-use upkeep_core::ops::query::StatusRow;
-
-/// Lay out rows under headers, columns padded to their widest cell.
-pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.enumerate() {
-            let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
+/// Lay out rows under headers, columns padded to their widest cell (each cell one line,
+/// and at most [`fit::DETAIL_BOUND`] wide).
+pub(crate) fn table(headers: &[&'static str], rows: &[Vec<String>]) -> String {
+    let columns: Vec<fit::Column> = headers.iter().map(|h| fit::Column::keep(h)).collect();
+    let unbounded = Layout {
+        width: usize::MAX,
+        terminal: false,
     };
-    line(&mut out, &mut headers.iter().copied());
-    for row in rows {
-        line(&mut out, &mut row.iter().map(String::as_str));
-    }
-    out
+    fit::fit(&columns, rows, unbounded).text
 }
 
 fn or_dash(value: Option<&str>) -> String {
@@ -63,7 +56,8 @@ pub(crate) fn timestamp(ms: i64) -> String {
 
 /// Manifest diagnostics, compiler style, on stderr.
 pub(crate) fn diagnostics(diagnostics: &[Diagnostic]) {
-    eprint!("{}", diagnostics_text(diagnostics));
+    let text = diagnostics_text(diagnostics);
+    crate::printer::get().message(text.strip_suffix('\n').unwrap_or(&text));
 }
 
 pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
@@ -159,48 +153,62 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
     out
 }
 
-/// `upkeep status` as a table.
-pub(crate) fn status_table(rows: &[StatusRow]) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.module.clone(),
-                r.kind.to_owned(),
-                r.state.clone(),
-                or_dash(r.declared_version.as_deref()),
-                or_dash(r.applied_version.as_deref()),
-                or_dash(r.last_safe_version.as_deref()),
-                or_dash(r.last_applied.as_deref()),
-                or_dash(r.last_outcome.as_deref()),
-                r.last_backup
-                    .map_or_else(|| "-".to_owned(), |id| format!("#{id}")),
-                or_dash(r.last_health.as_deref()),
-                or_dash(r.description.as_deref()),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "MODULE",
-            "KIND",
-            "STATE",
-            "DECLARED",
-            "APPLIED",
-            "LAST SAFE",
-            "LAST APPLIED",
-            "LAST OUTCOME",
-            "BACKUP",
-            "HEALTH",
-            "DESCRIPTION",
-        ],
-        &cells,
-    )
+/// The end-of-run summary: every module's outcome and duration, then the counts. Details
+/// are cut to fit `layout` (see [`Layout::detail`]); the ledger and `--json` keep them
+/// whole, and the table says where.
+pub(crate) fn summary(summary: &RunSummary, state_dir: &Path, layout: Layout) -> String {
+    let rows = summary_rows(summary);
+    let columns = [
+        Column::keep("MODULE"),
+        Column::keep("OUTCOME"),
+        Column::keep("DURATION"),
+        Column::keep("VERSION"),
+        Column::new("DETAIL", Give::Detail),
+    ];
+    let table = fit::fit(&columns, &rows, layout);
+    let mut out = table.text;
+    let counts = outcome_counts(summary);
+    let run = summary
+        .run_id
+        .map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
+    let _ = writeln!(
+        out,
+        "\n{run} {}: {} in {}",
+        summary.result.name(),
+        counts.join(", "),
+        format_duration(Duration::from_millis(summary.duration_ms))
+    );
+    if table.cut {
+        let whole = match summary.run_id {
+            Some(_) => "`upkeep history --json` has them whole",
+            None => "`--json` prints them whole",
+        };
+        let _ = writeln!(out, "details marked {ELLIPSIS} were cut to fit; {whole}");
+    }
+    for failed in &summary.modules {
+        if let (Some(log), Outcome::Failed { tail, .. }) = (&failed.log_path, &failed.outcome) {
+            let _ = writeln!(out, "\n{} failed; last lines of {log}:", failed.module);
+            for line in tail.lines() {
+                let _ = writeln!(out, "  {}", layout.detail(line, 2).0);
+            }
+        }
+    }
+    if let (Some(id), true) = (
+        summary.run_id,
+        summary.modules.iter().any(|m| m.log_path.is_some()),
+    ) {
+        let _ = writeln!(
+            out,
+            "logs: {}",
+            state_dir.join("logs").join(format!("run-{id}")).display()
+        );
+    }
+    out
 }
 
-/// The end-of-run summary: every module's outcome and duration, then the counts.
-pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
-    let rows: Vec<Vec<String>> = summary
+/// One row per module: name, outcome, duration, versions, detail.
+fn summary_rows(summary: &RunSummary) -> Vec<Vec<String>> {
+    summary
         .modules
         .iter()
         .map(|m| {
@@ -224,41 +232,7 @@ pub(crate) fn summary(summary: &RunSummary, state_dir: &Path) -> String {
                 m.outcome.detail().unwrap_or_default(),
             ]
         })
-        .collect();
-    let mut out = table(
-        &["MODULE", "OUTCOME", "DURATION", "VERSION", "DETAIL"],
-        &rows,
-    );
-    let counts = outcome_counts(summary);
-    let run = summary
-        .run_id
-        .map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
-    let _ = writeln!(
-        out,
-        "\n{run} {}: {} in {}",
-        summary.result.name(),
-        counts.join(", "),
-        format_duration(Duration::from_millis(summary.duration_ms))
-    );
-    for failed in &summary.modules {
-        if let (Some(log), Outcome::Failed { tail, .. }) = (&failed.log_path, &failed.outcome) {
-            let _ = writeln!(out, "\n{} failed; last lines of {log}:", failed.module);
-            for line in tail.lines() {
-                let _ = writeln!(out, "  {line}");
-            }
-        }
-    }
-    if let (Some(id), true) = (
-        summary.run_id,
-        summary.modules.iter().any(|m| m.log_path.is_some()),
-    ) {
-        let _ = writeln!(
-            out,
-            "logs: {}",
-            state_dir.join("logs").join(format!("run-{id}")).display()
-        );
-    }
-    out
+        .collect()
 }
 
 /// "3 succeeded, 1 failed", in the order outcomes first appear.
@@ -275,8 +249,9 @@ fn outcome_counts(summary: &RunSummary) -> Vec<String> {
 }
 
 /// `upkeep history`: runs with their module outcomes, then per-module statistics.
-pub(crate) fn history(history: &History) -> String {
+pub(crate) fn history(history: &History, layout: Layout) -> String {
     let mut out = String::new();
+    let mut cut = false;
     if history.runs.is_empty() {
         out.push_str("no runs recorded\n");
         audit(&history.audit, &mut out);
@@ -297,27 +272,25 @@ pub(crate) fn history(history: &History) -> String {
             run.result,
             or_dash(took.as_deref())
         );
+        if let Some(reason) = &run.reason {
+            let (detail, shortened) = layout.detail(reason, 12);
+            cut |= shortened;
+            let _ = writeln!(out, "    reason: {detail}");
+        }
         for m in &run.modules {
-            let took = m
-                .duration_ms
-                .map(|d| format_duration(Duration::from_millis(u64::try_from(d).unwrap_or(0))));
-            let _ = writeln!(
-                out,
-                "  {:<24} {:<18} {:>8}  {}",
-                m.module,
-                m.outcome,
-                or_dash(took.as_deref()),
-                m.detail.as_deref().unwrap_or("")
-            );
+            cut |= history_module(&mut out, m, layout);
         }
         for e in &run.events {
-            let _ = writeln!(
-                out,
-                "    {:<12} {:<20} {}",
-                e.kind,
-                e.module.as_deref().unwrap_or("-"),
-                e.detail
-            );
+            let mut line = "    ".to_owned();
+            fit::pad(&mut line, &e.kind, 12);
+            line.push(' ');
+            fit::pad(&mut line, e.module.as_deref().unwrap_or("-"), 20);
+            line.push(' ');
+            let (detail, shortened) = layout.detail(&e.detail, fit::width(&line));
+            cut |= shortened;
+            line.push_str(&detail);
+            line.push('\n');
+            out.push_str(&line);
         }
     }
     let rows = stats_rows(history);
@@ -327,7 +300,31 @@ pub(crate) fn history(history: &History) -> String {
         &rows,
     ));
     audit(&history.audit, &mut out);
+    if cut {
+        let _ = writeln!(
+            out,
+            "\ndetails marked {ELLIPSIS} were cut to fit; `upkeep history --json` has them whole"
+        );
+    }
     out
+}
+
+/// One module's line under its run; whether its detail was cut.
+fn history_module(out: &mut String, m: &HistoryModule, layout: Layout) -> bool {
+    let took = m
+        .duration_ms
+        .map(|d| format_duration(Duration::from_millis(u64::try_from(d).unwrap_or(0))));
+    out.push_str("  ");
+    fit::pad(out, &m.module, 24);
+    out.push(' ');
+    fit::pad(out, &m.outcome, 18);
+    out.push(' ');
+    fit::pad_left(out, &or_dash(took.as_deref()), 8);
+    out.push_str("  ");
+    let (detail, cut) = layout.detail(m.detail.as_deref().unwrap_or(""), 56);
+    out.push_str(&detail);
+    out.push('\n');
+    cut
 }
 
 /// Per-module statistics rows: runs, success rate ("-" when it never ran), mean duration.
@@ -371,8 +368,8 @@ fn audit(entries: &[AuditEntry], out: &mut String) {
     }
 }
 
-/// `upkeep checksum` results.
-pub(crate) fn checksum_table(report: &[ModuleChecksum]) -> String {
+/// `upkeep checksum` results; the lists of changed files are cut to fit `layout`.
+pub(crate) fn checksum_table(report: &[ModuleChecksum], layout: Layout) -> String {
     let rows: Vec<Vec<String>> = report
         .iter()
         .map(|m| {
@@ -402,8 +399,20 @@ pub(crate) fn checksum_table(report: &[ModuleChecksum]) -> String {
             ]
         })
         .collect();
-    table(
-        &["MODULE", "VERDICT", "DECLARED", "ACTUAL", "FILES", "DETAIL"],
-        &rows,
-    )
+    let columns = [
+        Column::keep("MODULE"),
+        Column::keep("VERDICT"),
+        Column::keep("DECLARED"),
+        Column::keep("ACTUAL"),
+        Column::keep("FILES"),
+        Column::new("DETAIL", Give::Detail),
+    ];
+    let mut table = fit::fit(&columns, &rows, layout);
+    if table.cut {
+        let _ = writeln!(
+            table.text,
+            "\nlists marked {ELLIPSIS} were cut to fit; `upkeep checksum --json` has them whole"
+        );
+    }
+    table.text
 }

@@ -1,7 +1,8 @@
-//! Live progress of a run on stderr: an indicatif bar on a terminal, plain lines otherwise.
+//! Live progress of a run on stderr, through the printer: an indicatif bar on a terminal,
+//! plain lines otherwise; nothing with `--json`, only warnings and streamed module output
+//! with `--quiet`.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,9 +11,13 @@ use upkeep_core::duration::format_duration;
 use upkeep_core::exec::Stream;
 use upkeep_core::run::{ModuleResult, Outcome, Reporter, RunEvent};
 
+use crate::printer::{self, Printer};
+
 /// Renders run events for a person.
 pub(crate) struct ProgressReporter {
-    quiet: bool,
+    printer: &'static Printer,
+    /// `--json`: stderr is kept for errors only.
+    silent: bool,
     bar: Option<ProgressBar>,
     running: Mutex<BTreeSet<String>>,
 }
@@ -20,7 +25,9 @@ pub(crate) struct ProgressReporter {
 impl ProgressReporter {
     /// A reporter; `quiet` (for `--json`) keeps stderr for errors only.
     pub(crate) fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let printer = printer::get();
+        let silent = quiet || printer.json();
+        let bar = (!silent && printer.progress_bar()).then(|| {
             // Hidden until the run starts and the number of modules is known.
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             let style = ProgressStyle::with_template(
@@ -31,21 +38,26 @@ impl ProgressReporter {
             bar
         });
         Self {
-            quiet,
+            printer,
+            silent,
             bar,
             running: Mutex::new(BTreeSet::new()),
         }
     }
 
+    /// A status line (not shown with `--quiet`).
     fn line(&self, text: &str) {
+        if !self.printer.quiet() {
+            self.always(text);
+        }
+    }
+
+    /// A line shown even with `--quiet`: warnings, and module output asked for with `-v`.
+    fn always(&self, text: &str) {
         if let Some(bar) = &self.bar {
             bar.println(text);
         } else {
-            // One write per line, so lines from a long run never interleave.
-            let mut line = String::with_capacity(text.len() + 1);
-            line.push_str(text);
-            line.push('\n');
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+            self.printer.message(text);
         }
     }
 
@@ -60,13 +72,15 @@ impl ProgressReporter {
         // Up-to-date modules are not news; everything that ran or was held back is.
         if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
             let took = format_duration(Duration::from_millis(result.duration_ms));
+            let (mark, module, name) =
+                (mark(&result.outcome), &result.module, result.outcome.name());
+            // A detail can be a list of thousands of files: cut it like the summary does.
+            let used = 7 + module.len() + 1 + name.len() + 2 + took.len() + 3;
             let detail = result
                 .outcome
                 .detail()
-                .map(|d| format!(": {d}"))
+                .map(|d| format!(": {}", self.printer.layout().detail(&d, used).0))
                 .unwrap_or_default();
-            let (mark, module, name) =
-                (mark(&result.outcome), &result.module, result.outcome.name());
             self.line(&format!("{mark:<6} {module} {name}{detail} ({took})"));
         }
         self.show_running();
@@ -86,6 +100,7 @@ impl ProgressReporter {
         }
     }
 
+    /// What the update sources said before a run; a failed source always shows.
     fn checked(&self, checked: usize, updates: usize, failed: &[(String, String)]) {
         let sources = upkeep_core::text::count(checked, "update source", "update sources");
         let offered = upkeep_core::text::count(updates, "update", "updates");
@@ -94,7 +109,7 @@ impl ProgressReporter {
             failed.len()
         ));
         for (module, error) in failed {
-            self.line(&format!("  {module}: {error}"));
+            self.always(&format!("  {module}: {error}"));
         }
     }
 
@@ -108,11 +123,16 @@ impl ProgressReporter {
 
 impl Reporter for ProgressReporter {
     fn event(&self, event: &RunEvent) {
-        if self.quiet {
+        if self.silent {
             return;
         }
         match event {
             RunEvent::Recovered { runs, restored } => self.recovered(runs, restored),
+            RunEvent::Checked {
+                checked,
+                updates,
+                failed,
+            } => self.checked(*checked, *updates, failed),
             RunEvent::Started {
                 run_id,
                 total,
@@ -122,7 +142,7 @@ impl Reporter for ProgressReporter {
                 let run = run_id.map_or_else(|| "dry run".to_owned(), |id| format!("run {id}"));
                 if let Some(bar) = &self.bar {
                     bar.set_length(*to_run as u64);
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.set_draw_target(self.printer.progress_target());
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
                 self.line(&format!(
@@ -144,15 +164,10 @@ impl Reporter for ProgressReporter {
                 line,
             } => {
                 let mark = if *stream == Stream::Stderr { "!" } else { "|" };
-                self.line(&format!("{module} {mark} {line}"));
+                self.always(&format!("{module} {mark} {line}"));
             }
             RunEvent::ModuleFinished(result) => self.finished(result),
-            RunEvent::Checked {
-                checked,
-                updates,
-                failed,
-            } => self.checked(*checked, *updates, failed),
-            RunEvent::Warning(message) => self.line(&format!("warning: {message}")),
+            RunEvent::Warning(message) => self.always(&format!("warning: {message}")),
             RunEvent::Finished(_) => {
                 if let Some(bar) = &self.bar {
                     bar.finish_and_clear();

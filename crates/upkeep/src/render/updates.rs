@@ -29,6 +29,7 @@ pub(crate) fn check_report(report: &UpdateReport, details: bool) -> String {
             m.module, m.source, m.update_type
         );
         if let Some(error) = &m.error {
+            let error = super::fit::cut_middle(error, super::fit::DETAIL_BOUND);
             let _ = writeln!(out, "  error: {error}");
         } else if m.source == "pip" || m.source == "apt" {
             packages(&mut out, &m.packages);
@@ -157,13 +158,15 @@ fn packages(out: &mut String, packages: &[PackageReport]) {
     }
     let width = packages
         .iter()
-        .map(|p| p.name.chars().count())
+        .map(|p| super::fit::width(&p.name))
         .max()
         .unwrap_or(0);
     for p in packages {
-        let mut line = format!(
-            "  {:<width$}  {} → {}{}",
-            p.name,
+        let mut line = "  ".to_owned();
+        super::fit::pad(&mut line, &p.name, width);
+        let _ = write!(
+            line,
+            "  {} → {}{}",
             p.current,
             p.available,
             flags(p.security, false, p.major)

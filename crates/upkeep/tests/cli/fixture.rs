@@ -95,6 +95,7 @@ impl Host {
             .env_remove("UPKEEP_STATE_DIR")
             .env("UPKEEP_CONFIG", self.root.join("settings.toml"))
             .env("NO_COLOR", "1")
+            .env_remove("COLUMNS")
             .arg("--manifest")
             .arg(&self.manifest)
             .arg("--state-dir")

@@ -11,6 +11,7 @@ mod concurrency;
 mod crash_sweep;
 mod manifest_corpus;
 mod notify;
+mod output;
 mod policies;
 mod process_hygiene;
 mod runs;

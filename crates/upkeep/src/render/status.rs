@@ -1,0 +1,129 @@
+//! `upkeep status` as text: a table that fits the width (80 columns when stdout is not a
+//! terminal), every column with `--wide`, or everything about one module.
+
+use std::fmt::Write;
+
+use super::fit::{self, Column, ELLIPSIS, Give, Layout};
+use super::{or_dash, table};
+use upkeep_core::ops::query::StatusRow;
+
+/// The default table: the columns that answer "is everything all right?" (what the next
+/// run does, the applied version, how the last run ended) and what each module is.
+/// Names, states, versions and descriptions give way, in that order from the last, to fit
+/// the layout's width; their floors add up to less than 80 columns, so the table always
+/// fits 80.
+pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
+    let columns = [
+        Column::new("MODULE", Give::Middle(16)),
+        Column::new("APPLIED", Give::End(10)),
+        Column::new("STATE", Give::End(12)),
+        Column::keep("LAST OUTCOME"),
+        Column::new("DESCRIPTION", Give::End(0)),
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.module.clone(),
+                or_dash(r.applied_version.as_deref()),
+                r.state.clone(),
+                or_dash(r.last_outcome.as_deref()),
+                or_dash(r.description.as_deref()),
+            ]
+        })
+        .collect();
+    let mut table = fit::fit(&columns, &cells, layout);
+    if table.cut {
+        let _ = writeln!(
+            table.text,
+            "\ntext marked {ELLIPSIS} was cut to fit; `upkeep status MODULE` shows one module whole"
+        );
+    }
+    table.text
+}
+
+/// `upkeep status --wide`: every column, as wide as the cells.
+pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.module.clone(),
+                r.kind.to_owned(),
+                r.state.clone(),
+                or_dash(r.declared_version.as_deref()),
+                or_dash(r.applied_version.as_deref()),
+                or_dash(r.last_safe_version.as_deref()),
+                or_dash(r.last_applied.as_deref()),
+                or_dash(r.last_outcome.as_deref()),
+                r.last_backup
+                    .map_or_else(|| "-".to_owned(), |id| format!("#{id}")),
+                or_dash(r.last_health.as_deref()),
+                or_dash(r.description.as_deref()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MODULE",
+            "KIND",
+            "STATE",
+            "DECLARED",
+            "APPLIED",
+            "LAST SAFE",
+            "LAST APPLIED",
+            "LAST OUTCOME",
+            "BACKUP",
+            "HEALTH",
+            "DESCRIPTION",
+        ],
+        &cells,
+    )
+}
+
+/// `upkeep status MODULE`: one module, a field per line, nothing cut.
+pub(crate) fn status_module(row: &StatusRow) -> String {
+    let with_time = |value: Option<String>, at: Option<&str>| match (value, at) {
+        (Some(value), Some(at)) => format!("{value} ({at})"),
+        (value, _) => or_dash(value.as_deref()),
+    };
+    let mut kind = row.kind.to_owned();
+    if row.critical {
+        kind.push_str(", critical");
+    }
+    if !row.enabled && row.kind != "-" {
+        kind.push_str(", disabled");
+    }
+    let fields = [
+        ("module", row.module.clone()),
+        ("description", or_dash(row.description.as_deref())),
+        ("kind", kind),
+        ("state", row.state.clone()),
+        ("declared", or_dash(row.declared_version.as_deref())),
+        (
+            "applied",
+            with_time(row.applied_version.clone(), row.last_applied.as_deref()),
+        ),
+        ("last safe", or_dash(row.last_safe_version.as_deref())),
+        ("last outcome", or_dash(row.last_outcome.as_deref())),
+        (
+            "backup",
+            with_time(
+                row.last_backup.map(|id| format!("#{id}")),
+                row.last_backup_at.as_deref(),
+            ),
+        ),
+        (
+            "health",
+            with_time(row.last_health.clone(), row.last_health_at.as_deref()),
+        ),
+        ("held", or_dash(row.held.as_deref())),
+    ];
+    let mut out = String::new();
+    for (label, value) in fields {
+        fit::pad(&mut out, label, 14);
+        out.push_str(&value);
+        out.push('\n');
+    }
+    out
+}
