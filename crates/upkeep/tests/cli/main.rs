@@ -19,4 +19,5 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod use_cases;
 mod warm_start;

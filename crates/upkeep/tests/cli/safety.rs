@@ -426,7 +426,7 @@ fn retention_never_deletes_the_backup_of_the_last_safe_version() {
     assert_eq!(kept, vec!["4", "3"], "{list}");
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     #[expect(
         clippy::disallowed_methods,
         reason = "the test drives git as a user would"
