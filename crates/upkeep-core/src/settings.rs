@@ -343,7 +343,8 @@ pub enum SettingsError {
     Unknown {
         /// What was asked for.
         key: String,
-        /// The closest known key.
+        /// The closest known key (the message offers it: the engine shows it outside the
+        /// binary too).
         suggestion: Option<String>,
     },
     /// A value of the wrong type or out of range.

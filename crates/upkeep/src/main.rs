@@ -9,7 +9,7 @@ mod commands;
 mod error;
 mod render;
 
-use clap::Parser;
+use clap::Parser as _;
 
 /// Diagnostics for upkeep's own behaviour (spawns, ledger commits) go to stderr when
 /// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise.
@@ -27,7 +27,11 @@ fn init_tracing() {
 
 fn main() {
     upkeep_core::failpoint::setup();
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => std::process::exit(error::report_usage(&err, &args)),
+    };
     init_tracing();
     let json = cli.global.json;
     let code = match commands::dispatch(cli) {

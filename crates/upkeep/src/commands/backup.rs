@@ -15,7 +15,7 @@ use crate::cli::{
     BackupCommand, BackupCreateArgs, BackupListArgs, BackupPruneArgs, BackupRestoreArgs,
     BackupSort, BackupTypeArg,
 };
-use crate::error::CliError;
+use crate::error::{CliError, Unconfirmed};
 use crate::render;
 
 pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliError> {
@@ -161,9 +161,10 @@ pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::NotConfirmed(format!(
-            "{question} needs confirmation and there is no terminal to ask on; pass --yes"
-        )));
+        return Err(CliError::NotConfirmed {
+            action: question.to_owned(),
+            reason: Unconfirmed::NoTerminal,
+        });
     }
     eprint!("{question} [y/N] ");
     let mut answer = String::new();
@@ -173,7 +174,10 @@ pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(CliError::NotConfirmed(format!("{question}: not confirmed")))
+        Err(CliError::NotConfirmed {
+            action: question.to_owned(),
+            reason: Unconfirmed::Declined,
+        })
     }
 }
 
@@ -201,8 +205,8 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
     }
     confirm(
         &format!(
-            "restore {} path(s) from backup {} ({})",
-            roots.len(),
+            "restore {} from backup {} ({})",
+            upkeep_core::message::count(roots.len(), "path", "paths"),
             row.id,
             row.name
         ),
@@ -290,10 +294,10 @@ fn delete(ctx: &Context, id: &str, force: bool) -> Result<i32, CliError> {
     let row = backup::find(&ledger, id)?;
     let protected = ledger.protected_backups()?;
     if let (Some((_, why)), false) = (protected.iter().find(|(p, _)| *p == row.id), force) {
-        return Err(CliError::NotConfirmed(format!(
-            "backup {} is protected ({why}); deleting it removes a way back. Pass --force to delete it anyway",
-            row.id
-        )));
+        return Err(CliError::NotConfirmed {
+            action: format!("delete backup {}", row.id),
+            reason: Unconfirmed::Protected(why.clone()),
+        });
     }
     backup::delete(&mut ledger, &ctx.state_dir, &row)?;
     if ctx.json {

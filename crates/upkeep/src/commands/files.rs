@@ -119,7 +119,10 @@ fn ask_about_conflicts(ledger: &Ledger, options: &FilesOptions) -> Result<bool, 
     for path in &conflicts {
         eprintln!("  changed since upkeep wrote it: {}", path.display());
     }
-    let question = format!("overwrite {} changed file(s)", conflicts.len());
+    let question = format!(
+        "overwrite {}",
+        upkeep_core::message::count(conflicts.len(), "changed file", "changed files")
+    );
     Ok(super::backup::confirm(&question, false).is_ok())
 }
 

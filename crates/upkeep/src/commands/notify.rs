@@ -126,18 +126,16 @@ pub(crate) struct Tested {
 fn test(ctx: &Context, settings: &Settings, only: Option<&str>) -> Result<i32, CliError> {
     let channels = settings.channels();
     if channels.is_empty() {
-        return Err(CliError::BadArgument(format!(
-            "find a notification channel: {} defines none (see `upkeep notify --help`)",
-            settings.path().display()
-        )));
+        return Err(CliError::NoChannel {
+            settings: settings.path().to_path_buf(),
+        });
     }
     if let Some(name) = only.filter(|n| !channels.contains_key(*n)) {
-        let hint = upkeep_core::manifest::suggest(name, channels.keys().map(String::as_str))
-            .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
-        return Err(CliError::BadArgument(format!(
-            "find channel `{name}` in {}{hint}",
-            settings.path().display()
-        )));
+        return Err(CliError::UnknownChannel {
+            name: name.to_owned(),
+            settings: settings.path().to_path_buf(),
+            suggestion: upkeep_core::manifest::suggest(name, channels.keys().map(String::as_str)),
+        });
     }
     let options = DeliveryOptions {
         attempts: 1,
