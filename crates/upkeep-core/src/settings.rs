@@ -339,7 +339,7 @@ pub enum SettingsError {
         message: String,
     },
     /// No such setting.
-    #[error("find setting `{key}`{}", suggestion.as_ref().map_or(String::new(), |s| format!(": did you mean `{s}`?")))]
+    #[error("find setting `{key}`: {}", suggestion.as_ref().map_or_else(|| "no setting has that name".to_owned(), |s| format!("did you mean `{s}`?")))]
     Unknown {
         /// What was asked for.
         key: String,

@@ -426,7 +426,7 @@ fn retention_never_deletes_the_backup_of_the_last_safe_version() {
     assert_eq!(kept, vec!["4", "3"], "{list}");
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     #[expect(
         clippy::disallowed_methods,
         reason = "the test drives git as a user would"
@@ -453,7 +453,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A versioned Python module in a git repository writing `version` into its data file.
-fn git_release(host: &mut Host, version: &str) {
+pub(crate) fn git_release(host: &mut Host, version: &str) {
     let data = host.root.join("srv/app");
     host.python_module(
         "app",
