@@ -566,3 +566,56 @@ fn updates(err: &UpdatesError) -> Class {
         UpdatesError::State(e) => state(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+    use upkeep_core::exit_codes;
+
+    /// Every kind, for the test below; the match makes a new kind fail to compile here
+    /// until it is listed.
+    const ALL: [Kind; 13] = [
+        Kind::Usage,
+        Kind::InvalidManifest,
+        Kind::Manifest,
+        Kind::UnknownTarget,
+        Kind::UnknownModule,
+        Kind::InvalidInput,
+        Kind::LockHeld,
+        Kind::LockFailed,
+        Kind::BackupRefused,
+        Kind::TagMoved,
+        Kind::LowSpace,
+        Kind::NotConfirmed,
+        Kind::Internal,
+    ];
+
+    #[test]
+    fn every_kind_exits_with_a_documented_code() {
+        for kind in ALL {
+            match kind {
+                Kind::Usage
+                | Kind::InvalidManifest
+                | Kind::Manifest
+                | Kind::UnknownTarget
+                | Kind::UnknownModule
+                | Kind::InvalidInput
+                | Kind::LockHeld
+                | Kind::LockFailed
+                | Kind::BackupRefused
+                | Kind::TagMoved
+                | Kind::LowSpace
+                | Kind::NotConfirmed
+                | Kind::Internal => {}
+            }
+            assert!(
+                exit_codes::TABLE
+                    .iter()
+                    .any(|(code, _)| *code == kind.code()),
+                "{kind:?} exits {}, which README's table does not list",
+                kind.code()
+            );
+            assert_ne!(kind.code(), exit_codes::OK, "{kind:?} is an error");
+        }
+    }
+}

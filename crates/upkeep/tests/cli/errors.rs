@@ -428,3 +428,39 @@ fn a_moved_tag_is_refused() {
         &["rollback", "app", "--to", "1.0.0"],
     );
 }
+
+/// Counts read as words in outcome details and in the ledger's safety events: "after 1
+/// attempt" and "1 entry", never "1 attempt(s)" or "1 entries".
+#[test]
+fn counts_in_details_and_ledger_rows_are_singular_for_one() {
+    let mut host = Host::new();
+    // An empty directory: its backup holds one entry, the directory itself.
+    let data = host.root.join("srv/data");
+    fs_err::create_dir_all(&data).unwrap();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\nversion = 1\ncommand = [\"true\"]\npaths = [{:?}]\n\
+         health = {{ command = [\"false\"], retries = 0 }}\n",
+        data.display().to_string()
+    ));
+    let (code, stdout, _) = output(&host.upkeep().arg("run").assert());
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("(after 1 attempt)"), "{stdout}");
+    assert!(!stdout.contains("attempts)"), "{stdout}");
+    let ledger = upkeep_core::state::Ledger::open(&host.state).unwrap();
+    let events = ledger.safety_events(0).unwrap();
+    let details: Vec<&str> = events.iter().map(|(_, e)| e.detail.as_str()).collect();
+    assert!(
+        details.iter().any(|d| d.contains("after 1 attempt")),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains(", 1 entry, ")),
+        "{details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("(s)") || d.contains("1 entries")),
+        "{details:#?}"
+    );
+}
