@@ -504,7 +504,7 @@ impl Settings {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => {
                 return Err(SettingsError::Io {
-                    action: "read",
+                    action: "read the settings file",
                     path: path.to_path_buf(),
                     source,
                 });
@@ -645,10 +645,10 @@ impl Settings {
             }
         };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs_err::create_dir_all(dir).map_err(io("create the directory of"))?;
+            fs_err::create_dir_all(dir).map_err(io("create the directory of the settings file"))?;
         }
         crate::atomic::write_atomic(&self.path, self.doc.to_string().as_bytes())
-            .map_err(io("write"))
+            .map_err(io("write the settings file"))
     }
 
     fn int(&self, key: &str) -> i64 {

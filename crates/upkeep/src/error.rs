@@ -393,7 +393,7 @@ fn lock(err: &LockError) -> Class {
         LockError::Held { .. } => {
             Class::hint(Kind::LockHeld, "wait for it to finish, or pass `--wait`")
         }
-        LockError::Io { .. } => Class::new(Kind::LockFailed),
+        LockError::StateDir { .. } | LockError::Io { .. } => Class::new(Kind::LockFailed),
     }
 }
 
@@ -404,7 +404,7 @@ fn state(err: &StateError) -> Class {
         }
         StateError::TooNew { .. } => Class::hint(
             Kind::Internal,
-            "this ledger was written by a newer upkeep; run that version",
+            "a newer upkeep wrote this ledger; use that version (or a later one) with it",
         ),
     }
 }

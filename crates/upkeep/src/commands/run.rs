@@ -137,7 +137,7 @@ fn execute(
         (Err(RunError::Lock(held @ LockError::Held { .. })), Some(row)) => {
             let pid = match &held {
                 LockError::Held { holder, .. } => holder.pid.map(|p| format!(" (pid {p})")),
-                LockError::Io { .. } => None,
+                LockError::StateDir { .. } | LockError::Io { .. } => None,
             };
             let reason = format!("another run holds the lock{}", pid.unwrap_or_default());
             skip(ctx, row, &reason, &options.notify)?;
