@@ -21,17 +21,48 @@ pub fn count(n: impl std::fmt::Display, one: &str, many: &str) -> String {
 #[must_use]
 pub fn failed_to(err: &(dyn Error + 'static)) -> String {
     let mut text = format!("failed to {err}");
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // An error that wraps another transparently shows the same text twice.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+    for cause in causes(err) {
+        text.push_str(": ");
+        text.push_str(&cause);
     }
     text
+}
+
+/// The texts of `err`'s causes, outermost first, each without what the text above it
+/// already says: a cause shown whole in the message above is left out, and an `fs_err`
+/// error that names the same path as the message above is cut to the operating system's
+/// words ("Is a directory (os error 21)" rather than "failed to read from file `/x`: Is a
+/// directory (os error 21)" under "read the settings file /x").
+#[must_use]
+pub fn causes(err: &(dyn Error + 'static)) -> Vec<String> {
+    let mut above = err.to_string();
+    let mut out = Vec::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let whole = cause.to_string();
+        let text = without_restated_path(&above, &whole);
+        if !above.ends_with(text) {
+            out.push(text.to_owned());
+        }
+        above = whole;
+        source = cause.source();
+    }
+    out
+}
+
+/// `fs_err` wraps each I/O error as "failed to <its action> `<path>`: <the OS error>" (its
+/// source is hidden); when `above` names the path already, only the OS error is news.
+fn without_restated_path<'a>(above: &str, cause: &'a str) -> &'a str {
+    let Some(rest) = cause.strip_prefix("failed to ") else {
+        return cause;
+    };
+    let Some((_, quoted)) = rest.split_once('`') else {
+        return cause;
+    };
+    match quoted.split_once("`: ") {
+        Some((path, os_error)) if !path.is_empty() && above.contains(path) => os_error,
+        _ => cause,
+    }
 }
 
 #[cfg(test)]
@@ -60,5 +91,26 @@ mod tests {
             source: std::io::Error::other("disk on fire"),
         };
         assert_eq!(failed_to(&err), "failed to read /x: disk on fire");
+    }
+
+    #[test]
+    fn an_fs_err_cause_naming_the_same_path_is_cut_to_the_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = fs_err::read(dir.path()).unwrap_err();
+        assert!(source.to_string().starts_with("failed to "), "{source}");
+        let path = dir.path().display().to_string();
+        let err = Read {
+            path: Box::leak(path.clone().into_boxed_str()),
+            source,
+        };
+        let text = failed_to(&err);
+        assert_eq!(text.matches(&path).count(), 1, "{text}");
+        assert!(text.ends_with("(os error 21)"), "{text}");
+        // Under a message that does not name the path, the cause keeps it.
+        let other = Read {
+            path: "elsewhere",
+            source: fs_err::read(dir.path()).unwrap_err(),
+        };
+        assert!(failed_to(&other).contains(&path));
     }
 }

@@ -165,11 +165,9 @@ pub(crate) fn report(err: &CliError, json: bool) -> i32 {
         return class.kind.code();
     }
     let mut message = format!("error: failed to {err}");
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
+    for cause in upkeep_core::message::causes(err) {
         message.push_str("\n  caused by: ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
+        message.push_str(&cause);
     }
     eprintln!("{message}");
     if let Some(hint) = &class.hint {
