@@ -113,9 +113,17 @@ pub(crate) enum CliError {
         /// The closest channel name, for a likely typo.
         suggestion: Option<String>,
     },
-    /// A command-line value that parses but names nothing usable (a missing directory).
-    #[error("{0}")]
-    BadArgument(String),
+    /// A directory given on the command line is not one.
+    #[error("use `{flag} {}`: it is not a directory", path.display())]
+    NotADirectory {
+        /// The flag, e.g. `--root`.
+        flag: &'static str,
+        /// What was given.
+        path: PathBuf,
+    },
+    /// Neither `XDG_CONFIG_HOME` nor `HOME` is set, so the user's units have no place.
+    #[error("find your config directory: neither XDG_CONFIG_HOME nor HOME is set")]
+    NoHome,
     /// A file-system or system call outside printing (writing units, finding paths).
     #[error("{action}")]
     Io {
@@ -356,7 +364,11 @@ fn classify(err: &CliError) -> Class {
         CliError::UnknownChannel { suggestion, .. } => {
             Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
-        CliError::BadArgument(_) => Class::new(Kind::InvalidInput),
+        CliError::NotADirectory { .. } => Class::new(Kind::InvalidInput),
+        CliError::NoHome => Class::hint(
+            Kind::InvalidInput,
+            "set HOME, or pass `--dir` for where the units go",
+        ),
         CliError::Io { .. } | CliError::Output(_) => Class::new(Kind::Internal),
     }
 }
@@ -472,9 +484,10 @@ fn archive(err: &ArchiveError) -> Class {
 
 fn rollback(err: &RollbackError) -> Class {
     match err {
-        RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. } => {
-            Class::new(Kind::InvalidInput)
+        RollbackError::UnknownModule { suggestion, .. } => {
+            Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
+        RollbackError::NoTarget { .. } => Class::new(Kind::InvalidInput),
         RollbackError::TagMoved { .. } => Class::new(Kind::TagMoved),
         RollbackError::Backup(e) => backup(e),
         RollbackError::State(e) => state(e),

@@ -36,10 +36,10 @@ fn options(ctx: &Context, args: DeployArgs) -> Result<FilesOptions, CliError> {
     } = args;
     let root = match root {
         Some(root) if !root.is_dir() => {
-            return Err(CliError::BadArgument(format!(
-                "use `--root {}`: it is not a directory",
-                root.display()
-            )));
+            return Err(CliError::NotADirectory {
+                flag: "--root",
+                path: root,
+            });
         }
         Some(root) => std::path::absolute(&root).map_err(io("resolve --root"))?,
         None => std::env::current_dir().map_err(io("find the current directory"))?,

@@ -180,5 +180,5 @@ fn dirs_config() -> Result<std::path::PathBuf, CliError> {
     std::env::var_os("XDG_CONFIG_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
-        .ok_or_else(|| CliError::BadArgument("find your config directory: HOME is not set".into()))
+        .ok_or(CliError::NoHome)
 }

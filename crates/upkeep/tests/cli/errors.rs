@@ -338,6 +338,13 @@ fn schedule_errors() {
         "schedule_not_found",
         &["schedule", "show", "nightly"],
     );
+    let mut no_home = host.upkeep();
+    no_home
+        .env_remove("HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .args(["schedule", "install", "--systemd", "--user"]);
+    let text = transcript(&host, &no_home.assert());
+    insta::assert_snapshot!("schedule_install_without_home", text);
     host.upkeep()
         .args(["schedule", "add", "n", "--daily", "03:00", "--tz", "UTC"])
         .assert()
