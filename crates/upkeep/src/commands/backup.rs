@@ -135,12 +135,17 @@ fn verify(ctx: &Context, id: Option<&str>, all: bool) -> Result<i32, CliError> {
             "id": row.id,
             "name": row.name,
             "ok": result.is_ok(),
-            "error": result.as_ref().err().map(|e| format!("failed to {e}")),
+            "error": result.as_ref().err().map(|e| upkeep_core::message::failed_to(e)),
         }));
         if !ctx.json {
             print_text(&match &result {
                 Ok(()) => format!("ok       {:>5}  {}\n", row.id, row.name),
-                Err(err) => format!("CORRUPT  {:>5}  {}: failed to {err}\n", row.id, row.name),
+                Err(err) => format!(
+                    "CORRUPT  {:>5}  {}: {}\n",
+                    row.id,
+                    row.name,
+                    upkeep_core::message::failed_to(err)
+                ),
             })?;
         }
     }

@@ -19,6 +19,9 @@ fn transcript(host: &Host, assert: &assert_cmd::assert::Assert) -> String {
     // The schema version this build knows grows with every migration.
     let schema = regex_lite::Regex::new(r"this upkeep knows \(\d+\)").unwrap();
     let text = schema.replace_all(&text, "this upkeep knows ([N])");
+    // Archive names hold the time they were made and a random part.
+    let archives = regex_lite::Regex::new(r"\d{8}_\d{6}-[^/\s]*?-[0-9a-f]{8}\.tar\.zst").unwrap();
+    let text = archives.replace_all(&text, "[ARCHIVE]");
     // Free space is the test machine's.
     let free = regex_lite::Regex::new(r"\d+(\.\d+)? [KMGT]?i?B available").unwrap();
     let text = free.replace_all(&text, "[SIZE] available");
@@ -228,6 +231,23 @@ fn a_changed_archive_is_refused() {
         &host,
         "archive_refused_json",
         &["--json", "backup", "restore", "manual", "--yes"],
+    );
+    snap(
+        &host,
+        "verify_changed_archive",
+        &["backup", "verify", "manual"],
+    );
+    // A missing archive: the line names what failed and the operating system's reason once.
+    fs_err::remove_file(&archive).unwrap();
+    snap(
+        &host,
+        "verify_missing_archive",
+        &["backup", "verify", "manual"],
+    );
+    snap(
+        &host,
+        "verify_missing_archive_json",
+        &["--json", "backup", "verify", "manual"],
     );
 }
 
