@@ -149,7 +149,7 @@ fn digest_selected(specs: Vec<&ModuleSpec>, threads: usize) -> Digested<'_> {
                 }
                 Err(err) => {
                     entry.verdict = Verdict::Error;
-                    entry.error = Some(format!("failed to {err}"));
+                    entry.error = Some(crate::message::failed_to(err));
                 }
             }
             (spec, entry, digest)

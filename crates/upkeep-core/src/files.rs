@@ -55,7 +55,7 @@ pub enum FilesError {
     #[error(transparent)]
     State(#[from] StateError),
     /// Deployed files could not be recorded (they are deployed; the record is missing).
-    #[error("record {count} deployed file(s) in the ledger: {source}")]
+    #[error("record {} in the ledger", crate::message::count(*count, "deployed file", "deployed files"))]
     Record {
         /// How many.
         count: usize,

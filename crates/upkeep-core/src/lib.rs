@@ -22,6 +22,7 @@ pub mod files;
 pub mod integrity;
 pub mod lock;
 pub mod manifest;
+pub mod message;
 pub mod module_env;
 pub mod notify;
 pub mod ops;

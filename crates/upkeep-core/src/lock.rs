@@ -40,6 +40,15 @@ pub enum LockError {
         /// What the holder wrote.
         holder: LockHolder,
     },
+    /// The state directory, which holds the lock file, could not be created.
+    #[error("create the state directory {path}")]
+    StateDir {
+        /// The state directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The lock file could not be opened or locked.
     #[error("take the run lock {path}")]
     Io {
@@ -70,7 +79,10 @@ impl RunLock {
             path: path.clone(),
             source,
         };
-        crate::paths::ensure_state_dir(state_dir).map_err(io)?;
+        crate::paths::ensure_state_dir(state_dir).map_err(|source| LockError::StateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
         let file = fs_err::OpenOptions::new()
             .read(true)
             .write(true)
@@ -186,7 +198,9 @@ mod tests {
                 assert_eq!(holder.pid, Some(std::process::id()));
                 assert!(holder.started_at.is_some());
             }
-            LockError::Io { .. } => panic!("expected Held, got {err:?}"),
+            LockError::StateDir { .. } | LockError::Io { .. } => {
+                panic!("expected Held, got {err:?}")
+            }
         }
         drop(first);
         RunLock::acquire(dir.path(), false).unwrap();

@@ -22,19 +22,14 @@ pub fn state_dir(explicit: Option<PathBuf>) -> PathBuf {
 /// Create the state directory (private to its owner) if it does not exist.
 ///
 /// # Errors
-/// The I/O error, naming the directory.
+/// The operating system's error, as it is: the callers' errors name the directory and the
+/// action, so the cause does not repeat them.
 pub fn ensure_state_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|err| {
-            std::io::Error::new(
-                err.kind(),
-                format!("create state directory {}: {err}", dir.display()),
-            )
-        })
 }
 
 /// Bytes used under each entry of the state directory (`upkeep.db`, `backups`, `logs`,

@@ -46,7 +46,9 @@ pub struct Context<'a> {
     pub manifest_dir: &'a Path,
 }
 
-/// Why a template cannot be expanded.
+/// Why a template cannot be expanded. Its message says what is wrong with the template,
+/// not what failed: it is a manifest diagnostic, and otherwise only ever the cause of an
+/// error that names the action (`BackupError::Placeholder`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("path `{template}`: {reason}")]
 pub struct PlaceholderError {

@@ -33,8 +33,13 @@ pub enum Target {
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     /// No such module.
-    #[error("find module `{0}`: it is not in the manifest")]
-    UnknownModule(String),
+    #[error("find module `{name}`: it is not in the manifest")]
+    UnknownModule {
+        /// The name given.
+        name: String,
+        /// The closest module name, for a likely typo.
+        suggestion: Option<String>,
+    },
     /// Nothing known to roll back to.
     #[error("roll back `{module}`: {reason}")]
     NoTarget {
@@ -140,7 +145,13 @@ pub struct Report {
 fn spec<'m>(manifest: &'m Manifest, module: &str) -> Result<&'m ModuleSpec, RollbackError> {
     manifest
         .module(module)
-        .ok_or_else(|| RollbackError::UnknownModule(module.to_owned()))
+        .ok_or_else(|| RollbackError::UnknownModule {
+            name: module.to_owned(),
+            suggestion: crate::manifest::suggest(
+                module,
+                manifest.modules.iter().map(|m| m.name.as_str()),
+            ),
+        })
 }
 
 /// Run git in the manifest's directory.

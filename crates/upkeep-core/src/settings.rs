@@ -339,11 +339,12 @@ pub enum SettingsError {
         message: String,
     },
     /// No such setting.
-    #[error("find setting `{key}`{}", suggestion.as_ref().map_or(String::new(), |s| format!(": did you mean `{s}`?")))]
+    #[error("find setting `{key}`: {}", suggestion.as_ref().map_or_else(|| "no setting has that name".to_owned(), |s| format!("did you mean `{s}`?")))]
     Unknown {
         /// What was asked for.
         key: String,
-        /// The closest known key.
+        /// The closest known key (the message offers it: the engine shows it outside the
+        /// binary too).
         suggestion: Option<String>,
     },
     /// A value of the wrong type or out of range.
@@ -503,7 +504,7 @@ impl Settings {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => {
                 return Err(SettingsError::Io {
-                    action: "read",
+                    action: "read the settings file",
                     path: path.to_path_buf(),
                     source,
                 });
@@ -644,10 +645,10 @@ impl Settings {
             }
         };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs_err::create_dir_all(dir).map_err(io("create the directory of"))?;
+            fs_err::create_dir_all(dir).map_err(io("create the directory of the settings file"))?;
         }
         crate::atomic::write_atomic(&self.path, self.doc.to_string().as_bytes())
-            .map_err(io("write"))
+            .map_err(io("write the settings file"))
     }
 
     fn int(&self, key: &str) -> i64 {

@@ -569,10 +569,10 @@ const PARSE_ERRORS: &[(&str, &str)] = &[
     ),
     (
         "cron * * * *",
-        "parse cron expression `* * * *`: it has 4 field(s); expected 5: minute hour day-of-month month day-of-week",
+        "parse cron expression `* * * *`: it has 4 fields; expected 5: minute hour day-of-month month day-of-week",
     ),
-    ("cron * * * * * *", "it has 6 field(s)"),
-    ("cron ", "it has 0 field(s)"),
+    ("cron * * * * * *", "it has 6 fields"),
+    ("cron ", "it has 0 fields"),
     (
         "cron 60 * * * *",
         "parse cron minute field `60`: 60 is out of range 0-59",

@@ -1,16 +1,58 @@
-//! Errors that stop a command, and how each maps to an exit code and a message.
+//! Errors that stop a command, and how each maps to an exit code, a JSON `kind`, a message
+//! and a hint.
+//!
+//! # The message rule
+//!
+//! Every error's message (its `Display`, in this crate and in every error enum of
+//! `upkeep-core`) names the action that failed, as a lowercase fragment that reads after
+//! "failed to ": "read manifest /srv/upkeep.toml", "back up to /var/lib/upkeep/backups",
+//! "find schedule `nightly`". What went wrong comes after the action, in one of two ways:
+//!
+//! - a cause that is itself an error is the variant's `#[source]`, and is never written
+//!   into the message; [`report`] prints it on its own `  caused by: ...` line (and
+//!   `upkeep_core::message::failed_to` appends it after `: ` where an error becomes one
+//!   line of text);
+//! - a fact that is not an error (a count, who holds a lock, a limit, a value's problem)
+//!   follows the action after `: ` in the message itself: `take the run lock /x: held by pid
+//!   42 since ...`.
+//!
+//! A message never starts with "failed to" or with its cause, counts nouns with
+//! `upkeep_core::message::count` ("1 attempt", never "1 attempt(s)"), and says nothing about
+//! what to do next (a command to run, a flag to pass): that is the hint, chosen by
+//! [`classify`]. The closest name to a likely typo is a fact about what is wrong: the variant
+//! carries it and the hint offers it ("did you mean `gogs`?"), except in the messages of
+//! settings and schedule specs, which the engine also shows outside this binary and which
+//! end with it. `#[error(transparent)]` only forwards to an error that follows the rule
+//! itself. Errors that are only ever a cause (`PlaceholderError`, an archive `Refusal`, an
+//! update source's `CheckError`) say what is wrong rather than what failed. So every error
+//! reports as
+//!
+//! ```text
+//! error: failed to <action>[: <fact>]
+//!   caused by: <cause>
+//! hint: <what to do>
+//! ```
+//!
+//! # Exit codes
+//!
+//! [`classify`] is one exhaustive `match` over every variant, through the nested engine
+//! enums, with no `_` arm: a new variant does not compile until it is given a [`Kind`], and
+//! the kind gives both the JSON `error` string and the exit code, so the two cannot disagree.
 
-use std::fmt::Write;
-
+use upkeep_core::archive::ArchiveError;
 use upkeep_core::backup::BackupError;
 use upkeep_core::checksum::ChecksumError;
+use upkeep_core::deploy::DeployError;
 use upkeep_core::exit_codes;
 use upkeep_core::files::FilesError;
 use upkeep_core::lock::LockError;
 use upkeep_core::manifest::ManifestError;
+use upkeep_core::manifest::writeback::WriteBackError;
+use upkeep_core::ops::{Error, Unconfirmed};
 use upkeep_core::plan::PlanError;
 use upkeep_core::rollback::RollbackError;
 use upkeep_core::run::RunError;
+use upkeep_core::schedule::spec::SpecError;
 use upkeep_core::schedule::store::ScheduleError;
 use upkeep_core::settings::SettingsError;
 use upkeep_core::state::StateError;
@@ -18,37 +60,18 @@ use upkeep_core::updates::UpdatesError;
 
 use crate::render;
 
-/// Everything a command can fail with.
+/// Everything a command can fail with: what the engine's use case reported, or what went
+/// wrong in the front end itself (parsing a schedule given on the command line, writing to
+/// stdout).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
+    /// The use case failed.
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    Ops(#[from] upkeep_core::ops::Error),
+    /// A schedule given on the command line (`--daily`, `--cron`, ...) does not parse.
     #[error(transparent)]
-    Run(#[from] RunError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Checksum(#[from] ChecksumError),
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    #[error(transparent)]
-    Rollback(#[from] RollbackError),
-    #[error(transparent)]
-    Files(#[from] FilesError),
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
-    #[error(transparent)]
-    Updates(#[from] UpdatesError),
-    #[error("{0}")]
-    NotConfirmed(String),
-    /// A command-line value that parses but names nothing usable (a missing directory).
-    #[error("{0}")]
-    BadArgument(String),
-    /// A file-system or system call outside printing (writing units, finding paths).
+    Spec(#[from] SpecError),
+    /// A file-system or system call of the front end.
     #[error("{action}")]
     Io {
         action: String,
@@ -59,29 +82,18 @@ pub(crate) enum CliError {
     Output(#[from] std::io::Error),
 }
 
-impl From<upkeep_core::ops::Error> for CliError {
-    fn from(err: upkeep_core::ops::Error) -> Self {
-        use upkeep_core::ops::Error;
-        match err {
-            Error::Manifest(e) => Self::Manifest(e),
-            Error::Run(e) => Self::Run(e),
-            Error::State(e) => Self::State(e),
-            Error::Plan(e) => Self::Plan(e),
-            Error::Checksum(e) => Self::Checksum(e),
-            Error::Backup(e) => Self::Backup(e),
-            Error::Rollback(e) => Self::Rollback(e),
-            Error::Files(e) => Self::Files(e),
-            Error::Settings(e) => Self::Settings(e),
-            Error::Schedule(e) => Self::Schedule(e),
-            Error::Updates(e) => Self::Updates(e),
-            Error::NotConfirmed { question, reason } => {
-                Self::NotConfirmed(format!("{question}: {reason}"))
+/// The engine's domain errors reach a command through its use case; these let a command
+/// that checks something itself (`status MODULE`) report it the same way.
+macro_rules! through_ops {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CliError {
+            fn from(err: $error) -> Self {
+                Self::Ops(err.into())
             }
-            Error::BadArgument(message) => Self::BadArgument(message),
-            Error::Io { action, source } => Self::Io { action, source },
         }
-    }
+    )*};
 }
+through_ops!(ManifestError, PlanError);
 
 /// Wrap an I/O error with what was being done, for `map_err`.
 pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
@@ -98,156 +110,482 @@ pub(crate) fn report(err: &CliError, json: bool) -> i32 {
         // The reader went away (`upkeep plan | head`): nothing left to say to anyone.
         return exit_codes::OK;
     }
+    let class = classify(err);
     if json {
-        print_json_error(err);
+        print_json_error(err, &class);
     }
-    if let CliError::Manifest(ManifestError::Invalid { diagnostics, .. }) = err {
+    if let CliError::Ops(Error::Manifest(ManifestError::Invalid { diagnostics, .. })) = err {
         render::diagnostics(diagnostics);
-        return exit_codes::INVALID_INPUT;
+        return class.kind.code();
     }
     let mut message = format!("error: failed to {err}");
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.ends_with(&text) {
-            let _ = write!(message, "\n  caused by: {text}");
-        }
-        source = cause.source();
+    for cause in upkeep_core::message::causes(err) {
+        message.push_str("\n  caused by: ");
+        message.push_str(&cause);
     }
     crate::printer::get().message(&message);
-    if let Some(hint) = hint(err) {
+    if let Some(hint) = &class.hint {
         crate::printer::get().message(&format!("hint: {hint}"));
     }
-    code(err)
+    class.kind.code()
 }
 
-fn print_json_error(err: &CliError) {
+/// Report a command-line error from clap: its own text on stderr and, when `--json` is
+/// anywhere among `args`, a JSON object on stdout as for every other error. `--help` and
+/// `--version` are not errors and print as clap prints them. Returns the exit code.
+pub(crate) fn report_usage(err: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.exit();
+    }
+    // Everything after `--` is a value, not a flag.
+    let json = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let text = err.render().to_string();
+        // clap's first paragraph is the message; the rest is usage and `--help` advice.
+        let message = text
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_start_matches("error: ");
+        let value = serde_json::json!({
+            "error": Kind::Usage.name(),
+            "exit_code": Kind::Usage.code(),
+            "message": message,
+            "hint": "`upkeep --help` lists the commands and their options",
+        });
+        let _ = crate::commands::print_text(&format!("{value:#}\n"));
+    }
+    let _ = err.print();
+    Kind::Usage.code()
+}
+
+fn print_json_error(err: &CliError, class: &Class) {
     let value = match err {
-        CliError::Manifest(ManifestError::Invalid { path, diagnostics }) => serde_json::json!({
-            "error": "invalid-manifest",
-            "exit_code": exit_codes::INVALID_INPUT,
-            "manifest": path,
-            "diagnostics": diagnostics,
-        }),
+        CliError::Ops(Error::Manifest(ManifestError::Invalid { path, diagnostics })) => {
+            serde_json::json!({
+                "error": class.kind.name(),
+                "exit_code": class.kind.code(),
+                "manifest": path,
+                "diagnostics": diagnostics,
+            })
+        }
         other => serde_json::json!({
-            "error": kind(other),
-            "exit_code": code(other),
-            "message": format!("failed to {other}"),
-            "hint": hint(other),
+            "error": class.kind.name(),
+            "exit_code": class.kind.code(),
+            "message": upkeep_core::message::failed_to(other),
+            "hint": class.hint,
         }),
     };
     let _ = crate::commands::print_text(&format!("{value:#}\n"));
 }
 
-fn kind(err: &CliError) -> &'static str {
-    match err {
-        CliError::Manifest(_) => "manifest",
-        CliError::Run(RunError::Lock(_)) | CliError::Checksum(ChecksumError::Lock(_)) => "lock",
-        CliError::Run(RunError::Plan(_)) | CliError::Plan(_) => "unknown-target",
-        CliError::Checksum(
-            ChecksumError::UnknownModule { .. } | ChecksumError::NoFolder { .. },
-        )
-        | CliError::Updates(UpdatesError::UnknownModule { .. } | UpdatesError::NoSource { .. }) => {
-            "unknown-module"
+/// What an error is, for its exit code and its JSON `error` string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The command line did not parse (clap's errors).
+    Usage,
+    /// The manifest has problems, reported as diagnostics.
+    InvalidManifest,
+    /// The manifest could not be found or read.
+    Manifest,
+    /// A run's target names no module.
+    UnknownTarget,
+    /// A command's module argument names no module (or one without what is asked of it).
+    UnknownModule,
+    /// Another input is invalid: a setting, a schedule, a backup id, a path.
+    InvalidInput,
+    /// Another upkeep holds the lock.
+    LockHeld,
+    /// The lock file itself could not be used.
+    LockFailed,
+    /// An archive failed verification or was refused.
+    BackupRefused,
+    /// A rollback's git tag points elsewhere than recorded.
+    TagMoved,
+    /// Not enough free space for a backup.
+    LowSpace,
+    /// An operation needing confirmation did not get it.
+    NotConfirmed,
+    /// upkeep itself failed: I/O, the ledger, the runtime.
+    Internal,
+}
+
+impl Kind {
+    /// The JSON `error` string; these are stable for scripts.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Usage => "usage",
+            Kind::InvalidManifest => "invalid-manifest",
+            Kind::Manifest => "manifest",
+            Kind::UnknownTarget => "unknown-target",
+            Kind::UnknownModule => "unknown-module",
+            Kind::InvalidInput => "invalid-input",
+            Kind::LockHeld | Kind::LockFailed => "lock",
+            Kind::BackupRefused => "backup-refused",
+            Kind::TagMoved => "tag-moved",
+            Kind::LowSpace => "low-space",
+            Kind::NotConfirmed => "not-confirmed",
+            Kind::Internal => "internal",
         }
-        CliError::Backup(BackupError::Archive(_))
-        | CliError::Rollback(RollbackError::Backup(BackupError::Archive(_))) => "backup-refused",
-        CliError::Backup(BackupError::LowSpace { .. }) => "low-space",
-        CliError::Backup(
-            BackupError::NotFound(_) | BackupError::Nothing(_) | BackupError::Placeholder(_),
-        )
-        | CliError::Rollback(RollbackError::UnknownModule(_) | RollbackError::NoTarget { .. })
-        | CliError::Files(FilesError::Deploy(_))
-        | CliError::Settings(
-            SettingsError::Syntax { .. }
-            | SettingsError::Unknown { .. }
-            | SettingsError::Invalid { .. }
-            | SettingsError::Channel { .. },
-        )
-        | CliError::Schedule(
-            ScheduleError::BadName(_)
-            | ScheduleError::Exists(_)
-            | ScheduleError::NotFound(_)
-            | ScheduleError::TimeZone(_)
-            | ScheduleError::NoCalendar(_),
-        )
-        | CliError::BadArgument(_) => "invalid-input",
-        CliError::NotConfirmed(_) => "not-confirmed",
-        CliError::Rollback(RollbackError::TagMoved { .. }) => "tag-moved",
-        CliError::Run(_)
-        | CliError::State(_)
-        | CliError::Checksum(_)
-        | CliError::Backup(_)
-        | CliError::Rollback(_)
-        | CliError::Files(_)
-        | CliError::Settings(_)
-        | CliError::Schedule(_)
-        | CliError::Updates(UpdatesError::State(_))
-        | CliError::Io { .. }
-        | CliError::Output(_) => "internal",
+    }
+
+    /// The documented exit code (`upkeep_core::exit_codes`, README's table).
+    fn code(self) -> i32 {
+        match self {
+            Kind::Usage => exit_codes::USAGE,
+            Kind::InvalidManifest
+            | Kind::Manifest
+            | Kind::UnknownTarget
+            | Kind::UnknownModule
+            | Kind::InvalidInput => exit_codes::INVALID_INPUT,
+            Kind::LockHeld => exit_codes::LOCK_HELD,
+            Kind::BackupRefused | Kind::TagMoved => exit_codes::BACKUP_REFUSED,
+            Kind::LowSpace => exit_codes::LOW_SPACE,
+            Kind::NotConfirmed => exit_codes::NOT_CONFIRMED,
+            Kind::LockFailed | Kind::Internal => exit_codes::INTERNAL,
+        }
     }
 }
 
-fn hint(err: &CliError) -> Option<String> {
-    match err {
-        CliError::Plan(PlanError::UnknownTarget {
-            suggestion: Some(s),
-            ..
-        })
-        | CliError::Run(RunError::Plan(PlanError::UnknownTarget {
-            suggestion: Some(s),
-            ..
-        }))
-        | CliError::Checksum(ChecksumError::UnknownModule {
-            suggestion: Some(s),
-            ..
-        })
-        | CliError::Updates(UpdatesError::UnknownModule {
-            suggestion: Some(s),
-            ..
-        }) => Some(format!("did you mean `{s}`?")),
-        CliError::Updates(UpdatesError::NoSource { .. }) => {
-            Some("give it a `source` in the manifest (README: \"Checking for updates\")".to_owned())
+/// An error's kind and the hint printed after it.
+#[derive(Debug)]
+struct Class {
+    kind: Kind,
+    hint: Option<String>,
+}
+
+impl Class {
+    fn new(kind: Kind) -> Self {
+        Self { kind, hint: None }
+    }
+
+    fn hint(kind: Kind, hint: impl Into<String>) -> Self {
+        Self {
+            kind,
+            hint: Some(hint.into()),
         }
-        CliError::Run(RunError::Lock(LockError::Held { .. }))
-        | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. })) => {
-            Some("wait for it to finish, or pass `--wait`".to_owned())
+    }
+
+    fn did_you_mean(kind: Kind, suggestion: Option<&String>) -> Self {
+        Self {
+            kind,
+            hint: suggestion.map(|s| format!("did you mean `{s}`?")),
         }
-        CliError::Backup(BackupError::LowSpace { .. }) => Some(
-            "free some space, prune old backups with `upkeep backup prune`, or lower --min-free"
-                .to_owned(),
-        ),
-        CliError::Backup(BackupError::Archive(_)) => Some(
-            "nothing was restored; `upkeep backup verify --all` checks every backup".to_owned(),
-        ),
-        CliError::Settings(SettingsError::Unknown { key, .. }) if key.starts_with("channels.") => {
-            Some("notification channels are `[channels.NAME]` tables edited in the settings file; see `upkeep notify --help`".to_owned())
-        }
-        CliError::Manifest(ManifestError::NotFound) => {
-            Some("pass `--manifest PATH` or run from the manifest's directory".to_owned())
-        }
-        _ => None,
     }
 }
 
-/// The exit code follows from the error's kind, so the two cannot disagree.
-fn code(err: &CliError) -> i32 {
-    match kind(err) {
-        "manifest" | "unknown-target" | "unknown-module" | "invalid-input" => {
-            exit_codes::INVALID_INPUT
+/// Every error variant's kind and hint: exhaustive, no `_` arm (see the module docs).
+fn classify(err: &CliError) -> Class {
+    match err {
+        CliError::Ops(e) => ops(e),
+        CliError::Spec(e) => spec(e),
+        CliError::Io { .. } | CliError::Output(_) => Class::new(Kind::Internal),
+    }
+}
+
+fn ops(err: &Error) -> Class {
+    match err {
+        Error::Manifest(e) => manifest(e),
+        Error::Run(e) => run(e),
+        Error::State(e) => state(e),
+        Error::Plan(e) => plan(e),
+        Error::Checksum(e) => checksum(e),
+        Error::Backup(e) => backup(e),
+        Error::Rollback(e) => rollback(e),
+        Error::Files(e) => files(e),
+        Error::Settings(e) => settings(e),
+        Error::Schedule(e) => schedule(e),
+        Error::Updates(e) => updates(e),
+        Error::NotConfirmed { reason, .. } => match reason {
+            Unconfirmed::NoTerminal => Class::hint(Kind::NotConfirmed, "pass --yes"),
+            Unconfirmed::Declined => Class::new(Kind::NotConfirmed),
+            Unconfirmed::Protected(_) => {
+                Class::hint(Kind::NotConfirmed, "pass --force to delete it anyway")
+            }
+        },
+        Error::NoChannel { .. } => Class::hint(
+            Kind::InvalidInput,
+            "add a `[channels.NAME]` table to the settings file; see `upkeep notify --help`",
+        ),
+        Error::UnknownChannel { suggestion, .. } => {
+            Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
-        "lock"
-            if matches!(
-                err,
-                CliError::Run(RunError::Lock(LockError::Held { .. }))
-                    | CliError::Checksum(ChecksumError::Lock(LockError::Held { .. }))
-            ) =>
-        {
-            exit_codes::LOCK_HELD
+        Error::NotADirectory { .. } => Class::new(Kind::InvalidInput),
+        Error::NoHome => Class::hint(
+            Kind::InvalidInput,
+            "set HOME, or pass `--dir` for where the units go",
+        ),
+        Error::SelectsNothing { .. } => Class::hint(
+            Kind::InvalidInput,
+            "`upkeep check` shows each module's update type; drop `--types` to cover them all",
+        ),
+        Error::Io { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn manifest(err: &ManifestError) -> Class {
+    match err {
+        ManifestError::Invalid { .. } => Class::new(Kind::InvalidManifest),
+        ManifestError::Read { .. } => Class::new(Kind::Manifest),
+        ManifestError::Missing { .. } => Class::hint(
+            Kind::Manifest,
+            "check the path given with `--manifest` (or in UPKEEP_MANIFEST)",
+        ),
+        ManifestError::NotFound => Class::hint(
+            Kind::Manifest,
+            "pass `--manifest PATH` or run from the manifest's directory",
+        ),
+    }
+}
+
+fn run(err: &RunError) -> Class {
+    match err {
+        RunError::Lock(e) => lock(e),
+        RunError::State(e) => state(e),
+        RunError::Plan(e) => plan(e),
+        RunError::WriteBack(e) => write_back(e),
+        RunError::Recovery(_) | RunError::Runtime(_) => Class::new(Kind::Internal),
+    }
+}
+
+fn lock(err: &LockError) -> Class {
+    match err {
+        LockError::Held { .. } => {
+            Class::hint(Kind::LockHeld, "wait for it to finish, or pass `--wait`")
         }
-        "backup-refused" | "tag-moved" => exit_codes::BACKUP_REFUSED,
-        "low-space" => exit_codes::LOW_SPACE,
-        "not-confirmed" => exit_codes::NOT_CONFIRMED,
-        _ => exit_codes::INTERNAL,
+        LockError::StateDir { .. } | LockError::Io { .. } => Class::new(Kind::LockFailed),
+    }
+}
+
+fn state(err: &StateError) -> Class {
+    match err {
+        StateError::Sqlite { .. } | StateError::Io { .. } | StateError::NotWal { .. } => {
+            Class::new(Kind::Internal)
+        }
+        StateError::TooNew { .. } => Class::hint(
+            Kind::Internal,
+            "a newer upkeep wrote this ledger; use that version (or a later one) with it",
+        ),
+    }
+}
+
+fn plan(err: &PlanError) -> Class {
+    match err {
+        PlanError::UnknownTarget { suggestion, .. } => {
+            Class::did_you_mean(Kind::UnknownTarget, suggestion.as_ref())
+        }
+    }
+}
+
+fn write_back(err: &WriteBackError) -> Class {
+    match err {
+        WriteBackError::Io { .. } | WriteBackError::Unparsable { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn checksum(err: &ChecksumError) -> Class {
+    match err {
+        ChecksumError::UnknownModule { suggestion, .. } => {
+            Class::did_you_mean(Kind::UnknownModule, suggestion.as_ref())
+        }
+        ChecksumError::NoFolder { .. } => Class::new(Kind::UnknownModule),
+        ChecksumError::Lock(e) => lock(e),
+        ChecksumError::State(e) => state(e),
+        ChecksumError::Write { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn backup(err: &BackupError) -> Class {
+    match err {
+        BackupError::Placeholder(_) | BackupError::Nothing { .. } => Class::new(Kind::InvalidInput),
+        BackupError::NotFound(_) => {
+            Class::hint(Kind::InvalidInput, "`upkeep backup list` shows the backups")
+        }
+        BackupError::LowSpace { .. } => Class::hint(
+            Kind::LowSpace,
+            "free some space, prune old backups with `upkeep backup prune`, or lower --min-free",
+        ),
+        BackupError::Archive(e) => archive(e),
+        BackupError::State(e) => state(e),
+        BackupError::Io { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn archive(err: &ArchiveError) -> Class {
+    const CHECK_ALL: &str =
+        "nothing was restored; `upkeep backup verify --all` checks every backup";
+    match err {
+        ArchiveError::ChecksumMismatch { .. } | ArchiveError::Refused { .. } => {
+            Class::hint(Kind::BackupRefused, CHECK_ALL)
+        }
+        // Writing, reading or swapping an archive failed: every such failure leaves the
+        // host as it was and is documented as exit 7 with the refusals.
+        ArchiveError::Io { .. }
+        | ArchiveError::WriteVerifyFailed { .. }
+        | ArchiveError::InvalidLabel { .. }
+        | ArchiveError::UnsupportedRoot { .. }
+        | ArchiveError::NameNotUtf8 { .. }
+        | ArchiveError::Changed { .. }
+        | ArchiveError::LabelNotInArchive { .. }
+        | ArchiveError::NotStaged { .. }
+        | ArchiveError::BadTarget { .. } => Class::new(Kind::BackupRefused),
+    }
+}
+
+fn rollback(err: &RollbackError) -> Class {
+    match err {
+        RollbackError::UnknownModule { suggestion, .. } => {
+            Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
+        }
+        RollbackError::NoTarget { .. } => Class::new(Kind::InvalidInput),
+        RollbackError::TagMoved { .. } => Class::new(Kind::TagMoved),
+        RollbackError::Backup(e) => backup(e),
+        RollbackError::State(e) => state(e),
+        RollbackError::Git { .. } | RollbackError::Approve { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn files(err: &FilesError) -> Class {
+    match err {
+        FilesError::Deploy(e) => deploy(e),
+        FilesError::State(e) => state(e),
+        FilesError::Record { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn deploy(err: &DeployError) -> Class {
+    match err {
+        DeployError::ListRoot { .. } | DeployError::Scripts { .. } => {
+            Class::new(Kind::InvalidInput)
+        }
+    }
+}
+
+fn settings(err: &SettingsError) -> Class {
+    match err {
+        SettingsError::Io { .. } => Class::new(Kind::Internal),
+        SettingsError::Syntax { .. }
+        | SettingsError::Invalid { .. }
+        | SettingsError::Channel { .. } => Class::new(Kind::InvalidInput),
+        // The message already offers the closest key, as a spec's does.
+        SettingsError::Unknown { key, suggestion } => match suggestion {
+            Some(_) => Class::new(Kind::InvalidInput),
+            None if key.starts_with("channels.") => Class::hint(
+                Kind::InvalidInput,
+                "notification channels are `[channels.NAME]` tables edited in the settings file; see `upkeep notify --help`",
+            ),
+            None => Class::hint(Kind::InvalidInput, "`upkeep settings list` shows them"),
+        },
+    }
+}
+
+fn schedule(err: &ScheduleError) -> Class {
+    match err {
+        ScheduleError::BadName(_) => Class::new(Kind::InvalidInput),
+        ScheduleError::Exists(name) => Class::hint(
+            Kind::InvalidInput,
+            format!("remove it first (`upkeep schedule remove {name}`) or pick another name"),
+        ),
+        ScheduleError::NotFound(_) => {
+            Class::hint(Kind::InvalidInput, "`upkeep schedule list` shows them")
+        }
+        ScheduleError::TimeZone(_) => Class::hint(
+            Kind::InvalidInput,
+            "use an IANA name such as `Europe/Berlin` or `UTC`",
+        ),
+        ScheduleError::NoCalendar(_) => Class::hint(
+            Kind::InvalidInput,
+            "run the schedule with `upkeep daemon` instead",
+        ),
+        ScheduleError::Spec { .. } => Class::new(Kind::Internal),
+        ScheduleError::State(e) => state(e),
+    }
+}
+
+fn spec(err: &SpecError) -> Class {
+    // A spec's own message already offers the closest name ("did you mean"), because the
+    // engine shows it outside this binary too.
+    match err {
+        SpecError::Time { .. }
+        | SpecError::Weekday { .. }
+        | SpecError::MonthDay { .. }
+        | SpecError::Empty { .. }
+        | SpecError::CronFieldCount { .. }
+        | SpecError::CronField { .. } => Class::new(Kind::InvalidInput),
+    }
+}
+
+fn updates(err: &UpdatesError) -> Class {
+    match err {
+        UpdatesError::UnknownModule { suggestion, .. } => {
+            Class::did_you_mean(Kind::UnknownModule, suggestion.as_ref())
+        }
+        UpdatesError::NoSource { .. } => Class::hint(
+            Kind::UnknownModule,
+            "give it a `source` in the manifest (README: \"Checking for updates\")",
+        ),
+        UpdatesError::State(e) => state(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+    use upkeep_core::exit_codes;
+
+    /// Every kind, for the test below; the match makes a new kind fail to compile here
+    /// until it is listed.
+    const ALL: [Kind; 13] = [
+        Kind::Usage,
+        Kind::InvalidManifest,
+        Kind::Manifest,
+        Kind::UnknownTarget,
+        Kind::UnknownModule,
+        Kind::InvalidInput,
+        Kind::LockHeld,
+        Kind::LockFailed,
+        Kind::BackupRefused,
+        Kind::TagMoved,
+        Kind::LowSpace,
+        Kind::NotConfirmed,
+        Kind::Internal,
+    ];
+
+    #[test]
+    fn every_kind_exits_with_a_documented_code() {
+        for kind in ALL {
+            match kind {
+                Kind::Usage
+                | Kind::InvalidManifest
+                | Kind::Manifest
+                | Kind::UnknownTarget
+                | Kind::UnknownModule
+                | Kind::InvalidInput
+                | Kind::LockHeld
+                | Kind::LockFailed
+                | Kind::BackupRefused
+                | Kind::TagMoved
+                | Kind::LowSpace
+                | Kind::NotConfirmed
+                | Kind::Internal => {}
+            }
+            assert!(
+                exit_codes::TABLE
+                    .iter()
+                    .any(|(code, _)| *code == kind.code()),
+                "{kind:?} exits {}, which README's table does not list",
+                kind.code()
+            );
+            assert_ne!(kind.code(), exit_codes::OK, "{kind:?} is an error");
+        }
     }
 }

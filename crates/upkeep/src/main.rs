@@ -12,7 +12,7 @@ mod error;
 mod printer;
 mod render;
 
-use clap::Parser;
+use clap::Parser as _;
 
 /// Diagnostics for upkeep's own behaviour (spawns, ledger commits) go to stderr when
 /// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise. They go through
@@ -29,7 +29,11 @@ fn init_tracing() {
 
 fn main() -> std::process::ExitCode {
     upkeep_core::failpoint::setup();
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return exit_code(error::report_usage(&err, &args)),
+    };
     let cli::Global {
         json, quiet, color, ..
     } = cli.global;
@@ -43,6 +47,10 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => error::report(&err, json),
     };
-    // Every documented code fits in a byte; anything else is upkeep's own failure.
+    exit_code(code)
+}
+
+/// Every documented code fits in a byte; anything else is upkeep's own failure.
+fn exit_code(code: i32) -> std::process::ExitCode {
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

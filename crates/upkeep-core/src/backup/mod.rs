@@ -106,18 +106,24 @@ pub struct Request {
     pub module_version: Option<String>,
 }
 
-/// Why a backup operation failed.
+/// Why a backup operation failed. Messages read after "failed to " (see the binary's
+/// `error.rs` for the rule).
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     /// A path template did not expand.
-    #[error(transparent)]
+    #[error("expand the paths to back up")]
     Placeholder(#[from] PlaceholderError),
-    /// Nothing to back up.
-    #[error("nothing to back up: {0}")]
-    Nothing(String),
+    /// The selection holds nothing to back up or restore.
+    #[error("{action}: {reason}")]
+    Nothing {
+        /// What was being done: `back up`, `restore`, ...
+        action: &'static str,
+        /// Why there is nothing, e.g. "no module in the selection declares `paths`".
+        reason: String,
+    },
     /// Not enough free space.
     #[error(
-        "not enough free space in {dir}: {available} available, {needed} needed ({estimate} to archive plus the {floor} floor)",
+        "back up to {dir}: not enough free space, {available} available and {needed} needed ({estimate} to archive plus the {floor} floor)",
         available = human(*available), needed = human(*needed), estimate = human(*estimate), floor = human(*floor)
     )]
     LowSpace {
@@ -133,7 +139,7 @@ pub enum BackupError {
         floor: u64,
     },
     /// No backup has this id or name.
-    #[error("no backup with id or name `{0}`; `upkeep backup list` shows them")]
+    #[error("find backup `{0}`: no backup has this id or name")]
     NotFound(String),
     /// The archive failed.
     #[error(transparent)]
@@ -141,9 +147,17 @@ pub enum BackupError {
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
-    /// A file operation failed.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    /// A file operation on the backups directory failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done, e.g. "create the backups directory".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Bytes as a person reads them.
@@ -176,9 +190,10 @@ pub fn roots_for(
 ) -> Result<Vec<BackupRoot>, BackupError> {
     for name in modules {
         if manifest.module(name).is_none() {
-            return Err(BackupError::Nothing(format!(
-                "no module `{name}` in the manifest"
-            )));
+            return Err(BackupError::Nothing {
+                action: "choose what to back up",
+                reason: format!("no module `{name}` in the manifest"),
+            });
         }
     }
     let mut roots = Vec::new();
@@ -224,9 +239,10 @@ pub fn create(
     config: &BackupConfig,
 ) -> Result<BackupRow, BackupError> {
     if roots.is_empty() {
-        return Err(BackupError::Nothing(
-            "no module in the selection declares `paths`".into(),
-        ));
+        return Err(BackupError::Nothing {
+            action: "back up",
+            reason: "no module in the selection declares `paths`".into(),
+        });
     }
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
@@ -409,10 +425,10 @@ pub fn restore(
 ) -> Result<Restored, BackupError> {
     let roots = selected_roots(ledger, row, selection)?;
     if roots.is_empty() {
-        return Err(BackupError::Nothing(format!(
-            "backup {} holds nothing in the selection",
-            row.id
-        )));
+        return Err(BackupError::Nothing {
+            action: "restore",
+            reason: format!("backup {} holds nothing in the selection", row.id),
+        });
     }
     let entries = ledger.backup_entries(row.id)?;
     let targets: Vec<Root> = roots
@@ -514,7 +530,8 @@ pub fn recover(
         let detail = match result {
             Ok(_) => format!("finished the interrupted restore of backup {backup_id}"),
             Err(err) => format!(
-                "could not finish the interrupted restore of backup {backup_id}: failed to {err}"
+                "could not finish the interrupted restore of backup {backup_id}: {}",
+                crate::message::failed_to(&err)
             ),
         };
         out.push(Recovered {
@@ -600,9 +617,12 @@ pub fn sweep_temporaries(state_dir: &Path) {
 pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
     let path = backups_dir(state_dir).join(&row.file);
     match fs_err::remove_file(&path) {
-        Ok(()) => crate::atomic::sync_dir(&backups_dir(state_dir))?,
+        Ok(()) => {
+            let dir = backups_dir(state_dir);
+            crate::atomic::sync_dir(&dir).map_err(io("sync the backups directory", &dir))?;
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(io("remove the archive", &path)(err)),
     }
     ledger.delete_backup(row.id)?;
     Ok(())
@@ -622,7 +642,7 @@ pub fn orphans(ledger: &Ledger, state_dir: &Path) -> Result<Vec<PathBuf>, Backup
         return Ok(out);
     };
     for entry in read {
-        let entry = entry?;
+        let entry = entry.map_err(io("list the backups directory", &dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !known.contains(&name) && Compression::from_path(Path::new(&name)).is_some() {
             out.push(entry.path());
@@ -659,26 +679,37 @@ pub fn plan_prune(
 /// The first file that could not be removed.
 pub fn remove_unrecorded(state_dir: &Path, orphans: &[PathBuf]) -> Result<(), BackupError> {
     for orphan in orphans {
-        fs_err::remove_file(orphan)?;
+        fs_err::remove_file(orphan).map_err(io("remove the unrecorded archive", orphan))?;
     }
     if !orphans.is_empty() {
-        crate::atomic::sync_dir(&backups_dir(state_dir))?;
+        let dir = backups_dir(state_dir);
+        crate::atomic::sync_dir(&dir).map_err(io("sync the backups directory", &dir))?;
     }
     Ok(())
 }
 
-fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+/// Wrap an I/O error with what was being done on which path, for `map_err`.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|err| std::io::Error::new(err.kind(), format!("create {}: {err}", dir.display())))
+        .map_err(io("create the backups directory", dir))
 }
 
 fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), BackupError> {
     let stat = nix::sys::statvfs::statvfs(dir)
-        .map_err(|errno| std::io::Error::other(format!("statvfs {}: {errno}", dir.display())))?;
+        .map_err(|errno| io("ask for the free space of", dir)(errno.into()))?;
     #[expect(
         clippy::useless_conversion,
         reason = "the field types differ between platforms"

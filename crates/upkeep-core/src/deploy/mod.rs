@@ -148,23 +148,25 @@ pub use folders::{FolderKind, SourceFolder};
 pub use plan::{Action, Plan, PlanOptions, PlannedFile, plan};
 pub use scripts::{Script, ScriptKind, ScriptOptions, ScriptOutcome, ScriptRun, Scripts};
 
-/// Why a deployment could not even be planned.
+/// Why a deployment could not even be planned. Messages read after "failed to ".
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// The root directory could not be listed.
-    #[error("list `{}`: {source}", root.display())]
+    #[error("list {root}")]
     ListRoot {
         /// The root.
         root: PathBuf,
         /// The error.
+        #[source]
         source: std::io::Error,
     },
     /// The scripts could not be looked for.
-    #[error("look for scripts in `{}`: {source}", root.display())]
+    #[error("look for scripts in {root}")]
     Scripts {
         /// The root.
         root: PathBuf,
         /// The error.
+        #[source]
         source: std::io::Error,
     },
 }

@@ -266,11 +266,19 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
+    /// The manifest given does not exist. It has its own variant because the size check
+    /// stats the file before reading it, and `fs_err` would otherwise name that step
+    /// ("query resolved metadata") as the cause instead of saying the file is missing.
+    #[error("read manifest {path}: no such file")]
+    Missing {
+        /// The manifest path.
+        path: PathBuf,
+    },
     /// No manifest was given and none was found in the current directory.
     #[error("find a manifest: neither ./upkeep.toml nor ./manifest.json exists")]
     NotFound,
     /// The manifest has problems; each is a diagnostic.
-    #[error("load manifest {path}: {} problem(s) found", diagnostics.len())]
+    #[error("load manifest {path}: {}", crate::message::count(diagnostics.len(), "problem", "problems"))]
     Invalid {
         /// The manifest path.
         path: PathBuf,
@@ -400,9 +408,17 @@ pub fn locate(given: Option<&Path>) -> Result<PathBuf, ManifestError> {
 /// [`ManifestError::Read`] when the file cannot be read, [`ManifestError::Invalid`] with
 /// every diagnostic when it is not a valid manifest.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    let read_err = |source| ManifestError::Read {
-        path: path.to_path_buf(),
-        source,
+    let read_err = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ManifestError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
     };
     let meta = fs_err::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_MANIFEST_BYTES {

@@ -210,7 +210,10 @@ fn judge(policy: &RetryPolicy, number: u32, delivery: Delivery) -> Sent {
             ..
         } => Sent::GaveUp {
             error: if retryable {
-                format!("{last_error} (gave up after {number} attempts)")
+                format!(
+                    "{last_error} (gave up after {})",
+                    crate::message::count(number, "attempt", "attempts")
+                )
             } else {
                 last_error
             },

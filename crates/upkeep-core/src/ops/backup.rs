@@ -210,7 +210,7 @@ pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
                 id: row.id,
                 name: row.name.clone(),
                 ok: result.is_ok(),
-                error: result.err().map(|e| crate::text::sentence(&e)),
+                error: result.err().map(|e| crate::message::failed_to(&e)),
             }
         })
         .collect())
@@ -267,7 +267,7 @@ pub fn restore(
 ) -> Result<Restored, Error> {
     let _lock = lock(ctx)?;
     let (row, roots) = restore_preview(ctx, request)?;
-    let paths = crate::text::count(roots.len(), "path", "paths");
+    let paths = crate::message::count(roots.len(), "path", "paths");
     ask(
         confirm,
         format!("restore {paths} from backup {} ({})", row.id, row.name),
@@ -346,7 +346,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
 }
 
 /// Delete one backup. A protected one (the last safe version's, the newest of a module)
-/// is deleted only after `confirm` says yes.
+/// is deleted only after `confirm` says yes; otherwise the error says why it is protected.
 ///
 /// # Errors
 /// No such backup, not confirmed, the lock is held, or the deletion fails.
@@ -358,13 +358,13 @@ pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRo
     let row = backup::find(&ledger, id)?;
     let protected = ledger.protected_backups()?;
     if let Some((_, why)) = protected.iter().find(|(p, _)| *p == row.id) {
-        ask(
-            confirm,
-            format!(
-                "delete backup {} although it is protected ({why}) and removes a way back",
-                row.id
-            ),
-        )?;
+        let action = format!("delete backup {}", row.id);
+        if confirm.confirm(&action).is_err() {
+            return Err(Error::NotConfirmed {
+                action,
+                reason: super::Unconfirmed::Protected(why.clone()),
+            });
+        }
     }
     backup::delete(&mut ledger, ctx.state_dir(), &row)?;
     Ok(row)

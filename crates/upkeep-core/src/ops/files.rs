@@ -43,10 +43,10 @@ fn options(ctx: &Context, request: DeployRequest) -> Result<FilesOptions, Error>
     } = request;
     let root = match root {
         Some(root) if !root.is_dir() => {
-            return Err(Error::BadArgument(format!(
-                "use `--root {}`: it is not a directory",
-                root.display()
-            )));
+            return Err(Error::NotADirectory {
+                flag: "--root",
+                path: root,
+            });
         }
         Some(root) => std::path::absolute(&root).map_err(io("resolve --root"))?,
         None => std::env::current_dir().map_err(io("find the current directory"))?,

@@ -224,9 +224,22 @@ impl Context {
 /// data, roll a module back, delete a protected backup).
 pub trait Confirm {
     /// Ask `question` (an action, "restore 2 paths from backup 7"); `Err` says why the
-    /// answer is no ("not confirmed", "no terminal to ask on; pass --yes") and stops the
-    /// use case with [`Error::NotConfirmed`].
-    fn confirm(&self, question: &str) -> Result<(), String>;
+    /// answer is no and stops the use case with [`Error::NotConfirmed`].
+    fn confirm(&self, question: &str) -> Result<(), Unconfirmed>;
+}
+
+/// Why an action was not confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unconfirmed {
+    /// No one to ask (no `--yes` and no terminal), and the request did not say yes.
+    #[error("it needs confirmation and there is no terminal to ask on")]
+    NoTerminal,
+    /// The person did not answer yes.
+    #[error("not confirmed")]
+    Declined,
+    /// A backup is protected (the last safe version's, a module's newest).
+    #[error("it is protected ({0}) and deleting it removes a way back")]
+    Protected(String),
 }
 
 /// Answers every question with yes: for a caller that already has the person's yes
@@ -235,16 +248,16 @@ pub trait Confirm {
 pub struct Confirmed;
 
 impl Confirm for Confirmed {
-    fn confirm(&self, _question: &str) -> Result<(), String> {
+    fn confirm(&self, _question: &str) -> Result<(), Unconfirmed> {
         Ok(())
     }
 }
 
 /// Stop with [`Error::NotConfirmed`] unless `confirm` says yes to `question`.
-fn ask(confirm: &dyn Confirm, question: String) -> Result<(), Error> {
+fn ask(confirm: &dyn Confirm, action: String) -> Result<(), Error> {
     confirm
-        .confirm(&question)
-        .map_err(|reason| Error::NotConfirmed { question, reason })
+        .confirm(&action)
+        .map_err(|reason| Error::NotConfirmed { action, reason })
 }
 
 /// Why a use case could not be carried out. Per-module failures are not errors: they are
@@ -284,18 +297,51 @@ pub enum Error {
     /// An update check failed as a whole.
     #[error(transparent)]
     Updates(#[from] UpdatesError),
-    /// The person did not say yes to the question (an action), for the reason given.
-    #[error("{question}: {reason}")]
+    /// An action that needs confirmation did not get it; nothing changed.
+    #[error("{action}: {reason}")]
     NotConfirmed {
-        /// What would have been done.
-        question: String,
-        /// Why it was not.
-        reason: String,
+        /// What would have been done, e.g. "restore 2 paths from backup 3 (manual)".
+        action: String,
+        /// Why it was not done.
+        reason: Unconfirmed,
     },
-    /// A value that parses but names nothing usable (a missing directory, a channel that
-    /// does not exist).
-    #[error("{0}")]
-    BadArgument(String),
+    /// `notify test` with no channel in the settings.
+    #[error("find a notification channel: {} defines none", settings.display())]
+    NoChannel {
+        /// The settings file.
+        settings: PathBuf,
+    },
+    /// `notify test NAME` with a name the settings do not define.
+    #[error("find channel `{name}` in {}: no channel has that name", settings.display())]
+    UnknownChannel {
+        /// The name given.
+        name: String,
+        /// The settings file.
+        settings: PathBuf,
+        /// The closest channel name, for a likely typo.
+        suggestion: Option<String>,
+    },
+    /// A directory given (`--root`) is not one.
+    #[error("use `{flag} {}`: it is not a directory", path.display())]
+    NotADirectory {
+        /// The flag, e.g. `--root`.
+        flag: &'static str,
+        /// What was given.
+        path: PathBuf,
+    },
+    /// Neither `XDG_CONFIG_HOME` nor `HOME` is set, so the user's units have no place.
+    #[error("find your config directory: neither XDG_CONFIG_HOME nor HOME is set")]
+    NoHome,
+    /// A schedule whose targets and types select no module: it would run nothing.
+    #[error("add schedule `{name}`: no module {} has updates of type {}", if targets.is_empty() { "of the manifest".to_owned() } else { format!("among {}", targets.join(", ")) }, types.join(" or "))]
+    SelectsNothing {
+        /// The schedule.
+        name: String,
+        /// Its targets.
+        targets: Vec<String>,
+        /// Its update types.
+        types: Vec<String>,
+    },
     /// A file-system or system call outside the layers below (writing units, finding
     /// paths).
     #[error("{action}")]

@@ -72,18 +72,17 @@ pub struct Tested {
 /// No channel is defined, or `only` names none.
 pub fn test(ctx: &Context, only: Option<&str>) -> Result<Vec<Tested>, Error> {
     let channels = &ctx.resolved().channels;
-    let file = ctx.config().display();
     if channels.is_empty() {
-        return Err(Error::BadArgument(format!(
-            "find a notification channel: {file} defines none (see `upkeep notify --help`)"
-        )));
+        return Err(Error::NoChannel {
+            settings: ctx.config().to_path_buf(),
+        });
     }
     if let Some(name) = only.filter(|n| !channels.contains_key(*n)) {
-        let hint = crate::manifest::suggest(name, channels.keys().map(String::as_str))
-            .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
-        return Err(Error::BadArgument(format!(
-            "find channel `{name}` in {file}{hint}"
-        )));
+        return Err(Error::UnknownChannel {
+            name: name.to_owned(),
+            settings: ctx.config().to_path_buf(),
+            suggestion: crate::manifest::suggest(name, channels.keys().map(String::as_str)),
+        });
     }
     let options = DeliveryOptions {
         attempts: 1,

@@ -260,7 +260,7 @@ pub fn scheduled(
         {
             let pid = match &held {
                 LockError::Held { holder, .. } => holder.pid.map(|p| format!(" (pid {p})")),
-                LockError::Io { .. } => None,
+                LockError::StateDir { .. } | LockError::Io { .. } => None,
             };
             let reason = format!("another run holds the lock{}", pid.unwrap_or_default());
             skip(ctx, &row, &reason, &notifier)?;
@@ -330,7 +330,12 @@ fn not_started(
     error: Error,
     notifier: &Notifier,
 ) -> Result<Scheduled, Error> {
-    if matches!(&error, Error::Run(RunError::Lock(LockError::Io { .. }))) {
+    if matches!(
+        &error,
+        Error::Run(RunError::Lock(
+            LockError::Io { .. } | LockError::StateDir { .. }
+        ))
+    ) {
         // The state directory itself is unusable: there is nowhere to record it.
         return Err(error);
     }
@@ -346,7 +351,7 @@ fn not_started(
 
 /// The error and its causes, as one line for the ledger and the notification.
 fn reason_of(error: &Error) -> String {
-    let mut reason = crate::text::sentence(error);
+    let mut reason = crate::message::failed_to(error);
     if let Error::Manifest(crate::manifest::ManifestError::Invalid { diagnostics, .. }) = error
         && let Some(first) = diagnostics.first()
     {

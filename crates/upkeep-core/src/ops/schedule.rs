@@ -66,16 +66,11 @@ pub fn add(ctx: &Context, request: AddRequest) -> Result<ScheduleRow, Error> {
         None => false,
     };
     if empty {
-        let names: Vec<&str> = types.iter().map(|t| t.name()).collect();
-        return Err(Error::BadArgument(format!(
-            "add schedule `{name}`: no module {} has updates of type {}",
-            if targets.is_empty() {
-                "of the manifest".to_owned()
-            } else {
-                format!("among {}", targets.join(", "))
-            },
-            names.join(" or ")
-        )));
+        return Err(Error::SelectsNothing {
+            name,
+            targets,
+            types: types.iter().map(|t| t.name().to_owned()).collect(),
+        });
     }
     let mut ledger = Ledger::open(ctx.state_dir())?;
     Ok(store::add(
@@ -95,9 +90,8 @@ pub fn add(ctx: &Context, request: AddRequest) -> Result<ScheduleRow, Error> {
 /// exist).
 fn is_missing(error: &ManifestError) -> bool {
     match error {
-        ManifestError::NotFound => true,
-        ManifestError::Read { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        ManifestError::Invalid { .. } => false,
+        ManifestError::NotFound | ManifestError::Missing { .. } => true,
+        ManifestError::Read { .. } | ManifestError::Invalid { .. } => false,
     }
 }
 
@@ -195,7 +189,7 @@ fn user_config_dir() -> Result<PathBuf, Error> {
     std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .ok_or_else(|| Error::BadArgument("find your config directory: HOME is not set".into()))
+        .ok_or(Error::NoHome)
 }
 
 /// The schedule's spec, described ("every day at 03:00"), or why it cannot be read.

@@ -104,8 +104,8 @@ pub enum RunError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// Undoing what an interrupted run left half-done failed.
-    #[error("recover from an interrupted run: {0}")]
-    Recovery(String),
+    #[error("recover from an interrupted run")]
+    Recovery(#[source] Box<crate::backup::BackupError>),
     /// The async runtime could not start.
     #[error("start the runtime")]
     Runtime(#[source] std::io::Error),
@@ -297,7 +297,7 @@ fn recover(
         &recovered,
         &options.notify.routing,
     )
-    .map_err(|err| RunError::Recovery(err.to_string()))?;
+    .map_err(|err| RunError::Recovery(Box::new(err)))?;
     if !recovered.is_empty() {
         // Their "run finished" events, and those of the rollbacks that undid them.
         options.notify.wake();

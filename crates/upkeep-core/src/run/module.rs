@@ -11,6 +11,7 @@ use super::safety::{self, Safety};
 use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
+use crate::message;
 use crate::state::Ledger;
 
 /// Everything one module's execution needs, owned so it can run as its own task.
@@ -158,7 +159,7 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     let log = job.invocation.log_path.clone();
     let done = tokio::task::spawn_blocking(move || {
         let mut ledger = crate::state::Ledger::open(&state_dir).map_err(|e| e.to_string())?;
-        crate::files::prerun(&mut ledger, &options).map_err(|e| format!("failed to {e}"))
+        crate::files::prerun(&mut ledger, &options).map_err(|e| message::failed_to(&e))
     })
     .await
     .unwrap_or_else(|join| Err(format!("the deployment panicked: {join}")));
@@ -195,8 +196,9 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     }
     Outcome::Failed {
         status: format!(
-            "{} file(s) failed, {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {failed_scripts} script(s) failed",
-            done.applied.failed.len()
+            "{} failed, {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {} failed",
+            message::count(done.applied.failed.len(), "file", "files"),
+            message::count(failed_scripts, "script", "scripts"),
         ),
         exit_code: None,
         signal: None,
@@ -290,7 +292,7 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
             expected: job.declared_checksum.clone(),
             actual: None,
             changes: None,
-            reason: format!("failed to {err}"),
+            reason: message::failed_to(&err),
         }),
     }
 }

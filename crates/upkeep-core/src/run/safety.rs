@@ -67,7 +67,7 @@ pub(super) async fn pre_update(safety: &Safety) -> Result<Option<i64>, Outcome> 
         crate::failpoint::crash_point!("backup::recorded");
         created
             .map(|row| Some(row.id))
-            .map_err(|e| format!("failed to {e}"))
+            .map_err(|e| crate::message::failed_to(&e))
     })
     .await
     .map_err(|reason| Outcome::BackupFailed { reason })
@@ -130,7 +130,7 @@ async fn roll_back(
         let selection = RestoreSelection::default();
         backup::restore(&mut ledger, &s.state_dir, &row, &selection, None)
             .map(|_| ())
-            .map_err(|e| format!("failed to {e}"))
+            .map_err(|e| crate::message::failed_to(&e))
     })
     .await;
     crate::failpoint::crash_point!("rollback::restored");
@@ -282,7 +282,10 @@ pub(crate) async fn attempt_health(
             format!("{failure}: {tail}")
         };
         if attempts > check.retries {
-            break Err(format!("{detail} (after {attempts} attempts)"));
+            break Err(format!(
+                "{detail} (after {})",
+                crate::message::count(attempts, "attempt", "attempts")
+            ));
         }
         tokio::time::sleep(check.interval).await;
     };

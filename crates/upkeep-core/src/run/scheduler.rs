@@ -752,7 +752,7 @@ fn safety_for(
         )
         .map_err(|err| {
             Box::new(Outcome::BackupFailed {
-                reason: format!("failed to expand `paths`: {err}"),
+                reason: crate::message::failed_to(&err),
             })
         })?
     };

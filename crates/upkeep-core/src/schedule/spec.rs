@@ -310,7 +310,8 @@ pub enum SpecError {
     },
     /// A cron expression without exactly five fields.
     #[error(
-        "parse cron expression `{expr}`: it has {count} field(s); expected 5: minute hour day-of-month month day-of-week, e.g. `30 3 * * 1-5`"
+        "parse cron expression `{expr}`: it has {}; expected 5: minute hour day-of-month month day-of-week, e.g. `30 3 * * 1-5`",
+        crate::message::count(*count, "field", "fields")
     )]
     CronFieldCount {
         /// The expression.

@@ -8,20 +8,21 @@ use super::Spec;
 use crate::state::schedules::ScheduleRow;
 use crate::state::{Ledger, StateError, now_ms};
 
-/// Why a schedule operation failed.
+/// Why a schedule operation failed. Messages read after "failed to "; what to do next
+/// is the binary's hint.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     /// A name that is not a simple identifier.
     #[error("use `{0}` as a schedule name: names are letters, digits, `-` and `_`")]
     BadName(String),
     /// The name is taken.
-    #[error("add schedule `{0}`: one with that name exists; remove it first or pick another name")]
+    #[error("add schedule `{0}`: one with that name exists")]
     Exists(String),
     /// No such schedule.
-    #[error("find schedule `{0}`; `upkeep schedule list` shows them")]
+    #[error("find schedule `{0}`: no schedule has that name")]
     NotFound(String),
     /// The time zone is not known.
-    #[error("find time zone `{0}`; use an IANA name such as `Europe/Berlin` or `UTC`")]
+    #[error("find time zone `{0}`: it is not in the time zone database")]
     TimeZone(String),
     /// The stored spec cannot be read (written by a newer upkeep?).
     #[error("read the spec of schedule `{name}`: {message}")]
@@ -32,9 +33,7 @@ pub enum ScheduleError {
         message: String,
     },
     /// systemd cannot express it.
-    #[error(
-        "write a systemd timer for `{0}`: its cron expression has no OnCalendar= equivalent; use `upkeep daemon`"
-    )]
+    #[error("write a systemd timer for `{0}`: its cron expression has no OnCalendar= equivalent")]
     NoCalendar(String),
     /// The ledger failed.
     #[error(transparent)]

@@ -665,12 +665,13 @@ impl Ledger {
             .conn()
             .prepare(
                 "SELECT run_id, 'backup', module, created_ms,
-                        'backup ' || id || ' (' || reason || ', ' || entry_count || ' entries, ' || bytes_out || ' bytes, ' || status || ')'
+                        'backup ' || id || ' (' || reason || ', ' || entry_count
+                        || CASE entry_count WHEN 1 THEN ' entry, ' ELSE ' entries, ' END || bytes_out || ' bytes, ' || status || ')'
                    FROM backups WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
                  UNION ALL
                  SELECT run_id, 'health-check', module, at_ms,
                         phase || ': ' || CASE passed WHEN 1 THEN 'passed' ELSE 'failed' END
-                        || ' after ' || attempts || ' attempt(s)' || coalesce(' - ' || detail, '')
+                        || ' after ' || attempts || CASE attempts WHEN 1 THEN ' attempt' ELSE ' attempts' END || coalesce(' - ' || detail, '')
                    FROM health_checks WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
                  UNION ALL
                  SELECT run_id, 'rollback', module, at_ms,

@@ -67,7 +67,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
     };
     if !ctx.json {
         let roots = ops::roots(&ctx.ops, &request)?;
-        let paths = upkeep_core::text::count(roots.len(), "path", "paths");
+        let paths = upkeep_core::message::count(roots.len(), "path", "paths");
         crate::printer::get().status(&format!("backing up {paths}..."));
     }
     let row = ops::create(&ctx.ops, request)?;
@@ -124,7 +124,7 @@ fn verify(ctx: &Context, id: Option<&str>) -> Result<i32, CliError> {
     if bad > 0 {
         crate::printer::get().message(&format!(
             "{bad} of {} failed verification",
-            upkeep_core::text::count(results.len(), "backup", "backups")
+            upkeep_core::message::count(results.len(), "backup", "backups")
         ));
         return Ok(exit_codes::BACKUP_REFUSED);
     }
@@ -198,8 +198,8 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
 struct Refuse;
 
 impl Confirm for Refuse {
-    fn confirm(&self, _question: &str) -> Result<(), String> {
-        Err("pass --force to delete it anyway".to_owned())
+    fn confirm(&self, _question: &str) -> Result<(), upkeep_core::ops::Unconfirmed> {
+        Err(upkeep_core::ops::Unconfirmed::Declined)
     }
 }
 

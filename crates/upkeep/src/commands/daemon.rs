@@ -117,7 +117,7 @@ fn run_due(
         Scheduled::NotStarted { run_id, error } => {
             crate::printer::get().status(&format!(
                 "upkeep daemon: schedule {name}: run {run_id} could not start: {}",
-                upkeep_core::text::sentence(&error)
+                upkeep_core::message::failed_to(&error)
             ));
         }
     }

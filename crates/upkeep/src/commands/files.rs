@@ -79,7 +79,7 @@ fn ask_about_conflicts(ctx: &Context, request: &DeployRequest) -> Result<bool, C
             path.display()
         ));
     }
-    let files = upkeep_core::text::count(conflicts.len(), "changed file", "changed files");
+    let files = upkeep_core::message::count(conflicts.len(), "changed file", "changed files");
     let question = format!("overwrite {files}");
     Ok(upkeep_core::ops::Confirm::confirm(&Ask { yes: false }, &question).is_ok())
 }

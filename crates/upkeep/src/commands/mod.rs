@@ -95,23 +95,24 @@ pub(crate) struct Ask {
 }
 
 impl upkeep_core::ops::Confirm for Ask {
-    fn confirm(&self, question: &str) -> Result<(), String> {
+    fn confirm(&self, question: &str) -> Result<(), upkeep_core::ops::Unconfirmed> {
         use std::io::IsTerminal;
+        use upkeep_core::ops::Unconfirmed;
         if self.yes {
             return Ok(());
         }
         if !std::io::stdin().is_terminal() {
-            return Err("needs confirmation and there is no terminal to ask on; pass --yes".into());
+            return Err(Unconfirmed::NoTerminal);
         }
         crate::printer::get().prompt(&format!("{question} [y/N] "));
         let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        if std::io::stdin().read_line(&mut answer).is_err() {
+            return Err(Unconfirmed::NoTerminal);
+        }
         if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
             Ok(())
         } else {
-            Err("not confirmed".into())
+            Err(Unconfirmed::Declined)
         }
     }
 }

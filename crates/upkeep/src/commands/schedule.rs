@@ -43,7 +43,7 @@ fn spec_of(args: &ScheduleAddArgs) -> Result<Spec, CliError> {
     } else {
         Spec::parse_cron(args.cron.as_deref().unwrap_or_default())
     };
-    spec.map_err(|e| CliError::BadArgument(format!("read the schedule: {e}")))
+    Ok(spec?)
 }
 
 fn add(ctx: &Context, args: ScheduleAddArgs) -> Result<i32, CliError> {

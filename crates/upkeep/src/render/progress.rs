@@ -102,8 +102,8 @@ impl ProgressReporter {
 
     /// What the update sources said before a run; a failed source always shows.
     fn checked(&self, checked: usize, updates: usize, failed: &[(String, String)]) {
-        let sources = upkeep_core::text::count(checked, "update source", "update sources");
-        let offered = upkeep_core::text::count(updates, "update", "updates");
+        let sources = upkeep_core::message::count(checked, "update source", "update sources");
+        let offered = upkeep_core::message::count(updates, "update", "updates");
         self.line(&format!(
             "checked {sources}: {offered} available, {} failed",
             failed.len()

@@ -9,6 +9,7 @@ mod checks;
 mod checksums;
 mod concurrency;
 mod crash_sweep;
+mod errors;
 mod manifest_corpus;
 mod notify;
 mod output;

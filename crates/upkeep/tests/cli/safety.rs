@@ -453,7 +453,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A versioned Python module in a git repository writing `version` into its data file.
-fn git_release(host: &mut Host, version: &str) {
+pub(crate) fn git_release(host: &mut Host, version: &str) {
     let data = host.root.join("srv/app");
     host.python_module(
         "app",
