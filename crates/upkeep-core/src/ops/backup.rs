@@ -15,7 +15,6 @@ use crate::backup::{
 use crate::lock::RunLock;
 use crate::manifest::PathCategory;
 use crate::run::RunError;
-use crate::state::Ledger;
 use crate::state::safety::{BackupRoot, BackupRow};
 
 fn lock(ctx: &Context) -> Result<RunLock, Error> {
@@ -95,7 +94,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
     };
     let _lock = lock(ctx)?;
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     let request = Request {
         kind,
         modules,
@@ -154,7 +153,7 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
         sort,
         limit,
     } = request;
-    let mut rows = match Ledger::open_existing(ctx.state_dir())? {
+    let mut rows = match ctx.existing_ledger()? {
         Some(ledger) => ledger.backups()?,
         None => Vec::new(),
     };
@@ -195,7 +194,7 @@ pub struct Verified {
 /// # Errors
 /// No such backup, or the ledger.
 pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
-    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+    let Some(mut ledger) = ctx.existing_ledger()? else {
         return Err(BackupError::NotFound(id.unwrap_or("any").to_owned()).into());
     };
     let rows = match id {
@@ -238,7 +237,7 @@ pub fn restore_preview(
     ctx: &Context,
     request: &RestoreRequest,
 ) -> Result<(BackupRow, Vec<BackupRoot>), Error> {
-    let Some(ledger) = Ledger::open_existing(ctx.state_dir())? else {
+    let Some(ledger) = ctx.existing_ledger()? else {
         return Err(BackupError::NotFound(request.id.clone()).into());
     };
     let row = backup::find(&ledger, &request.id)?;
@@ -284,7 +283,7 @@ pub fn restore(
     };
     let config = ctx.resolved().backup.clone();
     let pre = (!request.no_pre_backup).then_some((&pre_request, &config));
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     Ok(backup::restore(
         &mut ledger,
         ctx.state_dir(),
@@ -320,7 +319,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
         retention
     };
     let _lock = if dry_run { None } else { Some(lock(ctx)?) };
-    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+    let Some(mut ledger) = ctx.existing_ledger()? else {
         return Ok(Pruned {
             dry_run,
             retention,
@@ -352,7 +351,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
 /// No such backup, not confirmed, the lock is held, or the deletion fails.
 pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRow, Error> {
     let _lock = lock(ctx)?;
-    let Some(mut ledger) = Ledger::open_existing(ctx.state_dir())? else {
+    let Some(mut ledger) = ctx.existing_ledger()? else {
         return Err(BackupError::NotFound(id.to_owned()).into());
     };
     let row = backup::find(&ledger, id)?;
@@ -376,7 +375,7 @@ pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRo
 /// The lock is held, or the ledger fails.
 pub fn clear(ctx: &Context, module: &str) -> Result<bool, Error> {
     let _lock = lock(ctx)?;
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(mut ledger) => ledger.set_needs_intervention(module, None)?,
         None => false,
     })

@@ -107,7 +107,7 @@ pub(super) fn refresh(
 pub fn refresh_if_due(ctx: &Context, reporter: &Arc<dyn Reporter>) -> Result<Option<i64>, Error> {
     let interval = ctx.resolved().update_check_interval;
     let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
-    let last = match crate::state::Ledger::open_existing(ctx.state_dir())? {
+    let last = match ctx.existing_ledger()? {
         Some(ledger) => ledger.last_check_ms()?,
         None => None,
     };

@@ -9,7 +9,6 @@ use crate::deploy::{Action, Applied, Plan, PlanOptions, ScriptOptions};
 use crate::files::{self, FilesOptions, Owned, Prerun};
 use crate::lock::RunLock;
 use crate::run::RunError;
-use crate::state::Ledger;
 
 /// What a person asks of a deployment (the flags of `files plan|apply` and `prerun`).
 #[derive(Debug, Clone, Default)]
@@ -91,7 +90,7 @@ fn lock(ctx: &Context) -> Result<RunLock, Error> {
 /// A bad root, a source folder that does not parse, or the ledger.
 pub fn plan(ctx: &Context, request: DeployRequest) -> Result<Plan, Error> {
     let options = options(ctx, request)?;
-    let ledger = Ledger::open_existing(ctx.state_dir())?;
+    let ledger = ctx.existing_ledger()?;
     Ok(files::plan(ledger.as_ref(), &options)?)
 }
 
@@ -117,7 +116,7 @@ pub fn conflicts(ctx: &Context, request: DeployRequest) -> Result<Vec<PathBuf>, 
 pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), Error> {
     let options = options(ctx, request)?;
     let _lock = lock(ctx)?;
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     Ok(files::apply(&mut ledger, &options)?)
 }
 
@@ -129,7 +128,7 @@ pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), E
 pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
     let options = options(ctx, request)?;
     let _lock = lock(ctx)?;
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     Ok(files::prerun(&mut ledger, &options)?)
 }
 
@@ -138,7 +137,7 @@ pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
 /// # Errors
 /// The ledger.
 pub fn owned(ctx: &Context) -> Result<Vec<Owned>, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => files::owned(&ledger)?,
         None => Vec::new(),
     })

@@ -211,6 +211,24 @@ impl Context {
         ])
     }
 
+    /// The ledger, created with the state directory if there is none yet: for use cases
+    /// that write. Every use case opens it here, so the ledger's place is decided once.
+    ///
+    /// # Errors
+    /// The state directory or the database cannot be opened or migrated.
+    pub fn ledger(&self) -> Result<crate::state::Ledger, Error> {
+        Ok(crate::state::Ledger::open(&self.state_dir)?)
+    }
+
+    /// The ledger if it exists, for use cases that only read (they never create the state
+    /// directory).
+    ///
+    /// # Errors
+    /// The database cannot be opened.
+    pub fn existing_ledger(&self) -> Result<Option<crate::state::Ledger>, Error> {
+        Ok(crate::state::Ledger::open_existing(&self.state_dir)?)
+    }
+
     /// Which notifications a use case enqueues, and the courier to wake for them.
     fn notifier(&self, courier: Option<CourierHandle>) -> Notifier {
         Notifier {

@@ -2,7 +2,6 @@
 
 use super::{Context, Error};
 use crate::notify::{self, Channel, Delivery, DeliveryOptions, FlushReport, RetryPolicy, events};
-use crate::state::Ledger;
 use crate::state::outbox::OutboxRow;
 
 /// A channel as `notify list` and `settings list` show it: never a secret, URLs redacted.
@@ -116,7 +115,7 @@ pub fn test(ctx: &Context, only: Option<&str>) -> Result<Vec<Tested>, Error> {
 /// # Errors
 /// The ledger.
 pub fn pending(ctx: &Context) -> Result<Vec<OutboxRow>, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => ledger.outbox_undelivered()?,
         None => Vec::new(),
     })
@@ -127,7 +126,7 @@ pub fn pending(ctx: &Context) -> Result<Vec<OutboxRow>, Error> {
 /// # Errors
 /// The ledger.
 pub fn flush(ctx: &Context) -> Result<FlushReport, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(mut ledger) => notify::flush(
             &mut ledger,
             &ctx.resolved().channels,

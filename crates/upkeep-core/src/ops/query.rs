@@ -9,7 +9,7 @@ use super::{Context, Error};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::rollback::VersionInfo;
 use crate::state::safety::SafetyState;
-use crate::state::{History, HistoryFilter, Ledger, ModuleState, RunMetrics};
+use crate::state::{History, HistoryFilter, ModuleState, RunMetrics};
 use crate::updates::UpdateType;
 
 /// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
@@ -104,7 +104,7 @@ impl StatusRow {
 /// The manifest or the ledger.
 pub fn status(ctx: &Context) -> Result<Vec<StatusRow>, Error> {
     let manifest = ctx.manifest()?;
-    let (states, safety) = match Ledger::open_existing(ctx.state_dir())? {
+    let (states, safety) = match ctx.existing_ledger()? {
         Some(ledger) => (ledger.module_states()?, ledger.safety_states()?),
         None => (HashMap::new(), HashMap::new()),
     };
@@ -167,7 +167,7 @@ pub struct Metrics {
 /// # Errors
 /// The ledger.
 pub fn metrics(ctx: &Context) -> Result<Metrics, Error> {
-    let (runs, last_check_ms) = match Ledger::open_existing(ctx.state_dir())? {
+    let (runs, last_check_ms) = match ctx.existing_ledger()? {
         Some(ledger) => (
             ledger.run_metrics(ctx.clock().now_ms())?,
             ledger.last_check_ms()?,
@@ -218,7 +218,7 @@ pub fn history(ctx: &Context, request: HistoryRequest) -> Result<History, Error>
         outcome,
         limit,
     };
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => ledger.history(&filter)?,
         None => History::default(),
     })
@@ -263,7 +263,7 @@ pub fn plan(
         delivery.finish();
         refreshed?;
     }
-    let states = match Ledger::open_existing(ctx.state_dir())? {
+    let states = match ctx.existing_ledger()? {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
@@ -282,7 +282,7 @@ pub fn plan(
 /// The manifest, an unknown module, or the ledger.
 pub fn versions(ctx: &Context, module: &str) -> Result<Vec<VersionInfo>, Error> {
     let manifest = ctx.manifest()?;
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => crate::rollback::versions(&manifest, &ledger, module)?,
         None => Vec::new(),
     })

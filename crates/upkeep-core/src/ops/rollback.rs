@@ -4,7 +4,6 @@ use super::{Confirm, Context, Error, ask};
 use crate::lock::RunLock;
 use crate::rollback::{self, Report, Target};
 use crate::run::RunError;
-use crate::state::Ledger;
 
 /// Roll `module` back to `target` (after `confirm` says yes): its code from the git tag
 /// the ledger vouches for, its data from the backup of that version (a backup of the
@@ -29,7 +28,7 @@ pub fn rollback(
     };
     let _lock =
         RunLock::acquire(ctx.state_dir(), false).map_err(|e| Error::Run(RunError::from(e)))?;
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     ask(confirm, format!("roll `{module}` back to {what}"))?;
     let delivery = super::run::Delivery::start(ctx);
     let report = rollback::rollback(

@@ -11,7 +11,6 @@ use crate::notify::{Courier, Notifier, RetryPolicy};
 use crate::plan::PlanOptions;
 use crate::run::{self, Cancel, Reporter, RunError, RunOptions, RunSummary};
 use crate::schedule::store;
-use crate::state::Ledger;
 use crate::state::schedules::ScheduleRow;
 use crate::updates::UpdateType;
 
@@ -242,7 +241,7 @@ pub fn scheduled(
             skip(ctx, &row, reason, &notifier)
         }
         Ok(Scheduled::Ran(summary)) if !request.dry_run => {
-            let mut ledger = Ledger::open(ctx.state_dir())?;
+            let mut ledger = ctx.ledger()?;
             store::ran(
                 &mut ledger,
                 &row.name,
@@ -343,7 +342,7 @@ fn not_started(
     let manifest = ctx
         .manifest_path()
         .unwrap_or_else(|_| std::path::PathBuf::from("-"));
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     let run_id = store::not_started(&mut ledger, row, &manifest, &reason, &notifier.routing)?;
     notifier.wake();
     Ok(Scheduled::NotStarted { run_id, error })
@@ -362,14 +361,15 @@ fn reason_of(error: &Error) -> String {
 
 /// Record that `row` came due and did not run, with its notification.
 fn skip(ctx: &Context, row: &ScheduleRow, reason: &str, notifier: &Notifier) -> Result<(), Error> {
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     store::skipped(&mut ledger, row, reason, &notifier.routing)?;
     notifier.wake();
     Ok(())
 }
 
 fn find(ctx: &Context, name: &str) -> Result<ScheduleRow, Error> {
-    let ledger = Ledger::open_existing(ctx.state_dir())?
+    let ledger = ctx
+        .existing_ledger()?
         .ok_or_else(|| store::ScheduleError::NotFound(name.to_owned()))?;
     Ok(store::find(&ledger, name)?)
 }
@@ -379,7 +379,7 @@ fn find(ctx: &Context, name: &str) -> Result<ScheduleRow, Error> {
 /// # Errors
 /// A ledger error.
 pub fn due(ctx: &Context) -> Result<Vec<ScheduleRow>, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => crate::schedule::daemon::due(&ledger, ctx.clock().now_ms())?,
         None => Vec::new(),
     })
@@ -390,7 +390,7 @@ pub fn due(ctx: &Context) -> Result<Vec<ScheduleRow>, Error> {
 /// # Errors
 /// A ledger error.
 pub fn next_due(ctx: &Context) -> Result<Option<i64>, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => crate::schedule::daemon::next_due(&ledger)?,
         None => None,
     })

@@ -7,7 +7,6 @@ use crate::manifest::ManifestError;
 use crate::plan::PlanOptions;
 use crate::schedule::Spec;
 use crate::schedule::store::{self, NewSchedule, ScheduleError};
-use crate::state::Ledger;
 use crate::state::schedules::ScheduleRow;
 use crate::updates::UpdateType;
 
@@ -72,7 +71,7 @@ pub fn add(ctx: &Context, request: AddRequest) -> Result<ScheduleRow, Error> {
             types: types.iter().map(|t| t.name().to_owned()).collect(),
         });
     }
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     Ok(store::add(
         &mut ledger,
         &NewSchedule {
@@ -100,7 +99,7 @@ fn is_missing(error: &ManifestError) -> bool {
 /// # Errors
 /// The ledger.
 pub fn list(ctx: &Context) -> Result<Vec<ScheduleRow>, Error> {
-    Ok(match Ledger::open_existing(ctx.state_dir())? {
+    Ok(match ctx.existing_ledger()? {
         Some(ledger) => ledger.schedules()?,
         None => Vec::new(),
     })
@@ -111,7 +110,8 @@ pub fn list(ctx: &Context) -> Result<Vec<ScheduleRow>, Error> {
 /// # Errors
 /// No such schedule, or the ledger.
 pub fn show(ctx: &Context, name: &str) -> Result<ScheduleRow, Error> {
-    let ledger = Ledger::open_existing(ctx.state_dir())?
+    let ledger = ctx
+        .existing_ledger()?
         .ok_or_else(|| ScheduleError::NotFound(name.to_owned()))?;
     Ok(store::find(&ledger, name)?)
 }
@@ -121,7 +121,7 @@ pub fn show(ctx: &Context, name: &str) -> Result<ScheduleRow, Error> {
 /// # Errors
 /// No such schedule, or the ledger.
 pub fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<ScheduleRow, Error> {
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     Ok(store::set_enabled(&mut ledger, name, enabled)?)
 }
 
@@ -130,7 +130,7 @@ pub fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<ScheduleR
 /// # Errors
 /// No such schedule, or the ledger.
 pub fn remove(ctx: &Context, name: &str) -> Result<(), Error> {
-    let mut ledger = Ledger::open(ctx.state_dir())?;
+    let mut ledger = ctx.ledger()?;
     if ledger.remove_schedule(name)? {
         Ok(())
     } else {
