@@ -31,5 +31,6 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod text;
 pub mod updates;
 pub mod version;

@@ -332,7 +332,7 @@ pub fn rollback(
         applied_checksum,
     };
     let event = crate::notify::events::module_rolled_back_outside_run("manual", &record);
-    ledger.record_rollback_notifying(&record, routing, &[event])?;
+    ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
     if result == "rolled-back" {
         declare_version(manifest, module, &version)?;
     }

@@ -569,7 +569,7 @@ fn undo_update(
         ..crate::state::safety::RollbackRecord::default()
     };
     let event = crate::notify::events::module_rolled_back_outside_run("recovery", &record);
-    ledger.record_rollback_notifying(&record, routing, &[event])?;
+    ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
     Ok(Recovered {
         module: Some(module.to_owned()),
         backup_id,

@@ -12,9 +12,10 @@ use super::events::Outcome;
 use crate::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection};
 use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;
+use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
-use crate::notify::{Event, Notifier, Routing};
 use crate::state::Ledger;
+use crate::state::outbox::NewOutboxRow;
 use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
 
 /// What one module's safety steps need.
@@ -183,11 +184,11 @@ async fn record_rollback(
     record: RollbackRecord,
 ) -> Result<(), String> {
     let state_dir = safety.state_dir.clone();
-    let (routing, notice) = rollback_notice(safety, outcome, &record);
+    let notice = rollback_notice(safety, outcome, &record);
     let recorded = blocking(move || {
         let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         ledger
-            .record_rollback_notifying(&record, &routing, &notice)
+            .record_rollback_notifying(&record, &notice)
             .map_err(|e| e.to_string())
     })
     .await;
@@ -202,11 +203,11 @@ fn rollback_notice(
     safety: &Safety,
     outcome: &Outcome,
     record: &RollbackRecord,
-) -> (Routing, Vec<Event>) {
+) -> Vec<NewOutboxRow> {
     let (Some((run, notifier)), Outcome::RolledBack { cause, backup_id }) =
         (&safety.notify, outcome)
     else {
-        return (Routing::default(), Vec::new());
+        return Vec::new();
     };
     let event = notices::module_rolled_back(
         *run,
@@ -218,7 +219,7 @@ fn rollback_notice(
             to_version: record.to_version.as_deref(),
         },
     );
-    (notifier.routing.clone(), vec![event])
+    notifier.routing.rows(&[event])
 }
 
 /// Run a health check with its retries; record the result.

@@ -19,9 +19,9 @@ use super::safety::Safety;
 use crate::exec::{self, Interpreter, Invocation, LineSink, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
-use crate::notify::events::{self as notices, RunRef};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
+use crate::state::RunRef;
 use crate::state::now_ms;
 use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
 
@@ -452,11 +452,12 @@ fn finish(
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
         let mut record = ledger_record(run_id, step, &result, started.is_some(), checksum);
-        record.events = ctx
+        if let Some(failed) = ctx
             .run
-            .and_then(|run| notices::module_failed(run, &result, step.version.as_deref()))
-            .into_iter()
-            .collect();
+            .and_then(|run| super::notices::module_failed(run, &result, step.version.as_deref()))
+        {
+            record.notices = ctx.options.notify.routing.rows(&[failed]);
+        }
         writer.send(LedgerOp::ModuleFinished(Box::new(record)));
     }
     ctx.reporter
@@ -507,7 +508,7 @@ fn ledger_record(
                 upstream_check_ms: update.map(|u| u.checked_ms),
             }
         }),
-        events: Vec::new(),
+        notices: Vec::new(),
     }
 }
 

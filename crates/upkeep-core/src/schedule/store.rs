@@ -209,7 +209,7 @@ pub fn skipped(
     };
     let due = row.next_run_ms.filter(|due| *due <= now).unwrap_or(now);
     let event = crate::notify::events::schedule_skipped(&row.name, due, reason);
-    ledger.record_schedule_skipped(&row.name, reason, next, routing, &[event])?;
+    ledger.record_schedule_skipped(&row.name, reason, next, &routing.rows(&[event]))?;
     Ok(())
 }
 

@@ -404,10 +404,10 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn record_rollback(&mut self, rollback: &RollbackRecord) -> Result<(), StateError> {
-        self.record_rollback_notifying(rollback, &crate::notify::Routing::default(), &[])
+        self.record_rollback_notifying(rollback, &[])
     }
 
-    /// [`Ledger::record_rollback`], enqueuing `events` (its "module rolled back"
+    /// [`Ledger::record_rollback`], enqueuing `notices` (its "module rolled back"
     /// notification) in the same transaction.
     ///
     /// # Errors
@@ -415,13 +415,12 @@ impl Ledger {
     pub fn record_rollback_notifying(
         &mut self,
         rollback: &RollbackRecord,
-        routing: &crate::notify::Routing,
-        events: &[crate::notify::Event],
+        notices: &[super::outbox::NewOutboxRow],
     ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a rollback", path);
         let tx = conn.transaction().map_err(err())?;
-        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        super::outbox::enqueue(&tx, notices).map_err(err())?;
         tx.execute(
             "INSERT INTO rollbacks (run_id, module, at_ms, trigger, cause, from_version, to_version, backup_id, git_tag, git_commit, result, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",

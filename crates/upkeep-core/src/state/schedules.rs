@@ -148,7 +148,7 @@ impl Ledger {
     }
 
     /// Record that a schedule came due and did not run: an audit entry (`schedule-skipped`)
-    /// and its next run (when `next_run_ms` is given), with `events` (its "schedule
+    /// and its next run (when `next_run_ms` is given), with `notices` (its "schedule
     /// skipped" notification) in the same transaction.
     ///
     /// # Errors
@@ -158,8 +158,7 @@ impl Ledger {
         name: &str,
         reason: &str,
         next_run_ms: Option<Option<i64>>,
-        routing: &crate::notify::Routing,
-        events: &[crate::notify::Event],
+        notices: &[super::outbox::NewOutboxRow],
     ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a skipped schedule", path);
@@ -176,7 +175,7 @@ impl Ledger {
             )
             .map_err(err())?;
         }
-        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        super::outbox::enqueue(&tx, notices).map_err(err())?;
         tx.commit().map_err(err())
     }
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
+use super::outbox::NewOutboxRow;
 use super::{Ledger, StateError, outbox, sqlite};
-use crate::notify::{Notifier, Routing};
 
 /// A state change to record.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub enum LedgerOp {
         /// `succeeded`, `failed`, `cancelled`, ...
         result: String,
         /// Notifications of the run's end (its summary), enqueued with it.
-        events: Vec<crate::notify::Event>,
+        notices: Vec<NewOutboxRow>,
     },
 }
 
@@ -85,7 +85,7 @@ pub struct ModuleRecord {
     /// Set when the module succeeded: what is now applied.
     pub applied: Option<Applied>,
     /// Notifications of this outcome (a failure), enqueued in the same transaction.
-    pub events: Vec<crate::notify::Event>,
+    pub notices: Vec<NewOutboxRow>,
 }
 
 /// What a successful module leaves applied.
@@ -113,17 +113,17 @@ pub struct LedgerWriter {
 impl LedgerWriter {
     /// Move `ledger` to a writer thread.
     pub fn spawn(ledger: Ledger) -> Self {
-        Self::spawn_notifying(ledger, Notifier::default())
+        Self::spawn_waking(ledger, Box::new(|| {}))
     }
 
-    /// Move `ledger` to a writer thread that enqueues the events of the changes it records
-    /// for the channels of `notifier`'s routing, in the same transaction, and wakes its
-    /// courier after each commit that enqueued any.
-    pub fn spawn_notifying(ledger: Ledger, notifier: Notifier) -> Self {
+    /// Move `ledger` to a writer thread that enqueues the notification rows of the changes
+    /// it records in the same transaction, and calls `wake` after each commit that enqueued
+    /// any (a run passes its courier's wake-up; the ledger knows nothing of delivery).
+    pub fn spawn_waking(ledger: Ledger, wake: Box<dyn Fn() + Send>) -> Self {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("upkeep-ledger".into())
-            .spawn(move || write_loop(ledger, &receiver, &notifier))
+            .spawn(move || write_loop(ledger, &receiver, &*wake))
             .expect("spawning the ledger thread");
         Self { sender, thread }
     }
@@ -161,18 +161,18 @@ const COMMIT_WINDOW: Duration = Duration::from_millis(50);
 fn write_loop(
     mut ledger: Ledger,
     receiver: &mpsc::Receiver<LedgerOp>,
-    notifier: &Notifier,
+    wake: &dyn Fn(),
 ) -> Result<Ledger, StateError> {
     let mut last_commit: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         let deadline = last_commit.map_or_else(Instant::now, |at| at + COMMIT_WINDOW);
         collect_until(receiver, &mut batch, deadline);
-        let enqueued = apply(&mut ledger, &batch, &notifier.routing)?;
+        let enqueued = apply(&mut ledger, &batch)?;
         last_commit = Some(Instant::now());
         tracing::debug!(changes = batch.len(), "ledger commit");
         if enqueued > 0 {
-            notifier.wake();
+            wake();
         }
     }
     Ok(ledger)
@@ -205,11 +205,7 @@ fn collect_until(
 
 /// Write a batch of operations in one transaction, with the notifications they carry;
 /// returns how many outbox rows were added.
-pub(crate) fn apply(
-    ledger: &mut Ledger,
-    batch: &[LedgerOp],
-    routing: &Routing,
-) -> Result<usize, StateError> {
+pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<usize, StateError> {
     let (conn, path) = ledger.conn_mut();
     let tx = conn
         .transaction()
@@ -230,13 +226,12 @@ pub(crate) fn apply(
             continue;
         }
         apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
-        let events = match op {
-            LedgerOp::ModuleFinished(r) => r.events.as_slice(),
-            LedgerOp::RunFinished { events, .. } => events.as_slice(),
+        let notices = match op {
+            LedgerOp::ModuleFinished(r) => r.notices.as_slice(),
+            LedgerOp::RunFinished { notices, .. } => notices.as_slice(),
             LedgerOp::ModuleStarted { .. } => &[],
         };
-        enqueued +=
-            outbox::enqueue(&tx, routing, events).map_err(sqlite("enqueue notifications", path))?;
+        enqueued += outbox::enqueue(&tx, notices).map_err(sqlite("enqueue notifications", path))?;
     }
     crate::failpoint::crash_point!("ledger::before-commit");
     tx.commit()
