@@ -8,7 +8,7 @@
 //! Templates are checked when a manifest loads ([`check`]) and expanded when the state
 //! directory and module are known ([`expand`]).
 //!
-//! File deployment ([`crate::deploy`]) expands destinations with [`expand_deploy`]: the
+//! File deployment (`deploy`) expands destinations with [`expand_deploy`]: the
 //! platform ids plus ids the caller defines (which win over the platform's), relative
 //! results taken relative to a base directory, and the same refusals. [`beneath`] checks
 //! that a result lies beneath one of the allowed roots.

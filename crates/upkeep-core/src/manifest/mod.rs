@@ -176,7 +176,7 @@ pub struct ModuleSpec {
     pub health: Option<HealthCheck>,
     /// Restore its paths when its update or health check fails.
     pub rollback: bool,
-    /// Where its updates come from, if it says (see [`crate::updates`]).
+    /// Where its updates come from, if it says (see `updates`).
     pub source: Option<Source>,
     /// What its updates may move it to.
     pub policy: Policy,
@@ -220,7 +220,7 @@ pub enum ModuleKind {
     /// No code: only orders its children.
     Group,
     /// A file deployment: ae.updater's source folders and scripts under `root` (see
-    /// [`crate::deploy`]), applied in-process with the ownership ledger.
+    /// `deploy`), applied in-process with the ownership ledger.
     Files {
         /// The directory holding the `ae_updater_*` folders and scripts.
         root: PathBuf,

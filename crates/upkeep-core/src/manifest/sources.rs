@@ -1,4 +1,4 @@
-//! A module's `source` and `policy` fields (see [`crate::updates`]): their raw form, which
+//! A module's `source` and `policy` fields (see `updates`): their raw form, which
 //! both format parsers fill in, and the checks that turn them into a [`Source`] and a
 //! [`Policy`], every problem a located diagnostic. The types themselves live here, with
 //! the manifest that declares them, so that `updates` (which acts on them) sits above the
@@ -56,7 +56,7 @@ impl UpdateType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
     /// A program printing the available version: one line of plain text, or a JSON
-    /// object with the fields of [`crate::updates::Release`] (and optionally `current`), or a JSON list of
+    /// object with the fields of `updates::Release` (and optionally `current`), or a JSON list of
     /// such objects.
     Command {
         /// Program and arguments.
@@ -73,7 +73,7 @@ pub enum SourceKind {
         tag_pattern: String,
     },
     /// A JSON release feed over HTTP(S): a list of releases, an object with a `releases`
-    /// list, or one release object. Field names follow [`crate::updates::Release`]; `tag_name`, `body`,
+    /// list, or one release object. Field names follow `updates::Release`; `tag_name`, `body`,
     /// `published_at`, `prerelease` (GitHub's) are accepted as well.
     Http {
         /// Feed URL.

@@ -4,7 +4,7 @@
 //! event describes (a run's start, a module's outcome, a rollback, a run's end, a skipped
 //! schedule), so the ledger never holds a change without its notification, nor a
 //! notification without its change. Delivery happens afterwards, outside any run
-//! transaction ([`crate::notify::flush`]): a delivery first *claims* a due row (one
+//! transaction (`notify::flush`): a delivery first *claims* a due row (one
 //! attempt more, the next attempt pushed past the attempt's own time limit), so a
 //! delivery cut short by the process exiting leaves the row pending with its backoff, and
 //! two deliverers never send the same row at once. Rows keep only channel names, never

@@ -1,4 +1,4 @@
-//! The ledger's schedules: when each fires (its spec as JSON, see [`crate::schedule`]), in
+//! The ledger's schedules: when each fires (its spec as JSON, see `schedule`), in
 //! which time zone, what it runs, whether it is enabled, and its last and next run.
 
 use rusqlite::{OptionalExtension, params};
@@ -10,7 +10,7 @@ use super::{Ledger, StateError, now_ms, sqlite};
 pub struct ScheduleRow {
     /// Its name.
     pub name: String,
-    /// When it fires, as the JSON of [`crate::schedule::Spec`].
+    /// When it fires, as the JSON of `schedule::Spec`.
     pub spec: String,
     /// IANA time zone its times are in.
     pub time_zone: String,
