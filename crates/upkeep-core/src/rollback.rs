@@ -384,7 +384,8 @@ fn apply(
     let healthy = spec
         .health
         .as_ref()
-        .map(|check| health(manifest, ledger, state_dir, spec, check));
+        .map(|check| health(manifest, ledger, state_dir, spec, check))
+        .transpose()?;
     Ok((checksum, healthy))
 }
 
@@ -578,7 +579,7 @@ fn health(
     state_dir: &Path,
     spec: &ModuleSpec,
     check: &crate::manifest::HealthCheck,
-) -> Result<(), String> {
+) -> Result<Result<(), String>, StateError> {
     let base = Invocation {
         argv: Vec::new(),
         env: vec![
@@ -599,10 +600,13 @@ fn health(
         display: None,
         log_made: false,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("start the runtime: {e}"))?;
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return Ok(Err(format!("start the runtime: {e}"))),
+    };
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
         check,
@@ -610,15 +614,17 @@ fn health(
         &base,
         cancel,
     ));
-    let _ = ledger.record_health(&HealthRecord {
+    // A result the ledger cannot keep fails the rollback as a ledger error rather than
+    // vanishing: `status` and `history` would otherwise miss the check.
+    ledger.record_health(&HealthRecord {
         run_id: None,
         module: spec.name.clone(),
         phase: "after-manual-rollback".into(),
         passed: result.is_ok(),
         attempts,
         detail: result.as_ref().err().cloned(),
-    });
-    result
+    })?;
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
 use crate::state::safety::{BackupRoot, BackupRow, NewBackup};
+use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
 /// The directory holding archives.
@@ -216,7 +217,7 @@ pub fn roots_for(
 /// # Errors
 /// [`BackupError`]; nothing is recorded then and no archive is left behind.
 pub fn create(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     state_dir: &Path,
     request: &Request,
     roots: &[BackupRoot],
@@ -257,10 +258,14 @@ pub fn create(
     let written = archive::create(&dir.join(&file), &archive_roots, &options)?;
     crate::failpoint::crash_point!("backup::archive-written");
     let new = record_of(request, roots, written, name, file.clone(), config);
-    match ledger.insert_backup(&new) {
-        Ok(id) => Ok(ledger
-            .backup(&id.to_string())?
-            .expect("a backup just recorded is found")),
+    // The row is committed when this returns (inside a run, through its writer), so a
+    // module starts only once its backup is durable.
+    let inserted = ledger.with(move |ledger| {
+        let id = ledger.insert_backup(&new)?;
+        Ok(ledger.backup(&id.to_string()))
+    });
+    match inserted {
+        Ok(read) => Ok(read?.expect("a backup just recorded is found")),
         Err(err) => {
             let _ = fs_err::remove_file(dir.join(&file));
             Err(err.into())
@@ -380,8 +385,12 @@ pub fn selected_roots(
     row: &BackupRow,
     selection: &RestoreSelection,
 ) -> Result<Vec<BackupRoot>, BackupError> {
-    let roots = ledger.backup_roots(row.id)?;
-    Ok(roots
+    Ok(select(ledger.backup_roots(row.id)?, selection))
+}
+
+/// The `roots` of a backup that `selection` covers.
+fn select(roots: Vec<BackupRoot>, selection: &RestoreSelection) -> Vec<BackupRoot> {
+    roots
         .into_iter()
         .filter(|r| {
             let category = PathCategory::from_name(&r.category);
@@ -390,7 +399,7 @@ pub fn selected_roots(
                 && (selection.modules.is_empty() || selection.modules.contains(&r.module))
                 && (selection.labels.is_empty() || selection.labels.contains(&r.label))
         })
-        .collect())
+        .collect()
 }
 
 /// Restore a backup: verify it as hostile input, stage it beside each path, take a
@@ -400,20 +409,22 @@ pub fn selected_roots(
 /// # Errors
 /// [`BackupError`]; when extraction or verification fails nothing on the host changed.
 pub fn restore(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     state_dir: &Path,
     row: &BackupRow,
     selection: &RestoreSelection,
     pre_backup: Option<(&Request, &BackupConfig)>,
 ) -> Result<Restored, BackupError> {
-    let roots = selected_roots(ledger, row, selection)?;
+    let id = row.id;
+    let (roots, entries) =
+        ledger.with(move |ledger| Ok((ledger.backup_roots(id)?, ledger.backup_entries(id)?)))?;
+    let roots = select(roots, selection);
     if roots.is_empty() {
         return Err(BackupError::Nothing(format!(
             "backup {} holds nothing in the selection",
             row.id
         )));
     }
-    let entries = ledger.backup_entries(row.id)?;
     let targets: Vec<Root> = roots
         .iter()
         .map(|r| Root {
@@ -447,28 +458,33 @@ pub fn restore(
 }
 
 /// Swap every staged label into place, journaling each swap before the old content goes.
+/// Each journal write is committed before the next swap (inside a run, the writer answers
+/// only after its commit).
 fn swap_all(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     backup_id: i64,
     staged: &mut archive::Staged,
     labels: &[String],
 ) -> Result<(), BackupError> {
-    let journal = ledger.begin_restore(backup_id, labels)?;
+    let all = labels.to_vec();
+    let journal = ledger.with(move |ledger| ledger.begin_restore(backup_id, &all))?;
     let mut swapped = Vec::new();
     for label in labels {
         match staged.swap(label) {
             Ok(done) => {
                 crate::failpoint::crash_point!("restore::swapped-unrecorded");
-                ledger.restore_swapped(journal, label)?;
+                let label = label.clone();
+                ledger.with(move |ledger| ledger.restore_swapped(journal, &label))?;
                 swapped.push(done);
             }
             Err(err) => {
-                ledger.finish_restore(journal, &format!("failed at {label}: {err}"))?;
+                let result = format!("failed at {label}: {err}");
+                ledger.with(move |ledger| ledger.finish_restore(journal, &result))?;
                 return Err(err.into());
             }
         }
     }
-    ledger.finish_restore(journal, "ok")?;
+    ledger.with(move |ledger| ledger.finish_restore(journal, "ok"))?;
     crate::failpoint::crash_point!("restore::recorded");
     for done in swapped {
         done.discard()?;

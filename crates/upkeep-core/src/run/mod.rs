@@ -147,6 +147,7 @@ pub fn run(
         states,
         git_repo: std::sync::OnceLock::new(),
         interpreters,
+        ledger: writer.handle(),
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     wait_for_pruning(&runtime, pruning, reporter.as_ref());

@@ -14,15 +14,17 @@ use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;
 use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
-use crate::state::Ledger;
 use crate::state::outbox::NewOutboxRow;
 use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::writer::{LedgerHandle, LedgerOp};
 
 /// What one module's safety steps need.
 #[derive(Debug, Clone)]
 pub(super) struct Safety {
     pub(super) module: String,
     pub(super) state_dir: PathBuf,
+    /// The run's ledger writer: every write of these steps goes through it.
+    pub(super) ledger: LedgerHandle,
     pub(super) run_id: Option<i64>,
     /// Its owned paths, expanded (empty: nothing to back up or restore).
     pub(super) roots: Vec<BackupRoot>,
@@ -44,7 +46,7 @@ pub(super) async fn pre_update(safety: &Safety) -> Result<Option<i64>, Outcome> 
     }
     let s = safety.clone();
     blocking(move || {
-        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
+        let mut ledger = s.ledger.clone();
         let request = Request {
             kind: BackupKind::Module,
             modules: vec![s.module.clone()],
@@ -126,8 +128,11 @@ async fn roll_back(
 ) -> Outcome {
     let s = safety.clone();
     let restored = blocking(move || {
-        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
-        let row = backup::find(&ledger, &backup_id.to_string()).map_err(|e| e.to_string())?;
+        let mut ledger = s.ledger.clone();
+        let row = ledger
+            .call(move |ledger| backup::find(ledger, &backup_id.to_string()))
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let selection = RestoreSelection::default();
         backup::restore(&mut ledger, &s.state_dir, &row, &selection, None)
             .map(|_| ())
@@ -183,12 +188,13 @@ async fn record_rollback(
     outcome: &Outcome,
     record: RollbackRecord,
 ) -> Result<(), String> {
-    let state_dir = safety.state_dir.clone();
+    let ledger = safety.ledger.clone();
     let notice = rollback_notice(safety, outcome, &record);
+    // Waited for: a rollback that cannot be recorded leaves the module needing intervention.
     let recorded = blocking(move || {
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         ledger
-            .record_rollback_notifying(&record, &notice)
+            .call(move |ledger| ledger.record_rollback_notifying(&record, &notice))
+            .and_then(|recorded| recorded)
             .map_err(|e| e.to_string())
     })
     .await;
@@ -239,12 +245,9 @@ async fn health(
         attempts,
         detail: result.as_ref().err().cloned(),
     };
-    let state_dir = safety.state_dir.clone();
-    let _ = blocking(move || {
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
-        ledger.record_health(&record).map_err(|e| e.to_string())
-    })
-    .await;
+    // Queued with the run's other records: a failure to write it fails the run's ledger
+    // writer, which the run reports, rather than vanishing.
+    safety.ledger.send(LedgerOp::Health(record));
     result
 }
 
@@ -297,11 +300,7 @@ async fn tag_release(safety: &Safety) {
         return;
     };
     let (root, format, version) = (root.clone(), format.clone(), version.clone());
-    let (module, run_id, state_dir) = (
-        safety.module.clone(),
-        safety.run_id,
-        safety.state_dir.clone(),
-    );
+    let (module, run_id, ledger) = (safety.module.clone(), safety.run_id, safety.ledger.clone());
     let tagged = blocking(move || {
         let git = |args: &[&str]| {
             let mut argv = vec!["git"];
@@ -322,7 +321,6 @@ async fn tag_release(safety: &Safety) {
         if !created.success() {
             return Err(format!("git tag {tag}: {}", created.stderr.trim()));
         }
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         let row = GitTagRow {
             tag,
             module,
@@ -330,9 +328,9 @@ async fn tag_release(safety: &Safety) {
             commit_id: commit,
             created_ms: crate::state::now_ms(),
         };
-        ledger
-            .record_git_tag(&row, run_id)
-            .map_err(|e| e.to_string())
+        // Queued with the run's records; a failure to write it fails the run's writer.
+        ledger.send(LedgerOp::GitTag { row, run_id });
+        Ok(())
     })
     .await;
     if let Err(err) = tagged {

@@ -23,7 +23,7 @@ use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
 use crate::state::RunRef;
 use crate::state::now_ms;
-use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
+use crate::state::writer::{Applied, LedgerHandle, LedgerOp, LedgerWriter, ModuleRecord};
 
 pub(super) struct Context {
     /// Shared with the thread that makes files ahead ([`Ahead`]).
@@ -38,6 +38,8 @@ pub(super) struct Context {
     pub(super) git_repo: std::sync::OnceLock<bool>,
     /// The run's Python interpreter, and those started ahead for its Python modules.
     pub(super) interpreters: Interpreters,
+    /// The run's ledger writer, for the writes its modules' tasks make as they go.
+    pub(super) ledger: LedgerHandle,
 }
 
 /// The run's Python interpreter (`None` when no Python module runs; an error when it is
@@ -670,7 +672,7 @@ fn job_for(
         name: step.name.clone(),
         dir: spec.dir.clone(),
         declared_checksum: step.checksum.clone(),
-        state_dir: ctx.options.state_dir.clone(),
+        ledger: ctx.ledger.clone(),
         invocation,
         safety: safety_for(ctx, step, spec)?,
         files: files_for(ctx, step, spec),
@@ -757,6 +759,7 @@ fn safety_for(
     Ok(Some(Safety {
         module: spec.name.clone(),
         state_dir: state_dir.clone(),
+        ledger: ctx.ledger.clone(),
         run_id: ctx.run_id,
         roots,
         health: spec.health.clone(),

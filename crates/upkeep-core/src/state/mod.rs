@@ -73,6 +73,10 @@ pub enum StateError {
         /// The newest version this build knows.
         known: usize,
     },
+    /// The run's ledger writer stopped (on an earlier error, which the run reports) before
+    /// it did what was asked of it.
+    #[error("reach the run's ledger writer: it stopped on an earlier error")]
+    WriterStopped,
 }
 
 /// What the ledger knows about one module.

@@ -389,13 +389,7 @@ impl Ledger {
     /// [`StateError::Sqlite`] on a write failure.
     pub fn record_health(&mut self, health: &HealthRecord) -> Result<(), StateError> {
         let err = || sqlite("record a health check", self.path());
-        self.conn()
-            .execute(
-                "INSERT INTO health_checks (run_id, module, at_ms, phase, passed, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![health.run_id, health.module, now_ms(), health.phase, health.passed, health.attempts, health.detail],
-            )
-            .map_err(err())?;
-        Ok(())
+        insert_health(self.conn(), health, now_ms()).map_err(err())
     }
 
     /// Record a rollback and, in the same transaction, the module's state after it: its
@@ -490,20 +484,7 @@ impl Ledger {
         run_id: Option<i64>,
     ) -> Result<(), StateError> {
         let err = || sqlite("record a git tag", self.path());
-        self.conn()
-            .execute(
-                "INSERT INTO git_tags VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tag) DO NOTHING",
-                params![
-                    tag.tag,
-                    tag.module,
-                    tag.version,
-                    tag.commit_id,
-                    tag.created_ms,
-                    run_id
-                ],
-            )
-            .map_err(err())?;
-        Ok(())
+        insert_git_tag(self.conn(), tag, run_id).map_err(err())
     }
 
     /// Git tags recorded for a module, newest first.
@@ -758,4 +739,36 @@ impl Ledger {
             .map(|pid| pid.and_then(|p| u32::try_from(p).ok()))
             .map_err(err())
     }
+}
+/// Insert a health check's result (in a transaction of the caller's, or on its own).
+pub(super) fn insert_health(
+    conn: &rusqlite::Connection,
+    health: &HealthRecord,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO health_checks (run_id, module, at_ms, phase, passed, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![health.run_id, health.module, at_ms, health.phase, health.passed, health.attempts, health.detail])?;
+    Ok(())
+}
+
+/// Insert a git tag upkeep made (once per tag name).
+pub(super) fn insert_git_tag(
+    conn: &rusqlite::Connection,
+    tag: &GitTagRow,
+    run_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO git_tags VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tag) DO NOTHING",
+    )?
+    .execute(params![
+        tag.tag,
+        tag.module,
+        tag.version,
+        tag.commit_id,
+        tag.created_ms,
+        run_id
+    ])?;
+    Ok(())
 }
