@@ -15,7 +15,10 @@ use crate::backup::{self, BackupConfig, BackupError, BackupKind, Request, Restor
 use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
-use crate::state::safety::{BackupRow, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::safety::{
+    BackupRow, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
+    RollbackTrigger,
+};
 use crate::state::{Ledger, StateError, now_ms};
 
 /// Where to roll back to.
@@ -310,30 +313,25 @@ pub fn rollback(
         tag.as_ref(),
         backup.as_ref(),
     )?;
-    let (result, detail) = match &healthy {
-        Some(Err(detail)) => (
-            "needs-intervention",
-            Some(format!("health check after the rollback failed: {detail}")),
-        ),
-        _ => ("rolled-back", None),
-    };
+    let (result, detail, module_after) = ended(healthy.as_ref());
     let record = RollbackRecord {
         run_id: None,
         module: module.to_owned(),
-        trigger: "manual".into(),
+        trigger: RollbackTrigger::Manual,
         cause: Some("requested".into()),
         from_version: state.applied_version.clone(),
         to_version: Some(version.clone()),
         backup_id: backup.as_ref().map(|b| b.id),
         git_tag: tag.as_ref().map(|t| t.tag.clone()),
         git_commit: tag.as_ref().map(|t| t.commit.clone()),
-        result: result.into(),
+        result,
+        module_after,
         detail: detail.clone(),
         applied_checksum,
     };
     let event = crate::notify::events::module_rolled_back_outside_run("manual", &record);
     ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
-    if result == "rolled-back" {
+    if result == RollbackResult::RolledBack {
         declare_version(manifest, module, &version)?;
     }
     Ok(Report {
@@ -344,9 +342,28 @@ pub fn rollback(
         backup_id: backup.map(|b| b.id),
         pre_rollback_backup: pre,
         healthy: healthy.map(|h| h.is_ok()),
-        result: result.into(),
+        result: result.as_str().to_owned(),
         detail,
     })
+}
+
+/// How a manual rollback ended, given its health check's result: one that worked puts
+/// its version back as applied; one whose check failed holds the module.
+fn ended(
+    healthy: Option<&Result<(), String>>,
+) -> (RollbackResult, Option<String>, ModuleAfterRollback) {
+    match healthy {
+        Some(Err(detail)) => {
+            let detail = format!("health check after the rollback failed: {detail}");
+            let held = ModuleAfterRollback::Held(detail.clone());
+            (RollbackResult::NeedsIntervention, Some(detail), held)
+        }
+        _ => (
+            RollbackResult::RolledBack,
+            None,
+            ModuleAfterRollback::Applied,
+        ),
+    }
 }
 
 /// Set the manifest's declared version to where the module now is.

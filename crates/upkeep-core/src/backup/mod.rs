@@ -17,6 +17,7 @@ use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
 use crate::state::safety::{BackupRoot, BackupRow, NewBackup};
+use crate::state::safety::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
@@ -563,24 +564,29 @@ fn undo_update(
     let row = find(ledger, &backup_id.to_string())?;
     let result = restore(ledger, state_dir, &row, &selection, None);
     let cause = format!("run {run} was interrupted while `{module}` was updating");
-    let (outcome, detail) = match &result {
+    // A restore that failed leaves the module held; one that worked changes nothing else
+    // (the interrupted run never recorded its update as applied).
+    let (outcome, detail, module_after) = match &result {
         Ok(_) => (
-            "rolled-back",
+            RollbackResult::RolledBack,
             format!("{cause}; restored its paths from backup {backup_id}"),
+            ModuleAfterRollback::Unchanged,
         ),
-        Err(err) => (
-            "needs-intervention",
-            format!("{cause}; restoring backup {backup_id} failed: {err}"),
-        ),
+        Err(err) => {
+            let detail = format!("{cause}; restoring backup {backup_id} failed: {err}");
+            let held = ModuleAfterRollback::Held(detail.clone());
+            (RollbackResult::NeedsIntervention, detail, held)
+        }
     };
     let record = crate::state::safety::RollbackRecord {
         run_id: Some(run),
         module: module.to_owned(),
-        trigger: "recovery".into(),
+        trigger: RollbackTrigger::Recovery,
         cause: Some(cause),
         to_version: row.module_version.clone(),
         backup_id: Some(backup_id),
-        result: outcome.into(),
+        result: outcome,
+        module_after,
         detail: Some(detail.clone()),
         ..crate::state::safety::RollbackRecord::default()
     };

@@ -107,7 +107,7 @@ pub fn module_rolled_back_outside_run(
 ) -> Event {
     let module = &record.module;
     let at_ms = now_ms();
-    let worked = record.result == "rolled-back";
+    let worked = record.result == crate::state::safety::RollbackResult::RolledBack;
     let title = if worked {
         format!("{module} rolled back ({trigger})")
     } else {

@@ -15,7 +15,10 @@ use crate::manifest::HealthCheck;
 use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
 use crate::state::outbox::NewOutboxRow;
-use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::safety::{
+    BackupRoot, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
+    RollbackTrigger,
+};
 use crate::state::writer::{LedgerHandle, LedgerOp};
 
 /// What one module's safety steps need.
@@ -160,15 +163,17 @@ async fn roll_back(
             reason,
         },
     };
+    let (result, module_after) = rollback_effect(&outcome);
     let record = RollbackRecord {
         run_id: safety.run_id,
         module: safety.module.clone(),
-        trigger: "automatic".into(),
+        trigger: RollbackTrigger::Automatic,
         cause: Some(cause),
         from_version: safety.version_after.clone(),
         to_version: safety.version_before.clone(),
         backup_id: Some(backup_id),
-        result: outcome.name().to_owned(),
+        result,
+        module_after,
         detail: outcome.detail(),
         ..RollbackRecord::default()
     };
@@ -179,6 +184,19 @@ async fn roll_back(
             cause: outcome.detail().unwrap_or_default(),
             reason: format!("could not record the rollback: {err}"),
         },
+    }
+}
+
+/// What an automatic rollback's outcome means for the ledger: one that did not work holds
+/// the module until `upkeep clear`; one that did leaves its applied version as it was (the
+/// failed update never recorded one).
+fn rollback_effect(outcome: &Outcome) -> (RollbackResult, ModuleAfterRollback) {
+    match outcome {
+        Outcome::NeedsIntervention { reason, .. } => (
+            RollbackResult::NeedsIntervention,
+            ModuleAfterRollback::Held(outcome.detail().unwrap_or_else(|| reason.clone())),
+        ),
+        _ => (RollbackResult::RolledBack, ModuleAfterRollback::Unchanged),
     }
 }
 

@@ -111,6 +111,77 @@ pub struct HealthRecord {
     pub detail: Option<String>,
 }
 
+/// Who started a rollback, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollbackTrigger {
+    /// A run, after its module's update or health check failed.
+    #[default]
+    Automatic,
+    /// `upkeep rollback`.
+    Manual,
+    /// A run undoing an update that an interrupted run left half-done.
+    Recovery,
+}
+
+/// How a rollback ended, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollbackResult {
+    /// The module is back where it was and healthy.
+    #[default]
+    RolledBack,
+    /// The restore or the health check after it failed.
+    NeedsIntervention,
+}
+
+/// What a rollback leaves recorded about its module.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ModuleAfterRollback {
+    /// Nothing changes.
+    #[default]
+    Unchanged,
+    /// The module is held out of automatic runs, for this reason.
+    Held(String),
+    /// The rollback's `to_version` (and `applied_checksum`, when given) is what is applied
+    /// now, and any hold is cleared.
+    Applied,
+}
+
+/// The one mapping each way between these enums and their ledger spellings.
+macro_rules! spelled {
+    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The ledger's spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
+                }
+            }
+        }
+    };
+}
+
+spelled!(RollbackTrigger {
+    Automatic => "automatic",
+    Manual => "manual",
+    Recovery => "recovery",
+});
+
+spelled!(RollbackResult {
+    RolledBack => "rolled-back",
+    NeedsIntervention => "needs-intervention",
+});
+
 /// A rollback to record.
 #[derive(Debug, Clone, Default)]
 pub struct RollbackRecord {
@@ -118,8 +189,8 @@ pub struct RollbackRecord {
     pub run_id: Option<i64>,
     /// The module.
     pub module: String,
-    /// `automatic` or `manual`.
-    pub trigger: String,
+    /// Who started it.
+    pub trigger: RollbackTrigger,
     /// What made it necessary.
     pub cause: Option<String>,
     /// Version before.
@@ -132,8 +203,11 @@ pub struct RollbackRecord {
     pub git_tag: Option<String>,
     /// The commit that tag pointed at.
     pub git_commit: Option<String>,
-    /// `rolled-back` or `needs-intervention`.
-    pub result: String,
+    /// How it ended.
+    pub result: RollbackResult,
+    /// What it leaves recorded about the module: the caller decides (a rollback that did
+    /// not work holds its module; a manual one that did puts its version back as applied).
+    pub module_after: ModuleAfterRollback,
     /// The checksum of the module folder now in place, when its code was restored.
     pub applied_checksum: Option<String>,
     /// Details.
@@ -419,9 +493,9 @@ impl Ledger {
             "INSERT INTO rollbacks (run_id, module, at_ms, trigger, cause, from_version, to_version, backup_id, git_tag, git_commit, result, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
-                rollback.run_id, rollback.module, now_ms(), rollback.trigger, rollback.cause,
+                rollback.run_id, rollback.module, now_ms(), rollback.trigger.as_str(), rollback.cause,
                 rollback.from_version, rollback.to_version, rollback.backup_id, rollback.git_tag,
-                rollback.git_commit, rollback.result, rollback.detail
+                rollback.git_commit, rollback.result.as_str(), rollback.detail
             ],
         )
         .map_err(err())?;
@@ -430,26 +504,23 @@ impl Ledger {
             [&rollback.module],
         )
         .map_err(err())?;
-        if rollback.result == "needs-intervention" {
-            tx.execute(
-                "UPDATE modules SET needs_intervention = ?2 WHERE name = ?1",
-                params![
-                    rollback.module,
-                    rollback
-                        .detail
-                        .as_deref()
-                        .or(rollback.cause.as_deref())
-                        .unwrap_or("rollback failed")
-                ],
-            )
-            .map_err(err())?;
-        } else if rollback.trigger == "manual" {
-            tx.execute(
-                "UPDATE modules SET applied_version = ?2, applied_at_ms = ?3, needs_intervention = NULL,
-                    applied_checksum = coalesce(?4, applied_checksum) WHERE name = ?1",
-                params![rollback.module, rollback.to_version, now_ms(), rollback.applied_checksum],
-            )
-            .map_err(err())?;
+        match &rollback.module_after {
+            ModuleAfterRollback::Held(reason) => {
+                tx.execute(
+                    "UPDATE modules SET needs_intervention = ?2 WHERE name = ?1",
+                    params![rollback.module, reason],
+                )
+                .map_err(err())?;
+            }
+            ModuleAfterRollback::Applied => {
+                tx.execute(
+                    "UPDATE modules SET applied_version = ?2, applied_at_ms = ?3, needs_intervention = NULL,
+                        applied_checksum = coalesce(?4, applied_checksum) WHERE name = ?1",
+                    params![rollback.module, rollback.to_version, now_ms(), rollback.applied_checksum],
+                )
+                .map_err(err())?;
+            }
+            ModuleAfterRollback::Unchanged => {}
         }
         tx.commit().map_err(err())
     }
@@ -771,4 +842,27 @@ pub(super) fn insert_git_tag(
         run_id
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_kinds_have_one_spelling_each_way() {
+        for trigger in [
+            RollbackTrigger::Automatic,
+            RollbackTrigger::Manual,
+            RollbackTrigger::Recovery,
+        ] {
+            assert_eq!(trigger.as_str().parse(), Ok(trigger));
+        }
+        for result in [
+            RollbackResult::RolledBack,
+            RollbackResult::NeedsIntervention,
+        ] {
+            assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        assert!("rolled_back".parse::<RollbackResult>().is_err());
+    }
 }
