@@ -367,7 +367,7 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<usize, St
         {
             continue;
         }
-        apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
+        apply_one(&tx, op).map_err(sqlite(action(op), path))?;
         let notices = match op {
             LedgerOp::ModuleFinished(r) => r.notices.as_slice(),
             LedgerOp::RunFinished { notices, .. } => notices.as_slice(),
@@ -379,6 +379,15 @@ pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<usize, St
     tx.commit()
         .map_err(sqlite("commit module progress", path))?;
     Ok(enqueued)
+}
+
+/// What writing `op` is, for the error when the ledger refuses it.
+fn action(op: &LedgerOp) -> &'static str {
+    match op {
+        LedgerOp::Health(_) => "record a health check",
+        LedgerOp::GitTag { .. } => "record a git tag",
+        _ => "record module progress",
+    }
 }
 
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {

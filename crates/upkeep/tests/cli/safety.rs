@@ -714,6 +714,10 @@ fn a_health_check_the_ledger_cannot_record_fails_the_run() {
     checked_release(&mut host, "2");
     let (code, _, stderr) = output(&host.upkeep().arg("run").assert());
     assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("failed to record a health check"),
+        "{stderr}"
+    );
     assert!(stderr.contains("health rows refused"), "{stderr}");
 }
 
