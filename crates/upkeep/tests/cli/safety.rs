@@ -740,3 +740,28 @@ fn a_rollback_health_check_the_ledger_cannot_record_fails_the_rollback() {
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("health rows refused"), "{stderr}");
 }
+
+/// The pre-update backup's row is committed (through the run's ledger writer) before the
+/// module starts: the module itself, reading the ledger on a connection of its own, finds
+/// the backup of its run.
+#[test]
+fn a_module_starts_only_once_its_backup_is_committed() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/app");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("state"), "1").unwrap();
+    let seen = host.root.join("seen.txt");
+    host.python_module(
+        "app",
+        &format!(
+            "import os, sqlite3\ndef main(args):\n    db = sqlite3.connect(os.path.join(os.environ['UPKEEP_STATE_DIR'], 'upkeep.db'))\n    n = db.execute('SELECT count(*) FROM backups WHERE run_id = ? AND reason = ?', (int(os.environ['UPKEEP_RUN_ID']), 'pre-update')).fetchone()[0]\n    open({seen:?}, 'w').write(str(n))\n",
+            seen = seen.display().to_string()
+        ),
+    );
+    host.manifest_json(&serde_json::json!({
+        "updates": [{"name": "app", "version": "1", "paths": [data.display().to_string()]}]
+    }));
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    assert_eq!(fs_err::read_to_string(&seen).unwrap(), "1");
+}
