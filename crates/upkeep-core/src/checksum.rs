@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use crate::integrity::{self, DirDigest, FileDiff, IntegrityError};
 use crate::lock::{LockError, RunLock};
 use crate::manifest::{Manifest, ModuleSpec, writeback};
-use crate::plan::declared_checksum;
 use crate::state::{Ledger, StateError};
 
 /// The verdict for one module.
@@ -133,7 +132,7 @@ fn digest_selected(specs: Vec<&ModuleSpec>, threads: usize) -> Digested<'_> {
             let mut entry = ModuleChecksum {
                 module: spec.name.clone(),
                 verdict: Verdict::Ok,
-                declared: declared_checksum(spec),
+                declared: spec.declared_checksum(),
                 actual: None,
                 files: 0,
                 bytes: 0,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::deploy::{self, Applied, ApplyOptions, Plan, PlanOptions, ScriptOptions, ScriptRun};
 use crate::state::deploy::DeployedFile;
+use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError, now_ms};
 
 /// What a deployment works on.
@@ -93,10 +94,18 @@ pub struct Owned {
 /// # Errors
 /// The root cannot be listed, or the ledger cannot be read.
 pub fn plan(ledger: Option<&Ledger>, options: &FilesOptions) -> Result<Plan, FilesError> {
+    let owned = ledger.map(Ledger::deployed_checksums).transpose()?;
+    plan_owned(owned, options)
+}
+
+/// The plan for `options`, given the checksums of what upkeep deployed before.
+fn plan_owned(
+    owned: Option<std::collections::HashMap<String, String>>,
+    options: &FilesOptions,
+) -> Result<Plan, FilesError> {
     let mut plan_options = options.plan.clone();
-    if let Some(ledger) = ledger {
-        plan_options.owned = ledger
-            .deployed_checksums()?
+    if let Some(owned) = owned {
+        plan_options.owned = owned
             .into_iter()
             .map(|(dest, sha)| (PathBuf::from(dest), sha))
             .collect();
@@ -108,8 +117,12 @@ pub fn plan(ledger: Option<&Ledger>, options: &FilesOptions) -> Result<Plan, Fil
 ///
 /// # Errors
 /// The root cannot be listed, or the ledger fails (files already deployed stay so).
-pub fn apply(ledger: &mut Ledger, options: &FilesOptions) -> Result<(Plan, Applied), FilesError> {
-    let plan = plan(Some(ledger), options)?;
+pub fn apply(
+    ledger: &mut impl LedgerAccess,
+    options: &FilesOptions,
+) -> Result<(Plan, Applied), FilesError> {
+    let owned = ledger.with(|ledger| Ledger::deployed_checksums(ledger))?;
+    let plan = plan_owned(Some(owned), options)?;
     let mut failures: Vec<StateError> = Vec::new();
     let mut record = |p: &deploy::Processed| {
         let row = DeployedFile {
@@ -122,7 +135,8 @@ pub fn apply(ledger: &mut Ledger, options: &FilesOptions) -> Result<(Plan, Appli
             run_id: options.run_id,
             deployed_ms: now_ms(),
         };
-        if let Err(err) = ledger.record_deployed(&[row]) {
+        // Committed before it returns: the moved source goes only afterwards.
+        if let Err(err) = ledger.with(move |ledger| ledger.record_deployed(&[row])) {
             failures.push(err);
         }
     };
@@ -147,8 +161,11 @@ pub fn apply(ledger: &mut Ledger, options: &FilesOptions) -> Result<(Plan, Appli
 ///
 /// # Errors
 /// The root cannot be read, or the ledger fails.
-pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, FilesError> {
-    ledger.recover_scripts()?;
+pub fn prerun(
+    ledger: &mut impl LedgerAccess,
+    options: &FilesOptions,
+) -> Result<Prerun, FilesError> {
+    ledger.with(Ledger::recover_scripts)?;
     let found = deploy::scripts::discover(&options.root).map_err(|source| {
         deploy::DeployError::Scripts {
             root: options.root.clone(),
@@ -159,20 +176,23 @@ pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, Fil
         Some(command) => Some(run_command(ledger, options, command)?),
         None => None,
     };
-    let done = ledger.scripts_done()?;
+    let done = ledger.with(|ledger| Ledger::scripts_done(ledger))?;
     let mut scripts = Vec::new();
     for script in found.due(&done) {
         let kind = match script.kind {
             deploy::ScriptKind::PreRun => "pre-run",
             deploy::ScriptKind::Updater | deploy::ScriptKind::Once => "once",
         };
-        let id = ledger.script_started(&script.name, &script.sha256, kind)?;
+        let (name, sha) = (script.name.clone(), script.sha256.clone());
+        let id = ledger.with(move |ledger| ledger.script_started(&name, &sha, kind))?;
         let run = deploy::scripts::run(&options.root, script, &options.scripts);
         let detail = match &run.outcome {
             deploy::ScriptOutcome::Succeeded => None,
             deploy::ScriptOutcome::Failed { reason, .. } => Some(reason.as_str()),
         };
-        ledger.script_finished(id, run.succeeded(), None, detail)?;
+        let (succeeded, detail) = (run.succeeded(), detail.map(str::to_owned));
+        ledger
+            .with(move |ledger| ledger.script_finished(id, succeeded, None, detail.as_deref()))?;
         scripts.push(run);
     }
     let (plan, applied) = apply(ledger, options)?;
@@ -187,13 +207,14 @@ pub fn prerun(ledger: &mut Ledger, options: &FilesOptions) -> Result<Prerun, Fil
 /// Run the configured pre-run command, recorded like a pre-run script (its name is the
 /// command, its checksum that of the command text).
 fn run_command(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     options: &FilesOptions,
     command: &str,
 ) -> Result<CommandRun, FilesError> {
     use sha2::Digest;
     let sha = hex::encode(sha2::Sha256::digest(command.as_bytes()));
-    let id = ledger.script_started(command, &sha, "pre-run")?;
+    let name = command.to_owned();
+    let id = ledger.with(move |ledger| ledger.script_started(&name, &sha, "pre-run"))?;
     let log = options.scripts.log_dir.join("pre-run-command.log");
     let invocation = crate::exec::Invocation {
         argv: vec!["sh".into(), "-c".into(), command.into()],
@@ -215,7 +236,10 @@ fn run_command(
         crate::exec::Exit::Code(code) => Some(code),
         _ => None,
     };
-    ledger.script_finished(id, detail.is_none(), exit_code, detail.as_deref())?;
+    let recorded = detail.clone();
+    ledger.with(move |ledger| {
+        ledger.script_finished(id, recorded.is_none(), exit_code, recorded.as_deref())
+    })?;
     Ok(CommandRun {
         command: command.to_owned(),
         succeeded: detail.is_none(),

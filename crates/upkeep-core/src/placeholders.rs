@@ -8,7 +8,7 @@
 //! Templates are checked when a manifest loads ([`check`]) and expanded when the state
 //! directory and module are known ([`expand`]).
 //!
-//! File deployment ([`crate::deploy`]) expands destinations with [`expand_deploy`]: the
+//! File deployment (`deploy`) expands destinations with [`expand_deploy`]: the
 //! platform ids plus ids the caller defines (which win over the platform's), relative
 //! results taken relative to a base directory, and the same refusals. [`beneath`] checks
 //! that a result lies beneath one of the allowed roots.
@@ -75,7 +75,7 @@ pub fn check(template: &str) -> Result<(), PlaceholderError> {
     let ids = split(template).map_err(fail)?;
     for id in ids {
         if !known_ids().any(|k| k == id) {
-            let hint = crate::manifest::suggest(id, known_ids())
+            let hint = crate::text::suggest(id, known_ids())
                 .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
             return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
         }
@@ -185,7 +185,7 @@ pub fn expand_deploy(
                 .iter()
                 .copied()
                 .chain(user.keys().map(String::as_str));
-            let hint = crate::manifest::suggest(id, known)
+            let hint = crate::text::suggest(id, known)
                 .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
             return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
         }

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::integrity;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::state::ModuleState;
 use crate::updates::{self, PackageUpdate, UpdateType};
@@ -244,7 +243,7 @@ pub fn plan(
             .unwrap_or(0);
         waves.insert(index, wave);
         let state = states.get(&spec.name);
-        let checksum = declared_checksum(spec);
+        let checksum = spec.declared_checksum();
         let update = upstream(spec, state, options.allow_breaking);
         let action = with_update(
             action(
@@ -298,6 +297,7 @@ fn upstream(
     let source = spec.source.as_ref()?;
     let state = state?;
     let (checked_ms, finding) = state.check.as_ref()?;
+    let finding = &updates::Finding::from_json(finding);
     let current = updates::current_version(state.upstream_version.clone(), finding, spec)
         .map(|(version, _)| version);
     let mut update = StepUpdate {
@@ -364,14 +364,6 @@ fn with_update(action: Action, update: Option<&StepUpdate>) -> Action {
         },
         (_, action) => action,
     }
-}
-
-/// The checksum a module declares: the manifest field, else its `checksum` file.
-pub fn declared_checksum(spec: &ModuleSpec) -> Option<String> {
-    spec.manifest_checksum.clone().or_else(|| {
-        let dir = spec.dir.as_deref()?;
-        integrity::read_checksum_file(dir).ok().flatten()
-    })
 }
 
 fn action(

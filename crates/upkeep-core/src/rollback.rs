@@ -15,7 +15,10 @@ use crate::backup::{self, BackupConfig, BackupError, BackupKind, Request, Restor
 use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
-use crate::state::safety::{BackupRow, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::safety::{
+    BackupRow, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
+    RollbackTrigger,
+};
 use crate::state::{Ledger, StateError, now_ms};
 
 /// Where to roll back to.
@@ -326,24 +329,25 @@ pub fn rollback(
         tag.as_ref(),
         backup.as_ref(),
     )?;
-    let (result, detail) = verdict(healthy.as_ref());
+    let (result, detail, module_after) = ended(healthy.as_ref());
     let record = RollbackRecord {
         run_id: None,
         module: module.to_owned(),
-        trigger: "manual".into(),
+        trigger: RollbackTrigger::Manual,
         cause: Some("requested".into()),
         from_version: state.applied_version.clone(),
         to_version: Some(version.clone()),
         backup_id: backup.as_ref().map(|b| b.id),
         git_tag: tag.as_ref().map(|t| t.tag.clone()),
         git_commit: tag.as_ref().map(|t| t.commit.clone()),
-        result: result.into(),
+        result,
+        module_after,
         detail: detail.clone(),
         applied_checksum,
     };
     let event = crate::notify::events::module_rolled_back_outside_run("manual", &record);
-    ledger.record_rollback_notifying(&record, routing, &[event])?;
-    if result == "rolled-back" {
+    ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
+    if result == RollbackResult::RolledBack {
         declare_version(manifest, module, &version)?;
     }
     Ok(Report {
@@ -354,19 +358,27 @@ pub fn rollback(
         backup_id: backup.map(|b| b.id),
         pre_rollback_backup: pre,
         healthy: healthy.map(|h| h.is_ok()),
-        result: result.into(),
+        result: result.as_str().to_owned(),
         detail,
     })
 }
 
-/// The rollback's result and detail, from its health check's.
-fn verdict(healthy: Option<&Result<(), String>>) -> (&'static str, Option<String>) {
+/// How a manual rollback ended, given its health check's result: one that worked puts
+/// its version back as applied; one whose check failed holds the module.
+fn ended(
+    healthy: Option<&Result<(), String>>,
+) -> (RollbackResult, Option<String>, ModuleAfterRollback) {
     match healthy {
-        Some(Err(detail)) => (
-            "needs-intervention",
-            Some(format!("health check after the rollback failed: {detail}")),
+        Some(Err(detail)) => {
+            let detail = format!("health check after the rollback failed: {detail}");
+            let held = ModuleAfterRollback::Held(detail.clone());
+            (RollbackResult::NeedsIntervention, Some(detail), held)
+        }
+        _ => (
+            RollbackResult::RolledBack,
+            None,
+            ModuleAfterRollback::Applied,
         ),
-        _ => ("rolled-back", None),
     }
 }
 
@@ -413,7 +425,8 @@ fn apply(
     let healthy = spec
         .health
         .as_ref()
-        .map(|check| health(manifest, ledger, state_dir, occasion, check));
+        .map(|check| health(manifest, ledger, state_dir, occasion, check))
+        .transpose()?;
     Ok((checksum, healthy))
 }
 
@@ -607,7 +620,7 @@ fn health(
     state_dir: &Path,
     occasion: &Occasion<'_>,
     check: &crate::manifest::HealthCheck,
-) -> Result<(), String> {
+) -> Result<Result<(), String>, StateError> {
     let spec = occasion.spec;
     // The same variables the check sees after an update in a run (`crate::module_env`).
     let env = crate::module_env::ModuleContext {
@@ -635,10 +648,13 @@ fn health(
         display: None,
         log_made: false,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("start the runtime: {e}"))?;
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return Ok(Err(format!("start the runtime: {e}"))),
+    };
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
         check,
@@ -646,15 +662,17 @@ fn health(
         &base,
         cancel,
     ));
-    let _ = ledger.record_health(&HealthRecord {
+    // A result the ledger cannot keep fails the rollback as a ledger error rather than
+    // vanishing: `status` and `history` would otherwise miss the check.
+    ledger.record_health(&HealthRecord {
         run_id: None,
         module: spec.name.clone(),
         phase: "after-manual-rollback".into(),
         passed: result.is_ok(),
         attempts,
         detail: result.as_ref().err().cloned(),
-    });
-    result
+    })?;
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -55,6 +55,20 @@ impl fmt::Display for Version {
     }
 }
 
+/// Parse a version as semver, allowing a leading `v` and Plinth's plain integers
+/// (`3` is `3.0.0`); `None` when it is neither.
+pub fn parse_semver(text: &str) -> Option<semver::Version> {
+    let text = text.trim();
+    let text = text.strip_prefix('v').unwrap_or(text);
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .ok()
+            .map(|major| semver::Version::new(major, 0, 0));
+    }
+    semver::Version::parse(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

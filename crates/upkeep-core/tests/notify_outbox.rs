@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use upkeep_core::notify::events::{self, Available};
-use upkeep_core::notify::{Channel, Courier, EventKind, RetryPolicy, Routing, Sent, flush};
+use upkeep_core::notify::{Channel, Courier, Event, EventKind, RetryPolicy, Routing, Sent, flush};
 use upkeep_core::state::{Ledger, now_ms};
 
 /// A server answering connection `n` with `statuses[n]` (0: never answer), then 200s.
@@ -104,16 +104,20 @@ fn events_are_enqueued_once_per_channel_for_the_kinds_routed() {
     );
     let found = update("2.0");
     let added = ledger
-        .enqueue_events(&routing, &[found.clone(), run_started])
+        .enqueue_rows(&routing.rows(&[found.clone(), run_started]))
         .unwrap();
     assert_eq!(added, 2, "run_started is not routed");
     // A check that finds the same update again tells nobody twice.
     assert_eq!(
-        ledger.enqueue_events(&routing, &[update("2.0")]).unwrap(),
+        ledger
+            .enqueue_rows(&routing.rows(&[update("2.0")]))
+            .unwrap(),
         0
     );
     assert_eq!(
-        ledger.enqueue_events(&routing, &[update("2.1")]).unwrap(),
+        ledger
+            .enqueue_rows(&routing.rows(&[update("2.1")]))
+            .unwrap(),
         2
     );
     let rows = ledger.outbox_undelivered().unwrap();
@@ -130,11 +134,11 @@ fn events_are_enqueued_once_per_channel_for_the_kinds_routed() {
             ("evt_update.web.2.1", "team", "pending"),
         ]
     );
-    assert_eq!(rows[0].parsed().unwrap(), found);
+    assert_eq!(rows[0].parsed::<Event>().unwrap(), found);
     assert_eq!(
         Ledger::open(dir.path())
             .unwrap()
-            .enqueue_events(&Routing::default(), &[update("3.0")])
+            .enqueue_rows(&Routing::default().rows(&[update("3.0")]))
             .unwrap(),
         0,
         "no channels, no rows"
@@ -147,7 +151,7 @@ fn a_failed_attempt_backs_off_and_the_row_is_given_up_after_the_last() {
     let mut ledger = Ledger::open(dir.path()).unwrap();
     let (url, received) = serve(vec![500, 500, 500, 200]);
     ledger
-        .enqueue_events(&routing(&["ops"]), &[update("2.0")])
+        .enqueue_rows(&routing(&["ops"]).rows(&[update("2.0")]))
         .unwrap();
     let channels = webhook(&url);
     let policy = quick();
@@ -185,7 +189,7 @@ fn rows_for_a_channel_no_longer_configured_are_given_up_and_claims_are_exclusive
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = Ledger::open(dir.path()).unwrap();
     ledger
-        .enqueue_events(&routing(&["gone"]), &[update("2.0")])
+        .enqueue_rows(&routing(&["gone"]).rows(&[update("2.0")]))
         .unwrap();
     let id = ledger.outbox_due(now_ms(), false).unwrap()[0].id;
     let now = now_ms();
@@ -208,12 +212,12 @@ fn the_courier_delivers_when_woken_and_finish_is_bounded_by_a_hanging_endpoint()
     let (url, received) = serve(vec![200, 0]);
     let courier = Courier::start(dir.path().to_path_buf(), webhook(&url), quick());
     ledger
-        .enqueue_events(&routing(&["ops"]), &[update("2.0")])
+        .enqueue_rows(&routing(&["ops"]).rows(&[update("2.0")]))
         .unwrap();
     courier.handle().wake();
     assert_eq!(received.recv().unwrap(), "evt_update.web.2.0");
     ledger
-        .enqueue_events(&routing(&["ops"]), &[update("2.1")])
+        .enqueue_rows(&routing(&["ops"]).rows(&[update("2.1")]))
         .unwrap();
     // The endpoint takes the second event and never answers: finishing gives up waiting
     // at the bound (the attempt's own limit is 5 s), and the row stays pending.

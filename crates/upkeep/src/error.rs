@@ -368,9 +368,10 @@ fn lock(err: &LockError) -> Class {
 
 fn state(err: &StateError) -> Class {
     match err {
-        StateError::Sqlite { .. } | StateError::Io { .. } | StateError::NotWal { .. } => {
-            Class::new(Kind::Internal)
-        }
+        StateError::Sqlite { .. }
+        | StateError::Io { .. }
+        | StateError::NotWal { .. }
+        | StateError::WriterStopped => Class::new(Kind::Internal),
         StateError::TooNew { .. } => Class::hint(
             Kind::Internal,
             "a newer upkeep wrote this ledger; use that version (or a later one) with it",

@@ -17,6 +17,8 @@ use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
 use crate::state::safety::{BackupRoot, BackupRow, NewBackup};
+use crate::state::safety::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
+use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
 /// The directory holding archives.
@@ -232,7 +234,7 @@ pub fn roots_for(
 /// # Errors
 /// [`BackupError`]; nothing is recorded then and no archive is left behind.
 pub fn create(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     state_dir: &Path,
     request: &Request,
     roots: &[BackupRoot],
@@ -274,10 +276,14 @@ pub fn create(
     let written = archive::create(&dir.join(&file), &archive_roots, &options)?;
     crate::failpoint::crash_point!("backup::archive-written");
     let new = record_of(request, roots, written, name, file.clone(), config);
-    match ledger.insert_backup(&new) {
-        Ok(id) => Ok(ledger
-            .backup(&id.to_string())?
-            .expect("a backup just recorded is found")),
+    // The row is committed when this returns (inside a run, through its writer), so a
+    // module starts only once its backup is durable.
+    let inserted = ledger.with(move |ledger| {
+        let id = ledger.insert_backup(&new)?;
+        Ok(ledger.backup(&id.to_string()))
+    });
+    match inserted {
+        Ok(read) => Ok(read?.expect("a backup just recorded is found")),
         Err(err) => {
             let _ = fs_err::remove_file(dir.join(&file));
             Err(err.into())
@@ -397,8 +403,12 @@ pub fn selected_roots(
     row: &BackupRow,
     selection: &RestoreSelection,
 ) -> Result<Vec<BackupRoot>, BackupError> {
-    let roots = ledger.backup_roots(row.id)?;
-    Ok(roots
+    Ok(select(ledger.backup_roots(row.id)?, selection))
+}
+
+/// The `roots` of a backup that `selection` covers.
+fn select(roots: Vec<BackupRoot>, selection: &RestoreSelection) -> Vec<BackupRoot> {
+    roots
         .into_iter()
         .filter(|r| {
             let category = PathCategory::from_name(&r.category);
@@ -407,7 +417,7 @@ pub fn selected_roots(
                 && (selection.modules.is_empty() || selection.modules.contains(&r.module))
                 && (selection.labels.is_empty() || selection.labels.contains(&r.label))
         })
-        .collect())
+        .collect()
 }
 
 /// Restore a backup: verify it as hostile input, stage it beside each path, take a
@@ -417,20 +427,22 @@ pub fn selected_roots(
 /// # Errors
 /// [`BackupError`]; when extraction or verification fails nothing on the host changed.
 pub fn restore(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     state_dir: &Path,
     row: &BackupRow,
     selection: &RestoreSelection,
     pre_backup: Option<(&Request, &BackupConfig)>,
 ) -> Result<Restored, BackupError> {
-    let roots = selected_roots(ledger, row, selection)?;
+    let id = row.id;
+    let (roots, entries) =
+        ledger.with(move |ledger| Ok((ledger.backup_roots(id)?, ledger.backup_entries(id)?)))?;
+    let roots = select(roots, selection);
     if roots.is_empty() {
         return Err(BackupError::Nothing {
             action: "restore",
             reason: format!("backup {} holds nothing in the selection", row.id),
         });
     }
-    let entries = ledger.backup_entries(row.id)?;
     let targets: Vec<Root> = roots
         .iter()
         .map(|r| Root {
@@ -464,28 +476,33 @@ pub fn restore(
 }
 
 /// Swap every staged label into place, journaling each swap before the old content goes.
+/// Each journal write is committed before the next swap (inside a run, the writer answers
+/// only after its commit).
 fn swap_all(
-    ledger: &mut Ledger,
+    ledger: &mut impl LedgerAccess,
     backup_id: i64,
     staged: &mut archive::Staged,
     labels: &[String],
 ) -> Result<(), BackupError> {
-    let journal = ledger.begin_restore(backup_id, labels)?;
+    let all = labels.to_vec();
+    let journal = ledger.with(move |ledger| ledger.begin_restore(backup_id, &all))?;
     let mut swapped = Vec::new();
     for label in labels {
         match staged.swap(label) {
             Ok(done) => {
                 crate::failpoint::crash_point!("restore::swapped-unrecorded");
-                ledger.restore_swapped(journal, label)?;
+                let label = label.clone();
+                ledger.with(move |ledger| ledger.restore_swapped(journal, &label))?;
                 swapped.push(done);
             }
             Err(err) => {
-                ledger.finish_restore(journal, &format!("failed at {label}: {err}"))?;
+                let result = format!("failed at {label}: {err}");
+                ledger.with(move |ledger| ledger.finish_restore(journal, &result))?;
                 return Err(err.into());
             }
         }
     }
-    ledger.finish_restore(journal, "ok")?;
+    ledger.with(move |ledger| ledger.finish_restore(journal, "ok"))?;
     crate::failpoint::crash_point!("restore::recorded");
     for done in swapped {
         done.discard()?;
@@ -565,29 +582,34 @@ fn undo_update(
     let row = find(ledger, &backup_id.to_string())?;
     let result = restore(ledger, state_dir, &row, &selection, None);
     let cause = format!("run {run} was interrupted while `{module}` was updating");
-    let (outcome, detail) = match &result {
+    // A restore that failed leaves the module held; one that worked changes nothing else
+    // (the interrupted run never recorded its update as applied).
+    let (outcome, detail, module_after) = match &result {
         Ok(_) => (
-            "rolled-back",
+            RollbackResult::RolledBack,
             format!("{cause}; restored its paths from backup {backup_id}"),
+            ModuleAfterRollback::Unchanged,
         ),
-        Err(err) => (
-            "needs-intervention",
-            format!("{cause}; restoring backup {backup_id} failed: {err}"),
-        ),
+        Err(err) => {
+            let detail = format!("{cause}; restoring backup {backup_id} failed: {err}");
+            let held = ModuleAfterRollback::Held(detail.clone());
+            (RollbackResult::NeedsIntervention, detail, held)
+        }
     };
     let record = crate::state::safety::RollbackRecord {
         run_id: Some(run),
         module: module.to_owned(),
-        trigger: "recovery".into(),
+        trigger: RollbackTrigger::Recovery,
         cause: Some(cause),
         to_version: row.module_version.clone(),
         backup_id: Some(backup_id),
-        result: outcome.into(),
+        result: outcome,
+        module_after,
         detail: Some(detail.clone()),
         ..crate::state::safety::RollbackRecord::default()
     };
     let event = crate::notify::events::module_rolled_back_outside_run("recovery", &record);
-    ledger.record_rollback_notifying(&record, routing, &[event])?;
+    ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
     Ok(Recovered {
         module: Some(module.to_owned()),
         backup_id,

@@ -19,7 +19,9 @@ pub mod writeback;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::text::suggest;
 pub use diag::{Diagnostic, Snippet, Span};
+pub use sources::{Channel, Policy, Source, SourceKind, UpdateType};
 
 use crate::version::Version;
 
@@ -174,13 +176,21 @@ pub struct ModuleSpec {
     pub health: Option<HealthCheck>,
     /// Restore its paths when its update or health check fails.
     pub rollback: bool,
-    /// Where its updates come from, if it says (see [`crate::updates`]).
-    pub source: Option<crate::updates::Source>,
+    /// Where its updates come from, if it says (see `updates`).
+    pub source: Option<Source>,
     /// What its updates may move it to.
-    pub policy: crate::updates::Policy,
+    pub policy: Policy,
 }
 
 impl ModuleSpec {
+    /// The checksum the module declares: the manifest field, else its `checksum` file.
+    pub fn declared_checksum(&self) -> Option<String> {
+        self.manifest_checksum.clone().or_else(|| {
+            let dir = self.dir.as_deref()?;
+            crate::integrity::read_checksum_file(dir).ok().flatten()
+        })
+    }
+
     /// Whether upkeep makes the module's work directory (`<state>/work/<name>`) before it
     /// starts: only when its `paths` name it (`{work}`), because its backups and rollbacks
     /// cover what is there. Any other module that keeps files creates the directory on its
@@ -210,7 +220,7 @@ pub enum ModuleKind {
     /// No code: only orders its children.
     Group,
     /// A file deployment: ae.updater's source folders and scripts under `root` (see
-    /// [`crate::deploy`]), applied in-process with the ownership ledger.
+    /// `deploy`), applied in-process with the ownership ledger.
     Files {
         /// The directory holding the `ae_updater_*` folders and scripts.
         root: PathBuf,
@@ -495,11 +505,6 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
             })
         }
     }
-}
-
-/// The name among `candidates` closest to `name`, if one is a likely typo.
-pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
-    diag::did_you_mean(name, candidates).map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -1,11 +1,186 @@
-//! A module's `source` and `policy` fields (see [`crate::updates`]): their raw form, which
+//! A module's `source` and `policy` fields (see `updates`): their raw form, which
 //! both format parsers fill in, and the checks that turn them into a [`Source`] and a
-//! [`Policy`], every problem a located diagnostic.
+//! [`Policy`], every problem a located diagnostic. The types themselves live here, with
+//! the manifest that declares them, so that `updates` (which acts on them) sits above the
+//! manifest rather than beside it.
 
-use super::diag::{Reporter, Span, did_you_mean};
+use super::diag::{Reporter, Span};
+use crate::text::did_you_mean;
+use std::time::Duration;
+
 use super::{Spanned, Spelling};
 use crate::duration::parse_duration;
-use crate::updates::{Channel, Policy, Source, SourceKind, UpdateType, parse_semver};
+use crate::version::parse_semver;
+
+/// The kind of update, as `upkeep check --type` and schedules select them (the seed's
+/// `bot`, `packages`, `config` and `dependencies`; `app` is its `bot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateType {
+    /// The software a module installs (command, git and http sources by default).
+    App,
+    /// Python packages (pip sources).
+    Packages,
+    /// Configuration templates.
+    Config,
+    /// System packages and other dependencies (apt sources).
+    Dependencies,
+}
+
+impl UpdateType {
+    /// Every type, in the order reports list them.
+    pub const ALL: [UpdateType; 4] = [
+        UpdateType::App,
+        UpdateType::Packages,
+        UpdateType::Config,
+        UpdateType::Dependencies,
+    ];
+
+    /// The name manifests and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateType::App => "app",
+            UpdateType::Packages => "packages",
+            UpdateType::Config => "config",
+            UpdateType::Dependencies => "dependencies",
+        }
+    }
+
+    /// The type called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// Where a module's updates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A program printing the available version: one line of plain text, or a JSON
+    /// object with the fields of `updates::Release` (and optionally `current`), or a JSON list of
+    /// such objects.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+    /// Tags of a git repository (URL or local path), read with `git ls-remote --tags`.
+    Git {
+        /// Repository URL, or a path relative to the manifest directory.
+        url: String,
+        /// The tag name with `{version}` where the version is, e.g. `v{version}` (default)
+        /// or `gogs-{version}`; tags that do not match, or whose version is not semver, are
+        /// ignored. The default pattern also takes bare versions (`1.2.3` as well as
+        /// `v1.2.3`): many projects tag without the `v`, and nobody chose the default.
+        tag_pattern: String,
+    },
+    /// A JSON release feed over HTTP(S): a list of releases, an object with a `releases`
+    /// list, or one release object. Field names follow `updates::Release`; `tag_name`, `body`,
+    /// `published_at`, `prerelease` (GitHub's) are accepted as well.
+    Http {
+        /// Feed URL.
+        url: String,
+    },
+    /// Outdated packages in a virtualenv.
+    Pip {
+        /// The virtualenv (relative to the manifest directory); default: the module's
+        /// folder's `venv/`, else the updates directory's `venv/`.
+        venv: Option<String>,
+        /// Extra arguments for `pip list --outdated` (e.g. `--index-url`, `--find-links`).
+        args: Vec<String>,
+    },
+    /// Upgradable Debian packages (`apt list --upgradable`), restricted to `packages` when
+    /// given.
+    Apt {
+        /// Only these packages; empty: every upgradable package.
+        packages: Vec<String>,
+    },
+}
+
+impl SourceKind {
+    /// Every kind's name, as manifests spell them.
+    pub const NAMES: [&'static str; 5] = ["command", "git", "http", "pip", "apt"];
+
+    /// The default git tag pattern.
+    pub const DEFAULT_TAG_PATTERN: &'static str = "v{version}";
+
+    /// The kind's name as manifests spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Command { .. } => "command",
+            SourceKind::Git { .. } => "git",
+            SourceKind::Http { .. } => "http",
+            SourceKind::Pip { .. } => "pip",
+            SourceKind::Apt { .. } => "apt",
+        }
+    }
+
+    /// Whether the source lists packages rather than releases of one thing.
+    pub fn lists_packages(&self) -> bool {
+        matches!(self, SourceKind::Pip { .. } | SourceKind::Apt { .. })
+    }
+
+    /// The update type a source of this kind has unless the manifest says otherwise.
+    pub fn default_type(&self) -> UpdateType {
+        match self {
+            SourceKind::Pip { .. } => UpdateType::Packages,
+            SourceKind::Apt { .. } => UpdateType::Dependencies,
+            _ => UpdateType::App,
+        }
+    }
+}
+
+/// A module's update source as the manifest declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Where to look.
+    pub kind: SourceKind,
+    /// What kind of update it finds.
+    pub update_type: UpdateType,
+    /// How long one check may take.
+    pub timeout: Duration,
+}
+
+impl Source {
+    /// Check timeout when the manifest sets none.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// Which pre-releases count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Releases only; versions with a pre-release part (`2.0.0-rc.1`) are ignored.
+    #[default]
+    Stable,
+    /// Pre-releases too.
+    Prerelease,
+}
+
+/// What a module's updates may move it to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Hold every update.
+    pub hold: bool,
+    /// Be on exactly this version.
+    pub pin: Option<semver::Version>,
+    /// Only versions matching this requirement.
+    pub range: Option<semver::VersionReq>,
+    /// Whether pre-releases count.
+    pub channel: Channel,
+    /// Hold major and breaking updates unless the run allows them.
+    pub ask_before_major: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            hold: false,
+            pin: None,
+            range: None,
+            channel: Channel::Stable,
+            ask_before_major: true,
+        }
+    }
+}
 
 /// `source` fields by their snake case name, with the source types each applies to
 /// (empty: every type).
@@ -346,7 +521,7 @@ fn http_kind(raw: &RawSource, at: &mut At<'_, '_, '_>) -> Option<SourceKind> {
     if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
         let message = format!(
             "`{}` is not an http:// or https:// URL",
-            crate::notify::redact(&url.value)
+            crate::text::redact(&url.value)
         );
         let field = at.field("source", "url");
         at.error(url.span, field, message, None);

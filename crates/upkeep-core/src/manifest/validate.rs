@@ -3,12 +3,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::diag::{Reporter, did_you_mean};
+use super::diag::Reporter;
 use super::{
     GitTags, HealthCheck, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawHealth,
     RawKind, RawManifest, RawModule, Spanned, Spelling, sources,
 };
 use crate::duration::parse_duration;
+use crate::text::did_you_mean;
 use crate::version::Version;
 
 /// Validate raw modules and build the manifest. The caller fails the load whenever any
@@ -429,7 +430,7 @@ fn build_module(
         health: health_check(m, raw, reporter),
         rollback: m.rollback.or(raw.default_rollback).unwrap_or(true),
         source: None,
-        policy: crate::updates::Policy::default(),
+        policy: super::Policy::default(),
     }
     .with_updates(m, raw.spelling, reporter)
 }

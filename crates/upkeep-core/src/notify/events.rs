@@ -8,36 +8,25 @@
 //! module and the version found, so repeated checks tell it once.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use super::{Event, EventKind, Severity};
-use crate::duration::format_duration;
-use crate::run::{ModuleResult, Outcome, RunResult};
+pub use crate::state::RunRef;
 use crate::state::now_ms;
 
-/// A run, as its events name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunRef {
-    /// Its id in the ledger.
-    pub id: i64,
-    /// When it started (ms since the epoch).
-    pub started_ms: i64,
+/// The id of `run`'s event `what` (`started`, `finished`, `<module>.failed`, ...).
+pub fn run_event_id(run: RunRef, what: &str) -> String {
+    format!("evt_run{}.{}.{what}", run.id, run.started_ms)
 }
 
-impl RunRef {
-    fn event_id(self, what: &str) -> String {
-        format!("evt_run{}.{}.{what}", self.id, self.started_ms)
-    }
-}
-
-fn field(name: &str, value: impl Into<String>) -> (String, String) {
+/// A name/value detail of an event.
+pub fn field(name: &str, value: impl Into<String>) -> (String, String) {
     (name.to_owned(), value.into())
 }
 
 /// A run began.
 pub fn run_started(run: RunRef, trigger: &str, to_run: usize, total: usize) -> Event {
     Event {
-        id: run.event_id("started"),
+        id: run_event_id(run, "started"),
         kind: EventKind::RunStarted,
         at_ms: run.started_ms,
         title: "Installing Updates".to_owned(),
@@ -54,62 +43,8 @@ pub fn run_started(run: RunRef, trigger: &str, to_run: usize, total: usize) -> E
     }
 }
 
-/// A module ended badly in a way worth telling: failed, timed out, refused for its
-/// checksum, its backup failed, unhealthy with nothing to roll back, or held for
-/// intervention after a failed rollback. `None` for other outcomes (a rollback that
-/// worked has its own event, see [`module_rolled_back`]; blocked and held modules are in
-/// the run's summary).
-pub fn module_failed(run: RunRef, result: &ModuleResult, target: Option<&str>) -> Option<Event> {
-    let module = &result.module;
-    let (title, advice) = match &result.outcome {
-        Outcome::Failed { .. } => (
-            format!("Update of {module} failed"),
-            "Please check its log for details.",
-        ),
-        Outcome::TimedOut { .. } => (
-            format!("Update of {module} timed out"),
-            "It was stopped; please check its log.",
-        ),
-        Outcome::IntegrityRefused { .. } => (
-            format!("Update of {module} refused: checksum mismatch"),
-            "Its files do not match their approved checksum, so it did not run.",
-        ),
-        Outcome::BackupFailed { .. } => (
-            format!("Update of {module} not started: backup failed"),
-            "Failed to create backup before update, so it did not run.",
-        ),
-        Outcome::HealthFailed { .. } => (
-            format!("{module} is unhealthy after its update"),
-            "There was no backup to roll back to.",
-        ),
-        Outcome::NeedsIntervention { .. } => (
-            format!("{module} needs manual intervention"),
-            "Rollback operation failed. The module may be in an unstable state and is held until `upkeep clear`.",
-        ),
-        _ => return None,
-    };
-    let detail = result.outcome.detail().unwrap_or_default();
-    let mut fields = vec![
-        field("module", module.clone()),
-        field("outcome", result.outcome.name()),
-        field("run", run.id.to_string()),
-        versions(result.version_before.as_deref(), target),
-    ];
-    if let Some(log) = &result.log_path {
-        fields.push(field("log", log.clone()));
-    }
-    Some(Event {
-        id: run.event_id(&format!("{module}.failed")),
-        kind: EventKind::ModuleFailed,
-        at_ms: now_ms(),
-        title,
-        text: format!("Update operation failed: {detail}. {advice}"),
-        fields,
-        severity: Severity::Error,
-    })
-}
-
-fn versions(before: Option<&str>, target: Option<&str>) -> (String, String) {
+/// The `version` detail: what a module was on and what it moved to.
+pub fn versions(before: Option<&str>, target: Option<&str>) -> (String, String) {
     field(
         "version",
         format!(
@@ -139,7 +74,7 @@ pub struct RolledBack<'a> {
 pub fn module_rolled_back(run: RunRef, rolled: &RolledBack<'_>) -> Event {
     let module = rolled.module;
     Event {
-        id: run.event_id(&format!("{module}.rolled_back")),
+        id: run_event_id(run, &format!("{module}.rolled_back")),
         kind: EventKind::ModuleRolledBack,
         at_ms: now_ms(),
         title: format!("Update of {module} rolled back"),
@@ -172,7 +107,7 @@ pub fn module_rolled_back_outside_run(
 ) -> Event {
     let module = &record.module;
     let at_ms = now_ms();
-    let worked = record.result == "rolled-back";
+    let worked = record.result == crate::state::safety::RollbackResult::RolledBack;
     let title = if worked {
         format!("{module} rolled back ({trigger})")
     } else {
@@ -210,57 +145,6 @@ pub fn module_rolled_back_outside_run(
     }
 }
 
-/// A run ended: its result, how long it took, how many modules ended how, and which failed.
-pub fn run_finished(
-    run: RunRef,
-    result: RunResult,
-    modules: &[ModuleResult],
-    duration_ms: u64,
-) -> Event {
-    let (title, severity) = match result {
-        RunResult::Succeeded => ("Update Finished Successfully", Severity::Info),
-        RunResult::Failed => ("Update Finished With Failures", Severity::Error),
-        RunResult::IntegrityRefused => ("Update Refused: Checksum Mismatch", Severity::Error),
-        RunResult::Cancelled => ("Update Cancelled", Severity::Warning),
-    };
-    let took = format_duration(Duration::from_millis(duration_ms));
-    let updated = count(modules, "succeeded");
-    let failed: Vec<&str> = modules
-        .iter()
-        .filter(|m| !m.outcome.satisfies_dependents())
-        .map(|m| m.module.as_str())
-        .collect();
-    let mut text = format!("Updated modules: {updated}\nTotal time: {took}");
-    if !failed.is_empty() {
-        let _ = write!(text, "\nDid not succeed: {}", failed.join(", "));
-    }
-    let mut fields = vec![
-        field("run", run.id.to_string()),
-        field("result", result.name()),
-        field("duration", took),
-    ];
-    let mut names: Vec<&str> = modules.iter().map(|m| m.outcome.name()).collect();
-    names.sort_unstable();
-    names.dedup();
-    fields.extend(
-        names
-            .iter()
-            .map(|n| field(n, count(modules, n).to_string())),
-    );
-    if !failed.is_empty() {
-        fields.push(field("not succeeded", failed.join(", ")));
-    }
-    Event {
-        id: run.event_id("finished"),
-        kind: EventKind::RunFinished,
-        at_ms: now_ms(),
-        title: title.to_owned(),
-        text,
-        fields,
-        severity,
-    }
-}
-
 /// A run that upkeep did not see to its end (killed, or the host went down), found and
 /// marked interrupted by the next run: its "run finished" event, with the modules that
 /// were still running. It has the id a normal finish would have had.
@@ -278,7 +162,7 @@ pub fn run_interrupted(run: RunRef, interrupted: &[String]) -> Event {
         fields.push(field("interrupted", interrupted.join(", ")));
     }
     Event {
-        id: run.event_id("finished"),
+        id: run_event_id(run, "finished"),
         kind: EventKind::RunFinished,
         at_ms: now_ms(),
         title: "Update Interrupted".to_owned(),
@@ -286,13 +170,6 @@ pub fn run_interrupted(run: RunRef, interrupted: &[String]) -> Event {
         fields,
         severity: Severity::Error,
     }
-}
-
-fn count(modules: &[ModuleResult], outcome: &str) -> usize {
-    modules
-        .iter()
-        .filter(|m| m.outcome.name() == outcome)
-        .count()
 }
 
 /// An update found by a check.

@@ -153,7 +153,7 @@ fn attempt(
     if !ledger.outbox_claim(row.id, now, lease, any_time)? {
         return Ok(None);
     }
-    let sent = match (channels.get(&row.channel), row.parsed()) {
+    let sent = match (channels.get(&row.channel), row.parsed::<super::Event>()) {
         (None, _) => Sent::GaveUp {
             error: format!(
                 "channel `{}` is no longer in the settings file",

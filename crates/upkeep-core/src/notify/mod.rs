@@ -41,18 +41,20 @@ mod deliver;
 pub mod events;
 mod flush;
 mod payload;
-mod redact;
 mod sign;
 
+pub use crate::text::redact;
 pub use courier::{Courier, CourierHandle};
 pub(crate) use deliver::status_error;
 pub use deliver::{Delivery, DeliveryOptions, deliver};
 pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;
-pub use redact::redact;
 pub use sign::sign;
 
 use serde::{Deserialize, Serialize};
+
+use crate::state::outbox::NewOutboxRow;
+use crate::state::{Ledger, StateError};
 
 /// Where notifications go.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +182,39 @@ impl Routing {
     pub fn wants(&self, kind: EventKind) -> bool {
         !self.channels_for(kind).is_empty()
     }
+
+    /// The outbox rows of `events`: one per event and channel that receives its kind.
+    pub fn rows(&self, events: &[Event]) -> Vec<NewOutboxRow> {
+        let mut rows = Vec::new();
+        for event in events {
+            let channels = self.channels_for(event.kind);
+            if channels.is_empty() {
+                continue;
+            }
+            let payload_json = serde_json::to_string(event).unwrap_or_default();
+            rows.extend(channels.iter().map(|channel| NewOutboxRow {
+                channel: channel.clone(),
+                event_id: event.id.clone(),
+                kind: event.kind.as_str().to_owned(),
+                payload_json: payload_json.clone(),
+            }));
+        }
+        rows
+    }
+}
+
+/// Enqueue `events` for the channels `routing` sends each kind to, in a transaction of
+/// their own, for callers whose state change is recorded elsewhere or not at all (an
+/// update found by a check). Returns the rows added.
+///
+/// # Errors
+/// [`StateError::Sqlite`] on a write failure.
+pub fn enqueue(
+    ledger: &mut Ledger,
+    routing: &Routing,
+    events: &[Event],
+) -> Result<usize, StateError> {
+    ledger.enqueue_rows(&routing.rows(events))
 }
 
 /// What a run needs to notify: where events go, and the [`Courier`] to wake once they are
@@ -198,6 +233,17 @@ impl Notifier {
         if let Some(courier) = &self.courier {
             courier.wake();
         }
+    }
+
+    /// [`Notifier::wake`] as a callback, for the ledger writer to call after a commit that
+    /// enqueued notifications.
+    pub fn waker(&self) -> Box<dyn Fn() + Send> {
+        let courier = self.courier.clone();
+        Box::new(move || {
+            if let Some(courier) = &courier {
+                courier.wake();
+            }
+        })
     }
 }
 

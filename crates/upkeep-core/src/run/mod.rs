@@ -6,6 +6,7 @@ mod cancel;
 mod events;
 mod logs;
 mod module;
+mod notices;
 pub(crate) mod safety;
 mod scheduler;
 
@@ -19,7 +20,7 @@ pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunRes
 
 use crate::lock::{LockError, RunLock};
 use crate::manifest::{Manifest, ManifestFormat, writeback};
-use crate::notify::events as notices;
+use crate::notify::events as notify_events;
 use crate::plan::{self, PlanError, PlanOptions};
 use crate::state::writer::{LedgerOp, LedgerWriter};
 use crate::state::{Ledger, StateError, now_ms};
@@ -146,7 +147,7 @@ pub fn run(
         to_run: plan.to_run(),
         jobs: options.jobs,
     });
-    let writer = LedgerWriter::spawn_notifying(ledger, options.notify.clone());
+    let writer = LedgerWriter::spawn_waking(ledger, options.notify.waker());
     let pruning = start_pruning(&runtime, options, run_id);
     let context = scheduler::Context {
         manifest: Arc::new(manifest.clone()),
@@ -157,6 +158,7 @@ pub fn run(
         states,
         git_repo: std::sync::OnceLock::new(),
         interpreters,
+        ledger: writer.handle(),
     };
     let (modules, cancelled) = runtime.block_on(scheduler::execute(&context, &plan, Some(&writer)));
     wait_for_pruning(&runtime, pruning, reporter.as_ref());
@@ -166,7 +168,7 @@ pub fn run(
         run_id,
         finished_ms: now_ms(),
         result: result.name().to_owned(),
-        events: vec![finished],
+        notices: options.notify.routing.rows(&[finished]),
     });
     let ledger = writer.finish()?;
     drop(ledger);
@@ -257,17 +259,13 @@ fn begin(
     manifest: &Manifest,
     options: &RunOptions,
     plan: &plan::Plan,
-) -> Result<notices::RunRef, RunError> {
-    let run = ledger.begin_run_notifying(
-        &options.trigger,
-        &manifest.path,
-        options.jobs,
-        &options.notify.routing,
-        |run| {
+) -> Result<notify_events::RunRef, RunError> {
+    let run =
+        ledger.begin_run_notifying(&options.trigger, &manifest.path, options.jobs, |run| {
             let (to_run, total) = (plan.to_run(), plan.steps.len());
-            vec![notices::run_started(run, &options.trigger, to_run, total)]
-        },
-    )?;
+            let started = notify_events::run_started(run, &options.trigger, to_run, total);
+            options.notify.routing.rows(&[started])
+        })?;
     options.notify.wake();
     Ok(run)
 }
@@ -280,7 +278,13 @@ fn recover(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<bool, RunError> {
-    let recovered = ledger.recover_interrupted_notifying(&options.notify.routing)?;
+    let routing = &options.notify.routing;
+    let tell =
+        |run, running: &[String]| routing.rows(&[notify_events::run_interrupted(run, running)]);
+    let tell: Option<&crate::state::InterruptedNotices<'_>> = routing
+        .wants(crate::notify::EventKind::RunFinished)
+        .then_some(&tell);
+    let recovered = ledger.recover_interrupted_notifying(tell)?;
     for &run in &recovered {
         // A killed run's modules may still be running; stop them before anything is
         // restored or run again on top of them.

@@ -12,7 +12,7 @@ use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, W
 use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
 use crate::message;
-use crate::state::Ledger;
+use crate::state::writer::LedgerHandle;
 
 /// Everything one module's execution needs, owned so it can run as its own task.
 #[derive(Debug)]
@@ -21,7 +21,8 @@ pub(super) struct Job {
     pub(super) name: String,
     pub(super) dir: Option<PathBuf>,
     pub(super) declared_checksum: Option<String>,
-    pub(super) state_dir: PathBuf,
+    /// The run's ledger writer: every write of the job goes through it.
+    pub(super) ledger: LedgerHandle,
     pub(super) invocation: Invocation,
     /// Backup, health check and rollback around the update, when the module has any.
     pub(super) safety: Option<Safety>,
@@ -155,10 +156,9 @@ fn outcome_of(finished: Finished, timeout: Option<Duration>) -> Outcome {
 
 /// Deploy a `files` module's scripts and files with the ledger; its log lists what it did.
 async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
-    let state_dir = job.state_dir.clone();
+    let mut ledger = job.ledger.clone();
     let log = job.invocation.log_path.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let mut ledger = crate::state::Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         crate::files::prerun(&mut ledger, &options).map_err(|e| message::failed_to(&e))
     })
     .await
@@ -259,16 +259,18 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
         });
     };
     let name = job.name.clone();
-    let state_dir = job.state_dir.clone();
+    let ledger = job.ledger.clone();
     let checked = tokio::task::spawn_blocking(move || -> Checked {
         let digest = integrity::digest_dir(&dir)?;
         if digest.checksum == expected {
             return Ok(Ok(digest.checksum));
         }
-        let recorded = Ledger::open_existing(&state_dir)
+        // Only to name the changed files in the refusal: without them it still refuses.
+        let wanted = expected.clone();
+        let recorded = ledger
+            .call(move |ledger| ledger.recorded_files(&name, &wanted))
             .ok()
-            .flatten()
-            .and_then(|l| l.recorded_files(&name, &expected).ok().flatten());
+            .and_then(|read| read.ok().flatten());
         let changes = recorded.map(|files| integrity::diff(&files, &digest.files));
         Ok(Err((expected, digest.checksum, changes)))
     })

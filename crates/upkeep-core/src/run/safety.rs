@@ -12,16 +12,22 @@ use super::events::Outcome;
 use crate::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection};
 use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;
+use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
-use crate::notify::{Event, Notifier, Routing};
-use crate::state::Ledger;
-use crate::state::safety::{BackupRoot, GitTagRow, HealthRecord, RollbackRecord};
+use crate::state::outbox::NewOutboxRow;
+use crate::state::safety::{
+    BackupRoot, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
+    RollbackTrigger,
+};
+use crate::state::writer::{LedgerHandle, LedgerOp};
 
 /// What one module's safety steps need.
 #[derive(Debug, Clone)]
 pub(super) struct Safety {
     pub(super) module: String,
     pub(super) state_dir: PathBuf,
+    /// The run's ledger writer: every write of these steps goes through it.
+    pub(super) ledger: LedgerHandle,
     pub(super) run_id: Option<i64>,
     /// Its owned paths, expanded (empty: nothing to back up or restore).
     pub(super) roots: Vec<BackupRoot>,
@@ -43,7 +49,7 @@ pub(super) async fn pre_update(safety: &Safety) -> Result<Option<i64>, Outcome> 
     }
     let s = safety.clone();
     blocking(move || {
-        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
+        let mut ledger = s.ledger.clone();
         let request = Request {
             kind: BackupKind::Module,
             modules: vec![s.module.clone()],
@@ -125,8 +131,11 @@ async fn roll_back(
 ) -> Outcome {
     let s = safety.clone();
     let restored = blocking(move || {
-        let mut ledger = Ledger::open(&s.state_dir).map_err(|e| e.to_string())?;
-        let row = backup::find(&ledger, &backup_id.to_string()).map_err(|e| e.to_string())?;
+        let mut ledger = s.ledger.clone();
+        let row = ledger
+            .call(move |ledger| backup::find(ledger, &backup_id.to_string()))
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let selection = RestoreSelection::default();
         backup::restore(&mut ledger, &s.state_dir, &row, &selection, None)
             .map(|_| ())
@@ -154,15 +163,17 @@ async fn roll_back(
             reason,
         },
     };
+    let (result, module_after) = rollback_effect(&outcome);
     let record = RollbackRecord {
         run_id: safety.run_id,
         module: safety.module.clone(),
-        trigger: "automatic".into(),
+        trigger: RollbackTrigger::Automatic,
         cause: Some(cause),
         from_version: safety.version_after.clone(),
         to_version: safety.version_before.clone(),
         backup_id: Some(backup_id),
-        result: outcome.name().to_owned(),
+        result,
+        module_after,
         detail: outcome.detail(),
         ..RollbackRecord::default()
     };
@@ -176,18 +187,32 @@ async fn roll_back(
     }
 }
 
+/// What an automatic rollback's outcome means for the ledger: one that did not work holds
+/// the module until `upkeep clear`; one that did leaves its applied version as it was (the
+/// failed update never recorded one).
+fn rollback_effect(outcome: &Outcome) -> (RollbackResult, ModuleAfterRollback) {
+    match outcome {
+        Outcome::NeedsIntervention { reason, .. } => (
+            RollbackResult::NeedsIntervention,
+            ModuleAfterRollback::Held(outcome.detail().unwrap_or_else(|| reason.clone())),
+        ),
+        _ => (RollbackResult::RolledBack, ModuleAfterRollback::Unchanged),
+    }
+}
+
 /// Record the rollback, with its notification when it worked.
 async fn record_rollback(
     safety: &Safety,
     outcome: &Outcome,
     record: RollbackRecord,
 ) -> Result<(), String> {
-    let state_dir = safety.state_dir.clone();
-    let (routing, notice) = rollback_notice(safety, outcome, &record);
+    let ledger = safety.ledger.clone();
+    let notice = rollback_notice(safety, outcome, &record);
+    // Waited for: a rollback that cannot be recorded leaves the module needing intervention.
     let recorded = blocking(move || {
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         ledger
-            .record_rollback_notifying(&record, &routing, &notice)
+            .call(move |ledger| ledger.record_rollback_notifying(&record, &notice))
+            .and_then(|recorded| recorded)
             .map_err(|e| e.to_string())
     })
     .await;
@@ -202,11 +227,11 @@ fn rollback_notice(
     safety: &Safety,
     outcome: &Outcome,
     record: &RollbackRecord,
-) -> (Routing, Vec<Event>) {
+) -> Vec<NewOutboxRow> {
     let (Some((run, notifier)), Outcome::RolledBack { cause, backup_id }) =
         (&safety.notify, outcome)
     else {
-        return (Routing::default(), Vec::new());
+        return Vec::new();
     };
     let event = notices::module_rolled_back(
         *run,
@@ -218,7 +243,7 @@ fn rollback_notice(
             to_version: record.to_version.as_deref(),
         },
     );
-    (notifier.routing.clone(), vec![event])
+    notifier.routing.rows(&[event])
 }
 
 /// Run a health check with its retries; record the result.
@@ -238,12 +263,9 @@ async fn health(
         attempts,
         detail: result.as_ref().err().cloned(),
     };
-    let state_dir = safety.state_dir.clone();
-    let _ = blocking(move || {
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
-        ledger.record_health(&record).map_err(|e| e.to_string())
-    })
-    .await;
+    // Queued with the run's other records: a failure to write it fails the run's ledger
+    // writer, which the run reports, rather than vanishing.
+    safety.ledger.send(LedgerOp::Health(record));
     result
 }
 
@@ -299,11 +321,7 @@ async fn tag_release(safety: &Safety) {
         return;
     };
     let (root, format, version) = (root.clone(), format.clone(), version.clone());
-    let (module, run_id, state_dir) = (
-        safety.module.clone(),
-        safety.run_id,
-        safety.state_dir.clone(),
-    );
+    let (module, run_id, ledger) = (safety.module.clone(), safety.run_id, safety.ledger.clone());
     let tagged = blocking(move || {
         let git = |args: &[&str]| {
             let mut argv = vec!["git"];
@@ -324,7 +342,6 @@ async fn tag_release(safety: &Safety) {
         if !created.success() {
             return Err(format!("git tag {tag}: {}", created.stderr.trim()));
         }
-        let mut ledger = Ledger::open(&state_dir).map_err(|e| e.to_string())?;
         let row = GitTagRow {
             tag,
             module,
@@ -332,9 +349,9 @@ async fn tag_release(safety: &Safety) {
             commit_id: commit,
             created_ms: crate::state::now_ms(),
         };
-        ledger
-            .record_git_tag(&row, run_id)
-            .map_err(|e| e.to_string())
+        // Queued with the run's records; a failure to write it fails the run's writer.
+        ledger.send(LedgerOp::GitTag { row, run_id });
+        Ok(())
     })
     .await;
     if let Err(err) = tagged {

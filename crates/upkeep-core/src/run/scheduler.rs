@@ -20,11 +20,11 @@ use crate::exec::{self, Interpreter, Invocation, LineSink, PythonModule, Warm};
 use crate::files::FilesOptions;
 use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
 use crate::module_env;
-use crate::notify::events::{self as notices, RunRef};
 use crate::plan::{Action, Plan, Step};
 use crate::state::ModuleState;
+use crate::state::RunRef;
 use crate::state::now_ms;
-use crate::state::writer::{Applied, LedgerOp, LedgerWriter, ModuleRecord};
+use crate::state::writer::{Applied, LedgerHandle, LedgerOp, LedgerWriter, ModuleRecord};
 
 pub(super) struct Context {
     /// Shared with the thread that makes files ahead ([`Ahead`]).
@@ -39,6 +39,8 @@ pub(super) struct Context {
     pub(super) git_repo: std::sync::OnceLock<bool>,
     /// The run's Python interpreter, and those started ahead for its Python modules.
     pub(super) interpreters: Interpreters,
+    /// The run's ledger writer, for the writes its modules' tasks make as they go.
+    pub(super) ledger: LedgerHandle,
 }
 
 /// The run's Python interpreter (`None` when no Python module runs; an error when it is
@@ -455,11 +457,12 @@ fn finish(
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
         let mut record = ledger_record(run_id, step, &result, started.is_some(), checksum);
-        record.events = ctx
+        if let Some(failed) = ctx
             .run
-            .and_then(|run| notices::module_failed(run, &result, step.version.as_deref()))
-            .into_iter()
-            .collect();
+            .and_then(|run| super::notices::module_failed(run, &result, step.version.as_deref()))
+        {
+            record.notices = ctx.options.notify.routing.rows(&[failed]);
+        }
         writer.send(LedgerOp::ModuleFinished(Box::new(record)));
     }
     ctx.reporter
@@ -510,7 +513,7 @@ fn ledger_record(
                 upstream_check_ms: update.map(|u| u.checked_ms),
             }
         }),
-        events: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
@@ -672,7 +675,7 @@ fn job_for(
         name: step.name.clone(),
         dir: spec.dir.clone(),
         declared_checksum: step.checksum.clone(),
-        state_dir: ctx.options.state_dir.clone(),
+        ledger: ctx.ledger.clone(),
         invocation,
         safety: safety_for(ctx, step, spec)?,
         files: files_for(ctx, step, spec),
@@ -759,6 +762,7 @@ fn safety_for(
     Ok(Some(Safety {
         module: spec.name.clone(),
         state_dir: state_dir.clone(),
+        ledger: ctx.ledger.clone(),
         run_id: ctx.run_id,
         roots,
         health: spec.health.clone(),

@@ -208,7 +208,7 @@ pub fn skipped(
     };
     let due = row.next_run_ms.filter(|due| *due <= now).unwrap_or(now);
     let event = crate::notify::events::schedule_skipped(&row.name, due, reason);
-    ledger.record_schedule_skipped(&row.name, reason, next, routing, &[event])?;
+    ledger.record_schedule_skipped(&row.name, reason, next, &routing.rows(&[event]))?;
     Ok(())
 }
 
@@ -231,10 +231,9 @@ pub fn not_started(
         None
     };
     let trigger = format!("schedule:{}", row.name);
-    let run_id =
-        ledger.record_run_not_started(&row.name, manifest, reason, next, routing, |id| {
-            vec![crate::notify::events::run_not_started(id, &trigger, reason)]
-        })?;
+    let run_id = ledger.record_run_not_started(&row.name, manifest, reason, next, |id| {
+        routing.rows(&[crate::notify::events::run_not_started(id, &trigger, reason)])
+    })?;
     Ok(run_id)
 }
 

@@ -199,7 +199,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         next_run_ms  INTEGER
     ) STRICT;
     ",
-    // 5: update checks (the latest result per module, see `crate::updates`), the upstream
+    // 5: update checks (the latest result per module, see `updates`), the upstream
     // version each module last moved to and the check that update came from.
     r"
     ALTER TABLE modules ADD COLUMN upstream_version TEXT;
@@ -217,7 +217,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
     // 6: the notification outbox: one row per (event, channel), written in the transaction
     // of the state change the event describes and delivered afterwards (see
-    // `crate::notify`). `next_attempt_ms` is when it may be tried (again); a row is
+    // `notify`). `next_attempt_ms` is when it may be tried (again); a row is
     // pending until `delivered_ms` or `failed_ms` (given up) is set.
     r"
     CREATE TABLE outbox (

@@ -73,6 +73,10 @@ pub enum StateError {
         /// The newest version this build knows.
         known: usize,
     },
+    /// The run's ledger writer stopped (on an earlier error, which the run reports) before
+    /// it did what was asked of it.
+    #[error("reach the run's ledger writer: it stopped on an earlier error")]
+    WriterStopped,
 }
 
 /// What the ledger knows about one module.
@@ -97,9 +101,10 @@ pub struct ModuleState {
     /// When the check that update came from was made (ms since the epoch).
     #[serde(skip)]
     pub upstream_check_ms: Option<i64>,
-    /// The latest successful check of its update source: when, and what it found.
+    /// The latest successful check of its update source: when, and what it found (the
+    /// JSON of `updates::Finding`).
     #[serde(skip)]
-    pub check: Option<(i64, crate::updates::Finding)>,
+    pub check: Option<(i64, String)>,
 }
 
 impl ModuleState {
@@ -108,6 +113,20 @@ impl ModuleState {
         self.applied_at_ms.is_some()
     }
 }
+
+/// A run, as the ledger and its notifications name it: its id and its start time (a
+/// ledger deleted and started over reuses ids, never both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRef {
+    /// Its id in the ledger.
+    pub id: i64,
+    /// When it started (ms since the epoch).
+    pub started_ms: i64,
+}
+
+/// Builds the notification rows of an interrupted run, from the run and the modules it
+/// was still running (see [`Ledger::recover_interrupted_notifying`]).
+pub type InterruptedNotices<'a> = dyn Fn(RunRef, &[String]) -> Vec<outbox::NewOutboxRow> + 'a;
 
 /// An open ledger.
 #[derive(Debug)]
@@ -317,7 +336,8 @@ impl Ledger {
             .and_then(Iterator::collect)
             .map_err(sqlite("read module states", &self.path))?;
         for check in self.checks()?.into_iter().filter(|c| c.ok) {
-            states.entry(check.module).or_default().check = Some((check.checked_ms, check.finding));
+            states.entry(check.module).or_default().check =
+                Some((check.checked_ms, check.finding_json));
         }
         Ok(states)
     }
@@ -328,17 +348,19 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn recover_interrupted(&mut self) -> Result<Vec<i64>, StateError> {
-        self.recover_interrupted_notifying(&crate::notify::Routing::default())
+        self.recover_interrupted_notifying(None)
     }
 
-    /// [`Ledger::recover_interrupted`], enqueuing each interrupted run's "run finished"
-    /// event (see [`crate::notify::events::run_interrupted`]) in the same transaction.
+    /// [`Ledger::recover_interrupted`], enqueuing in the same transaction the rows `tell`
+    /// builds for each interrupted run (its "run finished" notification) from the run and
+    /// the modules it was still running. `None` when nobody is to be told, which spares
+    /// reading those modules.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn recover_interrupted_notifying(
         &mut self,
-        routing: &crate::notify::Routing,
+        tell: Option<&InterruptedNotices<'_>>,
     ) -> Result<Vec<i64>, StateError> {
         let path = self.path.clone();
         // Most runs find nothing to recover; a read avoids a write transaction's fsync.
@@ -365,10 +387,11 @@ impl Ledger {
                 .and_then(Iterator::collect)
                 .map_err(sqlite("find interrupted runs", &path))?
         };
-        let events = interrupted_events(&tx, &ids, routing)
-            .map_err(sqlite("tell of interrupted runs", &path))?;
-        outbox::enqueue(&tx, routing, &events)
-            .map_err(sqlite("tell of interrupted runs", &path))?;
+        if let Some(tell) = tell {
+            let notices = interrupted_notices(&tx, &ids, tell)
+                .map_err(sqlite("tell of interrupted runs", &path))?;
+            outbox::enqueue(&tx, &notices).map_err(sqlite("tell of interrupted runs", &path))?;
+        }
         tx.execute(
             "UPDATE module_runs SET outcome = 'interrupted', error = 'upkeep stopped before this module finished'
              WHERE outcome = 'running'",
@@ -392,12 +415,11 @@ impl Ledger {
         manifest: &Path,
         jobs: usize,
     ) -> Result<i64, StateError> {
-        let none = crate::notify::Routing::default();
-        self.begin_run_notifying(trigger, manifest, jobs, &none, |_| Vec::new())
+        self.begin_run_notifying(trigger, manifest, jobs, |_| Vec::new())
             .map(|run| run.id)
     }
 
-    /// [`Ledger::begin_run`], enqueuing the events `started` builds for the new run (its
+    /// [`Ledger::begin_run`], enqueuing the rows `started` builds for the new run (its
     /// "run started" notification) in the same transaction.
     ///
     /// # Errors
@@ -407,9 +429,8 @@ impl Ledger {
         trigger: &str,
         manifest: &Path,
         jobs: usize,
-        routing: &crate::notify::Routing,
-        started: impl FnOnce(crate::notify::events::RunRef) -> Vec<crate::notify::Event>,
-    ) -> Result<crate::notify::events::RunRef, StateError> {
+        started: impl FnOnce(RunRef) -> Vec<outbox::NewOutboxRow>,
+    ) -> Result<RunRef, StateError> {
         let jobs = i64::try_from(jobs).unwrap_or(i64::MAX);
         let started_ms = now_ms();
         let (conn, path) = self.conn_mut();
@@ -420,11 +441,11 @@ impl Ledger {
             params![trigger, manifest.to_string_lossy(), started_ms, std::process::id(), jobs],
         )
         .map_err(err())?;
-        let run = crate::notify::events::RunRef {
+        let run = RunRef {
             id: tx.last_insert_rowid(),
             started_ms,
         };
-        outbox::enqueue(&tx, routing, &started(run)).map_err(err())?;
+        outbox::enqueue(&tx, &started(run)).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(run)
     }
@@ -566,16 +587,14 @@ fn create_state_dir(dir: &Path) -> Result<(), StateError> {
     })
 }
 
-/// The "run finished" events of interrupted runs `ids`, read before they are marked.
-fn interrupted_events(
+/// The notification rows `tell` builds for interrupted runs `ids`, read before they are
+/// marked.
+fn interrupted_notices(
     tx: &rusqlite::Transaction<'_>,
     ids: &[i64],
-    routing: &crate::notify::Routing,
-) -> rusqlite::Result<Vec<crate::notify::Event>> {
-    if !routing.wants(crate::notify::EventKind::RunFinished) {
-        return Ok(Vec::new());
-    }
-    let mut events = Vec::with_capacity(ids.len());
+    tell: &InterruptedNotices<'_>,
+) -> rusqlite::Result<Vec<outbox::NewOutboxRow>> {
+    let mut notices = Vec::new();
     for &id in ids {
         let started_ms: i64 =
             tx.query_row("SELECT started_ms FROM runs WHERE id = ?1", [id], |r| {
@@ -587,10 +606,9 @@ fn interrupted_events(
         let running: Vec<String> = stmt
             .query_map([id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let run = crate::notify::events::RunRef { id, started_ms };
-        events.push(crate::notify::events::run_interrupted(run, &running));
+        notices.extend(tell(RunRef { id, started_ms }, &running));
     }
-    Ok(events)
+    Ok(notices)
 }
 
 #[cfg(test)]

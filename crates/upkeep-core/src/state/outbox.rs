@@ -4,7 +4,7 @@
 //! event describes (a run's start, a module's outcome, a rollback, a run's end, a skipped
 //! schedule), so the ledger never holds a change without its notification, nor a
 //! notification without its change. Delivery happens afterwards, outside any run
-//! transaction ([`crate::notify::flush`]): a delivery first *claims* a due row (one
+//! transaction (`notify::flush`): a delivery first *claims* a due row (one
 //! attempt more, the next attempt pushed past the attempt's own time limit), so a
 //! delivery cut short by the process exiting leaves the row pending with its backoff, and
 //! two deliverers never send the same row at once. Rows keep only channel names, never
@@ -13,7 +13,21 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Ledger, StateError, now_ms, sqlite};
-use crate::notify::{Event, Routing};
+
+/// A notification to enqueue: one event for one channel. The domain module whose change
+/// it tells of builds it (`notify::Routing::rows` decides which channels get which
+/// event); the ledger only stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxRow {
+    /// The channel's name in the settings.
+    pub channel: String,
+    /// The event's id (what receivers deduplicate on).
+    pub event_id: String,
+    /// The event's kind, e.g. `module_failed`.
+    pub kind: String,
+    /// The event's JSON, as it is sent.
+    pub payload_json: String,
+}
 
 /// A row of the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -53,8 +67,9 @@ impl OutboxRow {
         }
     }
 
-    /// The event, parsed; `None` when its JSON cannot be read (written by a newer upkeep).
-    pub fn parsed(&self) -> Option<Event> {
+    /// The event, parsed (as `notify::Event`); `None` when its JSON cannot be read
+    /// (written by a newer upkeep).
+    pub fn parsed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         serde_json::from_str(&self.event).ok()
     }
 }
@@ -77,55 +92,49 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
-/// Enqueue `events` for the channels `routing` sends each kind to, in `tx`: the
-/// transaction that records the state change they describe. An event already enqueued
-/// for a channel (same id) is not enqueued twice. Returns the rows added.
+/// Enqueue `rows` in `tx`: the transaction that records the state change they describe.
+/// A row already enqueued (same event id and channel) is not enqueued twice. Returns the
+/// rows added.
 pub(crate) fn enqueue(
     tx: &rusqlite::Transaction<'_>,
-    routing: &Routing,
-    events: &[Event],
+    rows: &[NewOutboxRow],
 ) -> rusqlite::Result<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
     let now = now_ms();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO outbox (event_id, channel, kind, event, created_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(event_id, channel) DO NOTHING",
+    )?;
     let mut added = 0;
-    for event in events {
-        let channels = routing.channels_for(event.kind);
-        if channels.is_empty() {
-            continue;
-        }
-        let json = serde_json::to_string(event).unwrap_or_default();
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO outbox (event_id, channel, kind, event, created_ms, next_attempt_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(event_id, channel) DO NOTHING",
-        )?;
-        for channel in channels {
-            added += insert.execute(params![event.id, channel, event.kind.as_str(), json, now])?;
-        }
+    for row in rows {
+        added += insert.execute(params![
+            row.event_id,
+            row.channel,
+            row.kind,
+            row.payload_json,
+            now
+        ])?;
     }
     Ok(added)
 }
 
 impl Ledger {
-    /// Enqueue `events` in a transaction of their own, for callers whose state change is
+    /// Enqueue `rows` in a transaction of their own, for callers whose state change is
     /// recorded elsewhere or not at all (an update found by a check). Returns the rows
     /// added.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
-    pub fn enqueue_events(
-        &mut self,
-        routing: &Routing,
-        events: &[Event],
-    ) -> Result<usize, StateError> {
-        if events
-            .iter()
-            .all(|e| routing.channels_for(e.kind).is_empty())
-        {
+    pub fn enqueue_rows(&mut self, rows: &[NewOutboxRow]) -> Result<usize, StateError> {
+        if rows.is_empty() {
             return Ok(0);
         }
         let (conn, path) = self.conn_mut();
         let err = || sqlite("enqueue notifications", path);
         let tx = conn.transaction().map_err(err())?;
-        let added = enqueue(&tx, routing, events).map_err(err())?;
+        let added = enqueue(&tx, rows).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(added)
     }

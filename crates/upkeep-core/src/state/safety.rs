@@ -111,6 +111,77 @@ pub struct HealthRecord {
     pub detail: Option<String>,
 }
 
+/// Who started a rollback, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollbackTrigger {
+    /// A run, after its module's update or health check failed.
+    #[default]
+    Automatic,
+    /// `upkeep rollback`.
+    Manual,
+    /// A run undoing an update that an interrupted run left half-done.
+    Recovery,
+}
+
+/// How a rollback ended, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollbackResult {
+    /// The module is back where it was and healthy.
+    #[default]
+    RolledBack,
+    /// The restore or the health check after it failed.
+    NeedsIntervention,
+}
+
+/// What a rollback leaves recorded about its module.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ModuleAfterRollback {
+    /// Nothing changes.
+    #[default]
+    Unchanged,
+    /// The module is held out of automatic runs, for this reason.
+    Held(String),
+    /// The rollback's `to_version` (and `applied_checksum`, when given) is what is applied
+    /// now, and any hold is cleared.
+    Applied,
+}
+
+/// The one mapping each way between these enums and their ledger spellings.
+macro_rules! spelled {
+    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The ledger's spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
+                }
+            }
+        }
+    };
+}
+
+spelled!(RollbackTrigger {
+    Automatic => "automatic",
+    Manual => "manual",
+    Recovery => "recovery",
+});
+
+spelled!(RollbackResult {
+    RolledBack => "rolled-back",
+    NeedsIntervention => "needs-intervention",
+});
+
 /// A rollback to record.
 #[derive(Debug, Clone, Default)]
 pub struct RollbackRecord {
@@ -118,8 +189,8 @@ pub struct RollbackRecord {
     pub run_id: Option<i64>,
     /// The module.
     pub module: String,
-    /// `automatic` or `manual`.
-    pub trigger: String,
+    /// Who started it.
+    pub trigger: RollbackTrigger,
     /// What made it necessary.
     pub cause: Option<String>,
     /// Version before.
@@ -132,8 +203,11 @@ pub struct RollbackRecord {
     pub git_tag: Option<String>,
     /// The commit that tag pointed at.
     pub git_commit: Option<String>,
-    /// `rolled-back` or `needs-intervention`.
-    pub result: String,
+    /// How it ended.
+    pub result: RollbackResult,
+    /// What it leaves recorded about the module: the caller decides (a rollback that did
+    /// not work holds its module; a manual one that did puts its version back as applied).
+    pub module_after: ModuleAfterRollback,
     /// The checksum of the module folder now in place, when its code was restored.
     pub applied_checksum: Option<String>,
     /// Details.
@@ -389,13 +463,7 @@ impl Ledger {
     /// [`StateError::Sqlite`] on a write failure.
     pub fn record_health(&mut self, health: &HealthRecord) -> Result<(), StateError> {
         let err = || sqlite("record a health check", self.path());
-        self.conn()
-            .execute(
-                "INSERT INTO health_checks (run_id, module, at_ms, phase, passed, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![health.run_id, health.module, now_ms(), health.phase, health.passed, health.attempts, health.detail],
-            )
-            .map_err(err())?;
-        Ok(())
+        insert_health(self.conn(), health, now_ms()).map_err(err())
     }
 
     /// Record a rollback and, in the same transaction, the module's state after it: its
@@ -404,10 +472,10 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
     pub fn record_rollback(&mut self, rollback: &RollbackRecord) -> Result<(), StateError> {
-        self.record_rollback_notifying(rollback, &crate::notify::Routing::default(), &[])
+        self.record_rollback_notifying(rollback, &[])
     }
 
-    /// [`Ledger::record_rollback`], enqueuing `events` (its "module rolled back"
+    /// [`Ledger::record_rollback`], enqueuing `notices` (its "module rolled back"
     /// notification) in the same transaction.
     ///
     /// # Errors
@@ -415,20 +483,19 @@ impl Ledger {
     pub fn record_rollback_notifying(
         &mut self,
         rollback: &RollbackRecord,
-        routing: &crate::notify::Routing,
-        events: &[crate::notify::Event],
+        notices: &[super::outbox::NewOutboxRow],
     ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a rollback", path);
         let tx = conn.transaction().map_err(err())?;
-        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        super::outbox::enqueue(&tx, notices).map_err(err())?;
         tx.execute(
             "INSERT INTO rollbacks (run_id, module, at_ms, trigger, cause, from_version, to_version, backup_id, git_tag, git_commit, result, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
-                rollback.run_id, rollback.module, now_ms(), rollback.trigger, rollback.cause,
+                rollback.run_id, rollback.module, now_ms(), rollback.trigger.as_str(), rollback.cause,
                 rollback.from_version, rollback.to_version, rollback.backup_id, rollback.git_tag,
-                rollback.git_commit, rollback.result, rollback.detail
+                rollback.git_commit, rollback.result.as_str(), rollback.detail
             ],
         )
         .map_err(err())?;
@@ -437,26 +504,23 @@ impl Ledger {
             [&rollback.module],
         )
         .map_err(err())?;
-        if rollback.result == "needs-intervention" {
-            tx.execute(
-                "UPDATE modules SET needs_intervention = ?2 WHERE name = ?1",
-                params![
-                    rollback.module,
-                    rollback
-                        .detail
-                        .as_deref()
-                        .or(rollback.cause.as_deref())
-                        .unwrap_or("rollback failed")
-                ],
-            )
-            .map_err(err())?;
-        } else if rollback.trigger == "manual" {
-            tx.execute(
-                "UPDATE modules SET applied_version = ?2, applied_at_ms = ?3, needs_intervention = NULL,
-                    applied_checksum = coalesce(?4, applied_checksum) WHERE name = ?1",
-                params![rollback.module, rollback.to_version, now_ms(), rollback.applied_checksum],
-            )
-            .map_err(err())?;
+        match &rollback.module_after {
+            ModuleAfterRollback::Held(reason) => {
+                tx.execute(
+                    "UPDATE modules SET needs_intervention = ?2 WHERE name = ?1",
+                    params![rollback.module, reason],
+                )
+                .map_err(err())?;
+            }
+            ModuleAfterRollback::Applied => {
+                tx.execute(
+                    "UPDATE modules SET applied_version = ?2, applied_at_ms = ?3, needs_intervention = NULL,
+                        applied_checksum = coalesce(?4, applied_checksum) WHERE name = ?1",
+                    params![rollback.module, rollback.to_version, now_ms(), rollback.applied_checksum],
+                )
+                .map_err(err())?;
+            }
+            ModuleAfterRollback::Unchanged => {}
         }
         tx.commit().map_err(err())
     }
@@ -491,20 +555,7 @@ impl Ledger {
         run_id: Option<i64>,
     ) -> Result<(), StateError> {
         let err = || sqlite("record a git tag", self.path());
-        self.conn()
-            .execute(
-                "INSERT INTO git_tags VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tag) DO NOTHING",
-                params![
-                    tag.tag,
-                    tag.module,
-                    tag.version,
-                    tag.commit_id,
-                    tag.created_ms,
-                    run_id
-                ],
-            )
-            .map_err(err())?;
-        Ok(())
+        insert_git_tag(self.conn(), tag, run_id).map_err(err())
     }
 
     /// Git tags recorded for a module, newest first.
@@ -759,5 +810,60 @@ impl Ledger {
             .optional()
             .map(|pid| pid.and_then(|p| u32::try_from(p).ok()))
             .map_err(err())
+    }
+}
+/// Insert a health check's result (in a transaction of the caller's, or on its own).
+pub(super) fn insert_health(
+    conn: &rusqlite::Connection,
+    health: &HealthRecord,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO health_checks (run_id, module, at_ms, phase, passed, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![health.run_id, health.module, at_ms, health.phase, health.passed, health.attempts, health.detail])?;
+    Ok(())
+}
+
+/// Insert a git tag upkeep made (once per tag name).
+pub(super) fn insert_git_tag(
+    conn: &rusqlite::Connection,
+    tag: &GitTagRow,
+    run_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO git_tags VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tag) DO NOTHING",
+    )?
+    .execute(params![
+        tag.tag,
+        tag.module,
+        tag.version,
+        tag.commit_id,
+        tag.created_ms,
+        run_id
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_kinds_have_one_spelling_each_way() {
+        for trigger in [
+            RollbackTrigger::Automatic,
+            RollbackTrigger::Manual,
+            RollbackTrigger::Recovery,
+        ] {
+            assert_eq!(trigger.as_str().parse(), Ok(trigger));
+        }
+        for result in [
+            RollbackResult::RolledBack,
+            RollbackResult::NeedsIntervention,
+        ] {
+            assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        assert!("rolled_back".parse::<RollbackResult>().is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The ledger's schedules: when each fires (its spec as JSON, see [`crate::schedule`]), in
+//! The ledger's schedules: when each fires (its spec as JSON, see `schedule`), in
 //! which time zone, what it runs, whether it is enabled, and its last and next run.
 
 use rusqlite::{OptionalExtension, params};
@@ -10,7 +10,7 @@ use super::{Ledger, StateError, now_ms, sqlite};
 pub struct ScheduleRow {
     /// Its name.
     pub name: String,
-    /// When it fires, as the JSON of [`crate::schedule::Spec`].
+    /// When it fires, as the JSON of `schedule::Spec`.
     pub spec: String,
     /// IANA time zone its times are in.
     pub time_zone: String,
@@ -148,7 +148,7 @@ impl Ledger {
     }
 
     /// Record that a schedule came due and did not run: an audit entry (`schedule-skipped`)
-    /// and its next run (when `next_run_ms` is given), with `events` (its "schedule
+    /// and its next run (when `next_run_ms` is given), with `notices` (its "schedule
     /// skipped" notification) in the same transaction.
     ///
     /// # Errors
@@ -158,8 +158,7 @@ impl Ledger {
         name: &str,
         reason: &str,
         next_run_ms: Option<Option<i64>>,
-        routing: &crate::notify::Routing,
-        events: &[crate::notify::Event],
+        notices: &[super::outbox::NewOutboxRow],
     ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a skipped schedule", path);
@@ -176,14 +175,14 @@ impl Ledger {
             )
             .map_err(err())?;
         }
-        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        super::outbox::enqueue(&tx, notices).map_err(err())?;
         tx.commit().map_err(err())
     }
 
     /// Record that schedule `name` came due and its run could not start because `reason`:
     /// a run row with result `not-started` and the reason (so the history shows it), the
-    /// schedule's last run and next time, and the events `notices` makes for the new run's
-    /// id (its "run failed to start" notification), in one transaction. Returns the run's
+    /// schedule's last run and next time, and the outbox rows `notices` makes for the new
+    /// run's id (its "run failed to start" notification), in one transaction. Returns the run's
     /// id.
     ///
     /// # Errors
@@ -194,8 +193,7 @@ impl Ledger {
         manifest: &std::path::Path,
         reason: &str,
         next_run_ms: Option<i64>,
-        routing: &crate::notify::Routing,
-        notices: impl FnOnce(i64) -> Vec<crate::notify::Event>,
+        notices: impl FnOnce(i64) -> Vec<super::outbox::NewOutboxRow>,
     ) -> Result<i64, StateError> {
         let now = now_ms();
         let (conn, path) = self.conn_mut();
@@ -219,7 +217,7 @@ impl Ledger {
             params![name, now, run_id, next_run_ms],
         )
         .map_err(err())?;
-        super::outbox::enqueue(&tx, routing, &notices(run_id)).map_err(err())?;
+        super::outbox::enqueue(&tx, &notices(run_id)).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(run_id)
     }

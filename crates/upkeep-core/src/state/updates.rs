@@ -3,9 +3,8 @@
 
 use rusqlite::params;
 
+use super::outbox::NewOutboxRow;
 use super::{Ledger, StateError, sqlite};
-use crate::notify::{Event, Routing};
-use crate::updates::Finding;
 
 /// The latest check of one module's source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -22,12 +21,12 @@ pub struct CheckRow {
     pub ok: bool,
     /// Why it did not.
     pub error: Option<String>,
-    /// What it offered (empty when it failed).
-    pub finding: Finding,
+    /// What it offered (empty when it failed), as the JSON of `updates::Finding`: the
+    /// ledger keeps it as text, and `updates` reads and writes its shape.
+    pub finding_json: String,
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
-    let finding: String = r.get(6)?;
     Ok(CheckRow {
         module: r.get(0)?,
         checked_ms: r.get(1)?,
@@ -35,14 +34,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
         update_type: r.get(3)?,
         ok: r.get(4)?,
         error: r.get(5)?,
-        finding: serde_json::from_str(&finding).unwrap_or_default(),
+        finding_json: r.get(6)?,
     })
 }
 
 const COLUMNS: &str = "module, checked_ms, source, update_type, ok, error, finding";
 
 impl Ledger {
-    /// Record checks, replacing each module's previous one, and enqueue the events they give rise to ("update available") in the
+    /// Record checks, replacing each module's previous one, and enqueue the notifications they give rise to ("update available") in the
     /// same transaction.
     ///
     /// # Errors
@@ -50,14 +49,12 @@ impl Ledger {
     pub fn record_checks(
         &mut self,
         checks: &[CheckRow],
-        routing: &Routing,
-        events: &[Event],
+        notices: &[NewOutboxRow],
     ) -> Result<(), StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record update checks", path);
         let tx = conn.transaction().map_err(err())?;
         for check in checks {
-            let finding = serde_json::to_string(&check.finding).unwrap_or_else(|_| "{}".into());
             tx.execute(
                 "INSERT INTO update_checks (module, checked_ms, source, update_type, ok, error, finding)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -70,12 +67,12 @@ impl Ledger {
                     check.update_type,
                     check.ok,
                     check.error,
-                    finding
+                    check.finding_json
                 ],
             )
             .map_err(err())?;
         }
-        super::outbox::enqueue(&tx, routing, events).map_err(err())?;
+        super::outbox::enqueue(&tx, notices).map_err(err())?;
         tx.commit().map_err(err())
     }
 

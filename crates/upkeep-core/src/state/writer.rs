@@ -11,6 +11,12 @@
 //! module setup must be idempotent (as Plinth requires). The notifications of a change
 //! (a module's failure, the run's end) travel with it and are enqueued in its transaction
 //! (see [`super::outbox`]).
+//!
+//! Every write of a run goes through this thread, on its one connection: module records,
+//! health checks and git tags queue like the rest ([`LedgerOp`]), and work whose caller
+//! must see it committed before going on (a backup's row before the module starts, a
+//! restore's journal before each swap, a deployed file before its moved source goes)
+//! travels as a [`LedgerOp::Call`] through [`LedgerHandle::call`], which waits for it.
 
 use std::collections::HashSet;
 use std::sync::mpsc;
@@ -19,11 +25,12 @@ use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
-use super::{Ledger, StateError, outbox, sqlite};
-use crate::notify::{Notifier, Routing};
+use super::outbox::NewOutboxRow;
+use super::safety::{GitTagRow, HealthRecord};
+use super::{Ledger, StateError, now_ms, outbox, sqlite};
 
 /// A state change to record.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum LedgerOp {
     /// A module started running.
     ModuleStarted {
@@ -49,8 +56,99 @@ pub enum LedgerOp {
         /// `succeeded`, `failed`, `cancelled`, ...
         result: String,
         /// Notifications of the run's end (its summary), enqueued with it.
-        events: Vec<crate::notify::Event>,
+        notices: Vec<NewOutboxRow>,
     },
+    /// A health check's result.
+    Health(HealthRecord),
+    /// A git tag upkeep made for a healthy update.
+    GitTag {
+        /// The tag.
+        row: GitTagRow,
+        /// The run that made it.
+        run_id: Option<i64>,
+    },
+    /// Work on the ledger whose caller waits for it (see [`LedgerHandle::call`]): what
+    /// queued before it is committed first, then it runs on the writer's connection.
+    Call(Call),
+}
+
+/// A closure run on the writer's ledger; it sends its own result back.
+pub struct Call(Box<dyn FnOnce(&mut Ledger) + Send>);
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Call")
+    }
+}
+
+/// A cloneable way to the writer thread, for the tasks of a run that record as they go.
+#[derive(Debug, Clone)]
+pub struct LedgerHandle {
+    sender: mpsc::Sender<Option<LedgerOp>>,
+    thread: std::thread::Thread,
+}
+
+impl LedgerHandle {
+    /// Queue a state change. Never blocks; a failure to record it surfaces from
+    /// [`LedgerWriter::finish`].
+    pub fn send(&self, op: LedgerOp) {
+        // A send only fails if the thread died; its error surfaces from `finish`.
+        let _ = self.sender.send(Some(op));
+    }
+
+    /// Run `f` on the writer's ledger once everything queued before it is committed, and
+    /// wait for its result. Each `Ledger` method `f` calls commits its own transaction, so
+    /// when this returns, what `f` wrote is durable.
+    ///
+    /// # Errors
+    /// [`StateError::WriterStopped`] when the writer stopped before running `f`.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> R + Send + 'static,
+    ) -> Result<R, StateError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let call = Call(Box::new(move |ledger| {
+            let _ = reply.send(f(ledger));
+        }));
+        self.sender
+            .send(Some(LedgerOp::Call(call)))
+            .map_err(|_| StateError::WriterStopped)?;
+        // It may be parked in its commit window; a caller is waiting, so the window ends.
+        self.thread.unpark();
+        answer.recv().map_err(|_| StateError::WriterStopped)
+    }
+}
+
+/// Where a backup, a restore or a deployment records what it does: a ledger of its own
+/// outside a run, the run's writer ([`LedgerHandle`]) inside one. `f` runs on that ledger
+/// and its result comes back once what it wrote is committed.
+pub trait LedgerAccess {
+    /// Run `f` on the ledger.
+    ///
+    /// # Errors
+    /// What `f` returns, or [`StateError::WriterStopped`].
+    fn with<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Ledger) -> Result<R, StateError> + Send + 'static,
+    ) -> Result<R, StateError>;
+}
+
+impl LedgerAccess for Ledger {
+    fn with<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Ledger) -> Result<R, StateError> + Send + 'static,
+    ) -> Result<R, StateError> {
+        f(self)
+    }
+}
+
+impl LedgerAccess for LedgerHandle {
+    fn with<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Ledger) -> Result<R, StateError> + Send + 'static,
+    ) -> Result<R, StateError> {
+        self.call(f)?
+    }
 }
 
 /// A module's outcome as the ledger stores it.
@@ -85,7 +183,7 @@ pub struct ModuleRecord {
     /// Set when the module succeeded: what is now applied.
     pub applied: Option<Applied>,
     /// Notifications of this outcome (a failure), enqueued in the same transaction.
-    pub events: Vec<crate::notify::Event>,
+    pub notices: Vec<NewOutboxRow>,
 }
 
 /// What a successful module leaves applied.
@@ -106,24 +204,24 @@ pub struct Applied {
 /// Handle to the writer thread.
 #[derive(Debug)]
 pub struct LedgerWriter {
-    sender: mpsc::Sender<LedgerOp>,
+    sender: mpsc::Sender<Option<LedgerOp>>,
     thread: JoinHandle<Result<Ledger, StateError>>,
 }
 
 impl LedgerWriter {
     /// Move `ledger` to a writer thread.
     pub fn spawn(ledger: Ledger) -> Self {
-        Self::spawn_notifying(ledger, Notifier::default())
+        Self::spawn_waking(ledger, Box::new(|| {}))
     }
 
-    /// Move `ledger` to a writer thread that enqueues the events of the changes it records
-    /// for the channels of `notifier`'s routing, in the same transaction, and wakes its
-    /// courier after each commit that enqueued any.
-    pub fn spawn_notifying(ledger: Ledger, notifier: Notifier) -> Self {
+    /// Move `ledger` to a writer thread that enqueues the notification rows of the changes
+    /// it records in the same transaction, and calls `wake` after each commit that enqueued
+    /// any (a run passes its courier's wake-up; the ledger knows nothing of delivery).
+    pub fn spawn_waking(ledger: Ledger, wake: Box<dyn Fn() + Send>) -> Self {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("upkeep-ledger".into())
-            .spawn(move || write_loop(ledger, &receiver, &notifier))
+            .spawn(move || write_loop(ledger, &receiver, &*wake))
             .expect("spawning the ledger thread");
         Self { sender, thread }
     }
@@ -131,7 +229,15 @@ impl LedgerWriter {
     /// Queue a state change. Never blocks.
     pub fn send(&self, op: LedgerOp) {
         // A send only fails if the thread died; its error surfaces from `finish`.
-        let _ = self.sender.send(op);
+        let _ = self.sender.send(Some(op));
+    }
+
+    /// A handle for the run's tasks to record through this writer.
+    pub fn handle(&self) -> LedgerHandle {
+        LedgerHandle {
+            sender: self.sender.clone(),
+            thread: self.thread.thread().clone(),
+        }
     }
 
     /// Commit everything queued and give the ledger back.
@@ -139,6 +245,10 @@ impl LedgerWriter {
     /// # Errors
     /// The first [`StateError`] the writer hit.
     pub fn finish(self) -> Result<Ledger, StateError> {
+        // An explicit end rather than the channel closing: handles given to the run's tasks
+        // may outlive it, and must not keep the writer waiting. What they send afterwards
+        // finds the writer gone.
+        let _ = self.sender.send(None);
         drop(self.sender);
         // It may be parked in its commit window; the window ends now.
         self.thread.thread().unpark();
@@ -160,44 +270,76 @@ const COMMIT_WINDOW: Duration = Duration::from_millis(50);
 /// with the next one (its end, which the run then waits for).
 fn write_loop(
     mut ledger: Ledger,
-    receiver: &mpsc::Receiver<LedgerOp>,
-    notifier: &Notifier,
+    receiver: &mpsc::Receiver<Option<LedgerOp>>,
+    wake: &dyn Fn(),
 ) -> Result<Ledger, StateError> {
     let mut last_commit: Option<Instant> = None;
-    while let Ok(first) = receiver.recv() {
+    while let Ok(Some(first)) = receiver.recv() {
         let mut batch = vec![first];
         let deadline = last_commit.map_or_else(Instant::now, |at| at + COMMIT_WINDOW);
-        collect_until(receiver, &mut batch, deadline);
-        let enqueued = apply(&mut ledger, &batch, &notifier.routing)?;
+        let finishing = collect_until(receiver, &mut batch, deadline);
+        // A call is waited for: what queued before it is committed, then it runs.
+        let mut enqueued = 0;
+        let mut changes = Vec::with_capacity(batch.len());
+        for op in batch {
+            match op {
+                LedgerOp::Call(Call(f)) => {
+                    enqueued += commit_changes(&mut ledger, &mut changes)?;
+                    f(&mut ledger);
+                }
+                op => changes.push(op),
+            }
+        }
+        enqueued += commit_changes(&mut ledger, &mut changes)?;
         last_commit = Some(Instant::now());
-        tracing::debug!(changes = batch.len(), "ledger commit");
         if enqueued > 0 {
-            notifier.wake();
+            wake();
+        }
+        if finishing {
+            break;
         }
     }
     Ok(ledger)
 }
 
-/// Add to `batch` what has queued up and what arrives until `deadline`, or until the
-/// sender is gone. The thread parks until the deadline rather than waiting in `recv`: a
+/// Commit `changes` (and empty it) in one transaction; how many outbox rows it added.
+fn commit_changes(ledger: &mut Ledger, changes: &mut Vec<LedgerOp>) -> Result<usize, StateError> {
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let enqueued = apply(ledger, changes)?;
+    tracing::debug!(changes = changes.len(), "ledger commit");
+    changes.clear();
+    Ok(enqueued)
+}
+
+/// Add to `batch` what has queued up and what arrives until `deadline`, until a call
+/// (which is waited for) arrives, or until the writer is to finish (then `true`). The thread parks until the deadline rather than waiting in `recv`: a
 /// waiting receiver is woken by every send, which for a stream of quick modules is two
 /// thread wake-ups per module; a parked one is woken only by [`LedgerWriter::finish`].
 fn collect_until(
-    receiver: &mpsc::Receiver<LedgerOp>,
+    receiver: &mpsc::Receiver<Option<LedgerOp>>,
     batch: &mut Vec<LedgerOp>,
     deadline: Instant,
-) {
+) -> bool {
+    if matches!(batch.last(), Some(LedgerOp::Call(_))) {
+        return false;
+    }
     loop {
         loop {
             match receiver.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(Some(op @ LedgerOp::Call(_))) => {
+                    batch.push(op);
+                    return false;
+                }
+                Ok(Some(op)) => batch.push(op),
                 Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return,
+                Ok(None) | Err(mpsc::TryRecvError::Disconnected) => return true,
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return;
+            return false;
         }
         std::thread::park_timeout(left);
     }
@@ -205,11 +347,7 @@ fn collect_until(
 
 /// Write a batch of operations in one transaction, with the notifications they carry;
 /// returns how many outbox rows were added.
-pub(crate) fn apply(
-    ledger: &mut Ledger,
-    batch: &[LedgerOp],
-    routing: &Routing,
-) -> Result<usize, StateError> {
+pub(crate) fn apply(ledger: &mut Ledger, batch: &[LedgerOp]) -> Result<usize, StateError> {
     let (conn, path) = ledger.conn_mut();
     let tx = conn
         .transaction()
@@ -229,19 +367,27 @@ pub(crate) fn apply(
         {
             continue;
         }
-        apply_one(&tx, op).map_err(sqlite("record module progress", path))?;
-        let events = match op {
-            LedgerOp::ModuleFinished(r) => r.events.as_slice(),
-            LedgerOp::RunFinished { events, .. } => events.as_slice(),
-            LedgerOp::ModuleStarted { .. } => &[],
+        apply_one(&tx, op).map_err(sqlite(action(op), path))?;
+        let notices = match op {
+            LedgerOp::ModuleFinished(r) => r.notices.as_slice(),
+            LedgerOp::RunFinished { notices, .. } => notices.as_slice(),
+            _ => &[],
         };
-        enqueued +=
-            outbox::enqueue(&tx, routing, events).map_err(sqlite("enqueue notifications", path))?;
+        enqueued += outbox::enqueue(&tx, notices).map_err(sqlite("enqueue notifications", path))?;
     }
     crate::failpoint::crash_point!("ledger::before-commit");
     tx.commit()
         .map_err(sqlite("commit module progress", path))?;
     Ok(enqueued)
+}
+
+/// What writing `op` is, for the error when the ledger refuses it.
+fn action(op: &LedgerOp) -> &'static str {
+    match op {
+        LedgerOp::Health(_) => "record a health check",
+        LedgerOp::GitTag { .. } => "record a git tag",
+        _ => "record module progress",
+    }
 }
 
 fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<()> {
@@ -285,6 +431,9 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
             tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
                 .execute(params![run_id, finished_ms, result])?;
         }
+        LedgerOp::Health(health) => super::safety::insert_health(tx, health, now_ms())?,
+        LedgerOp::GitTag { row, run_id } => super::safety::insert_git_tag(tx, row, *run_id)?,
+        LedgerOp::Call(_) => unreachable!("calls run on their own, outside a batch"),
     }
     Ok(())
 }

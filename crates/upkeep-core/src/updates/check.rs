@@ -141,7 +141,8 @@ fn verify_code(module: &ModuleSpec, dir: &Path) -> Result<(), CheckError> {
         module: module.name.clone(),
         problem,
     };
-    let expected = crate::plan::declared_checksum(module)
+    let expected = module
+        .declared_checksum()
         .ok_or_else(|| refuse("have no recorded checksum".to_owned()))?;
     match crate::integrity::digest_dir(dir) {
         Ok(digest) if digest.checksum == expected => Ok(()),

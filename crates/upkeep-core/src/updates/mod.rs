@@ -47,184 +47,14 @@ mod pip;
 mod policy;
 mod report;
 
-use std::time::Duration;
-
+pub use crate::manifest::{Channel, Policy, Source, SourceKind, UpdateType};
+pub use crate::version::parse_semver;
 pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modules};
 pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
 pub use report::{
     CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
     Summary, UpdateReport, UpdatesError, check_updates, current_version, new_versions,
 };
-
-/// The kind of update, as `upkeep check --type` and schedules select them (the seed's
-/// `bot`, `packages`, `config` and `dependencies`; `app` is its `bot`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpdateType {
-    /// The software a module installs (command, git and http sources by default).
-    App,
-    /// Python packages (pip sources).
-    Packages,
-    /// Configuration templates.
-    Config,
-    /// System packages and other dependencies (apt sources).
-    Dependencies,
-}
-
-impl UpdateType {
-    /// Every type, in the order reports list them.
-    pub const ALL: [UpdateType; 4] = [
-        UpdateType::App,
-        UpdateType::Packages,
-        UpdateType::Config,
-        UpdateType::Dependencies,
-    ];
-
-    /// The name manifests and the command line use.
-    pub fn name(self) -> &'static str {
-        match self {
-            UpdateType::App => "app",
-            UpdateType::Packages => "packages",
-            UpdateType::Config => "config",
-            UpdateType::Dependencies => "dependencies",
-        }
-    }
-
-    /// The type called `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
-    }
-}
-
-/// Where a module's updates come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A program printing the available version: one line of plain text, or a JSON
-    /// object with the fields of [`Release`] (and optionally `current`), or a JSON list of
-    /// such objects.
-    Command {
-        /// Program and arguments.
-        argv: Vec<String>,
-    },
-    /// Tags of a git repository (URL or local path), read with `git ls-remote --tags`.
-    Git {
-        /// Repository URL, or a path relative to the manifest directory.
-        url: String,
-        /// The tag name with `{version}` where the version is, e.g. `v{version}` (default)
-        /// or `gogs-{version}`; tags that do not match, or whose version is not semver, are
-        /// ignored. The default pattern also takes bare versions (`1.2.3` as well as
-        /// `v1.2.3`): many projects tag without the `v`, and nobody chose the default.
-        tag_pattern: String,
-    },
-    /// A JSON release feed over HTTP(S): a list of releases, an object with a `releases`
-    /// list, or one release object. Field names follow [`Release`]; `tag_name`, `body`,
-    /// `published_at`, `prerelease` (GitHub's) are accepted as well.
-    Http {
-        /// Feed URL.
-        url: String,
-    },
-    /// Outdated packages in a virtualenv.
-    Pip {
-        /// The virtualenv (relative to the manifest directory); default: the module's
-        /// folder's `venv/`, else the updates directory's `venv/`.
-        venv: Option<String>,
-        /// Extra arguments for `pip list --outdated` (e.g. `--index-url`, `--find-links`).
-        args: Vec<String>,
-    },
-    /// Upgradable Debian packages (`apt list --upgradable`), restricted to `packages` when
-    /// given.
-    Apt {
-        /// Only these packages; empty: every upgradable package.
-        packages: Vec<String>,
-    },
-}
-
-impl SourceKind {
-    /// Every kind's name, as manifests spell them.
-    pub const NAMES: [&'static str; 5] = ["command", "git", "http", "pip", "apt"];
-
-    /// The default git tag pattern.
-    pub const DEFAULT_TAG_PATTERN: &'static str = "v{version}";
-
-    /// The kind's name as manifests spell it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SourceKind::Command { .. } => "command",
-            SourceKind::Git { .. } => "git",
-            SourceKind::Http { .. } => "http",
-            SourceKind::Pip { .. } => "pip",
-            SourceKind::Apt { .. } => "apt",
-        }
-    }
-
-    /// Whether the source lists packages rather than releases of one thing.
-    pub fn lists_packages(&self) -> bool {
-        matches!(self, SourceKind::Pip { .. } | SourceKind::Apt { .. })
-    }
-
-    /// The update type a source of this kind has unless the manifest says otherwise.
-    pub fn default_type(&self) -> UpdateType {
-        match self {
-            SourceKind::Pip { .. } => UpdateType::Packages,
-            SourceKind::Apt { .. } => UpdateType::Dependencies,
-            _ => UpdateType::App,
-        }
-    }
-}
-
-/// A module's update source as the manifest declares it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    /// Where to look.
-    pub kind: SourceKind,
-    /// What kind of update it finds.
-    pub update_type: UpdateType,
-    /// How long one check may take.
-    pub timeout: Duration,
-}
-
-impl Source {
-    /// Check timeout when the manifest sets none.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-}
-
-/// Which pre-releases count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// Releases only; versions with a pre-release part (`2.0.0-rc.1`) are ignored.
-    #[default]
-    Stable,
-    /// Pre-releases too.
-    Prerelease,
-}
-
-/// What a module's updates may move it to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// Hold every update.
-    pub hold: bool,
-    /// Be on exactly this version.
-    pub pin: Option<semver::Version>,
-    /// Only versions matching this requirement.
-    pub range: Option<semver::VersionReq>,
-    /// Whether pre-releases count.
-    pub channel: Channel,
-    /// Hold major and breaking updates unless the run allows them.
-    pub ask_before_major: bool,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            hold: false,
-            pin: None,
-            range: None,
-            channel: Channel::Stable,
-            ask_before_major: true,
-        }
-    }
-}
 
 /// One available version of a release source.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -289,18 +119,17 @@ pub struct Finding {
     pub packages: Vec<PackageUpdate>,
 }
 
-/// Parse a version as semver, allowing a leading `v` and Plinth's plain integers
-/// (`3` is `3.0.0`); `None` when it is neither.
-pub fn parse_semver(text: &str) -> Option<semver::Version> {
-    let text = text.trim();
-    let text = text.strip_prefix('v').unwrap_or(text);
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse()
-            .ok()
-            .map(|major| semver::Version::new(major, 0, 0));
+impl Finding {
+    /// The finding the ledger stored as `json`; an empty one when the text cannot be read
+    /// (written by a newer upkeep), as if the check had found nothing.
+    pub fn from_json(json: &str) -> Self {
+        serde_json::from_str(json).unwrap_or_default()
     }
-    semver::Version::parse(text).ok()
+
+    /// The text the ledger stores.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
 }
 
 /// Whether moving from `from` to `to` is a major update: the major number grows, or, below

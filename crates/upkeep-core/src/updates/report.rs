@@ -251,7 +251,7 @@ pub fn check_updates(
     };
     if let (Some(ledger), false) = (&mut ledger, options.cached) {
         let events = announcements(&report);
-        ledger.record_checks(&rows, &options.routing, &events)?;
+        ledger.record_checks(&rows, &options.routing.rows(&events))?;
     }
     report.modules = std::mem::take(&mut report.modules)
         .into_iter()
@@ -272,7 +272,7 @@ fn ask(manifest: &Manifest, selected: &[&ModuleSpec]) -> Vec<CheckRow> {
             update_type: check.update_type.name().to_owned(),
             ok: check.result.is_ok(),
             error: check.result.as_ref().err().map(ToString::to_string),
-            finding: check.result.unwrap_or_default(),
+            finding_json: check.result.unwrap_or_default().to_json(),
         })
         .collect()
 }
@@ -362,12 +362,13 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
     if !row.ok {
         return report;
     }
+    let finding = Finding::from_json(&row.finding_json);
     if matches!(row.source.as_str(), "pip" | "apt") {
-        report.packages = packages(&row.finding.packages, spec);
+        report.packages = packages(&finding.packages, spec);
         report.security = report.packages.iter().any(|p| p.security);
         return report;
     }
-    releases(&mut report, &row.finding, spec, upstream);
+    releases(&mut report, &finding, spec, upstream);
     report
 }
 
@@ -660,14 +661,15 @@ command = ["true"]
             update_type: "app".into(),
             ok: true,
             error: None,
-            finding: Finding {
+            finding_json: Finding {
                 current: Some("1.1.0".into()),
                 releases: vec![Release {
                     version: "1.2.0".into(),
                     ..Release::default()
                 }],
                 packages: Vec::new(),
-            },
+            }
+            .to_json(),
         };
         let report = module_report(spec, &row, Some("1.2.0".into()));
         assert_eq!(report.current.as_deref(), Some("1.2.0"));

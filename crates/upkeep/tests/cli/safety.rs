@@ -675,3 +675,93 @@ fn a_protected_backup_needs_force_and_prune_removes_unrecorded_archives() {
     host.upkeep().args(["backup", "prune"]).assert().success();
     assert!(!stray.exists());
 }
+
+/// A versioned module owning a data directory, with a health check that passes.
+fn checked_release(host: &mut Host, version: &str) {
+    let data = host.root.join("srv/app");
+    fs_err::create_dir_all(&data).unwrap();
+    host.python_module("app", "def main(args):\n    pass\n");
+    host.manifest_json(&serde_json::json!({
+        "updates": [{
+            "name": "app",
+            "version": version,
+            "paths": [data.display().to_string()],
+            "health": {"command": ["true"]}
+        }]
+    }));
+    host.approve();
+}
+
+/// Make the ledger refuse every health-check row from now on (a real SQLite trigger).
+fn refuse_health_rows(host: &Host) {
+    let conn = rusqlite::Connection::open(host.state.join("upkeep.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_health BEFORE INSERT ON health_checks
+         BEGIN SELECT RAISE(ABORT, 'health rows refused'); END;",
+    )
+    .unwrap();
+}
+
+/// A health check's result that the ledger cannot keep is not dropped: the run fails and
+/// says so (it used to succeed with the check missing from the ledger, its failed write
+/// ignored on a connection of its own).
+#[test]
+fn a_health_check_the_ledger_cannot_record_fails_the_run() {
+    let mut host = Host::new();
+    checked_release(&mut host, "1");
+    host.upkeep().arg("run").assert().success();
+    refuse_health_rows(&host);
+    checked_release(&mut host, "2");
+    let (code, _, stderr) = output(&host.upkeep().arg("run").assert());
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("failed to record a health check"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("health rows refused"), "{stderr}");
+}
+
+/// The same for a manual rollback's re-check: `rollback` fails naming the ledger's refusal
+/// rather than reporting a health check the ledger never kept.
+#[test]
+fn a_rollback_health_check_the_ledger_cannot_record_fails_the_rollback() {
+    let mut host = Host::new();
+    checked_release(&mut host, "1");
+    host.upkeep().arg("run").assert().success();
+    checked_release(&mut host, "2");
+    host.upkeep().arg("run").assert().success();
+    refuse_health_rows(&host);
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["rollback", "app", "--to", "1", "--yes"])
+            .assert(),
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("health rows refused"), "{stderr}");
+}
+
+/// The pre-update backup's row is committed (through the run's ledger writer) before the
+/// module starts: the module itself, reading the ledger on a connection of its own, finds
+/// the backup of its run.
+#[test]
+fn a_module_starts_only_once_its_backup_is_committed() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/app");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("state"), "1").unwrap();
+    let seen = host.root.join("seen.txt");
+    host.python_module(
+        "app",
+        &format!(
+            "import os, sqlite3\ndef main(args):\n    db = sqlite3.connect(os.path.join(os.environ['UPKEEP_STATE_DIR'], 'upkeep.db'))\n    n = db.execute('SELECT count(*) FROM backups WHERE run_id = ? AND reason = ?', (int(os.environ['UPKEEP_RUN_ID']), 'pre-update')).fetchone()[0]\n    open({seen:?}, 'w').write(str(n))\n",
+            seen = seen.display().to_string()
+        ),
+    );
+    host.manifest_json(&serde_json::json!({
+        "updates": [{"name": "app", "version": "1", "paths": [data.display().to_string()]}]
+    }));
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    assert_eq!(fs_err::read_to_string(&seen).unwrap(), "1");
+}
