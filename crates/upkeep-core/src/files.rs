@@ -191,8 +191,7 @@ fn run_command(
     options: &FilesOptions,
     command: &str,
 ) -> Result<CommandRun, FilesError> {
-    use sha2::Digest;
-    let sha = hex::encode(sha2::Sha256::digest(command.as_bytes()));
+    let sha = crate::digest::bytes_hex(command.as_bytes());
     let id = ledger.script_started(command, &sha, "pre-run")?;
     let log = options.scripts.log_dir.join("pre-run-command.log");
     let invocation = crate::exec::Invocation {

@@ -15,14 +15,15 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::FileType;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt;
-use sha2::{Digest, Sha256};
+
+use crate::digest;
 
 /// Name of the file, directly inside a module directory, that records its checksum.
 pub const CHECKSUM_FILE: &str = "checksum";
@@ -268,15 +269,15 @@ pub fn combine(files: &[FileRecord]) -> String {
         sorted.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Cow::Owned(sorted)
     };
-    let mut hasher = Sha256::new();
+    let mut hasher = digest::Hasher::new();
     for file in files.iter() {
-        hasher.update([file.kind.byte(), b' ']);
+        hasher.update(&[file.kind.byte(), b' ']);
         hasher.update(file.sha256.as_bytes());
         hasher.update(b" ");
         hasher.update(file.path.as_bytes());
         hasher.update(b"\n");
     }
-    hex::encode(hasher.finalize())
+    hasher.finish_hex()
 }
 
 /// Compare recorded records with live ones by path.
@@ -398,7 +399,7 @@ fn leaf_entry(
     if file_type.is_symlink() {
         let target =
             fs_err::read_link(&path).map_err(|source| IntegrityError::ReadLink { path, source })?;
-        let sha256 = Sha256::digest(target.as_os_str().as_bytes()).into();
+        let sha256 = digest::bytes(target.as_os_str().as_bytes());
         Ok(Entry {
             path: rel,
             kind: EntryKind::Symlink,
@@ -521,16 +522,8 @@ fn hash_file(path: &Path, buf: &mut [u8]) -> Result<(EntryKind, [u8; 32]), Integ
     } else {
         EntryKind::Executable
     };
-    let mut hasher = Sha256::new();
-    loop {
-        match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(read_err(err)),
-        }
-    }
-    Ok((kind, hasher.finalize().into()))
+    let sha256 = digest::read_to_end(&mut file, buf).map_err(read_err)?;
+    Ok((kind, sha256))
 }
 
 /// Fill in the file hashes and turn each listing into a sorted, combined digest.
@@ -573,7 +566,7 @@ fn finish(mut entries: Vec<Entry>) -> DirDigest {
         .map(|e| FileRecord {
             path: e.path,
             kind: e.kind,
-            sha256: hex::encode(e.sha256.expect("every listed file was hashed")),
+            sha256: digest::to_hex(&e.sha256.expect("every listed file was hashed")),
         })
         .collect();
     DirDigest {
@@ -706,7 +699,7 @@ mod tests {
     }
 
     fn sha(data: &[u8]) -> String {
-        hex::encode(Sha256::digest(data))
+        crate::digest::bytes_hex(data)
     }
 
     #[test]

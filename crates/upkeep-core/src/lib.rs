@@ -14,6 +14,7 @@ pub mod atomic;
 pub mod backup;
 pub mod checksum;
 pub mod deploy;
+pub mod digest;
 pub mod duration;
 pub mod exec;
 pub mod exit_codes;
