@@ -73,7 +73,7 @@ pub fn check(template: &str) -> Result<(), PlaceholderError> {
     let ids = split(template).map_err(fail)?;
     for id in ids {
         if !known_ids().any(|k| k == id) {
-            let hint = crate::manifest::suggest(id, known_ids())
+            let hint = crate::text::suggest(id, known_ids())
                 .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
             return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
         }
@@ -183,7 +183,7 @@ pub fn expand_deploy(
                 .iter()
                 .copied()
                 .chain(user.keys().map(String::as_str));
-            let hint = crate::manifest::suggest(id, known)
+            let hint = crate::text::suggest(id, known)
                 .map_or_else(String::new, |s| format!("; did you mean `{{{s}}}`?"));
             return Err(fail(format!("unknown placeholder `{{{id}}}`{hint}")));
         }

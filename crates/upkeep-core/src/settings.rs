@@ -396,7 +396,7 @@ fn definition(key: &str) -> Result<&'static Definition, SettingsError> {
         let keys: Vec<String> = DEFINITIONS.iter().map(Definition::key).collect();
         SettingsError::Unknown {
             key: key.to_owned(),
-            suggestion: crate::manifest::suggest(key, keys.iter().map(String::as_str)),
+            suggestion: crate::text::suggest(key, keys.iter().map(String::as_str)),
         }
     })
 }
@@ -472,7 +472,7 @@ fn read_category(
         categories.push("channels");
         return Err(SettingsError::Unknown {
             key: category.to_owned(),
-            suggestion: crate::manifest::suggest(category, categories),
+            suggestion: crate::text::suggest(category, categories),
         });
     };
     for (name, item) in table {
@@ -720,7 +720,7 @@ impl Settings {
             return Ok(());
         };
         let def = definition("notification.channels")?;
-        let hint = crate::manifest::suggest(missing, self.channels.keys().map(String::as_str))
+        let hint = crate::text::suggest(missing, self.channels.keys().map(String::as_str))
             .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
         Err(SettingsError::Invalid {
             key: def.key(),

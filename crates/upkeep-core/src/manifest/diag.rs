@@ -167,28 +167,6 @@ fn floor_char_boundary(source: &str, mut index: usize) -> usize {
     index
 }
 
-/// The closest of `candidates` to `name`, if one is close enough to be a likely typo:
-/// within a few edits (transpositions count as one), or very similar by Jaro-Winkler.
-pub(crate) fn did_you_mean<'c>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    let limit = name.chars().count().div_ceil(3).max(1);
-    let mut best: Option<(usize, f64, &str)> = None;
-    for candidate in candidates {
-        let edits = strsim::damerau_levenshtein(name, candidate);
-        let similarity = strsim::jaro_winkler(name, candidate);
-        if edits > limit && similarity <= 0.85 {
-            continue;
-        }
-        let better = best.is_none_or(|(e, s, _)| edits < e || (edits == e && similarity > s));
-        if better {
-            best = Some((edits, similarity, candidate));
-        }
-    }
-    best.map(|(_, _, candidate)| candidate)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,16 +187,5 @@ mod tests {
         let snippet = d.snippet.unwrap();
         assert_eq!(snippet.text, "  \"bé\": x");
         assert_eq!((snippet.mark_start, snippet.mark_width), (8, 1));
-    }
-
-    #[test]
-    fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("gogz", ["gogs", "atuin"]), Some("gogs"));
-        assert_eq!(did_you_mean("zzz", ["gogs", "atuin"]), None);
-        assert_eq!(did_you_mean("wbe", ["web", "db"]), Some("web"));
-        assert_eq!(
-            did_you_mean("dependson", ["dependsOn", "description"]),
-            Some("dependsOn")
-        );
     }
 }

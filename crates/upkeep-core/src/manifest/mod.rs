@@ -481,11 +481,6 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
     }
 }
 
-/// The name among `candidates` closest to `name`, if one is a likely typo.
-pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
-    diag::did_you_mean(name, candidates).map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

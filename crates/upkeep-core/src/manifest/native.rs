@@ -24,9 +24,10 @@
 
 use serde::Deserialize;
 
-use super::diag::{Reporter, Span, did_you_mean};
+use super::diag::{Reporter, Span};
 use super::sources::{POLICY_KEYS, RawPolicy, RawSource, SOURCE_KEYS};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
+use crate::text::did_you_mean;
 
 type TomlSpanned<T> = toml::Spanned<T>;
 

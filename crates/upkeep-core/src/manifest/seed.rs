@@ -5,10 +5,11 @@
 //! `paths`, `health`, `rollback`, `source`, `policy`, and top-level `python`, `defaults`,
 //! `gitTags`, `tagFormat`).
 
-use super::diag::{Reporter, Span, did_you_mean};
+use super::diag::{Reporter, Span};
 use super::json_syntax::{self, Member, Value};
 use super::sources::{POLICY_KEYS_CAMEL, RawPolicy, RawSource, SOURCE_KEYS_CAMEL, snake};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
+use crate::text::did_you_mean;
 
 const TOP_FIELDS: &[&str] = &[
     "updates",

@@ -2,9 +2,10 @@
 //! both format parsers fill in, and the checks that turn them into a [`Source`] and a
 //! [`Policy`], every problem a located diagnostic.
 
-use super::diag::{Reporter, Span, did_you_mean};
+use super::diag::{Reporter, Span};
 use super::{Spanned, Spelling};
 use crate::duration::parse_duration;
+use crate::text::did_you_mean;
 use crate::updates::{Channel, Policy, Source, SourceKind, UpdateType, parse_semver};
 
 /// `source` fields by their snake case name, with the source types each applies to
@@ -346,7 +347,7 @@ fn http_kind(raw: &RawSource, at: &mut At<'_, '_, '_>) -> Option<SourceKind> {
     if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
         let message = format!(
             "`{}` is not an http:// or https:// URL",
-            crate::notify::redact(&url.value)
+            crate::text::redact(&url.value)
         );
         let field = at.field("source", "url");
         at.error(url.span, field, message, None);

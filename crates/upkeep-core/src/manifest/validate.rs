@@ -3,12 +3,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::diag::{Reporter, did_you_mean};
+use super::diag::Reporter;
 use super::{
     GitTags, HealthCheck, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawHealth,
     RawKind, RawManifest, RawModule, Spanned, Spelling, sources,
 };
 use crate::duration::parse_duration;
+use crate::text::did_you_mean;
 use crate::version::Version;
 
 /// Validate raw modules and build the manifest. The caller fails the load whenever any

@@ -41,7 +41,6 @@ mod deliver;
 pub mod events;
 mod flush;
 mod payload;
-mod redact;
 mod sign;
 
 pub use courier::{Courier, CourierHandle};
@@ -49,10 +48,11 @@ pub(crate) use deliver::status_error;
 pub use deliver::{Delivery, DeliveryOptions, deliver};
 pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;
-pub use redact::redact;
 pub use sign::sign;
 
 use serde::{Deserialize, Serialize};
+
+use crate::text::redact;
 
 /// Where notifications go.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

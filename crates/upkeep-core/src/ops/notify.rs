@@ -4,6 +4,7 @@ use super::{Context, Error};
 use crate::notify::{self, Channel, Delivery, DeliveryOptions, FlushReport, RetryPolicy, events};
 use crate::state::Ledger;
 use crate::state::outbox::OutboxRow;
+use crate::text::redact;
 
 /// A channel as `notify list` and `settings list` show it: never a secret, URLs redacted.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -28,11 +29,11 @@ pub fn channels(ctx: &Context) -> Vec<ChannelRow> {
         .iter()
         .map(|(name, channel)| {
             let (kind, target) = match channel {
-                Channel::Webhook { url, .. } => ("webhook", notify::redact(url)),
-                Channel::Discord { url } => ("discord", notify::redact(url)),
-                Channel::Slack { url } => ("slack", notify::redact(url)),
+                Channel::Webhook { url, .. } => ("webhook", redact(url)),
+                Channel::Discord { url } => ("discord", redact(url)),
+                Channel::Slack { url } => ("slack", redact(url)),
                 Channel::Command { argv } => {
-                    let shown: Vec<String> = argv.iter().map(|a| notify::redact(a)).collect();
+                    let shown: Vec<String> = argv.iter().map(|a| redact(a)).collect();
                     ("command", shown.join(" "))
                 }
             };
@@ -79,7 +80,7 @@ pub fn test(ctx: &Context, only: Option<&str>) -> Result<Vec<Tested>, Error> {
         )));
     }
     if let Some(name) = only.filter(|n| !channels.contains_key(*n)) {
-        let hint = crate::manifest::suggest(name, channels.keys().map(String::as_str))
+        let hint = crate::text::suggest(name, channels.keys().map(String::as_str))
             .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
         return Err(Error::BadArgument(format!(
             "find channel `{name}` in {file}{hint}"
