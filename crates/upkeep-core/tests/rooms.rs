@@ -64,11 +64,17 @@ fn sources() -> Vec<(String, String)> {
     files
 }
 
-/// Lines before the file's test module (all its lines when it has none).
+/// Lines before the file's inline test module (all its lines when it has none). A
+/// `#[cfg(test)] mod tests;` that declares a test file elsewhere ends nothing: the code
+/// after it still counts.
 fn lines_before_tests(text: &str) -> usize {
-    text.lines()
-        .position(|line| line == "#[cfg(test)]")
-        .unwrap_or_else(|| text.lines().count())
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .position(|pair| {
+            pair[0] == "#[cfg(test)]" && pair[1].starts_with("mod ") && pair[1].ends_with(" {")
+        })
+        .unwrap_or(lines.len())
 }
 
 #[test]
@@ -132,4 +138,6 @@ fn the_line_count_stops_at_the_test_module() {
     let text = "//! Doc.\nfn a() {}\n\n#[cfg(test)]\nmod tests {\n}\n";
     assert_eq!(lines_before_tests(text), 3);
     assert_eq!(lines_before_tests("fn a() {}\nfn b() {}\n"), 2);
+    let declared = "#[cfg(test)]\nmod tests;\nfn a() {}\n";
+    assert_eq!(lines_before_tests(declared), 3);
 }
