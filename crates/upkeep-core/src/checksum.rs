@@ -103,7 +103,7 @@ fn select<'m>(
                 .module(name)
                 .ok_or_else(|| ChecksumError::UnknownModule {
                     name: name.clone(),
-                    suggestion: crate::manifest::suggest(name, manifest.names()),
+                    suggestion: crate::text::suggest(name, manifest.names()),
                 })?;
             if spec.dir.is_none() {
                 return Err(ChecksumError::NoFolder { name: name.clone() });

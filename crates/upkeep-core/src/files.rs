@@ -211,8 +211,7 @@ fn run_command(
     options: &FilesOptions,
     command: &str,
 ) -> Result<CommandRun, FilesError> {
-    use sha2::Digest;
-    let sha = hex::encode(sha2::Sha256::digest(command.as_bytes()));
+    let sha = crate::digest::bytes_hex(command.as_bytes());
     let name = command.to_owned();
     let id = ledger.with(move |ledger| ledger.script_started(&name, &sha, "pre-run"))?;
     let log = options.scripts.log_dir.join("pre-run-command.log");

@@ -5,7 +5,8 @@
 //! This crate never prints and never exits; it returns values and emits
 //! [`run::RunEvent`]s to a [`run::Reporter`] supplied by the caller. The `upkeep` binary is
 //! a thin command-line front end over it. Side effects have one home each: only [`exec`]
-//! starts processes, only [`state`] speaks SQL, only [`integrity`] hashes module folders,
+//! starts processes, only [`state`] speaks SQL, only [`digest`] computes SHA-256 (for
+//! [`integrity`], which hashes module folders, and for archives, deployed files and scripts),
 //! only [`archive`] reads and writes tar archives, and only [`atomic`] (and the deploy
 //! engine's descriptor-relative writes) replaces files.
 
@@ -14,6 +15,7 @@ pub mod atomic;
 pub mod backup;
 pub mod checksum;
 pub mod deploy;
+pub mod digest;
 pub mod duration;
 pub mod exec;
 pub mod exit_codes;

@@ -472,7 +472,7 @@ impl Graph {
                         .copied()
                         .ok_or_else(|| PlanError::UnknownTarget {
                             name: t.clone(),
-                            suggestion: crate::manifest::suggest(t, manifest.names()),
+                            suggestion: crate::text::suggest(t, manifest.names()),
                         })
                 })
                 .collect::<Result<_, _>>()?

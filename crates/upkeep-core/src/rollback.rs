@@ -150,7 +150,7 @@ fn spec<'m>(manifest: &'m Manifest, module: &str) -> Result<&'m ModuleSpec, Roll
         .module(module)
         .ok_or_else(|| RollbackError::UnknownModule {
             name: module.to_owned(),
-            suggestion: crate::manifest::suggest(
+            suggestion: crate::text::suggest(
                 module,
                 manifest.modules.iter().map(|m| m.name.as_str()),
             ),

@@ -13,8 +13,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use upkeep_core::notify::{
-    Channel, Delivery, DeliveryOptions, Event, EventKind, Severity, deliver, payload, redact, sign,
+    Channel, Delivery, DeliveryOptions, Event, EventKind, Severity, deliver, payload, sign,
 };
+use upkeep_core::text::redact;
 
 /// What the server does with one connection.
 enum Reply {

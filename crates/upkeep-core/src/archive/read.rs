@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::rc::Rc;
 
-use sha2::{Digest, Sha256};
+use crate::digest::{Hasher, HashingReader};
 
 use super::rules::{Accepted, Index, MAX_INDEX_BYTES, Member, OVERHEAD_BASE, RawKind, Rules};
 use super::{ArchiveError, Entry, EntryKind, Expected, INDEX_NAME, Refusal, Verified};
@@ -141,7 +141,7 @@ pub(crate) fn scan(
     }
     let mut hashing = rest.inner.into_hashing();
     io::copy(&mut hashing, &mut io::sink()).map_err(ArchiveError::io("read", path))?;
-    let actual = hex::encode(hashing.hasher.finalize());
+    let actual = hashing.finish_hex();
     if actual != expected.sha256 {
         return Err(ArchiveError::ChecksumMismatch {
             expected: expected.sha256.to_owned(),
@@ -328,7 +328,7 @@ pub(crate) fn copy_member(
     out: &mut dyn Write,
     buf: &mut [u8],
 ) -> Result<[u8; 32], CopyError> {
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::new();
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -342,31 +342,7 @@ pub(crate) fn copy_member(
         out.write_all(&buf[..n]).map_err(CopyError::Write)?;
         left -= n as u64;
     }
-    Ok(hasher.finalize().into())
-}
-
-/// Hashes everything read through it.
-#[derive(Debug)]
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    pub(crate) hasher: Sha256,
-}
-
-impl<R> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
+    Ok(hasher.finish())
 }
 
 type RawReader = BufReader<HashingReader<fs_err::File>>;

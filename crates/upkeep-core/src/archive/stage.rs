@@ -16,7 +16,6 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, UtimensatFlags, fchmod, futimens, utimensat};
 use nix::sys::time::TimeSpec;
-use sha2::{Digest, Sha256};
 
 use super::read::{BUF_SIZE, CopyError, Visit};
 use super::{ArchiveError, EntryKind, Refusal};
@@ -112,7 +111,7 @@ impl Feeder {
 
     /// Stream a file's content in chunks, hashing it; compare with the record.
     fn file(&mut self, m: &Visit<'_>, data: &mut dyn Read) -> Result<(), ArchiveError> {
-        let mut hasher = Sha256::new();
+        let mut hasher = crate::digest::Hasher::new();
         let mut left = m.size;
         while left > 0 {
             let mut buf = self
@@ -127,7 +126,7 @@ impl Feeder {
             self.send(Op::Data(buf))?;
         }
         if let Some(recorded) = m.recorded_sha256
-            && hex::encode(hasher.finalize()) != recorded
+            && hasher.finish_hex() != recorded
         {
             return Err(ArchiveError::refused(
                 m.accepted.path.clone(),

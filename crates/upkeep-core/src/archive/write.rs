@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt;
-use sha2::{Digest, Sha256};
 
-use super::read::{BUF_SIZE, HashingReader};
+use crate::digest::{self, Hasher, HashingWriter};
+
+use super::read::BUF_SIZE;
 use super::rules::{Index, Member, RawKind, Rules, check_label};
 use super::{
     ArchiveError, Compression, CreateOptions, Entry, EntryKind, INDEX_NAME, Root, Written,
@@ -84,12 +85,11 @@ fn write_verified(
     roots: &[Root],
     options: &CreateOptions,
 ) -> Result<Written, ArchiveError> {
-    let out = HashingWriter {
+    let out = HashingWriter::new(KickingFile {
         inner: file,
-        hasher: Sha256::new(),
         bytes: 0,
         kicked: 0,
-    };
+    });
     let encoder = Encoder::new(out, options).map_err(ArchiveError::io("compress", tmp))?;
     let mut tar = TarWriter {
         out: BufWriter::with_capacity(256 * 1024, encoder),
@@ -114,7 +114,7 @@ fn write_verified(
         .into_inner()
         .map_err(|e| ArchiveError::io("write", tmp)(e.into_error()))?;
     let out = encoder.finish().map_err(ArchiveError::io("write", tmp))?;
-    let expected = hex::encode(out.hasher.finalize());
+    let (out, expected) = out.finish_hex();
     // The fsync (the disk) and the re-read (hashing what the file now holds, from the
     // page cache) overlap; both finish before the archive is renamed into place. The
     // bytes on storage are checked again by every `backup verify` and before a restore.
@@ -144,19 +144,12 @@ fn write_verified(
 /// Read the written file back through a new descriptor and hash it.
 fn reread(tmp: &Path) -> Result<String, ArchiveError> {
     use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
-    let file = fs_err::File::open(tmp).map_err(ArchiveError::io("open", tmp))?;
+    let mut file = fs_err::File::open(tmp).map_err(ArchiveError::io("open", tmp))?;
     let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
-    let mut reader = HashingReader::new(file);
     let mut buf = vec![0; BUF_SIZE];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(ArchiveError::io("read back", tmp)(err)),
-        }
-    }
-    Ok(hex::encode(reader.hasher.finalize()))
+    let sha256 =
+        digest::read_to_end(&mut file, &mut buf).map_err(ArchiveError::io("read back", tmp))?;
+    Ok(digest::to_hex(&sha256))
 }
 
 struct TarWriter<'a, W: Write> {
@@ -285,7 +278,7 @@ impl<W: Write> TarWriter<'_, W> {
             meta,
         };
         let size = item.meta.len();
-        let mut hasher = Sha256::new();
+        let mut hasher = Hasher::new();
         let mut left = size;
         self.member(&item, RawKind::File, None)?;
         while left > 0 {
@@ -311,7 +304,7 @@ impl<W: Write> TarWriter<'_, W> {
         }
         self.pad(size)?;
         let last = self.written.entries.last_mut().expect("just added");
-        last.sha256 = Some(hex::encode(hasher.finalize()));
+        last.sha256 = Some(hasher.finish_hex());
         self.written.bytes_in += size;
         Ok(())
     }
@@ -437,12 +430,11 @@ fn special_kind(meta: &Metadata) -> Option<&'static str> {
     }
 }
 
-/// Hashes and counts everything written through it.
-/// Hashes and counts everything written through it, and starts writeback every
-/// [`KICK_EVERY`] bytes so the final fsync has little left to wait for.
-struct HashingWriter {
+/// The archive file, counting what is written to it and starting writeback every
+/// [`KICK_EVERY`] bytes so the final fsync has little left to wait for. (The hash of what
+/// it holds is taken by the [`HashingWriter`] around it.)
+struct KickingFile {
     inner: fs_err::File,
-    hasher: Sha256,
     bytes: u64,
     kicked: u64,
 }
@@ -450,10 +442,9 @@ struct HashingWriter {
 /// How much written output starts a round of writeback.
 const KICK_EVERY: u64 = 32 << 20;
 
-impl Write for HashingWriter {
+impl Write for KickingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         if self.bytes - self.kicked >= KICK_EVERY {
             use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
@@ -480,13 +471,13 @@ impl Write for HashingWriter {
 }
 
 enum Encoder {
-    Zstd(Box<zstd::stream::write::Encoder<'static, HashingWriter>>),
-    Gzip(Box<flate2::write::GzEncoder<HashingWriter>>),
-    Plain(HashingWriter),
+    Zstd(Box<zstd::stream::write::Encoder<'static, HashingWriter<KickingFile>>>),
+    Gzip(Box<flate2::write::GzEncoder<HashingWriter<KickingFile>>>),
+    Plain(HashingWriter<KickingFile>),
 }
 
 impl Encoder {
-    fn new(out: HashingWriter, options: &CreateOptions) -> io::Result<Self> {
+    fn new(out: HashingWriter<KickingFile>, options: &CreateOptions) -> io::Result<Self> {
         Ok(match options.compression {
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(out, options.level)?;
@@ -510,7 +501,7 @@ impl Encoder {
         })
     }
 
-    fn finish(self) -> io::Result<HashingWriter> {
+    fn finish(self) -> io::Result<HashingWriter<KickingFile>> {
         match self {
             Self::Zstd(e) => e.finish(),
             Self::Gzip(e) => e.finish(),

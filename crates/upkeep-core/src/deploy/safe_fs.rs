@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat};
-use sha2::{Digest, Sha256};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -120,7 +119,7 @@ pub(crate) fn open_source(path: &Path) -> Result<(OwnedFd, FileStat), String> {
 
 /// Read all of `fd` into `sink` (when given), returning its SHA-256 and size.
 pub(crate) fn stream(fd: &OwnedFd, mut sink: Option<&OwnedFd>) -> Result<(String, u64), String> {
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::digest::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
@@ -136,7 +135,7 @@ pub(crate) fn stream(fd: &OwnedFd, mut sink: Option<&OwnedFd>) -> Result<(String
             write_all(out, &buf[..n])?;
         }
     }
-    Ok((hex::encode(hasher.finalize()), size))
+    Ok((hasher.finish_hex(), size))
 }
 
 fn hash_fd(fd: &OwnedFd) -> Result<(String, u64), String> {

@@ -41,10 +41,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-use super::{
-    Finished, Invocation, Started, TOKEN_VAR, Token, adopt_orphans, could_not_start, log_failed,
-    open_log, spawn_failed, spawn_readers, supervise,
-};
+use super::invocation::{Finished, Invocation, open_log};
+use super::output::spawn_readers;
+use super::stop::{TOKEN_VAR, Token, adopt_orphans};
+use super::supervise::{Process, Started, could_not_start, log_failed, spawn_failed, supervise};
 
 /// The bootstrap argument that makes it wait for the go message.
 pub(crate) const WAIT_FLAG: &str = "--wait";
@@ -151,7 +151,7 @@ impl Warm {
             None => Some(spawn_drain(&mut self.child, &log)),
         };
         let started = Started {
-            process: super::Process::Command(self.child),
+            process: Process::Command(self.child),
             token: self.token,
             log,
             output,

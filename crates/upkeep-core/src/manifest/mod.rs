@@ -19,7 +19,6 @@ pub mod writeback;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::text::suggest;
 pub use diag::{Diagnostic, Snippet, Span};
 pub use sources::{Channel, Policy, Source, SourceKind, UpdateType};
 

@@ -4,7 +4,8 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Channel, Event, payload, redact, sign};
+use super::{Channel, Event, payload, sign};
+use crate::text::redact;
 
 /// How hard [`deliver`] tries.
 #[derive(Debug, Clone, PartialEq, Eq)]

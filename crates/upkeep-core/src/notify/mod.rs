@@ -43,12 +43,13 @@ mod flush;
 mod payload;
 mod sign;
 
-pub use crate::text::redact;
 pub use courier::{Courier, CourierHandle};
 pub(crate) use deliver::status_error;
 pub use deliver::{Delivery, DeliveryOptions, deliver};
 pub use flush::{Attempted, FlushReport, RetryPolicy, Sent, flush};
 pub use payload::payload;
+
+use crate::text::redact;
 pub use sign::sign;
 
 use serde::{Deserialize, Serialize};

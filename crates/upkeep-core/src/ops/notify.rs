@@ -3,6 +3,7 @@
 use super::{Context, Error};
 use crate::notify::{self, Channel, Delivery, DeliveryOptions, FlushReport, RetryPolicy, events};
 use crate::state::outbox::OutboxRow;
+use crate::text::redact;
 
 /// A channel as `notify list` and `settings list` show it: never a secret, URLs redacted.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -27,11 +28,11 @@ pub fn channels(ctx: &Context) -> Vec<ChannelRow> {
         .iter()
         .map(|(name, channel)| {
             let (kind, target) = match channel {
-                Channel::Webhook { url, .. } => ("webhook", notify::redact(url)),
-                Channel::Discord { url } => ("discord", notify::redact(url)),
-                Channel::Slack { url } => ("slack", notify::redact(url)),
+                Channel::Webhook { url, .. } => ("webhook", redact(url)),
+                Channel::Discord { url } => ("discord", redact(url)),
+                Channel::Slack { url } => ("slack", redact(url)),
                 Channel::Command { argv } => {
-                    let shown: Vec<String> = argv.iter().map(|a| notify::redact(a)).collect();
+                    let shown: Vec<String> = argv.iter().map(|a| redact(a)).collect();
                     ("command", shown.join(" "))
                 }
             };
@@ -80,7 +81,7 @@ pub fn test(ctx: &Context, only: Option<&str>) -> Result<Vec<Tested>, Error> {
         return Err(Error::UnknownChannel {
             name: name.to_owned(),
             settings: ctx.config().to_path_buf(),
-            suggestion: crate::manifest::suggest(name, channels.keys().map(String::as_str)),
+            suggestion: crate::text::suggest(name, channels.keys().map(String::as_str)),
         });
     }
     let options = DeliveryOptions {

@@ -161,7 +161,7 @@ impl Table<'_> {
 }
 
 fn did_you_mean(name: &str, candidates: &[&str]) -> String {
-    crate::manifest::suggest(name, candidates.iter().copied())
+    crate::text::suggest(name, candidates.iter().copied())
         .map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
 }
 

@@ -5,7 +5,7 @@
 //! Every process goes through [`crate::exec::capture`] (no shell unless the manifest
 //! writes a command string, no standard input, killed at the source's timeout). Every
 //! error message has the secrets of any URL in it replaced by `***`
-//! ([`crate::notify::redact`]), since messages end up in the ledger and in reports.
+//! ([`crate::text::redact`]), since messages end up in the ledger and in reports.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::{Finding, Source, SourceKind, UpdateType, apt, command, git, http, pip};
 use crate::duration::format_duration;
 use crate::manifest::ModuleSpec;
-use crate::notify::redact;
+use crate::text::redact;
 
 /// Sources asked at once at most: checks mostly wait on the network or on a child.
 pub const MAX_PARALLEL_CHECKS: usize = 8;

@@ -7,7 +7,7 @@ use super::Finding;
 use super::check::{CheckError, redact_urls};
 use super::feed;
 use crate::duration::format_duration;
-use crate::notify::redact;
+use crate::text::redact;
 
 /// A feed larger than this is refused rather than read into memory.
 pub(super) const MAX_FEED_BYTES: u64 = 8 * 1024 * 1024;

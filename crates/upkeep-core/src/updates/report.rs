@@ -14,7 +14,7 @@ use super::{
     Finding, HoldReason, PackageUpdate, Release, UpdateType, decide, decide_packages, is_major,
     parse_semver,
 };
-use crate::manifest::{self, Manifest, ModuleSpec};
+use crate::manifest::{Manifest, ModuleSpec};
 use crate::state::updates::CheckRow;
 use crate::state::{Ledger, StateError};
 
@@ -311,7 +311,7 @@ fn select<'m>(
         let Some(spec) = manifest.module(name) else {
             return Err(UpdatesError::UnknownModule {
                 name: name.clone(),
-                suggestion: manifest::suggest(name, manifest.names()),
+                suggestion: crate::text::suggest(name, manifest.names()),
             });
         };
         if spec.source.is_none() {
@@ -543,7 +543,7 @@ command = ["true"]
 "#;
 
     fn manifest() -> Manifest {
-        manifest::parse(Path::new("/tmp/upkeep.toml"), MANIFEST).unwrap()
+        crate::manifest::parse(Path::new("/tmp/upkeep.toml"), MANIFEST).unwrap()
     }
 
     #[test]

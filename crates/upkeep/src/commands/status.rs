@@ -56,7 +56,7 @@ fn one(ctx: &Context, rows: &[StatusRow], name: &str) -> Result<i32, CliError> {
         let names = rows.iter().map(|r| r.module.as_str());
         return Err(upkeep_core::plan::PlanError::UnknownTarget {
             name: name.to_owned(),
-            suggestion: upkeep_core::manifest::suggest(name, names),
+            suggestion: upkeep_core::text::suggest(name, names),
         }
         .into());
     };

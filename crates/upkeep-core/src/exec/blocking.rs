@@ -1,5 +1,6 @@
-//! Running deployment scripts (ae.updater's `ae_updater.py` and `ae_pre_app_run.py`, and
-//! the executables of a `once/` directory) to their end from synchronous code.
+//! Running a process to its end from synchronous code ([`run_blocking`]), as deployment
+//! scripts (ae.updater's `ae_updater.py` and `ae_pre_app_run.py`, and the executables of a
+//! `once/` directory) are run, and the argv that calls an ae.updater script.
 
 use std::ffi::OsString;
 use std::path::Path;
