@@ -1,6 +1,6 @@
 //! SHA-256, the one place upkeep hashes content: module folders ([`crate::integrity`]),
 //! archives and their members ([`crate::archive`]), deployed files and scripts
-//! ([`crate::deploy`]) and the pre-run command ([`crate::files`]) all go through it.
+//! ([`crate::deploy`]) and the pre-run command ([`crate::deploy::ledgered`]) all go through it.
 //!
 //! Callers keep their own buffers (and so their buffer sizes, which the benchmarks were
 //! tuned with); this module only owns the hash state and its lowercase hex form, which is

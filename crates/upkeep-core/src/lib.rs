@@ -20,7 +20,6 @@ pub mod duration;
 pub mod exec;
 pub mod exit_codes;
 pub mod failpoint;
-pub mod files;
 pub mod integrity;
 pub mod lock;
 pub mod manifest;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// What `state/` may not import: the domain modules above it. Storage knows tables and
 /// rows; what an outcome means and who gets told are decided above it.
 const ABOVE_STATE: &[&str] = &[
-    "run", "notify", "updates", "backup", "schedule", "rollback", "files", "plan",
+    "run", "notify", "updates", "backup", "schedule", "rollback", "deploy", "plan",
 ];
 
 /// The use cases: they may import anything, and nothing else may import them.

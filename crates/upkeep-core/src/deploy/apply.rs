@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::folders::FolderKind;
-use super::plan::{Action, Plan, PlannedFile};
+use super::operations::{Action, Plan, PlannedFile};
 use super::safe_fs::{self, Placed};
 
 /// A file deployed: what a caller records as owned.

@@ -136,7 +136,8 @@
 mod apply;
 pub mod defuse;
 pub mod folders;
-mod plan;
+pub mod ledgered;
+mod operations;
 mod safe_fs;
 pub mod scripts;
 
@@ -145,7 +146,7 @@ use std::path::{Path, PathBuf};
 
 pub use apply::{Applied, ApplyOptions, Failed, Processed, Skipped, apply};
 pub use folders::{FolderKind, SourceFolder};
-pub use plan::{Action, Plan, PlanOptions, PlannedFile, plan};
+pub use operations::{Action, Plan, PlanOptions, PlannedFile, plan};
 pub use scripts::{Script, ScriptKind, ScriptOptions, ScriptOutcome, ScriptRun, Scripts};
 
 /// Why a deployment could not even be planned. Messages read after "failed to ".

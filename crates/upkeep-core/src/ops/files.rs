@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Context, Error, io};
+use crate::deploy::ledgered::{self, FilesOptions, Owned, Prerun};
 use crate::deploy::{Action, Applied, Plan, PlanOptions, ScriptOptions};
-use crate::files::{self, FilesOptions, Owned, Prerun};
 use crate::lock::RunLock;
 use crate::run::RunError;
 
@@ -91,7 +91,7 @@ fn lock(ctx: &Context) -> Result<RunLock, Error> {
 pub fn plan(ctx: &Context, request: DeployRequest) -> Result<Plan, Error> {
     let options = options(ctx, request)?;
     let ledger = ctx.existing_ledger()?;
-    Ok(files::plan(ledger.as_ref(), &options)?)
+    Ok(ledgered::plan(ledger.as_ref(), &options)?)
 }
 
 /// Files someone changed since upkeep wrote them, which `apply` leaves alone unless
@@ -117,7 +117,7 @@ pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), E
     let options = options(ctx, request)?;
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;
-    Ok(files::apply(&mut ledger, &options)?)
+    Ok(ledgered::apply(&mut ledger, &options)?)
 }
 
 /// The pre-run command, the pre-run script, the due one-time scripts, then the file
@@ -129,7 +129,7 @@ pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
     let options = options(ctx, request)?;
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;
-    Ok(files::prerun(&mut ledger, &options)?)
+    Ok(ledgered::prerun(&mut ledger, &options)?)
 }
 
 /// The files upkeep owns.
@@ -138,7 +138,7 @@ pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
 /// The ledger.
 pub fn owned(ctx: &Context) -> Result<Vec<Owned>, Error> {
     Ok(match ctx.existing_ledger()? {
-        Some(ledger) => files::owned(&ledger)?,
+        Some(ledger) => ledgered::owned(&ledger)?,
         None => Vec::new(),
     })
 }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backup::BackupError;
 use crate::checksum::ChecksumError;
-use crate::files::FilesError;
+use crate::deploy::ledgered::FilesError;
 use crate::manifest::{self, Manifest, ManifestError};
 use crate::notify::{CourierHandle, Notifier};
 use crate::plan::PlanError;

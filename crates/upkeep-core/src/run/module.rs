@@ -8,8 +8,8 @@ use tokio::sync::watch;
 
 use super::events::Outcome;
 use super::safety::{self, Safety};
+use crate::deploy::ledgered::FilesOptions;
 use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};
-use crate::files::FilesOptions;
 use crate::integrity::{self, FileDiff};
 use crate::message;
 use crate::state::writer::LedgerHandle;
@@ -159,7 +159,7 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     let mut ledger = job.ledger.clone();
     let log = job.invocation.log_path.clone();
     let done = tokio::task::spawn_blocking(move || {
-        crate::files::prerun(&mut ledger, &options).map_err(|e| message::failed_to(&e))
+        crate::deploy::ledgered::prerun(&mut ledger, &options).map_err(|e| message::failed_to(&e))
     })
     .await
     .unwrap_or_else(|join| Err(format!("the deployment panicked: {join}")));
@@ -206,7 +206,7 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     }
 }
 
-fn deploy_report(done: &crate::files::Prerun) -> String {
+fn deploy_report(done: &crate::deploy::ledgered::Prerun) -> String {
     let mut text = String::new();
     for run in &done.scripts {
         let _ = writeln!(text, "script {}: {:?}", run.script.name, run.outcome);

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use upkeep_core::deploy::ledgered::Owned;
 use upkeep_core::deploy::{Action, Applied, Plan, ScriptOutcome, ScriptRun};
-use upkeep_core::files::Owned;
 
 use super::{table, timestamp};
 

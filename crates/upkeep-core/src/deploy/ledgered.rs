@@ -1,4 +1,4 @@
-//! Deployments with a memory: [`crate::deploy`] plus the ledger. Every file deployed is
+//! Deployments with a memory: the rest of [`crate::deploy`] plus the ledger. Every file deployed is
 //! recorded with its source, destination, checksum and run (before a moved file's source
 //! is removed), so a later deployment tells a file someone else changed (a conflict,
 //! refused without `force`) from one upkeep wrote; and every script is recorded before it
