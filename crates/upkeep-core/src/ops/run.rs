@@ -395,3 +395,68 @@ pub fn next_due(ctx: &Context) -> Result<Option<i64>, Error> {
         None => None,
     })
 }
+
+/// What the daemon's look at its schedules reports as it goes.
+#[derive(Debug)]
+pub enum TickEvent<'a> {
+    /// This schedule is due and about to run (a caller may wait its jitter here).
+    Due(&'a ScheduleRow),
+    /// This schedule came due and this became of it.
+    Done(&'a ScheduleRow, &'a Scheduled),
+}
+
+/// What one look at the schedules did.
+#[derive(Debug)]
+pub struct Tick {
+    /// Whether the caller stopped it, or a run was cancelled: the daemon is going down.
+    pub stopped: bool,
+    /// When to look again at the latest (ms since the epoch): the next schedule or the
+    /// next update check, whichever comes first; `None` when neither is known.
+    pub next_ms: Option<i64>,
+}
+
+/// One look of a long-running upkeep (`upkeep daemon`, a server) at its duties: ask the
+/// update sources when a check is due ([`super::check::refresh_if_due`]), then run every
+/// due schedule in turn through [`scheduled`], the function a timer's `run --scheduled`
+/// calls, with `request` (`wait` for the lock, the caller's cancel). `on` hears each
+/// schedule before and after it runs and returns `false` to stop (a signal during a
+/// jitter wait).
+///
+/// # Errors
+/// The ledger fails.
+pub fn tick(
+    ctx: &Context,
+    request: &RunRequest,
+    reporter: &Arc<dyn Reporter>,
+    on: &mut dyn FnMut(TickEvent<'_>) -> bool,
+) -> Result<Tick, Error> {
+    let next_check = super::check::refresh_if_due(ctx, reporter)?;
+    if let Some(courier) = &ctx.courier {
+        courier.wake();
+    }
+    for schedule in due(ctx)? {
+        if !on(TickEvent::Due(&schedule)) {
+            return Ok(Tick {
+                stopped: true,
+                next_ms: None,
+            });
+        }
+        let done = scheduled(ctx, &schedule.name, request, reporter)?;
+        let cancelled = matches!(&done, Scheduled::Ran(s) if s.result == crate::run::RunResult::Cancelled)
+            || request.cancel.is_cancelled();
+        if !on(TickEvent::Done(&schedule, &done)) || cancelled {
+            return Ok(Tick {
+                stopped: true,
+                next_ms: None,
+            });
+        }
+    }
+    let next_ms = match (next_due(ctx)?, next_check) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(Tick {
+        stopped: false,
+        next_ms,
+    })
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use upkeep_core::exit_codes;
 use upkeep_core::notify::{Courier, RetryPolicy};
-use upkeep_core::ops::run::{RunRequest, Scheduled};
-use upkeep_core::run::{Reporter, RunResult};
+use upkeep_core::ops::run::{RunRequest, Scheduled, TickEvent};
+use upkeep_core::run::Reporter;
 use upkeep_core::schedule::daemon::{Waiter, Wake};
 
 use super::Context;
@@ -44,84 +44,79 @@ fn watch(
 ) -> Result<i32, CliError> {
     let mut waiter = Waiter::new().map_err(io("start waiting for schedules"))?;
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
-    crate::printer::get().status(&format!(
+    let printer = crate::printer::get();
+    printer.status(&format!(
         "upkeep daemon: state {}",
         ctx.state_dir().display()
     ));
-    loop {
-        // Read at every look, so a changed setting takes effect without a restart.
-        let ops = ctx.ops.reload()?.with_courier(courier.map(Courier::handle));
-        let next_check = upkeep_core::ops::check::refresh_if_due(&ops, &reporter)?;
-        if let Some(courier) = courier {
-            courier.handle().wake();
-        }
-        for schedule in upkeep_core::ops::run::due(&ops)? {
-            if ops.resolved().schedules_enabled
-                && !jitter.is_zero()
-                && waiter.wait(random_below(jitter)) == Wake::Stop
-            {
-                crate::printer::get().status("upkeep daemon: stopped");
-                return Ok(exit_codes::OK);
-            }
-            if !run_due(ctx, &ops, &schedule.name, &reporter)? {
-                crate::printer::get().status("upkeep daemon: stopped during a run");
-                return Ok(exit_codes::OK);
-            }
-        }
-        if once {
-            return Ok(exit_codes::OK);
-        }
-        let next = match (upkeep_core::ops::run::next_due(&ops)?, next_check) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let now = ops.clock().now_ms();
-        let until_next = next.map_or(RECHECK, |at| {
-            Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
-        });
-        if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
-            crate::printer::get().status("upkeep daemon: stopped");
-            return Ok(exit_codes::OK);
-        }
-    }
-}
-
-/// Run due schedule `name` as a timer would, and say how it went; `false` when the run
-/// was cancelled (the daemon is being stopped).
-fn run_due(
-    ctx: &Context,
-    ops: &upkeep_core::ops::Context,
-    name: &str,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<bool, CliError> {
-    crate::printer::get().status(&format!("upkeep daemon: schedule {name} is due"));
     let request = RunRequest {
         wait: true,
         handle_signals: true,
         ..RunRequest::default()
     };
-    match upkeep_core::ops::run::scheduled(ops, name, &request, reporter)? {
+    loop {
+        // Read at every look, so a changed setting takes effect without a restart.
+        let ops = ctx.ops.reload()?.with_courier(courier.map(Courier::handle));
+        let mut shown = Ok(());
+        let tick = upkeep_core::ops::run::tick(&ops, &request, &reporter, &mut |event| {
+            match event {
+                TickEvent::Due(schedule) => {
+                    if ops.resolved().schedules_enabled
+                        && !jitter.is_zero()
+                        && waiter.wait(random_below(jitter)) == Wake::Stop
+                    {
+                        return false;
+                    }
+                    printer.status(&format!("upkeep daemon: schedule {} is due", schedule.name));
+                }
+                TickEvent::Done(schedule, done) => {
+                    shown = shown.and_then(|()| tell(ctx, &schedule.name, done));
+                }
+            }
+            true
+        })?;
+        shown.map_err(|kind| CliError::Output(kind.into()))?;
+        if tick.stopped {
+            printer.status("upkeep daemon: stopped");
+            return Ok(exit_codes::OK);
+        }
+        if once {
+            return Ok(exit_codes::OK);
+        }
+        let now = ops.clock().now_ms();
+        let until_next = tick.next_ms.map_or(RECHECK, |at| {
+            Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
+        });
+        if waiter.wait(until_next.min(RECHECK)) == Wake::Stop {
+            printer.status("upkeep daemon: stopped");
+            return Ok(exit_codes::OK);
+        }
+    }
+}
+
+/// Say how a due schedule went: a run's summary on stdout, a line on stderr.
+fn tell(ctx: &Context, name: &str, done: &Scheduled) -> Result<(), std::io::ErrorKind> {
+    let printer = crate::printer::get();
+    match done {
         Scheduled::Ran(summary) => {
-            super::run::show(ctx, &summary)?;
-            crate::printer::get().status(&format!(
+            if super::run::show(ctx, summary).is_err() {
+                return Err(std::io::ErrorKind::BrokenPipe);
+            }
+            printer.status(&format!(
                 "upkeep daemon: schedule {name}: run {} {}",
                 summary.run_id.unwrap_or_default(),
                 summary.result.name()
             ));
-            return Ok(summary.result != RunResult::Cancelled);
         }
         Scheduled::Skipped { reason, .. } => {
-            crate::printer::get()
-                .status(&format!("upkeep daemon: schedule {name} skipped: {reason}"));
+            printer.status(&format!("upkeep daemon: schedule {name} skipped: {reason}"));
         }
-        Scheduled::NotStarted { run_id, error } => {
-            crate::printer::get().status(&format!(
-                "upkeep daemon: schedule {name}: run {run_id} could not start: {}",
-                upkeep_core::message::failed_to(&error)
-            ));
-        }
+        Scheduled::NotStarted { run_id, error } => printer.status(&format!(
+            "upkeep daemon: schedule {name}: run {run_id} could not start: {}",
+            upkeep_core::message::failed_to(error)
+        )),
     }
-    Ok(true)
+    Ok(())
 }
 
 /// A time in `[0, limit)`, random enough to spread hosts that share a schedule.
