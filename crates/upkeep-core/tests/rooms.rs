@@ -147,3 +147,25 @@ fn the_line_count_stops_at_the_test_module() {
     let declared = "#[cfg(test)]\nmod tests;\nfn a() {}\n";
     assert_eq!(lines_before_tests(declared), 3);
 }
+
+/// Where each side effect lives: SQL only in `state/`; the binary reaches the engine
+/// through `ops` and never opens the ledger or spawns a process itself. (clippy's
+/// `disallowed-methods` keeps `Command::new` in `exec/` and stdout/stderr in the printer.)
+#[test]
+fn side_effects_stay_in_their_homes() {
+    let mut misplaced = Vec::new();
+    for (path, text) in sources() {
+        let code = &text[..text.find("#[cfg(test)]\nmod tests {").unwrap_or(text.len())];
+        if !path.starts_with("crates/upkeep-core/src/state/") && code.contains("rusqlite") {
+            misplaced.push(format!("{path}: names rusqlite (SQL lives in state/)"));
+        }
+        if path.starts_with("crates/upkeep/src/")
+            && (code.contains("Ledger::open") || code.contains("state::Ledger"))
+        {
+            misplaced.push(format!(
+                "{path}: opens the ledger (front ends call upkeep_core::ops)"
+            ));
+        }
+    }
+    assert!(misplaced.is_empty(), "{}", misplaced.join("\n"));
+}
