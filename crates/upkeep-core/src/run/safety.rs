@@ -105,7 +105,7 @@ pub(super) async fn after_update(
                 }
             }
         },
-        Outcome::Failed { status, .. } => format!("update failed: {status}"),
+        Outcome::Failed { failure, .. } => format!("update failed: {}", failure.status()),
         Outcome::TimedOut { .. } | Outcome::Cancelled { started: true } => {
             format!("update {}", outcome.detail().unwrap_or_default())
         }

@@ -146,31 +146,6 @@ pub enum ModuleAfterRollback {
     Applied,
 }
 
-/// The one mapping each way between these enums and their ledger spellings.
-macro_rules! spelled {
-    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The ledger's spelling.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text),+
-                }
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = String;
-
-            fn from_str(text: &str) -> Result<Self, String> {
-                match text {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
-                }
-            }
-        }
-    };
-}
-
 spelled!(RollbackTrigger {
     Automatic => "automatic",
     Manual => "manual",
@@ -761,13 +736,20 @@ impl Ledger {
                 "SELECT b.module, b.id FROM backups b
                  WHERE b.reason = 'pre-update' AND b.run_id = ?1 AND b.status = 'ok' AND b.module IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM module_runs r WHERE r.run_id = b.run_id AND r.module = b.module
-                                     AND r.outcome NOT IN ('running', 'interrupted'))
+                                     AND r.outcome NOT IN (?2, ?3))
                    AND NOT EXISTS (SELECT 1 FROM rollbacks k WHERE k.run_id = b.run_id AND k.module = b.module)
                  ORDER BY b.id",
             )
             .map_err(err())?;
         let rows = stmt
-            .query_map([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map(
+                params![
+                    run_id,
+                    super::ModuleOutcome::Running,
+                    super::ModuleOutcome::Interrupted
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }
