@@ -16,8 +16,8 @@ use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
 use crate::state::safety::{
-    BackupRow, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
-    RollbackTrigger,
+    BackupRow, BackupStatus, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord,
+    RollbackResult, RollbackTrigger,
 };
 use crate::state::{Ledger, StateError, now_ms};
 
@@ -281,7 +281,7 @@ fn module_backups(ledger: &Ledger, module: &str) -> Result<Vec<BackupRow>, Rollb
     Ok(ledger
         .backups()?
         .into_iter()
-        .filter(|b| b.module.as_deref() == Some(module) && b.status == "ok")
+        .filter(|b| b.module.as_deref() == Some(module) && b.status == BackupStatus::Ok)
         .collect())
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use upkeep_core::plan::{Action, Plan, Step};
 use upkeep_core::run::{Failure, ModuleResult, Outcome, Ran, RunResult, RunSummary};
-use upkeep_core::state::safety::{BackupRow, SafetyEvent};
+use upkeep_core::state::safety::{BackupKind, BackupRow, BackupStatus, SafetyEvent};
 use upkeep_core::state::{AuditEntry, History, HistoryModule, HistoryRun, ModuleStats};
 use upkeep_core::state::{ModuleOutcome, RunStatus};
 use upkeep_core::updates::{
@@ -436,7 +436,7 @@ fn backup_list() {
     let row = |id: i64, module: Option<&str>, run_id: Option<i64>, reason: &str| BackupRow {
         id,
         name: format!("backup-{id}"),
-        kind: "full".to_owned(),
+        kind: BackupKind::Full,
         reason: reason.to_owned(),
         module: module.map(str::to_owned),
         module_version: module.map(|_| "1.2.0".to_owned()),
@@ -450,7 +450,7 @@ fn backup_list() {
         entry_count: 120,
         created_ms: NOON + id * 86_400_000,
         verified_ms: NOON + id * 86_400_000,
-        status: "verified".to_owned(),
+        status: BackupStatus::Ok,
     };
     let rows = [
         row(1, None, None, "manual"),
