@@ -139,8 +139,8 @@ pub struct Report {
     pub pre_rollback_backup: Option<i64>,
     /// Health check result after (`None` without a check).
     pub healthy: Option<bool>,
-    /// `rolled-back` or `needs-intervention`.
-    pub result: String,
+    /// How it ended (`rolled-back` or `needs-intervention`).
+    pub result: RollbackResult,
     /// What went wrong after the point of no return.
     pub detail: Option<String>,
 }
@@ -358,7 +358,7 @@ pub fn rollback(
         backup_id: backup.map(|b| b.id),
         pre_rollback_backup: pre,
         healthy: healthy.map(|h| h.is_ok()),
-        result: result.as_str().to_owned(),
+        result,
         detail,
     })
 }
