@@ -16,8 +16,8 @@ use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
 use crate::state::safety::{
-    BackupRow, BackupStatus, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord,
-    RollbackResult, RollbackTrigger,
+    BackupRow, BackupStatus, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback,
+    RollbackRecord, RollbackResult, RollbackTrigger,
 };
 use crate::state::{Ledger, StateError, now_ms};
 
@@ -658,7 +658,7 @@ fn health(
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
         check,
-        "after-rollback",
+        HealthPhase::AfterRollback.as_str(),
         &base,
         cancel,
     ));
@@ -667,7 +667,7 @@ fn health(
     ledger.record_health(&HealthRecord {
         run_id: None,
         module: spec.name.clone(),
-        phase: "after-manual-rollback".into(),
+        phase: HealthPhase::AfterManualRollback,
         passed: result.is_ok(),
         attempts,
         detail: result.as_ref().err().cloned(),

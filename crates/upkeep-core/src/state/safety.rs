@@ -137,8 +137,8 @@ pub struct HealthRecord {
     pub run_id: Option<i64>,
     /// The module.
     pub module: String,
-    /// `after-update`, `after-rollback`, `after-restore`.
-    pub phase: String,
+    /// When it ran.
+    pub phase: HealthPhase,
     /// Whether it passed.
     pub passed: bool,
     /// Attempts made.
@@ -146,6 +146,23 @@ pub struct HealthRecord {
     /// Last output or error.
     pub detail: Option<String>,
 }
+
+/// When a health check ran, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthPhase {
+    /// In a run, after its module's update.
+    AfterUpdate,
+    /// In a run, after its module was rolled back.
+    AfterRollback,
+    /// After `upkeep rollback`.
+    AfterManualRollback,
+}
+
+spelled!(HealthPhase {
+    AfterUpdate => "after-update",
+    AfterRollback => "after-rollback",
+    AfterManualRollback => "after-manual-rollback",
+});
 
 /// Who started a rollback, as the ledger spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -885,5 +902,37 @@ mod tests {
             assert_eq!(result.as_str().parse(), Ok(result));
         }
         assert!("rolled_back".parse::<RollbackResult>().is_err());
+    }
+
+    #[test]
+    fn backup_health_and_script_kinds_have_one_spelling_each_way() {
+        use super::super::deploy::ScriptResult;
+        for kind in [
+            BackupKind::Full,
+            BackupKind::Config,
+            BackupKind::Data,
+            BackupKind::Module,
+        ] {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+        }
+        for status in [BackupStatus::Ok, BackupStatus::Corrupt] {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        for phase in [
+            HealthPhase::AfterUpdate,
+            HealthPhase::AfterRollback,
+            HealthPhase::AfterManualRollback,
+        ] {
+            assert_eq!(phase.as_str().parse(), Ok(phase));
+        }
+        for result in [
+            ScriptResult::Running,
+            ScriptResult::Succeeded,
+            ScriptResult::Failed,
+            ScriptResult::Interrupted,
+        ] {
+            assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        assert!("verified".parse::<BackupStatus>().is_err());
     }
 }
