@@ -90,6 +90,19 @@ fn a_run_and_its_modules_are_stored_and_read_back_as_their_kinds() {
     let json = serde_json::to_value(&history.runs[0]).unwrap();
     assert_eq!(json["result"], "interrupted");
     assert_eq!(json["modules"][0]["outcome"], "failed");
+    // A filter on a kind finds the modules stored with it.
+    let failed = ledger
+        .history(&HistoryFilter {
+            outcome: Some(ModuleOutcome::Failed),
+            ..HistoryFilter::default()
+        })
+        .unwrap();
+    let names: Vec<&str> = failed.runs[0]
+        .modules
+        .iter()
+        .map(|m| m.module.as_str())
+        .collect();
+    assert_eq!(names, ["db"]);
     // A finished run is counted in the metrics; a running one is not.
     let windows = ledger.run_metrics(now_ms()).unwrap().windows;
     assert_eq!((windows[0].runs, windows[0].succeeded), (1, 0));

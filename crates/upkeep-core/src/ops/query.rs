@@ -191,8 +191,8 @@ pub struct HistoryRequest {
     pub since: Option<Duration>,
     /// Only outcomes of these modules.
     pub modules: Vec<String>,
-    /// Only outcomes with this name.
-    pub outcome: Option<String>,
+    /// Only outcomes of this kind.
+    pub outcome: Option<crate::state::ModuleOutcome>,
     /// At most this many runs (0: all).
     pub limit: usize,
 }

@@ -11,6 +11,9 @@
 macro_rules! spelled {
     ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every kind, in the order they are spelled.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The ledger's spelling.
             pub fn as_str(self) -> &'static str {
                 match self {

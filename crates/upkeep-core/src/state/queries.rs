@@ -15,8 +15,8 @@ pub struct HistoryFilter {
     pub since_ms: Option<i64>,
     /// Only outcomes of these modules (empty: all).
     pub modules: Vec<String>,
-    /// Only outcomes with this name (e.g. `failed`; a name no outcome has matches none).
-    pub outcome: Option<String>,
+    /// Only outcomes of this kind (e.g. `failed`).
+    pub outcome: Option<ModuleOutcome>,
     /// At most this many runs, newest first.
     pub limit: usize,
 }
@@ -251,7 +251,7 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
     }
     if let Some(outcome) = &filter.outcome {
         let _ = write!(clause, " AND r.outcome = ?{}", args.len() + 1);
-        args.push(Value::Text(outcome.clone()));
+        args.push(Value::Text(outcome.as_str().to_owned()));
     }
     (clause, args)
 }
