@@ -16,8 +16,8 @@ use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
 use crate::state::safety::{
-    BackupRow, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
-    RollbackTrigger,
+    BackupRow, BackupStatus, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback,
+    RollbackRecord, RollbackResult, RollbackTrigger,
 };
 use crate::state::{Ledger, StateError, now_ms};
 
@@ -139,8 +139,8 @@ pub struct Report {
     pub pre_rollback_backup: Option<i64>,
     /// Health check result after (`None` without a check).
     pub healthy: Option<bool>,
-    /// `rolled-back` or `needs-intervention`.
-    pub result: String,
+    /// How it ended (`rolled-back` or `needs-intervention`).
+    pub result: RollbackResult,
     /// What went wrong after the point of no return.
     pub detail: Option<String>,
 }
@@ -281,7 +281,7 @@ fn module_backups(ledger: &Ledger, module: &str) -> Result<Vec<BackupRow>, Rollb
     Ok(ledger
         .backups()?
         .into_iter()
-        .filter(|b| b.module.as_deref() == Some(module) && b.status == "ok")
+        .filter(|b| b.module.as_deref() == Some(module) && b.status == BackupStatus::Ok)
         .collect())
 }
 
@@ -358,7 +358,7 @@ pub fn rollback(
         backup_id: backup.map(|b| b.id),
         pre_rollback_backup: pre,
         healthy: healthy.map(|h| h.is_ok()),
-        result: result.as_str().to_owned(),
+        result,
         detail,
     })
 }
@@ -658,7 +658,7 @@ fn health(
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
         check,
-        "after-rollback",
+        HealthPhase::AfterRollback.as_str(),
         &base,
         cancel,
     ));
@@ -667,7 +667,7 @@ fn health(
     ledger.record_health(&HealthRecord {
         run_id: None,
         module: spec.name.clone(),
-        phase: "after-manual-rollback".into(),
+        phase: HealthPhase::AfterManualRollback,
         passed: result.is_ok(),
         attempts,
         detail: result.as_ref().err().cloned(),

@@ -3,7 +3,7 @@
 //! committed, a write the ledger refuses is reported rather than dropped, and finishing
 //! does not wait for handles the run's tasks still hold.
 
-use upkeep_core::state::safety::HealthRecord;
+use upkeep_core::state::safety::{HealthPhase, HealthRecord};
 use upkeep_core::state::writer::{LedgerOp, LedgerWriter};
 use upkeep_core::state::{Ledger, StateError};
 
@@ -11,7 +11,7 @@ fn health(module: &str) -> HealthRecord {
     HealthRecord {
         run_id: None,
         module: module.to_owned(),
-        phase: "after-update".to_owned(),
+        phase: HealthPhase::AfterUpdate,
         passed: true,
         attempts: 1,
         detail: None,

@@ -232,8 +232,8 @@ pub(crate) struct HistoryArgs {
     #[arg(long = "module", value_name = "MODULE")]
     pub(crate) modules: Vec<String>,
     /// Only outcomes with this name: succeeded, failed, timed-out, cancelled, blocked, integrity-refused, interrupted
-    #[arg(long, value_name = "OUTCOME")]
-    pub(crate) outcome: Option<String>,
+    #[arg(long, value_name = "OUTCOME", value_parser = parse_outcome)]
+    pub(crate) outcome: Option<upkeep_core::state::ModuleOutcome>,
     /// At most this many runs
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
@@ -619,6 +619,23 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 fn parse_update_type(text: &str) -> Result<upkeep_core::updates::UpdateType, String> {
     upkeep_core::updates::UpdateType::from_name(text).ok_or_else(|| {
         format!("`{text}` is not an update type; use app, packages, config or dependencies")
+    })
+}
+
+/// An outcome by the name the ledger stores it under; a misspelt one is a usage error
+/// rather than a filter that silently matches nothing.
+fn parse_outcome(text: &str) -> Result<upkeep_core::state::ModuleOutcome, String> {
+    use upkeep_core::state::ModuleOutcome;
+    text.parse().map_err(|_| {
+        let names = || ModuleOutcome::ALL.iter().map(|o| o.as_str());
+        let closest = upkeep_core::text::did_you_mean(text, names())
+            .map(|name| format!("; did you mean `{name}`?"))
+            .unwrap_or_default();
+        let all: Vec<&str> = names().collect();
+        format!(
+            "`{text}` is not an outcome{closest} (one of: {})",
+            all.join(", ")
+        )
     })
 }
 

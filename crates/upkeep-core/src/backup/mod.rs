@@ -16,7 +16,7 @@ pub use retention::{Decision, Retention, prune_plan};
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
-use crate::state::safety::{BackupRoot, BackupRow, NewBackup};
+use crate::state::safety::{BackupRoot, BackupRow, BackupStatus, NewBackup};
 use crate::state::safety::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
@@ -26,40 +26,16 @@ pub fn backups_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("backups")
 }
 
-/// What a backup holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackupKind {
-    /// Every module's config and data paths.
-    #[default]
-    Full,
-    /// Config paths only.
-    Config,
-    /// Data paths only.
-    Data,
-    /// All paths of the chosen modules.
-    Module,
-}
+pub use crate::state::safety::BackupKind;
 
-impl BackupKind {
-    /// The name the ledger and the command line use.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackupKind::Full => "full",
-            BackupKind::Config => "config",
-            BackupKind::Data => "data",
-            BackupKind::Module => "module",
+/// Whether a backup of `kind` takes paths of `category`.
+fn includes(kind: BackupKind, category: PathCategory, include_logs: bool) -> bool {
+    match (kind, category) {
+        (_, PathCategory::Logs) => include_logs,
+        (BackupKind::Config, PathCategory::Data) | (BackupKind::Data, PathCategory::Config) => {
+            false
         }
-    }
-
-    fn includes(self, category: PathCategory, include_logs: bool) -> bool {
-        match (self, category) {
-            (_, PathCategory::Logs) => include_logs,
-            (BackupKind::Config, PathCategory::Data) | (BackupKind::Data, PathCategory::Config) => {
-                false
-            }
-            _ => true,
-        }
+        _ => true,
     }
 }
 
@@ -213,7 +189,7 @@ pub fn roots_for(
             let n = counts.entry(owned.category).or_insert(0usize);
             let label = format!("{}.{}.{n}", spec.name, owned.category.name());
             *n += 1;
-            if !kind.includes(owned.category, include_logs) {
+            if !includes(kind, owned.category, include_logs) {
                 continue;
             }
             let path = placeholders::expand(&owned.template, &context)?;
@@ -308,7 +284,7 @@ fn record_of(
         .collect();
     NewBackup {
         name,
-        kind: request.kind.name().to_owned(),
+        kind: request.kind,
         reason: request.reason.clone(),
         module: (request.kind == BackupKind::Module && request.modules.len() == 1)
             .then(|| request.modules[0].clone()),
@@ -362,11 +338,11 @@ pub fn verify(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<
     let path = backups_dir(state_dir).join(&row.file);
     match archive::verify(&path, &expected(row, &entries)) {
         Ok(_) => {
-            ledger.set_backup_status(row.id, "ok")?;
+            ledger.set_backup_status(row.id, BackupStatus::Ok)?;
             Ok(())
         }
         Err(err) => {
-            ledger.set_backup_status(row.id, "corrupt")?;
+            ledger.set_backup_status(row.id, BackupStatus::Corrupt)?;
             Err(err.into())
         }
     }

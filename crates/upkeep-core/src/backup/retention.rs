@@ -109,7 +109,7 @@ mod tests {
         BackupRow {
             id,
             name: format!("b{id}"),
-            kind: "module".into(),
+            kind: crate::state::safety::BackupKind::Module,
             reason: "manual".into(),
             module: None,
             module_version: None,
@@ -123,7 +123,7 @@ mod tests {
             entry_count: 0,
             created_ms,
             verified_ms: created_ms,
-            status: "ok".into(),
+            status: crate::state::safety::BackupStatus::Ok,
         }
     }
 

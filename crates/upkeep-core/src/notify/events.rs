@@ -155,7 +155,7 @@ pub fn run_interrupted(run: RunRef, interrupted: &[String]) -> Event {
     );
     let mut fields = vec![
         field("run", run.id.to_string()),
-        field("result", "interrupted"),
+        field("result", crate::state::RunStatus::Interrupted.as_str()),
     ];
     if !interrupted.is_empty() {
         let _ = write!(text, "\nStill running then: {}", interrupted.join(", "));

@@ -163,14 +163,13 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
             .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     });
     rows.retain(|r| {
-        kind.is_none_or(|k| k.name() == r.kind)
-            && since_ms.is_none_or(|since| r.created_ms >= since)
+        kind.is_none_or(|k| k == r.kind) && since_ms.is_none_or(|since| r.created_ms >= since)
     });
     match sort {
         Sort::Date => {}
         Sort::Size => rows.sort_by_key(|r| std::cmp::Reverse(r.bytes_out)),
         Sort::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
-        Sort::Kind => rows.sort_by(|a, b| a.kind.cmp(&b.kind)),
+        Sort::Kind => rows.sort_by(|a, b| a.kind.as_str().cmp(b.kind.as_str())),
     }
     rows.truncate(*limit);
     Ok(rows)

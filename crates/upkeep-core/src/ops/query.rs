@@ -42,7 +42,7 @@ pub struct StatusRow {
     /// When it was last applied (RFC 3339).
     pub last_applied: Option<String>,
     /// Its last outcome.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<crate::state::ModuleOutcome>,
     /// Newest backup holding the module's paths.
     pub last_backup: Option<i64>,
     /// When that backup was taken (RFC 3339).
@@ -70,7 +70,7 @@ impl StatusRow {
             applied_version: state.applied_version.clone(),
             last_safe_version: state.last_safe_version.clone(),
             last_applied: state.applied_at_ms.map(timestamp),
-            last_outcome: state.last_outcome.clone(),
+            last_outcome: state.last_outcome,
             last_backup: None,
             last_backup_at: None,
             last_health: None,
@@ -191,8 +191,8 @@ pub struct HistoryRequest {
     pub since: Option<Duration>,
     /// Only outcomes of these modules.
     pub modules: Vec<String>,
-    /// Only outcomes with this name.
-    pub outcome: Option<String>,
+    /// Only outcomes of this kind.
+    pub outcome: Option<crate::state::ModuleOutcome>,
     /// At most this many runs (0: all).
     pub limit: usize,
 }

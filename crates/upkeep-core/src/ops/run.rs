@@ -246,7 +246,7 @@ pub fn scheduled(
                 &mut ledger,
                 &row.name,
                 summary.run_id,
-                summary.result.name(),
+                summary.result.status(),
             )
             .map_err(Error::from)
         }

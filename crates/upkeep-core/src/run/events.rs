@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use crate::exec::Stream;
+use crate::exec::{Exit, Stream};
 use crate::integrity::FileDiff;
 use crate::plan::Action;
+use crate::state::{ModuleOutcome, RunStatus};
 
 /// Receives events while a run works. The CLI renders them as progress bars, plain lines
 /// or JSON; the engine never prints.
@@ -85,14 +86,12 @@ pub enum RunEvent {
 pub enum Outcome {
     /// It ran and succeeded.
     Succeeded,
-    /// It ran and failed.
+    /// It ran and failed. In JSON its failure is `status` (in words), `exit_code` and
+    /// `signal`, all three from [`Failure`].
     Failed {
-        /// Exit code or signal, e.g. `exit code 1`.
-        status: String,
-        /// The exit code, when it exited.
-        exit_code: Option<i32>,
-        /// The signal that ended it, when one did.
-        signal: Option<i32>,
+        /// How it failed: an exit code, a signal, or why it could not run.
+        #[serde(flatten)]
+        failure: Failure,
         /// The last lines of its output.
         tail: String,
     },
@@ -165,23 +164,105 @@ pub enum Outcome {
     },
 }
 
+/// How a module's code failed, each fact held once; [`Failure::status`] words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Its process exited with this (nonzero) code.
+    Exit(i32),
+    /// A signal it did not ask for ended its process.
+    Signal(i32),
+    /// It could not be started, or the work upkeep does for it in-process (a `files`
+    /// module's deployment) failed: why, in words.
+    Error(String),
+}
+
+impl Failure {
+    /// What ended a process that did not succeed, when it failed (not when it timed out or
+    /// was cancelled, which are outcomes of their own): its code or signal, or why it could
+    /// not start. `None` for `Exit::Code(0)`.
+    pub fn of_exit(exit: Exit) -> Option<Self> {
+        match exit {
+            Exit::Code(0) | Exit::TimedOut | Exit::Cancelled => None,
+            Exit::Code(code) => Some(Failure::Exit(code)),
+            Exit::Signal(signal) => Some(Failure::Signal(signal)),
+            Exit::SpawnFailed(message) => Some(Failure::Error(message)),
+        }
+    }
+
+    /// In words: `exit code 1`, `killed by SIGKILL`, or why it could not run.
+    pub fn status(&self) -> String {
+        match self {
+            Failure::Exit(code) => format!("exit code {code}"),
+            Failure::Signal(signal) => {
+                let name = nix::sys::signal::Signal::try_from(*signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+                format!("killed by {name}")
+            }
+            Failure::Error(message) => message.clone(),
+        }
+    }
+
+    /// The exit code, when its process exited.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Failure::Exit(code) => Some(*code),
+            Failure::Signal(_) | Failure::Error(_) => None,
+        }
+    }
+
+    /// The signal that ended its process, when one did.
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            Failure::Signal(signal) => Some(*signal),
+            Failure::Exit(_) | Failure::Error(_) => None,
+        }
+    }
+}
+
+/// `status`, `exit_code` and `signal`, the fields `--json` has always shown for a failure,
+/// all derived from the one fact held.
+impl serde::Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Failure", 3)?;
+        s.serialize_field("status", &self.status())?;
+        s.serialize_field("exit_code", &self.exit_code())?;
+        s.serialize_field("signal", &self.signal())?;
+        s.end()
+    }
+}
+
 impl Outcome {
+    /// The outcome's kind, as the ledger stores it: the one mapping from an outcome to
+    /// its stored name (its `FromStr` is [`ModuleOutcome`]'s).
+    pub fn kind(&self) -> ModuleOutcome {
+        match self {
+            Outcome::Succeeded => ModuleOutcome::Succeeded,
+            Outcome::Failed { .. } => ModuleOutcome::Failed,
+            Outcome::TimedOut { .. } => ModuleOutcome::TimedOut,
+            Outcome::Cancelled { .. } => ModuleOutcome::Cancelled,
+            Outcome::Blocked { .. } => ModuleOutcome::Blocked,
+            Outcome::IntegrityRefused { .. } => ModuleOutcome::IntegrityRefused,
+            Outcome::Skipped { .. } => ModuleOutcome::Skipped,
+            Outcome::WouldRun => ModuleOutcome::WouldRun,
+            Outcome::BackupFailed { .. } => ModuleOutcome::BackupFailed,
+            Outcome::HealthFailed { .. } => ModuleOutcome::HealthFailed,
+            Outcome::RolledBack { .. } => ModuleOutcome::RolledBack,
+            Outcome::NeedsIntervention { .. } => ModuleOutcome::NeedsIntervention,
+            Outcome::Held { .. } => ModuleOutcome::Held,
+        }
+    }
+
     /// The outcome's name as the ledger and `--json` spell it.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// How its code failed, when it ran and failed.
+    pub fn failure(&self) -> Option<&Failure> {
         match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed { .. } => "failed",
-            Outcome::TimedOut { .. } => "timed-out",
-            Outcome::Cancelled { .. } => "cancelled",
-            Outcome::Blocked { .. } => "blocked",
-            Outcome::IntegrityRefused { .. } => "integrity-refused",
-            Outcome::Skipped { .. } => "skipped",
-            Outcome::WouldRun => "would-run",
-            Outcome::BackupFailed { .. } => "backup-failed",
-            Outcome::HealthFailed { .. } => "health-failed",
-            Outcome::RolledBack { .. } => "rolled-back",
-            Outcome::NeedsIntervention { .. } => "needs-intervention",
-            Outcome::Held { .. } => "held",
+            Outcome::Failed { failure, .. } => Some(failure),
+            _ => None,
         }
     }
 
@@ -197,7 +278,7 @@ impl Outcome {
     pub fn detail(&self) -> Option<String> {
         match self {
             Outcome::Succeeded | Outcome::WouldRun => None,
-            Outcome::Failed { status, .. } => Some(status.clone()),
+            Outcome::Failed { failure, .. } => Some(failure.status()),
             Outcome::TimedOut { after_ms } => Some(format!(
                 "timed out after {}",
                 crate::duration::format_duration(Duration::from_millis(*after_ms))
@@ -220,6 +301,23 @@ impl Outcome {
     }
 }
 
+/// When a module's code ran and for how long: set once, by the job that ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ran {
+    /// When it started (ms since the epoch).
+    pub started_ms: i64,
+    /// How long it ran.
+    pub duration_ms: u64,
+}
+
+impl Ran {
+    /// When it ended (ms since the epoch).
+    pub fn finished_ms(self) -> i64 {
+        self.started_ms
+            .saturating_add(i64::try_from(self.duration_ms).unwrap_or(i64::MAX))
+    }
+}
+
 /// One module's result.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleResult {
@@ -228,14 +326,30 @@ pub struct ModuleResult {
     /// How it ended.
     #[serde(flatten)]
     pub outcome: Outcome,
-    /// How long it ran (zero if it did not).
-    pub duration_ms: u64,
+    /// When its code ran, if it did. In JSON, `duration_ms` (zero if it did not run).
+    #[serde(rename = "duration_ms", serialize_with = "duration_of")]
+    pub ran: Option<Ran>,
     /// Applied version before the run.
     pub version_before: Option<String>,
     /// Applied version after the run.
     pub version_after: Option<String>,
     /// Its log file, if it ran.
     pub log_path: Option<String>,
+}
+
+impl ModuleResult {
+    /// How long it ran (zero if it did not).
+    pub fn duration_ms(&self) -> u64 {
+        self.ran.map_or(0, |ran| ran.duration_ms)
+    }
+}
+
+#[expect(
+    clippy::ref_option,
+    reason = "serde's `serialize_with` hands over a reference to the field"
+)]
+fn duration_of<S: serde::Serializer>(ran: &Option<Ran>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(ran.map_or(0, |ran| ran.duration_ms))
 }
 
 /// The overall result of a run.
@@ -253,14 +367,21 @@ pub enum RunResult {
 }
 
 impl RunResult {
-    /// The name stored in the ledger.
-    pub fn name(self) -> &'static str {
+    /// The result as the ledger stores it: the one mapping from a run's result to its
+    /// stored name (which [`RunStatus`] spells, with the results only storage knows:
+    /// `running`, `interrupted`, `not-started`).
+    pub fn status(self) -> RunStatus {
         match self {
-            RunResult::Succeeded => "succeeded",
-            RunResult::Failed => "failed",
-            RunResult::IntegrityRefused => "integrity-refused",
-            RunResult::Cancelled => "cancelled",
+            RunResult::Succeeded => RunStatus::Succeeded,
+            RunResult::Failed => RunStatus::Failed,
+            RunResult::IntegrityRefused => RunStatus::IntegrityRefused,
+            RunResult::Cancelled => RunStatus::Cancelled,
         }
+    }
+
+    /// The name stored in the ledger and shown in `--json`.
+    pub fn name(self) -> &'static str {
+        self.status().as_str()
     }
 }
 
@@ -296,5 +417,72 @@ impl RunSummary {
         } else {
             RunResult::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, ModuleResult, Outcome, Ran};
+    use crate::exec::Exit;
+
+    fn failed(failure: Failure, ran: Option<Ran>) -> serde_json::Value {
+        let result = ModuleResult {
+            module: "web".to_owned(),
+            outcome: Outcome::Failed {
+                failure,
+                tail: "boom".to_owned(),
+            },
+            ran,
+            version_before: None,
+            version_after: None,
+            log_path: None,
+        };
+        serde_json::to_value(&result).unwrap()
+    }
+
+    /// A failure holds its exit code or signal once; `--json` still shows the fields it
+    /// always has, derived from it.
+    #[test]
+    fn a_failure_shows_its_status_code_and_signal_from_one_fact() {
+        let ran = Ran {
+            started_ms: 1_000,
+            duration_ms: 250,
+        };
+        assert_eq!(
+            failed(Failure::Exit(2), Some(ran)),
+            serde_json::json!({
+                "module": "web", "outcome": "failed", "status": "exit code 2",
+                "exit_code": 2, "signal": null, "tail": "boom", "duration_ms": 250,
+                "version_before": null, "version_after": null, "log_path": null,
+            })
+        );
+        let killed = failed(Failure::Signal(9), None);
+        assert_eq!(killed["status"], "killed by SIGKILL");
+        assert_eq!(killed["signal"], 9);
+        assert_eq!(killed["exit_code"], serde_json::Value::Null);
+        assert_eq!(killed["duration_ms"], 0);
+        let unstarted = failed(Failure::Error("no such file".to_owned()), None);
+        assert_eq!(unstarted["status"], "no such file");
+        assert_eq!(ran.finished_ms(), 1_250);
+    }
+
+    /// Only a nonzero code, a signal or a failure to start is a failure: a success, a
+    /// timeout and a cancellation are outcomes of their own.
+    #[test]
+    fn only_a_failed_exit_is_a_failure() {
+        assert_eq!(Failure::of_exit(Exit::Code(0)), None);
+        assert_eq!(Failure::of_exit(Exit::TimedOut), None);
+        assert_eq!(Failure::of_exit(Exit::Cancelled), None);
+        assert_eq!(Failure::of_exit(Exit::Code(3)), Some(Failure::Exit(3)));
+        assert_eq!(
+            Failure::of_exit(Exit::Signal(15)),
+            Some(Failure::Signal(15))
+        );
+        let outcome = Outcome::Failed {
+            failure: Failure::Signal(15),
+            tail: String::new(),
+        };
+        assert_eq!(outcome.detail().as_deref(), Some("killed by SIGTERM"));
+        assert_eq!(outcome.name(), "failed");
     }
 }

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use cancel::Cancel;
-pub use events::{ModuleResult, NullReporter, Outcome, Reporter, RunEvent, RunResult, RunSummary};
+pub use events::{
+    Failure, ModuleResult, NullReporter, Outcome, Ran, Reporter, RunEvent, RunResult, RunSummary,
+};
 
 use crate::lock::{LockError, RunLock};
 use crate::manifest::{Manifest, ManifestFormat, writeback};
@@ -167,7 +169,7 @@ pub fn run(
     writer.send(LedgerOp::RunFinished {
         run_id,
         finished_ms: now_ms(),
-        result: result.name().to_owned(),
+        result: result.status(),
         notices: options.notify.routing.rows(&[finished]),
     });
     let ledger = writer.finish()?;
@@ -347,7 +349,7 @@ fn dry_run(
             let result = ModuleResult {
                 module: step.name.clone(),
                 outcome,
-                duration_ms: 0,
+                ran: None,
                 version_before: step.applied_version.clone(),
                 version_after: step.applied_version.clone(),
                 log_path: None,

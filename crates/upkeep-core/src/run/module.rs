@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::events::Outcome;
+use super::events::{Failure, Outcome, Ran};
 use super::safety::{self, Safety};
 use crate::deploy::ledgered::FilesOptions;
 use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};
 use crate::integrity::{self, FileDiff};
 use crate::message;
+use crate::state::now_ms;
 use crate::state::writer::LedgerHandle;
 
 /// Everything one module's execution needs, owned so it can run as its own task.
@@ -42,15 +43,28 @@ pub(super) struct PythonJob {
     pub(super) warm: Option<Warm>,
 }
 
-/// What a finished job reports back to the scheduler.
+/// What a step reports back to the scheduler when it ends: a job that ran, or a step
+/// resolved without running (then `ran` and `checksum` are `None`).
 #[derive(Debug)]
 pub(super) struct JobResult {
     pub(super) index: usize,
     pub(super) outcome: Outcome,
-    pub(super) started: Option<Instant>,
-    pub(super) duration: Duration,
+    /// When its code ran, if it did: the timing its [`super::ModuleResult`] holds.
+    pub(super) ran: Option<Ran>,
     /// The checksum the module ran with, when it was verified.
     pub(super) checksum: Option<String>,
+}
+
+impl JobResult {
+    /// A step that ended without its code running.
+    pub(super) fn not_run(index: usize, outcome: Outcome) -> Self {
+        Self {
+            index,
+            outcome,
+            ran: None,
+            checksum: None,
+        }
+    }
 }
 
 pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobResult {
@@ -68,16 +82,17 @@ pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobR
     };
     let verified = match verify(&job).await {
         Ok(checksum) => checksum,
-        Err(outcome) => return withdraw(python, not_started(job.index, outcome)).await,
+        Err(outcome) => return withdraw(python, JobResult::not_run(job.index, outcome)).await,
     };
     let backup_id = match &job.safety {
         Some(s) => match safety::pre_update(s).await {
             Ok(id) => id,
-            Err(outcome) => return withdraw(python, not_started(job.index, outcome)).await,
+            Err(outcome) => return withdraw(python, JobResult::not_run(job.index, outcome)).await,
         },
         None => None,
     };
     let started = Instant::now();
+    let started_ms = now_ms();
     let outcome = match (&job.files, python) {
         (Some((options, check_only)), _) => deploy(&job, options.clone(), *check_only).await,
         (None, Some((module, Ok(warm)))) => {
@@ -98,8 +113,10 @@ pub(super) async fn run_job(mut job: Job, cancel: watch::Receiver<bool>) -> JobR
     JobResult {
         index: job.index,
         outcome,
-        started: Some(started),
-        duration: started.elapsed(),
+        ran: Some(Ran {
+            started_ms,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }),
         checksum: verified,
     }
 }
@@ -124,32 +141,16 @@ async fn execute(job: &Job, cancel: watch::Receiver<bool>) -> Outcome {
 /// What a finished process means for its module.
 fn outcome_of(finished: Finished, timeout: Option<Duration>) -> Outcome {
     match finished.exit {
-        Exit::Code(0) => Outcome::Succeeded,
-        Exit::Code(code) => Outcome::Failed {
-            status: format!("exit code {code}"),
-            exit_code: Some(code),
-            signal: None,
-            tail: finished.tail,
-        },
-        Exit::Signal(signal) => {
-            let name = nix::sys::signal::Signal::try_from(signal)
-                .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
-            Outcome::Failed {
-                status: format!("killed by {name}"),
-                exit_code: None,
-                signal: Some(signal),
-                tail: finished.tail,
-            }
-        }
         Exit::TimedOut => Outcome::TimedOut {
             after_ms: u64::try_from(timeout.unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
         },
         Exit::Cancelled => Outcome::Cancelled { started: true },
-        Exit::SpawnFailed(message) => Outcome::Failed {
-            status: message,
-            exit_code: None,
-            signal: None,
-            tail: finished.tail,
+        exit => match Failure::of_exit(exit) {
+            None => Outcome::Succeeded,
+            Some(failure) => Outcome::Failed {
+                failure,
+                tail: finished.tail,
+            },
         },
     }
 }
@@ -165,11 +166,9 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     .unwrap_or_else(|join| Err(format!("the deployment panicked: {join}")));
     let done = match done {
         Ok(done) => done,
-        Err(status) => {
+        Err(why) => {
             return Outcome::Failed {
-                status,
-                exit_code: None,
-                signal: None,
+                failure: Failure::Error(why),
                 tail: String::new(),
             };
         }
@@ -195,13 +194,11 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
         return Outcome::Succeeded;
     }
     Outcome::Failed {
-        status: format!(
+        failure: Failure::Error(format!(
             "{} failed, {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {} failed",
             message::count(done.applied.failed.len(), "file", "files"),
             message::count(failed_scripts, "script", "scripts"),
-        ),
-        exit_code: None,
-        signal: None,
+        )),
         tail: report,
     }
 }
@@ -227,16 +224,6 @@ fn deploy_report(done: &crate::deploy::ledgered::Prerun) -> String {
         let _ = writeln!(text, "{} {}", s.action, s.source.display());
     }
     text
-}
-
-fn not_started(index: usize, outcome: Outcome) -> JobResult {
-    JobResult {
-        index,
-        outcome,
-        started: None,
-        duration: Duration::ZERO,
-        checksum: None,
-    }
 }
 
 /// Check the module's folder against its declared checksum before anything runs.

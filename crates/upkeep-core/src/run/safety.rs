@@ -16,8 +16,8 @@ use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
 use crate::state::outbox::NewOutboxRow;
 use crate::state::safety::{
-    BackupRoot, GitTagRow, HealthRecord, ModuleAfterRollback, RollbackRecord, RollbackResult,
-    RollbackTrigger,
+    BackupRoot, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback, RollbackRecord,
+    RollbackResult, RollbackTrigger,
 };
 use crate::state::writer::{LedgerHandle, LedgerOp};
 
@@ -95,7 +95,15 @@ pub(super) async fn after_update(
                 return Outcome::Succeeded;
             }
             Some(check) => {
-                match health(safety, check, "after-update", invocation, cancel.clone()).await {
+                match health(
+                    safety,
+                    check,
+                    HealthPhase::AfterUpdate,
+                    invocation,
+                    cancel.clone(),
+                )
+                .await
+                {
                     Ok(()) => {
                         crate::failpoint::crash_point!("run::health-passed");
                         tag_release(safety).await;
@@ -105,7 +113,7 @@ pub(super) async fn after_update(
                 }
             }
         },
-        Outcome::Failed { status, .. } => format!("update failed: {status}"),
+        Outcome::Failed { failure, .. } => format!("update failed: {}", failure.status()),
         Outcome::TimedOut { .. } | Outcome::Cancelled { started: true } => {
             format!("update {}", outcome.detail().unwrap_or_default())
         }
@@ -146,9 +154,11 @@ async fn roll_back(
     // The re-check runs even after a cancel: the host must be known healthy or held.
     let (_, never) = watch::channel(false);
     let rechecked = match (&restored, &safety.health) {
-        (Ok(()), Some(check)) => health(safety, check, "after-rollback", invocation, never)
-            .await
-            .map_err(|detail| format!("health check after the restore failed: {detail}")),
+        (Ok(()), Some(check)) => {
+            health(safety, check, HealthPhase::AfterRollback, invocation, never)
+                .await
+                .map_err(|detail| format!("health check after the restore failed: {detail}"))
+        }
         (Ok(()), None) => Ok(()),
         (Err(err), _) => Err(err.clone()),
     };
@@ -250,15 +260,15 @@ fn rollback_notice(
 async fn health(
     safety: &Safety,
     check: &HealthCheck,
-    phase: &str,
+    phase: HealthPhase,
     module: &Invocation,
     cancel: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let (result, attempts) = attempt_health(check, phase, module, cancel).await;
+    let (result, attempts) = attempt_health(check, phase.as_str(), module, cancel).await;
     let record = HealthRecord {
         run_id: safety.run_id,
         module: safety.module.clone(),
-        phase: phase.to_owned(),
+        phase,
         passed: result.is_ok(),
         attempts,
         detail: result.as_ref().err().cloned(),

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::RunOptions;
 use super::ahead::{Ahead, LogSlots, Planned};
-use super::events::{ModuleResult, Outcome, Reporter, RunEvent};
+use super::events::{Failure, ModuleResult, Outcome, Ran, Reporter, RunEvent};
 use super::module::{Job, JobResult, PythonJob, run_job};
 use super::safety::Safety;
 use crate::deploy::ledgered::FilesOptions;
@@ -318,7 +318,7 @@ pub(super) async fn execute(
                         record_start(ctx, &state.steps[index], &job, writer);
                         tasks.spawn(run_job(job, cancel_rx.clone()));
                     }
-                    Err(outcome) => finish(ctx, &mut state, index, *outcome, None, writer),
+                    Err(o) => finish(ctx, &mut state, JobResult::not_run(index, *o), writer),
                 }
             }
         }
@@ -330,9 +330,7 @@ pub(super) async fn execute(
         }
         tokio::select! {
             Some(joined) = tasks.join_next() => {
-                let result = joined.expect("module tasks do not panic");
-                let index = result.index;
-                finish(ctx, &mut state, index, result.outcome, Some((result.started, result.duration, result.checksum)), writer);
+                finish(ctx, &mut state, joined.expect("module tasks do not panic"), writer);
             }
             Ok(()) = cancel_seen.changed(), if !cancelled => {
                 cancelled = *cancel_seen.borrow();
@@ -357,7 +355,7 @@ fn cancel_pending(ctx: &Context, state: &mut State<'_>, writer: Option<&LedgerWr
     for index in 0..state.steps.len() {
         if state.resolved[index].is_none() && !state.steps[index].is_group() {
             let outcome = Outcome::Cancelled { started: false };
-            finish(ctx, state, index, outcome, None, writer);
+            finish(ctx, state, JobResult::not_run(index, outcome), writer);
         }
     }
 }
@@ -384,7 +382,7 @@ fn needs_process(
             by: root.clone(),
             reason,
         };
-        finish(ctx, state, index, outcome, None, writer);
+        finish(ctx, state, JobResult::not_run(index, outcome), writer);
         return false;
     }
     let held = ctx
@@ -396,7 +394,12 @@ fn needs_process(
             "held for manual intervention: {reason}; after fixing it, run `upkeep clear {}`",
             step.name
         );
-        finish(ctx, state, index, Outcome::Held { reason }, None, writer);
+        finish(
+            ctx,
+            state,
+            JobResult::not_run(index, Outcome::Held { reason }),
+            writer,
+        );
         return false;
     }
     if step.action.runs() {
@@ -405,7 +408,7 @@ fn needs_process(
     let outcome = Outcome::Skipped {
         reason: step.action.describe(),
     };
-    finish(ctx, state, index, outcome, None, writer);
+    finish(ctx, state, JobResult::not_run(index, outcome), writer);
     if let Some((_, root)) = blocker {
         // It had nothing to do, so its outcome is its own reason; but what comes after it
         // still must not run on top of a failed prerequisite. Its dependents are not
@@ -415,40 +418,33 @@ fn needs_process(
     false
 }
 
-type Timing = (Option<std::time::Instant>, Duration, Option<String>);
-
 /// Record an outcome, tell the reporter, and release dependents.
-fn finish(
-    ctx: &Context,
-    state: &mut State<'_>,
-    index: usize,
-    outcome: Outcome,
-    timing: Option<Timing>,
-    writer: Option<&LedgerWriter>,
-) {
+fn finish(ctx: &Context, state: &mut State<'_>, ended: JobResult, writer: Option<&LedgerWriter>) {
+    let JobResult {
+        index,
+        outcome,
+        ran,
+        checksum,
+    } = ended;
     let step = &state.steps[index];
     let resolution = resolution_of(ctx, step, &outcome);
-    if timing
-        .as_ref()
-        .is_some_and(|(started, ..)| started.is_some())
-    {
+    if ran.is_some() {
         state.ended_at[index] = Some(Instant::now());
     }
     state.resolve(index, resolution);
     if step.is_group() && !matches!(outcome, Outcome::Blocked { .. }) {
         return;
     }
-    let (started, duration, checksum) = timing.unwrap_or((None, Duration::ZERO, None));
     let succeeded = outcome == Outcome::Succeeded;
     let version_after = if succeeded {
         step.version.clone()
     } else {
         step.applied_version.clone()
     };
-    let log_path = started.map(|_| log_path(ctx, &step.name).to_string_lossy().into_owned());
+    let log_path = ran.map(|_| log_path(ctx, &step.name).to_string_lossy().into_owned());
     let result = ModuleResult {
         module: step.name.clone(),
-        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        ran,
         version_before: step.applied_version.clone(),
         version_after,
         log_path: log_path.clone(),
@@ -456,7 +452,7 @@ fn finish(
     };
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();
     if let (Some(writer), Some(run_id), true) = (writer, ctx.run_id, recorded) {
-        let mut record = ledger_record(run_id, step, &result, started.is_some(), checksum);
+        let mut record = ledger_record(run_id, step, &result, checksum);
         if let Some(failed) = ctx
             .run
             .and_then(|run| super::notices::module_failed(run, &result, step.version.as_deref()))
@@ -470,35 +466,35 @@ fn finish(
     state.results.push((index, result));
 }
 
-/// The ledger's row for a module's outcome; a success carries what is now applied, in
-/// the same transaction.
+/// The ledger's row for a module's result: the one place a [`ModuleResult`] becomes a
+/// `module_runs` row (its kind, its exit code or signal, its timing and its detail, each
+/// taken from where the result holds it). A success carries what is now applied, in the
+/// same transaction.
 fn ledger_record(
     run_id: i64,
     step: &Step,
     result: &ModuleResult,
-    ran: bool,
     checksum: Option<String>,
 ) -> ModuleRecord {
-    let finished_ms = now_ms();
-    let duration_ms = i64::try_from(result.duration_ms).unwrap_or(i64::MAX);
-    let (exit_code, signal) = match &result.outcome {
-        Outcome::Succeeded => (Some(0), None),
-        Outcome::Failed {
-            exit_code, signal, ..
-        } => (*exit_code, *signal),
-        _ => (None, None),
-    };
+    let finished_ms = result.ran.map_or_else(now_ms, Ran::finished_ms);
+    let failure = result.outcome.failure();
     let succeeded = result.outcome == Outcome::Succeeded;
     ModuleRecord {
         run_id,
         module: step.name.clone(),
-        outcome: result.outcome.name().to_owned(),
+        outcome: result.outcome.kind(),
         reason: Some(step.action.describe()),
-        started_ms: ran.then_some(finished_ms - duration_ms),
+        started_ms: result.ran.map(|ran| ran.started_ms),
         finished_ms,
-        duration_ms: ran.then_some(duration_ms),
-        exit_code,
-        signal,
+        duration_ms: result
+            .ran
+            .map(|ran| i64::try_from(ran.duration_ms).unwrap_or(i64::MAX)),
+        exit_code: if succeeded {
+            Some(0)
+        } else {
+            failure.and_then(Failure::exit_code)
+        },
+        signal: failure.and_then(Failure::signal),
         version_before: result.version_before.clone(),
         version_after: result.version_after.clone(),
         log_path: result.log_path.clone(),
@@ -620,9 +616,7 @@ fn python_job(
             warm: ctx.interpreters.take(ready_since),
         }),
         Some(Err(message)) => Err(Box::new(Outcome::Failed {
-            status: message.clone(),
-            exit_code: None,
-            signal: None,
+            failure: Failure::Error(message.clone()),
             tail: String::new(),
         })),
         None => unreachable!("the interpreter is resolved when a Python module runs"),

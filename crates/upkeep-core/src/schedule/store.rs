@@ -176,7 +176,7 @@ pub fn ran(
     ledger: &mut Ledger,
     name: &str,
     run_id: Option<i64>,
-    result: &str,
+    result: crate::state::RunStatus,
 ) -> Result<(), ScheduleError> {
     let row = find(ledger, name)?;
     let next = if row.enabled {

@@ -7,6 +7,26 @@ use rusqlite::params;
 
 use super::{Ledger, StateError, now_ms, sqlite};
 
+/// How a deployment script's run ended, as `scripts_run.result` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptResult {
+    /// It started and has not ended (yet): the column's default.
+    Running,
+    /// It succeeded (a one-time script so recorded never runs again).
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// Upkeep stopped while it ran (a one-time script so marked is due again).
+    Interrupted,
+}
+
+spelled!(ScriptResult {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+
 /// A file upkeep deployed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeployedFile {
@@ -119,8 +139,8 @@ impl Ledger {
         let err = || sqlite("record a script start", self.path());
         self.conn()
             .execute(
-                "INSERT INTO scripts_run (name, sha256, kind, started_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![name, sha256, kind, now_ms()],
+                "INSERT INTO scripts_run (name, sha256, kind, started_ms, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, sha256, kind, now_ms(), ScriptResult::Running],
             )
             .map_err(err())?;
         Ok(self.conn().last_insert_rowid())
@@ -138,7 +158,11 @@ impl Ledger {
         detail: Option<&str>,
     ) -> Result<(), StateError> {
         let err = || sqlite("record a script end", self.path());
-        let result = if succeeded { "succeeded" } else { "failed" };
+        let result = if succeeded {
+            ScriptResult::Succeeded
+        } else {
+            ScriptResult::Failed
+        };
         self.conn()
             .execute(
                 "UPDATE scripts_run SET result = ?2, exit_code = ?3, detail = ?4, finished_ms = ?5 WHERE id = ?1",
@@ -156,10 +180,12 @@ impl Ledger {
         let err = || sqlite("read script runs", self.path());
         let mut stmt = self
             .conn()
-            .prepare("SELECT DISTINCT name, sha256 FROM scripts_run WHERE kind = 'once' AND result = 'succeeded'")
+            .prepare(
+                "SELECT DISTINCT name, sha256 FROM scripts_run WHERE kind = 'once' AND result = ?1",
+            )
             .map_err(err())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([ScriptResult::Succeeded], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }
@@ -173,8 +199,8 @@ impl Ledger {
         let err = || sqlite("recover script runs", self.path());
         self.conn()
             .execute(
-                "UPDATE scripts_run SET result = 'interrupted', finished_ms = ?1 WHERE result = 'running'",
-                [now_ms()],
+                "UPDATE scripts_run SET result = ?2, finished_ms = ?1 WHERE result = ?3",
+                params![now_ms(), ScriptResult::Interrupted, ScriptResult::Running],
             )
             .map_err(err())
     }

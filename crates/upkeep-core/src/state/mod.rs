@@ -5,7 +5,67 @@
 //! belong together (a module's outcome and its new applied version) share one transaction,
 //! so a module's applied version only changes when its success is recorded.
 
+/// The one mapping each way between a row-level enum and its ledger spelling: `as_str` and
+/// `FromStr`, which its SQL binding (`ToSql`/`FromSql`) and its JSON (`Serialize`, the same
+/// spelling) go through, so no spelling is written twice.
+macro_rules! spelled {
+    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every kind, in the order they are spelled.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The ledger's spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod deploy;
+mod kinds;
 mod migrations;
 pub mod outbox;
 mod queries;
@@ -19,6 +79,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
+pub use kinds::{ModuleOutcome, RunStatus};
 pub use queries::{
     History, HistoryFilter, HistoryModule, HistoryRun, LastRun, ModuleStats, RunMetrics, RunWindow,
 };
@@ -91,7 +152,7 @@ pub struct ModuleState {
     /// The last version known to be good.
     pub last_safe_version: Option<String>,
     /// The newest recorded outcome, and the run it was in.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<ModuleOutcome>,
     /// The run of the newest recorded outcome.
     pub last_run_id: Option<i64>,
     /// Why the module is held out of automatic runs (a rollback failed), if it is.
@@ -393,13 +454,16 @@ impl Ledger {
             outbox::enqueue(&tx, &notices).map_err(sqlite("tell of interrupted runs", &path))?;
         }
         tx.execute(
-            "UPDATE module_runs SET outcome = 'interrupted', error = 'upkeep stopped before this module finished'
-             WHERE outcome = 'running'",
-            [],
+            "UPDATE module_runs SET outcome = ?1, error = 'upkeep stopped before this module finished'
+             WHERE outcome = ?2",
+            params![ModuleOutcome::Interrupted, ModuleOutcome::Running],
         )
         .map_err(sqlite("mark interrupted modules", &path))?;
-        tx.execute("UPDATE runs SET result = 'interrupted', finished_ms = started_ms WHERE finished_ms IS NULL", [])
-            .map_err(sqlite("mark interrupted runs", &path))?;
+        tx.execute(
+            "UPDATE runs SET result = ?1, finished_ms = started_ms WHERE finished_ms IS NULL",
+            [RunStatus::Interrupted],
+        )
+        .map_err(sqlite("mark interrupted runs", &path))?;
         tx.commit().map_err(sqlite("commit recovery", &path))?;
         Ok(ids)
     }
@@ -437,8 +501,15 @@ impl Ledger {
         let err = || sqlite("record the run's start", path);
         let tx = conn.transaction().map_err(err())?;
         tx.execute(
-            "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![trigger, manifest.to_string_lossy(), started_ms, std::process::id(), jobs],
+            "INSERT INTO runs (trigger, manifest, started_ms, pid, jobs, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                trigger,
+                manifest.to_string_lossy(),
+                started_ms,
+                std::process::id(),
+                jobs,
+                RunStatus::Running
+            ],
         )
         .map_err(err())?;
         let run = RunRef {
@@ -601,10 +672,10 @@ fn interrupted_notices(
                 r.get(0)
             })?;
         let mut stmt = tx.prepare_cached(
-            "SELECT module FROM module_runs WHERE run_id = ?1 AND outcome = 'running' ORDER BY module",
+            "SELECT module FROM module_runs WHERE run_id = ?1 AND outcome = ?2 ORDER BY module",
         )?;
         let running: Vec<String> = stmt
-            .query_map([id], |r| r.get(0))?
+            .query_map(params![id, ModuleOutcome::Running], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         notices.extend(tell(RunRef { id, started_ms }, &running));
     }

@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use rusqlite::{OptionalExtension, params_from_iter};
 
-use super::{Ledger, StateError, sqlite};
+use rusqlite::types::Value;
+
+use super::{Ledger, ModuleOutcome, RunStatus, StateError, sqlite};
 
 /// Which runs and outcomes `history` returns.
 #[derive(Debug, Clone, Default)]
@@ -13,8 +15,8 @@ pub struct HistoryFilter {
     pub since_ms: Option<i64>,
     /// Only outcomes of these modules (empty: all).
     pub modules: Vec<String>,
-    /// Only outcomes with this name (e.g. `failed`).
-    pub outcome: Option<String>,
+    /// Only outcomes of this kind (e.g. `failed`).
+    pub outcome: Option<ModuleOutcome>,
     /// At most this many runs, newest first.
     pub limit: usize,
 }
@@ -43,7 +45,7 @@ pub struct HistoryRun {
     /// End time, if it ended.
     pub finished_ms: Option<i64>,
     /// Overall result.
-    pub result: String,
+    pub result: RunStatus,
     /// Why the run ended without running anything (`not-started`), if it did.
     pub reason: Option<String>,
     /// Module outcomes in this run that match the filter.
@@ -57,8 +59,8 @@ pub struct HistoryRun {
 pub struct HistoryModule {
     /// Module name.
     pub module: String,
-    /// Outcome name.
-    pub outcome: String,
+    /// The outcome's kind.
+    pub outcome: ModuleOutcome,
     /// Reason or error.
     pub detail: Option<String>,
     /// Duration, if it ran.
@@ -202,12 +204,17 @@ impl Ledger {
         let sql = format!(
             "SELECT r.module,
                     count(*) FILTER (WHERE r.started_ms IS NOT NULL),
-                    count(*) FILTER (WHERE r.outcome = 'succeeded'),
+                    count(*) FILTER (WHERE r.outcome = ?{succeeded}),
                     avg(r.duration_ms)
              FROM module_runs r JOIN runs ON runs.id = r.run_id
-             WHERE {clause} AND r.outcome <> 'running'
-             GROUP BY r.module ORDER BY r.module"
+             WHERE {clause} AND r.outcome <> ?{running}
+             GROUP BY r.module ORDER BY r.module",
+            succeeded = args.len() + 1,
+            running = args.len() + 2,
         );
+        let mut args = args;
+        args.push(Value::Text(ModuleOutcome::Succeeded.as_str().to_owned()));
+        args.push(Value::Text(ModuleOutcome::Running.as_str().to_owned()));
         let mut stmt = self.conn().prepare(&sql).map_err(err())?;
         stmt.query_map(params_from_iter(args.iter()), |row| {
             let attempts: i64 = row.get(1)?;
@@ -232,7 +239,6 @@ impl Ledger {
 }
 
 fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
     let mut clause = String::from("runs.started_ms >= ?1");
     let mut args = vec![Value::Integer(since)];
     if !filter.modules.is_empty() {
@@ -245,7 +251,7 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
     }
     if let Some(outcome) = &filter.outcome {
         let _ = write!(clause, " AND r.outcome = ?{}", args.len() + 1);
-        args.push(Value::Text(outcome.clone()));
+        args.push(Value::Text(outcome.as_str().to_owned()));
     }
     (clause, args)
 }
@@ -269,7 +275,7 @@ pub struct LastRun {
     /// When it started (ms since the epoch).
     pub started_ms: i64,
     /// How it ended (`running` while it runs).
-    pub result: String,
+    pub result: RunStatus,
 }
 
 /// Runs within a window of time.
@@ -315,9 +321,9 @@ impl Ledger {
             let (runs, succeeded): (i64, i64) = self
                 .conn()
                 .query_row(
-                    "SELECT count(*), coalesce(sum(result = 'succeeded'), 0) FROM runs
-                     WHERE started_ms >= ?1 AND result NOT IN ('running')",
-                    [since],
+                    "SELECT count(*), coalesce(sum(result = ?2), 0) FROM runs
+                     WHERE started_ms >= ?1 AND result <> ?3",
+                    rusqlite::params![since, RunStatus::Succeeded, RunStatus::Running],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(err())?;

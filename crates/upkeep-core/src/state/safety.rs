@@ -11,8 +11,8 @@ use crate::archive::{Entry, EntryKind};
 pub struct NewBackup {
     /// Human name.
     pub name: String,
-    /// `full`, `config`, `data` or `module`.
-    pub kind: String,
+    /// What it holds.
+    pub kind: BackupKind,
     /// `manual`, `pre-update`, `pre-rollback` or `pre-restore`.
     pub reason: String,
     /// The module, for module backups.
@@ -61,9 +61,9 @@ pub struct BackupRow {
     pub id: i64,
     /// Human name.
     pub name: String,
-    /// `full`, `config`, `data` or `module`.
+    /// What it holds (`full`, `config`, `data` or `module`).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: BackupKind,
     /// What created it.
     pub reason: String,
     /// The module, for module backups.
@@ -90,9 +90,45 @@ pub struct BackupRow {
     pub created_ms: i64,
     /// Last verification (ms since the epoch).
     pub verified_ms: i64,
-    /// `ok` or `corrupt`.
-    pub status: String,
+    /// Whether its archive verified when last checked.
+    pub status: BackupStatus,
 }
+
+/// What a backup holds, as the ledger and the command line spell it. Which paths each
+/// kind takes is the backup's rule (`backup::includes`), not storage's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BackupKind {
+    /// Every module's config and data paths.
+    #[default]
+    Full,
+    /// Config paths only.
+    Config,
+    /// Data paths only.
+    Data,
+    /// All paths of the chosen modules.
+    Module,
+}
+
+spelled!(BackupKind {
+    Full => "full",
+    Config => "config",
+    Data => "data",
+    Module => "module",
+});
+
+/// Whether a backup's archive verified when last checked, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupStatus {
+    /// It verified (set when recorded, and by each verification that passes).
+    Ok,
+    /// A verification found it damaged or missing.
+    Corrupt,
+}
+
+spelled!(BackupStatus {
+    Ok => "ok",
+    Corrupt => "corrupt",
+});
 
 /// A health check result to record.
 #[derive(Debug, Clone)]
@@ -101,8 +137,8 @@ pub struct HealthRecord {
     pub run_id: Option<i64>,
     /// The module.
     pub module: String,
-    /// `after-update`, `after-rollback`, `after-restore`.
-    pub phase: String,
+    /// When it ran.
+    pub phase: HealthPhase,
     /// Whether it passed.
     pub passed: bool,
     /// Attempts made.
@@ -110,6 +146,23 @@ pub struct HealthRecord {
     /// Last output or error.
     pub detail: Option<String>,
 }
+
+/// When a health check ran, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthPhase {
+    /// In a run, after its module's update.
+    AfterUpdate,
+    /// In a run, after its module was rolled back.
+    AfterRollback,
+    /// After `upkeep rollback`.
+    AfterManualRollback,
+}
+
+spelled!(HealthPhase {
+    AfterUpdate => "after-update",
+    AfterRollback => "after-rollback",
+    AfterManualRollback => "after-manual-rollback",
+});
 
 /// Who started a rollback, as the ledger spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,31 +197,6 @@ pub enum ModuleAfterRollback {
     /// The rollback's `to_version` (and `applied_checksum`, when given) is what is applied
     /// now, and any hold is cleared.
     Applied,
-}
-
-/// The one mapping each way between these enums and their ledger spellings.
-macro_rules! spelled {
-    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The ledger's spelling.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text),+
-                }
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = String;
-
-            fn from_str(text: &str) -> Result<Self, String> {
-                match text {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(format!("unknown {} `{other}`", stringify!($ty))),
-                }
-            }
-        }
-    };
 }
 
 spelled!(RollbackTrigger {
@@ -304,13 +332,13 @@ impl Ledger {
         let tx = conn.transaction().map_err(err())?;
         let now = now_ms();
         tx.execute(
-            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
             params![
                 backup.name, backup.kind, backup.reason, backup.module, backup.module_version,
                 backup.run_id, backup.description, backup.file, backup.compression, backup.sha256,
                 to_i64(backup.bytes_in), to_i64(backup.bytes_out),
-                to_i64(backup.entries.len() as u64), now
+                to_i64(backup.entries.len() as u64), now, BackupStatus::Ok
             ],
         )
         .map_err(err())?;
@@ -429,13 +457,13 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(err())
     }
 
-    /// Set a backup's status (`ok`, `corrupt`) and, when it verified, its verification time.
+    /// Set a backup's status and, when it verified, its verification time.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a write failure.
-    pub fn set_backup_status(&mut self, id: i64, status: &str) -> Result<(), StateError> {
+    pub fn set_backup_status(&mut self, id: i64, status: BackupStatus) -> Result<(), StateError> {
         let err = || sqlite("update a backup", self.path());
-        let verified = (status == "ok").then(now_ms);
+        let verified = (status == BackupStatus::Ok).then(now_ms);
         self.conn()
             .execute(
                 "UPDATE backups SET status = ?2, verified_ms = COALESCE(?3, verified_ms) WHERE id = ?1",
@@ -641,16 +669,16 @@ impl Ledger {
             .prepare(
                 "SELECT m.name, m.needs_intervention,
                     (SELECT b.id FROM backups b JOIN backup_roots r ON r.backup_id = b.id
-                      WHERE r.module = m.name AND b.status = 'ok' ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
                     (SELECT b.created_ms FROM backups b JOIN backup_roots r ON r.backup_id = b.id
-                      WHERE r.module = m.name AND b.status = 'ok' ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
                     (SELECT h.passed FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1),
                     (SELECT h.at_ms FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1)
                  FROM modules m",
             )
             .map_err(err())?;
         let rows = stmt
-            .query_map([], |row| {
+            .query_map([BackupStatus::Ok], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     SafetyState {
@@ -678,23 +706,24 @@ impl Ledger {
             .conn()
             .prepare(
                 "SELECT (SELECT b.id FROM backups b WHERE b.module = m.name AND b.module_version = m.last_safe_version
-                          AND b.status = 'ok' ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                          AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
                         'backup of ' || m.name || ' at its last safe version ' || m.last_safe_version
                  FROM modules m WHERE m.last_safe_version IS NOT NULL
                  UNION ALL
                  SELECT (SELECT b.id FROM backups b JOIN backup_roots r ON r.backup_id = b.id WHERE r.module = m.name
-                          AND b.status = 'ok' ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                          AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
                         'newest backup of ' || m.name
                  FROM modules m
                  UNION ALL
                  SELECT b.id, 'taken by run ' || b.run_id || ', the newest successful run'
-                 FROM backups b WHERE b.run_id = (SELECT max(id) FROM runs WHERE result = 'succeeded')",
+                 FROM backups b WHERE b.run_id = (SELECT max(id) FROM runs WHERE result = ?2)",
             )
             .map_err(err())?;
         let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, String>(1)?))
-            })
+            .query_map(
+                params![BackupStatus::Ok, super::RunStatus::Succeeded],
+                |row| Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, String>(1)?)),
+            )
             .map_err(err())?;
         let mut out = Vec::new();
         for row in rows {
@@ -759,15 +788,23 @@ impl Ledger {
             .conn()
             .prepare(
                 "SELECT b.module, b.id FROM backups b
-                 WHERE b.reason = 'pre-update' AND b.run_id = ?1 AND b.status = 'ok' AND b.module IS NOT NULL
+                 WHERE b.reason = 'pre-update' AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM module_runs r WHERE r.run_id = b.run_id AND r.module = b.module
-                                     AND r.outcome NOT IN ('running', 'interrupted'))
+                                     AND r.outcome NOT IN (?2, ?3))
                    AND NOT EXISTS (SELECT 1 FROM rollbacks k WHERE k.run_id = b.run_id AND k.module = b.module)
                  ORDER BY b.id",
             )
             .map_err(err())?;
         let rows = stmt
-            .query_map([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map(
+                params![
+                    run_id,
+                    super::ModuleOutcome::Running,
+                    super::ModuleOutcome::Interrupted,
+                    BackupStatus::Ok
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }
@@ -865,5 +902,37 @@ mod tests {
             assert_eq!(result.as_str().parse(), Ok(result));
         }
         assert!("rolled_back".parse::<RollbackResult>().is_err());
+    }
+
+    #[test]
+    fn backup_health_and_script_kinds_have_one_spelling_each_way() {
+        use super::super::deploy::ScriptResult;
+        for kind in [
+            BackupKind::Full,
+            BackupKind::Config,
+            BackupKind::Data,
+            BackupKind::Module,
+        ] {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+        }
+        for status in [BackupStatus::Ok, BackupStatus::Corrupt] {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        for phase in [
+            HealthPhase::AfterUpdate,
+            HealthPhase::AfterRollback,
+            HealthPhase::AfterManualRollback,
+        ] {
+            assert_eq!(phase.as_str().parse(), Ok(phase));
+        }
+        for result in [
+            ScriptResult::Running,
+            ScriptResult::Succeeded,
+            ScriptResult::Failed,
+            ScriptResult::Interrupted,
+        ] {
+            assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        assert!("verified".parse::<BackupStatus>().is_err());
     }
 }

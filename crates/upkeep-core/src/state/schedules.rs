@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Ledger, StateError, now_ms, sqlite};
+use super::{Ledger, RunStatus, StateError, now_ms, sqlite};
 
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -27,7 +27,7 @@ pub struct ScheduleRow {
     /// The run it last started.
     pub last_run_id: Option<i64>,
     /// How that run ended.
-    pub last_result: Option<String>,
+    pub last_result: Option<RunStatus>,
     /// When it fires next (none while disabled).
     pub next_run_ms: Option<i64>,
 }
@@ -134,7 +134,7 @@ impl Ledger {
         &mut self,
         name: &str,
         run_id: Option<i64>,
-        result: &str,
+        result: RunStatus,
         next_run_ms: Option<i64>,
     ) -> Result<(), StateError> {
         let err = || sqlite("record a scheduled run", self.path());
@@ -201,20 +201,21 @@ impl Ledger {
         let tx = conn.transaction().map_err(err())?;
         tx.execute(
             "INSERT INTO runs (trigger, manifest, started_ms, finished_ms, result, pid, jobs, reason)
-             VALUES (?1, ?2, ?3, ?3, 'not-started', ?4, 0, ?5)",
+             VALUES (?1, ?2, ?3, ?3, ?6, ?4, 0, ?5)",
             params![
                 format!("schedule:{name}"),
                 manifest.to_string_lossy(),
                 now,
                 std::process::id(),
-                reason
+                reason,
+                RunStatus::NotStarted
             ],
         )
         .map_err(err())?;
         let run_id = tx.last_insert_rowid();
         tx.execute(
-            "UPDATE schedules SET last_run_ms = ?2, last_run_id = ?3, last_result = 'not-started', next_run_ms = ?4 WHERE name = ?1",
-            params![name, now, run_id, next_run_ms],
+            "UPDATE schedules SET last_run_ms = ?2, last_run_id = ?3, last_result = ?5, next_run_ms = ?4 WHERE name = ?1",
+            params![name, now, run_id, next_run_ms, RunStatus::NotStarted],
         )
         .map_err(err())?;
         super::outbox::enqueue(&tx, &notices(run_id)).map_err(err())?;

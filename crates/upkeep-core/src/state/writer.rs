@@ -27,7 +27,7 @@ use rusqlite::params;
 
 use super::outbox::NewOutboxRow;
 use super::safety::{GitTagRow, HealthRecord};
-use super::{Ledger, StateError, now_ms, outbox, sqlite};
+use super::{Ledger, ModuleOutcome, RunStatus, StateError, now_ms, outbox, sqlite};
 
 /// A state change to record.
 #[derive(Debug)]
@@ -53,8 +53,8 @@ pub enum LedgerOp {
         run_id: i64,
         /// When (ms since the epoch).
         finished_ms: i64,
-        /// `succeeded`, `failed`, `cancelled`, ...
-        result: String,
+        /// How it ended.
+        result: RunStatus,
         /// Notifications of the run's end (its summary), enqueued with it.
         notices: Vec<NewOutboxRow>,
     },
@@ -151,15 +151,17 @@ impl LedgerAccess for LedgerHandle {
     }
 }
 
-/// A module's outcome as the ledger stores it.
-#[derive(Debug, Clone, Default)]
+/// A module's outcome as the ledger stores it: the `module_runs` row. The run builds it
+/// from its outcome in one function (`run::scheduler`'s `ledger_record`); the writer
+/// stores it as it is.
+#[derive(Debug, Clone)]
 pub struct ModuleRecord {
     /// The run.
     pub run_id: i64,
     /// The module.
     pub module: String,
-    /// The outcome's name, e.g. `succeeded`, `failed`, `blocked`.
-    pub outcome: String,
+    /// The outcome's kind.
+    pub outcome: ModuleOutcome,
     /// Why it was skipped or blocked, or why it ran.
     pub reason: Option<String>,
     /// When it started (ms since the epoch), if it ran.
@@ -401,9 +403,16 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
         } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO module_runs (run_id, module, outcome, started_ms, version_before, log_path)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![run_id, module, started_ms, version_before, log_path])?;
+            .execute(params![
+                run_id,
+                module,
+                ModuleOutcome::Running,
+                started_ms,
+                version_before,
+                log_path
+            ])?;
         }
         LedgerOp::ModuleFinished(r) => {
             // An upsert rather than INSERT OR REPLACE: the row its start wrote is updated in

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use upkeep_core::exit_codes;
 use upkeep_core::rollback::Target;
+use upkeep_core::state::safety::RollbackResult;
 
 use super::{Ask, Context, print_json, print_text};
 use crate::cli::RollbackArgs;
@@ -47,7 +48,7 @@ pub(crate) fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32, CliErro
         }
         print_text(&text)?;
     }
-    Ok(if report.result == "rolled-back" {
+    Ok(if report.result == RollbackResult::RolledBack {
         exit_codes::OK
     } else {
         exit_codes::MODULES_FAILED

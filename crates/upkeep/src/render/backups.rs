@@ -63,13 +63,13 @@ pub(crate) fn backup_list(rows: &[BackupRow]) -> String {
             vec![
                 r.id.to_string(),
                 r.name.clone(),
-                r.kind.clone(),
+                r.kind.as_str().to_owned(),
                 by,
                 module,
                 timestamp(r.created_ms),
                 human(r.bytes_out),
                 human(r.bytes_in),
-                r.status.clone(),
+                r.status.as_str().to_owned(),
             ]
         })
         .collect();

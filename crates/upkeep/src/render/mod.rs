@@ -224,7 +224,7 @@ fn summary_rows(summary: &RunSummary) -> Vec<Vec<String>> {
                 m.module.clone(),
                 m.outcome.name().to_owned(),
                 if m.log_path.is_some() {
-                    format_duration(Duration::from_millis(m.duration_ms))
+                    format_duration(Duration::from_millis(m.duration_ms()))
                 } else {
                     "-".to_owned()
                 },
@@ -317,7 +317,7 @@ fn history_module(out: &mut String, m: &HistoryModule, layout: Layout) -> bool {
     out.push_str("  ");
     fit::pad(out, &m.module, 24);
     out.push(' ');
-    fit::pad(out, &m.outcome, 18);
+    fit::pad(out, m.outcome.as_str(), 18);
     out.push(' ');
     fit::pad_left(out, &or_dash(took.as_deref()), 8);
     out.push_str("  ");

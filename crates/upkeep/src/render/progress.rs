@@ -71,7 +71,7 @@ impl ProgressReporter {
         }
         // Up-to-date modules are not news; everything that ran or was held back is.
         if ran || !matches!(result.outcome, Outcome::Skipped { .. }) {
-            let took = format_duration(Duration::from_millis(result.duration_ms));
+            let took = format_duration(Duration::from_millis(result.duration_ms()));
             let (mark, module, name) =
                 (mark(&result.outcome), &result.module, result.outcome.name());
             // A detail can be a list of thousands of files: cut it like the summary does.

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::fit::{self, Column, ELLIPSIS, Give, Layout};
 use super::{or_dash, table};
 use upkeep_core::ops::query::StatusRow;
+use upkeep_core::state::ModuleOutcome;
 
 /// The default table: the columns that answer "is everything all right?" (what the next
 /// run does, the applied version, how the last run ended) and what each module is.
@@ -27,7 +28,7 @@ pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
                 r.module.clone(),
                 or_dash(r.applied_version.as_deref()),
                 r.state.clone(),
-                or_dash(r.last_outcome.as_deref()),
+                or_dash(r.last_outcome.map(ModuleOutcome::as_str)),
                 or_dash(r.description.as_deref()),
             ]
         })
@@ -55,7 +56,7 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
                 or_dash(r.applied_version.as_deref()),
                 or_dash(r.last_safe_version.as_deref()),
                 or_dash(r.last_applied.as_deref()),
-                or_dash(r.last_outcome.as_deref()),
+                or_dash(r.last_outcome.map(ModuleOutcome::as_str)),
                 r.last_backup
                     .map_or_else(|| "-".to_owned(), |id| format!("#{id}")),
                 or_dash(r.last_health.as_deref()),
@@ -105,7 +106,10 @@ pub(crate) fn status_module(row: &StatusRow) -> String {
             with_time(row.applied_version.clone(), row.last_applied.as_deref()),
         ),
         ("last safe", or_dash(row.last_safe_version.as_deref())),
-        ("last outcome", or_dash(row.last_outcome.as_deref())),
+        (
+            "last outcome",
+            or_dash(row.last_outcome.map(ModuleOutcome::as_str)),
+        ),
         (
             "backup",
             with_time(

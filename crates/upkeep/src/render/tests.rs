@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use upkeep_core::plan::{Action, Plan, Step};
-use upkeep_core::run::{ModuleResult, Outcome, RunResult, RunSummary};
-use upkeep_core::state::safety::{BackupRow, SafetyEvent};
+use upkeep_core::run::{Failure, ModuleResult, Outcome, Ran, RunResult, RunSummary};
+use upkeep_core::state::safety::{BackupKind, BackupRow, BackupStatus, SafetyEvent};
 use upkeep_core::state::{AuditEntry, History, HistoryModule, HistoryRun, ModuleStats};
+use upkeep_core::state::{ModuleOutcome, RunStatus};
 use upkeep_core::updates::{
     HeldBack, HoldReason, ModuleReport, PackageReport, Release, Summary, UpdateReport,
 };
@@ -31,7 +32,10 @@ fn result(module: &str, outcome: Outcome, ran: bool) -> ModuleResult {
     ModuleResult {
         module: module.to_owned(),
         outcome,
-        duration_ms: if ran { 1_250 } else { 0 },
+        ran: ran.then_some(Ran {
+            started_ms: NOON,
+            duration_ms: 1_250,
+        }),
         version_before: Some("1.0.0".to_owned()),
         version_after: Some("1.0.0".to_owned()),
         log_path: ran.then(|| format!("/var/lib/upkeep/logs/run-7/{module}.log")),
@@ -52,9 +56,7 @@ fn mixed_run() -> RunSummary {
             result(
                 "mailer",
                 Outcome::Failed {
-                    status: "exit code 2".to_owned(),
-                    exit_code: Some(2),
-                    signal: None,
+                    failure: Failure::Exit(2),
                     tail: "$ mailer --sync\nerror: queue is locked".to_owned(),
                 },
                 true,
@@ -218,7 +220,7 @@ fn status_row(module: &str, applied: Option<&str>, state: &str, description: &st
         applied_version: applied.map(str::to_owned),
         last_safe_version: applied.map(str::to_owned),
         last_applied: applied.map(|_| super::timestamp(NOON)),
-        last_outcome: applied.map(|_| "succeeded".to_owned()),
+        last_outcome: applied.map(|_| ModuleOutcome::Succeeded),
         last_backup: applied.map(|_| 4),
         last_backup_at: applied.map(|_| super::timestamp(NOON - 60_000)),
         last_health: applied.map(|_| "passed".to_owned()),
@@ -236,7 +238,7 @@ fn status_rows() -> Vec<StatusRow> {
         "Keeps the Collabora Online integration of Nextcloud current.",
     );
     held.held = Some("rollback failed: the backup could not be restored".to_owned());
-    held.last_outcome = Some("needs-intervention".to_owned());
+    held.last_outcome = Some(ModuleOutcome::NeedsIntervention);
     held.critical = true;
     vec![
         status_row("dns", Some("1"), "up to date", "Local resolver."),
@@ -261,7 +263,7 @@ fn status_table_fits_80_columns_with_long_names_and_versions() {
 fn status_table_fits_even_when_every_cell_is_long() {
     let long = "x".repeat(300);
     let mut row = status_row(&long, Some(&long), &long, &long);
-    row.last_outcome = Some("needs-intervention".to_owned());
+    row.last_outcome = Some(ModuleOutcome::NeedsIntervention);
     let text = super::status_table(&[row], Layout::PIPE);
     assert!(widest(&text) <= 80, "{text}");
 }
@@ -281,7 +283,7 @@ fn status_wide_and_one_module() {
 fn history_with_events_stats_and_audit() {
     let module = |name: &str, outcome: &str, detail: Option<&str>| HistoryModule {
         module: name.to_owned(),
-        outcome: outcome.to_owned(),
+        outcome: outcome.parse().unwrap(),
         detail: detail.map(str::to_owned),
         duration_ms: Some(2_500),
         version_before: None,
@@ -294,7 +296,7 @@ fn history_with_events_stats_and_audit() {
             trigger: "schedule:nightly".to_owned(),
             started_ms: NOON,
             finished_ms: Some(NOON + 61_000),
-            result: "failed".to_owned(),
+            result: RunStatus::Failed,
             reason: None,
             modules: vec![
                 module("db", "succeeded", None),
@@ -434,7 +436,7 @@ fn backup_list() {
     let row = |id: i64, module: Option<&str>, run_id: Option<i64>, reason: &str| BackupRow {
         id,
         name: format!("backup-{id}"),
-        kind: "full".to_owned(),
+        kind: BackupKind::Full,
         reason: reason.to_owned(),
         module: module.map(str::to_owned),
         module_version: module.map(|_| "1.2.0".to_owned()),
@@ -448,7 +450,7 @@ fn backup_list() {
         entry_count: 120,
         created_ms: NOON + id * 86_400_000,
         verified_ms: NOON + id * 86_400_000,
-        status: "verified".to_owned(),
+        status: BackupStatus::Ok,
     };
     let rows = [
         row(1, None, None, "manual"),

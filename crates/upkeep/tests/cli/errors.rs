@@ -411,6 +411,12 @@ fn usage_errors_are_json_with_json_anywhere() {
         "usage_bad_value_json",
         &["check", "--type", "nonsense", "--json"],
     );
+    // A misspelt outcome was a filter that matched nothing; now it is named.
+    snap(
+        &host,
+        "usage_unknown_outcome",
+        &["history", "--outcome", "faild"],
+    );
     // After `--`, `--json` is a value, not the flag.
     snap(
         &host,
