@@ -13,8 +13,8 @@ pub struct NewBackup {
     pub name: String,
     /// What it holds.
     pub kind: BackupKind,
-    /// `manual`, `pre-update`, `pre-rollback` or `pre-restore`.
-    pub reason: String,
+    /// What took it.
+    pub reason: BackupReason,
     /// The module, for module backups.
     pub module: Option<String>,
     /// That module's applied version when the backup was taken.
@@ -64,8 +64,8 @@ pub struct BackupRow {
     /// What it holds (`full`, `config`, `data` or `module`).
     #[serde(rename = "type")]
     pub kind: BackupKind,
-    /// What created it.
-    pub reason: String,
+    /// What took it.
+    pub reason: BackupReason,
     /// The module, for module backups.
     pub module: Option<String>,
     /// That module's applied version when taken.
@@ -114,6 +114,27 @@ spelled!(BackupKind {
     Config => "config",
     Data => "data",
     Module => "module",
+});
+
+/// What took a backup, as the ledger spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BackupReason {
+    /// `upkeep backup create`.
+    #[default]
+    Manual,
+    /// A run, before its module's update.
+    PreUpdate,
+    /// `upkeep rollback`, before it puts the old data back.
+    PreRollback,
+    /// `upkeep backup restore`, before it overwrites anything.
+    PreRestore,
+}
+
+spelled!(BackupReason {
+    Manual => "manual",
+    PreUpdate => "pre-update",
+    PreRollback => "pre-rollback",
+    PreRestore => "pre-restore",
 });
 
 /// Whether a backup's archive verified when last checked, as the ledger spells it.
@@ -788,7 +809,7 @@ impl Ledger {
             .conn()
             .prepare(
                 "SELECT b.module, b.id FROM backups b
-                 WHERE b.reason = 'pre-update' AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
+                 WHERE b.reason = ?5 AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM module_runs r WHERE r.run_id = b.run_id AND r.module = b.module
                                      AND r.outcome NOT IN (?2, ?3))
                    AND NOT EXISTS (SELECT 1 FROM rollbacks k WHERE k.run_id = b.run_id AND k.module = b.module)
@@ -801,7 +822,8 @@ impl Ledger {
                     run_id,
                     super::ModuleOutcome::Running,
                     super::ModuleOutcome::Interrupted,
-                    BackupStatus::Ok
+                    BackupStatus::Ok,
+                    BackupReason::PreUpdate
                 ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
@@ -932,6 +954,9 @@ mod tests {
             ScriptResult::Interrupted,
         ] {
             assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        for reason in BackupReason::ALL {
+            assert_eq!(reason.as_str().parse(), Ok(*reason));
         }
         assert!("verified".parse::<BackupStatus>().is_err());
     }
