@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+pub use super::kinds::{BackupKind, BackupReason, BackupStatus, HealthPhase};
 use super::{Ledger, StateError, now_ms, sqlite};
 use crate::archive::{Entry, EntryKind};
 
@@ -94,63 +95,6 @@ pub struct BackupRow {
     pub status: BackupStatus,
 }
 
-/// What a backup holds, as the ledger and the command line spell it. Which paths each
-/// kind takes is the backup's rule (`backup::includes`), not storage's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum BackupKind {
-    /// Every module's config and data paths.
-    #[default]
-    Full,
-    /// Config paths only.
-    Config,
-    /// Data paths only.
-    Data,
-    /// All paths of the chosen modules.
-    Module,
-}
-
-spelled!(BackupKind {
-    Full => "full",
-    Config => "config",
-    Data => "data",
-    Module => "module",
-});
-
-/// What took a backup, as the ledger spells it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum BackupReason {
-    /// `upkeep backup create`.
-    #[default]
-    Manual,
-    /// A run, before its module's update.
-    PreUpdate,
-    /// `upkeep rollback`, before it puts the old data back.
-    PreRollback,
-    /// `upkeep backup restore`, before it overwrites anything.
-    PreRestore,
-}
-
-spelled!(BackupReason {
-    Manual => "manual",
-    PreUpdate => "pre-update",
-    PreRollback => "pre-rollback",
-    PreRestore => "pre-restore",
-});
-
-/// Whether a backup's archive verified when last checked, as the ledger spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupStatus {
-    /// It verified (set when recorded, and by each verification that passes).
-    Ok,
-    /// A verification found it damaged or missing.
-    Corrupt,
-}
-
-spelled!(BackupStatus {
-    Ok => "ok",
-    Corrupt => "corrupt",
-});
-
 /// A health check result to record.
 #[derive(Debug, Clone)]
 pub struct HealthRecord {
@@ -167,23 +111,6 @@ pub struct HealthRecord {
     /// Last output or error.
     pub detail: Option<String>,
 }
-
-/// When a health check ran, as the ledger spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthPhase {
-    /// In a run, after its module's update.
-    AfterUpdate,
-    /// In a run, after its module was rolled back.
-    AfterRollback,
-    /// After `upkeep rollback`.
-    AfterManualRollback,
-}
-
-spelled!(HealthPhase {
-    AfterUpdate => "after-update",
-    AfterRollback => "after-rollback",
-    AfterManualRollback => "after-manual-rollback",
-});
 
 /// Who started a rollback, as the ledger spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -924,40 +851,5 @@ mod tests {
             assert_eq!(result.as_str().parse(), Ok(result));
         }
         assert!("rolled_back".parse::<RollbackResult>().is_err());
-    }
-
-    #[test]
-    fn backup_health_and_script_kinds_have_one_spelling_each_way() {
-        use super::super::deploy::ScriptResult;
-        for kind in [
-            BackupKind::Full,
-            BackupKind::Config,
-            BackupKind::Data,
-            BackupKind::Module,
-        ] {
-            assert_eq!(kind.as_str().parse(), Ok(kind));
-        }
-        for status in [BackupStatus::Ok, BackupStatus::Corrupt] {
-            assert_eq!(status.as_str().parse(), Ok(status));
-        }
-        for phase in [
-            HealthPhase::AfterUpdate,
-            HealthPhase::AfterRollback,
-            HealthPhase::AfterManualRollback,
-        ] {
-            assert_eq!(phase.as_str().parse(), Ok(phase));
-        }
-        for result in [
-            ScriptResult::Running,
-            ScriptResult::Succeeded,
-            ScriptResult::Failed,
-            ScriptResult::Interrupted,
-        ] {
-            assert_eq!(result.as_str().parse(), Ok(result));
-        }
-        for reason in BackupReason::ALL {
-            assert_eq!(reason.as_str().parse(), Ok(*reason));
-        }
-        assert!("verified".parse::<BackupStatus>().is_err());
     }
 }
