@@ -16,8 +16,8 @@ use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
 use crate::state::safety::{
-    BackupRow, BackupStatus, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback,
-    RollbackRecord, RollbackResult, RollbackTrigger,
+    BackupReason, BackupRow, BackupStatus, GitTagRow, HealthPhase, HealthRecord,
+    ModuleAfterRollback, RollbackRecord, RollbackResult, RollbackTrigger,
 };
 use crate::state::{Ledger, StateError, now_ms};
 
@@ -527,7 +527,7 @@ fn pre_rollback_backup(
         name: Some(format!("pre-rollback_{}", spec.name)),
         description: Some(format!("before rolling back {}", spec.name)),
         include_logs: true,
-        reason: "pre-rollback".into(),
+        reason: BackupReason::PreRollback,
         run_id: None,
         module_version: applied.cloned(),
     };

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use upkeep_core::state::safety::{BackupKind, BackupStatus, NewBackup};
+use upkeep_core::state::safety::{BackupKind, BackupReason, BackupStatus, NewBackup};
 use upkeep_core::state::writer::{LedgerOp, LedgerWriter, ModuleRecord};
 use upkeep_core::state::{HistoryFilter, Ledger, ModuleOutcome, RunStatus, now_ms};
 
@@ -41,6 +41,21 @@ fn outcomes(ledger: &Ledger) -> Vec<(String, ModuleOutcome)> {
     out
 }
 
+/// `(module, outcome)` of a run in `history --json`, by module.
+fn spelled_outcomes(run: &serde_json::Value) -> Vec<(&str, &str)> {
+    let modules = run["modules"].as_array().unwrap().iter();
+    let mut out: Vec<(&str, &str)> = modules
+        .map(|m| {
+            (
+                m["module"].as_str().unwrap(),
+                m["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 #[test]
 fn a_run_and_its_modules_are_stored_and_read_back_as_their_kinds() {
     let dir = tempfile::tempdir().unwrap();
@@ -60,13 +75,11 @@ fn a_run_and_its_modules_are_stored_and_read_back_as_their_kinds() {
         });
     }
     let mut ledger = writer.finish().unwrap();
-    assert_eq!(
-        outcomes(&ledger),
-        [
-            ("db".to_owned(), ModuleOutcome::Running),
-            ("web".to_owned(), ModuleOutcome::Running)
-        ]
-    );
+    let running = [
+        ("db", ModuleOutcome::Running),
+        ("web", ModuleOutcome::Running),
+    ];
+    assert_eq!(outcomes(&ledger), running.map(|(m, o)| (m.to_owned(), o)));
 
     let writer = LedgerWriter::spawn(ledger);
     writer.send(LedgerOp::ModuleFinished(Box::new(record(
@@ -77,35 +90,28 @@ fn a_run_and_its_modules_are_stored_and_read_back_as_their_kinds() {
     ledger = writer.finish().unwrap();
     // Upkeep dies here: the next run finds `web` still running.
     assert_eq!(ledger.recover_interrupted().unwrap(), [run_id]);
-    assert_eq!(
-        outcomes(&ledger),
-        [
-            ("db".to_owned(), ModuleOutcome::Failed),
-            ("web".to_owned(), ModuleOutcome::Interrupted)
-        ]
-    );
+    let ended = [
+        ("db", ModuleOutcome::Failed),
+        ("web", ModuleOutcome::Interrupted),
+    ];
+    assert_eq!(outcomes(&ledger), ended.map(|(m, o)| (m.to_owned(), o)));
     let history = ledger.history(&HistoryFilter::default()).unwrap();
     assert_eq!(history.runs[0].result, RunStatus::Interrupted);
     // The JSON of `history --json` spells them as before.
     let json = serde_json::to_value(&history.runs[0]).unwrap();
     assert_eq!(json["result"], "interrupted");
-    // Listed by start time, which two records may share: find `db` by name.
-    let modules = json["modules"].as_array().unwrap();
-    let db = modules.iter().find(|m| m["module"] == "db").unwrap();
-    assert_eq!(db["outcome"], "failed");
+    assert_eq!(
+        spelled_outcomes(&json),
+        [("db", "failed"), ("web", "interrupted")]
+    );
     // A filter on a kind finds the modules stored with it.
-    let failed = ledger
-        .history(&HistoryFilter {
-            outcome: Some(ModuleOutcome::Failed),
-            ..HistoryFilter::default()
-        })
-        .unwrap();
-    let names: Vec<&str> = failed.runs[0]
-        .modules
-        .iter()
-        .map(|m| m.module.as_str())
-        .collect();
-    assert_eq!(names, ["db"]);
+    let filter = HistoryFilter {
+        outcome: Some(ModuleOutcome::Failed),
+        ..HistoryFilter::default()
+    };
+    let failed = ledger.history(&filter).unwrap();
+    assert_eq!(failed.runs[0].modules.len(), 1);
+    assert_eq!(failed.runs[0].modules[0].module, "db");
     // A finished run is counted in the metrics; a running one is not.
     let windows = ledger.run_metrics(now_ms()).unwrap().windows;
     assert_eq!((windows[0].runs, windows[0].succeeded), (1, 0));
@@ -139,7 +145,7 @@ fn a_backup_is_stored_with_its_kind_and_a_failed_verification_marks_it_corrupt()
         .insert_backup(&NewBackup {
             name: "b1".to_owned(),
             kind: BackupKind::Module,
-            reason: "manual".to_owned(),
+            reason: BackupReason::Manual,
             module: Some("web".to_owned()),
             module_version: None,
             run_id: None,

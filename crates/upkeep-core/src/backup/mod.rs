@@ -16,7 +16,7 @@ pub use retention::{Decision, Retention, prune_plan};
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
-use crate::state::safety::{BackupRoot, BackupRow, BackupStatus, NewBackup};
+use crate::state::safety::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
 use crate::state::safety::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
@@ -76,8 +76,8 @@ pub struct Request {
     pub description: Option<String>,
     /// Also store `logs` paths.
     pub include_logs: bool,
-    /// `manual`, `pre-update`, `pre-rollback`, `pre-restore`.
-    pub reason: String,
+    /// What takes it.
+    pub reason: BackupReason,
     /// The run taking it.
     pub run_id: Option<i64>,
     /// The module's applied version, for module backups.
@@ -285,7 +285,7 @@ fn record_of(
     NewBackup {
         name,
         kind: request.kind,
-        reason: request.reason.clone(),
+        reason: request.reason,
         module: (request.kind == BackupKind::Module && request.modules.len() == 1)
             .then(|| request.modules[0].clone()),
         module_version: request.module_version.clone(),

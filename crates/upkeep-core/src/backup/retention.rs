@@ -110,7 +110,7 @@ mod tests {
             id,
             name: format!("b{id}"),
             kind: crate::state::safety::BackupKind::Module,
-            reason: "manual".into(),
+            reason: crate::state::safety::BackupReason::Manual,
             module: None,
             module_version: None,
             run_id: None,

@@ -101,7 +101,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         name,
         description,
         include_logs,
-        reason: "manual".into(),
+        reason: crate::state::safety::BackupReason::Manual,
         run_id: None,
         module_version: None,
     };
@@ -276,7 +276,7 @@ pub fn restore(
         name: Some(format!("pre-restore_{}", row.id)),
         description: Some(format!("before restoring backup {}", row.id)),
         include_logs: true,
-        reason: "pre-restore".into(),
+        reason: crate::state::safety::BackupReason::PreRestore,
         run_id: None,
         module_version: None,
     };

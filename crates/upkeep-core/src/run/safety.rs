@@ -16,8 +16,8 @@ use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
 use crate::state::outbox::NewOutboxRow;
 use crate::state::safety::{
-    BackupRoot, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback, RollbackRecord,
-    RollbackResult, RollbackTrigger,
+    BackupReason, BackupRoot, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback,
+    RollbackRecord, RollbackResult, RollbackTrigger,
 };
 use crate::state::writer::{LedgerHandle, LedgerOp};
 
@@ -65,7 +65,7 @@ pub(super) async fn pre_update(safety: &Safety) -> Result<Option<i64>, Outcome> 
                 s.version_after.as_deref().unwrap_or("unversioned")
             )),
             include_logs: true,
-            reason: "pre-update".into(),
+            reason: BackupReason::PreUpdate,
             run_id: s.run_id,
             module_version: s.version_before.clone(),
         };

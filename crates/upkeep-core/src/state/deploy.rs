@@ -5,27 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
 
+pub use super::kinds::ScriptResult;
 use super::{Ledger, StateError, now_ms, sqlite};
-
-/// How a deployment script's run ended, as `scripts_run.result` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScriptResult {
-    /// It started and has not ended (yet): the column's default.
-    Running,
-    /// It succeeded (a one-time script so recorded never runs again).
-    Succeeded,
-    /// It failed.
-    Failed,
-    /// Upkeep stopped while it ran (a one-time script so marked is due again).
-    Interrupted,
-}
-
-spelled!(ScriptResult {
-    Running => "running",
-    Succeeded => "succeeded",
-    Failed => "failed",
-    Interrupted => "interrupted",
-});
 
 /// A file upkeep deployed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,7 +1,9 @@
-//! The kinds of rows the ledger stores as text, as enums: a module run's outcome and a
-//! run's result. Each has one spelling, given once by `spelled!`; writing binds the enum
-//! and reading parses the column, so a misspelt or unknown name cannot reach the ledger
-//! and a row the ledger holds cannot be read back as something else.
+//! The kinds of rows the ledger stores as text, as enums: a module run's outcome, a run's
+//! result, a backup's kind, reason and status, a health check's phase and a deployment
+//! script's result (`safety` and `deploy` re-export theirs). Each has one spelling, given
+//! once by `spelled!`; writing binds the enum and reading parses the column, so a misspelt
+//! or unknown name cannot reach the ledger and a row the ledger holds cannot be read back
+//! as something else.
 //!
 //! These are storage-level names only. What an outcome means and what it carries (an exit
 //! code, a tail of output, a rollback's backup) is the run's (`run::Outcome`, which maps
@@ -89,9 +91,103 @@ spelled!(RunStatus {
     NotStarted => "not-started",
 });
 
+/// What a backup holds, as the ledger and the command line spell it. Which paths each
+/// kind takes is the backup's rule (`backup::includes`), not storage's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BackupKind {
+    /// Every module's config and data paths.
+    #[default]
+    Full,
+    /// Config paths only.
+    Config,
+    /// Data paths only.
+    Data,
+    /// All paths of the chosen modules.
+    Module,
+}
+
+spelled!(BackupKind {
+    Full => "full",
+    Config => "config",
+    Data => "data",
+    Module => "module",
+});
+
+/// What took a backup, as the ledger spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BackupReason {
+    /// `upkeep backup create`.
+    #[default]
+    Manual,
+    /// A run, before its module's update.
+    PreUpdate,
+    /// `upkeep rollback`, before it puts the old data back.
+    PreRollback,
+    /// `upkeep backup restore`, before it overwrites anything.
+    PreRestore,
+}
+
+spelled!(BackupReason {
+    Manual => "manual",
+    PreUpdate => "pre-update",
+    PreRollback => "pre-rollback",
+    PreRestore => "pre-restore",
+});
+
+/// Whether a backup's archive verified when last checked, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupStatus {
+    /// It verified (set when recorded, and by each verification that passes).
+    Ok,
+    /// A verification found it damaged or missing.
+    Corrupt,
+}
+
+spelled!(BackupStatus {
+    Ok => "ok",
+    Corrupt => "corrupt",
+});
+
+/// When a health check ran, as the ledger spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthPhase {
+    /// In a run, after its module's update.
+    AfterUpdate,
+    /// In a run, after its module was rolled back.
+    AfterRollback,
+    /// After `upkeep rollback`.
+    AfterManualRollback,
+}
+
+spelled!(HealthPhase {
+    AfterUpdate => "after-update",
+    AfterRollback => "after-rollback",
+    AfterManualRollback => "after-manual-rollback",
+});
+
+/// How a deployment script's run ended, as `scripts_run.result` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptResult {
+    /// It started and has not ended (yet): the column's default.
+    Running,
+    /// It succeeded (a one-time script so recorded never runs again).
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// Upkeep stopped while it ran (a one-time script so marked is due again).
+    Interrupted,
+}
+
+spelled!(ScriptResult {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+
 #[cfg(test)]
 mod tests {
-    use super::{ModuleOutcome, RunStatus};
+    use super::*;
 
     /// Every spelling reads back as the kind it was written from, and no two kinds share
     /// one.
@@ -133,5 +229,39 @@ mod tests {
             assert_eq!(status.as_str().parse::<R>(), Ok(status));
         }
         assert!("finished".parse::<R>().is_err());
+    }
+
+    #[test]
+    fn backup_health_and_script_kinds_have_one_spelling_each_way() {
+        for kind in [
+            BackupKind::Full,
+            BackupKind::Config,
+            BackupKind::Data,
+            BackupKind::Module,
+        ] {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+        }
+        for status in [BackupStatus::Ok, BackupStatus::Corrupt] {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        for phase in [
+            HealthPhase::AfterUpdate,
+            HealthPhase::AfterRollback,
+            HealthPhase::AfterManualRollback,
+        ] {
+            assert_eq!(phase.as_str().parse(), Ok(phase));
+        }
+        for result in [
+            ScriptResult::Running,
+            ScriptResult::Succeeded,
+            ScriptResult::Failed,
+            ScriptResult::Interrupted,
+        ] {
+            assert_eq!(result.as_str().parse(), Ok(result));
+        }
+        for reason in BackupReason::ALL {
+            assert_eq!(reason.as_str().parse(), Ok(*reason));
+        }
+        assert!("verified".parse::<BackupStatus>().is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+pub use super::kinds::{BackupKind, BackupReason, BackupStatus, HealthPhase};
 use super::{Ledger, StateError, now_ms, sqlite};
 use crate::archive::{Entry, EntryKind};
 
@@ -13,8 +14,8 @@ pub struct NewBackup {
     pub name: String,
     /// What it holds.
     pub kind: BackupKind,
-    /// `manual`, `pre-update`, `pre-rollback` or `pre-restore`.
-    pub reason: String,
+    /// What took it.
+    pub reason: BackupReason,
     /// The module, for module backups.
     pub module: Option<String>,
     /// That module's applied version when the backup was taken.
@@ -64,8 +65,8 @@ pub struct BackupRow {
     /// What it holds (`full`, `config`, `data` or `module`).
     #[serde(rename = "type")]
     pub kind: BackupKind,
-    /// What created it.
-    pub reason: String,
+    /// What took it.
+    pub reason: BackupReason,
     /// The module, for module backups.
     pub module: Option<String>,
     /// That module's applied version when taken.
@@ -94,42 +95,6 @@ pub struct BackupRow {
     pub status: BackupStatus,
 }
 
-/// What a backup holds, as the ledger and the command line spell it. Which paths each
-/// kind takes is the backup's rule (`backup::includes`), not storage's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum BackupKind {
-    /// Every module's config and data paths.
-    #[default]
-    Full,
-    /// Config paths only.
-    Config,
-    /// Data paths only.
-    Data,
-    /// All paths of the chosen modules.
-    Module,
-}
-
-spelled!(BackupKind {
-    Full => "full",
-    Config => "config",
-    Data => "data",
-    Module => "module",
-});
-
-/// Whether a backup's archive verified when last checked, as the ledger spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupStatus {
-    /// It verified (set when recorded, and by each verification that passes).
-    Ok,
-    /// A verification found it damaged or missing.
-    Corrupt,
-}
-
-spelled!(BackupStatus {
-    Ok => "ok",
-    Corrupt => "corrupt",
-});
-
 /// A health check result to record.
 #[derive(Debug, Clone)]
 pub struct HealthRecord {
@@ -146,23 +111,6 @@ pub struct HealthRecord {
     /// Last output or error.
     pub detail: Option<String>,
 }
-
-/// When a health check ran, as the ledger spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthPhase {
-    /// In a run, after its module's update.
-    AfterUpdate,
-    /// In a run, after its module was rolled back.
-    AfterRollback,
-    /// After `upkeep rollback`.
-    AfterManualRollback,
-}
-
-spelled!(HealthPhase {
-    AfterUpdate => "after-update",
-    AfterRollback => "after-rollback",
-    AfterManualRollback => "after-manual-rollback",
-});
 
 /// Who started a rollback, as the ledger spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -788,7 +736,7 @@ impl Ledger {
             .conn()
             .prepare(
                 "SELECT b.module, b.id FROM backups b
-                 WHERE b.reason = 'pre-update' AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
+                 WHERE b.reason = ?5 AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM module_runs r WHERE r.run_id = b.run_id AND r.module = b.module
                                      AND r.outcome NOT IN (?2, ?3))
                    AND NOT EXISTS (SELECT 1 FROM rollbacks k WHERE k.run_id = b.run_id AND k.module = b.module)
@@ -801,7 +749,8 @@ impl Ledger {
                     run_id,
                     super::ModuleOutcome::Running,
                     super::ModuleOutcome::Interrupted,
-                    BackupStatus::Ok
+                    BackupStatus::Ok,
+                    BackupReason::PreUpdate
                 ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
@@ -902,37 +851,5 @@ mod tests {
             assert_eq!(result.as_str().parse(), Ok(result));
         }
         assert!("rolled_back".parse::<RollbackResult>().is_err());
-    }
-
-    #[test]
-    fn backup_health_and_script_kinds_have_one_spelling_each_way() {
-        use super::super::deploy::ScriptResult;
-        for kind in [
-            BackupKind::Full,
-            BackupKind::Config,
-            BackupKind::Data,
-            BackupKind::Module,
-        ] {
-            assert_eq!(kind.as_str().parse(), Ok(kind));
-        }
-        for status in [BackupStatus::Ok, BackupStatus::Corrupt] {
-            assert_eq!(status.as_str().parse(), Ok(status));
-        }
-        for phase in [
-            HealthPhase::AfterUpdate,
-            HealthPhase::AfterRollback,
-            HealthPhase::AfterManualRollback,
-        ] {
-            assert_eq!(phase.as_str().parse(), Ok(phase));
-        }
-        for result in [
-            ScriptResult::Running,
-            ScriptResult::Succeeded,
-            ScriptResult::Failed,
-            ScriptResult::Interrupted,
-        ] {
-            assert_eq!(result.as_str().parse(), Ok(result));
-        }
-        assert!("verified".parse::<BackupStatus>().is_err());
     }
 }

@@ -53,7 +53,7 @@ pub(crate) fn backup_list(rows: &[BackupRow]) -> String {
         .map(|r| {
             let by = match r.run_id {
                 Some(run) => format!("{} (run {run})", r.reason),
-                None => r.reason.clone(),
+                None => r.reason.as_str().to_owned(),
             };
             let module = match (&r.module, &r.module_version) {
                 (Some(m), Some(v)) => format!("{m}@{v}"),

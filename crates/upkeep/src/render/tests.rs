@@ -437,7 +437,7 @@ fn backup_list() {
         id,
         name: format!("backup-{id}"),
         kind: BackupKind::Full,
-        reason: reason.to_owned(),
+        reason: reason.parse().unwrap(),
         module: module.map(str::to_owned),
         module_version: module.map(|_| "1.2.0".to_owned()),
         run_id,

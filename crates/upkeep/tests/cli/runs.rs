@@ -380,6 +380,68 @@ fn the_ledger_records_exit_codes_and_signals() {
     );
 }
 
+/// A module's outcome is one value from its process's exit to the summary and the ledger:
+/// `run --json` and the module's row tell the same exit code, signal, words and duration,
+/// and the row's start and end are that duration apart.
+#[test]
+fn the_summary_and_the_ledger_row_tell_one_outcome() {
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"exits\"\ncommand = [\"sh\", \"-c\", \"exit 7\"]\n\n\
+         [[module]]\nname = \"killed\"\ncommand = [\"sh\", \"-c\", \"kill -9 $$\"]\n\n\
+         [[module]]\nname = \"fine\"\ncommand = [\"true\"]\n",
+    );
+    let run = host.upkeep().args(["run", "--json"]).assert().code(3);
+    let summary: serde_json::Value = serde_json::from_str(&output(&run).1).unwrap();
+    let conn = host.ledger();
+    for module in summary["modules"].as_array().unwrap() {
+        let name = module["module"].as_str().unwrap();
+        let (outcome, exit_code, signal, error, started, finished, duration): (
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+        ) = conn
+            .query_row(
+                "SELECT outcome, exit_code, signal, error, started_ms, finished_ms, duration_ms
+                 FROM module_runs WHERE module = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(module["outcome"], outcome.as_str(), "{name}");
+        assert_eq!(module["duration_ms"], duration, "{name}");
+        assert_eq!(finished - started, duration, "{name}");
+        if outcome == "failed" {
+            assert_eq!(module["exit_code"], json!(exit_code), "{name}");
+            assert_eq!(module["signal"], json!(signal), "{name}");
+            assert_eq!(module["status"], json!(error), "{name}");
+        } else {
+            assert_eq!((outcome.as_str(), exit_code), ("succeeded", Some(0)));
+        }
+    }
+    let statuses: Vec<&str> = summary["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["exit code 7", "killed by SIGKILL"]);
+}
+
 #[test]
 fn completions_help_and_version_work_without_a_manifest() {
     let host = Host::new();
