@@ -1,6 +1,7 @@
 //! Tables for backups and prunes.
 
 use std::fmt::Write;
+use upkeep_core::message::count;
 
 use upkeep_core::backup::{Decision, Restored, human};
 use upkeep_core::state::safety::BackupRow;
@@ -103,14 +104,15 @@ pub(crate) fn prune(decisions: &[Decision], dry_run: bool) -> String {
     } else {
         table(&headers, &body)
     };
-    let _ = writeln!(text, "{verb} {} backup(s), {}", gone.len(), human(freed));
+    let backups = upkeep_core::message::count(gone.len(), "backup", "backups");
+    let _ = writeln!(text, "{verb} {backups}, {}", human(freed));
     text
 }
 
 pub(crate) fn restored(restored: &Restored) -> String {
     let mut text = format!(
-        "restored {} path(s) from backup {}\n",
-        restored.roots.len(),
+        "restored {} from backup {}\n",
+        upkeep_core::message::count(restored.roots.len(), "path", "paths"),
         restored.backup_id
     );
     for root in &restored.roots {
@@ -148,22 +150,24 @@ pub(crate) fn settings_table(
     text
 }
 
-pub(crate) fn metrics(m: &upkeep_core::ops::query::Metrics) -> String {
-    let mut text = String::new();
+/// Where the state is and since when.
+fn first_line(m: &upkeep_core::ops::query::Metrics) -> String {
     match m.runs.first_run_ms {
         Some(first) => {
             let days = (upkeep_core::state::now_ms() - first) / 86_400_000;
-            let _ = writeln!(
-                text,
-                "state: {} (first run {}, {days} day(s) ago)",
+            format!(
+                "state: {} (first run {}, {} ago)\n",
                 m.state_dir.display(),
-                timestamp(first)
-            );
+                timestamp(first),
+                count(days, "day", "days")
+            )
         }
-        None => {
-            let _ = writeln!(text, "state: {} (no runs yet)", m.state_dir.display());
-        }
+        None => format!("state: {} (no runs yet)\n", m.state_dir.display()),
     }
+}
+
+pub(crate) fn metrics(m: &upkeep_core::ops::query::Metrics) -> String {
+    let mut text = first_line(m);
     if let Some(last) = &m.runs.last_run {
         let _ = writeln!(
             text,

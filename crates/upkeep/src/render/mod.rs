@@ -146,9 +146,10 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         .len();
     let _ = writeln!(
         out,
-        "\n{} of {} modules would run, in {waves} wave(s); modules in the same wave can run in parallel.",
+        "\n{} of {} modules would run, in {}; modules in the same wave can run in parallel.",
         plan.to_run(),
-        plan.steps.len()
+        plan.steps.len(),
+        upkeep_core::message::count(waves, "wave", "waves")
     );
     out
 }
