@@ -52,6 +52,20 @@ enum Message {
 /// # Errors
 /// The program could not be started or waited for.
 pub fn capture(argv: &[&str], cwd: &Path, timeout: Duration) -> std::io::Result<Captured> {
+    capture_with(argv, cwd, &[], timeout)
+}
+
+/// [`capture`] with `env` added to the child's environment (a module's `UPKEEP_*`
+/// variables, for its update-source command).
+///
+/// # Errors
+/// As [`capture`].
+pub fn capture_with(
+    argv: &[&str],
+    cwd: &Path,
+    env: &[(String, std::ffi::OsString)],
+    timeout: Duration,
+) -> std::io::Result<Captured> {
     let Some((program, rest)) = argv.split_first() else {
         return Err(std::io::Error::other("empty command"));
     };
@@ -64,6 +78,7 @@ pub fn capture(argv: &[&str], cwd: &Path, timeout: Duration) -> std::io::Result<
         .args(rest)
         .current_dir(cwd)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -115,14 +115,31 @@ pub struct ModuleCheck {
 ///
 /// # Errors
 /// [`CheckError`] when the source cannot be asked or its answer cannot be read.
-pub fn check(source: &Source, module: &ModuleSpec, root: &Path) -> Result<Finding, CheckError> {
+pub fn check(
+    source: &Source,
+    module: &ModuleSpec,
+    root: &Path,
+    state_dir: &Path,
+) -> Result<Finding, CheckError> {
     let timeout = source.timeout;
     match &source.kind {
         SourceKind::Command { argv } => {
             if let Some(dir) = module.dir.as_deref() {
                 verify_code(module, dir)?;
             }
-            command::check(argv, module.dir.as_deref().unwrap_or(root), timeout)
+            // The module's own code: it sees the module as its process and health checks do.
+            let env = crate::module_env::variables(&crate::module_env::ModuleContext {
+                spec: module,
+                manifest_root: root,
+                state_dir,
+                run_id: None,
+                action: "check",
+                version: module.version.as_ref().map(ToString::to_string),
+                old_version: None,
+                update: None,
+            });
+            let cwd = module.dir.as_deref().unwrap_or(root);
+            command::check(argv, cwd, &env, timeout)
         }
         SourceKind::Git { url, tag_pattern } => git::check(url, tag_pattern, root, timeout),
         SourceKind::Http { url } => http::check(url, timeout),
@@ -153,7 +170,7 @@ fn verify_code(module: &ModuleSpec, dir: &Path) -> Result<(), CheckError> {
 
 /// Ask the source of every module in `modules` that has one, at most
 /// [`MAX_PARALLEL_CHECKS`] at a time; results in the order of `modules`.
-pub fn check_modules(root: &Path, modules: &[&ModuleSpec]) -> Vec<ModuleCheck> {
+pub fn check_modules(root: &Path, state_dir: &Path, modules: &[&ModuleSpec]) -> Vec<ModuleCheck> {
     let jobs: Vec<(&ModuleSpec, &Source)> = modules
         .iter()
         .filter_map(|m| m.source.as_ref().map(|s| (*m, s)))
@@ -169,7 +186,7 @@ pub fn check_modules(root: &Path, modules: &[&ModuleSpec]) -> Vec<ModuleCheck> {
                     let Some((module, source)) = jobs.get(index) else {
                         break;
                     };
-                    let result = check(source, module, root);
+                    let result = check(source, module, root, state_dir);
                     let done = ModuleCheck {
                         module: module.name.clone(),
                         source: source.kind.name(),
@@ -193,12 +210,23 @@ pub fn check_modules(root: &Path, modules: &[&ModuleSpec]) -> Vec<ModuleCheck> {
 /// Run a helper to completion and return its standard output; a failure, a timeout or an
 /// unsuccessful exit is an error naming the command (URLs redacted) and its stderr's end.
 pub(super) fn run(argv: &[&str], cwd: &Path, timeout: Duration) -> Result<String, CheckError> {
+    run_with(argv, cwd, &[], timeout)
+}
+
+/// [`run`] with `env` added to the command's environment.
+pub(super) fn run_with(
+    argv: &[&str],
+    cwd: &Path,
+    env: &[(String, std::ffi::OsString)],
+    timeout: Duration,
+) -> Result<String, CheckError> {
     let shown = shown(argv);
     let started = Instant::now();
-    let out = crate::exec::capture(argv, cwd, timeout).map_err(|err| CheckError::Start {
-        command: shown.clone(),
-        message: redact_urls(&err.to_string()),
-    })?;
+    let out =
+        crate::exec::capture_with(argv, cwd, env, timeout).map_err(|err| CheckError::Start {
+            command: shown.clone(),
+            message: redact_urls(&err.to_string()),
+        })?;
     if out.success() {
         return Ok(out.stdout);
     }

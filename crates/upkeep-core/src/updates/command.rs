@@ -5,13 +5,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::check::{CheckError, run, shown};
+use super::check::{CheckError, run_with, shown};
 use super::{Finding, Release, feed};
 
-/// Run `argv` in `cwd` and read what it printed.
-pub(super) fn check(argv: &[String], cwd: &Path, timeout: Duration) -> Result<Finding, CheckError> {
+/// Run `argv` in `cwd`, with the module's `UPKEEP_*` variables in `env`, and read what it
+/// printed.
+pub(super) fn check(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, std::ffi::OsString)],
+    timeout: Duration,
+) -> Result<Finding, CheckError> {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let stdout = run(&argv, cwd, timeout)?;
+    let stdout = run_with(&argv, cwd, env, timeout)?;
     parse(&stdout).map_err(|message| CheckError::Unreadable {
         what: format!("`{}`", shown(&argv)),
         message,

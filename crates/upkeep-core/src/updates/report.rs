@@ -222,7 +222,7 @@ pub fn check_updates(
     let rows = match (&ledger, options.cached) {
         (Some(ledger), true) => ledger.checks()?,
         (None, _) => Vec::new(),
-        (Some(_), false) => ask(manifest, &selected),
+        (Some(_), false) => ask(manifest, state_dir, &selected),
     };
     let states = match &ledger {
         Some(ledger) => ledger.module_states()?,
@@ -262,8 +262,8 @@ pub fn check_updates(
 }
 
 /// Ask the sources of `selected`, as ledger rows.
-fn ask(manifest: &Manifest, selected: &[&ModuleSpec]) -> Vec<CheckRow> {
-    check_modules(&manifest.root, selected)
+fn ask(manifest: &Manifest, state_dir: &Path, selected: &[&ModuleSpec]) -> Vec<CheckRow> {
+    check_modules(&manifest.root, state_dir, selected)
         .into_iter()
         .map(|check| CheckRow {
             module: check.module,

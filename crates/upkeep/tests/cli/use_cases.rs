@@ -378,3 +378,32 @@ fn a_scheduled_run_kept_waiting_for_the_lock_past_its_bound_is_recorded() {
     assert_eq!(result, "not-started");
     assert!(reason.contains(&format!("pid {}", holder.id())), "{reason}");
 }
+
+#[test]
+fn an_update_source_command_sees_its_module_as_the_module_does() {
+    let mut host = Host::new();
+    let dumps = host.root.display().to_string();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\nversion = \"1.0.0\"\n\
+         command = [\"sh\", \"-c\", \"env > {dumps}/module.env\"]\n\
+         source = {{ type = \"command\", command = \"env > {dumps}/source.env; echo 1.0.0\" }}\n"
+    ));
+    host.upkeep().arg("run").assert().success();
+    host.upkeep().args(["check", "app"]).assert().success();
+    let mut module = upkeep_vars(&fs_err::read_to_string(host.root.join("module.env")).unwrap());
+    let source = upkeep_vars(&fs_err::read_to_string(host.root.join("source.env")).unwrap());
+    // The containment token of a run's processes, not a variable about the module.
+    module.remove("UPKEEP_INVOCATION");
+    let names = |vars: &BTreeMap<String, String>| vars.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&source), names(&module));
+    for same in [
+        "UPKEEP_MODULE",
+        "UPKEEP_VERSION",
+        "UPKEEP_STATE_DIR",
+        "UPKEEP_MANIFEST_DIR",
+        "UPKEEP_WORK_DIR",
+    ] {
+        assert_eq!(source[same], module[same], "{same}");
+    }
+    assert_eq!(source["UPKEEP_ACTION"], "check");
+}
