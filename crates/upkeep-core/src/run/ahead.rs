@@ -12,9 +12,18 @@
 //! descriptors would make every process it starts copy and close them all. At the end of the
 //! run, [`Ahead::finish`] removes the logs of modules that never started (blocked, refused,
 //! cancelled) that hold nothing but their first line.
+//!
+//! Where each module's log goes ([`log_path`]) lives here too, with what the scheduler
+//! hands the thread ([`prepare_files`]) and which logs it tidies at the end
+//! ([`unstarted_logs`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::scheduler::{Context, State};
+use crate::exec;
+use crate::manifest::{ModuleKind, ModuleSpec};
+use crate::plan::{Plan, Step};
 
 /// What a module's slot holds.
 #[derive(Debug)]
@@ -161,6 +170,90 @@ impl Ahead {
 fn make_log(path: &std::path::Path, header: &str) -> Option<u64> {
     crate::exec::create_log(path, header).ok()?;
     Some(u64::try_from(header.len()).unwrap_or(u64::MAX))
+}
+
+pub(super) fn log_path(ctx: &Context, module: &str) -> PathBuf {
+    log_in(&log_dir(ctx), module)
+}
+
+/// A module's log in the run's log directory `dir`.
+fn log_in(dir: &std::path::Path, module: &str) -> PathBuf {
+    dir.join(format!("{module}.log"))
+}
+
+/// The run's log directory, where [`log_path`] puts each module's log.
+fn log_dir(ctx: &Context) -> PathBuf {
+    let run = ctx.run_id.unwrap_or(0);
+    ctx.options
+        .state_dir
+        .join("logs")
+        .join(format!("run-{run}"))
+}
+
+/// Start making the log files of the modules that may run, and the work directories
+/// upkeep makes for them, ahead of them ([`Ahead`]).
+///
+/// `<state>/work`, where every module's work directory goes, is made here at once, before
+/// any module starts, so that a module can create its own with a plain `mkdir`.
+///
+/// Only the plan indexes are gathered here; each module's paths and first line are worked
+/// out on the thread, just before its files are made, so the first module need not wait
+/// for a thousand of them.
+pub(super) fn prepare_files(ctx: &Context, plan: &Plan, logs: LogSlots) -> Ahead {
+    let work_root = ctx.options.state_dir.join("work");
+    let steps: Vec<(usize, usize)> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| gets_log_ahead(s))
+        .map(|(index, s)| (index, s.module_index))
+        .collect();
+    if !steps.is_empty() {
+        let _ = fs_err::create_dir_all(&work_root);
+    }
+    let manifest = Arc::clone(&ctx.manifest);
+    let dir = log_dir(ctx);
+    let planned = steps.into_iter().map(move |(index, module)| {
+        let spec = &manifest.modules[module];
+        let argv: &[String] = match &spec.kind {
+            ModuleKind::Command { argv } => argv,
+            _ => &[],
+        };
+        Planned {
+            index,
+            log: log_in(&dir, &spec.name),
+            header: exec::log_header(log_display(spec).as_deref(), argv),
+            work_dir: spec.makes_work_dir().then(|| work_root.join(&spec.name)),
+        }
+    });
+    Ahead::start(logs, planned)
+}
+
+/// The plan index and log path of every module that was to get a log ahead but never
+/// started.
+pub(super) fn unstarted_logs(ctx: &Context, state: &State<'_>) -> Vec<(usize, PathBuf)> {
+    state
+        .results
+        .iter()
+        .filter(|(index, result)| gets_log_ahead(&state.steps[*index]) && result.log_path.is_none())
+        .map(|(index, result)| (*index, log_path(ctx, &result.module)))
+        .collect()
+}
+
+/// Whether [`prepare_files`] makes `step`'s log file ahead: every module that runs a
+/// process (a `files` module writes its report itself).
+fn gets_log_ahead(step: &Step) -> bool {
+    step.action.runs() && step.kind != ModuleKind::FILES
+}
+
+/// What a module's log shows as its command instead of the argv, if anything.
+pub(super) fn log_display(spec: &ModuleSpec) -> Option<String> {
+    match &spec.kind {
+        ModuleKind::Python { module, .. } => Some(format!(
+            "python: import {module}; call setup(old_version) or main(args)"
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 mod ahead;
 mod cancel;
 mod events;
+mod interpreters;
+mod job_for;
 mod logs;
 mod module;
 mod notices;
@@ -223,14 +225,14 @@ fn wait_for_pruning(
 /// runs, so one starts first, while upkeep plans and records the run.
 fn start_runtime(
     manifest: &Manifest,
-) -> Result<(tokio::runtime::Runtime, scheduler::Interpreters), RunError> {
+) -> Result<(tokio::runtime::Runtime, interpreters::Interpreters), RunError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
     let interpreters = {
         let _entered = runtime.enter();
-        scheduler::Interpreters::start_early(manifest)
+        interpreters::Interpreters::start_early(manifest)
     };
     Ok((runtime, interpreters))
 }
@@ -240,8 +242,8 @@ fn start_runtime(
 fn lock(
     options: &RunOptions,
     runtime: &tokio::runtime::Runtime,
-    interpreters: scheduler::Interpreters,
-) -> Result<(RunLock, scheduler::Interpreters), RunError> {
+    interpreters: interpreters::Interpreters,
+) -> Result<(RunLock, interpreters::Interpreters), RunError> {
     match RunLock::acquire(&options.state_dir, false) {
         Err(LockError::Held { .. }) if options.wait_for_lock => {
             let interpreters = runtime.block_on(interpreters.discard());

@@ -1,0 +1,241 @@
+//! Building one module's job from its plan step and manifest entry: its command line or
+//! Python module, environment, log, timeout, safety steps and, for a `files` module, what
+//! it deploys; or the outcome when it cannot start.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::ahead::{log_display, log_path};
+use super::events::{Failure, Outcome, RunEvent};
+use super::module::{Job, PythonJob};
+use super::safety::Safety;
+use super::scheduler::{Context, State};
+use crate::deploy::ledgered::FilesOptions;
+use crate::exec::{self, Invocation, LineSink, PythonModule};
+use crate::manifest::{ModuleKind, ModuleSpec};
+use crate::module_env;
+use crate::plan::{Action, Step};
+
+/// How the Python module `dotted` starts: with an interpreter already started, when one
+/// started after its requirements ended (`ready_since`), else with a new one.
+fn python_job(
+    ctx: &Context,
+    dotted: &str,
+    ready_since: Option<Instant>,
+) -> Result<PythonJob, Box<Outcome>> {
+    match &ctx.interpreters.python {
+        Some(Ok(interpreter)) => Ok(PythonJob {
+            interpreter: interpreter.clone(),
+            module: PythonModule {
+                root: ctx.manifest.root.clone(),
+                dotted: dotted.to_owned(),
+            },
+            warm: ctx.interpreters.take(ready_since),
+        }),
+        Some(Err(message)) => Err(Box::new(Outcome::Failed {
+            failure: Failure::Error(message.clone()),
+            tail: String::new(),
+        })),
+        None => unreachable!("the interpreter is resolved when a Python module runs"),
+    }
+}
+
+/// Build the job for a step that runs code, or the outcome when it cannot start.
+pub(super) fn job_for(
+    ctx: &Context,
+    state: &State<'_>,
+    index: usize,
+    names: &HashMap<&str, usize>,
+) -> Result<Job, Box<Outcome>> {
+    let step = &state.steps[index];
+    let spec = &ctx.manifest.modules[step.module_index];
+    let root = &ctx.manifest.root;
+    let mut python = None;
+    let argv: Vec<std::ffi::OsString> = match &spec.kind {
+        ModuleKind::Python { module, .. } => {
+            let job = python_job(ctx, module, state.ready_since(index, names))?;
+            let argv = exec::python::argv(&job.interpreter.path(), root, module);
+            python = Some(job);
+            argv
+        }
+        ModuleKind::Command { argv } => argv.iter().map(Into::into).collect(),
+        ModuleKind::Files { .. } => Vec::new(),
+        ModuleKind::Group => unreachable!("groups never run code"),
+    };
+    let env = module_environment(ctx, step, spec);
+    let stream = ctx
+        .options
+        .stream_output
+        .then(|| output_sink(ctx, &step.name));
+    let invocation = Invocation {
+        argv,
+        env,
+        cwd: spec.dir.clone().unwrap_or_else(|| root.clone()),
+        log_path: log_path(ctx, &step.name),
+        stream,
+        timeout: spec
+            .timeout
+            .or(ctx.options.timeout)
+            .or(ctx.manifest.default_timeout),
+        grace: ctx.options.grace,
+        display: log_display(spec),
+        log_made: state.logs.take(index),
+    };
+    Ok(Job {
+        index,
+        name: step.name.clone(),
+        dir: spec.dir.clone(),
+        declared_checksum: step.checksum.clone(),
+        ledger: ctx.ledger.clone(),
+        invocation,
+        safety: safety_for(ctx, step, spec)?,
+        files: files_for(ctx, step, spec),
+        python,
+    })
+}
+
+/// What a `files` module deploys, and whether it only checks for pending files.
+fn files_for(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Option<(FilesOptions, bool)> {
+    let ModuleKind::Files {
+        root,
+        destination,
+        placeholders,
+    } = &spec.kind
+    else {
+        return None;
+    };
+    let mut plan = crate::deploy::PlanOptions {
+        placeholders: placeholders.clone(),
+        ..crate::deploy::PlanOptions::default()
+    };
+    if let Some(destination) = destination {
+        plan.default_destination.clone_from(destination);
+    }
+    let scripts = crate::deploy::ScriptOptions {
+        python: ctx.manifest.python.as_ref().map(|p| {
+            if p.contains('/') {
+                ctx.manifest.root.join(p)
+            } else {
+                PathBuf::from(p)
+            }
+        }),
+        log_dir: log_path(ctx, &step.name).with_extension("scripts"),
+        timeout: spec.timeout.or(ctx.options.timeout),
+        keep_after_success: false,
+    };
+    let options = FilesOptions {
+        root: root.clone(),
+        plan,
+        scripts,
+        force: false,
+        module: Some(spec.name.clone()),
+        run_id: ctx.run_id,
+        pre_run_command: None,
+    };
+    Some((options, step.action == Action::CheckFiles))
+}
+
+/// The safety steps around a module that owns paths or has a health check.
+fn safety_for(
+    ctx: &Context,
+    step: &Step,
+    spec: &ModuleSpec,
+) -> Result<Option<Safety>, Box<Outcome>> {
+    let git =
+        (ctx.manifest.git_tags.enabled && step.version.is_some() && ctx.updates_dir_is_repo())
+            .then(|| {
+                (
+                    ctx.manifest.root.clone(),
+                    ctx.manifest.git_tags.format.clone(),
+                )
+            });
+    if spec.paths.is_empty() && spec.health.is_none() && git.is_none() {
+        return Ok(None);
+    }
+    let state_dir = &ctx.options.state_dir;
+    let roots = if spec.paths.is_empty() {
+        Vec::new()
+    } else {
+        let kind = crate::backup::BackupKind::Module;
+        crate::backup::roots_for(
+            &ctx.manifest,
+            state_dir,
+            kind,
+            std::slice::from_ref(&spec.name),
+            true,
+        )
+        .map_err(|err| {
+            Box::new(Outcome::BackupFailed {
+                reason: crate::message::failed_to(&err),
+            })
+        })?
+    };
+    Ok(Some(Safety {
+        module: spec.name.clone(),
+        state_dir: state_dir.clone(),
+        ledger: ctx.ledger.clone(),
+        run_id: ctx.run_id,
+        roots,
+        health: spec.health.clone(),
+        rollback: spec.rollback,
+        config: ctx.options.backup.clone(),
+        version_before: step.applied_version.clone(),
+        version_after: step.version.clone(),
+        git,
+        notify: ctx.run.map(|run| (run, ctx.options.notify.clone())),
+    }))
+}
+
+/// The environment a module runs with: its context as `UPKEEP_*` variables
+/// ([`crate::module_env`], which its health checks share). Creates the module's work
+/// directory when upkeep promises it exists ([`ModuleSpec::makes_work_dir`]; usually made
+/// ahead by `prepare_files`).
+fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
+    let update = step.update.as_ref().filter(|u| u.has_work());
+    let env = module_env::ModuleContext {
+        spec,
+        manifest_root: &ctx.manifest.root,
+        state_dir: &ctx.options.state_dir,
+        run_id: ctx.run_id,
+        action: action_name(&step.action),
+        version: step.version.clone(),
+        old_version: step.applied_version.clone(),
+        update: update.map(|u| module_env::Target {
+            version: u.target.clone(),
+            current: u.current.clone(),
+            packages_json: (!u.packages.is_empty())
+                .then(|| serde_json::to_string(&u.packages).ok())
+                .flatten(),
+        }),
+    };
+    module_env::ensure_work_dir(&env);
+    module_env::variables(&env)
+}
+
+/// Hands a module's output lines to the reporter (`-v`).
+fn output_sink(ctx: &Context, module: &str) -> LineSink {
+    let reporter = ctx.reporter.clone();
+    let module = module.to_owned();
+    Arc::new(move |stream, line: &str| {
+        reporter.event(&RunEvent::ModuleOutput {
+            module: module.clone(),
+            stream,
+            line: line.to_owned(),
+        });
+    })
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Setup => "setup",
+        Action::Upgrade { .. } => "upgrade",
+        Action::ChecksumChanged => "checksum-changed",
+        Action::Forced => "forced",
+        Action::CheckFiles => "check-files",
+        Action::Update { .. } => "update",
+        _ => "none",
+    }
+}
