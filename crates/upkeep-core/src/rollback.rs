@@ -15,10 +15,12 @@ use crate::backup::{self, BackupConfig, BackupError, BackupKind, Request, Restor
 use crate::exec::{self, Invocation};
 use crate::integrity;
 use crate::manifest::{Manifest, ModuleSpec, writeback};
-use crate::state::safety::{
-    BackupReason, BackupRow, BackupStatus, GitTagRow, HealthPhase, HealthRecord,
+use crate::state::backups::{BackupReason, BackupRow, BackupStatus};
+use crate::state::health::{HealthPhase, HealthRecord};
+use crate::state::rollbacks::{
     ModuleAfterRollback, RollbackRecord, RollbackResult, RollbackTrigger,
 };
+use crate::state::tags::GitTagRow;
 use crate::state::{Ledger, StateError, now_ms};
 
 /// Where to roll back to.

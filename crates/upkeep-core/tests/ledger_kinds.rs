@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use upkeep_core::state::safety::{BackupKind, BackupReason, BackupStatus, NewBackup};
+use upkeep_core::state::backups::{BackupKind, BackupReason, BackupStatus, NewBackup};
 use upkeep_core::state::writer::{LedgerOp, LedgerWriter, ModuleRecord};
 use upkeep_core::state::{HistoryFilter, Ledger, ModuleOutcome, RunStatus, now_ms};
 

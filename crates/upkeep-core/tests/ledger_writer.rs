@@ -3,7 +3,7 @@
 //! committed, a write the ledger refuses is reported rather than dropped, and finishing
 //! does not wait for handles the run's tasks still hold.
 
-use upkeep_core::state::safety::{HealthPhase, HealthRecord};
+use upkeep_core::state::health::{HealthPhase, HealthRecord};
 use upkeep_core::state::writer::{LedgerOp, LedgerWriter};
 use upkeep_core::state::{Ledger, StateError};
 

@@ -16,8 +16,8 @@ pub use retention::{Decision, Retention, prune_plan};
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::{Manifest, PathCategory};
 use crate::placeholders::{self, PlaceholderError};
-use crate::state::safety::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
-use crate::state::safety::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
+use crate::state::backups::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
+use crate::state::rollbacks::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
@@ -26,7 +26,7 @@ pub fn backups_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("backups")
 }
 
-pub use crate::state::safety::BackupKind;
+pub use crate::state::backups::BackupKind;
 
 /// Whether a backup of `kind` takes paths of `category`.
 fn includes(kind: BackupKind, category: PathCategory, include_logs: bool) -> bool {
@@ -572,7 +572,7 @@ fn undo_update(
             (RollbackResult::NeedsIntervention, detail, held)
         }
     };
-    let record = crate::state::safety::RollbackRecord {
+    let record = crate::state::rollbacks::RollbackRecord {
         run_id: Some(run),
         module: module.to_owned(),
         trigger: RollbackTrigger::Recovery,
@@ -582,7 +582,7 @@ fn undo_update(
         result: outcome,
         module_after,
         detail: Some(detail.clone()),
-        ..crate::state::safety::RollbackRecord::default()
+        ..crate::state::rollbacks::RollbackRecord::default()
     };
     let event = crate::notify::events::module_rolled_back_outside_run("recovery", &record);
     ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;

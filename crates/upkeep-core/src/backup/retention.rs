@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::state::safety::BackupRow;
+use crate::state::backups::BackupRow;
 
 /// How many backups to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -109,8 +109,8 @@ mod tests {
         BackupRow {
             id,
             name: format!("b{id}"),
-            kind: crate::state::safety::BackupKind::Module,
-            reason: crate::state::safety::BackupReason::Manual,
+            kind: crate::state::backups::BackupKind::Module,
+            reason: crate::state::backups::BackupReason::Manual,
             module: None,
             module_version: None,
             run_id: None,
@@ -123,7 +123,7 @@ mod tests {
             entry_count: 0,
             created_ms,
             verified_ms: created_ms,
-            status: crate::state::safety::BackupStatus::Ok,
+            status: crate::state::backups::BackupStatus::Ok,
         }
     }
 

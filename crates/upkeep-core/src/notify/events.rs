@@ -103,11 +103,11 @@ pub fn module_rolled_back(run: RunRef, rolled: &RolledBack<'_>) -> Event {
 /// names the module and the time.
 pub fn module_rolled_back_outside_run(
     trigger: &str,
-    record: &crate::state::safety::RollbackRecord,
+    record: &crate::state::rollbacks::RollbackRecord,
 ) -> Event {
     let module = &record.module;
     let at_ms = now_ms();
-    let worked = record.result == crate::state::safety::RollbackResult::RolledBack;
+    let worked = record.result == crate::state::rollbacks::RollbackResult::RolledBack;
     let title = if worked {
         format!("{module} rolled back ({trigger})")
     } else {

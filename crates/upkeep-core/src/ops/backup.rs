@@ -15,7 +15,7 @@ use crate::backup::{
 use crate::lock::RunLock;
 use crate::manifest::PathCategory;
 use crate::run::RunError;
-use crate::state::safety::{BackupRoot, BackupRow};
+use crate::state::backups::{BackupRoot, BackupRow};
 
 fn lock(ctx: &Context) -> Result<RunLock, Error> {
     RunLock::acquire(ctx.state_dir(), false).map_err(|e| Error::Run(RunError::from(e)))
@@ -101,7 +101,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         name,
         description,
         include_logs,
-        reason: crate::state::safety::BackupReason::Manual,
+        reason: crate::state::backups::BackupReason::Manual,
         run_id: None,
         module_version: None,
     };
@@ -276,7 +276,7 @@ pub fn restore(
         name: Some(format!("pre-restore_{}", row.id)),
         description: Some(format!("before restoring backup {}", row.id)),
         include_logs: true,
-        reason: crate::state::safety::BackupReason::PreRestore,
+        reason: crate::state::backups::BackupReason::PreRestore,
         run_id: None,
         module_version: None,
     };

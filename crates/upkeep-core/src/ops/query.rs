@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Context, Error};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::rollback::VersionInfo;
-use crate::state::safety::SafetyState;
+use crate::state::safety_summary::SafetyState;
 use crate::state::{History, HistoryFilter, ModuleState, RunMetrics};
 use crate::updates::UpdateType;
 

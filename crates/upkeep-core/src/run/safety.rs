@@ -14,11 +14,13 @@ use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;
 use crate::notify::Notifier;
 use crate::notify::events::{self as notices, RunRef};
+use crate::state::backups::{BackupReason, BackupRoot};
+use crate::state::health::{HealthPhase, HealthRecord};
 use crate::state::outbox::NewOutboxRow;
-use crate::state::safety::{
-    BackupReason, BackupRoot, GitTagRow, HealthPhase, HealthRecord, ModuleAfterRollback,
-    RollbackRecord, RollbackResult, RollbackTrigger,
+use crate::state::rollbacks::{
+    ModuleAfterRollback, RollbackRecord, RollbackResult, RollbackTrigger,
 };
+use crate::state::tags::GitTagRow;
 use crate::state::writer::{LedgerHandle, LedgerOp};
 
 /// What one module's safety steps need.

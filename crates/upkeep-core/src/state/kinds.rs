@@ -1,9 +1,9 @@
 //! The kinds of rows the ledger stores as text, as enums: a module run's outcome, a run's
 //! result, a backup's kind, reason and status, a health check's phase and a deployment
-//! script's result (`safety` and `deploy` re-export theirs). Each has one spelling, given
-//! once by `spelled!`; writing binds the enum and reading parses the column, so a misspelt
-//! or unknown name cannot reach the ledger and a row the ledger holds cannot be read back
-//! as something else.
+//! script's result (`backups`, `health` and `deploy` re-export theirs). Each has one
+//! spelling, given once by `spelled!`; writing binds the enum and reading parses the column,
+//! so a misspelt or unknown name cannot reach the ledger and a row the ledger holds cannot
+//! be read back as something else.
 //!
 //! These are storage-level names only. What an outcome means and what it carries (an exit
 //! code, a tail of output, a rollback's backup) is the run's (`run::Outcome`, which maps

@@ -64,13 +64,17 @@ macro_rules! spelled {
     };
 }
 
+pub mod backups;
 pub mod deploy;
+pub mod health;
 mod kinds;
 mod migrations;
 pub mod outbox;
 mod queries;
-pub mod safety;
+pub mod rollbacks;
+pub mod safety_summary;
 pub mod schedules;
+pub mod tags;
 pub mod updates;
 pub mod writer;
 

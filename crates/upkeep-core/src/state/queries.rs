@@ -51,7 +51,7 @@ pub struct HistoryRun {
     /// Module outcomes in this run that match the filter.
     pub modules: Vec<HistoryModule>,
     /// Backups, health checks and rollbacks during the run, in time order.
-    pub events: Vec<super::safety::SafetyEvent>,
+    pub events: Vec<super::safety_summary::SafetyEvent>,
 }
 
 /// One module outcome within a run.

@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
+use super::health::HealthRecord;
 use super::outbox::NewOutboxRow;
-use super::safety::{GitTagRow, HealthRecord};
+use super::tags::GitTagRow;
 use super::{Ledger, ModuleOutcome, RunStatus, StateError, now_ms, outbox, sqlite};
 
 /// A state change to record.
@@ -440,8 +441,8 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
             tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
                 .execute(params![run_id, finished_ms, result])?;
         }
-        LedgerOp::Health(health) => super::safety::insert_health(tx, health, now_ms())?,
-        LedgerOp::GitTag { row, run_id } => super::safety::insert_git_tag(tx, row, *run_id)?,
+        LedgerOp::Health(health) => super::health::insert_health(tx, health, now_ms())?,
+        LedgerOp::GitTag { row, run_id } => super::tags::insert_git_tag(tx, row, *run_id)?,
         LedgerOp::Call(_) => unreachable!("calls run on their own, outside a batch"),
     }
     Ok(())

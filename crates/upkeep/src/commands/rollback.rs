@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use upkeep_core::exit_codes;
 use upkeep_core::rollback::Target;
-use upkeep_core::state::safety::RollbackResult;
+use upkeep_core::state::rollbacks::RollbackResult;
 
 use super::{Ask, Context, print_json, print_text};
 use crate::cli::RollbackArgs;

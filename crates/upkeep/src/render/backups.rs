@@ -4,7 +4,7 @@ use std::fmt::Write;
 use upkeep_core::message::count;
 
 use upkeep_core::backup::{Decision, Restored, human};
-use upkeep_core::state::safety::BackupRow;
+use upkeep_core::state::backups::BackupRow;
 
 use super::{table, timestamp};
 

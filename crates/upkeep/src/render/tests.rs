@@ -6,7 +6,8 @@ use std::path::Path;
 
 use upkeep_core::plan::{Action, Plan, Step};
 use upkeep_core::run::{Failure, ModuleResult, Outcome, Ran, RunResult, RunSummary};
-use upkeep_core::state::safety::{BackupKind, BackupRow, BackupStatus, SafetyEvent};
+use upkeep_core::state::backups::{BackupKind, BackupRow, BackupStatus};
+use upkeep_core::state::safety_summary::SafetyEvent;
 use upkeep_core::state::{AuditEntry, History, HistoryModule, HistoryRun, ModuleStats};
 use upkeep_core::state::{ModuleOutcome, RunStatus};
 use upkeep_core::updates::{

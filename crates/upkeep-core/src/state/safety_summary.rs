@@ -1,0 +1,117 @@
+//! Read-side views across the backup, health-check and rollback records: each module's
+//! newest backup, newest health check and hold (for `status`), and each run's backups,
+//! health checks and rollbacks as events (for `history`).
+
+use super::kinds::BackupStatus;
+use super::{Ledger, StateError, sqlite};
+
+/// What the ledger knows about a module's safety, for `status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SafetyState {
+    /// Newest backup holding the module's paths.
+    pub last_backup: Option<i64>,
+    /// Its creation time.
+    pub last_backup_ms: Option<i64>,
+    /// Newest health check: passed?
+    pub last_health_passed: Option<bool>,
+    /// Its time.
+    pub last_health_ms: Option<i64>,
+    /// Why the module is held for manual intervention, if it is.
+    pub needs_intervention: Option<String>,
+}
+
+/// A backup, health check or rollback that happened during a run, for `history`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SafetyEvent {
+    /// `backup`, `health-check` or `rollback`.
+    pub kind: String,
+    /// The module.
+    pub module: Option<String>,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+impl Ledger {
+    /// Safety facts for every module the ledger knows.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn safety_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, SafetyState>, StateError> {
+        let err = || sqlite("read safety states", self.path());
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT m.name, m.needs_intervention,
+                    (SELECT b.id FROM backups b JOIN backup_roots r ON r.backup_id = b.id
+                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                    (SELECT b.created_ms FROM backups b JOIN backup_roots r ON r.backup_id = b.id
+                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                    (SELECT h.passed FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1),
+                    (SELECT h.at_ms FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1)
+                 FROM modules m",
+            )
+            .map_err(err())?;
+        let rows = stmt
+            .query_map([BackupStatus::Ok], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    SafetyState {
+                        needs_intervention: row.get(1)?,
+                        last_backup: row.get(2)?,
+                        last_backup_ms: row.get(3)?,
+                        last_health_passed: row.get(4)?,
+                        last_health_ms: row.get(5)?,
+                    },
+                ))
+            })
+            .map_err(err())?;
+        rows.collect::<Result<_, _>>().map_err(err())
+    }
+
+    /// Backups, health checks and rollbacks of runs started at or after `since_ms`, as
+    /// (run id, event) in time order.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn safety_events(&self, since_ms: i64) -> Result<Vec<(i64, SafetyEvent)>, StateError> {
+        let err = || sqlite("read safety events", self.path());
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT run_id, 'backup', module, created_ms,
+                        'backup ' || id || ' (' || reason || ', ' || entry_count
+                        || CASE entry_count WHEN 1 THEN ' entry, ' ELSE ' entries, ' END || bytes_out || ' bytes, ' || status || ')'
+                   FROM backups WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
+                 UNION ALL
+                 SELECT run_id, 'health-check', module, at_ms,
+                        phase || ': ' || CASE passed WHEN 1 THEN 'passed' ELSE 'failed' END
+                        || ' after ' || attempts || CASE attempts WHEN 1 THEN ' attempt' ELSE ' attempts' END || coalesce(' - ' || detail, '')
+                   FROM health_checks WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
+                 UNION ALL
+                 SELECT run_id, 'rollback', module, at_ms,
+                        result || coalesce(' from backup ' || backup_id, '') || coalesce(' to ' || to_version, '')
+                        || coalesce(': ' || cause, '')
+                   FROM rollbacks WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
+                 ORDER BY 4",
+            )
+            .map_err(err())?;
+        let rows = stmt
+            .query_map([since_ms], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    SafetyEvent {
+                        kind: row.get(1)?,
+                        module: row.get(2)?,
+                        at_ms: row.get(3)?,
+                        detail: row.get(4)?,
+                    },
+                ))
+            })
+            .map_err(err())?;
+        rows.collect::<Result<_, _>>().map_err(err())
+    }
+}
