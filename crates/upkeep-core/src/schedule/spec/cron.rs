@@ -1,7 +1,8 @@
 //! Cron's five fields, each read into a bit set of the values it fires on.
 
-use super::parse::{SpecError, did_you_mean};
+use super::parse::SpecError;
 use super::{ALL_DOW, Matcher};
+use crate::text::did_you_mean;
 
 /// One cron field: its name, range and (for months and weekdays) names.
 struct Field {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use super::Spec;
 use super::cron::parse_cron_fields;
+use crate::text::did_you_mean;
 
 /// A wall-clock time of day, to the minute; written and serialized as `HH:MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -231,21 +232,6 @@ pub enum SpecError {
 
 fn hint(suggestion: Option<&str>) -> String {
     suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
-}
-
-/// The closest of `candidates` to `name` if it is a likely typo: within a third of its
-/// length in edits (a transposition counts as one).
-pub(super) fn did_you_mean<'c>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    let limit = name.chars().count().div_ceil(3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|&(edits, _)| edits <= limit)
-        .min_by_key(|&(edits, _)| edits)
-        .map(|(_, c)| c)
 }
 
 impl Spec {
