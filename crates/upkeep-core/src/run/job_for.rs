@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::ahead::{log_display, log_path};
-use super::events::{Failure, Outcome, RunEvent};
 use super::module::{Job, PythonJob};
+use super::outcome::{Failure, Outcome, RunEvent};
 use super::safety::Safety;
 use super::scheduler::{Context, State};
 use crate::deploy::ledgered::FilesOptions;

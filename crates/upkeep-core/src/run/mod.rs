@@ -3,12 +3,12 @@
 
 mod ahead;
 mod cancel;
-mod events;
 mod interpreters;
 mod job_for;
 mod logs;
 mod module;
 mod notices;
+mod outcome;
 pub(crate) mod safety;
 mod scheduler;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use cancel::Cancel;
-pub use events::{
+pub use outcome::{
     Failure, ModuleResult, NullReporter, Outcome, Ran, Reporter, RunEvent, RunResult, RunSummary,
 };
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::events::{Failure, Outcome, Ran};
+use super::outcome::{Failure, Outcome, Ran};
 use super::safety::{self, Safety};
 use crate::deploy::ledgered::FilesOptions;
 use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::events::{ModuleResult, Outcome, RunResult};
+use super::outcome::{ModuleResult, Outcome, RunResult};
 use crate::duration::format_duration;
 use crate::notify::events::{RunRef, field, run_event_id, versions};
 use crate::notify::{Event, EventKind, Severity};

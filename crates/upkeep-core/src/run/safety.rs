@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::events::Outcome;
+use super::outcome::Outcome;
 use crate::backup::{self, BackupConfig, BackupKind, Request, RestoreSelection};
 use crate::exec::{self, Exit, Invocation};
 use crate::manifest::HealthCheck;

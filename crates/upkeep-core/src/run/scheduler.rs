@@ -13,10 +13,10 @@ use tokio::task::JoinSet;
 
 use super::RunOptions;
 use super::ahead::{LogSlots, log_path, prepare_files, unstarted_logs};
-use super::events::{Failure, ModuleResult, Outcome, Ran, Reporter, RunEvent};
 use super::interpreters::{Interpreters, runs_python};
 use super::job_for::job_for;
 use super::module::{Job, JobResult, run_job};
+use super::outcome::{Failure, ModuleResult, Outcome, Ran, Reporter, RunEvent};
 use crate::exec;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Plan, Step};
