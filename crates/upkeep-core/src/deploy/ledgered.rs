@@ -217,7 +217,7 @@ fn run_command(
     let log = options.scripts.log_dir.join("pre-run-command.log");
     let invocation = crate::exec::Invocation {
         argv: vec!["sh".into(), "-c".into(), command.into()],
-        env: Vec::new(),
+        env: options.scripts.env.clone(),
         cwd: options.root.clone(),
         log_path: log.clone(),
         stream: None,

@@ -145,6 +145,9 @@ pub struct ScriptOptions {
     /// Keep one-time scripts after success (they are then never run again with the same
     /// checksum, given the record of scripts run). Default: delete, as ae.updater does.
     pub keep_after_success: bool,
+    /// Variables every script gets: a `files` module's `UPKEEP_*` variables in a run
+    /// (`crate::module_env`), none for `upkeep prerun`.
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Default for ScriptOptions {
@@ -157,6 +160,7 @@ impl Default for ScriptOptions {
                 .join("script-logs"),
             timeout: None,
             keep_after_success: false,
+            env: Vec::new(),
         }
     }
 }
@@ -249,7 +253,7 @@ fn invocation(
     };
     crate::exec::Invocation {
         argv,
-        env: Vec::new(),
+        env: options.env.clone(),
         cwd: root.to_path_buf(),
         log_path: log.to_path_buf(),
         stream: None,

@@ -125,6 +125,8 @@ fn files_for(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Option<(FilesOpti
         log_dir: log_path(ctx, &step.name).with_extension("scripts"),
         timeout: spec.timeout.or(ctx.options.timeout),
         keep_after_success: false,
+        // A `files` module's scripts are its code: they see it as its process would.
+        env: module_environment(ctx, step, spec),
     };
     let options = FilesOptions {
         root: root.clone(),

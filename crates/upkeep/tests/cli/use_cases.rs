@@ -407,3 +407,27 @@ fn an_update_source_command_sees_its_module_as_the_module_does() {
     }
     assert_eq!(source["UPKEEP_ACTION"], "check");
 }
+
+#[test]
+fn a_files_modules_one_time_script_sees_its_module() {
+    let mut host = Host::new();
+    let dumps = host.root.display().to_string();
+    let script = host.updates.join("deploy/once/10-dump.sh");
+    fs_err::create_dir_all(script.parent().unwrap()).unwrap();
+    fs_err::write(&script, format!("#!/bin/sh\nenv > {dumps}/script.env\n")).unwrap();
+    fs_err::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    host.manifest_json(&serde_json::json!({
+        "updates": [{"name": "dotfiles", "version": "1.0.0", "files": "deploy"}]
+    }));
+    let (code, stdout, stderr) = output(&host.upkeep().arg("run").assert());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let vars = upkeep_vars(&fs_err::read_to_string(host.root.join("script.env")).unwrap());
+    assert_eq!(vars["UPKEEP_MODULE"], "dotfiles");
+    assert_eq!(vars["UPKEEP_VERSION"], "1.0.0");
+    assert_eq!(vars["UPKEEP_ACTION"], "setup");
+    assert!(
+        vars["UPKEEP_WORK_DIR"].ends_with("/work/dotfiles"),
+        "{vars:#?}"
+    );
+    assert!(vars.contains_key("UPKEEP_RUN_ID"), "{vars:#?}");
+}
