@@ -527,3 +527,51 @@ fn internal_errors_name_the_action_and_its_cause() {
         .unwrap();
     snap(&host, "ledger_too_new", &["status"]);
 }
+
+#[test]
+fn schedules_that_would_run_nothing_or_cannot_start() {
+    let mut host = two_modules();
+    snap(
+        &host,
+        "schedule_unknown_target",
+        &[
+            "schedule",
+            "add",
+            "n",
+            "--daily",
+            "03:00",
+            "--targets",
+            "gog",
+        ],
+    );
+    snap(
+        &host,
+        "schedule_selects_nothing",
+        &[
+            "schedule", "add", "n", "--daily", "03:00", "--types", "packages",
+        ],
+    );
+    host.upkeep()
+        .args([
+            "schedule",
+            "add",
+            "n",
+            "--daily",
+            "03:00",
+            "--targets",
+            "gogs",
+        ])
+        .assert()
+        .success();
+    host.manifest_toml("[[module]]\nname = \"adblock\"\ncommand = [\"true\"]\n");
+    snap(
+        &host,
+        "scheduled_run_not_started",
+        &["run", "--scheduled", "n"],
+    );
+    snap(
+        &host,
+        "scheduled_run_not_started_json",
+        &["--json", "run", "--scheduled", "n"],
+    );
+}
