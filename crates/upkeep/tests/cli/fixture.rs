@@ -176,3 +176,47 @@ pub(crate) fn output(assert: &assert_cmd::assert::Assert) -> (i32, String, Strin
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A manifest whose one module, `slow`, runs until the test opens the gate: a run of it
+/// holds the lock for as long as a test needs another command to meet it.
+pub(crate) struct Gate {
+    started: PathBuf,
+    release: PathBuf,
+}
+
+impl Gate {
+    /// Write the manifest of `slow` into `host`.
+    pub(crate) fn manifest(host: &mut Host) -> Self {
+        let gate = Self {
+            started: host.root.join("started"),
+            release: host.root.join("release"),
+        };
+        host.manifest_toml(&format!(
+            "[[module]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"touch {}; while [ ! -e {} ]; do sleep 0.05; done\"]\n",
+            gate.started.display(),
+            gate.release.display()
+        ));
+        gate
+    }
+
+    /// Start `upkeep run` on `host` and return once `slow` runs (the lock is held).
+    pub(crate) fn hold(&self, host: &Host) -> std::process::Child {
+        let holder = host
+            .upkeep_process()
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::process_hygiene::wait_for("the first run's module to start", || {
+            self.started.exists()
+        });
+        holder
+    }
+
+    /// Let `slow` end, and wait for the run that held the lock to succeed.
+    pub(crate) fn open(&self, mut holder: std::process::Child) {
+        fs_err::write(&self.release, "").unwrap();
+        assert!(holder.wait().unwrap().success());
+    }
+}

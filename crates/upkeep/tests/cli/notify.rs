@@ -617,12 +617,7 @@ fn a_schedule_that_does_not_run_is_told_as_skipped() {
 #[test]
 fn a_scheduled_run_that_finds_the_lock_held_is_told_as_skipped() {
     let mut host = Host::new();
-    let (started, release) = (host.root.join("started"), host.root.join("release"));
-    host.manifest_toml(&format!(
-        "[[module]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"touch {}; while [ ! -e {} ]; do sleep 0.05; done\"]\n",
-        started.display(),
-        release.display()
-    ));
+    let gate = crate::fixture::Gate::manifest(&mut host);
     webhook_settings(&host, &dead_url(), "");
     host.upkeep()
         .args([
@@ -630,22 +625,15 @@ fn a_scheduled_run_that_finds_the_lock_held_is_told_as_skipped() {
         ])
         .assert()
         .success();
-    let mut holder = host
-        .upkeep_process()
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    crate::process_hygiene::wait_for("the first run's module to start", || started.exists());
+    let holder = gate.hold(&host);
+    let holder_pid = holder.id();
     let (code, _, stderr) = output(
         &host
             .upkeep()
             .args(["run", "--scheduled", "nightly"])
             .assert(),
     );
-    fs_err::write(&release, "").unwrap();
-    assert!(holder.wait().unwrap().success());
+    gate.open(holder);
     assert_eq!(code, 5, "{stderr}");
     let event: String = host
         .ledger()
@@ -659,6 +647,6 @@ fn a_scheduled_run_that_finds_the_lock_held_is_told_as_skipped() {
     assert_eq!(field(&event, "schedule"), "nightly");
     assert_eq!(
         field(&event, "reason"),
-        format!("another run holds the lock (pid {})", holder.id())
+        format!("another run holds the lock (pid {holder_pid})")
     );
 }

@@ -333,24 +333,13 @@ fn a_manual_rollback_takes_the_users_backup_settings() {
 #[test]
 fn a_scheduled_run_kept_waiting_for_the_lock_past_its_bound_is_recorded() {
     let mut host = Host::new();
-    let (started, release) = (host.root.join("started"), host.root.join("release"));
-    host.manifest_toml(&format!(
-        "[[module]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"touch {}; while [ ! -e {} ]; do sleep 0.05; done\"]\n",
-        started.display(),
-        release.display()
-    ));
+    let gate = crate::fixture::Gate::manifest(&mut host);
     host.upkeep()
         .args(["schedule", "add", "nightly", "--daily", "03:00"])
         .assert()
         .success();
-    let mut holder = host
-        .upkeep_process()
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    crate::process_hygiene::wait_for("the first run's module to start", || started.exists());
+    let holder = gate.hold(&host);
+    let holder_pid = holder.id();
     let (code, _, stderr) = output(
         &host
             .upkeep()
@@ -364,8 +353,7 @@ fn a_scheduled_run_kept_waiting_for_the_lock_past_its_bound_is_recorded() {
             ])
             .assert(),
     );
-    fs_err::write(&release, "").unwrap();
-    assert!(holder.wait().unwrap().success());
+    gate.open(holder);
     assert_eq!(code, 5, "{stderr}");
     let (result, reason): (String, String) = host
         .ledger()
@@ -376,7 +364,7 @@ fn a_scheduled_run_kept_waiting_for_the_lock_past_its_bound_is_recorded() {
         )
         .unwrap();
     assert_eq!(result, "not-started");
-    assert!(reason.contains(&format!("pid {}", holder.id())), "{reason}");
+    assert!(reason.contains(&format!("pid {holder_pid}")), "{reason}");
 }
 
 #[test]
