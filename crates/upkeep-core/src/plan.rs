@@ -442,7 +442,20 @@ impl Graph {
                 parents[*child].push(i);
                 requires[*child].push(i);
             }
-            requires[i].extend(spec.depends_on.iter().filter_map(|d| index.get(d)));
+        }
+        // Depending on a group means running after all of its children ended well (and so
+        // being blocked by any of them): the dependency brings its descendants along.
+        for (i, spec) in manifest.modules.iter().enumerate() {
+            for &dep in spec.depends_on.iter().filter_map(|d| index.get(d)) {
+                requires[i].push(dep);
+                let mut stack = children[dep].clone();
+                while let Some(node) = stack.pop() {
+                    if node != i && !requires[i].contains(&node) {
+                        requires[i].push(node);
+                        stack.extend(&children[node]);
+                    }
+                }
+            }
         }
         for list in &mut requires {
             list.sort_unstable();

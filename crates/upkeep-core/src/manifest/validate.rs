@@ -29,6 +29,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
             reporter,
         );
     }
+    check_group_dependencies(&raw, &names, reporter);
     check_cycles(&raw, &names, reporter);
     check_default_health(raw.default_health.as_ref(), reporter);
     let default_timeout = raw
@@ -270,12 +271,59 @@ fn check_reference(
     );
 }
 
-/// Edges run from what must come first to what comes after: parent to child, dependency
-/// to dependent. A cycle means no order exists; print it whole.
-fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut Reporter<'_>) {
+/// Every module below `index` through `children` (not `index` itself), by index; a children
+/// cycle (reported by [`check_cycles`]) ends where it repeats.
+fn descendants(raw: &RawManifest, names: &HashMap<&str, usize>, index: usize) -> Vec<usize> {
+    let mut seen = HashSet::from([index]);
+    let mut out = Vec::new();
+    let mut stack = vec![index];
+    while let Some(node) = stack.pop() {
+        for child in &raw.modules[node].children {
+            if let Some(&c) = names.get(child.value.as_str())
+                && seen.insert(c)
+            {
+                out.push(c);
+                stack.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// A module that depends on a group waits for all of the group's children; one that
+/// depends on a group it belongs to would wait for itself. Refuse that.
+fn check_group_dependencies(
+    raw: &RawManifest,
+    names: &HashMap<&str, usize>,
+    reporter: &mut Reporter<'_>,
+) {
+    for (index, module) in raw.modules.iter().enumerate() {
+        for (i, dep) in module.depends_on.iter().enumerate() {
+            let Some(&d) = names.get(dep.value.as_str()).filter(|&&d| d != index) else {
+                continue;
+            };
+            if descendants(raw, names, d).contains(&index) {
+                let field = format!("{}.{}[{i}]", module.path, raw.spelling.depends_on);
+                let message = format!(
+                    "module `{}` depends on `{}`, a group it belongs to",
+                    module.name.value, dep.value
+                );
+                let hint = format!(
+                    "depending on a group means running after all of its children, `{}` among them; remove `{}` from the dependencies (a child already runs after its parent)",
+                    module.name.value, dep.value
+                );
+                reporter.error(Some(dep.span), Some(field), message, Some(hint));
+            }
+        }
+    }
+}
+
+/// What must come before what, with the reference that says so, for [`check_cycles`].
+type Edges<'r> = Vec<Vec<(usize, &'r Spanned<String>, String)>>;
+
+fn order_edges<'r>(raw: &'r RawManifest, names: &HashMap<&str, usize>) -> Edges<'r> {
     // Self-references are reported by `check_references`; they are not cycles to print.
-    let mut edges: Vec<Vec<(usize, &Spanned<String>, String)>> =
-        vec![Vec::new(); raw.modules.len()];
+    let mut edges: Edges<'r> = vec![Vec::new(); raw.modules.len()];
     for (index, module) in raw.modules.iter().enumerate() {
         for (i, child) in module.children.iter().enumerate() {
             if let Some(&c) = names.get(child.value.as_str()).filter(|&&c| c != index) {
@@ -284,14 +332,30 @@ fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut 
         }
         for (i, dep) in module.depends_on.iter().enumerate() {
             if let Some(&d) = names.get(dep.value.as_str()).filter(|&&d| d != index) {
-                edges[d].push((
-                    index,
-                    dep,
-                    format!("{}.{}[{i}]", module.path, raw.spelling.depends_on),
-                ));
+                let below = descendants(raw, names, d);
+                if below.contains(&index) {
+                    // Reported by `check_group_dependencies`.
+                    continue;
+                }
+                let field = format!("{}.{}[{i}]", module.path, raw.spelling.depends_on);
+                // A dependency on one's own descendant is a cycle by itself: report that
+                // one, not the longer ones through the dependency's children as well.
+                let own_descendant = descendants(raw, names, index).contains(&d);
+                let below = if own_descendant { Vec::new() } else { below };
+                for before in std::iter::once(d).chain(below) {
+                    edges[before].push((index, dep, field.clone()));
+                }
             }
         }
     }
+    edges
+}
+
+/// Edges run from what must come first to what comes after: parent to child, dependency
+/// to dependent (and, for a dependency on a group, each of the group's descendants to the
+/// dependent). A cycle means no order exists; print it whole.
+fn check_cycles(raw: &RawManifest, names: &HashMap<&str, usize>, reporter: &mut Reporter<'_>) {
+    let edges = order_edges(raw, names);
     let mut state = vec![0u8; raw.modules.len()]; // 0 unseen, 1 on the stack, 2 done
     let mut seen_cycles = HashSet::new();
     for origin in 0..raw.modules.len() {

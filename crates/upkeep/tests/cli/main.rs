@@ -4,6 +4,7 @@
 mod fixture;
 
 mod files;
+mod groups;
 
 mod checks;
 mod checksums;
