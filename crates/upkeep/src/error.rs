@@ -411,6 +411,10 @@ fn backup(err: &BackupError) -> Class {
         BackupError::NotFound(_) => {
             Class::hint(Kind::InvalidInput, "`upkeep backup list` shows the backups")
         }
+        BackupError::Forbidden { .. } => Class::hint(
+            Kind::InvalidInput,
+            "narrow the module's `paths` to what it owns (or use `--state-dir` to keep upkeep's state elsewhere)",
+        ),
         BackupError::LowSpace { .. } => Class::hint(
             Kind::LowSpace,
             "free some space, prune old backups with `upkeep backup prune`, or lower --min-free",

@@ -8,14 +8,16 @@
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
 
 mod retention;
+mod roots;
 
 use std::path::{Path, PathBuf};
 
 pub use retention::{Decision, Retention, prune_plan};
+pub use roots::roots_for;
 
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
-use crate::manifest::{Manifest, PathCategory};
-use crate::placeholders::{self, PlaceholderError};
+use crate::manifest::PathCategory;
+use crate::placeholders::PlaceholderError;
 use crate::state::backups::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
 use crate::state::rollbacks::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
@@ -27,17 +29,6 @@ pub fn backups_dir(state_dir: &Path) -> PathBuf {
 }
 
 pub use crate::state::backups::BackupKind;
-
-/// Whether a backup of `kind` takes paths of `category`.
-fn includes(kind: BackupKind, category: PathCategory, include_logs: bool) -> bool {
-    match (kind, category) {
-        (_, PathCategory::Logs) => include_logs,
-        (BackupKind::Config, PathCategory::Data) | (BackupKind::Data, PathCategory::Config) => {
-            false
-        }
-        _ => true,
-    }
-}
 
 /// Settings for taking backups.
 #[derive(Debug, Clone)]
@@ -119,6 +110,18 @@ pub enum BackupError {
     /// No backup has this id or name.
     #[error("find backup `{0}`: no backup has this id or name")]
     NotFound(String),
+    /// A module's `paths` take in what no module may own: upkeep's state directory (its
+    /// ledger and backups), the updates directory, or the whole file system. A rollback
+    /// of such a path would restore over the very records that vouch for it.
+    #[error("let module `{module}` own {}: it contains {what}", path.display())]
+    Forbidden {
+        /// The module.
+        module: String,
+        /// Its expanded path.
+        path: PathBuf,
+        /// What the path takes in.
+        what: &'static str,
+    },
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
@@ -153,56 +156,6 @@ pub fn human(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// The roots a request covers: each owned path, expanded, with its label.
-///
-/// # Errors
-/// A path template that does not expand, or a module that is unknown.
-pub fn roots_for(
-    manifest: &Manifest,
-    state_dir: &Path,
-    kind: BackupKind,
-    modules: &[String],
-    include_logs: bool,
-) -> Result<Vec<BackupRoot>, BackupError> {
-    for name in modules {
-        if manifest.module(name).is_none() {
-            return Err(BackupError::Nothing {
-                action: "choose what to back up",
-                reason: format!("no module `{name}` in the manifest"),
-            });
-        }
-    }
-    let mut roots = Vec::new();
-    for spec in &manifest.modules {
-        if !modules.is_empty() && !modules.contains(&spec.name) {
-            continue;
-        }
-        let context = placeholders::Context {
-            state_dir,
-            module: &spec.name,
-            manifest_dir: &manifest.root,
-        };
-        let mut counts = std::collections::HashMap::new();
-        for owned in &spec.paths {
-            let n = counts.entry(owned.category).or_insert(0usize);
-            let label = format!("{}.{}.{n}", spec.name, owned.category.name());
-            *n += 1;
-            if !includes(kind, owned.category, include_logs) {
-                continue;
-            }
-            let path = placeholders::expand(&owned.template, &context)?;
-            roots.push(BackupRoot {
-                label,
-                module: spec.name.clone(),
-                category: owned.category.name().to_owned(),
-                path: path.to_string_lossy().into_owned(),
-                missing: false,
-            });
-        }
-    }
-    Ok(roots)
 }
 
 /// Take a backup of `roots`: check free space, write and verify the archive, record it.

@@ -14,6 +14,7 @@ mod errors;
 mod manifest_corpus;
 mod notify;
 mod output;
+mod owned_paths;
 mod policies;
 mod process_hygiene;
 mod runs;

@@ -1,0 +1,48 @@
+//! Paths no module may own: upkeep's state directory (its ledger and backups), the updates
+//! directory, the whole file system. A module that declares one does not run, and no
+//! backup of it is taken.
+
+use crate::fixture::{Host, output};
+
+fn owning(host: &mut Host, path: &str) -> std::path::PathBuf {
+    let ran = host.root.join("ran");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\ncommand = [\"touch\", {:?}]\npaths = [{path:?}]\n",
+        ran.display().to_string()
+    ));
+    ran
+}
+
+#[test]
+fn a_module_owning_the_state_directory_the_updates_directory_or_root_does_not_run() {
+    let mut host = Host::new();
+    let state = host.state.display().to_string();
+    let updates = host.updates.display().to_string();
+    let home_of_state = host.root.display().to_string();
+    for (path, what) in [
+        (state.as_str(), "state directory"),
+        ("{state}", "state directory"),
+        (home_of_state.as_str(), "state directory"),
+        (updates.as_str(), "updates directory"),
+        ("/", "whole file system"),
+    ] {
+        let ran = owning(&mut host, path);
+        let (code, stdout, stderr) = output(&host.upkeep().arg("run").assert());
+        assert_eq!(code, 3, "{path}: {stdout}{stderr}");
+        assert!(stdout.contains(what), "{path}: {stdout}");
+        assert!(!ran.exists(), "{path}: the module ran");
+        let (code, _, stderr) = output(
+            &host
+                .upkeep()
+                .args(["backup", "create", "--module", "app"])
+                .assert(),
+        );
+        assert_eq!(code, 4, "{path}: {stderr}");
+        assert!(stderr.contains(what), "{path}: {stderr}");
+    }
+    let backups: i64 = host
+        .ledger()
+        .query_row("SELECT count(*) FROM backups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(backups, 0);
+}
