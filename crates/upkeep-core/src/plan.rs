@@ -180,6 +180,16 @@ pub struct Plan {
 }
 
 impl Step {
+    /// The upstream update this step's run takes, if any: what the source offers and the
+    /// policy allows. A first setup and an upgrade to a new declared version install what
+    /// the manifest declares, so they take none; the update stays pending for a later run.
+    pub fn taken_update(&self) -> Option<&StepUpdate> {
+        if matches!(self.action, Action::Setup | Action::Upgrade { .. }) {
+            return None;
+        }
+        self.update.as_ref().filter(|u| u.has_work())
+    }
+
     /// Whether the step is a group (no code of its own, even when disabled).
     pub fn is_group(&self) -> bool {
         self.kind == ModuleKind::GROUP

@@ -196,7 +196,7 @@ fn safety_for(
 /// directory when upkeep promises it exists ([`ModuleSpec::makes_work_dir`]; usually made
 /// ahead by `prepare_files`).
 fn module_environment(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Vec<(String, OsString)> {
-    let update = step.update.as_ref().filter(|u| u.has_work());
+    let update = step.taken_update();
     let env = module_env::ModuleContext {
         spec,
         manifest_root: &ctx.manifest.root,

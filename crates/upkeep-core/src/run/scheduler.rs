@@ -389,7 +389,7 @@ fn ledger_record(
         log_path: result.log_path.clone(),
         error: result.outcome.detail(),
         applied: succeeded.then(|| {
-            let update = step.update.as_ref().filter(|u| u.has_work());
+            let update = step.taken_update();
             Applied {
                 version: step.version.clone(),
                 checksum: checksum.or_else(|| step.checksum.clone()),

@@ -114,14 +114,18 @@ fn hold_pin_and_range_keep_a_module_where_its_policy_says() {
     host.approve();
     offer(&host, &["1.0.3", "1.1.0", "2.0.0"]);
     host.upkeep().args(["check"]).assert().success();
+    // A first setup installs the declared version (issue 17: it used to take the update,
+    // as "setup:1.0.0->1.0.3"); the next run takes what the policy allows.
     host.upkeep().args(["run"]).assert().success();
-    assert_eq!(targets(&host), ["setup:1.0.0->1.0.3"]);
+    host.upkeep().args(["run"]).assert().success();
+    assert_eq!(targets(&host), ["setup:none->none", "update:1.0.0->1.0.3"]);
 
     let host = host_with_source(r#"policy = { pin = "1.1.0" }"#);
     host.approve();
     host.upkeep().args(["check"]).assert().success();
     host.upkeep().args(["run"]).assert().success();
-    assert_eq!(targets(&host), ["setup:1.0.0->1.1.0"]);
+    host.upkeep().args(["run"]).assert().success();
+    assert_eq!(targets(&host), ["setup:none->none", "update:1.0.0->1.1.0"]);
     let step = plan_action(&host);
     assert_eq!(step["action"], "held-back", "{step}");
     assert_eq!(step["update"]["held"][0][0], "2.0.0", "{step}");

@@ -419,3 +419,37 @@ fn a_files_modules_one_time_script_sees_its_module() {
     );
     assert!(vars.contains_key("UPKEEP_RUN_ID"), "{vars:#?}");
 }
+
+#[test]
+fn a_first_setup_installs_the_declared_version_and_leaves_a_pending_update_pending() {
+    let mut host = Host::new();
+    let dumps = host.root.display().to_string();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\nversion = \"1.0.0\"\n\
+         command = [\"sh\", \"-c\", \"env > {dumps}/$UPKEEP_ACTION.env\"]\n\
+         source = {{ type = \"command\", command = \"echo 1.5.0\" }}\n"
+    ));
+    host.upkeep().args(["check", "app"]).assert().success();
+    host.upkeep().arg("run").assert().success();
+    let setup = upkeep_vars(&fs_err::read_to_string(host.root.join("setup.env")).unwrap());
+    assert_eq!(setup["UPKEEP_VERSION"], "1.0.0");
+    assert_eq!(
+        setup["UPKEEP_TARGET_VERSION"], "",
+        "a setup installs what is declared"
+    );
+    let upstream: Option<String> = host
+        .ledger()
+        .query_row(
+            "SELECT upstream_version FROM modules WHERE name = 'app'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(upstream, None, "the update was not taken");
+    // The update is still on offer, and the next run takes it.
+    let (_, stdout, _) = output(&host.upkeep().arg("plan").assert());
+    assert!(stdout.contains("update to 1.5.0"), "{stdout}");
+    host.upkeep().arg("run").assert().success();
+    let update = upkeep_vars(&fs_err::read_to_string(host.root.join("update.env")).unwrap());
+    assert_eq!(update["UPKEEP_TARGET_VERSION"], "1.5.0");
+}
