@@ -189,11 +189,62 @@ fn split_target(target: &Path) -> Result<(PathBuf, std::ffi::OsString), ArchiveE
     Ok((parent, name))
 }
 
+/// The name of a staging directory beside a target named `name`, without its
+/// `{pid}-{n}` end: what [`make_stage`] makes and [`sweep_stale_stages`] looks for.
+fn stage_prefix(name: &std::ffi::OsStr) -> String {
+    let name: String = name.to_string_lossy().chars().take(100).collect();
+    format!(".{name}.upkeep-restore-")
+}
+
+/// Remove the staging directories beside `targets` that a restore killed before it
+/// finished left behind: those made by a process that is no longer alive. Call it after
+/// recovery has finished every journaled restore (their staging holds nothing the archive
+/// does not). Returns the directories removed.
+pub fn sweep_stale_stages<'p>(targets: impl IntoIterator<Item = &'p Path>) -> Vec<PathBuf> {
+    let me = std::process::id();
+    let mut removed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for target in targets {
+        let Ok((parent, name)) = split_target(target) else {
+            continue;
+        };
+        let prefix = stage_prefix(&name);
+        if !seen.insert((parent.clone(), prefix.clone())) {
+            continue;
+        }
+        let Ok(entries) = fs_err::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let stale = pid.is_some_and(|pid| pid != me && !alive(pid));
+            if stale && fs_err::remove_dir_all(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
+/// Whether a process with this id exists (signal 0 reaches it, or it is someone else's).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    }
+}
+
 fn make_stage(target: &Root, present: bool) -> Result<Stage, ArchiveError> {
     let (parent, name) = split_target(&target.path)?;
-    let name: String = name.to_string_lossy().chars().take(100).collect();
     let n = STAGE_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = parent.join(format!(".{name}.upkeep-restore-{}-{n}", std::process::id()));
+    let dir = parent.join(format!("{}{}-{n}", stage_prefix(&name), std::process::id()));
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)

@@ -71,7 +71,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use extract::{Staged, Swapped, extract};
+pub use extract::{Staged, Swapped, extract, sweep_stale_stages};
 pub use read::verify;
 pub use write::create;
 

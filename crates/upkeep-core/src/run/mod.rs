@@ -134,7 +134,7 @@ pub fn run(
     let (runtime, interpreters) = start_runtime(manifest)?;
     let (_lock, mut interpreters) = lock(options, &runtime, interpreters)?;
     let mut ledger = Ledger::open(&options.state_dir)?;
-    if recover(&mut ledger, options, reporter.as_ref())? {
+    if recover(&mut ledger, manifest, options, reporter.as_ref())? {
         // Recovery may have restored files the interpreter already looked at.
         interpreters = runtime.block_on(interpreters.discard());
     }
@@ -279,6 +279,7 @@ fn begin(
 /// anything to undo.
 fn recover(
     ledger: &mut Ledger,
+    manifest: &Manifest,
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<bool, RunError> {
@@ -306,6 +307,7 @@ fn recover(
         &options.notify.routing,
     )
     .map_err(|err| RunError::Recovery(Box::new(err)))?;
+    sweep_restore_scratch(manifest, options);
     if !recovered.is_empty() {
         // Their "run finished" events, and those of the rollbacks that undid them.
         options.notify.wake();
@@ -318,6 +320,20 @@ fn recover(
         });
     }
     Ok(anything)
+}
+
+/// Remove what restores killed before they finished left beside the modules' paths
+/// (their staging directories), now that recovery has finished every journaled one.
+fn sweep_restore_scratch(manifest: &Manifest, options: &RunOptions) {
+    let kind = crate::backup::BackupKind::Module;
+    let Ok(roots) = crate::backup::roots_for(manifest, &options.state_dir, kind, &[], true) else {
+        return;
+    };
+    let removed =
+        crate::archive::sweep_stale_stages(roots.iter().map(|r| std::path::Path::new(&r.path)));
+    if !removed.is_empty() {
+        tracing::info!(?removed, "removed staging left by an interrupted restore");
+    }
 }
 
 fn dry_run(

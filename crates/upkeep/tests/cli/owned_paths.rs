@@ -46,3 +46,27 @@ fn a_module_owning_the_state_directory_the_updates_directory_or_root_does_not_ru
         .unwrap();
     assert_eq!(backups, 0);
 }
+
+#[test]
+fn a_run_sweeps_the_staging_a_killed_restore_left_beside_a_modules_paths() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/data");
+    fs_err::create_dir_all(&data).unwrap();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\ncommand = [\"true\"]\npaths = [{:?}]\n",
+        data.display().to_string()
+    ));
+    let parent = data.parent().unwrap();
+    // Left by a restore whose process is gone (no pid is this large), and one of a live
+    // process (pid 1), which is someone's restore in progress and stays.
+    let stale = parent.join(".data.upkeep-restore-4194999-0");
+    let live = parent.join(".data.upkeep-restore-1-0");
+    for dir in [&stale, &live] {
+        fs_err::create_dir_all(dir.join("staged")).unwrap();
+        fs_err::write(dir.join("staged/db"), "half").unwrap();
+    }
+    host.upkeep().arg("run").assert().success();
+    assert!(!stale.exists(), "the stale staging is swept");
+    assert!(live.exists(), "a live process's staging is left alone");
+    assert!(data.exists());
+}
