@@ -475,6 +475,7 @@ fn build_module(
         Some(dir) => checked_dir(dir, root, &format!("{}.dir", m.path), reporter),
         None => code_dir,
     };
+    let dir = dir.filter(|dir| code_inside(m, dir, root, raw, reporter));
     ModuleSpec {
         name: m.name.value.clone(),
         kind,
@@ -552,6 +553,44 @@ fn checked_dir(
         );
         None
     }
+}
+
+/// Whether the module's code folder `dir` is inside the updates directory `root` and not
+/// a link to elsewhere: the checksum guards what it hashes, and `checksum --write` writes
+/// into the folder, so code from outside (`dir = "../../etc"`, `script = "../x"`, a linked
+/// folder) is refused, reported at the field that names it.
+fn code_inside(
+    m: &RawModule,
+    dir: &Path,
+    root: &Path,
+    raw: &RawManifest,
+    reporter: &mut Reporter<'_>,
+) -> bool {
+    let linked = fs_err::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink());
+    let outside = match (dir.canonicalize(), root.canonicalize()) {
+        (Ok(dir), Ok(root)) => !dir.starts_with(&root),
+        _ => false,
+    };
+    if !linked && !outside {
+        return true;
+    }
+    let (span, field) = match (&m.dir, &m.kind) {
+        (Some(d), _) => (d.span, format!("{}.dir", m.path)),
+        (None, RawKind::Script(script)) => (script.span, format!("{}.script", m.path)),
+        _ => (m.name.span, format!("{}.{}", m.path, raw.spelling.module)),
+    };
+    let message = if linked {
+        format!("module folder `{}` is a symbolic link", dir.display())
+    } else {
+        format!(
+            "module code `{}` lies outside the updates directory `{}`",
+            dir.display(),
+            root.display()
+        )
+    };
+    let hint = "keep each module's code in a folder of its own inside the manifest's directory; upkeep hashes and approves only what lives there";
+    reporter.error(Some(span), Some(field), message, Some(hint.into()));
+    false
 }
 
 /// Work out what the module runs and which folder guards its code.

@@ -70,3 +70,39 @@ fn a_run_sweeps_the_staging_a_killed_restore_left_beside_a_modules_paths() {
     assert!(live.exists(), "a live process's staging is left alone");
     assert!(data.exists());
 }
+
+#[test]
+fn module_code_outside_the_updates_directory_is_refused() {
+    let mut host = Host::new();
+    let outside = host.root.join("outside");
+    fs_err::create_dir_all(&outside).unwrap();
+    fs_err::write(outside.join("run.sh"), "touch ran\n").unwrap();
+    fs_err::write(outside.join("index.py"), "def main(args):\n    pass\n").unwrap();
+    std::os::unix::fs::symlink(&outside, host.updates.join("linked")).unwrap();
+    for (manifest, what) in [
+        (
+            "[[module]]\nname = \"app\"\nscript = \"../outside/run.sh\"\n",
+            "lies outside the updates directory",
+        ),
+        (
+            "[[module]]\nname = \"app\"\ncommand = [\"true\"]\ndir = \"../outside\"\n",
+            "lies outside the updates directory",
+        ),
+        (
+            "[[module]]\nname = \"linked\"\npython = \"linked.index\"\n",
+            "is a symbolic link",
+        ),
+    ] {
+        host.manifest_toml(manifest);
+        for args in [&["run"][..], &["checksum", "--write"]] {
+            let (code, _, stderr) = output(&host.upkeep().args(args).assert());
+            assert_eq!(code, 4, "{manifest}{args:?}: {stderr}");
+            assert!(stderr.contains(what), "{manifest}: {stderr}");
+        }
+    }
+    assert!(
+        !outside.join("checksum").exists(),
+        "nothing was written outside"
+    );
+    assert!(!host.root.join("ran").exists());
+}
