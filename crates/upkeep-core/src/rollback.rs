@@ -418,8 +418,17 @@ fn apply(
         None => None,
     };
     if let Some(b) = backup {
+        // Only where the module's paths are declared now, whatever the backup recorded.
+        let declared = backup::roots_for(
+            manifest,
+            state_dir,
+            crate::backup::BackupKind::Module,
+            std::slice::from_ref(&spec.name),
+            true,
+        )?;
         let selection = RestoreSelection {
             modules: vec![spec.name.clone()],
+            within: Some(declared.into_iter().map(|r| r.path.into()).collect()),
             ..RestoreSelection::default()
         };
         backup::restore(ledger, state_dir, b, &selection, None)?;

@@ -411,6 +411,12 @@ fn backup(err: &BackupError) -> Class {
         BackupError::NotFound(_) => {
             Class::hint(Kind::InvalidInput, "`upkeep backup list` shows the backups")
         }
+        BackupError::Undeclared { module, .. } => Class::hint(
+            Kind::BackupRefused,
+            format!(
+                "nothing was restored; `upkeep backup restore ID --module {module}` restores what the module declares now, or declare the path again"
+            ),
+        ),
         BackupError::Forbidden { .. } => Class::hint(
             Kind::InvalidInput,
             "narrow the module's `paths` to what it owns (or use `--state-dir` to keep upkeep's state elsewhere)",

@@ -110,6 +110,17 @@ pub enum BackupError {
     /// No backup has this id or name.
     #[error("find backup `{0}`: no backup has this id or name")]
     NotFound(String),
+    /// A backup's recorded root is not among the paths its module declares now (the
+    /// declaration changed, or the ledger row says something else): nothing is restored.
+    #[error("restore backup {backup_id} to {}: module `{module}` no longer declares that path", path.display())]
+    Undeclared {
+        /// The backup.
+        backup_id: i64,
+        /// The module the root belongs to.
+        module: String,
+        /// The recorded path.
+        path: PathBuf,
+    },
     /// A module's `paths` take in what no module may own: upkeep's state directory (its
     /// ledger and backups), the updates directory, or the whole file system. A rollback
     /// of such a path would restore over the very records that vouch for it.
@@ -321,6 +332,11 @@ pub struct RestoreSelection {
     pub modules: Vec<String>,
     /// Only these archive labels (empty: all).
     pub labels: Vec<String>,
+    /// When given, the paths a restore may write: every selected root must be one of these
+    /// or lie inside one, or nothing is restored. Callers pass the modules' currently
+    /// declared paths, so a ledger row (or a changed declaration) never sends a restore
+    /// elsewhere.
+    pub within: Option<Vec<PathBuf>>,
 }
 
 /// The roots of a backup that a selection covers.
@@ -370,6 +386,17 @@ pub fn restore(
         return Err(BackupError::Nothing {
             action: "restore",
             reason: format!("backup {} holds nothing in the selection", row.id),
+        });
+    }
+    if let Some(within) = &selection.within
+        && let Some(stray) = roots
+            .iter()
+            .find(|r| !within.iter().any(|w| Path::new(&r.path).starts_with(w)))
+    {
+        return Err(BackupError::Undeclared {
+            backup_id: row.id,
+            module: stray.module.clone(),
+            path: PathBuf::from(&stray.path),
         });
     }
     let targets: Vec<Root> = roots

@@ -249,7 +249,24 @@ fn selection(request: &RestoreRequest) -> RestoreSelection {
         categories: request.only.clone(),
         modules: request.modules.clone(),
         labels: Vec::new(),
+        within: None,
     }
+}
+
+/// Every path the manifest's modules declare now, which is where a restore may write.
+/// Without a manifest at all (restoring after losing it) there is nothing to check
+/// against, and the ledger's paths are taken as recorded.
+fn declared_paths(ctx: &Context) -> Result<Option<Vec<std::path::PathBuf>>, Error> {
+    let manifest = match ctx.manifest() {
+        Ok(manifest) => manifest,
+        Err(Error::Manifest(
+            crate::manifest::ManifestError::NotFound
+            | crate::manifest::ManifestError::Missing { .. },
+        )) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let roots = backup::roots_for(&manifest, ctx.state_dir(), BackupKind::Module, &[], true)?;
+    Ok(Some(roots.into_iter().map(|r| r.path.into()).collect()))
 }
 
 /// Restore a backup over the live paths (after `confirm` says yes), taking a backup of
@@ -282,12 +299,16 @@ pub fn restore(
     };
     let config = ctx.resolved().backup.clone();
     let pre = (!request.no_pre_backup).then_some((&pre_request, &config));
+    let selection = RestoreSelection {
+        within: declared_paths(ctx)?,
+        ..selection(request)
+    };
     let mut ledger = ctx.ledger()?;
     Ok(backup::restore(
         &mut ledger,
         ctx.state_dir(),
         &row,
-        &selection(request),
+        &selection,
         pre,
     )?)
 }

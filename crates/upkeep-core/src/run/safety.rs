@@ -132,6 +132,15 @@ pub(super) async fn after_update(
     roll_back(safety, cause, backup_id, invocation, cancel).await
 }
 
+/// A restore of everything the pre-update backup holds, bounded by the paths the module
+/// declares now (the backup was just taken of them, so they agree unless a row lies).
+fn declared(safety: &Safety) -> RestoreSelection {
+    RestoreSelection {
+        within: Some(safety.roots.iter().map(|r| r.path.clone().into()).collect()),
+        ..RestoreSelection::default()
+    }
+}
+
 async fn roll_back(
     safety: &Safety,
     cause: String,
@@ -146,8 +155,7 @@ async fn roll_back(
             .call(move |ledger| backup::find(ledger, &backup_id.to_string()))
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let selection = RestoreSelection::default();
-        backup::restore(&mut ledger, &s.state_dir, &row, &selection, None)
+        backup::restore(&mut ledger, &s.state_dir, &row, &declared(&s), None)
             .map(|_| ())
             .map_err(|e| crate::message::failed_to(&e))
     })

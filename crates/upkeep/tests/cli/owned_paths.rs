@@ -106,3 +106,46 @@ fn module_code_outside_the_updates_directory_is_refused() {
     );
     assert!(!host.root.join("ran").exists());
 }
+
+#[test]
+fn a_restore_writes_only_where_the_module_declares_its_paths_now() {
+    let mut host = Host::new();
+    let (old, new) = (host.root.join("srv/old"), host.root.join("srv/new"));
+    for dir in [&old, &new] {
+        fs_err::create_dir_all(dir).unwrap();
+    }
+    fs_err::write(old.join("db"), "backed up").unwrap();
+    let declare = |host: &mut Host, path: &std::path::Path| {
+        host.manifest_toml(&format!(
+            "[[module]]\nname = \"app\"\ncommand = [\"true\"]\npaths = [{:?}]\n",
+            path.display().to_string()
+        ));
+    };
+    declare(&mut host, &old);
+    host.upkeep()
+        .args(["backup", "create", "--module", "app", "--name", "before"])
+        .assert()
+        .success();
+    fs_err::write(old.join("db"), "changed since").unwrap();
+    // The module now declares another path: the backup's recorded one is not its to write.
+    declare(&mut host, &new);
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["backup", "restore", "before", "--yes"])
+            .assert(),
+    );
+    assert_eq!(code, 7, "{stderr}");
+    assert!(stderr.contains("no longer declares that path"), "{stderr}");
+    assert_eq!(
+        fs_err::read_to_string(old.join("db")).unwrap(),
+        "changed since"
+    );
+    // Declared again, it restores.
+    declare(&mut host, &old);
+    host.upkeep()
+        .args(["backup", "restore", "before", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(fs_err::read_to_string(old.join("db")).unwrap(), "backed up");
+}
