@@ -2,8 +2,9 @@
 //! its code from the git tag of that version (the seeds' `<module>-v<version>-<timestamp>`),
 //! its data from the backup taken when that version was in place, then its health check.
 //!
-//! A tag's commit is recorded in the ledger when upkeep creates the tag or first uses it;
-//! a tag that points elsewhere later has moved, and the rollback is refused. Restoring the
+//! A tag's commit is recorded in the ledger when upkeep creates the tag after a healthy
+//! update; only such a tag is used (one the ledger does not know is ignored, whatever its
+//! name), and one that points elsewhere later has moved, and the rollback is refused. Restoring the
 //! code rewrites the module's folder to the tagged tree (files added since are removed),
 //! approves the restored folder's checksum (audit entry), and sets the manifest's declared
 //! `version` to the target so the next run does not upgrade straight back.
@@ -20,7 +21,7 @@ use crate::state::health::{HealthPhase, HealthRecord};
 use crate::state::rollbacks::{
     ModuleAfterRollback, RollbackRecord, RollbackResult, RollbackTrigger,
 };
-use crate::state::tags::GitTagRow;
+
 use crate::state::{Ledger, StateError, now_ms};
 
 /// Where to roll back to.
@@ -482,7 +483,7 @@ fn resolve_target(
     Ok((version, backup))
 }
 
-/// The newest tag of `version`, checked against the ledger (and recorded at first use).
+/// The newest tag of `version` that the ledger recorded, checked against its commit.
 fn code_tag(
     manifest: &Manifest,
     ledger: &mut Ledger,
@@ -492,9 +493,12 @@ fn code_tag(
     if spec.dir.is_none() {
         return Ok(None);
     }
+    // Only a tag the ledger vouches for: one upkeep made (or recorded) with its commit when
+    // that version was healthy. A tag anyone pushed since, however new its name, is not
+    // trusted with code that will run.
     let Some((_, tag)) = tags(manifest, ledger, &spec.name)
         .into_iter()
-        .find(|(v, _)| v == version)
+        .find(|(v, t)| v == version && t.recorded.is_some())
     else {
         return Ok(None);
     };
@@ -505,16 +509,6 @@ fn code_tag(
             recorded,
             found: tag.commit,
         });
-    }
-    if tag.recorded.is_none() {
-        let row = GitTagRow {
-            tag: tag.tag.clone(),
-            module: spec.name.clone(),
-            version: version.to_owned(),
-            commit_id: tag.commit.clone(),
-            created_ms: now_ms(),
-        };
-        ledger.record_git_tag(&row, None)?;
     }
     Ok(Some(tag))
 }

@@ -453,3 +453,33 @@ fn a_first_setup_installs_the_declared_version_and_leaves_a_pending_update_pendi
     let update = upkeep_vars(&fs_err::read_to_string(host.root.join("update.env")).unwrap());
     assert_eq!(update["UPKEEP_TARGET_VERSION"], "1.5.0");
 }
+
+#[test]
+fn rollback_takes_code_only_from_a_tag_the_ledger_vouches_for() {
+    let mut host = Host::new();
+    git(&host.updates, &["init", "-q"]);
+    release(&mut host, "1.0.0");
+    host.upkeep().arg("run").assert().success();
+    release(&mut host, "2.0.0");
+    host.upkeep().arg("run").assert().success();
+    // Someone who can push tags puts a newer-looking 1.0.0 tag on a commit of their own.
+    let index = host.updates.join("app/index.py");
+    let mine = fs_err::read_to_string(&index).unwrap();
+    fs_err::write(&index, "def main(args):\n    open('/tmp/pwned', 'w')\n").unwrap();
+    git(&host.updates, &["commit", "-qam", "theirs"]);
+    git(&host.updates, &["tag", "app-v1.0.0-29991231235959"]);
+    git(&host.updates, &["reset", "-q", "--hard", "HEAD~1"]);
+    let (code, stdout, stderr) = output(
+        &host
+            .upkeep()
+            .args(["--json", "rollback", "app", "--to", "1.0.0", "--yes"])
+            .assert(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_ne!(
+        report["tag"]["tag"], "app-v1.0.0-29991231235959",
+        "{report:#}"
+    );
+    assert_eq!(fs_err::read_to_string(&index).unwrap(), mine);
+}
