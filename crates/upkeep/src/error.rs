@@ -353,6 +353,10 @@ fn run(err: &RunError) -> Class {
         RunError::State(e) => state(e),
         RunError::Plan(e) => plan(e),
         RunError::WriteBack(e) => write_back(e),
+        RunError::HolderAlive { .. } => Class::hint(
+            Kind::LockHeld,
+            "wait for that run to finish; upkeep.lock is upkeep's and must not be deleted",
+        ),
         RunError::Recovery(_) | RunError::Runtime(_) => Class::new(Kind::Internal),
     }
 }

@@ -98,6 +98,25 @@ impl Token {
     }
 }
 
+/// When process `pid` started (ms since the epoch, to about a second), if it exists: its
+/// start in clock ticks since boot (`/proc/PID/stat`, field 22) plus the boot time. Tells
+/// a live process from another that was given the same id later.
+pub fn process_started_ms(pid: u32) -> Option<i64> {
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: i64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot_s: i64 = fs_err::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())?;
+    let per_s = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)?;
+    Some(boot_s * 1000 + ticks * 1000 / per_s)
+}
+
 /// SIGKILL every process still carrying a token of the upkeep process `pid` (a run that
 /// was killed: its modules and their descendants outlive it and would go on changing files
 /// under the next run). Returns how many were killed. Bounded to about a second.

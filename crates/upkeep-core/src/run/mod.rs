@@ -108,6 +108,17 @@ pub enum RunError {
     /// The targets are invalid.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A run the ledger has without an end is still running (the lock file was deleted
+    /// under it): nothing is recovered or run.
+    #[error(
+        "take over from run {run_id}: its upkeep (pid {pid}) is still running although the run lock was free (was `upkeep.lock` deleted?)"
+    )]
+    HolderAlive {
+        /// The run.
+        run_id: i64,
+        /// Its upkeep's process.
+        pid: u32,
+    },
     /// Undoing what an interrupted run left half-done failed.
     #[error("recover from an interrupted run")]
     Recovery(#[source] Box<crate::backup::BackupError>),
@@ -283,6 +294,7 @@ fn recover(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<bool, RunError> {
+    refuse_live_holders(ledger)?;
     let routing = &options.notify.routing;
     let tell =
         |run, running: &[String]| routing.rows(&[notify_events::run_interrupted(run, running)]);
@@ -320,6 +332,21 @@ fn recover(
         });
     }
     Ok(anything)
+}
+
+/// A run without an end whose process still lives was not interrupted: it runs, and the
+/// lock was taken around it (its file deleted and made anew). Recovering would stop its
+/// modules and restore under it, so this run does not go on. A process that started
+/// after the run began is another one that was given the same id: the run's holder is gone.
+fn refuse_live_holders(ledger: &Ledger) -> Result<(), RunError> {
+    for (run_id, pid, started_ms) in ledger.unfinished_runs()? {
+        let same = crate::exec::process_started_ms(pid)
+            .is_some_and(|process_started| process_started <= started_ms + 1000);
+        if same && pid != std::process::id() {
+            return Err(RunError::HolderAlive { run_id, pid });
+        }
+    }
+    Ok(())
 }
 
 /// Remove what restores killed before they finished left beside the modules' paths

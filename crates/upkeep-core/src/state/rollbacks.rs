@@ -269,6 +269,32 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(err())
     }
 
+    /// The runs without an end: `(id, pid, started_ms)` of each.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn unfinished_runs(&self) -> Result<Vec<(i64, u32, i64)>, StateError> {
+        let err = || sqlite("find unfinished runs", self.path());
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, pid, started_ms FROM runs WHERE finished_ms IS NULL")
+            .map_err(err())?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map(|rows| {
+            rows.into_iter()
+                .filter_map(|(id, pid, started)| Some((id, u32::try_from(pid).ok()?, started)))
+                .collect()
+        })
+        .map_err(err())
+    }
+
     /// The process id recorded for a run.
     ///
     /// # Errors

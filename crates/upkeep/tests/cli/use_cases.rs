@@ -483,3 +483,22 @@ fn rollback_takes_code_only_from_a_tag_the_ledger_vouches_for() {
     );
     assert_eq!(fs_err::read_to_string(&index).unwrap(), mine);
 }
+
+#[test]
+fn a_run_whose_lock_file_was_deleted_is_not_taken_for_an_interrupted_one() {
+    let mut host = Host::new();
+    let gate = crate::fixture::Gate::manifest(&mut host);
+    let holder = gate.hold(&host);
+    fs_err::remove_file(host.state.join("upkeep.lock")).unwrap();
+    // (A timeout, so that a run that wrongly took over does not wait on the gate forever.)
+    let (code, _, stderr) = output(&host.upkeep().args(["run", "--timeout", "5s"]).assert());
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("is still running"), "{stderr}");
+    // The first run was neither stopped nor marked interrupted: it finishes as it would.
+    gate.open(holder);
+    let result: String = host
+        .ledger()
+        .query_row("SELECT result FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(result, "succeeded");
+}
