@@ -1,7 +1,7 @@
 //! Which paths a backup takes: the modules' declared `paths`, expanded, of the categories
 //! a backup kind includes, and never one that no module may own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{BackupError, BackupKind};
 use crate::manifest::{Manifest, PathCategory};
@@ -38,6 +38,16 @@ pub fn roots_for(
             });
         }
     }
+    let off_limits = [
+        (
+            "upkeep's state directory (its ledger and backups)",
+            resolved(state_dir),
+        ),
+        (
+            "the updates directory (the manifest and the modules' code)",
+            resolved(&manifest.root),
+        ),
+    ];
     let mut roots = Vec::new();
     for spec in &manifest.modules {
         if !modules.is_empty() && !modules.contains(&spec.name) {
@@ -57,7 +67,7 @@ pub fn roots_for(
                 continue;
             }
             let path = placeholders::expand(&owned.template, &context)?;
-            if let Some(what) = forbidden(&path, state_dir, &manifest.root) {
+            if let Some(what) = forbidden(&path, &off_limits) {
                 return Err(BackupError::Forbidden {
                     module: spec.name.clone(),
                     path,
@@ -79,17 +89,23 @@ pub fn roots_for(
 /// What `path` takes in that no module may own, if anything: it is `/`, or it is or holds
 /// the state directory or the updates directory (compared as written and, where they
 /// exist, with links resolved).
-fn forbidden(path: &Path, state_dir: &Path, updates_dir: &Path) -> Option<&'static str> {
-    let resolved = |p: &Path| fs_err::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let holds =
-        |inner: &Path| inner.starts_with(path) || resolved(inner).starts_with(resolved(path));
+fn forbidden(
+    path: &Path,
+    off_limits: &[(&'static str, (PathBuf, PathBuf))],
+) -> Option<&'static str> {
     if path.parent().is_none() {
-        Some("the whole file system")
-    } else if holds(state_dir) {
-        Some("upkeep's state directory (its ledger and backups)")
-    } else if holds(updates_dir) {
-        Some("the updates directory (the manifest and the modules' code)")
-    } else {
-        None
+        return Some("the whole file system");
     }
+    let path_resolved = fs_err::canonicalize(path).ok();
+    off_limits.iter().find_map(|(what, (written, real))| {
+        let holds = written.starts_with(path)
+            || path_resolved.as_ref().is_some_and(|p| real.starts_with(p));
+        holds.then_some(*what)
+    })
+}
+
+/// `path` as written and with its links resolved (as written when it does not exist).
+fn resolved(path: &Path) -> (PathBuf, PathBuf) {
+    let real = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    (path.to_path_buf(), real)
 }

@@ -46,13 +46,7 @@ fn or_dash(value: Option<&str>) -> String {
     value.map_or_else(|| "-".to_owned(), str::to_owned)
 }
 
-/// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
-pub(crate) fn timestamp(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(
-        |_| ms.to_string(),
-        |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
-    )
-}
+pub(crate) use upkeep_core::ops::query::timestamp;
 
 /// Manifest diagnostics, compiler style, on stderr.
 pub(crate) fn diagnostics(diagnostics: &[Diagnostic]) {
