@@ -121,6 +121,13 @@ impl Host {
         .unwrap()
     }
 
+    /// The one value `sql` selects from the ledger.
+    pub(crate) fn scalar<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        self.ledger()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Outcomes recorded for `run_id`, as (module, outcome) sorted by module.
     pub(crate) fn outcomes(&self, run_id: i64) -> Vec<(String, String)> {
         let conn = self.ledger();

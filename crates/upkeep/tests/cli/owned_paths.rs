@@ -40,10 +40,7 @@ fn a_module_owning_the_state_directory_the_updates_directory_or_root_does_not_ru
         assert_eq!(code, 4, "{path}: {stderr}");
         assert!(stderr.contains(what), "{path}: {stderr}");
     }
-    let backups: i64 = host
-        .ledger()
-        .query_row("SELECT count(*) FROM backups", [], |r| r.get(0))
-        .unwrap();
+    let backups: i64 = host.scalar("SELECT count(*) FROM backups");
     assert_eq!(backups, 0);
 }
 

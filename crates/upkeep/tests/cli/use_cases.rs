@@ -100,10 +100,6 @@ fn telling_settings(path: &Path, told: &Path) {
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "install, read the unit, then run it as systemd would"
-)]
 fn a_timer_unit_runs_with_the_manifest_state_and_settings_it_was_installed_with() {
     let mut host = Host::new();
     host.manifest_toml("[[module]]\nname = \"a\"\ncommand = [\"true\"]\n");
@@ -158,14 +154,7 @@ fn a_timer_unit_runs_with_the_manifest_state_and_settings_it_was_installed_with(
         "{}",
         String::from_utf8_lossy(&ran.stderr)
     );
-    let trigger: String = host
-        .ledger()
-        .query_row(
-            "SELECT trigger FROM runs ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let trigger: String = host.scalar("SELECT trigger FROM runs ORDER BY id DESC LIMIT 1");
     assert_eq!(trigger, "schedule:nightly");
     let told = fs_err::read_to_string(&told).unwrap();
     assert!(told.contains("run_finished"), "{told}");
@@ -319,14 +308,8 @@ fn a_manual_rollback_takes_the_users_backup_settings() {
         .args(["rollback", "app", "--to", "1.0.0", "--yes"])
         .assert()
         .success();
-    let compression: String = host
-        .ledger()
-        .query_row(
-            "SELECT compression FROM backups WHERE reason = 'pre-rollback'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let compression: String =
+        host.scalar("SELECT compression FROM backups WHERE reason = 'pre-rollback'");
     assert_eq!(compression, "none");
 }
 
@@ -437,14 +420,8 @@ fn a_first_setup_installs_the_declared_version_and_leaves_a_pending_update_pendi
         setup["UPKEEP_TARGET_VERSION"], "",
         "a setup installs what is declared"
     );
-    let upstream: Option<String> = host
-        .ledger()
-        .query_row(
-            "SELECT upstream_version FROM modules WHERE name = 'app'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let upstream: Option<String> =
+        host.scalar("SELECT upstream_version FROM modules WHERE name = 'app'");
     assert_eq!(upstream, None, "the update was not taken");
     // The update is still on offer, and the next run takes it.
     let (_, stdout, _) = output(&host.upkeep().arg("plan").assert());
@@ -496,9 +473,6 @@ fn a_run_whose_lock_file_was_deleted_is_not_taken_for_an_interrupted_one() {
     assert!(stderr.contains("is still running"), "{stderr}");
     // The first run was neither stopped nor marked interrupted: it finishes as it would.
     gate.open(holder);
-    let result: String = host
-        .ledger()
-        .query_row("SELECT result FROM runs WHERE id = 1", [], |r| r.get(0))
-        .unwrap();
+    let result: String = host.scalar("SELECT result FROM runs WHERE id = 1");
     assert_eq!(result, "succeeded");
 }
