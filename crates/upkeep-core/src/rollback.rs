@@ -652,6 +652,7 @@ fn health(
         grace: Duration::from_secs(5),
         display: None,
         log_made: false,
+        log_cap: Some(crate::exec::DEFAULT_LOG_CAP),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -481,6 +481,15 @@ impl Settings {
         }
     }
 
+    /// The most bytes a module's log keeps in one run (`logging.max_module_log_mb`).
+    pub fn module_log_cap(&self) -> u64 {
+        u64::try_from(self.int("logging.max_module_log_mb"))
+            .unwrap_or(1)
+            .max(1)
+            * 1024
+            * 1024
+    }
+
     /// How many log directories of each kind a run keeps (`logging.max_log_files`).
     pub fn keep_logs(&self) -> usize {
         usize::try_from(self.int("logging.max_log_files"))

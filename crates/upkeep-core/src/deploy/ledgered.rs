@@ -225,6 +225,7 @@ fn run_command(
         grace: std::time::Duration::from_secs(5),
         display: None,
         log_made: false,
+        log_cap: Some(crate::exec::DEFAULT_LOG_CAP),
     };
     let finished = crate::exec::run_blocking(&invocation);
     let detail = match &finished.exit {

@@ -265,6 +265,7 @@ fn invocation(
             script.sha256.get(..12).unwrap_or("")
         )),
         log_made: false,
+        log_cap: Some(crate::exec::DEFAULT_LOG_CAP),
     }
 }
 

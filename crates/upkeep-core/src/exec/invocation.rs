@@ -17,6 +17,10 @@ pub enum Stream {
     Stderr,
 }
 
+/// The log cap of a process whose caller has no setting for it: update-source commands,
+/// notification commands, one-time and pre-run scripts.
+pub const DEFAULT_LOG_CAP: u64 = 64 * 1024 * 1024;
+
 /// Receives output lines when a module's output is streamed.
 pub type LineSink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 
@@ -44,6 +48,9 @@ pub struct Invocation {
     /// ahead): [`run`](super::run) only opens it for appending. Otherwise it creates the file and
     /// writes that line.
     pub log_made: bool,
+    /// The most bytes its log keeps (its start and its end, with a marker between for what
+    /// was dropped); `None` keeps everything.
+    pub log_cap: Option<u64>,
 }
 
 impl std::fmt::Debug for Invocation {

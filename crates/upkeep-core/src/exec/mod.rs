@@ -38,6 +38,7 @@
 mod blocking;
 mod capture;
 mod invocation;
+mod log_cap;
 mod output;
 pub mod python;
 mod spawn;
@@ -48,7 +49,9 @@ mod warm;
 pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
 pub use capture::{Captured, capture, capture_with};
 pub(crate) use invocation::create_log;
-pub use invocation::{Exit, Finished, Invocation, LineSink, Stream, command_line, log_header};
+pub use invocation::{
+    DEFAULT_LOG_CAP, Exit, Finished, Invocation, LineSink, Stream, command_line, log_header,
+};
 pub use stop::{kill_leftovers, process_started_ms};
 pub use supervise::run;
 pub use warm::{Interpreter, PythonModule, Warm, start_failed};

@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::invocation::{Exit, Finished, Invocation, command_line, open_log, read_tail};
+use super::log_cap::{CHECK_EVERY, Capper};
 use super::output::spawn_readers;
 use super::spawn;
 use super::stop::{TOKEN_VAR, Token, adopt_orphans, terminate};
@@ -211,18 +212,33 @@ pub(super) async fn supervise(
             None => std::future::pending().await,
         }
     };
-    let exit = tokio::select! {
-        status = child.wait() => match status {
-            Ok(status) => status.code().map_or_else(|| Exit::Signal(status.signal().unwrap_or(0)), Exit::Code),
-            Err(err) => Exit::SpawnFailed(format!("wait for the process: {err}")),
-        },
-        () = timeout => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::TimedOut }
-        () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token).await; Exit::Cancelled }
+    tokio::pin!(timeout);
+    let mut capper = invocation.log_cap.map(Capper::new);
+    let mut checks = tokio::time::interval(CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let exit = loop {
+        tokio::select! {
+            status = child.wait() => break match status {
+                Ok(status) => status.code().map_or_else(|| Exit::Signal(status.signal().unwrap_or(0)), Exit::Code),
+                Err(err) => Exit::SpawnFailed(format!("wait for the process: {err}")),
+            },
+            () = &mut timeout => { terminate(&mut child, pgid, invocation.grace, &token).await; break Exit::TimedOut }
+            () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token).await; break Exit::Cancelled }
+            _ = checks.tick(), if capper.is_some() => {
+                if let Some(Err(err)) = capper.as_mut().map(|c| c.check(&log)) {
+                    tracing::warn!(log = %invocation.log_path.display(), "could not cap the log: {err}");
+                    capper = None;
+                }
+            }
+        }
     };
     if let Some(task) = output {
         // A background grandchild may keep the pipes open forever; stop reading shortly
         // after the module itself is gone.
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+    }
+    if let Some(Err(err)) = capper.map(|c| c.finish(&mut log)) {
+        tracing::warn!(log = %invocation.log_path.display(), "could not cap the log: {err}");
     }
     let tail = if exit.success() {
         String::new()
@@ -328,6 +344,7 @@ mod tests {
             grace: Duration::from_secs(1),
             display: None,
             log_made: false,
+            log_cap: None,
         };
         let finished = run_blocking(&invocation);
         let expected = format!(

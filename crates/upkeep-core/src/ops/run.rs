@@ -112,6 +112,7 @@ fn options(ctx: &Context, request: &RunRequest, trigger: String) -> RunOptions {
         options.backup.min_free_bytes = *min_free;
     }
     options.keep_logs = Some(settings.keep_logs);
+    options.log_cap = Some(settings.module_log_cap);
     options
 }
 

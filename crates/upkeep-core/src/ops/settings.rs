@@ -24,6 +24,8 @@ pub struct Resolved {
     pub retention: Retention,
     /// Log directories of each kind a run keeps.
     pub keep_logs: usize,
+    /// The most bytes a module's log keeps in one run (`logging.max_module_log_mb`).
+    pub module_log_cap: u64,
     /// How often the daemon asks the update sources.
     pub update_check_interval: Duration,
     /// Whether due schedules run (`schedule.enabled`).
@@ -39,6 +41,7 @@ impl Resolved {
             backup: settings.backup_config(),
             retention: settings.retention(),
             keep_logs: settings.keep_logs(),
+            module_log_cap: settings.module_log_cap(),
             update_check_interval: settings.update_check_interval(),
             schedules_enabled: settings.schedules_enabled(),
         }

@@ -83,6 +83,7 @@ pub(super) fn job_for(
         grace: ctx.options.grace,
         display: log_display(spec),
         log_made: state.logs.take(index),
+        log_cap: ctx.options.log_cap,
     };
     Ok(Job {
         index,

@@ -71,6 +71,9 @@ pub struct RunOptions {
     /// ones, this run's included; older ones are deleted while the run's modules run.
     /// `None` keeps them all.
     pub keep_logs: Option<usize>,
+    /// The most bytes one module's log keeps in a run (its start and its end); `None`
+    /// keeps everything.
+    pub log_cap: Option<u64>,
 }
 
 impl RunOptions {
@@ -92,6 +95,7 @@ impl RunOptions {
             backup: crate::backup::BackupConfig::default(),
             notify: crate::notify::Notifier::default(),
             keep_logs: None,
+            log_cap: Some(crate::exec::DEFAULT_LOG_CAP),
         }
     }
 }

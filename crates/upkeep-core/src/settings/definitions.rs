@@ -53,6 +53,7 @@ const IN_EFFECT: &[&str] = &[
     "safety.require_backup_before_update",
     "safety.min_disk_space_mb",
     "logging.max_log_files",
+    "logging.max_module_log_mb",
 ];
 
 impl Definition {
@@ -266,5 +267,12 @@ pub const DEFINITIONS: &[Definition] = &[
         int(1, 100_000),
         "10",
         "log directories kept of each kind (runs, rollbacks, pre-runs), the newest; older ones are deleted during the next run"
+    ),
+    def!(
+        "logging",
+        "max_module_log_mb",
+        int(1, 1_048_576),
+        "64",
+        "the most one module's log keeps in a run, in MiB: its first and last half, with a marker for what was dropped between"
     ),
 ];

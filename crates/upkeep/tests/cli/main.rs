@@ -5,6 +5,7 @@ mod fixture;
 
 mod files;
 mod groups;
+mod logs;
 
 mod checks;
 mod checksums;
