@@ -33,7 +33,7 @@
 //! streamed output in `output.rs`; stopping a group, its strays and leftovers in
 //! `stop.rs`; a pre-started Python interpreter in `warm.rs` and `python.rs`; running to
 //! the end from synchronous code in `blocking.rs`; short helper commands whose output is
-//! read in `capture.rs`.
+//! read in `capture.rs`; the cap on a log's size in `log_cap.rs`.
 
 mod blocking;
 mod capture;

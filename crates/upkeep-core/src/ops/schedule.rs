@@ -167,7 +167,9 @@ pub fn install(ctx: &Context, dir: &UnitDir) -> Result<Vec<PathBuf>, Error> {
     let exe = std::env::current_exe().map_err(io("find the upkeep binary"))?;
     let mut written = Vec::new();
     for row in list(ctx)?.iter().filter(|r| r.enabled) {
-        let (service, timer) = store::systemd_units(row, &exe, &passed_on)?;
+        let now = jiff::Timestamp::from_millisecond(ctx.clock().now_ms())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let (service, timer) = store::systemd_units(row, &exe, &passed_on, now)?;
         for (name, body) in [
             (format!("upkeep-{}.service", row.name), service),
             (format!("upkeep-{}.timer", row.name), timer),

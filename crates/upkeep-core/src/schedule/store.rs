@@ -249,11 +249,13 @@ pub fn systemd_units(
     row: &ScheduleRow,
     exe: &Path,
     passed_on: &[std::ffi::OsString],
+    now: jiff::Timestamp,
 ) -> Result<(String, String), ScheduleError> {
     let spec = spec_of(row)?;
     let calendar = spec
         .on_calendar()
         .ok_or_else(|| ScheduleError::NoCalendar(row.name.clone()))?;
+    let gaps = gap_entries(&spec, &row.time_zone, now)?;
     let quote = |p: &std::ffi::OsStr| shell_escape::escape(p.to_string_lossy()).into_owned();
     let places: Vec<String> = passed_on.iter().map(|a| quote(a)).collect();
     let service = format!(
@@ -266,11 +268,41 @@ pub fn systemd_units(
     );
     let timer = format!(
         "[Unit]\nDescription=upkeep schedule `{name}`: {what}\n\n\
-         [Timer]\nOnCalendar={calendar} {zone}\nPersistent=true\nUnit=upkeep-{name}.service\n\n\
+         [Timer]\nOnCalendar={calendar} {zone}\n{gaps}Persistent=true\nUnit=upkeep-{name}.service\n\n\
          [Install]\nWantedBy=timers.target\n",
         name = row.name,
         what = spec.describe(),
         zone = row.time_zone,
     );
     Ok((service, timer))
+}
+
+/// How far ahead `schedule install` lists the firings systemd would miss.
+pub const GAP_YEARS: i16 = 10;
+
+/// `OnCalendar=` lines for the firings within [`GAP_YEARS`] of `now` that fall on a
+/// wall time the clocks skip (see [`crate::schedule::Spec::gap_firings`]), in UTC, with a
+/// comment saying why; empty when there are none.
+fn gap_entries(spec: &Spec, zone: &str, now: jiff::Timestamp) -> Result<String, ScheduleError> {
+    let tz = time_zone(zone)?;
+    let until = now
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().years(GAP_YEARS))
+        .map_or(now, |z| z.timestamp());
+    let firings = spec.gap_firings(now, until, &tz);
+    let Some(last) = firings.last() else {
+        return Ok(String::new());
+    };
+    let mut text = format!(
+        "# On these days the clocks in {zone} skip the scheduled time; upkeep fires at the \
+         change, systemd's calendar above would not. Listed up to {}: run \
+         `upkeep schedule install` again before then.\n",
+        last.strftime("%Y-%m-%d")
+    );
+    let lines: Vec<String> = firings
+        .iter()
+        .map(|at| format!("OnCalendar={} UTC\n", at.strftime("%Y-%m-%d %H:%M:%S")))
+        .collect();
+    text.push_str(&lines.concat());
+    Ok(text)
 }

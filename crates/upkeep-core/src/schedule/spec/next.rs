@@ -29,6 +29,50 @@ impl Spec {
         None
     }
 
+    /// The firings within `from..until` that systemd's `OnCalendar=` value for this spec
+    /// (see [`Spec::on_calendar`]) would miss: on a day whose clocks go forward over a
+    /// scheduled wall time, upkeep fires at the transition and systemd skips the day. A
+    /// transition whose end is itself a scheduled time is not one of them (both fire then).
+    /// `schedule install` writes these as one-off entries next to the calendar value.
+    pub fn gap_firings(&self, from: Timestamp, until: Timestamp, tz: &TimeZone) -> Vec<Timestamp> {
+        let Some(matcher) = self.matcher() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for transition in tz.following(from) {
+            let at = transition.timestamp();
+            if at >= until {
+                break;
+            }
+            let Ok(just_before) = at.checked_sub(SignedDuration::from_nanos(1)) else {
+                continue;
+            };
+            let before = tz.to_offset(just_before);
+            if transition.offset() <= before {
+                continue;
+            }
+            // The wall times that do not exist: from the transition read with the offset
+            // before it, up to the same instant read with the offset after it.
+            let start = at.to_zoned(TimeZone::fixed(before)).datetime();
+            let end = at.to_zoned(tz.clone()).datetime();
+            if matcher.fires_at(end) {
+                continue;
+            }
+            let mut wall = start;
+            while wall < end {
+                if matcher.fires_at(wall) {
+                    found.push(at);
+                    break;
+                }
+                let Ok(next) = wall.checked_add(SignedDuration::from_mins(1)) else {
+                    break;
+                };
+                wall = next;
+            }
+        }
+        found
+    }
+
     pub(super) fn matcher(&self) -> Option<Matcher> {
         let at = |at: &Time| Matcher {
             minutes: 1 << at.minute,
@@ -73,6 +117,15 @@ impl Matcher {
             || (self.last_day && date.day() == date.days_in_month());
         let dow = self.dow & (1 << date.weekday().to_sunday_zero_offset().unsigned_abs()) != 0;
         if self.either { dom || dow } else { dom && dow }
+    }
+
+    /// Whether the wall-clock time `wall` is one of the scheduled times.
+    fn fires_at(&self, wall: DateTime) -> bool {
+        wall.second() == 0
+            && wall.subsec_nanosecond() == 0
+            && self.day_matches(wall.date())
+            && self.hours & (1 << wall.hour().unsigned_abs()) != 0
+            && self.minutes & (1 << wall.minute().unsigned_abs()) != 0
     }
 
     /// The first firing on `date` strictly after `after`. Wall-clock times only grow
