@@ -662,12 +662,18 @@ fn health(
         Err(e) => return Ok(Err(format!("start the runtime: {e}"))),
     };
     let (_keep, cancel) = tokio::sync::watch::channel(false);
-    let (result, attempts) = runtime.block_on(crate::run::safety::attempt_health(
-        check,
-        HealthPhase::AfterRollback.as_str(),
-        &base,
-        cancel,
-    ));
+    let (result, attempts) = runtime.block_on(async {
+        let reloaded = crate::run::safety::reload(check, &base, cancel.clone()).await;
+        let (result, attempts) = crate::run::safety::attempt_health(
+            check,
+            HealthPhase::AfterRollback.as_str(),
+            &base,
+            cancel,
+        )
+        .await;
+        let note = crate::run::safety::reload_note(&reloaded);
+        (result.map_err(|detail| format!("{detail}{note}")), attempts)
+    });
     // A result the ledger cannot keep fails the rollback as a ledger error rather than
     // vanishing: `status` and `history` would otherwise miss the check.
     ledger.record_health(&HealthRecord {

@@ -9,6 +9,7 @@
 //! so nothing runs from an invalid manifest.
 
 mod diag;
+mod health;
 pub(crate) mod json_syntax;
 mod native;
 mod seed;
@@ -134,6 +135,10 @@ pub struct HealthCheck {
     pub retries: u32,
     /// Pause between attempts.
     pub interval: Duration,
+    /// What makes restored files take effect (e.g. `systemctl reload nginx`): run after a
+    /// rollback's restore and before the check runs again, so that a service that
+    /// re-reads its configuration only when told is judged on the restored one.
+    pub reload: Option<Vec<String>>,
 }
 
 impl HealthCheck {
@@ -335,6 +340,7 @@ pub(crate) struct RawHealth {
     pub(crate) timeout: Option<Spanned<String>>,
     pub(crate) retries: Option<u32>,
     pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) reload: Option<Spanned<Vec<String>>>,
 }
 
 /// The kind as written, before module folders are checked.

@@ -13,6 +13,7 @@
 //! depends_on = ["postgres"]
 //! paths = { config = ["/etc/gogs"], data = ["{data}/gogs"] }   # or a plain list (data)
 //! health = { command = ["curl", "-fsS", "http://127.0.0.1:3000/"], retries = 5, interval = "2s" }
+//!                              # reload = "systemctl reload gogs" after a rollback's restore
 //! rollback = true               # restore `paths` when the update or health check fails
 //! source = { type = "git", url = "https://github.com/gogs/gogs.git", tag_pattern = "v{version}" }
 //! policy = { range = "^0.13", ask_before_major = true }
@@ -64,6 +65,7 @@ struct Health {
     timeout: Option<TomlSpanned<toml::Value>>,
     retries: Option<u32>,
     interval: Option<TomlSpanned<toml::Value>>,
+    reload: Option<TomlSpanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +127,7 @@ struct NativePolicy {
 const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
 const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout", "git_tags", "tag_format"];
 const HEALTH_FIELDS: &[&str] = &[
-    "command", "timeout", "retries", "interval", "rollback", "health",
+    "command", "timeout", "retries", "interval", "reload", "rollback", "health",
 ];
 const MODULE_FIELDS: &[&str] = &[
     "name",
@@ -471,6 +473,10 @@ fn health(value: &TomlSpanned<Health>, field: &str, reporter: &mut Reporter<'_>)
             .interval
             .as_ref()
             .and_then(|t| duration(t, &format!("{field}.interval"), reporter)),
+        reload: h
+            .reload
+            .as_ref()
+            .and_then(|c| argv(c, &format!("{field}.reload"), reporter)),
     }
 }
 

@@ -21,7 +21,7 @@ const TOP_FIELDS: &[&str] = &[
     "tagFormat",
 ];
 const DEFAULTS_FIELDS: &[&str] = &["rollback", "health"];
-const HEALTH_FIELDS: &[&str] = &["command", "timeout", "retries", "interval"];
+const HEALTH_FIELDS: &[&str] = &["command", "timeout", "retries", "interval", "reload"];
 const ENTRY_FIELDS: &[&str] = &[
     "name",
     "module",
@@ -293,7 +293,7 @@ impl Ctx<'_, '_> {
             self.type_error(
                 node,
                 field,
-                "an object with `command`, `timeout`, `retries`, `interval`",
+                "an object with `command`, `timeout`, `retries`, `interval`, `reload`",
             );
             return None;
         };
@@ -310,6 +310,7 @@ impl Ctx<'_, '_> {
                 "timeout" => health.timeout = self.duration(value, &sub),
                 "interval" => health.interval = self.duration(value, &sub),
                 "retries" => health.retries = self.count(value, &sub),
+                "reload" => health.reload = self.argv(value, &sub),
                 _ => {}
             }
         }

@@ -4,9 +4,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::diag::Reporter;
+use super::health::{check_default_health, health_check};
 use super::{
-    GitTags, HealthCheck, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawHealth,
-    RawKind, RawManifest, RawModule, Spanned, Spelling, sources,
+    GitTags, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawKind, RawManifest,
+    RawModule, Spanned, Spelling, sources,
 };
 use crate::duration::parse_duration;
 use crate::text::did_you_mean;
@@ -102,78 +103,6 @@ fn owned_paths(m: &RawModule, reporter: &mut Reporter<'_>) -> Vec<OwnedPath> {
         }
     }
     out
-}
-
-fn health_check(
-    m: &RawModule,
-    raw: &RawManifest,
-    reporter: &mut Reporter<'_>,
-) -> Option<HealthCheck> {
-    let health = m.health.as_ref()?;
-    let field = format!("{}.health", m.path);
-    let Some(command) = &health.command else {
-        let hint = "add `command`, e.g. [\"curl\", \"-fsS\", \"http://127.0.0.1:8080/health\"]";
-        reporter.error(
-            Some(health.span),
-            Some(field),
-            "health check without a `command`",
-            Some(hint.into()),
-        );
-        return None;
-    };
-    if command.value.is_empty() || command.value[0].is_empty() {
-        reporter.error(
-            Some(command.span),
-            Some(format!("{field}.command")),
-            "empty health command",
-            None,
-        );
-        return None;
-    }
-    let defaults = raw.default_health.as_ref();
-    let pick = |own: &Option<Spanned<String>>,
-                default: Option<&Spanned<String>>,
-                name: &str,
-                reporter: &mut Reporter<'_>| {
-        own.as_ref()
-            .map(|t| (t, format!("{field}.{name}")))
-            .or_else(|| default.map(|t| (t, format!("defaults.health.{name}"))))
-            .and_then(|(t, f)| timeout(t, &f, reporter))
-    };
-    let attempt_timeout = pick(
-        &health.timeout,
-        defaults.and_then(|d| d.timeout.as_ref()),
-        "timeout",
-        reporter,
-    );
-    let interval = pick(
-        &health.interval,
-        defaults.and_then(|d| d.interval.as_ref()),
-        "interval",
-        reporter,
-    );
-    Some(HealthCheck {
-        argv: command.value.clone(),
-        timeout: attempt_timeout.unwrap_or(HealthCheck::DEFAULT_TIMEOUT),
-        retries: health
-            .retries
-            .or_else(|| defaults.and_then(|d| d.retries))
-            .unwrap_or(0),
-        interval: interval.unwrap_or(HealthCheck::DEFAULT_INTERVAL),
-    })
-}
-
-/// Report a `command` in `defaults.health`, which applies to no module.
-fn check_default_health(health: Option<&RawHealth>, reporter: &mut Reporter<'_>) {
-    if let Some(command) = health.and_then(|h| h.command.as_ref()) {
-        let hint = "give each module its own `health.command`; defaults set only timeout, retries and interval";
-        reporter.error(
-            Some(command.span),
-            Some("defaults.health.command".into()),
-            "a default health check cannot have a command",
-            Some(hint.into()),
-        );
-    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -425,7 +354,7 @@ fn report_cycle(
     );
 }
 
-fn timeout(
+pub(super) fn timeout(
     value: &Spanned<String>,
     field: &str,
     reporter: &mut Reporter<'_>,

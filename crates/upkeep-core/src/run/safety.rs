@@ -164,11 +164,7 @@ async fn roll_back(
     // The re-check runs even after a cancel: the host must be known healthy or held.
     let (_, never) = watch::channel(false);
     let rechecked = match (&restored, &safety.health) {
-        (Ok(()), Some(check)) => {
-            health(safety, check, HealthPhase::AfterRollback, invocation, never)
-                .await
-                .map_err(|detail| format!("health check after the restore failed: {detail}"))
-        }
+        (Ok(()), Some(check)) => recheck(safety, check, invocation, never).await,
         (Ok(()), None) => Ok(()),
         (Err(err), _) => Err(err.clone()),
     };
@@ -205,6 +201,24 @@ async fn roll_back(
             reason: format!("could not record the rollback: {err}"),
         },
     }
+}
+
+/// After a rollback's restore: the reload, then the check again.
+async fn recheck(
+    safety: &Safety,
+    check: &HealthCheck,
+    invocation: &Invocation,
+    never: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let reloaded = reload(check, invocation, never.clone()).await;
+    health(safety, check, HealthPhase::AfterRollback, invocation, never)
+        .await
+        .map_err(|detail| {
+            format!(
+                "health check after the restore failed: {detail}{}",
+                reload_note(&reloaded)
+            )
+        })
 }
 
 /// What an automatic rollback's outcome means for the ledger: one that did not work holds
@@ -287,6 +301,45 @@ async fn health(
     // writer, which the run reports, rather than vanishing.
     safety.ledger.send(LedgerOp::Health(record));
     result
+}
+
+/// Run the check's `reload` command, if it has one, so that what a restore put back takes
+/// effect before the check judges it (a service that re-reads its configuration only when
+/// told would otherwise still serve the broken one). It gets the check's timeout and
+/// writes to the module's log.
+pub(crate) async fn reload(
+    check: &HealthCheck,
+    base: &Invocation,
+    cancel: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let Some(argv) = &check.reload else {
+        return Ok(());
+    };
+    let invocation = Invocation {
+        argv: argv.iter().map(Into::into).collect(),
+        timeout: Some(check.timeout),
+        stream: None,
+        display: Some("reload after the restore".to_owned()),
+        log_made: false,
+        ..base.clone()
+    };
+    let finished = exec::run(&invocation, cancel).await;
+    match finished.exit {
+        Exit::Code(0) => Ok(()),
+        Exit::Code(code) => Err(format!("exit code {code}")),
+        Exit::Signal(signal) => Err(format!("killed by signal {signal}")),
+        Exit::TimedOut => Err(format!("timed out after {:?}", check.timeout)),
+        Exit::Cancelled => Err("cancelled".to_owned()),
+        Exit::SpawnFailed(message) => Err(message),
+    }
+}
+
+/// What a failed reload adds to the failed re-check's detail.
+pub(crate) fn reload_note(reloaded: &Result<(), String>) -> String {
+    match reloaded {
+        Ok(()) => String::new(),
+        Err(err) => format!(" (the reload before it failed: {err})"),
+    }
 }
 
 /// Run a health check with its retries; the result and the attempts made.

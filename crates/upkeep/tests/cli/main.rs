@@ -18,6 +18,7 @@ mod output;
 mod owned_paths;
 mod policies;
 mod process_hygiene;
+mod reload;
 mod runs;
 mod safety;
 mod schedules;
