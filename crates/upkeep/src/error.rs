@@ -425,6 +425,10 @@ fn backup(err: &BackupError) -> Class {
             Kind::InvalidInput,
             "narrow the module's `paths` to what it owns (or use `--state-dir` to keep upkeep's state elsewhere)",
         ),
+        BackupError::Overlap { .. } => Class::hint(
+            Kind::InvalidInput,
+            "give each module paths of its own, or list the path under `shared` in both modules' `paths` if they really share it",
+        ),
         BackupError::LowSpace { .. } => Class::hint(
             Kind::LowSpace,
             "free some space, prune old backups with `upkeep backup prune`, or lower --min-free",

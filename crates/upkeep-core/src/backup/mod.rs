@@ -133,6 +133,24 @@ pub enum BackupError {
         /// What the path takes in.
         what: &'static str,
     },
+    /// Two modules own the same path, or one owns a path within the other's, and they have
+    /// not both declared it `shared`: a rollback of one would restore over the other's
+    /// update.
+    #[error(
+        "let module `{module}` own {}: module `{other}` owns {} too",
+        path.display(),
+        other_path.display()
+    )]
+    Overlap {
+        /// The module.
+        module: String,
+        /// Its expanded path.
+        path: PathBuf,
+        /// The other module.
+        other: String,
+        /// The other module's path.
+        other_path: PathBuf,
+    },
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),

@@ -1,5 +1,6 @@
 //! Which paths a backup takes: the modules' declared `paths`, expanded, of the categories
-//! a backup kind includes, and never one that no module may own.
+//! a backup kind includes, and never one that no module may own, nor one that another
+//! module owns too unless both declare it `shared`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +13,8 @@ use crate::state::backups::BackupRoot;
 fn includes(kind: BackupKind, category: PathCategory, include_logs: bool) -> bool {
     match (kind, category) {
         (_, PathCategory::Logs) => include_logs,
-        (BackupKind::Config, PathCategory::Data) | (BackupKind::Data, PathCategory::Config) => {
-            false
-        }
+        (BackupKind::Config, PathCategory::Data | PathCategory::Shared)
+        | (BackupKind::Data, PathCategory::Config) => false,
         _ => true,
     }
 }
@@ -48,6 +48,7 @@ pub fn roots_for(
             resolved(&manifest.root),
         ),
     ];
+    let claims = claims(manifest, state_dir);
     let mut roots = Vec::new();
     for spec in &manifest.modules {
         if !modules.is_empty() && !modules.contains(&spec.name) {
@@ -67,13 +68,7 @@ pub fn roots_for(
                 continue;
             }
             let path = placeholders::expand(&owned.template, &context)?;
-            if let Some(what) = forbidden(&path, &off_limits) {
-                return Err(BackupError::Forbidden {
-                    module: spec.name.clone(),
-                    path,
-                    what,
-                });
-            }
+            allowed(&spec.name, owned.category, &path, &off_limits, &claims)?;
             roots.push(BackupRoot {
                 label,
                 module: spec.name.clone(),
@@ -84,6 +79,77 @@ pub fn roots_for(
         }
     }
     Ok(roots)
+}
+
+/// Refuse `path` of `module` when no module may own it or another module owns it too.
+fn allowed(
+    module: &str,
+    category: PathCategory,
+    path: &Path,
+    off_limits: &[(&'static str, (PathBuf, PathBuf))],
+    claims: &[Claim<'_>],
+) -> Result<(), BackupError> {
+    if let Some(what) = forbidden(path, off_limits) {
+        return Err(BackupError::Forbidden {
+            module: module.to_owned(),
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    if let Some((other, other_path)) = overlap(claims, module, category, path) {
+        return Err(BackupError::Overlap {
+            module: module.to_owned(),
+            path: path.to_path_buf(),
+            other: other.to_owned(),
+            other_path: other_path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// One module's expanded path: the module, the category, the path as written and with its
+/// links resolved.
+type Claim<'m> = (&'m str, PathCategory, (PathBuf, PathBuf));
+
+/// Every module's paths, of every category, expanded (one that does not expand claims
+/// nothing; it fails its own module's backup).
+fn claims<'m>(manifest: &'m Manifest, state_dir: &Path) -> Vec<Claim<'m>> {
+    let mut claims = Vec::new();
+    for spec in &manifest.modules {
+        let context = placeholders::Context {
+            state_dir,
+            module: &spec.name,
+            manifest_dir: &manifest.root,
+        };
+        for owned in &spec.paths {
+            if let Ok(path) = placeholders::expand(&owned.template, &context) {
+                claims.push((spec.name.as_str(), owned.category, resolved(&path)));
+            }
+        }
+    }
+    claims
+}
+
+/// Another module's path that is, holds or lies within `path` of `module`, unless both
+/// are declared `shared`: the other module and its path.
+fn overlap<'c>(
+    claims: &'c [Claim<'_>],
+    module: &str,
+    category: PathCategory,
+    path: &Path,
+) -> Option<(&'c str, &'c Path)> {
+    let (written, real) = resolved(path);
+    claims
+        .iter()
+        .find_map(|(other, other_category, (other_written, other_real))| {
+            let both_shared =
+                category == PathCategory::Shared && *other_category == PathCategory::Shared;
+            let meet = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+            (*other != module
+                && !both_shared
+                && (meet(&written, other_written) || meet(&real, other_real)))
+            .then_some((*other, other_written.as_path()))
+        })
 }
 
 /// What `path` takes in that no module may own, if anything: it is `/`, or it is or holds

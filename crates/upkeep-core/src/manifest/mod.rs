@@ -92,12 +92,20 @@ pub enum PathCategory {
     Data,
     /// Logs, only backed up when asked for.
     Logs,
+    /// Data that several modules own together (backed up and restored like data). Two
+    /// modules may own overlapping paths only when both list them here; a rollback of
+    /// either then restores them, which both have agreed to.
+    Shared,
 }
 
 impl PathCategory {
     /// Every category, in the order they are written.
-    pub const ALL: [PathCategory; 3] =
-        [PathCategory::Config, PathCategory::Data, PathCategory::Logs];
+    pub const ALL: [PathCategory; 4] = [
+        PathCategory::Config,
+        PathCategory::Data,
+        PathCategory::Logs,
+        PathCategory::Shared,
+    ];
 
     /// The name as manifests and the command line spell it.
     pub fn name(self) -> &'static str {
@@ -105,6 +113,7 @@ impl PathCategory {
             PathCategory::Config => "config",
             PathCategory::Data => "data",
             PathCategory::Logs => "logs",
+            PathCategory::Shared => "shared",
         }
     }
 

@@ -146,3 +146,64 @@ fn a_restore_writes_only_where_the_module_declares_its_paths_now() {
         .success();
     assert_eq!(fs_err::read_to_string(old.join("db")).unwrap(), "backed up");
 }
+
+/// Two modules may not own the same path, or one a path inside the other's: a rollback of
+/// one would restore over the other's update. Neither runs, and a backup is refused; both
+/// declaring it `shared` is the way to say they mean it.
+#[test]
+fn modules_owning_overlapping_paths_do_not_run_unless_both_declare_them_shared() {
+    let mut host = Host::new();
+    let srv = host.root.join("srv");
+    let inner = srv.join("b");
+    fs_err::create_dir_all(&inner).unwrap();
+    for (a_paths, b_paths) in [
+        (
+            format!("[{:?}]", srv.display().to_string()),
+            format!("[{:?}]", srv.display().to_string()),
+        ),
+        (
+            format!("[{:?}]", srv.display().to_string()),
+            format!("[{:?}]", inner.display().to_string()),
+        ),
+        (
+            format!("{{ shared = [{:?}] }}", srv.display().to_string()),
+            format!("[{:?}]", inner.display().to_string()),
+        ),
+    ] {
+        let ran = host.root.join("ran");
+        let _ = fs_err::remove_dir_all(&ran);
+        fs_err::create_dir_all(&ran).unwrap();
+        host.manifest_toml(&format!(
+            "[[module]]\nname = \"a\"\ncommand = [\"touch\", {a:?}]\npaths = {a_paths}\n\n\
+             [[module]]\nname = \"b\"\ncommand = [\"touch\", {b:?}]\npaths = {b_paths}\n",
+            a = ran.join("a").display().to_string(),
+            b = ran.join("b").display().to_string(),
+        ));
+        let (code, stdout, stderr) = output(&host.upkeep().args(["run", "--force"]).assert());
+        assert_eq!(code, 3, "{a_paths} / {b_paths}: {stdout}{stderr}");
+        assert!(stdout.contains("owns"), "{stdout}");
+        assert!(
+            !ran.join("a").exists() && !ran.join("b").exists(),
+            "{a_paths} / {b_paths}"
+        );
+        let (code, _, stderr) = output(
+            &host
+                .upkeep()
+                .args(["backup", "create", "--module", "a"])
+                .assert(),
+        );
+        assert_eq!(code, 4, "{stderr}");
+        assert!(stderr.contains("module `b` owns"), "{stderr}");
+    }
+    let shared = format!("{{ shared = [{:?}] }}", srv.display().to_string());
+    let ran = host.root.join("ran");
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"a\"\ncommand = [\"touch\", {a:?}]\npaths = {shared}\n\n\
+         [[module]]\nname = \"b\"\ncommand = [\"touch\", {b:?}]\npaths = {shared}\n",
+        a = ran.join("a").display().to_string(),
+        b = ran.join("b").display().to_string(),
+    ));
+    let (code, stdout, stderr) = output(&host.upkeep().args(["run", "--force"]).assert());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(ran.join("a").exists() && ran.join("b").exists());
+}
