@@ -149,11 +149,11 @@ fn safety_for(
 ) -> Result<Option<Safety>, Box<Outcome>> {
     let git =
         (ctx.manifest.git_tags.enabled && step.version.is_some() && ctx.updates_dir_is_repo())
-            .then(|| {
-                (
-                    ctx.manifest.root.clone(),
-                    ctx.manifest.git_tags.format.clone(),
-                )
+            .then(|| super::tagging::Tagging {
+                root: ctx.manifest.root.clone(),
+                format: ctx.manifest.git_tags.format.clone(),
+                code_dir: spec.dir.clone(),
+                reporter: ctx.reporter.clone(),
             });
     if spec.paths.is_empty() && spec.health.is_none() && git.is_none() {
         return Ok(None);

@@ -11,6 +11,7 @@ mod notices;
 mod outcome;
 pub(crate) mod safety;
 mod scheduler;
+mod tagging;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

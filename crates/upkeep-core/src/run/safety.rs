@@ -4,7 +4,6 @@
 //! of a versioned module in a git work tree is tagged `<module>-v<version>-<timestamp>`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -20,7 +19,6 @@ use crate::state::outbox::NewOutboxRow;
 use crate::state::rollbacks::{
     ModuleAfterRollback, RollbackRecord, RollbackResult, RollbackTrigger,
 };
-use crate::state::tags::GitTagRow;
 use crate::state::writer::{LedgerHandle, LedgerOp};
 
 /// What one module's safety steps need.
@@ -38,8 +36,8 @@ pub(super) struct Safety {
     pub(super) config: BackupConfig,
     pub(super) version_before: Option<String>,
     pub(super) version_after: Option<String>,
-    /// Tag healthy updates here: the manifest directory and the tag format.
-    pub(super) git: Option<(PathBuf, String)>,
+    /// Tag healthy updates in the updates directory's git repository.
+    pub(super) git: Option<super::tagging::Tagging>,
     /// The run and where its notifications go (`None` outside a recorded run).
     pub(super) notify: Option<(RunRef, Notifier)>,
 }
@@ -93,7 +91,7 @@ pub(super) async fn after_update(
     let cause = match &outcome {
         Outcome::Succeeded => match &safety.health {
             None => {
-                tag_release(safety).await;
+                super::tagging::tag_release(safety).await;
                 return Outcome::Succeeded;
             }
             Some(check) => {
@@ -108,7 +106,7 @@ pub(super) async fn after_update(
                 {
                     Ok(()) => {
                         crate::failpoint::crash_point!("run::health-passed");
-                        tag_release(safety).await;
+                        super::tagging::tag_release(safety).await;
                         return Outcome::Succeeded;
                     }
                     Err(detail) => format!("health check failed: {detail}"),
@@ -387,52 +385,7 @@ pub(crate) async fn attempt_health(
     (result, attempts)
 }
 
-/// Tag a healthy versioned update when the manifest directory is a git work tree. A
-/// failure to tag is logged, never a failed update.
-async fn tag_release(safety: &Safety) {
-    let (Some((root, format)), Some(version)) = (&safety.git, &safety.version_after) else {
-        return;
-    };
-    let (root, format, version) = (root.clone(), format.clone(), version.clone());
-    let (module, run_id, ledger) = (safety.module.clone(), safety.run_id, safety.ledger.clone());
-    let tagged = blocking(move || {
-        let git = |args: &[&str]| {
-            let mut argv = vec!["git"];
-            argv.extend_from_slice(args);
-            exec::capture(&argv, &root, Duration::from_secs(30)).map_err(|e| e.to_string())
-        };
-        let head = git(&["rev-parse", "--verify", "HEAD^{commit}"])?;
-        if !head.success() {
-            return Ok(());
-        }
-        let commit = head.stdout.trim().to_owned();
-        let timestamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
-        let tag = format
-            .replace("{module}", &module)
-            .replace("{version}", &version)
-            .replace("{timestamp}", &timestamp);
-        let created = git(&["tag", &tag, &commit])?;
-        if !created.success() {
-            return Err(format!("git tag {tag}: {}", created.stderr.trim()));
-        }
-        let row = GitTagRow {
-            tag,
-            module,
-            version,
-            commit_id: commit,
-            created_ms: crate::state::now_ms(),
-        };
-        // Queued with the run's records; a failure to write it fails the run's writer.
-        ledger.send(LedgerOp::GitTag { row, run_id });
-        Ok(())
-    })
-    .await;
-    if let Err(err) = tagged {
-        tracing::warn!(module = %safety.module, "tagging the release failed: {err}");
-    }
-}
-
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
     tokio::task::spawn_blocking(f)

@@ -24,5 +24,6 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod tags;
 mod use_cases;
 mod warm_start;
