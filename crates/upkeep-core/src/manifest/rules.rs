@@ -459,4 +459,32 @@ mod tests {
         assert!(contains_word("from ..lists import index", "lists"));
         assert!(!contains_word("from ..blocklists import index", "lists"));
     }
+
+    #[test]
+    fn only_a_top_level_setup_makes_a_plinth_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("index.py");
+        fs_err::write(&file, "def main(args):\n    def setup(x):\n        pass\n").unwrap();
+        assert_eq!(defines_setup(&file), None);
+        fs_err::write(&file, "import os\n\ndef setup(old_version):\n    pass\n").unwrap();
+        assert_eq!(defines_setup(&file), Some(3));
+    }
+
+    #[test]
+    fn a_childs_name_counts_only_where_it_is_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let words = Words {
+            anywhere: vec!["children".to_owned(), "lists.index".to_owned()],
+            imported: vec!["lists".to_owned()],
+        };
+        let file = dir.path().join("index.py");
+        fs_err::write(&file, "# children are run by upkeep\nprint('lists')\n").unwrap();
+        assert_eq!(find_mention(dir.path(), Some(&file), &words), None);
+        fs_err::write(&file, "import os\nfrom ..lists import index\n").unwrap();
+        let (found, line, what) = find_mention(dir.path(), Some(&file), &words).unwrap();
+        assert_eq!((found, line, what.as_str()), (file.clone(), 2, "`lists`"));
+        fs_err::write(&file, "def main(args):\n    for c in entry['children']:\n").unwrap();
+        let (_, line, what) = find_mention(dir.path(), Some(&file), &words).unwrap();
+        assert_eq!((line, what.as_str()), (2, "`children`"));
+    }
 }

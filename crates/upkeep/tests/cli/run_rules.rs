@@ -404,3 +404,40 @@ fn a_forced_schedule_runs_its_modules_each_time_from_the_daemon_and_its_timer() 
         .success();
     assert_eq!(lines(&log).len(), 3);
 }
+
+#[test]
+fn a_failed_parent_restores_the_paths_of_the_child_its_code_ran() {
+    let mut host = Host::new();
+    let data = host.root.join("srv/lists");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("hosts"), "old\n").unwrap();
+    host.python_module(
+        "lists",
+        &format!(
+            "def main(args=None):\n    with open({:?}, \"w\") as f:\n        f.write(\"new\\n\")\n",
+            data.join("hosts").display().to_string()
+        ),
+    );
+    host.python_module(
+        "adblock",
+        "from ..lists import index as lists\n\n\ndef main(args=None):\n    lists.main(args)\n    raise RuntimeError(\"the parent broke after its child wrote\")\n",
+    );
+    host.manifest_json(&json!({
+        "updates": [
+            {"name": "adblock", "module": "adblock.index", "children": ["lists"]},
+            {"name": "lists", "module": "lists.index", "paths": [data.display().to_string()]}
+        ],
+        "entrypoint": "adblock"
+    }));
+    host.approve();
+    let (code, stdout, _) = output(&host.upkeep().arg("run").assert());
+    assert_eq!(code, 3, "{stdout}");
+    assert_eq!(
+        host.outcomes(1),
+        [("adblock".to_owned(), "rolled-back".to_owned())]
+    );
+    // The parent's pre-update backup held the child's path, and its rollback put it back.
+    assert_eq!(fs_err::read_to_string(data.join("hosts")).unwrap(), "old\n");
+    let module: String = host.scalar("SELECT module FROM backup_roots LIMIT 1");
+    assert_eq!(module, "lists");
+}
