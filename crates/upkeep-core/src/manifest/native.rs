@@ -577,6 +577,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
     let homes: Vec<&str> = [
         ("`[upkeep]`", SETTINGS_FIELDS),
         ("`[[module]]`", MODULE_FIELDS),
+        ("`[defaults]`", &["run"]),
         ("`health`", HEALTH_FIELDS),
         ("`source`", SOURCE_KEYS),
         ("`policy`", POLICY_KEYS),

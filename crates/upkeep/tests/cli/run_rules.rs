@@ -300,6 +300,14 @@ fn a_misspelt_run_rule_is_refused_with_the_closest() {
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("unknown run rule `evry-run`"), "{stderr}");
     assert!(stderr.contains("did you mean `every-run`?"), "{stderr}");
+    // The native form's default lives in `[defaults]`, not among `[upkeep]`'s settings.
+    host.manifest_toml("[upkeep]\nrun = \"every-run\"\n");
+    let (code, _, stderr) = output(&host.upkeep().arg("plan").assert());
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("`run` is a field of `[[module]]` or `[defaults]`"),
+        "{stderr}"
+    );
 }
 
 #[test]
