@@ -24,7 +24,7 @@ pub struct ModuleContext<'a> {
     pub state_dir: &'a Path,
     /// The run it happens in, if any (a manual rollback or a check has none).
     pub run_id: Option<i64>,
-    /// Why the code runs: `setup`, `upgrade`, `update`, `forced`, `checksum-changed`,
+    /// Why the code runs: `setup`, `upgrade`, `update`, `forced`, `every-run`, `checksum-changed`,
     /// `check-files`, `rollback`, `check`, ...
     pub action: &'a str,
     /// The version being applied (declared, or the one rolled back to).

@@ -9,10 +9,19 @@
 //! A module with an update source also runs when its latest cached check (see
 //! [`crate::updates`]) offers something its policy allows; what the policy holds back is
 //! named in the step, and a module with nothing else to do is skipped as "held back".
+//!
+//! Each module's run rule ([`RunRule`]) decides what "nothing else to do" means: an
+//! `on-change` module is then up to date (or held back), an `every-run` module runs anyway
+//! (the seeds' orchestrator runs every enabled module on every run). A module whose own
+//! code runs its children ([`ModuleSpec::runs_children`]) takes their place: while it is
+//! in the run, its children are not steps of their own but "run by parent", and naming a
+//! child alone runs it directly.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::manifest::{Manifest, ModuleKind, ModuleSpec};
+use crate::manifest::{
+    ChildrenRunner, Manifest, ModuleKind, ModuleSpec, Rule, RuleOrigin, RunRule,
+};
 use crate::state::ModuleState;
 use crate::updates::{self, PackageUpdate, UpdateType};
 
@@ -48,6 +57,23 @@ pub enum Action {
     ChecksumChanged,
     /// Up to date but `--force` was given.
     Forced,
+    /// Nothing changed, but its rule is `every-run`: its code decides whether there is
+    /// anything new.
+    EveryRun {
+        /// What its update source offers and its policy holds back, if anything.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held_back: Option<String>,
+    },
+    /// Its parent's code runs it (the parent is in this run and runs its children), so
+    /// upkeep does not run it as a step of its own.
+    RunByParent {
+        /// The parent whose code runs it.
+        parent: String,
+        /// What decided that the parent runs its children.
+        origin: RuleOrigin,
+        /// The same, in words.
+        reason: String,
+    },
     /// A file deployment that is up to date still looks for files to deploy.
     CheckFiles,
     /// Its update source offers an update its policy allows.
@@ -84,9 +110,23 @@ impl Action {
                 | Action::Upgrade { .. }
                 | Action::ChecksumChanged
                 | Action::Forced
+                | Action::EveryRun { .. }
                 | Action::CheckFiles
                 | Action::Update { .. }
         )
+    }
+
+    /// How `status` words the module's state: as [`Action::describe`], except that a
+    /// module run on every run with nothing changed is up to date (that it runs again is
+    /// the plan's business, not its state).
+    pub fn state(&self) -> String {
+        match self {
+            Action::EveryRun { held_back: None } => Action::UpToDate.describe(),
+            Action::EveryRun {
+                held_back: Some(held),
+            } => format!("up to date ({held} held back)"),
+            other => other.describe(),
+        }
     }
 
     /// A short phrase for tables.
@@ -100,6 +140,13 @@ impl Action {
             ),
             Action::ChecksumChanged => "rerun (checksum changed)".to_owned(),
             Action::Forced => "rerun (forced)".to_owned(),
+            Action::EveryRun { held_back: None } => "run (every run)".to_owned(),
+            Action::EveryRun {
+                held_back: Some(held),
+            } => format!("run (every run; {held} held back)"),
+            Action::RunByParent { parent, reason, .. } => {
+                format!("run by parent `{parent}` ({reason})")
+            }
             Action::CheckFiles => "check files (deploy what is pending)".to_owned(),
             Action::Update { to } => format!("update to {to}"),
             Action::HeldBack { version, reason } => format!("skip ({version} held back: {reason})"),
@@ -142,6 +189,12 @@ pub struct Step {
     pub depth: usize,
     /// Earliest parallel wave (0-based): steps in the same wave can run together.
     pub wave: usize,
+    /// Its run rule and what decided it.
+    pub rule: Rule<RunRule>,
+    /// For a module with children: who runs them (its own code, or upkeep), and what
+    /// decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children_run_by: Option<Rule<ChildrenRunner>>,
     /// Position of the module in `Manifest::modules`.
     #[serde(skip)]
     pub module_index: usize,
@@ -245,26 +298,25 @@ pub fn plan(
             .copied()
             .filter(|r| selected.contains(r))
             .collect();
-        let wave = requires
-            .iter()
-            .filter_map(|r| waves.get(r))
-            .map(|w| w + 1)
-            .max()
-            .unwrap_or(0);
+        let wave = wave_after(&requires, &waves);
         waves.insert(index, wave);
         let state = states.get(&spec.name);
         let checksum = spec.declared_checksum();
         let update = upstream(spec, state, options.allow_breaking);
-        let action = with_update(
-            action(
-                spec,
-                state,
-                checksum.as_deref(),
-                disabled[index].as_deref(),
-                options.force,
+        let action = match graph.runner(manifest, index, &selected) {
+            Some(parent) if spec.enabled && disabled[index].is_none() => parent,
+            _ => with_update(
+                action(
+                    spec,
+                    state,
+                    checksum.as_deref(),
+                    disabled[index].as_deref(),
+                    options.force,
+                ),
+                update.as_ref(),
+                spec.run.value,
             ),
-            update.as_ref(),
-        );
+        };
         steps.push(Step {
             name: spec.name.clone(),
             kind: spec.kind.label(),
@@ -282,10 +334,22 @@ pub fn plan(
             critical: critical.contains(&index),
             depth: graph.depth(index),
             wave,
+            rule: spec.run.clone(),
+            children_run_by: spec.children_runner(),
             module_index: index,
         });
     }
     Ok(Plan { steps })
+}
+
+/// The earliest wave after those of `requires`.
+fn wave_after(requires: &[usize], waves: &HashMap<usize, usize>) -> usize {
+    requires
+        .iter()
+        .filter_map(|r| waves.get(r))
+        .map(|w| w + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The type of a module's updates: its source's, else `app`.
@@ -349,10 +413,15 @@ fn upstream(
 }
 
 /// A module that is otherwise up to date runs for an allowed update, or is skipped as held
-/// back when its source only offers what the policy holds.
-fn with_update(action: Action, update: Option<&StepUpdate>) -> Action {
+/// back when its source only offers what the policy holds; under `every-run` it runs
+/// anyway, saying what is held.
+fn with_update(action: Action, update: Option<&StepUpdate>, rule: RunRule) -> Action {
+    let every_run = |held_back| match (rule, &action) {
+        (RunRule::EveryRun, Action::UpToDate) => Action::EveryRun { held_back },
+        _ => action.clone(),
+    };
     let Some(update) = update else {
-        return action;
+        return every_run(None);
     };
     if !matches!(action, Action::UpToDate | Action::CheckFiles) {
         return action;
@@ -367,12 +436,15 @@ fn with_update(action: Action, update: Option<&StepUpdate>) -> Action {
             });
         return Action::Update { to };
     }
-    match (update.held.first(), action) {
-        (Some((version, reason)), Action::UpToDate) => Action::HeldBack {
+    match (update.held.first(), &action, rule) {
+        (Some((version, reason)), Action::UpToDate, RunRule::EveryRun) => {
+            every_run(Some(format!("{version}: {reason}")))
+        }
+        (Some((version, reason)), Action::UpToDate, RunRule::OnChange) => Action::HeldBack {
             version: version.clone(),
             reason: reason.clone(),
         },
-        (_, action) => action,
+        _ => every_run(None),
     }
 }
 
@@ -431,6 +503,8 @@ struct Graph {
     children: Vec<Vec<usize>>,
     /// Parents only, for depth and disabled propagation.
     parents: Vec<Vec<usize>>,
+    /// Parents whose code runs this module (see [`ModuleSpec::runs_own_children`]).
+    runners: Vec<Vec<usize>>,
 }
 
 impl Graph {
@@ -446,11 +520,15 @@ impl Graph {
             vec![Vec::new(); n],
             vec![Vec::new(); n],
         );
+        let mut runners = vec![Vec::new(); n];
         for (i, spec) in manifest.modules.iter().enumerate() {
             for child in spec.children.iter().filter_map(|c| index.get(c)) {
                 children[i].push(*child);
                 parents[*child].push(i);
                 requires[*child].push(i);
+                if spec.runs_own_children() {
+                    runners[*child].push(i);
+                }
             }
         }
         // Depending on a group means running after all of its children ended well (and so
@@ -476,7 +554,28 @@ impl Graph {
             requires,
             children,
             parents,
+            runners,
         }
+    }
+
+    /// [`Action::RunByParent`] when a parent in the run (`selected`) runs `node` with its
+    /// own code.
+    fn runner(
+        &self,
+        manifest: &Manifest,
+        node: usize,
+        selected: &HashSet<usize>,
+    ) -> Option<Action> {
+        let parent = self.runners[node]
+            .iter()
+            .copied()
+            .find(|p| selected.contains(p))?;
+        let origin = manifest.modules[parent].runs_children.origin.clone();
+        Some(Action::RunByParent {
+            parent: manifest.modules[parent].name.clone(),
+            reason: origin.describe(),
+            origin,
+        })
     }
 
     /// Targets with their descendants, closed over what they require.
@@ -507,10 +606,12 @@ impl Graph {
                 stack.extend(&self.children[node]);
             }
         }
+        // A parent whose code runs a module is not what the module needs: naming the child
+        // alone runs it directly, without its parent (which would run it a second time).
         let mut stack: Vec<usize> = selected.iter().copied().collect();
         while let Some(node) = stack.pop() {
             for &req in &self.requires[node] {
-                if selected.insert(req) {
+                if !self.runners[node].contains(&req) && selected.insert(req) {
                     stack.push(req);
                 }
             }

@@ -87,6 +87,7 @@ fn row(spec: &Spec, zone: &str) -> ScheduleRow {
         time_zone: zone.to_owned(),
         targets: Vec::new(),
         types: Vec::new(),
+        force: false,
         enabled: true,
         created_ms: 0,
         last_run_ms: None,

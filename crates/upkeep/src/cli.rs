@@ -466,6 +466,9 @@ pub(crate) struct ScheduleAddArgs {
     /// Add it disabled
     #[arg(long)]
     pub(crate) disabled: bool,
+    /// Force its runs: every module they select runs even when up to date (as `run --force`)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod diag;
 mod health;
 pub(crate) mod json_syntax;
 mod native;
+mod rules;
 mod seed;
 mod sources;
 mod validate;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, Snippet, Span};
+pub use rules::{ChildrenRunner, Rule, RuleOrigin, RunRule};
 pub use sources::{Channel, Policy, Source, SourceKind, UpdateType};
 
 use crate::version::Version;
@@ -29,10 +31,11 @@ use crate::version::Version;
 pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Which format a manifest was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ManifestFormat {
     /// The seeds' `manifest.json`.
+    #[default]
     SeedJson,
     /// upkeep's own `upkeep.toml`.
     NativeToml,
@@ -193,6 +196,11 @@ pub struct ModuleSpec {
     pub source: Option<Source>,
     /// What its updates may move it to.
     pub policy: Policy,
+    /// When its code runs: on every run, or when something changed (see [`RunRule`]).
+    pub run: Rule<RunRule>,
+    /// Whether its own code runs its children (`true`), so upkeep does not run them as
+    /// steps of their own, or upkeep does (`false`).
+    pub runs_children: Rule<bool>,
 }
 
 impl ModuleSpec {
@@ -338,6 +346,10 @@ pub(crate) struct RawModule {
     pub(crate) source: Option<sources::RawSource>,
     /// What its updates may move it to.
     pub(crate) policy: Option<sources::RawPolicy>,
+    /// `run`: `every-run` or `on-change`.
+    pub(crate) run: Option<Spanned<String>>,
+    /// `runsChildren` / `runs_children`.
+    pub(crate) runs_children: Option<Spanned<bool>>,
 }
 
 /// A health check as written; in `defaults` it has no command.
@@ -393,6 +405,10 @@ pub(crate) struct RawManifest {
     pub(crate) git_tags: Option<bool>,
     /// Git tag name format.
     pub(crate) tag_format: Option<Spanned<String>>,
+    /// The manifest's default run rule (seed: top-level `run`; native: `defaults.run`).
+    pub(crate) default_run: Option<Spanned<String>>,
+    /// The format, whose defaults apply where the manifest says nothing.
+    pub(crate) format: ManifestFormat,
     /// Field names as this format spells them, for diagnostics.
     pub(crate) spelling: Spelling,
 }
@@ -408,6 +424,10 @@ pub(crate) struct Spelling {
     pub(crate) settings_prefix: &'static str,
     /// `source` and `policy` fields in camel case (`tagPattern`) rather than snake case.
     pub(crate) camel_case: bool,
+    /// Where the manifest's default run rule is written: `run` or `defaults.run`.
+    pub(crate) default_run: &'static str,
+    /// `runsChildren` or `runs_children`.
+    pub(crate) runs_children: &'static str,
 }
 
 /// Find the manifest to use: the given path, else `./upkeep.toml`, else `./manifest.json`.

@@ -17,8 +17,11 @@
 //! rollback = true               # restore `paths` when the update or health check fails
 //! source = { type = "git", url = "https://github.com/gogs/gogs.git", tag_pattern = "v{version}" }
 //! policy = { range = "^0.13", ask_before_major = true }
+//! run = "every-run"             # or "on-change" (the default here): when its code runs
+//! runs_children = true          # its code runs its children; upkeep does not (default false)
 //!
 //! [defaults]                    # optional, for every module
+//! run = "on-change"
 //! rollback = true
 //! health = { timeout = "30s", retries = 3, interval = "1s" }
 //! ```
@@ -54,6 +57,7 @@ struct Settings {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Defaults {
+    run: Option<TomlSpanned<String>>,
     rollback: Option<bool>,
     health: Option<TomlSpanned<Health>>,
 }
@@ -97,6 +101,8 @@ struct NativeModule {
     placeholders: std::collections::BTreeMap<TomlSpanned<String>, String>,
     source: Option<TomlSpanned<NativeSource>>,
     policy: Option<TomlSpanned<NativePolicy>>,
+    run: Option<TomlSpanned<String>>,
+    runs_children: Option<TomlSpanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +158,8 @@ const MODULE_FIELDS: &[&str] = &[
     "placeholders",
     "source",
     "policy",
+    "run",
+    "runs_children",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -182,7 +190,10 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             tag_format: "tag_format",
             settings_prefix: "upkeep.",
             camel_case: false,
+            default_run: "defaults.run",
+            runs_children: "runs_children",
         },
+        format: super::ManifestFormat::NativeToml,
         ..RawManifest::default()
     };
     if let Some(settings) = file.upkeep {
@@ -196,6 +207,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         raw.tag_format = settings.tag_format.as_ref().map(keep);
     }
     if let Some(defaults) = file.defaults {
+        raw.default_run = defaults.run.as_ref().map(keep);
         raw.default_rollback = defaults.rollback;
         raw.default_health = defaults
             .health
@@ -293,6 +305,8 @@ fn module(
             .policy
             .as_ref()
             .map(|p| policy(p, &format!("{path}.policy"), reporter)),
+        run: m.run.as_ref().map(keep),
+        runs_children: m.runs_children.as_ref().map(keep),
         path,
     }
 }
@@ -569,6 +583,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
     let homes: Vec<&str> = [
         ("`[upkeep]`", SETTINGS_FIELDS),
         ("`[[module]]`", MODULE_FIELDS),
+        ("`[defaults]`", &["run"]),
         ("`health`", HEALTH_FIELDS),
         ("`source`", SOURCE_KEYS),
         ("`policy`", POLICY_KEYS),

@@ -2,8 +2,8 @@
 //! `children`, `entrypoint`) and the second (adding `version`, `lastSafeVersion`,
 //! `lastApplied`, `enabled`, `description`, `checksum`), plus upkeep's additions in the
 //! same camelCase spelling (`critical`, `dependsOn`, `timeout`, `command`, `script`, `dir`,
-//! `paths`, `health`, `rollback`, `source`, `policy`, and top-level `python`, `defaults`,
-//! `gitTags`, `tagFormat`).
+//! `paths`, `health`, `rollback`, `source`, `policy`, `run`, `runsChildren`, and
+//! top-level `python`, `defaults`, `gitTags`, `tagFormat`, `run`).
 
 use super::diag::{Reporter, Span};
 use super::json_syntax::{self, Member, Value};
@@ -19,6 +19,7 @@ const TOP_FIELDS: &[&str] = &[
     "defaults",
     "gitTags",
     "tagFormat",
+    "run",
 ];
 const DEFAULTS_FIELDS: &[&str] = &["rollback", "health"];
 const HEALTH_FIELDS: &[&str] = &["command", "timeout", "retries", "interval", "reload"];
@@ -47,6 +48,8 @@ const ENTRY_FIELDS: &[&str] = &[
     "placeholders",
     "source",
     "policy",
+    "run",
+    "runsChildren",
 ];
 
 type JsonNode = json_syntax::Spanned<Value>;
@@ -57,6 +60,8 @@ const SPELLING: Spelling = Spelling {
     tag_format: "tagFormat",
     settings_prefix: "",
     camel_case: true,
+    default_run: "run",
+    runs_children: "runsChildren",
 };
 
 fn span(s: json_syntax::Span) -> Span {
@@ -98,6 +103,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
             "gitTags" => raw.git_tags = ctx.bool(&member.value, field),
             "tagFormat" => raw.tag_format = ctx.string(&member.value, field),
             "defaults" => ctx.defaults(&member.value, &mut raw),
+            "run" => raw.default_run = ctx.string(&member.value, field),
             _ => {}
         }
     }
@@ -167,7 +173,9 @@ impl Ctx<'_, '_> {
         for member in members {
             let key = member.key.value.as_str();
             let field = join(path, key);
-            has_name |= self.entry_field(&mut module, key, &member.value, &field);
+            if !self.rule_field(&mut module, key, &member.value, &field) {
+                has_name |= self.entry_field(&mut module, key, &member.value, &field);
+            }
         }
         if !has_name {
             let at = Some(Span::new(node.span.start, node.span.start + 1));
@@ -315,6 +323,27 @@ impl Ctx<'_, '_> {
             }
         }
         Some(health)
+    }
+
+    /// Read `run` or `runsChildren` (see `rules`); returns whether `key` was one of them.
+    fn rule_field(
+        &mut self,
+        module: &mut RawModule,
+        key: &str,
+        value: &JsonNode,
+        field: &str,
+    ) -> bool {
+        match key {
+            "run" => module.run = self.string(value, field),
+            "runsChildren" => {
+                module.runs_children = self.bool(value, field).map(|b| Spanned {
+                    value: b,
+                    span: span(value.span),
+                });
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn updates_field(&mut self, module: &mut RawModule, key: &str, value: &JsonNode, field: &str) {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Reporter;
 use super::health::{check_default_health, health_check};
 use super::{
-    GitTags, Manifest, ManifestFormat, ModuleKind, ModuleSpec, OwnedPath, RawKind, RawManifest,
-    RawModule, Spanned, Spelling, sources,
+    GitTags, Manifest, ModuleKind, ModuleSpec, OwnedPath, RawKind, RawManifest, RawModule, Spanned,
+    Spelling, rules, sources,
 };
 use crate::duration::parse_duration;
 use crate::text::did_you_mean;
@@ -33,6 +33,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
     check_group_dependencies(&raw, &names, reporter);
     check_cycles(&raw, &names, reporter);
     check_default_health(raw.default_health.as_ref(), reporter);
+    rules::check_default_run(&raw, reporter);
     let default_timeout = raw
         .timeout
         .as_ref()
@@ -52,7 +53,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
     Manifest {
         path: PathBuf::new(),
         root: root.to_path_buf(),
-        format: ManifestFormat::SeedJson,
+        format: raw.format,
         entrypoint: raw.entrypoint.map(|e| e.value),
         python: raw.python,
         default_timeout,
@@ -405,6 +406,8 @@ fn build_module(
         None => code_dir,
     };
     let dir = dir.filter(|dir| code_inside(m, dir, root, raw, reporter));
+    let run = rules::run_rule(m, &kind, raw, root, reporter);
+    let runs_children = rules::runs_children(m, &kind, dir.as_deref(), raw, root, reporter);
     ModuleSpec {
         name: m.name.value.clone(),
         kind,
@@ -425,6 +428,8 @@ fn build_module(
         rollback: m.rollback.or(raw.default_rollback).unwrap_or(true),
         source: None,
         policy: super::Policy::default(),
+        run,
+        runs_children,
     }
     .with_updates(m, raw.spelling, reporter)
 }

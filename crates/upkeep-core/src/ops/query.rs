@@ -125,7 +125,7 @@ pub fn status(ctx: &Context) -> Result<Vec<StatusRow>, Error> {
             let state = states.get(&spec.name).cloned().unwrap_or_default();
             StatusRow {
                 kind: spec.kind.label(),
-                state: step.action.describe(),
+                state: step.action.state(),
                 enabled: spec.enabled,
                 critical: spec.critical,
                 declared_version: spec.version.as_ref().map(ToString::to_string),

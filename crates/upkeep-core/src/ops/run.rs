@@ -214,7 +214,7 @@ pub enum Scheduled {
 
 /// Run schedule `name` now: what `upkeep run --scheduled NAME` (a systemd timer) and the
 /// daemon both call. The schedule's targets and types apply unless `request` names its
-/// own; its sources are asked first; with `request.wait` the run waits for another run's
+/// own, and a schedule added with `force` forces the run; its sources are asked first; with `request.wait` the run waits for another run's
 /// lock at most `request.lock_bound` (default [`SCHEDULED_LOCK_BOUND`]). A schedule that
 /// cannot run never fails silently: it is recorded as skipped (disabled, schedules turned
 /// off, another run holding the lock when not asked to wait), or as a run that did not
@@ -315,6 +315,7 @@ fn scheduled_with(
         },
     )?;
     request.check_first = true;
+    request.force |= row.force;
     request.lock_bound = request.lock_bound.or(Some(SCHEDULED_LOCK_BOUND));
     let trigger = format!("schedule:{}", row.name);
     let summary = run_manifest(ctx, &manifest, &request, trigger, delivery, reporter)?;

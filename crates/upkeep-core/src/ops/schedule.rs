@@ -25,6 +25,9 @@ pub struct AddRequest {
     pub types: Vec<UpdateType>,
     /// Whether it starts enabled.
     pub enabled: bool,
+    /// Whether its runs are forced: every module they select runs even when up to date
+    /// (as `run --force`).
+    pub force: bool,
 }
 
 /// Add a schedule. Its targets must name modules of the manifest (with "did you mean")
@@ -42,6 +45,7 @@ pub fn add(ctx: &Context, request: AddRequest) -> Result<ScheduleRow, Error> {
         targets,
         types,
         enabled,
+        force,
     } = request;
     let manifest = match ctx.manifest() {
         // Nothing to check a schedule of every module against yet; its runs will say so
@@ -81,6 +85,7 @@ pub fn add(ctx: &Context, request: AddRequest) -> Result<ScheduleRow, Error> {
             targets,
             types: types.iter().map(|t| t.name().to_owned()).collect(),
             enabled,
+            force,
         },
     )?)
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::ahead::{log_display, log_path};
-use super::module::{Job, PythonJob};
+use super::module::{Carried, Job, PythonJob};
 use super::outcome::{Failure, Outcome, RunEvent};
 use super::safety::Safety;
 use super::scheduler::{Context, State};
@@ -65,6 +65,11 @@ pub(super) fn job_for(
         ModuleKind::Files { .. } => Vec::new(),
         ModuleKind::Group => unreachable!("groups never run code"),
     };
+    let carried = carried_by(state.steps, index);
+    let carried_specs: Vec<&ModuleSpec> = carried
+        .iter()
+        .map(|&i| &ctx.manifest.modules[state.steps[i].module_index])
+        .collect();
     let env = module_environment(ctx, step, spec);
     let stream = ctx
         .options
@@ -92,10 +97,40 @@ pub(super) fn job_for(
         declared_checksum: step.checksum.clone(),
         ledger: ctx.ledger.clone(),
         invocation,
-        safety: safety_for(ctx, step, spec)?,
+        safety: safety_for(ctx, step, spec, &carried_specs)?,
         files: files_for(ctx, step, spec),
         python,
+        carried: carried
+            .iter()
+            .map(|&i| carried_job(ctx, &state.steps[i]))
+            .collect(),
     })
+}
+
+/// What a job verifies of a module its code runs.
+fn carried_job(ctx: &Context, child: &Step) -> Carried {
+    Carried {
+        name: child.name.clone(),
+        dir: ctx.manifest.modules[child.module_index].dir.clone(),
+        declared_checksum: child.checksum.clone(),
+    }
+}
+
+/// The steps whose code the step at `index` runs: those run by it as their parent, and
+/// theirs in turn, by plan index.
+fn carried_by(steps: &[Step], index: usize) -> Vec<usize> {
+    let mut carriers = vec![steps[index].name.as_str()];
+    let mut carried = Vec::new();
+    // Children come after their parents in a plan, so one pass in order finds every level.
+    for (i, step) in steps.iter().enumerate() {
+        if let Action::RunByParent { parent, .. } = &step.action
+            && carriers.contains(&parent.as_str())
+        {
+            carriers.push(&step.name);
+            carried.push(i);
+        }
+    }
+    carried
 }
 
 /// What a `files` module deploys, and whether it only checks for pending files.
@@ -141,40 +176,49 @@ fn files_for(ctx: &Context, step: &Step, spec: &ModuleSpec) -> Option<(FilesOpti
     Some((options, step.action == Action::CheckFiles))
 }
 
-/// The safety steps around a module that owns paths or has a health check.
+/// The safety steps around a module that owns paths or has a health check. Its
+/// pre-update backup also holds the paths of the modules its code runs (`carried`), so
+/// that a failed update is undone for them too.
 fn safety_for(
     ctx: &Context,
     step: &Step,
     spec: &ModuleSpec,
+    carried: &[&ModuleSpec],
 ) -> Result<Option<Safety>, Box<Outcome>> {
-    let git =
-        (ctx.manifest.git_tags.enabled && step.version.is_some() && ctx.updates_dir_is_repo())
-            .then(|| super::tagging::Tagging {
-                root: ctx.manifest.root.clone(),
-                format: ctx.manifest.git_tags.format.clone(),
-                code_dir: spec.dir.clone(),
-                reporter: ctx.reporter.clone(),
-            });
-    if spec.paths.is_empty() && spec.health.is_none() && git.is_none() {
+    let mut owners = vec![spec.name.clone()];
+    owners.extend(
+        carried
+            .iter()
+            .filter(|child| !child.paths.is_empty())
+            .map(|child| child.name.clone()),
+    );
+    // A run under `every-run` with nothing changed deploys nothing new to mark: tagging
+    // it would add a tag per run.
+    let changed = !matches!(step.action, Action::EveryRun { .. });
+    let git = (changed
+        && ctx.manifest.git_tags.enabled
+        && step.version.is_some()
+        && ctx.updates_dir_is_repo())
+    .then(|| super::tagging::Tagging {
+        root: ctx.manifest.root.clone(),
+        format: ctx.manifest.git_tags.format.clone(),
+        code_dir: spec.dir.clone(),
+        reporter: ctx.reporter.clone(),
+    });
+    let owns_paths = !spec.paths.is_empty() || owners.len() > 1;
+    if !owns_paths && spec.health.is_none() && git.is_none() {
         return Ok(None);
     }
     let state_dir = &ctx.options.state_dir;
-    let roots = if spec.paths.is_empty() {
-        Vec::new()
-    } else {
+    let roots = if owns_paths {
         let kind = crate::backup::BackupKind::Module;
-        crate::backup::roots_for(
-            &ctx.manifest,
-            state_dir,
-            kind,
-            std::slice::from_ref(&spec.name),
-            true,
-        )
-        .map_err(|err| {
+        crate::backup::roots_for(&ctx.manifest, state_dir, kind, &owners, true).map_err(|err| {
             Box::new(Outcome::BackupFailed {
                 reason: crate::message::failed_to(&err),
             })
         })?
+    } else {
+        Vec::new()
     };
     Ok(Some(Safety {
         module: spec.name.clone(),
@@ -237,6 +281,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Upgrade { .. } => "upgrade",
         Action::ChecksumChanged => "checksum-changed",
         Action::Forced => "forced",
+        Action::EveryRun { .. } => "every-run",
         Action::CheckFiles => "check-files",
         Action::Update { .. } => "update",
         _ => "none",

@@ -33,6 +33,17 @@ pub(super) struct Job {
     /// For a Python module: what runs it, and the interpreter started for it ahead of time,
     /// if the run had one ready.
     pub(super) python: Option<PythonJob>,
+    /// The modules its code runs (its children, when it runs them itself, and theirs):
+    /// their folders are verified before it starts, since their code runs in its process.
+    pub(super) carried: Vec<Carried>,
+}
+
+/// A module whose code runs inside another module's run (see [`Job::carried`]).
+#[derive(Debug)]
+pub(super) struct Carried {
+    pub(super) name: String,
+    pub(super) dir: Option<PathBuf>,
+    pub(super) declared_checksum: Option<String>,
 }
 
 /// How a Python module is started (see [`crate::exec::Warm`]).
@@ -226,27 +237,70 @@ fn deploy_report(done: &crate::deploy::ledgered::Prerun) -> String {
     text
 }
 
-/// Check the module's folder against its declared checksum before anything runs.
+/// Check the module's folder against its declared checksum before anything runs, and the
+/// folders of the modules its code runs (a refusal of one of those refuses it).
 async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
+    let own = verify_one(
+        &job.name,
+        job.dir.clone(),
+        job.declared_checksum.clone(),
+        &job.ledger,
+    )
+    .await?;
+    for carried in &job.carried {
+        let checked = verify_one(
+            &carried.name,
+            carried.dir.clone(),
+            carried.declared_checksum.clone(),
+            &job.ledger,
+        )
+        .await;
+        if let Err(Outcome::IntegrityRefused {
+            expected,
+            actual,
+            changes,
+            reason,
+        }) = checked
+        {
+            return Err(Outcome::IntegrityRefused {
+                expected,
+                actual,
+                changes,
+                reason: format!(
+                    "`{}` runs the code of `{}`, which is refused: {reason}",
+                    job.name, carried.name
+                ),
+            });
+        }
+    }
+    Ok(own)
+}
+
+/// Check one module folder against its declared checksum.
+async fn verify_one(
+    name: &str,
+    dir: Option<PathBuf>,
+    declared: Option<String>,
+    ledger: &LedgerHandle,
+) -> Result<Option<String>, Outcome> {
     type Checked =
         Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
-    let Some(dir) = job.dir.clone() else {
+    let Some(dir) = dir else {
         return Ok(None);
     };
-    let Some(expected) = job.declared_checksum.clone() else {
+    let Some(expected) = declared.clone() else {
         return Err(Outcome::IntegrityRefused {
             expected: None,
             actual: None,
             changes: None,
             reason: format!(
-                "no checksum is recorded for `{}`: run `upkeep checksum --write {}` after reviewing its files",
+                "no checksum is recorded for `{}`: run `upkeep checksum --write {name}` after reviewing its files",
                 dir.display(),
-                job.name
             ),
         });
     };
-    let name = job.name.clone();
-    let ledger = job.ledger.clone();
+    let owner = name.to_owned();
+    let ledger = ledger.clone();
     let checked = tokio::task::spawn_blocking(move || -> Checked {
         let digest = integrity::digest_dir(&dir)?;
         if digest.checksum == expected {
@@ -255,7 +309,7 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
         // Only to name the changed files in the refusal: without them it still refuses.
         let wanted = expected.clone();
         let recorded = ledger
-            .call(move |ledger| ledger.recorded_files(&name, &wanted))
+            .call(move |ledger| ledger.recorded_files(&owner, &wanted))
             .ok()
             .and_then(|read| read.ok().flatten());
         let changes = recorded.map(|files| integrity::diff(&files, &digest.files));
@@ -272,13 +326,13 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
     match checked {
         Ok(Ok(checksum)) => Ok(Some(checksum)),
         Ok(Err((expected, actual, changes))) => Err(Outcome::IntegrityRefused {
-            reason: mismatch_reason(&job.name, changes.as_ref()),
+            reason: mismatch_reason(name, changes.as_ref()),
             expected: Some(expected),
             actual: Some(actual),
             changes,
         }),
         Err(err) => Err(Outcome::IntegrityRefused {
-            expected: job.declared_checksum.clone(),
+            expected: declared,
             actual: None,
             changes: None,
             reason: message::failed_to(&err),

@@ -98,6 +98,8 @@ pub struct NewSchedule {
     pub types: Vec<String>,
     /// Whether it starts enabled.
     pub enabled: bool,
+    /// Whether its runs are forced (every selected module runs even when up to date).
+    pub force: bool,
 }
 
 /// Add a schedule with its first next run.
@@ -132,6 +134,7 @@ pub fn add(ledger: &mut Ledger, new: &NewSchedule) -> Result<ScheduleRow, Schedu
         last_run_id: None,
         last_result: None,
         next_run_ms: next.filter(|_| new.enabled),
+        force: new.force,
     };
     if !ledger.add_schedule(&row)? {
         return Err(ScheduleError::Exists(new.name.clone()));
@@ -260,11 +263,14 @@ pub fn systemd_units(
     let places: Vec<String> = passed_on.iter().map(|a| quote(a)).collect();
     let service = format!(
         "[Unit]\nDescription=upkeep scheduled run `{name}` ({what})\nAfter=network-online.target\nWants=network-online.target\n\n\
-         [Service]\nType=oneshot\nExecStart={exe} {places} run --scheduled {name} --wait\n",
+         [Service]\nType=oneshot\nExecStart={exe} {places} run --scheduled {name} --wait{force}\n",
         name = row.name,
         what = spec.describe(),
         exe = quote(exe.as_os_str()),
         places = places.join(" "),
+        // The run reads `force` from the schedule itself; the flag says so to whoever reads
+        // the unit.
+        force = if row.force { " --force" } else { "" },
     );
     let timer = format!(
         "[Unit]\nDescription=upkeep schedule `{name}`: {what}\n\n\

@@ -243,4 +243,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE runs ADD COLUMN reason TEXT;
     ",
+    // 8: a schedule that forces its runs (`schedule add --force`): every module it selects
+    // runs even when up to date, as `run --force` would.
+    r"
+    ALTER TABLE schedules ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
+    ",
 ];

@@ -30,6 +30,8 @@ pub struct ScheduleRow {
     pub last_result: Option<RunStatus>,
     /// When it fires next (none while disabled).
     pub next_run_ms: Option<i64>,
+    /// Whether its runs are forced: every module they select runs even when up to date.
+    pub force: bool,
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
@@ -46,10 +48,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         last_run_id: r.get(8)?,
         last_result: r.get(9)?,
         next_run_ms: r.get(10)?,
+        force: r.get(11)?,
     })
 }
 
-const COLUMNS: &str = "name, spec, time_zone, targets, types, enabled, created_ms, last_run_ms, last_run_id, last_result, next_run_ms";
+const COLUMNS: &str = "name, spec, time_zone, targets, types, enabled, created_ms, last_run_ms, last_run_id, last_result, next_run_ms, force";
 
 impl Ledger {
     /// Add a schedule; `false` when one with that name exists (nothing changes then).
@@ -62,8 +65,8 @@ impl Ledger {
         let added = self
             .conn()
             .execute(
-                "INSERT INTO schedules (name, spec, time_zone, targets, types, enabled, created_ms, next_run_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO NOTHING",
+                "INSERT INTO schedules (name, spec, time_zone, targets, types, enabled, created_ms, next_run_ms, force)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(name) DO NOTHING",
                 params![
                     schedule.name,
                     schedule.spec,
@@ -72,7 +75,8 @@ impl Ledger {
                     json(&schedule.types),
                     schedule.enabled,
                     now_ms(),
-                    schedule.next_run_ms
+                    schedule.next_run_ms,
+                    schedule.force
                 ],
             )
             .map_err(err())?;

@@ -58,6 +58,7 @@ fn add(ctx: &Context, args: ScheduleAddArgs) -> Result<i32, CliError> {
         targets,
         types,
         disabled,
+        force,
     } = args;
     let row = ops::add(
         &ctx.ops,
@@ -68,6 +69,7 @@ fn add(ctx: &Context, args: ScheduleAddArgs) -> Result<i32, CliError> {
             targets,
             types,
             enabled: !disabled,
+            force,
         },
     )?;
     show(ctx, &[row])
@@ -82,7 +84,7 @@ fn show(ctx: &Context, rows: &[ScheduleRow]) -> Result<i32, CliError> {
                 let describe = ops::describe(r).unwrap_or_default();
                 serde_json::json!({
                     "name": r.name, "spec": spec, "describe": describe, "time_zone": r.time_zone,
-                    "targets": r.targets, "types": r.types, "enabled": r.enabled,
+                    "targets": r.targets, "types": r.types, "enabled": r.enabled, "force": r.force,
                     "last_run_ms": r.last_run_ms, "last_run_id": r.last_run_id,
                     "last_result": r.last_result, "next_run_ms": r.next_run_ms,
                 })
@@ -103,7 +105,11 @@ fn show(ctx: &Context, rows: &[ScheduleRow]) -> Result<i32, CliError> {
             vec![
                 r.name.clone(),
                 if r.enabled { "on" } else { "off" }.to_owned(),
-                format!("{when} ({})", r.time_zone),
+                format!(
+                    "{when} ({}){}",
+                    r.time_zone,
+                    if r.force { ", forced" } else { "" }
+                ),
                 if r.targets.is_empty() {
                     "-".to_owned()
                 } else {

@@ -114,6 +114,7 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
                 name,
                 s.kind.to_owned(),
                 s.action.describe(),
+                rule_cell(s),
                 or_dash(s.version.as_deref()),
                 or_dash(s.applied_version.as_deref()),
                 s.wave.to_string(),
@@ -127,7 +128,7 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         .collect();
     let mut out = table(
         &[
-            "#", "MODULE", "KIND", "ACTION", "DECLARED", "APPLIED", "WAVE", "AFTER",
+            "#", "MODULE", "KIND", "ACTION", "RULE", "DECLARED", "APPLIED", "WAVE", "AFTER",
         ],
         &rows,
     );
@@ -146,6 +147,28 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         upkeep_core::message::count(waves, "wave", "waves")
     );
     out
+}
+
+/// The RULE cell of a plan step: its run rule and what decided it, and whether its own
+/// code runs its children (each child's row says why). A group has no code, so no rule; a
+/// module run by its parent says so in its action.
+fn rule_cell(step: &upkeep_core::plan::Step) -> String {
+    use upkeep_core::manifest::ChildrenRunner;
+    use upkeep_core::plan::Action;
+    if step.is_group() || matches!(step.action, Action::RunByParent { .. }) {
+        return "-".to_owned();
+    }
+    let mut cell = format!(
+        "{} ({})",
+        step.rule.value.name(),
+        step.rule.origin.describe()
+    );
+    if let Some(children) = &step.children_run_by
+        && children.value == ChildrenRunner::Parent
+    {
+        cell.push_str(", runs its children");
+    }
+    cell
 }
 
 /// The end-of-run summary: every module's outcome and duration, then the counts. Details

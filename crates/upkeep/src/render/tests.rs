@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use upkeep_core::manifest::{ChildrenRunner, ManifestFormat, Rule, RuleOrigin, RunRule};
 use upkeep_core::plan::{Action, Plan, Step};
 use upkeep_core::run::{Failure, ModuleResult, Outcome, Ran, RunResult, RunSummary};
 use upkeep_core::state::backups::{BackupKind, BackupRow, BackupStatus};
@@ -175,6 +176,11 @@ fn step(name: &str, action: Action, depth: usize, wave: usize, requires: &[&str]
         critical: name == "db",
         depth,
         wave,
+        rule: Rule {
+            value: RunRule::OnChange,
+            origin: RuleOrigin::Module,
+        },
+        children_run_by: None,
         module_index: 0,
     }
 }
@@ -205,9 +211,52 @@ fn plan_table() {
                 1,
                 &["services"],
             ),
+            every_run_parent(),
+            step(
+                "lists",
+                Action::RunByParent {
+                    parent: "adblock".to_owned(),
+                    origin: mentions(),
+                    reason: mentions().describe(),
+                },
+                2,
+                2,
+                &["services", "adblock"],
+            ),
         ],
     };
     insta::assert_snapshot!(super::plan_table(&plan));
+}
+
+fn mentions() -> RuleOrigin {
+    RuleOrigin::Mentions {
+        file: "adblock/index.py".to_owned(),
+        line: 12,
+        what: "`children`".to_owned(),
+    }
+}
+
+/// A seed module that runs on every run and runs its own children.
+fn every_run_parent() -> Step {
+    let origin = RuleOrigin::FormatDefault {
+        format: ManifestFormat::SeedJson,
+    };
+    let mut step = step(
+        "adblock",
+        Action::EveryRun { held_back: None },
+        1,
+        1,
+        &["services"],
+    );
+    step.rule = Rule {
+        value: RunRule::EveryRun,
+        origin,
+    };
+    step.children_run_by = Some(Rule {
+        value: ChildrenRunner::Parent,
+        origin: mentions(),
+    });
+    step
 }
 
 fn status_row(module: &str, applied: Option<&str>, state: &str, description: &str) -> StatusRow {

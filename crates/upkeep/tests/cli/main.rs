@@ -19,6 +19,7 @@ mod owned_paths;
 mod policies;
 mod process_hygiene;
 mod reload;
+mod run_rules;
 mod runs;
 mod safety;
 mod schedules;
