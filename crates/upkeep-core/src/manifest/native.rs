@@ -17,10 +17,19 @@
 //! source = { type = "git", url = "https://github.com/gogs/gogs.git", tag_pattern = "v{version}" }
 //! policy = { range = "^0.13", ask_before_major = true }
 //!
+//! meta = { owner = "ops", ticket = "OPS-12" }   # free-form: yours, upkeep ignores it
+//!
 //! [defaults]                    # optional, for every module
 //! rollback = true
 //! health = { timeout = "30s", retries = 3, interval = "1s" }
+//!
+//! [meta]                        # free-form: yours, upkeep ignores it
+//! maintainer = "ops@example.org"
 //! ```
+//!
+//! Every other table is strict: an unknown key is an error (with "did you mean" when one is
+//! close), so a typo never silently changes what runs. `meta`, at the top level and in each
+//! module, is the one place for data of the user's own; it may hold any TOML.
 
 use serde::Deserialize;
 
@@ -38,6 +47,12 @@ struct NativeFile {
     defaults: Option<Defaults>,
     #[serde(default)]
     module: Vec<TomlSpanned<NativeModule>>,
+    /// The user's own data; upkeep only checks that it is a table.
+    #[expect(
+        dead_code,
+        reason = "read so that it is accepted; upkeep never uses it"
+    )]
+    meta: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +110,12 @@ struct NativeModule {
     placeholders: std::collections::BTreeMap<TomlSpanned<String>, String>,
     source: Option<TomlSpanned<NativeSource>>,
     policy: Option<TomlSpanned<NativePolicy>>,
+    /// The user's own data about the module; upkeep only checks that it is a table.
+    #[expect(
+        dead_code,
+        reason = "read so that it is accepted; upkeep never uses it"
+    )]
+    meta: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +143,7 @@ struct NativePolicy {
     ask_before_major: Option<bool>,
 }
 
-const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
+const SECTIONS: &[&str] = &["upkeep", "defaults", "module", "meta"];
 const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout", "git_tags", "tag_format"];
 const HEALTH_FIELDS: &[&str] = &[
     "command", "timeout", "retries", "interval", "rollback", "health",
@@ -150,6 +171,7 @@ const MODULE_FIELDS: &[&str] = &[
     "placeholders",
     "source",
     "policy",
+    "meta",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -585,7 +607,13 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         .chain(SOURCE_KEYS)
         .chain(POLICY_KEYS)
         .copied();
-    did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
+    Some(did_you_mean(field, known).map_or_else(
+        || {
+            "data of your own goes in a `meta` table (top level `[meta]`, or `meta = { ... }` in a module)"
+                .to_owned()
+        },
+        |s| format!("did you mean `{s}`?"),
+    ))
 }
 
 fn toml_to_json(value: &toml::Value) -> serde_json::Value {

@@ -88,7 +88,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         ..RawManifest::default()
     };
     let mut ctx = Ctx { reporter };
-    ctx.check_fields(members, TOP_FIELDS, "");
+    ctx.check_fields(members, TOP_FIELDS, "", Unknown::UserKey);
     for member in members {
         let field = member.key.value.as_str();
         match field {
@@ -123,12 +123,25 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
     Some(raw)
 }
 
+/// What an unknown key means where it is found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// A key of the user's own: the seeds' Python reads the manifest with `json.load` and
+    /// ignores what it does not know, so people keep their own notes in entries and at the
+    /// top level. upkeep ignores it too, with a warning, unless it looks like a misspelling
+    /// of a known field, which would otherwise be silently lost.
+    UserKey,
+    /// Inside an object of upkeep's own (`defaults`, `health`, `source`, `policy`): the
+    /// seeds have none of these, so an unknown key there is a mistake.
+    Refused,
+}
+
 struct Ctx<'r, 'a> {
     reporter: &'r mut Reporter<'a>,
 }
 
 impl Ctx<'_, '_> {
-    fn check_fields(&mut self, members: &[Member], known: &[&str], prefix: &str) {
+    fn check_fields(&mut self, members: &[Member], known: &[&str], prefix: &str, unknown: Unknown) {
         let mut seen: Vec<&str> = Vec::new();
         for member in members {
             let key = member.key.value.as_str();
@@ -141,13 +154,27 @@ impl Ctx<'_, '_> {
                 continue;
             }
             seen.push(key);
-            if !known.contains(&key) {
-                let hint = did_you_mean(key, known.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .or_else(|| Some(format!("known fields: {}", known.join(", "))));
-                let message = format!("unknown field `{key}`");
-                self.reporter
-                    .error(Some(span(member.key.span)), Some(field), message, hint);
+            if known.contains(&key) {
+                continue;
+            }
+            let at = Some(span(member.key.span));
+            let message = format!("unknown field `{key}`");
+            match (did_you_mean(key, known.iter().copied()), unknown) {
+                (Some(close), _) => {
+                    let hint = Some(format!("did you mean `{close}`?"));
+                    self.reporter.error(at, Some(field), message, hint);
+                }
+                (None, Unknown::Refused) => {
+                    let hint = Some(format!("known fields: {}", known.join(", ")));
+                    self.reporter.error(at, Some(field), message, hint);
+                }
+                (None, Unknown::UserKey) => {
+                    // The message says it is fine; the list is there in case it was meant
+                    // for upkeep after all.
+                    let message = format!("{message} ignored: a key of your own");
+                    let hint = Some(format!("known fields: {}", known.join(", ")));
+                    self.reporter.warn(at, Some(field), message, hint);
+                }
             }
         }
     }
@@ -157,7 +184,7 @@ impl Ctx<'_, '_> {
             self.type_error(node, path, "an object describing a module");
             return None;
         };
-        self.check_fields(members, ENTRY_FIELDS, path);
+        self.check_fields(members, ENTRY_FIELDS, path, Unknown::UserKey);
         let mut module = RawModule {
             path: path.to_owned(),
             enabled: true,
@@ -254,7 +281,7 @@ impl Ctx<'_, '_> {
             self.type_error(node, "defaults", "an object");
             return;
         };
-        self.check_fields(members, DEFAULTS_FIELDS, "defaults");
+        self.check_fields(members, DEFAULTS_FIELDS, "defaults", Unknown::Refused);
         for member in members {
             let field = join("defaults", &member.key.value);
             match member.key.value.as_str() {
@@ -297,7 +324,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, HEALTH_FIELDS, field);
+        self.check_fields(members, HEALTH_FIELDS, field, Unknown::Refused);
         let mut health = RawHealth {
             span: span(node.span),
             ..RawHealth::default()
@@ -333,7 +360,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, SOURCE_KEYS_CAMEL, field);
+        self.check_fields(members, SOURCE_KEYS_CAMEL, field, Unknown::Refused);
         let mut source = RawSource {
             span: span(node.span),
             ..RawSource::default()
@@ -370,7 +397,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, POLICY_KEYS_CAMEL, field);
+        self.check_fields(members, POLICY_KEYS_CAMEL, field, Unknown::Refused);
         let mut policy = RawPolicy::default();
         for member in members {
             let sub = join(field, &member.key.value);

@@ -176,6 +176,8 @@ fn step(name: &str, action: Action, depth: usize, wave: usize, requires: &[&str]
         depth,
         wave,
         module_index: 0,
+        refused: None,
+        blocked_by: None,
     }
 }
 
