@@ -47,6 +47,10 @@ pub struct ModuleChecksum {
     pub changes: Option<FileDiff>,
     /// What went wrong, for `error`.
     pub error: Option<String>,
+    /// What `--write` approved: every file the checksum covers, with its kind and
+    /// SHA-256, so a person sees exactly what they vouched for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_files: Option<Vec<integrity::FileRecord>>,
 }
 
 /// Errors of the checksum command.
@@ -138,6 +142,7 @@ fn digest_selected(specs: Vec<&ModuleSpec>, threads: usize) -> Digested<'_> {
                 bytes: 0,
                 changes: None,
                 error: None,
+                approved_files: None,
                 dir,
             };
             match &digest {
@@ -231,6 +236,7 @@ pub fn write(
         if entry.declared.as_deref() != Some(digest.checksum.as_str()) {
             entry.verdict = Verdict::Written;
         }
+        entry.approved_files = Some(digest.files);
         report.push(entry);
     }
     Ok(report)

@@ -3,6 +3,7 @@
 
 mod backups;
 mod deploy;
+mod doctor;
 pub(crate) mod fit;
 mod notify;
 pub(crate) mod progress;
@@ -13,6 +14,7 @@ mod updates;
 
 pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
+pub(crate) use doctor::doctor;
 pub(crate) use fit::Layout;
 pub(crate) use notify::{channels, flushed, pending, tested};
 pub(crate) use status::{status_module, status_table, status_wide};
@@ -465,6 +467,50 @@ fn audit(entries: &[AuditEntry], out: &mut String) {
             a.detail
         );
     }
+}
+
+/// `upkeep checksum --write`: per module what was approved (how many files, the whole
+/// checksum, what it replaced) and, with `verbose`, every file it covers.
+pub(crate) fn checksum_approved(report: &[ModuleChecksum], verbose: bool) -> String {
+    let mut out = String::new();
+    for m in report {
+        let Some(files) = &m.approved_files else {
+            let error = m.error.as_deref().unwrap_or("not approved");
+            let _ = writeln!(out, "not approved {}: {error}", m.module);
+            continue;
+        };
+        let what = if matches!(m.verdict, upkeep_core::checksum::Verdict::Written) {
+            "approved"
+        } else {
+            "already approved"
+        };
+        let _ = writeln!(
+            out,
+            "{what} {}: {} ({} bytes), checksum {}",
+            m.module,
+            upkeep_core::message::count(m.files, "file", "files"),
+            m.bytes,
+            m.actual.as_deref().unwrap_or("-")
+        );
+        if let (Some(previous), true) = (
+            &m.declared,
+            matches!(m.verdict, upkeep_core::checksum::Verdict::Written),
+        ) {
+            let _ = writeln!(out, "  replaces {previous}");
+        }
+        if verbose {
+            for f in files {
+                let _ = writeln!(out, "  {} {}", f.kind.code(), f.path);
+            }
+        }
+    }
+    if !verbose && report.iter().any(|m| m.approved_files.is_some()) {
+        let _ = writeln!(
+            out,
+            "\n`upkeep checksum --write -v` lists the files each checksum covers; `--json` adds their SHA-256"
+        );
+    }
+    out
 }
 
 /// `upkeep checksum` results; the lists of changed files are cut to fit `layout`.
