@@ -443,3 +443,80 @@ fn describe_bytes(bytes: &[u8]) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs_err::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn verdict(
+        dir: &std::path::Path,
+        declared: Option<&str>,
+        approved: bool,
+    ) -> Result<String, Box<Refusal>> {
+        let live = integrity::digest_dir(dir).unwrap();
+        gate(
+            "gogs",
+            dir,
+            declared,
+            || integrity::digest_dir(dir),
+            |_| {
+                approved.then(|| {
+                    let mut files = live.files.clone();
+                    files[0].sha256 = "0".repeat(64);
+                    files
+                })
+            },
+        )
+    }
+
+    #[test]
+    fn the_gate_tells_each_reason_apart_and_names_the_fix() {
+        let dir = folder(&[("index.py", "x = 1\n")]);
+        let live = integrity::digest_dir(dir.path()).unwrap().checksum;
+        assert_eq!(verdict(dir.path(), Some(&live), false).unwrap(), live);
+
+        let missing = verdict(dir.path(), None, false).unwrap_err();
+        assert_eq!(missing.problem, Problem::Missing);
+        assert_eq!(missing.fix, "upkeep checksum --write gogs");
+
+        let other = "a".repeat(64);
+        let foreign = verdict(dir.path(), Some(&other), false).unwrap_err();
+        assert_eq!(foreign.problem, Problem::Foreign);
+        assert!(
+            foreign.reason.contains("do not match their checksum"),
+            "{}",
+            foreign.reason
+        );
+
+        let changed = verdict(dir.path(), Some(&other), true).unwrap_err();
+        assert_eq!(changed.problem, Problem::Changed);
+        assert_eq!(changed.changes.unwrap().changed, ["index.py"]);
+
+        fs_err::write(
+            dir.path().join("checksum"),
+            format!("{}  index.py\n", "A".repeat(64)),
+        )
+        .unwrap();
+        let unreadable = verdict(dir.path(), None, false).unwrap_err();
+        assert_eq!(unreadable.problem, Problem::Unreadable);
+        assert!(unreadable.found.unwrap().contains("`sha256sum` output"));
+    }
+
+    #[test]
+    fn an_unreadable_checksum_file_is_described_by_what_it_holds() {
+        let hex = "ab".repeat(32);
+        assert_eq!(describe_bytes(b""), "nothing (the file is empty)");
+        assert!(describe_bytes(hex.to_uppercase().as_bytes()).contains("upper case"));
+        assert!(describe_bytes(format!("{hex}  ./gogs\n").as_bytes()).contains("`./gogs`"));
+        assert_eq!(describe_bytes(&[0xff, 0xfe]), "2 bytes that are not text");
+        assert_eq!(describe_bytes(b"sha256:abc"), "\"sha256:abc\"");
+    }
+}

@@ -581,3 +581,44 @@ fn to_json(value: &Value) -> serde_json::Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::manifest::{ManifestError, Severity, parse};
+
+    #[test]
+    fn keys_of_the_users_own_are_warnings_and_near_misses_errors() {
+        let text = r#"{"updates": [{"name": "a", "module": "", "owner": "me"}], "notes": 1}"#;
+        let manifest = parse(Path::new("/none/manifest.json"), text).unwrap();
+        let fields: Vec<_> = manifest
+            .warnings
+            .iter()
+            .map(|w| w.field.clone().unwrap())
+            .collect();
+        assert_eq!(fields, ["updates[0].owner", "notes"]);
+        assert!(
+            manifest
+                .warnings
+                .iter()
+                .all(|w| w.severity == Severity::Warning)
+        );
+
+        let text = r#"{"updates": [{"name": "a", "module": "", "childern": []}]}"#;
+        let Err(ManifestError::Invalid { diagnostics, .. }) =
+            parse(Path::new("/none/manifest.json"), text)
+        else {
+            panic!("a near miss is refused");
+        };
+        assert_eq!(
+            diagnostics[0].hint.as_deref(),
+            Some("did you mean `children`?")
+        );
+        assert_eq!(diagnostics[0].severity, Severity::Error);
+
+        // Objects of upkeep's own stay strict.
+        let text = r#"{"updates": [{"name": "a", "module": "", "health": {"owner": 1}}]}"#;
+        assert!(parse(Path::new("/none/manifest.json"), text).is_err());
+    }
+}
