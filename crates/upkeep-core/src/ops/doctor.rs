@@ -36,6 +36,10 @@ pub struct DoctorReport {
     pub children: Vec<SelfRunChildren>,
     /// How many problems stand in the way; 0 means a run can start everything.
     pub problems: usize,
+    /// How the fix commands start: `upkeep`, with `--manifest PATH` when the manifest is
+    /// not the one upkeep finds by itself in the current directory, so each fix works
+    /// where it is pasted.
+    pub command: String,
 }
 
 /// The manifest as loaded.
@@ -141,6 +145,7 @@ pub fn doctor(ctx: &Context) -> Result<DoctorReport, Error> {
             .and_then(|l| l.recorded_files(module, checksum).ok().flatten())
     };
     plan.gate(&manifest, super::query::hashing_threads(), &approved);
+    let command = upkeep_command(&manifest.path);
     let modules: Vec<ModuleCheck> = plan
         .steps
         .iter()
@@ -151,7 +156,12 @@ pub fn doctor(ctx: &Context) -> Result<DoctorReport, Error> {
                 module: s.name.clone(),
                 dir,
                 approved: s.refused.is_none().then(|| s.checksum.clone()).flatten(),
-                refused: s.refused.clone(),
+                refused: s.refused.clone().map(|mut refusal| {
+                    if let Some(rest) = refusal.fix.strip_prefix("upkeep") {
+                        refusal.fix = format!("{command}{rest}");
+                    }
+                    refusal
+                }),
             })
         })
         .collect();
@@ -172,7 +182,35 @@ pub fn doctor(ctx: &Context) -> Result<DoctorReport, Error> {
         modules,
         children: Vec::new(),
         problems,
+        command,
     })
+}
+
+/// `upkeep`, with `--manifest PATH` unless `manifest` is the one upkeep finds by itself in
+/// the current directory.
+fn upkeep_command(manifest: &Path) -> String {
+    let found = crate::manifest::locate(None)
+        .ok()
+        .and_then(|p| std::path::absolute(p).ok());
+    if found.as_deref() == Some(manifest) {
+        return "upkeep".to_owned();
+    }
+    format!(
+        "upkeep --manifest {}",
+        shell_quote(&manifest.to_string_lossy())
+    )
+}
+
+/// `text` as one shell word: as is when it needs no quoting, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b));
+    if plain && !text.is_empty() {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The interpreter a run would pick (the run's own rule,

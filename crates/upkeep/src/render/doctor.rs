@@ -137,7 +137,8 @@ fn modules(out: &mut String, report: &DoctorReport) {
     if refused.len() > 1 {
         let _ = writeln!(
             out,
-            "  all at once, after reviewing every folder: `upkeep checksum --write {}`",
+            "  all at once, after reviewing every folder: `{} checksum --write {}`",
+            report.command,
             refused.join(" ")
         );
     }

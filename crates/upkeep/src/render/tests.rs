@@ -516,6 +516,7 @@ fn doctor_screen() {
         ],
         children: Vec::new(),
         problems: 1,
+        command: "upkeep".to_owned(),
     };
     insta::assert_snapshot!(super::doctor(&report));
 }

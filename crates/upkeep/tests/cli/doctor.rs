@@ -201,7 +201,10 @@ fn doctor_lists_each_seed_checksum_problem_with_its_fix_then_passes_after_the_fi
             .starts_with('3')
     );
     assert_eq!(report["children"], json!([]));
-    let problems: Vec<(&str, &str, &str)> = report["modules"]
+    // The fixes name the manifest: the test gives `--manifest` from another directory.
+    let upkeep = format!("upkeep --manifest {}", host.manifest().display());
+    let fix = |name: &str| format!("{upkeep} checksum --write {name}");
+    let problems: Vec<(&str, &str, String)> = report["modules"]
         .as_array()
         .unwrap()
         .iter()
@@ -209,17 +212,31 @@ fn doctor_lists_each_seed_checksum_problem_with_its_fix_then_passes_after_the_fi
             (
                 m["module"].as_str().unwrap(),
                 m["refused"]["problem"].as_str().unwrap(),
-                m["refused"]["fix"].as_str().unwrap(),
+                m["refused"]["fix"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
     assert_eq!(
         problems,
         [
-            ("adblock", "foreign", "upkeep checksum --write adblock"),
-            ("atuin", "unreadable", "upkeep checksum --write atuin"),
-            ("gogs", "missing", "upkeep checksum --write gogs"),
+            ("adblock", "foreign", fix("adblock")),
+            ("atuin", "unreadable", fix("atuin")),
+            ("gogs", "missing", fix("gogs")),
         ]
+    );
+    // Run from the updates directory, where upkeep finds the manifest by itself, the
+    // fixes are plain.
+    let doctor = host
+        .upkeep()
+        .current_dir(&host.updates)
+        .args(["doctor", "--json"])
+        .assert()
+        .code(6);
+    let (_, stdout, _) = output(&doctor);
+    let here: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        here["modules"][2]["refused"]["fix"],
+        "upkeep checksum --write gogs"
     );
     assert!(
         report["modules"][1]["refused"]["found"]
