@@ -9,7 +9,7 @@ use super::diag::{Reporter, Span};
 use super::json_syntax::{self, Member, Value};
 use super::sources::{POLICY_KEYS_CAMEL, RawPolicy, RawSource, SOURCE_KEYS_CAMEL, snake};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
-use crate::text::did_you_mean;
+use crate::text::{did_you_mean, is_slip};
 
 const TOP_FIELDS: &[&str] = &[
     "updates",
@@ -159,20 +159,31 @@ impl Ctx<'_, '_> {
             }
             let at = Some(span(member.key.span));
             let message = format!("unknown field `{key}`");
-            match (did_you_mean(key, known.iter().copied()), unknown) {
-                (Some(close), _) => {
+            let close = did_you_mean(key, known.iter().copied());
+            // Among the user's own keys only a near-certain slip is refused; a key merely
+            // like a known one (`comment`, `note`) is theirs, and the warning names the
+            // field it resembles.
+            let refused = match unknown {
+                Unknown::Refused => true,
+                Unknown::UserKey => close.is_some_and(|c| is_slip(key, c)),
+            };
+            match (close, refused) {
+                (Some(close), true) => {
                     let hint = Some(format!("did you mean `{close}`?"));
                     self.reporter.error(at, Some(field), message, hint);
                 }
-                (None, Unknown::Refused) => {
+                (None, true) => {
                     let hint = Some(format!("known fields: {}", known.join(", ")));
                     self.reporter.error(at, Some(field), message, hint);
                 }
-                (None, Unknown::UserKey) => {
-                    // The message says it is fine; the list is there in case it was meant
+                (close, false) => {
+                    // The message says it is fine; the hint is there in case it was meant
                     // for upkeep after all.
                     let message = format!("{message} ignored: a key of your own");
-                    let hint = Some(format!("known fields: {}", known.join(", ")));
+                    let hint = Some(match close {
+                        Some(close) => format!("if you meant upkeep's `{close}`, rename it"),
+                        None => format!("known fields: {}", known.join(", ")),
+                    });
                     self.reporter.warn(at, Some(field), message, hint);
                 }
             }

@@ -387,3 +387,26 @@ fn checksum_write_says_what_it_approved() {
         64
     );
 }
+
+#[test]
+fn a_key_merely_like_a_known_field_is_the_users_own() {
+    let host = Host::new();
+    marking_module(&host, "gogs");
+    host.write(
+        "manifest.json",
+        r#"{"updates": [{"name": "gogs", "module": "gogs.index", "comment": "from the wiki"}]}"#,
+    );
+    host.approve();
+    let plan = host.upkeep().arg("plan").assert().success();
+    let (_, _, stderr) = output(&plan);
+    assert!(
+        stderr.contains("warning: unknown field `comment` ignored: a key of your own"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: if you meant upkeep's `command`, rename it"),
+        "{stderr}"
+    );
+    host.upkeep().arg("run").assert().success();
+    assert!(host.root.join("gogs.ran").exists());
+}
