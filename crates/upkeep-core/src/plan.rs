@@ -198,6 +198,13 @@ pub struct Step {
     /// Position of the module in `Manifest::modules`.
     #[serde(skip)]
     pub module_index: usize,
+    /// The integrity gate's refusal, when [`Plan::gate`] was applied and a run would refuse
+    /// the module before its code starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<crate::checksum::Refusal>,
+    /// The refused module this one needs, when [`Plan::gate`] found one: a run blocks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
 }
 
 /// What a module's latest update check offers it under its policy.
@@ -250,9 +257,94 @@ impl Step {
 }
 
 impl Plan {
-    /// How many steps will run code.
+    /// How many steps will run code (not counting those [`Plan::gate`] found refused or
+    /// blocked).
     pub fn to_run(&self) -> usize {
-        self.steps.iter().filter(|s| s.action.runs()).count()
+        self.steps.iter().filter(|s| s.will_run()).count()
+    }
+
+    /// How many steps the integrity gate would refuse.
+    pub fn refused(&self) -> usize {
+        self.steps.iter().filter(|s| s.refused.is_some()).count()
+    }
+
+    /// How many steps would be blocked by a refused module they need.
+    pub fn blocked(&self) -> usize {
+        self.steps.iter().filter(|s| s.blocked_by.is_some()).count()
+    }
+
+    /// Apply the integrity gate ([`crate::checksum::gate`], the rule a run applies before a
+    /// module's code starts) to every step that would run, hashing the folders on
+    /// `threads` threads, so that the plan shows what a run would refuse and block instead
+    /// of counting it as running. `approved(module, checksum)` is the file list the ledger
+    /// recorded when upkeep approved that checksum.
+    pub fn gate(
+        &mut self,
+        manifest: &Manifest,
+        threads: usize,
+        approved: &dyn Fn(&str, &str) -> Option<Vec<crate::integrity::FileRecord>>,
+    ) {
+        let guarded: Vec<(usize, std::path::PathBuf)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.action.runs())
+            .filter_map(|(i, s)| Some((i, manifest.modules[s.module_index].dir.clone()?)))
+            .collect();
+        let dirs: Vec<std::path::PathBuf> = guarded.iter().map(|(_, d)| d.clone()).collect();
+        // Only folders with a declared checksum are hashed: the gate refuses the others
+        // without looking at their files.
+        let declared: Vec<bool> = guarded
+            .iter()
+            .map(|(i, _)| self.steps[*i].checksum.is_some())
+            .collect();
+        let to_hash: Vec<std::path::PathBuf> = dirs
+            .iter()
+            .zip(&declared)
+            .filter(|(_, d)| **d)
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        let mut digests = crate::integrity::digest_dirs(&to_hash, threads).into_iter();
+        for ((index, dir), declared) in guarded.into_iter().zip(declared) {
+            let step = &mut self.steps[index];
+            let digest = if declared { digests.next() } else { None };
+            let verdict = crate::checksum::gate(
+                &step.name,
+                &dir,
+                step.checksum.as_deref(),
+                || digest.expect("a declared checksum's folder was hashed"),
+                |wanted| approved(&step.name, wanted),
+            );
+            step.refused = verdict.err().map(|refusal| *refusal);
+        }
+        self.block_dependents();
+    }
+
+    /// Mark the steps that need a refused or blocked step, as a run's scheduler blocks
+    /// them (steps are in execution order, so requirements come first).
+    fn block_dependents(&mut self) {
+        let mut stopped: HashMap<String, String> = HashMap::new();
+        for step in &mut self.steps {
+            if step.refused.is_some() {
+                stopped.insert(step.name.clone(), step.name.clone());
+                continue;
+            }
+            let root = step.requires.iter().find_map(|r| stopped.get(r).cloned());
+            if let Some(root) = root {
+                stopped.insert(step.name.clone(), root.clone());
+                if step.action.runs() {
+                    step.blocked_by = Some(root);
+                }
+            }
+        }
+    }
+}
+
+impl Step {
+    /// Whether a run would start the module's code: it runs by its action and the gate
+    /// (when applied) neither refuses nor blocks it.
+    pub fn will_run(&self) -> bool {
+        self.action.runs() && self.refused.is_none() && self.blocked_by.is_none()
     }
 }
 
@@ -337,6 +429,8 @@ pub fn plan(
             rule: spec.run.clone(),
             children_run_by: spec.children_runner(),
             module_index: index,
+            refused: None,
+            blocked_by: None,
         });
     }
     Ok(Plan { steps })

@@ -84,6 +84,12 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Verify (`--check`) or approve (`--write`) module folder checksums
     Checksum(ChecksumArgs),
+    /// Everything between the updates directory and a first good run, each with the command
+    /// that fixes it: the manifest and its warnings, the Python interpreter and virtualenv,
+    /// every module's checksum (missing, in a foreign format, or not approved). Exits as the
+    /// first run would: 0 when nothing stands in the way, 6 when a module would be refused
+    /// for its checksum, 3 when the Python modules could not start
+    Doctor,
     /// Create, list, verify, restore, prune and delete backups of the paths modules own
     #[command(subcommand)]
     Backup(BackupCommand),

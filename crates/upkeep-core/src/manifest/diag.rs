@@ -19,9 +19,23 @@ impl Span {
     }
 }
 
+/// How much a diagnostic matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The manifest is refused: nothing runs.
+    #[default]
+    Error,
+    /// Worth saying, but the manifest loads and runs (a key of the user's own that upkeep
+    /// ignores).
+    Warning,
+}
+
 /// One problem found in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
+    /// Whether it refuses the manifest or is only a warning.
+    pub severity: Severity,
     /// The manifest file.
     pub file: PathBuf,
     /// 1-based line, 0 when the problem has no position (an unreadable file).
@@ -70,6 +84,8 @@ pub(crate) struct Reporter<'a> {
     file: &'a Path,
     source: &'a str,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// Warnings: they do not fail the load, and travel on the manifest.
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Reporter<'a> {
@@ -78,7 +94,21 @@ impl<'a> Reporter<'a> {
             file,
             source,
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Record something worth saying at `span` that does not stop the manifest loading.
+    pub(crate) fn warn(
+        &mut self,
+        span: Option<Span>,
+        field: Option<String>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let mut diagnostic = at(self.file, self.source, span, field, message.into(), hint);
+        diagnostic.severity = Severity::Warning;
+        self.warnings.push(diagnostic);
     }
 
     /// Record a problem at `span`.
@@ -108,6 +138,7 @@ pub(crate) fn at(
         None => (0, 0, None),
     };
     Diagnostic {
+        severity: Severity::Error,
         file: file.to_path_buf(),
         line,
         column,

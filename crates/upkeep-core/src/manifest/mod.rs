@@ -21,7 +21,7 @@ pub mod writeback;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use diag::{Diagnostic, Snippet, Span};
+pub use diag::{Diagnostic, Severity, Snippet, Span};
 pub use rules::{ChildrenRunner, Rule, RuleOrigin, RunRule};
 pub use sources::{Channel, Policy, Source, SourceKind, UpdateType};
 
@@ -60,6 +60,9 @@ pub struct Manifest {
     pub modules: Vec<ModuleSpec>,
     /// Whether a healthy update tags the updates directory's git repository, and how.
     pub git_tags: GitTags,
+    /// What loading found worth saying without refusing the manifest (keys of the user's
+    /// own in a seed manifest), in source order; `plan` and `doctor` show them.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Tagging a healthy update in git, the seeds' `<module>-v<version>-<timestamp>`.
@@ -528,10 +531,15 @@ pub fn parse(path: &Path, source: &str) -> Result<Manifest, ManifestError> {
         Some(mut manifest) if reporter.diagnostics.is_empty() => {
             manifest.path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
             manifest.format = format;
+            manifest.warnings = reporter.warnings;
+            manifest.warnings.sort_by_key(|d| (d.line, d.column));
             Ok(manifest)
         }
         _ => {
+            // The warnings go along: a key of the user's own next to a missing field is
+            // often the field under another name.
             let mut diagnostics = reporter.diagnostics;
+            diagnostics.extend(reporter.warnings);
             diagnostics.sort_by_key(|d| (d.line, d.column));
             Err(ManifestError::Invalid {
                 path: path.to_path_buf(),

@@ -20,11 +20,20 @@
 //! run = "every-run"             # or "on-change" (the default here): when its code runs
 //! runs_children = true          # its code runs its children; upkeep does not (default false)
 //!
+//! meta = { owner = "ops", ticket = "OPS-12" }   # free-form: yours, upkeep ignores it
+//!
 //! [defaults]                    # optional, for every module
 //! run = "on-change"
 //! rollback = true
 //! health = { timeout = "30s", retries = 3, interval = "1s" }
+//!
+//! [meta]                        # free-form: yours, upkeep ignores it
+//! maintainer = "ops@example.org"
 //! ```
+//!
+//! Every other table is strict: an unknown key is an error (with "did you mean" when one is
+//! close), so a typo never silently changes what runs. `meta`, at the top level and in each
+//! module, is the one place for data of the user's own; it may hold any TOML.
 
 use serde::Deserialize;
 
@@ -42,6 +51,12 @@ struct NativeFile {
     defaults: Option<Defaults>,
     #[serde(default)]
     module: Vec<TomlSpanned<NativeModule>>,
+    /// The user's own data; upkeep only checks that it is a table.
+    #[expect(
+        dead_code,
+        reason = "read so that it is accepted; upkeep never uses it"
+    )]
+    meta: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +118,12 @@ struct NativeModule {
     policy: Option<TomlSpanned<NativePolicy>>,
     run: Option<TomlSpanned<String>>,
     runs_children: Option<TomlSpanned<bool>>,
+    /// The user's own data about the module; upkeep only checks that it is a table.
+    #[expect(
+        dead_code,
+        reason = "read so that it is accepted; upkeep never uses it"
+    )]
+    meta: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -130,7 +151,7 @@ struct NativePolicy {
     ask_before_major: Option<bool>,
 }
 
-const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
+const SECTIONS: &[&str] = &["upkeep", "defaults", "module", "meta"];
 const SETTINGS_FIELDS: &[&str] = &["entrypoint", "python", "timeout", "git_tags", "tag_format"];
 const HEALTH_FIELDS: &[&str] = &[
     "command", "timeout", "retries", "interval", "reload", "rollback", "health",
@@ -160,6 +181,7 @@ const MODULE_FIELDS: &[&str] = &[
     "policy",
     "run",
     "runs_children",
+    "meta",
 ];
 
 fn span<T>(spanned: &TomlSpanned<T>) -> Span {
@@ -606,7 +628,13 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         .chain(SOURCE_KEYS)
         .chain(POLICY_KEYS)
         .copied();
-    did_you_mean(field, known).map(|s| format!("did you mean `{s}`?"))
+    Some(did_you_mean(field, known).map_or_else(
+        || {
+            "data of your own goes in a `meta` table (top level `[meta]`, or `meta = { ... }` in a module)"
+                .to_owned()
+        },
+        |s| format!("did you mean `{s}`?"),
+    ))
 }
 
 fn toml_to_json(value: &toml::Value) -> serde_json::Value {

@@ -9,7 +9,7 @@ use super::diag::{Reporter, Span};
 use super::json_syntax::{self, Member, Value};
 use super::sources::{POLICY_KEYS_CAMEL, RawPolicy, RawSource, SOURCE_KEYS_CAMEL, snake};
 use super::{PathCategory, RawHealth, RawKind, RawManifest, RawModule, Spanned, Spelling};
-use crate::text::did_you_mean;
+use crate::text::{did_you_mean, is_slip};
 
 const TOP_FIELDS: &[&str] = &[
     "updates",
@@ -93,7 +93,7 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
         ..RawManifest::default()
     };
     let mut ctx = Ctx { reporter };
-    ctx.check_fields(members, TOP_FIELDS, "");
+    ctx.check_fields(members, TOP_FIELDS, "", Unknown::UserKey);
     for member in members {
         let field = member.key.value.as_str();
         match field {
@@ -129,12 +129,25 @@ pub(crate) fn parse(source: &str, reporter: &mut Reporter<'_>) -> Option<RawMani
     Some(raw)
 }
 
+/// What an unknown key means where it is found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// A key of the user's own: the seeds' Python reads the manifest with `json.load` and
+    /// ignores what it does not know, so people keep their own notes in entries and at the
+    /// top level. upkeep ignores it too, with a warning, unless it looks like a misspelling
+    /// of a known field, which would otherwise be silently lost.
+    UserKey,
+    /// Inside an object of upkeep's own (`defaults`, `health`, `source`, `policy`): the
+    /// seeds have none of these, so an unknown key there is a mistake.
+    Refused,
+}
+
 struct Ctx<'r, 'a> {
     reporter: &'r mut Reporter<'a>,
 }
 
 impl Ctx<'_, '_> {
-    fn check_fields(&mut self, members: &[Member], known: &[&str], prefix: &str) {
+    fn check_fields(&mut self, members: &[Member], known: &[&str], prefix: &str, unknown: Unknown) {
         let mut seen: Vec<&str> = Vec::new();
         for member in members {
             let key = member.key.value.as_str();
@@ -147,13 +160,38 @@ impl Ctx<'_, '_> {
                 continue;
             }
             seen.push(key);
-            if !known.contains(&key) {
-                let hint = did_you_mean(key, known.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .or_else(|| Some(format!("known fields: {}", known.join(", "))));
-                let message = format!("unknown field `{key}`");
-                self.reporter
-                    .error(Some(span(member.key.span)), Some(field), message, hint);
+            if known.contains(&key) {
+                continue;
+            }
+            let at = Some(span(member.key.span));
+            let message = format!("unknown field `{key}`");
+            let close = did_you_mean(key, known.iter().copied());
+            // Among the user's own keys only a near-certain slip is refused; a key merely
+            // like a known one (`comment`, `note`) is theirs, and the warning names the
+            // field it resembles.
+            let refused = match unknown {
+                Unknown::Refused => true,
+                Unknown::UserKey => close.is_some_and(|c| is_slip(key, c)),
+            };
+            match (close, refused) {
+                (Some(close), true) => {
+                    let hint = Some(format!("did you mean `{close}`?"));
+                    self.reporter.error(at, Some(field), message, hint);
+                }
+                (None, true) => {
+                    let hint = Some(format!("known fields: {}", known.join(", ")));
+                    self.reporter.error(at, Some(field), message, hint);
+                }
+                (close, false) => {
+                    // The message says it is fine; the hint is there in case it was meant
+                    // for upkeep after all.
+                    let message = format!("{message} ignored: a key of your own");
+                    let hint = Some(match close {
+                        Some(close) => format!("if you meant upkeep's `{close}`, rename it"),
+                        None => format!("known fields: {}", known.join(", ")),
+                    });
+                    self.reporter.warn(at, Some(field), message, hint);
+                }
             }
         }
     }
@@ -163,7 +201,7 @@ impl Ctx<'_, '_> {
             self.type_error(node, path, "an object describing a module");
             return None;
         };
-        self.check_fields(members, ENTRY_FIELDS, path);
+        self.check_fields(members, ENTRY_FIELDS, path, Unknown::UserKey);
         let mut module = RawModule {
             path: path.to_owned(),
             enabled: true,
@@ -262,7 +300,7 @@ impl Ctx<'_, '_> {
             self.type_error(node, "defaults", "an object");
             return;
         };
-        self.check_fields(members, DEFAULTS_FIELDS, "defaults");
+        self.check_fields(members, DEFAULTS_FIELDS, "defaults", Unknown::Refused);
         for member in members {
             let field = join("defaults", &member.key.value);
             match member.key.value.as_str() {
@@ -305,7 +343,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, HEALTH_FIELDS, field);
+        self.check_fields(members, HEALTH_FIELDS, field, Unknown::Refused);
         let mut health = RawHealth {
             span: span(node.span),
             ..RawHealth::default()
@@ -363,7 +401,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, SOURCE_KEYS_CAMEL, field);
+        self.check_fields(members, SOURCE_KEYS_CAMEL, field, Unknown::Refused);
         let mut source = RawSource {
             span: span(node.span),
             ..RawSource::default()
@@ -400,7 +438,7 @@ impl Ctx<'_, '_> {
             );
             return None;
         };
-        self.check_fields(members, POLICY_KEYS_CAMEL, field);
+        self.check_fields(members, POLICY_KEYS_CAMEL, field, Unknown::Refused);
         let mut policy = RawPolicy::default();
         for member in members {
             let sub = join(field, &member.key.value);
@@ -582,5 +620,46 @@ fn to_json(value: &Value) -> serde_json::Value {
                 .map(|m| (m.key.value.clone(), to_json(&m.value.value)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::manifest::{ManifestError, Severity, parse};
+
+    #[test]
+    fn keys_of_the_users_own_are_warnings_and_near_misses_errors() {
+        let text = r#"{"updates": [{"name": "a", "module": "", "owner": "me"}], "notes": 1}"#;
+        let manifest = parse(Path::new("/none/manifest.json"), text).unwrap();
+        let fields: Vec<_> = manifest
+            .warnings
+            .iter()
+            .map(|w| w.field.clone().unwrap())
+            .collect();
+        assert_eq!(fields, ["updates[0].owner", "notes"]);
+        assert!(
+            manifest
+                .warnings
+                .iter()
+                .all(|w| w.severity == Severity::Warning)
+        );
+
+        let text = r#"{"updates": [{"name": "a", "module": "", "childern": []}]}"#;
+        let Err(ManifestError::Invalid { diagnostics, .. }) =
+            parse(Path::new("/none/manifest.json"), text)
+        else {
+            panic!("a near miss is refused");
+        };
+        assert_eq!(
+            diagnostics[0].hint.as_deref(),
+            Some("did you mean `children`?")
+        );
+        assert_eq!(diagnostics[0].severity, Severity::Error);
+
+        // Objects of upkeep's own stay strict.
+        let text = r#"{"updates": [{"name": "a", "module": "", "health": {"owner": 1}}]}"#;
+        assert!(parse(Path::new("/none/manifest.json"), text).is_err());
     }
 }

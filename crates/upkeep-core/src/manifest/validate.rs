@@ -59,6 +59,7 @@ pub(crate) fn validate(raw: RawManifest, root: &Path, reporter: &mut Reporter<'_
         default_timeout,
         modules,
         git_tags,
+        warnings: Vec::new(),
     }
 }
 

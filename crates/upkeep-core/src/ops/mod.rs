@@ -20,6 +20,7 @@
 pub mod backup;
 pub mod check;
 pub mod checksum;
+pub mod doctor;
 pub mod files;
 pub mod notify;
 pub mod query;

@@ -247,7 +247,7 @@ pub fn plan(
     ctx: &Context,
     request: PlanRequest,
     reporter: &std::sync::Arc<dyn crate::run::Reporter>,
-) -> Result<Plan, Error> {
+) -> Result<PlanReport, Error> {
     let PlanRequest {
         targets,
         force,
@@ -263,7 +263,8 @@ pub fn plan(
         delivery.finish();
         refreshed?;
     }
-    let states = match ctx.existing_ledger()? {
+    let ledger = ctx.existing_ledger()?;
+    let states = match &ledger {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
@@ -273,7 +274,41 @@ pub fn plan(
         allow_breaking,
         types,
     };
-    Ok(plan::plan(&manifest, &states, &options)?)
+    let mut plan = plan::plan(&manifest, &states, &options)?;
+    let approved = |module: &str, checksum: &str| {
+        ledger
+            .as_ref()
+            .and_then(|l| l.recorded_files(module, checksum).ok().flatten())
+    };
+    plan.gate(&manifest, hashing_threads(), &approved);
+    Ok(PlanReport {
+        to_run: plan.to_run(),
+        refused: plan.refused(),
+        blocked: plan.blocked(),
+        plan,
+        warnings: manifest.warnings.clone(),
+    })
+}
+
+/// Threads for hashing module folders: one per core.
+pub(crate) fn hashing_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+/// `upkeep plan`: the plan with the integrity gate's verdicts, and the manifest's warnings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanReport {
+    /// The steps in execution order.
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// How many modules a run would start.
+    pub to_run: usize,
+    /// How many the integrity gate would refuse (each step says why and the fix).
+    pub refused: usize,
+    /// How many would be blocked by a refused module they need.
+    pub blocked: usize,
+    /// What loading the manifest found worth saying (keys of the user's own).
+    pub warnings: Vec<crate::manifest::Diagnostic>,
 }
 
 /// The versions `module` can roll back to, from git tags and backups.

@@ -373,11 +373,19 @@ fn dry_run(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<RunSummary, RunError> {
-    let states = match Ledger::open_existing(&options.state_dir)? {
+    let ledger = Ledger::open_existing(&options.state_dir)?;
+    let states = match &ledger {
         Some(ledger) => ledger.module_states()?,
         None => HashMap::new(),
     };
-    let plan = plan::plan(manifest, &states, &options.plan)?;
+    let mut plan = plan::plan(manifest, &states, &options.plan)?;
+    // A dry run says what the run would refuse, by the run's own gate.
+    let approved = |module: &str, checksum: &str| {
+        ledger
+            .as_ref()
+            .and_then(|l| l.recorded_files(module, checksum).ok().flatten())
+    };
+    plan.gate(manifest, options.jobs.max(1), &approved);
     reporter.event(&RunEvent::Started {
         run_id: None,
         total: plan.steps.len(),
@@ -389,13 +397,7 @@ fn dry_run(
         .iter()
         .filter(|s| !s.is_group())
         .map(|step| {
-            let outcome = if step.action.runs() {
-                Outcome::WouldRun
-            } else {
-                Outcome::Skipped {
-                    reason: step.action.describe(),
-                }
-            };
+            let outcome = dry_outcome(step);
             let result = ModuleResult {
                 module: step.name.clone(),
                 outcome,
@@ -410,13 +412,38 @@ fn dry_run(
         .collect();
     let summary = RunSummary {
         run_id: None,
-        result: RunResult::Succeeded,
+        // What the run would end with, so a dry run's exit code agrees with the run's.
+        result: RunSummary::result_of(&modules, false),
         dry_run: true,
         duration_ms: 0,
         modules,
     };
     reporter.event(&RunEvent::Finished(summary.clone()));
     Ok(summary)
+}
+
+/// What a dry run says of a step: the gate's refusal, a block by a refused requirement,
+/// or whether its action runs.
+fn dry_outcome(step: &plan::Step) -> Outcome {
+    if let Some(refusal) = &step.refused {
+        Outcome::IntegrityRefused {
+            expected: refusal.expected.clone(),
+            actual: refusal.actual.clone(),
+            changes: refusal.changes.clone(),
+            reason: refusal.reason.clone(),
+        }
+    } else if let Some(root) = &step.blocked_by {
+        Outcome::Blocked {
+            by: root.clone(),
+            reason: format!("required module `{root}` would be refused"),
+        }
+    } else if step.action.runs() {
+        Outcome::WouldRun
+    } else {
+        Outcome::Skipped {
+            reason: step.action.describe(),
+        }
+    }
 }
 
 fn write_back(manifest: &Manifest, modules: &[ModuleResult]) -> Result<(), RunError> {

@@ -10,7 +10,7 @@ use super::outcome::{Failure, Outcome, Ran};
 use super::safety::{self, Safety};
 use crate::deploy::ledgered::FilesOptions;
 use crate::exec::{self, Exit, Finished, Interpreter, Invocation, PythonModule, Warm};
-use crate::integrity::{self, FileDiff};
+use crate::integrity;
 use crate::message;
 use crate::state::now_ms;
 use crate::state::writer::LedgerHandle;
@@ -237,7 +237,8 @@ fn deploy_report(done: &crate::deploy::ledgered::Prerun) -> String {
     text
 }
 
-/// Check the module's folder against its declared checksum before anything runs, and the
+/// Check the module's folder against its declared checksum before anything runs (the
+/// integrity gate, [`crate::checksum::gate`], which `plan` and `doctor` show too), and the
 /// folders of the modules its code runs (a refusal of one of those refuses it).
 async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
     let own = verify_one(
@@ -276,90 +277,46 @@ async fn verify(job: &Job) -> Result<Option<String>, Outcome> {
     Ok(own)
 }
 
-/// Check one module folder against its declared checksum.
+/// Check one module folder against its declared checksum through the gate.
 async fn verify_one(
     name: &str,
     dir: Option<PathBuf>,
     declared: Option<String>,
     ledger: &LedgerHandle,
 ) -> Result<Option<String>, Outcome> {
-    type Checked =
-        Result<Result<String, (String, String, Option<FileDiff>)>, integrity::IntegrityError>;
     let Some(dir) = dir else {
         return Ok(None);
     };
-    let Some(expected) = declared.clone() else {
-        return Err(Outcome::IntegrityRefused {
-            expected: None,
-            actual: None,
-            changes: None,
-            reason: format!(
-                "no checksum is recorded for `{}`: run `upkeep checksum --write {name}` after reviewing its files",
-                dir.display(),
-            ),
-        });
-    };
-    let owner = name.to_owned();
-    let ledger = ledger.clone();
-    let checked = tokio::task::spawn_blocking(move || -> Checked {
-        let digest = integrity::digest_dir(&dir)?;
-        if digest.checksum == expected {
-            return Ok(Ok(digest.checksum));
-        }
-        // Only to name the changed files in the refusal: without them it still refuses.
-        let wanted = expected.clone();
-        let recorded = ledger
-            .call(move |ledger| ledger.recorded_files(&owner, &wanted))
-            .ok()
-            .and_then(|read| read.ok().flatten());
-        let changes = recorded.map(|files| integrity::diff(&files, &digest.files));
-        Ok(Err((expected, digest.checksum, changes)))
+    let (owner, wanted_checksum, ledger) = (name.to_owned(), declared.clone(), ledger.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::checksum::gate(
+            &owner,
+            &dir,
+            wanted_checksum.as_deref(),
+            || integrity::digest_dir(&dir),
+            |wanted| {
+                let (module, wanted) = (owner.clone(), wanted.to_owned());
+                ledger
+                    .call(move |ledger| ledger.recorded_files(&module, &wanted))
+                    .ok()
+                    .and_then(|read| read.ok().flatten())
+            },
+        )
     })
-    .await
-    .unwrap_or_else(|join| {
-        Ok(Err((
-            String::new(),
-            format!("hashing panicked: {join}"),
-            None,
-        )))
-    });
+    .await;
     match checked {
         Ok(Ok(checksum)) => Ok(Some(checksum)),
-        Ok(Err((expected, actual, changes))) => Err(Outcome::IntegrityRefused {
-            reason: mismatch_reason(name, changes.as_ref()),
-            expected: Some(expected),
-            actual: Some(actual),
-            changes,
+        Ok(Err(refusal)) => Err(Outcome::IntegrityRefused {
+            expected: refusal.expected,
+            actual: refusal.actual,
+            changes: refusal.changes,
+            reason: refusal.reason,
         }),
-        Err(err) => Err(Outcome::IntegrityRefused {
+        Err(join) => Err(Outcome::IntegrityRefused {
             expected: declared,
             actual: None,
             changes: None,
-            reason: message::failed_to(&err),
+            reason: format!("hashing panicked: {join}"),
         }),
     }
-}
-
-fn mismatch_reason(name: &str, changes: Option<&FileDiff>) -> String {
-    let mut reason = format!("files of `{name}` do not match their checksum");
-    if let Some(changes) = changes {
-        let mut parts = Vec::new();
-        for (label, list) in [
-            ("changed", &changes.changed),
-            ("added", &changes.added),
-            ("removed", &changes.removed),
-        ] {
-            if !list.is_empty() {
-                parts.push(format!("{label}: {}", list.join(", ")));
-            }
-        }
-        if !parts.is_empty() {
-            let _ = write!(reason, " ({})", parts.join("; "));
-        }
-    }
-    let _ = write!(
-        reason,
-        "; if the change is intended, approve it with `upkeep checksum --write {name}`"
-    );
-    reason
 }

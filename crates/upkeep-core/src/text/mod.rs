@@ -29,6 +29,17 @@ pub fn did_you_mean<'c>(
     best.map(|(_, _, candidate)| candidate)
 }
 
+/// Whether `name` is, beyond being close enough to suggest `candidate`, almost certainly
+/// a slip for it: one edit apart ignoring case (a transposition, a missing, extra or
+/// wrong letter: `childern`, `dependson`, `entrypiont`), or two for a name of ten letters
+/// or more. "Did you mean" may suggest more than that; this is for refusing input that
+/// could as well be a name of the user's own (`comment` is close to `command`, `note` to
+/// `name`, and people keep such keys).
+pub fn is_slip(name: &str, candidate: &str) -> bool {
+    let edits = strsim::damerau_levenshtein(&name.to_lowercase(), &candidate.to_lowercase());
+    edits <= 1 || (edits == 2 && candidate.chars().count() >= 10)
+}
+
 /// The name among `candidates` closest to `name`, if one is a likely typo, as an owned
 /// string for error values.
 pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
@@ -48,5 +59,27 @@ mod tests {
             did_you_mean("dependson", ["dependsOn", "description"]),
             Some("dependsOn")
         );
+    }
+
+    #[test]
+    fn slips_are_one_edit_or_two_in_a_long_name() {
+        for (slip, meant) in [
+            ("childern", "children"),
+            ("dependson", "dependsOn"),
+            ("entrypiont", "entrypoint"),
+            ("versions", "version"),
+            ("lastSafeVerison", "lastSafeVersion"),
+            ("lastsafeversoin", "lastSafeVersion"),
+        ] {
+            assert!(is_slip(slip, meant), "{slip}");
+        }
+        for (own, known) in [
+            ("comment", "command"),
+            ("note", "name"),
+            ("tags", "args"),
+            ("desc", "description"),
+        ] {
+            assert!(!is_slip(own, known), "{own}");
+        }
     }
 }

@@ -21,6 +21,8 @@ pub(crate) fn checksum(ctx: &Context, args: ChecksumArgs) -> Result<i32, CliErro
     }
     if ctx.json {
         print_json(&report)?;
+    } else if write {
+        print_text(&render::checksum_approved(&report, ctx.verbose))?;
     } else {
         print_text(&render::checksum_table(
             &report,

@@ -4,6 +4,7 @@ mod backup;
 mod check;
 mod checksum;
 mod daemon;
+mod doctor;
 mod files;
 mod history;
 mod notify;
@@ -75,6 +76,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         } => status::status(&ctx, module.as_deref(), metrics, wide),
         Command::History(args) => history::history(&ctx, args),
         Command::Checksum(args) => checksum::checksum(&ctx, args),
+        Command::Doctor => doctor::doctor(&ctx),
         Command::Backup(command) => backup::backup(&ctx, command),
         Command::Clear { module } => backup::clear(&ctx, &module),
         Command::Rollback(args) => rollback::rollback(&ctx, args),

@@ -30,11 +30,12 @@ pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
         check_first: check,
     };
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
-    let plan = upkeep_core::ops::query::plan(&ctx.ops, request, &reporter)?;
+    let report = upkeep_core::ops::query::plan(&ctx.ops, request, &reporter)?;
     if ctx.json {
-        print_json(&plan)?;
+        print_json(&report)?;
     } else {
-        print_text(&render::plan_table(&plan))?;
+        render::warnings(&report.warnings);
+        print_text(&render::plan_table(&report.plan))?;
     }
     Ok(exit_codes::OK)
 }

@@ -3,6 +3,7 @@
 
 mod backups;
 mod deploy;
+mod doctor;
 pub(crate) mod fit;
 mod notify;
 pub(crate) mod progress;
@@ -13,6 +14,7 @@ mod updates;
 
 pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
+pub(crate) use doctor::doctor;
 pub(crate) use fit::Layout;
 pub(crate) use notify::{channels, flushed, pending, tested};
 pub(crate) use status::{status_module, status_table, status_wide};
@@ -24,9 +26,9 @@ use std::path::Path;
 use fit::{Column, ELLIPSIS, Give};
 use std::time::Duration;
 
-use upkeep_core::checksum::ModuleChecksum;
+use upkeep_core::checksum::{ModuleChecksum, Problem, Refusal};
 use upkeep_core::duration::format_duration;
-use upkeep_core::manifest::Diagnostic;
+use upkeep_core::manifest::{Diagnostic, Severity};
 use upkeep_core::plan::Plan;
 use upkeep_core::run::{Outcome, RunSummary};
 use upkeep_core::state::{AuditEntry, History, HistoryModule};
@@ -56,8 +58,47 @@ pub(crate) fn diagnostics(diagnostics: &[Diagnostic]) {
 
 pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
+    diagnostic_blocks(&mut out, diagnostics);
+    let count = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let _ = writeln!(
+        out,
+        "error: the manifest has {count} {noun}; nothing was run"
+    );
+    out
+}
+
+/// A loaded manifest's warnings, compiler style, on stderr (shown even with `--quiet`, as
+/// cargo shows its warnings).
+pub(crate) fn warnings(warnings: &[Diagnostic]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let text = warnings_text(warnings);
+    crate::printer::get().message(text.strip_suffix('\n').unwrap_or(&text));
+}
+
+pub(crate) fn warnings_text(warnings: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    diagnostic_blocks(&mut out, warnings);
+    let _ = writeln!(
+        out,
+        "warning: the manifest has {}; it loads and runs",
+        upkeep_core::message::count(warnings.len(), "warning", "warnings")
+    );
+    out
+}
+
+fn diagnostic_blocks(out: &mut String, diagnostics: &[Diagnostic]) {
     for d in diagnostics {
-        let _ = writeln!(out, "error: {}", d.message);
+        let label = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{label}: {}", d.message);
         if d.line > 0 {
             let _ = writeln!(out, "  --> {}:{}:{}", d.file.display(), d.line, d.column);
         } else {
@@ -87,13 +128,6 @@ pub(crate) fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
         }
         out.push('\n');
     }
-    let count = diagnostics.len();
-    let noun = if count == 1 { "problem" } else { "problems" };
-    let _ = writeln!(
-        out,
-        "error: the manifest has {count} {noun}; nothing was run"
-    );
-    out
 }
 
 /// `upkeep plan` as a table in execution order, indented by tree depth.
@@ -109,11 +143,16 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
                 s.name,
                 if s.critical { " (critical)" } else { "" }
             );
+            let action = match (&s.refused, &s.blocked_by) {
+                (Some(refusal), _) => format!("refused ({})", refusal_short(refusal.problem)),
+                (None, Some(root)) => format!("blocked (needs refused `{root}`)"),
+                (None, None) => s.action.describe(),
+            };
             vec![
                 (i + 1).to_string(),
                 name,
                 s.kind.to_owned(),
-                s.action.describe(),
+                action,
                 rule_cell(s),
                 or_dash(s.version.as_deref()),
                 or_dash(s.applied_version.as_deref()),
@@ -135,7 +174,7 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
     let waves = plan
         .steps
         .iter()
-        .filter(|s| s.action.runs())
+        .filter(|s| s.will_run())
         .map(|s| s.wave)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
@@ -146,6 +185,7 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         plan.steps.len(),
         upkeep_core::message::count(waves, "wave", "waves")
     );
+    refusals(&mut out, plan);
     out
 }
 
@@ -169,6 +209,72 @@ fn rule_cell(step: &upkeep_core::plan::Step) -> String {
         cell.push_str(", runs its children");
     }
     cell
+}
+
+/// Under a plan: the modules the checksum check would refuse, each with its fix.
+fn refusals(out: &mut String, plan: &Plan) {
+    let (refused, blocked) = (plan.refused(), plan.blocked());
+    if refused > 0 {
+        let blocked = if blocked > 0 {
+            format!(
+                " and would block {}",
+                upkeep_core::message::count(blocked, "module", "modules")
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{} would be refused by the checksum check{blocked} (`upkeep run` would exit 6); review each folder, then approve it:",
+            upkeep_core::message::count(refused, "module", "modules"),
+        );
+        for step in &plan.steps {
+            if let Some(refusal) = &step.refused {
+                let _ = writeln!(out, "  {}: {}", step.name, refusal_detail(refusal));
+                let _ = writeln!(out, "    fix: {}", refusal.fix);
+            }
+        }
+    }
+}
+
+/// A refusal in a few words, for a table cell.
+fn refusal_short(problem: Problem) -> &'static str {
+    match problem {
+        Problem::Missing => "no checksum",
+        Problem::Unreadable => "unreadable checksum file",
+        Problem::Foreign => "checksum not approved by upkeep",
+        Problem::Changed => "files changed since approval",
+        Problem::Unhashable => "folder cannot be hashed",
+    }
+}
+
+/// A refusal in one line: what is wrong, without the fix (shown beside it).
+pub(crate) fn refusal_detail(refusal: &Refusal) -> String {
+    let mut detail = match refusal.problem {
+        Problem::Missing => "no checksum file and no `checksum` field".to_owned(),
+        Problem::Unreadable => format!(
+            "the checksum file holds {}",
+            refusal.found.as_deref().unwrap_or("something else")
+        ),
+        Problem::Foreign => {
+            "its checksum was not written by upkeep (the seeds' checksummer computes another digest)"
+                .to_owned()
+        }
+        Problem::Changed => "files changed since they were approved".to_owned(),
+        Problem::Unhashable => refusal.reason.clone(),
+    };
+    if let Some(changes) = &refusal.changes {
+        for (label, list) in [
+            ("changed", &changes.changed),
+            ("added", &changes.added),
+            ("removed", &changes.removed),
+        ] {
+            if !list.is_empty() {
+                let _ = write!(detail, "; {label}: {}", list.join(", "));
+            }
+        }
+    }
+    detail
 }
 
 /// The end-of-run summary: every module's outcome and duration, then the counts. Details
@@ -384,6 +490,50 @@ fn audit(entries: &[AuditEntry], out: &mut String) {
             a.detail
         );
     }
+}
+
+/// `upkeep checksum --write`: per module what was approved (how many files, the whole
+/// checksum, what it replaced) and, with `verbose`, every file it covers.
+pub(crate) fn checksum_approved(report: &[ModuleChecksum], verbose: bool) -> String {
+    let mut out = String::new();
+    for m in report {
+        let Some(files) = &m.approved_files else {
+            let error = m.error.as_deref().unwrap_or("not approved");
+            let _ = writeln!(out, "not approved {}: {error}", m.module);
+            continue;
+        };
+        let what = if matches!(m.verdict, upkeep_core::checksum::Verdict::Written) {
+            "approved"
+        } else {
+            "already approved"
+        };
+        let _ = writeln!(
+            out,
+            "{what} {}: {} ({} bytes), checksum {}",
+            m.module,
+            upkeep_core::message::count(m.files, "file", "files"),
+            m.bytes,
+            m.actual.as_deref().unwrap_or("-")
+        );
+        if let (Some(previous), true) = (
+            &m.declared,
+            matches!(m.verdict, upkeep_core::checksum::Verdict::Written),
+        ) {
+            let _ = writeln!(out, "  replaces {previous}");
+        }
+        if verbose {
+            for f in files {
+                let _ = writeln!(out, "  {} {}", f.kind.code(), f.path);
+            }
+        }
+    }
+    if !verbose && report.iter().any(|m| m.approved_files.is_some()) {
+        let _ = writeln!(
+            out,
+            "\n`upkeep checksum --write -v` lists the files each checksum covers; `--json` adds their SHA-256"
+        );
+    }
+    out
 }
 
 /// `upkeep checksum` results; the lists of changed files are cut to fit `layout`.

@@ -182,6 +182,8 @@ fn step(name: &str, action: Action, depth: usize, wave: usize, requires: &[&str]
         },
         children_run_by: None,
         module_index: 0,
+        refused: None,
+        blocked_by: None,
     }
 }
 
@@ -508,4 +510,62 @@ fn backup_list() {
     ];
     insta::assert_snapshot!(super::backup_list(&rows));
     assert_eq!(super::backup_list(&[]), "no backups\n");
+}
+
+#[test]
+fn doctor_screen() {
+    use upkeep_core::checksum::{Problem, Refusal};
+    use upkeep_core::manifest::ManifestFormat;
+    use upkeep_core::ops::doctor::{DoctorReport, ManifestCheck, ModuleCheck, PythonCheck};
+    let refusal = |problem, found: Option<&str>| Refusal {
+        problem,
+        expected: None,
+        actual: None,
+        changes: None,
+        found: found.map(str::to_owned),
+        reason: String::new(),
+        fix: "upkeep checksum --write gogs".to_owned(),
+    };
+    let report = DoctorReport {
+        manifest: ManifestCheck {
+            path: "/srv/updates/manifest.json".into(),
+            format: ManifestFormat::SeedJson,
+            modules: 3,
+            warnings: Vec::new(),
+        },
+        python: Some(PythonCheck {
+            configured: "python3".into(),
+            chosen_by: "`python3` on PATH, as no `venv/` is beside the manifest",
+            found: Some("/usr/bin/python3".into()),
+            executable: Some("/usr/bin/python3".to_owned()),
+            version: Some("3.11.2".to_owned()),
+            venv: None,
+            problem: None,
+            fix: None,
+            note: Some("modules run without a virtualenv".to_owned()),
+        }),
+        modules: vec![
+            ModuleCheck {
+                module: "adblock".to_owned(),
+                dir: "/srv/updates/adblock".into(),
+                approved: Some(
+                    "88a9fa542a76d50ac255a949df097effa9262e82e09ff984e7ff43e0ff17de0f".to_owned(),
+                ),
+                refused: None,
+            },
+            ModuleCheck {
+                module: "gogs".to_owned(),
+                dir: "/srv/updates/gogs".into(),
+                approved: None,
+                refused: Some(refusal(
+                    Problem::Unreadable,
+                    Some("nothing (the file is empty)"),
+                )),
+            },
+        ],
+        children: Vec::new(),
+        problems: 1,
+        command: "upkeep".to_owned(),
+    };
+    insta::assert_snapshot!(super::doctor(&report));
 }

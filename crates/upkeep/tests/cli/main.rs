@@ -11,6 +11,7 @@ mod checks;
 mod checksums;
 mod concurrency;
 mod crash_sweep;
+mod doctor;
 mod errors;
 mod manifest_corpus;
 mod notify;
