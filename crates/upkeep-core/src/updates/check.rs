@@ -121,6 +121,16 @@ pub fn check(
     root: &Path,
     state_dir: &Path,
 ) -> Result<Finding, CheckError> {
+    ask(source, module, root, state_dir).map(Finding::normalized)
+}
+
+/// [`check`] before the answer is normalised.
+fn ask(
+    source: &Source,
+    module: &ModuleSpec,
+    root: &Path,
+    state_dir: &Path,
+) -> Result<Finding, CheckError> {
     let timeout = source.timeout;
     match &source.kind {
         SourceKind::Command { argv } => {

@@ -130,6 +130,22 @@ impl Finding {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
+
+    /// The finding with every release source's version spelled one way
+    /// ([`crate::version::normalize`]: `v2.31.0` is `2.31.0`, the tag is kept in `tag`)
+    /// and every release whose version has a pre-release part (`2.0.0-rc.1`) flagged as a
+    /// pre-release, as a source's own flag would. [`check`] applies it to every answer, so
+    /// reports, policies, the ledger and `UPKEEP_TARGET_VERSION` see one spelling whatever
+    /// the source. Package versions are the package manager's and are left as they are.
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        self.current = self.current.as_deref().map(crate::version::normalize);
+        for release in &mut self.releases {
+            release.version = crate::version::normalize(&release.version);
+            release.prerelease |= parse_semver(&release.version).is_some_and(|v| !v.pre.is_empty());
+        }
+        self
+    }
 }
 
 /// Whether moving from `from` to `to` is a major update: the major number grows, or, below

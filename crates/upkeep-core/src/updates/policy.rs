@@ -60,7 +60,8 @@ pub struct Decision {
 ///
 /// Releases whose versions are not semver (after a leading `v`; plain integers count as
 /// majors) are ignored, as are pre-releases (by version or by the source's flag) on the
-/// stable channel. A pin is reached in
+/// stable channel, except the one a pin names: a pin is the user naming the exact version
+/// to be on, so it is reached even when it is a pre-release. A pin is reached in
 /// whichever direction it lies. Without a pin, only versions newer than `current` are
 /// considered; with no current version, every release is newer. The target is the newest
 /// allowed one; the newest candidate above it that was refused is reported as held.
@@ -74,7 +75,7 @@ pub fn decide(
     let mut candidates: Vec<(semver::Version, &Release)> = releases
         .iter()
         .filter_map(|r| parse_semver(&r.version).map(|v| (v, r)))
-        .filter(|(v, r)| counts_on(policy.channel, v, r))
+        .filter(|(v, r)| counts_on(policy.channel, v, r) || policy.pin.as_ref() == Some(v))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0));
     candidates.dedup_by(|a, b| a.0 == b.0);
@@ -293,6 +294,18 @@ mod tests {
             target(&decide(Some("1.0.0"), &offer, &policy, false)),
             Some("1.1.0")
         );
+    }
+
+    #[test]
+    fn a_pin_reaches_the_prerelease_it_names_on_the_stable_channel() {
+        let offer = releases(&["1.0.0", "2.0.0-rc.1", "2.0.0-rc.2"]);
+        let pin = Policy {
+            pin: Some(semver::Version::parse("2.0.0-rc.1").unwrap()),
+            ..Policy::default()
+        };
+        let decision = decide(Some("1.0.0"), &offer, &pin, false);
+        assert_eq!(target(&decision), Some("2.0.0-rc.1"));
+        assert_eq!(decision.held, None, "other pre-releases still do not count");
     }
 
     #[test]

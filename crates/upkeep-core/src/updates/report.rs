@@ -155,6 +155,9 @@ pub struct ModuleReport {
     pub breaking: bool,
     /// `current` to `latest` is a major update.
     pub major: bool,
+    /// `latest` is a pre-release: its version has a pre-release part (`2.0.0-rc.1`) or its
+    /// source marks it as one. Only a policy on the `prerelease` channel offers one.
+    pub prerelease: bool,
     /// What a run would move the module to (breaking updates not allowed).
     pub target: Option<String>,
     /// The newest version the policy held back, and why.
@@ -354,6 +357,7 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
         security: false,
         breaking: false,
         major: false,
+        prerelease: false,
         target: None,
         held: None,
         releases: Vec::new(),
@@ -412,6 +416,7 @@ fn releases(
     if let Some((version, release)) = newer.first() {
         report.latest = Some(release.version.clone());
         report.major = on.as_ref().is_some_and(|c| is_major(c, version));
+        report.prerelease = release.prerelease || !version.pre.is_empty();
     }
     report.security = newer.iter().any(|(_, r)| r.security);
     report.breaking = newer.iter().any(|(_, r)| r.breaking);

@@ -362,6 +362,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
         security: false,
         breaking: false,
         major: true,
+        prerelease: false,
         target: Some("0.13.2".to_owned()),
         held: Some(HeldBack {
             version: "1.0.0".to_owned(),

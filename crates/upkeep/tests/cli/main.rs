@@ -22,5 +22,6 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod update_fidelity;
 mod use_cases;
 mod warm_start;
