@@ -120,6 +120,7 @@ struct NativePolicy {
     range: Option<TomlSpanned<String>>,
     channel: Option<TomlSpanned<String>>,
     ask_before_major: Option<bool>,
+    ask_before_major_security: Option<TomlSpanned<bool>>,
 }
 
 const SECTIONS: &[&str] = &["upkeep", "defaults", "module"];
@@ -360,6 +361,7 @@ fn policy(
         range: p.range.as_ref().map(keep),
         channel: p.channel.as_ref().map(keep),
         ask_before_major: p.ask_before_major,
+        ask_before_major_security: p.ask_before_major_security.as_ref().map(keep),
     }
 }
 

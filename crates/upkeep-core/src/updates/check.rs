@@ -231,12 +231,16 @@ pub(super) fn run_with(
     timeout: Duration,
 ) -> Result<String, CheckError> {
     let shown = shown(argv);
+    // `UPKEEP_LOG=debug upkeep check` shows every command a check starts, secrets hidden
+    // as in its error messages: the way to see what a source really runs.
+    tracing::debug!(command = %shown, cwd = %cwd.display(), "update check: starting");
     let started = Instant::now();
     let out =
         crate::exec::capture_with(argv, cwd, env, timeout).map_err(|err| CheckError::Start {
             command: shown.clone(),
             message: redact_urls(&err.to_string()),
         })?;
+    tracing::debug!(command = %shown, code = ?out.code, elapsed = ?started.elapsed(), "update check: ended");
     if out.success() {
         return Ok(out.stdout);
     }

@@ -40,9 +40,11 @@
 mod apt;
 mod check;
 mod command;
+mod debian;
 mod feed;
 mod git;
 mod http;
+mod pep440;
 mod pip;
 mod policy;
 mod report;
@@ -50,7 +52,7 @@ mod report;
 pub use crate::manifest::{Channel, Policy, Source, SourceKind, UpdateType};
 pub use crate::version::parse_semver;
 pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modules};
-pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
+pub use policy::{Decision, Ecosystem, Held, HoldReason, PackageDecision, decide, decide_packages};
 pub use report::{
     CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
     Summary, UpdateReport, UpdatesError, check_updates, current_version, new_versions,

@@ -9,10 +9,10 @@
 use std::path::Path;
 
 use super::check::check_modules;
-use super::policy::{counts_on, package_is_major};
+use super::policy::counts_on;
 use super::{
-    Finding, HoldReason, PackageUpdate, Release, UpdateType, decide, decide_packages, is_major,
-    parse_semver,
+    Ecosystem, Finding, HoldReason, PackageUpdate, Release, UpdateType, decide, decide_packages,
+    is_major, parse_semver,
 };
 use crate::manifest::{Manifest, ModuleSpec};
 use crate::state::updates::CheckRow;
@@ -118,8 +118,11 @@ pub struct PackageReport {
     pub available: String,
     /// From a security origin.
     pub security: bool,
-    /// A major update.
+    /// A major update, by the ecosystem's rules (see [`Ecosystem::is_major`]).
     pub major: bool,
+    /// The available version is a pre-release (pip: `2.0b1`, `2.0.dev3`; pip lists one only
+    /// when its `args` include `--pre`).
+    pub prerelease: bool,
     /// Held back by the module's policy, with why.
     pub held: Option<HeldBack>,
 }
@@ -367,8 +370,8 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
         return report;
     }
     let finding = Finding::from_json(&row.finding_json);
-    if matches!(row.source.as_str(), "pip" | "apt") {
-        report.packages = packages(&finding.packages, spec);
+    if let Some(ecosystem) = Ecosystem::named(&row.source) {
+        report.packages = packages(&finding.packages, ecosystem, spec);
         report.security = report.packages.iter().any(|p| p.security);
         return report;
     }
@@ -376,8 +379,12 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
     report
 }
 
-fn packages(outdated: &[PackageUpdate], spec: &ModuleSpec) -> Vec<PackageReport> {
-    let decision = decide_packages(outdated, &spec.policy, false);
+fn packages(
+    outdated: &[PackageUpdate],
+    ecosystem: Ecosystem,
+    spec: &ModuleSpec,
+) -> Vec<PackageReport> {
+    let decision = decide_packages(outdated, ecosystem, &spec.policy, false);
     outdated
         .iter()
         .map(|p| PackageReport {
@@ -385,7 +392,8 @@ fn packages(outdated: &[PackageUpdate], spec: &ModuleSpec) -> Vec<PackageReport>
             current: p.current.clone(),
             available: p.available.clone(),
             security: p.security,
-            major: package_is_major(&p.current, &p.available),
+            major: ecosystem.is_major(&p.current, &p.available),
+            prerelease: ecosystem.is_prerelease(&p.available),
             held: decision
                 .held
                 .iter()

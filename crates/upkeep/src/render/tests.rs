@@ -392,6 +392,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
                 available: "2.32.3".to_owned(),
                 security: true,
                 major: false,
+                prerelease: false,
                 held: None,
             },
             PackageReport {
@@ -400,6 +401,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
                 available: "5.1.0".to_owned(),
                 security: false,
                 major: true,
+                prerelease: false,
                 held: None,
             },
         ],

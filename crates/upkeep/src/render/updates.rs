@@ -175,7 +175,11 @@ fn packages(out: &mut String, packages: &[PackageReport]) {
             "  {} → {}{}",
             p.current,
             p.available,
-            flags(&[(p.security, "security"), (p.major, "major")])
+            flags(&[
+                (p.security, "security"),
+                (p.major, "major"),
+                (p.prerelease, "pre-release"),
+            ])
         );
         if let Some(held) = &p.held {
             let _ = write!(line, "  held back: {}", held.description);

@@ -98,3 +98,190 @@ fn a_feeds_tag_name_and_a_git_tag_give_the_same_version_and_prereleases_are_flag
         [&json!("2.31.0"), &json!("2.31.0"), &json!("3.0.0-beta.1")]
     );
 }
+
+#[test]
+fn a_debug_log_shows_the_commands_a_check_starts_with_secrets_hidden() {
+    let mut host = Host::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    host.manifest_toml(&format!(
+        r#"
+[[module]]
+name = "remote"
+command = ["true"]
+source = {{ type = "git", url = "http://bot:s3cret@127.0.0.1:{port}/app.git?token=abc", timeout = "10s" }}
+
+[[module]]
+name = "feed"
+command = ["true"]
+source = {{ type = "http", url = "http://127.0.0.1:{port}/releases.json?token=abc", timeout = "10s" }}
+"#
+    ));
+    let (_, _, quiet) = check(&host, &[]);
+    assert!(!quiet.contains("update check: starting"), "{quiet}");
+
+    let assert = host
+        .upkeep()
+        .env("UPKEEP_LOG", "debug")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("check")
+        .assert();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let started = format!(
+        "update check: starting command=git ls-remote --tags --refs \
+         'http://bot:***@127.0.0.1:{port}/app.git?token=***'"
+    );
+    assert!(stderr.contains(&started), "{stderr}");
+    let fetched = format!(
+        "update check: fetching a release feed url=http://127.0.0.1:{port}/releases.json?token=***"
+    );
+    assert!(stderr.contains(&fetched), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret") && !stderr.contains("abc"),
+        "{stderr}"
+    );
+}
+
+/// A directory holding an executable `name` that prints `output`, to put first on `PATH`
+/// or to be a virtualenv's `bin/`.
+fn program(host: &Host, dir: &str, name: &str, output: &str) -> std::path::PathBuf {
+    let path = host.script(
+        &format!("{dir}/{name}"),
+        &format!("cat <<'OUT'\n{output}\nOUT"),
+    );
+    path.parent().unwrap().to_path_buf()
+}
+
+/// `apt list --upgradable` as Debian 12 printed it on this project's build machine, with
+/// a major security update and a major ordinary one added.
+const BOOKWORM: &str = "Listing...
+ca-certificates/oldstable-security 20250419~deb12u2 all [upgradable from: 20230311+deb12u1]
+libc6/oldstable 2.36-9+deb12u13 amd64 [upgradable from: 2.36-9+deb12u10]
+nodejs/oldstable 20.19.2+dfsg-1 amd64 [upgradable from: 18.19.0+dfsg-6~deb12u2]
+openssl/oldstable-security 3.0.15-1~deb12u1 amd64 [upgradable from: 1.1.1w-0+deb11u1]
+tzdata/oldstable 2025b-0+deb12u1 all [upgradable from: 2024a-0+deb12u1]";
+
+/// (name, major, held reason) of each package of `module` in a `check --json` report.
+fn packages(report: &Value, module_name: &str) -> Vec<(String, bool, Value)> {
+    module(report, module_name)["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["major"].as_bool().unwrap(),
+                p["held"]["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn apt_versions_compare_as_dpkg_does_and_security_updates_are_not_held_as_major() {
+    let mut host = Host::new();
+    let bin = program(&host, "fake-bin", "apt", BOOKWORM);
+    host.manifest_toml(
+        r#"
+[[module]]
+name = "system"
+command = ["true"]
+source = { type = "apt" }
+
+[[module]]
+name = "strict"
+command = ["true"]
+source = { type = "apt", packages = ["openssl"] }
+policy = { ask_before_major_security = true }
+"#,
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let assert = host
+        .upkeep()
+        .env("PATH", &path)
+        .args(["check", "--json"])
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let free = |name: &str, major: bool| (name.to_owned(), major, Value::Null);
+    assert_eq!(
+        packages(&report, "system"),
+        [
+            free("ca-certificates", false),
+            free("libc6", false),
+            ("nodejs".to_owned(), true, json!("major")),
+            free("openssl", true),
+            free("tzdata", false),
+        ]
+    );
+    assert_eq!(
+        packages(&report, "strict"),
+        [("openssl".to_owned(), true, json!("major"))],
+        "the policy asked for major security updates to wait"
+    );
+
+    let text = host
+        .upkeep()
+        .env("PATH", &path)
+        .args(["check", "--cached"])
+        .assert();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+    assert!(
+        text.contains("ca-certificates  20230311+deb12u1 → 20250419~deb12u2 [security]\n"),
+        "{text}"
+    );
+
+    // A run hands the module every package but nodejs.
+    let plan = host.upkeep().args(["plan", "--json"]).assert().success();
+    let plan: Value = serde_json::from_slice(&plan.get_output().stdout).unwrap();
+    let taken: Vec<&str> = plan["steps"][0]["update"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(taken, ["ca-certificates", "libc6", "openssl", "tzdata"]);
+}
+
+/// What pip 23 prints with `--pre`: a beta of a new major, a post-release, a development
+/// release and a new epoch.
+const PIP_PRE: &str = r#"[{"name": "Django", "version": "4.2.13", "latest_version": "5.0b1", "latest_filetype": "wheel"}, {"name": "pytz", "version": "2024.1", "latest_version": "2024.1.post1", "latest_filetype": "wheel"}, {"name": "tool", "version": "1.4.0", "latest_version": "1.5.0.dev3", "latest_filetype": "wheel"}, {"name": "renumbered", "version": "2024.6", "latest_version": "1!1.0", "latest_filetype": "wheel"}]"#;
+
+#[test]
+fn pip_versions_compare_by_pep_440_and_prereleases_are_flagged() {
+    let mut host = Host::new();
+    program(&host, "venv/bin", "python", PIP_PRE);
+    host.manifest_toml(
+        r#"
+[[module]]
+name = "tools"
+command = ["true"]
+source = { type = "pip", args = ["--pre"] }
+"#,
+    );
+    let (code, stdout, stderr) = check(&host, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let seen: Vec<(&str, bool, bool)> = module(&report, "tools")["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["major"].as_bool().unwrap(),
+                p["prerelease"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Django", true, true),
+            ("pytz", false, false),
+            ("renumbered", true, false),
+            ("tool", false, true),
+        ]
+    );
+}
