@@ -55,7 +55,8 @@ pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modul
 pub use policy::{Decision, Ecosystem, Held, HoldReason, PackageDecision, decide, decide_packages};
 pub use report::{
     CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
-    Summary, UpdateReport, UpdatesError, check_updates, current_version, new_versions,
+    Summary, UpdateReport, UpdatesError, Upstream, check_updates, current_version, new_versions,
+    upstream,
 };
 
 /// One available version of a release source.

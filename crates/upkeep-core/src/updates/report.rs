@@ -73,6 +73,87 @@ pub fn current_version(
     }
 }
 
+/// Where a module stands upstream, from its source's latest successful check: the version
+/// it is on and what is available, as `status` and a run's summary show it
+/// (`2.3.0 → 2.3.1`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Upstream {
+    /// When the check was made (ms since the epoch).
+    pub checked_ms: i64,
+    /// Release sources: the version the module is on ([`current_version`]).
+    pub current: Option<String>,
+    /// Where `current` came from.
+    pub current_from: Option<CurrentFrom>,
+    /// Release sources: the newest release newer than `current` on the policy's channel.
+    pub latest: Option<String>,
+    /// `latest` is a pre-release.
+    pub prerelease: bool,
+    /// A release up to `latest`, or an outdated package, fixes a security problem.
+    pub security: bool,
+    /// What a run would move the module to (breaking updates not allowed).
+    pub target: Option<String>,
+    /// The newest version the policy holds back, and why.
+    pub held: Option<HeldBack>,
+    /// Package sources: the outdated packages a run has not applied yet.
+    pub packages: Vec<PackageReport>,
+}
+
+impl Upstream {
+    /// `2.3.0 → 2.3.1`, `2.3.0` when nothing newer is on offer, `3 packages outdated`
+    /// for a package source.
+    pub fn describe(&self) -> String {
+        if self.current.is_none() && self.latest.is_none() {
+            return match self.packages.len() {
+                0 => "up to date".to_owned(),
+                n => crate::message::count(n, "package outdated", "packages outdated"),
+            };
+        }
+        let current = self.current.as_deref().unwrap_or("-");
+        match &self.latest {
+            Some(latest) => format!("{current} → {latest}"),
+            None => current.to_owned(),
+        }
+    }
+}
+
+/// Where `spec` stands upstream by its source's latest successful check (`check`: when,
+/// and the finding as the ledger stores it), given the upstream version a run last moved
+/// it to and the check that update came from. Packages a run applied from that check (or
+/// a later one) are not outstanding. `None` without a source.
+pub fn upstream(
+    spec: &ModuleSpec,
+    check: (i64, &str),
+    upstream_version: Option<String>,
+    applied_check_ms: Option<i64>,
+) -> Option<Upstream> {
+    let source = spec.source.as_ref()?;
+    let (checked_ms, finding_json) = check;
+    let row = CheckRow {
+        module: spec.name.clone(),
+        checked_ms,
+        source: source.kind.name().to_owned(),
+        update_type: source.update_type.name().to_owned(),
+        ok: true,
+        error: None,
+        finding_json: finding_json.to_owned(),
+    };
+    let mut report = module_report(spec, &row, upstream_version);
+    if applied_check_ms.is_some_and(|applied| applied >= checked_ms) {
+        report.packages.clear();
+    }
+    Some(Upstream {
+        checked_ms,
+        current: report.current,
+        current_from: report.current_from,
+        latest: report.latest,
+        prerelease: report.prerelease,
+        security: report.security || report.packages.iter().any(|p| p.security),
+        target: report.target,
+        held: report.held,
+        packages: report.packages,
+    })
+}
+
 /// Where a module's current version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -40,6 +40,7 @@ fn result(module: &str, outcome: Outcome, ran: bool) -> ModuleResult {
         version_before: Some("1.0.0".to_owned()),
         version_after: Some("1.0.0".to_owned()),
         log_path: ran.then(|| format!("/var/lib/upkeep/logs/run-7/{module}.log")),
+        upstream: None,
     }
 }
 
@@ -228,6 +229,7 @@ fn status_row(module: &str, applied: Option<&str>, state: &str, description: &st
         last_health_at: applied.map(|_| super::timestamp(NOON + 5_000)),
         held: None,
         description: Some(description.to_owned()).filter(|d| !d.is_empty()),
+        upstream: None,
     }
 }
 

@@ -285,3 +285,61 @@ source = { type = "pip", args = ["--pre"] }
         ]
     );
 }
+
+#[test]
+fn status_and_the_run_summary_show_the_upstream_version_and_what_is_available() {
+    let mut host = Host::new();
+    host.script("app/update.sh", "true");
+    host.script(
+        "app/offer.sh",
+        r#"echo '[{"version": "v2.3.0"}, {"version": "v2.3.1"}, {"version": "v3.0.0"}]'"#,
+    );
+    host.manifest_toml(
+        r#"
+[[module]]
+name = "app"
+version = "2.3.0"
+script = "app/update.sh"
+source = { type = "command", command = ["sh", "offer.sh"] }
+
+[[module]]
+name = "plain"
+command = ["true"]
+"#,
+    );
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    assert_eq!(check(&host, &[]).0, 0);
+
+    let status = host.upkeep().arg("status").assert().success();
+    let table = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(table.contains("UPSTREAM"), "{table}");
+    assert!(table.contains("2.3.0 → 3.0.0"), "{table}");
+    let one = host.upkeep().args(["status", "app"]).assert().success();
+    let one = String::from_utf8_lossy(&one.get_output().stdout).into_owned();
+    assert!(
+        one.contains("upstream      2.3.0 → 3.0.0; next run takes 2.3.1; held back: 3.0.0 ("),
+        "{one}"
+    );
+    let json = host.upkeep().args(["status", "--json"]).assert().success();
+    let json: Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows[0]["upstream"]["current"], "2.3.0", "{json:#}");
+    assert_eq!(rows[0]["upstream"]["latest"], "3.0.0", "{json:#}");
+    assert_eq!(rows[0]["upstream"]["prerelease"], false, "{json:#}");
+    assert_eq!(rows[1]["upstream"], Value::Null, "{json:#}");
+
+    let run = host.upkeep().arg("run").assert().success();
+    let summary = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    assert!(summary.contains("UPSTREAM"), "{summary}");
+    assert!(
+        summary.contains("2.3.0 → 2.3.1 (3.0.0 available)"),
+        "{summary}"
+    );
+    let one = host.upkeep().args(["status", "app"]).assert().success();
+    let one = String::from_utf8_lossy(&one.get_output().stdout).into_owned();
+    assert!(
+        one.contains("upstream      2.3.1 → 3.0.0; held back: 3.0.0"),
+        "{one}"
+    );
+}
