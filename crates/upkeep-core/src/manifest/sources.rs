@@ -689,6 +689,12 @@ mod tests {
             assert_eq!((&t.name, &t.source), (&j.name, &j.source));
             assert_eq!(t.policy, j.policy, "{}", t.name);
         }
+        assert!(
+            toml.module("system")
+                .unwrap()
+                .policy
+                .ask_before_major_security
+        );
         let gogs = toml.module("gogs").unwrap();
         assert_eq!(
             gogs.source,

@@ -25,6 +25,14 @@
 //! `feed.rs`) turns the source's answer into a [`Finding`]; processes start only through
 //! [`crate::exec::capture`], and error messages never carry a URL's secrets.
 //!
+//! Every answer is normalised once, in [`check`] ([`Finding::normalized`], built on
+//! [`crate::version::normalize`]): a leading `v` is dropped from release versions (the tag
+//! is kept in `tag`), so a GitHub feed's `tag_name` `v2.31.0` and a git tag `v2.31.0` are
+//! both `2.31.0`, and a version with a pre-release part is flagged `prerelease` as a
+//! source's own flag would be. Package versions are the package manager's and compare by
+//! its rules ([`Ecosystem`]): dpkg's ordering for `apt` (`debian.rs`), PEP 440 for `pip`
+//! (`pep440.rs`); what counts as a major package update follows them too.
+//!
 //! What a module's "current" version is: the upstream version it last installed (recorded
 //! in the ledger when a run that moved it to a target succeeded), else the version the check
 //! itself reported as installed (a check command's `current`), else the module's declared
@@ -33,7 +41,8 @@
 //! A [`Policy`] holds updates back: `hold` holds everything, `pin` names the one version
 //! to be on, `range` a semver requirement (`^1.4`, `>=2, <3`), `channel` whether
 //! pre-releases count, and `ask_before_major` (on by default) holds major and breaking
-//! updates until a run is given `--allow-breaking`. A module that moves receives its target
+//! updates until a run is given `--allow-breaking`; a package's security update is held as
+//! major only when `ask_before_major_security` says so. A module that moves receives its target
 //! in `UPKEEP_TARGET_VERSION` (release sources) or `UPKEEP_TARGET_PACKAGES` (package
 //! sources, JSON).
 
