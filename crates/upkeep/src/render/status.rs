@@ -17,18 +17,20 @@ use upkeep_core::updates::Upstream;
 ///
 /// When a module has an update source that was checked, an UPSTREAM column follows
 /// APPLIED: the upstream version the module is on and what is available (`2.3.0 →
-/// 2.3.1`), or how many of its packages are outdated.
+/// 2.3.1`), or how many of its packages are outdated. Names, applied versions and states
+/// then give way further, so the floors still add up to less than 80 columns.
 pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
     let upstream = rows.iter().any(|r| r.upstream.is_some());
+    let (name, applied, state) = if upstream { (12, 8, 10) } else { (16, 10, 12) };
     let mut columns = vec![
-        Column::new("MODULE", Give::Middle(16)),
-        Column::new("APPLIED", Give::End(10)),
-        Column::new("STATE", Give::End(12)),
+        Column::new("MODULE", Give::Middle(name)),
+        Column::new("APPLIED", Give::End(applied)),
+        Column::new("STATE", Give::End(state)),
         Column::keep("LAST OUTCOME"),
         Column::new("DESCRIPTION", Give::End(0)),
     ];
     if upstream {
-        columns.insert(2, Column::new("UPSTREAM", Give::End(10)));
+        columns.insert(2, Column::new("UPSTREAM", Give::End(8)));
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
