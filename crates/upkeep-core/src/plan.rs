@@ -482,7 +482,9 @@ fn upstream(
         {
             return Some(update);
         }
-        let decision = updates::decide_packages(&finding.packages, &spec.policy, allow_breaking);
+        let ecosystem = updates::Ecosystem::of(&source.kind)?;
+        let decision =
+            updates::decide_packages(&finding.packages, ecosystem, &spec.policy, allow_breaking);
         update.packages = decision.allowed;
         update.held = decision
             .held

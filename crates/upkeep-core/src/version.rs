@@ -28,8 +28,7 @@ impl Version {
                 .map(Version::Integer)
                 .map_err(|_| format!("version `{trimmed}` is too large"));
         }
-        let without_v = trimmed.strip_prefix('v').unwrap_or(trimmed);
-        semver::Version::parse(without_v)
+        semver::Version::parse(&normalize(trimmed))
             .map(Version::Semver)
             .map_err(|err| {
                 format!("`{trimmed}` is not an integer or a semantic version like `1.2.3` ({err})")
@@ -55,18 +54,29 @@ impl fmt::Display for Version {
     }
 }
 
-/// Parse a version as semver, allowing a leading `v` and Plinth's plain integers
-/// (`3` is `3.0.0`); `None` when it is neither.
-pub fn parse_semver(text: &str) -> Option<semver::Version> {
+/// The one spelling of an upstream version: surrounding space trimmed and a leading `v`
+/// or `V` dropped when a digit follows (`v2.31.0` is `2.31.0`). Every update source's
+/// versions pass through here, so a GitHub feed's `tag_name` `v2.31.0` and a git tag
+/// `v2.31.0` are the same version; the tag itself is kept beside it.
+pub fn normalize(text: &str) -> String {
     let text = text.trim();
-    let text = text.strip_prefix('v').unwrap_or(text);
+    match text.strip_prefix(['v', 'V']) {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest.to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Parse a version as semver, allowing a leading `v` ([`normalize`]) and Plinth's plain
+/// integers (`3` is `3.0.0`); `None` when it is neither.
+pub fn parse_semver(text: &str) -> Option<semver::Version> {
+    let text = normalize(text);
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse()
             .ok()
             .map(|major| semver::Version::new(major, 0, 0));
     }
-    semver::Version::parse(text).ok()
+    semver::Version::parse(&text).ok()
 }
 
 #[cfg(test)]
@@ -84,5 +94,14 @@ mod tests {
         assert!(Version::parse("1.2").is_err());
         assert!(Version::parse("banana").is_err());
         assert!(Version::parse("").is_err());
+    }
+
+    #[test]
+    fn a_leading_v_is_dropped_once_for_every_source() {
+        assert_eq!(normalize(" v2.31.0 "), "2.31.0");
+        assert_eq!(normalize("V1.0.0-rc.1"), "1.0.0-rc.1");
+        assert_eq!(normalize("2.31.0"), "2.31.0");
+        assert_eq!(normalize("vnext"), "vnext", "only before a digit");
+        assert_eq!(parse_semver("v3"), Some(semver::Version::new(3, 0, 0)));
     }
 }

@@ -149,6 +149,7 @@ struct NativePolicy {
     range: Option<TomlSpanned<String>>,
     channel: Option<TomlSpanned<String>>,
     ask_before_major: Option<bool>,
+    ask_before_major_security: Option<TomlSpanned<bool>>,
 }
 
 const SECTIONS: &[&str] = &["upkeep", "defaults", "module", "meta"];
@@ -398,6 +399,7 @@ fn policy(
         range: p.range.as_ref().map(keep),
         channel: p.channel.as_ref().map(keep),
         ask_before_major: p.ask_before_major,
+        ask_before_major_security: p.ask_before_major_security.as_ref().map(keep),
     }
 }
 

@@ -449,6 +449,13 @@ impl Ctx<'_, '_> {
                 Some("range") => policy.range = self.string(value, &sub),
                 Some("channel") => policy.channel = self.string(value, &sub),
                 Some("ask_before_major") => policy.ask_before_major = self.bool(value, &sub),
+                Some("ask_before_major_security") => {
+                    let at = span(value.span);
+                    policy.ask_before_major_security = self.bool(value, &sub).map(|on| Spanned {
+                        value: on,
+                        span: at,
+                    });
+                }
                 _ => {}
             }
         }

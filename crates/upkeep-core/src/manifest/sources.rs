@@ -168,6 +168,10 @@ pub struct Policy {
     pub channel: Channel,
     /// Hold major and breaking updates unless the run allows them.
     pub ask_before_major: bool,
+    /// Package sources: hold a package's security update under `ask_before_major` too
+    /// when it is major. Off by default: a security update is never held as major unless
+    /// the user asks for it.
+    pub ask_before_major_security: bool,
 }
 
 impl Default for Policy {
@@ -178,6 +182,7 @@ impl Default for Policy {
             range: None,
             channel: Channel::Stable,
             ask_before_major: true,
+            ask_before_major_security: false,
         }
     }
 }
@@ -210,7 +215,14 @@ pub(crate) const SOURCE_KEYS: &[&str] = &[
 ];
 
 /// `policy` field names as `upkeep.toml` spells them.
-pub(crate) const POLICY_KEYS: &[&str] = &["hold", "pin", "range", "channel", "ask_before_major"];
+pub(crate) const POLICY_KEYS: &[&str] = &[
+    "hold",
+    "pin",
+    "range",
+    "channel",
+    "ask_before_major",
+    "ask_before_major_security",
+];
 
 /// The camel case spelling of a snake case field name (`tag_pattern` → `tagPattern`).
 pub(crate) fn camel(snake: &str) -> String {
@@ -243,8 +255,14 @@ pub(crate) const SOURCE_KEYS_CAMEL: &[&str] = &[
 ];
 
 /// `policy` field names as `manifest.json` spells them.
-pub(crate) const POLICY_KEYS_CAMEL: &[&str] =
-    &["hold", "pin", "range", "channel", "askBeforeMajor"];
+pub(crate) const POLICY_KEYS_CAMEL: &[&str] = &[
+    "hold",
+    "pin",
+    "range",
+    "channel",
+    "askBeforeMajor",
+    "askBeforeMajorSecurity",
+];
 
 /// The snake case name of the `source` or `policy` field `manifest.json` calls `key`.
 pub(crate) fn snake(key: &str) -> Option<&'static str> {
@@ -281,6 +299,8 @@ pub(crate) struct RawPolicy {
     pub(crate) range: Option<Spanned<String>>,
     pub(crate) channel: Option<Spanned<String>>,
     pub(crate) ask_before_major: Option<bool>,
+    /// With where it was written: it applies to package sources only.
+    pub(crate) ask_before_major_security: Option<Spanned<bool>>,
 }
 
 /// Where diagnostics about one module's `source` and `policy` go.
@@ -545,19 +565,7 @@ pub(crate) fn policy(
         .and_then(|s| s.kind.as_ref())
         .map(|k| k.value.as_str())
         .filter(|k| matches!(*k, "pip" | "apt"));
-    for (name, written) in [("pin", &raw.pin), ("range", &raw.range)] {
-        if let (Some(kind), Some(written)) = (lists_packages, written) {
-            let message = format!(
-                "`{name}` does not apply to {} `{kind}` source: it lists packages, not releases of one thing",
-                article(kind)
-            );
-            let hint = format!(
-                "use `hold` or `{}` to hold package updates",
-                spelled("ask_before_major", at.spelling)
-            );
-            at.error(written.span, at.field("policy", name), message, Some(hint));
-        }
-    }
+    fields_fit_the_source(raw, lists_packages, at);
     let pin = raw.pin.as_ref().and_then(|pin| {
         let parsed = parse_semver(&pin.value);
         if parsed.is_none() {
@@ -590,6 +598,44 @@ pub(crate) fn policy(
         range,
         channel,
         ask_before_major: raw.ask_before_major.unwrap_or(true),
+        ask_before_major_security: raw
+            .ask_before_major_security
+            .as_ref()
+            .is_some_and(|s| s.value),
+    }
+}
+
+/// `pin` and `range` name releases of one thing, so a package source refuses them;
+/// `ask_before_major_security` is about packages, so a release source refuses it.
+fn fields_fit_the_source(raw: &RawPolicy, lists_packages: Option<&str>, at: &mut At<'_, '_, '_>) {
+    for (name, written) in [("pin", &raw.pin), ("range", &raw.range)] {
+        if let (Some(kind), Some(written)) = (lists_packages, written) {
+            let message = format!(
+                "`{name}` does not apply to {} `{kind}` source: it lists packages, not releases of one thing",
+                article(kind)
+            );
+            let hint = format!(
+                "use `hold` or `{}` to hold package updates",
+                spelled("ask_before_major", at.spelling)
+            );
+            at.error(written.span, at.field("policy", name), message, Some(hint));
+        }
+    }
+    if let (None, Some(written)) = (lists_packages, &raw.ask_before_major_security) {
+        let key = spelled("ask_before_major_security", at.spelling);
+        let message = format!(
+            "`{key}` applies to package sources (pip, apt) only: a release source's major security release is held like any major one"
+        );
+        let hint = format!(
+            "remove it, or set `{}` = false to take major releases without asking",
+            spelled("ask_before_major", at.spelling)
+        );
+        at.error(
+            written.span,
+            at.field("policy", "ask_before_major_security"),
+            message,
+            Some(hint),
+        );
     }
 }
 
@@ -643,6 +689,12 @@ mod tests {
             assert_eq!((&t.name, &t.source), (&j.name, &j.source));
             assert_eq!(t.policy, j.policy, "{}", t.name);
         }
+        assert!(
+            toml.module("system")
+                .unwrap()
+                .policy
+                .ask_before_major_security
+        );
         let gogs = toml.module("gogs").unwrap();
         assert_eq!(
             gogs.source,
@@ -702,6 +754,29 @@ mod tests {
             "{found:#?}"
         );
         assert!(found[0].contains("`askBeforeMajor`"), "{found:#?}");
+    }
+
+    #[test]
+    fn major_security_updates_wait_only_where_packages_are_listed() {
+        let toml = "[[module]]\nname = \"a\"\ncommand = [\"true\"]\nsource = { type = \"apt\" }\npolicy = { ask_before_major_security = true }\n";
+        let manifest = parse(Path::new("/none/upkeep.toml"), toml).unwrap();
+        assert!(manifest.modules[0].policy.ask_before_major_security);
+        let json = r#"{"updates": [{"name": "a", "command": ["true"],
+            "source": {"type": "pip"}, "policy": {"askBeforeMajorSecurity": true}}]}"#;
+        let manifest = parse(Path::new("/none/manifest.json"), json).unwrap();
+        assert!(manifest.modules[0].policy.ask_before_major_security);
+        assert!(!Policy::default().ask_before_major_security);
+
+        let json = r#"{"updates": [{"name": "a", "command": ["true"],
+            "source": {"type": "git", "url": "x"}, "policy": {"askBeforeMajorSecurity": true}}]}"#;
+        let found = problems("/none/manifest.json", json);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with(
+                "2:89 `askBeforeMajorSecurity` applies to package sources (pip, apt) only"
+            ),
+            "{found:#?}"
+        );
     }
 
     #[test]

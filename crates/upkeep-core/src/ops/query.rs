@@ -55,6 +55,9 @@ pub struct StatusRow {
     pub held: Option<String>,
     /// The manifest's description.
     pub description: Option<String>,
+    /// Where it stands upstream (the version it is on, what is available, pre-releases
+    /// flagged), by its source's latest check; `None` without a source or a check.
+    pub upstream: Option<crate::updates::Upstream>,
 }
 
 impl StatusRow {
@@ -77,6 +80,7 @@ impl StatusRow {
             last_health_at: None,
             held: None,
             description: None,
+            upstream: None,
         }
     }
 
@@ -130,6 +134,14 @@ pub fn status(ctx: &Context) -> Result<Vec<StatusRow>, Error> {
                 critical: spec.critical,
                 declared_version: spec.version.as_ref().map(ToString::to_string),
                 description: spec.description.clone(),
+                upstream: state.check.as_ref().and_then(|(checked_ms, finding)| {
+                    crate::updates::upstream(
+                        spec,
+                        (*checked_ms, finding),
+                        state.upstream_version.clone(),
+                        state.upstream_check_ms,
+                    )
+                }),
                 ..StatusRow::recorded(&spec.name, &state)
             }
             .with_safety(safety.get(&spec.name))

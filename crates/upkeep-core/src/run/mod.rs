@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 pub use cancel::Cancel;
 pub use outcome::{
     Failure, ModuleResult, NullReporter, Outcome, Ran, Reporter, RunEvent, RunResult, RunSummary,
+    UpstreamChange,
 };
 
 use crate::lock::{LockError, RunLock};
@@ -405,6 +406,14 @@ fn dry_run(
                 version_before: step.applied_version.clone(),
                 version_after: step.applied_version.clone(),
                 log_path: None,
+                upstream: UpstreamChange::of(
+                    step,
+                    manifest.modules[step.module_index]
+                        .source
+                        .as_ref()
+                        .is_some_and(|s| s.kind.lists_packages()),
+                    false,
+                ),
             };
             reporter.event(&RunEvent::ModuleFinished(result.clone()));
             result

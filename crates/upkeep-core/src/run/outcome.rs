@@ -335,6 +335,64 @@ pub struct ModuleResult {
     pub version_after: Option<String>,
     /// Its log file, if it ran.
     pub log_path: Option<String>,
+    /// Where it stands upstream, when its source was checked: the version it was on, the
+    /// one it is on now, and what its source offers. Boxed: most modules have none, and
+    /// every `RunEvent` would otherwise carry its room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Box<UpstreamChange>>,
+}
+
+/// A module's upstream version across a run (the seed's `v2.3.0 → v2.3.1`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamChange {
+    /// Release sources: the version it was on before the run.
+    pub before: Option<String>,
+    /// Release sources: the version it is on after the run (the target, when the run took
+    /// one and the module succeeded).
+    pub after: Option<String>,
+    /// Release sources: the newest version its source offers that the run did not take
+    /// (held back by the policy, or waiting for a later run).
+    pub available: Option<String>,
+    /// Package sources: the packages the run updated.
+    pub packages_updated: usize,
+}
+
+impl UpstreamChange {
+    /// What `step`'s latest check offers and what the run took of it, given whether its
+    /// source lists packages and whether the module succeeded; `None` when the module has
+    /// no checked source.
+    pub fn of(
+        step: &crate::plan::Step,
+        lists_packages: bool,
+        succeeded: bool,
+    ) -> Option<Box<Self>> {
+        let update = step.update.as_ref()?;
+        let taken = step.taken_update().filter(|_| succeeded);
+        if lists_packages {
+            return Some(Box::new(Self {
+                before: None,
+                after: None,
+                available: None,
+                packages_updated: taken.map_or(0, |u| u.packages.len()),
+            }));
+        }
+        let after = taken
+            .and_then(|u| u.target.clone())
+            .or_else(|| update.current.clone());
+        // What is held is newer than the target: the newest release on offer.
+        let available = update
+            .held
+            .first()
+            .map(|(version, _)| version.clone())
+            .or_else(|| update.target.clone())
+            .filter(|v| Some(v) != after.as_ref());
+        Some(Box::new(Self {
+            before: update.current.clone(),
+            after,
+            available,
+            packages_updated: 0,
+        }))
+    }
 }
 
 impl ModuleResult {
@@ -436,6 +494,7 @@ mod tests {
             version_before: None,
             version_after: None,
             log_path: None,
+            upstream: None,
         };
         serde_json::to_value(&result).unwrap()
     }

@@ -16,7 +16,7 @@ use super::ahead::{LogSlots, log_path, prepare_files, unstarted_logs};
 use super::interpreters::{Interpreters, runs_python};
 use super::job_for::job_for;
 use super::module::{Job, JobResult, run_job};
-use super::outcome::{Failure, ModuleResult, Outcome, Ran, Reporter, RunEvent};
+use super::outcome::{Failure, ModuleResult, Outcome, Ran, Reporter, RunEvent, UpstreamChange};
 use crate::exec;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Plan, Step};
@@ -331,12 +331,17 @@ fn finish(ctx: &Context, state: &mut State<'_>, ended: JobResult, writer: Option
         step.applied_version.clone()
     };
     let log_path = ran.map(|_| log_path(ctx, &step.name).to_string_lossy().into_owned());
+    let lists_packages = ctx.manifest.modules[step.module_index]
+        .source
+        .as_ref()
+        .is_some_and(|s| s.kind.lists_packages());
     let result = ModuleResult {
         module: step.name.clone(),
         ran,
         version_before: step.applied_version.clone(),
         version_after,
         log_path: log_path.clone(),
+        upstream: UpstreamChange::of(step, lists_packages, succeeded),
         outcome,
     };
     let recorded = !matches!(result.outcome, Outcome::Skipped { .. }) && !step.is_group();

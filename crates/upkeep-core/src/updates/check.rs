@@ -121,6 +121,16 @@ pub fn check(
     root: &Path,
     state_dir: &Path,
 ) -> Result<Finding, CheckError> {
+    ask(source, module, root, state_dir).map(Finding::normalized)
+}
+
+/// [`check`] before the answer is normalised.
+fn ask(
+    source: &Source,
+    module: &ModuleSpec,
+    root: &Path,
+    state_dir: &Path,
+) -> Result<Finding, CheckError> {
     let timeout = source.timeout;
     match &source.kind {
         SourceKind::Command { argv } => {
@@ -221,12 +231,16 @@ pub(super) fn run_with(
     timeout: Duration,
 ) -> Result<String, CheckError> {
     let shown = shown(argv);
+    // `UPKEEP_LOG=debug upkeep check` shows every command a check starts, secrets hidden
+    // as in its error messages: the way to see what a source really runs.
+    tracing::debug!(command = %shown, cwd = %cwd.display(), "update check: starting");
     let started = Instant::now();
     let out =
         crate::exec::capture_with(argv, cwd, env, timeout).map_err(|err| CheckError::Start {
             command: shown.clone(),
             message: redact_urls(&err.to_string()),
         })?;
+    tracing::debug!(command = %shown, code = ?out.code, elapsed = ?started.elapsed(), "update check: ended");
     if out.success() {
         return Ok(out.stdout);
     }

@@ -15,6 +15,7 @@ pub(super) const MAX_FEED_BYTES: u64 = 8 * 1024 * 1024;
 /// Fetch and read the feed at `url`; the whole request is bounded by `timeout`.
 pub(super) fn check(url: &str, timeout: Duration) -> Result<Finding, CheckError> {
     let shown = redact(url);
+    tracing::debug!(url = %shown, "update check: fetching a release feed");
     let body = fetch(url, timeout).map_err(|message| CheckError::Http {
         url: shown.clone(),
         message: redact_urls(&message.replace(url, &shown)),

@@ -25,6 +25,14 @@
 //! `feed.rs`) turns the source's answer into a [`Finding`]; processes start only through
 //! [`crate::exec::capture`], and error messages never carry a URL's secrets.
 //!
+//! Every answer is normalised once, in [`check`] ([`Finding::normalized`], built on
+//! [`crate::version::normalize`]): a leading `v` is dropped from release versions (the tag
+//! is kept in `tag`), so a GitHub feed's `tag_name` `v2.31.0` and a git tag `v2.31.0` are
+//! both `2.31.0`, and a version with a pre-release part is flagged `prerelease` as a
+//! source's own flag would be. Package versions are the package manager's and compare by
+//! its rules ([`Ecosystem`]): dpkg's ordering for `apt` (`debian.rs`), PEP 440 for `pip`
+//! (`pep440.rs`); what counts as a major package update follows them too.
+//!
 //! What a module's "current" version is: the upstream version it last installed (recorded
 //! in the ledger when a run that moved it to a target succeeded), else the version the check
 //! itself reported as installed (a check command's `current`), else the module's declared
@@ -33,16 +41,19 @@
 //! A [`Policy`] holds updates back: `hold` holds everything, `pin` names the one version
 //! to be on, `range` a semver requirement (`^1.4`, `>=2, <3`), `channel` whether
 //! pre-releases count, and `ask_before_major` (on by default) holds major and breaking
-//! updates until a run is given `--allow-breaking`. A module that moves receives its target
+//! updates until a run is given `--allow-breaking`; a package's security update is held as
+//! major only when `ask_before_major_security` says so. A module that moves receives its target
 //! in `UPKEEP_TARGET_VERSION` (release sources) or `UPKEEP_TARGET_PACKAGES` (package
 //! sources, JSON).
 
 mod apt;
 mod check;
 mod command;
+mod debian;
 mod feed;
 mod git;
 mod http;
+mod pep440;
 mod pip;
 mod policy;
 mod report;
@@ -50,10 +61,11 @@ mod report;
 pub use crate::manifest::{Channel, Policy, Source, SourceKind, UpdateType};
 pub use crate::version::parse_semver;
 pub use check::{CheckError, MAX_PARALLEL_CHECKS, ModuleCheck, check, check_modules};
-pub use policy::{Decision, Held, HoldReason, PackageDecision, decide, decide_packages};
+pub use policy::{Decision, Ecosystem, Held, HoldReason, PackageDecision, decide, decide_packages};
 pub use report::{
     CheckOptions, CurrentFrom, HeldBack, ModuleReport, NewVersion, NewVersions, PackageReport,
-    Summary, UpdateReport, UpdatesError, check_updates, current_version, new_versions,
+    Summary, UpdateReport, UpdatesError, Upstream, check_updates, current_version, new_versions,
+    upstream,
 };
 
 /// One available version of a release source.
@@ -129,6 +141,22 @@ impl Finding {
     /// The text the ledger stores.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The finding with every release source's version spelled one way
+    /// ([`crate::version::normalize`]: `v2.31.0` is `2.31.0`, the tag is kept in `tag`)
+    /// and every release whose version has a pre-release part (`2.0.0-rc.1`) flagged as a
+    /// pre-release, as a source's own flag would. [`check`] applies it to every answer, so
+    /// reports, policies, the ledger and `UPKEEP_TARGET_VERSION` see one spelling whatever
+    /// the source. Package versions are the package manager's and are left as they are.
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        self.current = self.current.as_deref().map(crate::version::normalize);
+        for release in &mut self.releases {
+            release.version = crate::version::normalize(&release.version);
+            release.prerelease |= parse_semver(&release.version).is_some_and(|v| !v.pre.is_empty());
+        }
+        self
     }
 }
 

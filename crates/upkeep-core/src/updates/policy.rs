@@ -1,7 +1,9 @@
 //! Deciding what a module may move to: the newest release the policy allows, and what it
 //! held back and why.
 
-use super::{Channel, PackageUpdate, Policy, Release, is_major, parse_semver};
+use super::{
+    Channel, PackageUpdate, Policy, Release, SourceKind, debian, is_major, parse_semver, pep440,
+};
 
 /// Why an update was held back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -60,7 +62,8 @@ pub struct Decision {
 ///
 /// Releases whose versions are not semver (after a leading `v`; plain integers count as
 /// majors) are ignored, as are pre-releases (by version or by the source's flag) on the
-/// stable channel. A pin is reached in
+/// stable channel, except the one a pin names: a pin is the user naming the exact version
+/// to be on, so it is reached even when it is a pre-release. A pin is reached in
 /// whichever direction it lies. Without a pin, only versions newer than `current` are
 /// considered; with no current version, every release is newer. The target is the newest
 /// allowed one; the newest candidate above it that was refused is reported as held.
@@ -74,7 +77,7 @@ pub fn decide(
     let mut candidates: Vec<(semver::Version, &Release)> = releases
         .iter()
         .filter_map(|r| parse_semver(&r.version).map(|v| (v, r)))
-        .filter(|(v, r)| counts_on(policy.channel, v, r))
+        .filter(|(v, r)| counts_on(policy.channel, v, r) || policy.pin.as_ref() == Some(v))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0));
     candidates.dedup_by(|a, b| a.0 == b.0);
@@ -197,11 +200,82 @@ pub struct PackageDecision {
     pub held: Vec<(PackageUpdate, HoldReason)>,
 }
 
+/// The package manager whose version rules a package source's versions follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ecosystem {
+    /// Debian packages (`apt`): dpkg's ordering.
+    Debian,
+    /// Python packages (`pip`): PEP 440.
+    Python,
+}
+
+impl Ecosystem {
+    /// The ecosystem of a package source; `None` for a release source.
+    pub fn of(kind: &SourceKind) -> Option<Self> {
+        match kind {
+            SourceKind::Apt { .. } => Some(Ecosystem::Debian),
+            SourceKind::Pip { .. } => Some(Ecosystem::Python),
+            _ => None,
+        }
+    }
+
+    /// The ecosystem of a source kind by its name (`apt`, `pip`), as the ledger stores it.
+    pub fn named(source: &str) -> Option<Self> {
+        match source {
+            "apt" => Some(Ecosystem::Debian),
+            "pip" => Some(Ecosystem::Python),
+            _ => None,
+        }
+    }
+
+    /// How `a` and `b` order under the ecosystem's rules; `None` when they cannot be read
+    /// as its versions.
+    pub fn compare(self, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+        match self {
+            Ecosystem::Debian => Some(debian::compare_text(a, b)),
+            Ecosystem::Python => pep440::compare_text(a, b),
+        }
+    }
+
+    /// Whether moving a package from `current` to `available` is a major update, by the
+    /// ecosystem's numbering: for Debian a new epoch, or a new first number when both
+    /// upstream versions read like semver (never for date-like versions or a new Debian
+    /// revision); for Python a new epoch, a new first release number, or below 1 a new
+    /// second one. A Python version that is not PEP 440 falls back to its first number
+    /// growing.
+    pub fn is_major(self, current: &str, available: &str) -> bool {
+        match self {
+            Ecosystem::Debian => debian::DebianVersion::parse(current)
+                .is_major_to(&debian::DebianVersion::parse(available)),
+            Ecosystem::Python => {
+                match (
+                    pep440::Pep440::parse(current),
+                    pep440::Pep440::parse(available),
+                ) {
+                    (Some(from), Some(to)) => from.is_major_to(&to),
+                    _ => first_number_grows(current, available),
+                }
+            }
+        }
+    }
+
+    /// Whether `version` is a pre-release by the ecosystem's rules (Python: `2.0b1`,
+    /// `2.0.dev3`). Debian has no such notion (`~` orders a version, it does not mark one).
+    pub fn is_prerelease(self, version: &str) -> bool {
+        match self {
+            Ecosystem::Debian => false,
+            Ecosystem::Python => pep440::Pep440::parse(version).is_some_and(|v| v.is_prerelease()),
+        }
+    }
+}
+
 /// Decide which outdated packages a module may update: `hold` holds them all, and
-/// `ask_before_major` holds those whose update is major (versions that are not semver are
-/// compared by their first number).
+/// `ask_before_major` holds those whose update is major by the ecosystem's rules
+/// ([`Ecosystem::is_major`]), except security updates, which it holds only when the
+/// policy's `ask_before_major_security` asks for that.
 pub fn decide_packages(
     packages: &[PackageUpdate],
+    ecosystem: Ecosystem,
     policy: &Policy,
     allow_breaking: bool,
 ) -> PackageDecision {
@@ -211,7 +285,8 @@ pub fn decide_packages(
             decision.held.push((package.clone(), HoldReason::Hold));
         } else if policy.ask_before_major
             && !allow_breaking
-            && package_is_major(&package.current, &package.available)
+            && (!package.security || policy.ask_before_major_security)
+            && ecosystem.is_major(&package.current, &package.available)
         {
             decision.held.push((package.clone(), HoldReason::Major));
         } else {
@@ -221,11 +296,8 @@ pub fn decide_packages(
     decision
 }
 
-/// Whether a package update is major: by semver, else by the first number (after an epoch).
-pub(crate) fn package_is_major(current: &str, available: &str) -> bool {
-    if let (Some(from), Some(to)) = (parse_semver(current), parse_semver(available)) {
-        return is_major(&from, &to);
-    }
+/// The last resort for versions no rule reads: the first number (after an epoch) grows.
+fn first_number_grows(current: &str, available: &str) -> bool {
     let first = |text: &str| -> Option<u64> {
         let text = text.split_once(':').map_or(text, |(_, rest)| rest);
         let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
@@ -296,6 +368,18 @@ mod tests {
     }
 
     #[test]
+    fn a_pin_reaches_the_prerelease_it_names_on_the_stable_channel() {
+        let offer = releases(&["1.0.0", "2.0.0-rc.1", "2.0.0-rc.2"]);
+        let pin = Policy {
+            pin: Some(semver::Version::parse("2.0.0-rc.1").unwrap()),
+            ..Policy::default()
+        };
+        let decision = decide(Some("1.0.0"), &offer, &pin, false);
+        assert_eq!(target(&decision), Some("2.0.0-rc.1"));
+        assert_eq!(decision.held, None, "other pre-releases still do not count");
+    }
+
+    #[test]
     fn a_range_limits_the_target() {
         let offer = releases(&["1.4.0", "1.5.0", "3.0.0"]);
         let policy = Policy {
@@ -359,30 +443,86 @@ mod tests {
         );
     }
 
-    #[test]
-    fn packages_with_major_updates_are_held() {
-        let package = |name: &str, current: &str, available: &str| PackageUpdate {
+    fn package(name: &str, current: &str, available: &str, security: bool) -> PackageUpdate {
+        PackageUpdate {
             name: name.to_owned(),
             current: current.to_owned(),
             available: available.to_owned(),
-            security: false,
-        };
+            security,
+        }
+    }
+
+    fn names(packages: impl IntoIterator<Item = PackageUpdate>) -> Vec<String> {
+        packages.into_iter().map(|p| p.name).collect()
+    }
+
+    #[test]
+    fn python_packages_with_major_updates_are_held() {
         let outdated = [
-            package("requests", "2.31.0", "2.32.3"),
-            package("urllib3", "1.26.18", "2.2.1"),
-            package("libc6", "2.36-9+deb12u7", "2.36-9+deb12u8"),
-            package("tzdata", "1:2024a", "1:2025b"),
+            package("requests", "2.31.0", "2.32.3", false),
+            package("urllib3", "1.26.18", "2.2.1", false),
+            package("anyio", "0.13.1", "0.14.0", false),
+            package("cryptography", "41.0.7", "42.0.4", true),
         ];
-        let decision = decide_packages(&outdated, &Policy::default(), false);
-        let allowed: Vec<&str> = decision.allowed.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(allowed, ["requests", "libc6"]);
-        let held: Vec<&str> = decision.held.iter().map(|(p, _)| p.name.as_str()).collect();
-        assert_eq!(held, ["urllib3", "tzdata"]);
+        let python = Ecosystem::Python;
+        let decision = decide_packages(&outdated, python, &Policy::default(), false);
+        assert_eq!(names(decision.allowed), ["requests", "cryptography"]);
         assert_eq!(
-            decide_packages(&outdated, &Policy::default(), true)
-                .allowed
-                .len(),
-            4
+            names(decision.held.into_iter().map(|(p, _)| p)),
+            ["urllib3", "anyio"]
+        );
+        let all = decide_packages(&outdated, python, &Policy::default(), true);
+        assert_eq!(all.allowed.len(), 4);
+    }
+
+    /// Debian 12's `apt list --upgradable`: none of these is major. `tzdata` (`2024a` to
+    /// `2025b`) was held as major when versions were read as semver.
+    #[test]
+    fn debian_packages_are_major_only_by_epoch_or_a_semver_like_first_number() {
+        let outdated = [
+            package(
+                "ca-certificates",
+                "20230311+deb12u1",
+                "20250419~deb12u2",
+                true,
+            ),
+            package("libc6", "2.36-9+deb12u10", "2.36-9+deb12u13", false),
+            package("tzdata", "1:2024a-0+deb12u1", "1:2025b-0+deb12u1", false),
+            package("nodejs", "18.19.0+dfsg-6~deb12u2", "20.19.2+dfsg-1", false),
+        ];
+        let decision = decide_packages(&outdated, Ecosystem::Debian, &Policy::default(), false);
+        assert_eq!(
+            names(decision.allowed),
+            ["ca-certificates", "libc6", "tzdata"]
+        );
+        assert_eq!(names(decision.held.into_iter().map(|(p, _)| p)), ["nodejs"]);
+    }
+
+    #[test]
+    fn a_major_security_update_is_held_only_when_the_policy_asks() {
+        let outdated = [package(
+            "openssl",
+            "1.1.1w-0+deb11u1",
+            "3.0.15-1~deb12u1",
+            true,
+        )];
+        let decision = decide_packages(&outdated, Ecosystem::Debian, &Policy::default(), false);
+        assert_eq!(names(decision.allowed), ["openssl"]);
+        let asks = Policy {
+            ask_before_major_security: true,
+            ..Policy::default()
+        };
+        let decision = decide_packages(&outdated, Ecosystem::Debian, &asks, false);
+        assert_eq!(decision.held[0].1, HoldReason::Major);
+        let hold = Policy {
+            hold: true,
+            ..Policy::default()
+        };
+        let decision = decide_packages(&outdated, Ecosystem::Debian, &hold, false);
+        assert_eq!(
+            decision.held[0].1,
+            HoldReason::Hold,
+            "`hold` holds security too"
         );
     }
 }

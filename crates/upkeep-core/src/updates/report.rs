@@ -9,10 +9,10 @@
 use std::path::Path;
 
 use super::check::check_modules;
-use super::policy::{counts_on, package_is_major};
+use super::policy::counts_on;
 use super::{
-    Finding, HoldReason, PackageUpdate, Release, UpdateType, decide, decide_packages, is_major,
-    parse_semver,
+    Ecosystem, Finding, HoldReason, PackageUpdate, Release, UpdateType, decide, decide_packages,
+    is_major, parse_semver,
 };
 use crate::manifest::{Manifest, ModuleSpec};
 use crate::state::updates::CheckRow;
@@ -73,6 +73,87 @@ pub fn current_version(
     }
 }
 
+/// Where a module stands upstream, from its source's latest successful check: the version
+/// it is on and what is available, as `status` and a run's summary show it
+/// (`2.3.0 → 2.3.1`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Upstream {
+    /// When the check was made (ms since the epoch).
+    pub checked_ms: i64,
+    /// Release sources: the version the module is on ([`current_version`]).
+    pub current: Option<String>,
+    /// Where `current` came from.
+    pub current_from: Option<CurrentFrom>,
+    /// Release sources: the newest release newer than `current` on the policy's channel.
+    pub latest: Option<String>,
+    /// `latest` is a pre-release.
+    pub prerelease: bool,
+    /// A release up to `latest`, or an outdated package, fixes a security problem.
+    pub security: bool,
+    /// What a run would move the module to (breaking updates not allowed).
+    pub target: Option<String>,
+    /// The newest version the policy holds back, and why.
+    pub held: Option<HeldBack>,
+    /// Package sources: the outdated packages a run has not applied yet.
+    pub packages: Vec<PackageReport>,
+}
+
+impl Upstream {
+    /// `2.3.0 → 2.3.1`, `2.3.0` when nothing newer is on offer, `3 packages outdated`
+    /// for a package source.
+    pub fn describe(&self) -> String {
+        if self.current.is_none() && self.latest.is_none() {
+            return match self.packages.len() {
+                0 => "up to date".to_owned(),
+                n => crate::message::count(n, "package outdated", "packages outdated"),
+            };
+        }
+        let current = self.current.as_deref().unwrap_or("-");
+        match &self.latest {
+            Some(latest) => format!("{current} → {latest}"),
+            None => current.to_owned(),
+        }
+    }
+}
+
+/// Where `spec` stands upstream by its source's latest successful check (`check`: when,
+/// and the finding as the ledger stores it), given the upstream version a run last moved
+/// it to and the check that update came from. Packages a run applied from that check (or
+/// a later one) are not outstanding. `None` without a source.
+pub fn upstream(
+    spec: &ModuleSpec,
+    check: (i64, &str),
+    upstream_version: Option<String>,
+    applied_check_ms: Option<i64>,
+) -> Option<Upstream> {
+    let source = spec.source.as_ref()?;
+    let (checked_ms, finding_json) = check;
+    let row = CheckRow {
+        module: spec.name.clone(),
+        checked_ms,
+        source: source.kind.name().to_owned(),
+        update_type: source.update_type.name().to_owned(),
+        ok: true,
+        error: None,
+        finding_json: finding_json.to_owned(),
+    };
+    let mut report = module_report(spec, &row, upstream_version);
+    if applied_check_ms.is_some_and(|applied| applied >= checked_ms) {
+        report.packages.clear();
+    }
+    Some(Upstream {
+        checked_ms,
+        current: report.current,
+        current_from: report.current_from,
+        latest: report.latest,
+        prerelease: report.prerelease,
+        security: report.security || report.packages.iter().any(|p| p.security),
+        target: report.target,
+        held: report.held,
+        packages: report.packages,
+    })
+}
+
 /// Where a module's current version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,8 +199,11 @@ pub struct PackageReport {
     pub available: String,
     /// From a security origin.
     pub security: bool,
-    /// A major update.
+    /// A major update, by the ecosystem's rules (see [`Ecosystem::is_major`]).
     pub major: bool,
+    /// The available version is a pre-release (pip: `2.0b1`, `2.0.dev3`; pip lists one only
+    /// when its `args` include `--pre`).
+    pub prerelease: bool,
     /// Held back by the module's policy, with why.
     pub held: Option<HeldBack>,
 }
@@ -155,6 +239,9 @@ pub struct ModuleReport {
     pub breaking: bool,
     /// `current` to `latest` is a major update.
     pub major: bool,
+    /// `latest` is a pre-release: its version has a pre-release part (`2.0.0-rc.1`) or its
+    /// source marks it as one. Only a policy on the `prerelease` channel offers one.
+    pub prerelease: bool,
     /// What a run would move the module to (breaking updates not allowed).
     pub target: Option<String>,
     /// The newest version the policy held back, and why.
@@ -354,6 +441,7 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
         security: false,
         breaking: false,
         major: false,
+        prerelease: false,
         target: None,
         held: None,
         releases: Vec::new(),
@@ -363,8 +451,8 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
         return report;
     }
     let finding = Finding::from_json(&row.finding_json);
-    if matches!(row.source.as_str(), "pip" | "apt") {
-        report.packages = packages(&finding.packages, spec);
+    if let Some(ecosystem) = Ecosystem::named(&row.source) {
+        report.packages = packages(&finding.packages, ecosystem, spec);
         report.security = report.packages.iter().any(|p| p.security);
         return report;
     }
@@ -372,8 +460,12 @@ fn module_report(spec: &ModuleSpec, row: &CheckRow, upstream: Option<String>) ->
     report
 }
 
-fn packages(outdated: &[PackageUpdate], spec: &ModuleSpec) -> Vec<PackageReport> {
-    let decision = decide_packages(outdated, &spec.policy, false);
+fn packages(
+    outdated: &[PackageUpdate],
+    ecosystem: Ecosystem,
+    spec: &ModuleSpec,
+) -> Vec<PackageReport> {
+    let decision = decide_packages(outdated, ecosystem, &spec.policy, false);
     outdated
         .iter()
         .map(|p| PackageReport {
@@ -381,7 +473,8 @@ fn packages(outdated: &[PackageUpdate], spec: &ModuleSpec) -> Vec<PackageReport>
             current: p.current.clone(),
             available: p.available.clone(),
             security: p.security,
-            major: package_is_major(&p.current, &p.available),
+            major: ecosystem.is_major(&p.current, &p.available),
+            prerelease: ecosystem.is_prerelease(&p.available),
             held: decision
                 .held
                 .iter()
@@ -412,6 +505,7 @@ fn releases(
     if let Some((version, release)) = newer.first() {
         report.latest = Some(release.version.clone());
         report.major = on.as_ref().is_some_and(|c| is_major(c, version));
+        report.prerelease = release.prerelease || !version.pre.is_empty();
     }
     report.security = newer.iter().any(|(_, r)| r.security);
     report.breaking = newer.iter().any(|(_, r)| r.breaking);

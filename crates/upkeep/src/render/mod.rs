@@ -30,7 +30,7 @@ use upkeep_core::checksum::{ModuleChecksum, Problem, Refusal};
 use upkeep_core::duration::format_duration;
 use upkeep_core::manifest::{Diagnostic, Severity};
 use upkeep_core::plan::Plan;
-use upkeep_core::run::{Outcome, RunSummary};
+use upkeep_core::run::{Outcome, RunSummary, UpstreamChange};
 use upkeep_core::state::{AuditEntry, History, HistoryModule};
 
 /// Lay out rows under headers, columns padded to their widest cell (each cell one line,
@@ -280,15 +280,30 @@ pub(crate) fn refusal_detail(refusal: &Refusal) -> String {
 /// The end-of-run summary: every module's outcome and duration, then the counts. Details
 /// are cut to fit `layout` (see [`Layout::detail`]); the ledger and `--json` keep them
 /// whole, and the table says where.
+///
+/// When a module's source was checked, an UPSTREAM column follows VERSION: the upstream
+/// version it was on and the one it is on now (`2.3.0 → 2.3.1`), and what its source
+/// offers that the run did not take.
 pub(crate) fn summary(summary: &RunSummary, state_dir: &Path, layout: Layout) -> String {
-    let rows = summary_rows(summary);
-    let columns = [
+    let mut rows = summary_rows(summary);
+    let mut columns = vec![
         Column::keep("MODULE"),
         Column::keep("OUTCOME"),
         Column::keep("DURATION"),
         Column::keep("VERSION"),
         Column::new("DETAIL", Give::Detail),
     ];
+    if summary.modules.iter().any(|m| m.upstream.is_some()) {
+        columns.insert(4, Column::keep("UPSTREAM"));
+        for (row, m) in rows.iter_mut().zip(&summary.modules) {
+            row.insert(
+                4,
+                m.upstream
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), upstream_cell),
+            );
+        }
+    }
     let table = fit::fit(&columns, &rows, layout);
     let mut out = table.text;
     let counts = outcome_counts(summary);
@@ -357,6 +372,37 @@ fn summary_rows(summary: &RunSummary) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// A summary's UPSTREAM cell: `2.3.0 → 2.3.1` when the run moved the module, `2.3.0` when
+/// it did not, `(3.0.0 available)` after either when the source offers more; for a package
+/// source, how many packages the run updated.
+fn upstream_cell(upstream: &UpstreamChange) -> String {
+    let UpstreamChange {
+        before,
+        after,
+        available,
+        packages_updated,
+    } = upstream;
+    if before.is_none() && after.is_none() && available.is_none() {
+        return match packages_updated {
+            0 => "-".to_owned(),
+            &n => upkeep_core::message::count(n, "package updated", "packages updated"),
+        };
+    }
+    let mut cell = if before == after {
+        or_dash(after.as_deref())
+    } else {
+        format!(
+            "{} → {}",
+            or_dash(before.as_deref()),
+            or_dash(after.as_deref())
+        )
+    };
+    if let Some(available) = available {
+        let _ = write!(cell, " ({available} available)");
+    }
+    cell
 }
 
 /// "3 succeeded, 1 failed", in the order outcomes first appear.

@@ -7,30 +7,45 @@ use super::fit::{self, Column, ELLIPSIS, Give, Layout};
 use super::{or_dash, table};
 use upkeep_core::ops::query::StatusRow;
 use upkeep_core::state::ModuleOutcome;
+use upkeep_core::updates::Upstream;
 
 /// The default table: the columns that answer "is everything all right?" (what the next
 /// run does, the applied version, how the last run ended) and what each module is.
 /// Names, states, versions and descriptions give way, in that order from the last, to fit
 /// the layout's width; their floors add up to less than 80 columns, so the table always
 /// fits 80.
+///
+/// When a module has an update source that was checked, an UPSTREAM column follows
+/// APPLIED: the upstream version the module is on and what is available (`2.3.0 →
+/// 2.3.1`), or how many of its packages are outdated. Names, applied versions and states
+/// then give way further, so the floors still add up to less than 80 columns.
 pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
-    let columns = [
-        Column::new("MODULE", Give::Middle(16)),
-        Column::new("APPLIED", Give::End(10)),
-        Column::new("STATE", Give::End(12)),
+    let upstream = rows.iter().any(|r| r.upstream.is_some());
+    let (name, applied, state) = if upstream { (12, 8, 10) } else { (16, 10, 12) };
+    let mut columns = vec![
+        Column::new("MODULE", Give::Middle(name)),
+        Column::new("APPLIED", Give::End(applied)),
+        Column::new("STATE", Give::End(state)),
         Column::keep("LAST OUTCOME"),
         Column::new("DESCRIPTION", Give::End(0)),
     ];
+    if upstream {
+        columns.insert(2, Column::new("UPSTREAM", Give::End(8)));
+    }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.module.clone(),
                 or_dash(r.applied_version.as_deref()),
                 r.state.clone(),
                 or_dash(r.last_outcome.map(ModuleOutcome::as_str)),
                 or_dash(r.description.as_deref()),
-            ]
+            ];
+            if upstream {
+                cells.insert(2, upstream_cell(r.upstream.as_ref()));
+            }
+            cells
         })
         .collect();
     let mut table = fit::fit(&columns, &cells, layout);
@@ -43,12 +58,54 @@ pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
     table.text
 }
 
-/// `upkeep status --wide`: every column, as wide as the cells.
+/// A status table's UPSTREAM cell: `2.3.0 → 2.3.1`, with `[security]` and `[pre-release]`
+/// marks; `-` without a checked source.
+fn upstream_cell(upstream: Option<&Upstream>) -> String {
+    let Some(upstream) = upstream else {
+        return "-".to_owned();
+    };
+    let mut cell = upstream.describe();
+    if upstream.security {
+        cell.push_str(" [security]");
+    }
+    if upstream.prerelease {
+        cell.push_str(" [pre-release]");
+    }
+    cell
+}
+
+/// `upkeep status MODULE`'s upstream line: the table's cell, what the next run takes
+/// when it is not the newest, what is held and why, and when the source was checked.
+fn upstream_line(upstream: &Upstream) -> String {
+    let mut line = upstream_cell(Some(upstream));
+    if let Some(target) = &upstream.target
+        && upstream.latest.as_ref() != Some(target)
+    {
+        let _ = write!(line, "; next run takes {target}");
+    }
+    if let Some(held) = &upstream.held {
+        let _ = write!(line, "; held back: {} ({})", held.version, held.description);
+    }
+    let held = upstream
+        .packages
+        .iter()
+        .filter(|p| p.held.is_some())
+        .count();
+    if held > 0 {
+        let _ = write!(line, "; {held} held back");
+    }
+    let _ = write!(line, " (checked {})", super::timestamp(upstream.checked_ms));
+    line
+}
+
+/// `upkeep status --wide`: every column, as wide as the cells (UPSTREAM when a module has
+/// a checked source).
 pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
+    let upstream = rows.iter().any(|r| r.upstream.is_some());
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.module.clone(),
                 r.kind.to_owned(),
                 r.state.clone(),
@@ -61,25 +118,30 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
                     .map_or_else(|| "-".to_owned(), |id| format!("#{id}")),
                 or_dash(r.last_health.as_deref()),
                 or_dash(r.description.as_deref()),
-            ]
+            ];
+            if upstream {
+                cells.insert(5, upstream_cell(r.upstream.as_ref()));
+            }
+            cells
         })
         .collect();
-    table(
-        &[
-            "MODULE",
-            "KIND",
-            "STATE",
-            "DECLARED",
-            "APPLIED",
-            "LAST SAFE",
-            "LAST APPLIED",
-            "LAST OUTCOME",
-            "BACKUP",
-            "HEALTH",
-            "DESCRIPTION",
-        ],
-        &cells,
-    )
+    let mut headers = vec![
+        "MODULE",
+        "KIND",
+        "STATE",
+        "DECLARED",
+        "APPLIED",
+        "LAST SAFE",
+        "LAST APPLIED",
+        "LAST OUTCOME",
+        "BACKUP",
+        "HEALTH",
+        "DESCRIPTION",
+    ];
+    if upstream {
+        headers.insert(5, "UPSTREAM");
+    }
+    table(&headers, &cells)
 }
 
 /// `upkeep status MODULE`: one module, a field per line, nothing cut.
@@ -123,8 +185,12 @@ pub(crate) fn status_module(row: &StatusRow) -> String {
         ),
         ("held", or_dash(row.held.as_deref())),
     ];
+    let upstream = row
+        .upstream
+        .as_ref()
+        .map(|u| ("upstream", upstream_line(u)));
     let mut out = String::new();
-    for (label, value) in fields {
+    for (label, value) in fields.into_iter().chain(upstream) {
         fit::pad(&mut out, label, 14);
         out.push_str(&value);
         out.push('\n');

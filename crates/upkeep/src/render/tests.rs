@@ -41,6 +41,7 @@ fn result(module: &str, outcome: Outcome, ran: bool) -> ModuleResult {
         version_before: Some("1.0.0".to_owned()),
         version_after: Some("1.0.0".to_owned()),
         log_path: ran.then(|| format!("/var/lib/upkeep/logs/run-7/{module}.log")),
+        upstream: None,
     }
 }
 
@@ -279,6 +280,7 @@ fn status_row(module: &str, applied: Option<&str>, state: &str, description: &st
         last_health_at: applied.map(|_| super::timestamp(NOON + 5_000)),
         held: None,
         description: Some(description.to_owned()).filter(|d| !d.is_empty()),
+        upstream: None,
     }
 }
 
@@ -413,6 +415,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
         security: false,
         breaking: false,
         major: true,
+        prerelease: false,
         target: Some("0.13.2".to_owned()),
         held: Some(HeldBack {
             version: "1.0.0".to_owned(),
@@ -442,6 +445,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
                 available: "2.32.3".to_owned(),
                 security: true,
                 major: false,
+                prerelease: false,
                 held: None,
             },
             PackageReport {
@@ -450,6 +454,7 @@ fn check_report_with_a_hold_packages_and_a_failed_source() {
                 available: "5.1.0".to_owned(),
                 security: false,
                 major: true,
+                prerelease: false,
                 held: None,
             },
         ],
@@ -568,4 +573,47 @@ fn doctor_screen() {
         command: "upkeep".to_owned(),
     };
     insta::assert_snapshot!(super::doctor(&report));
+}
+
+/// A module with a checked source gets an UPSTREAM column in the summary, `before → after`
+/// and what its source still offers; the others show `-`.
+#[test]
+fn summary_shows_the_upstream_version_a_module_moved_to() {
+    let mut summary = mixed_run();
+    summary.modules[0].upstream = Some(Box::new(upkeep_core::run::UpstreamChange {
+        before: Some("2.3.0".to_owned()),
+        after: Some("2.3.1".to_owned()),
+        available: Some("3.0.0".to_owned()),
+        packages_updated: 0,
+    }));
+    let text = super::summary(&summary, Path::new("/var/lib/upkeep"), Layout::PIPE);
+    assert!(text.lines().next().unwrap().contains("UPSTREAM"), "{text}");
+    assert!(text.contains("2.3.0 → 2.3.1 (3.0.0 available)"), "{text}");
+    let plain = super::summary(&mixed_run(), Path::new("/var/lib/upkeep"), Layout::PIPE);
+    assert!(!plain.contains("UPSTREAM"), "{plain}");
+}
+
+/// A module with a checked source gets an UPSTREAM column in `status`, within 80 columns.
+#[test]
+fn status_table_shows_the_upstream_version_when_a_source_was_checked() {
+    let mut rows = status_rows();
+    rows[0].upstream = Some(upkeep_core::updates::Upstream {
+        checked_ms: NOON,
+        current: Some("2.3.0".to_owned()),
+        current_from: None,
+        latest: Some("2.3.1".to_owned()),
+        prerelease: false,
+        security: true,
+        target: Some("2.3.1".to_owned()),
+        held: None,
+        packages: Vec::new(),
+    });
+    let text = super::status_table(&rows, Layout::PIPE);
+    assert!(widest(&text) <= 80, "{text}");
+    assert!(text.contains("UPSTREAM"), "{text}");
+    let one = super::status_module(&rows[0]);
+    assert!(
+        one.ends_with("upstream      2.3.0 → 2.3.1 [security] (checked 2026-03-01T12:00:00Z)\n"),
+        "{one}"
+    );
 }

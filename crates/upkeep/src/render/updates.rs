@@ -72,14 +72,11 @@ fn header(report: &UpdateReport) -> String {
     out
 }
 
-fn flags(security: bool, breaking: bool, major: bool) -> String {
+/// ` [security] [major]`: the name of each mark that is on, in the order given.
+fn flags(marks: &[(bool, &str)]) -> String {
     let mut text = String::new();
-    for (on, name) in [
-        (security, "security"),
-        (breaking, "breaking"),
-        (major, "major"),
-    ] {
-        if on {
+    for (on, name) in marks {
+        if *on {
             let _ = write!(text, " [{name}]");
         }
     }
@@ -90,7 +87,12 @@ fn releases(out: &mut String, m: &ModuleReport, details: bool) {
     let current = m.current.as_deref().unwrap_or("?");
     match &m.latest {
         Some(latest) => {
-            let marks = flags(m.security, m.breaking, m.major);
+            let marks = flags(&[
+                (m.security, "security"),
+                (m.breaking, "breaking"),
+                (m.major, "major"),
+                (m.prerelease, "pre-release"),
+            ]);
             let _ = writeln!(out, "  {current} → {latest}{marks}");
         }
         None if m.current.is_some() => {
@@ -127,7 +129,11 @@ fn release_details(out: &mut String, release: &Release) {
         .as_deref()
         .map(|d| format!(" ({d})"))
         .unwrap_or_default();
-    let marks = flags(release.security, release.breaking, false);
+    let marks = flags(&[
+        (release.security, "security"),
+        (release.breaking, "breaking"),
+        (release.prerelease, "pre-release"),
+    ]);
     let _ = writeln!(out, "    {}{date}{marks}", release.version);
     let Some(changelog) = &release.changelog else {
         return;
@@ -169,7 +175,11 @@ fn packages(out: &mut String, packages: &[PackageReport]) {
             "  {} → {}{}",
             p.current,
             p.available,
-            flags(p.security, false, p.major)
+            flags(&[
+                (p.security, "security"),
+                (p.major, "major"),
+                (p.prerelease, "pre-release"),
+            ])
         );
         if let Some(held) = &p.held {
             let _ = write!(line, "  held back: {}", held.description);
@@ -199,6 +209,7 @@ mod tests {
             security: false,
             breaking: true,
             major: false,
+            prerelease: false,
             target: None,
             held: None,
             releases,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::fixture::{Host, output};
 
 /// Run a helper program (git, python) for the test's own setup; it must succeed.
-fn run(program: &str, args: &[&str], cwd: &Path) {
+pub(crate) fn run(program: &str, args: &[&str], cwd: &Path) {
     #[expect(clippy::disallowed_methods, reason = "tests set up real repositories")]
     let out = std::process::Command::new(program)
         .args(args)
@@ -30,7 +30,7 @@ fn run(program: &str, args: &[&str], cwd: &Path) {
 }
 
 /// A bare repository under `host.root/repos/` holding one commit with these tags.
-fn tagged_repo(host: &Host, name: &str, tags: &[&str]) -> PathBuf {
+pub(crate) fn tagged_repo(host: &Host, name: &str, tags: &[&str]) -> PathBuf {
     let repos = host.root.join("repos");
     let work = repos.join(format!("{name}-work"));
     let bare = repos.join(format!("{name}.git"));
@@ -64,7 +64,7 @@ fn tagged_repo(host: &Host, name: &str, tags: &[&str]) -> PathBuf {
 }
 
 /// Serve `body` as JSON to every request on 127.0.0.1; returns the URL and a request count.
-fn serve_json(body: &Value) -> (String, Arc<AtomicUsize>) {
+pub(crate) fn serve_json(body: &Value) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/releases.json", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
@@ -227,7 +227,7 @@ fn recorded_checks(host: &Host) -> Vec<(String, String, bool, Option<String>)> {
         .collect()
 }
 
-fn check(host: &Host, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn check(host: &Host, args: &[&str]) -> (i32, String, String) {
     output(
         &host
             .upkeep()
@@ -478,7 +478,7 @@ source = {{ type = "http", url = "{feed}" }}
         stdout.contains("gogs (git, app)\n  error: `git ls-remote --tags --refs "),
         "{stdout}"
     );
-    assert!(stdout.contains("filebrowser (http, app)\n  2.30.0 → v2.31.0 [security]\n"));
+    assert!(stdout.contains("filebrowser (http, app)\n  2.30.0 → 2.31.0 [security]\n"));
     let (code, stdout, _) = check(&host, &["--cached"]);
     assert_eq!(code, 3, "{stdout}");
 }

@@ -27,5 +27,6 @@ mod schedules;
 mod seed_example;
 mod settings;
 mod tags;
+mod update_fidelity;
 mod use_cases;
 mod warm_start;
