@@ -319,6 +319,13 @@ fn ops(err: &Error) -> Class {
         Error::UnknownChannel { suggestion, .. } => {
             Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
+        Error::UnknownFilter { suggestion, .. } => Class {
+            kind: Kind::Usage,
+            hint: Some(suggestion.as_ref().map_or_else(
+                || "`upkeep status` lists the manifest's modules".to_owned(),
+                |s| format!("did you mean `{s}`?"),
+            )),
+        },
         Error::NotADirectory { .. } => Class::new(Kind::InvalidInput),
         Error::NoHome => Class::hint(
             Kind::InvalidInput,

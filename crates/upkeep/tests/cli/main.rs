@@ -17,6 +17,7 @@ mod output;
 mod owned_paths;
 mod policies;
 mod process_hygiene;
+mod reports;
 mod runs;
 mod safety;
 mod schedules;
