@@ -14,8 +14,16 @@
 //! (see `settings/channels.rs`); `notification.channels` picks which of them receive events.
 //!
 //! A file that cannot be parsed, an unknown category or name (with "did you mean") or a
-//! value of the wrong type fails the load with the file, line and key: settings never fall
-//! back to defaults silently. A missing file means every default.
+//! value of the wrong type or out of its range fails the load with the file, line and key:
+//! settings never fall back to defaults silently. A missing file means every default. A
+//! setting of the seed's that upkeep does not have (`definitions::REMOVED`) is the one
+//! exception: it is ignored with a warning ([`Settings::warnings`]), so that a file
+//! written for the seed or an older upkeep still loads.
+//!
+//! `set` checks a value as the file's reader does, against the setting's type and range
+//! (a choice lists its names, a number its range, both with "did you mean" where one is
+//! close), before anything is written. `reset` removes only the key's own line, keeping
+//! the comments above it and every other byte of the file.
 
 mod channels;
 mod definitions;
@@ -23,7 +31,7 @@ mod definitions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use definitions::{DEFINITIONS, Definition, Kind};
+pub use definitions::{DEFINITIONS, Definition, Kind, LOG_LEVELS, REMOVED, Removed};
 
 use crate::notify::{Channel, EventKind, Routing};
 
@@ -93,6 +101,14 @@ pub enum SettingsError {
         /// What is wrong.
         reason: String,
     },
+    /// A setting upkeep no longer has (the seed's, never acted on).
+    #[error("set `{key}`: upkeep has no such setting; {why}")]
+    Removed {
+        /// The setting.
+        key: String,
+        /// Why, and what does its job.
+        why: &'static str,
+    },
     /// A notification channel's table is wrong.
     #[error("read {}:{line}: `{key}` {reason}", path.display())]
     Channel {
@@ -114,6 +130,7 @@ pub struct Settings {
     doc: toml_edit::DocumentMut,
     values: BTreeMap<String, Value>,
     channels: BTreeMap<String, Channel>,
+    warnings: Vec<String>,
 }
 
 /// Where settings live when not told: `/etc/upkeep/settings.toml` for root, else the
@@ -129,6 +146,12 @@ pub fn default_path() -> PathBuf {
 }
 
 fn definition(key: &str) -> Result<&'static Definition, SettingsError> {
+    if let Some(removed) = REMOVED.iter().find(|r| r.key == key) {
+        return Err(SettingsError::Removed {
+            key: key.to_owned(),
+            why: removed.why,
+        });
+    }
     DEFINITIONS.iter().find(|d| d.key() == key).ok_or_else(|| {
         let keys: Vec<String> = DEFINITIONS.iter().map(Definition::key).collect();
         SettingsError::Unknown {
@@ -152,10 +175,18 @@ fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> 
             if (min..=max).contains(&n) {
                 Ok(Value::Int(n))
             } else {
-                Err(format!("{n} is outside {min}..={max}"))
+                Err(format!("`{n}` is out of range: from {min} to {max}"))
             }
         }
-        (Kind::Text, toml_edit::Value::String(s)) => Ok(Value::Text(s.value().clone())),
+        (Kind::Duration { min, max }, toml_edit::Value::Integer(n)) => {
+            // The seed wrote durations as integer seconds (`update_check_interval = 3600`).
+            let secs = u64::try_from(*n.value()).map_err(|_| format!("`{n}` is negative"))?;
+            duration_in(std::time::Duration::from_secs(secs), min, max)
+        }
+        (Kind::Duration { min, max }, toml_edit::Value::String(s)) => {
+            duration_in(crate::duration::parse_duration(s.value())?, min, max)
+        }
+        (Kind::Choice(names), toml_edit::Value::String(s)) => choice(names, s.value()),
         (Kind::List, toml_edit::Value::Array(items)) => items
             .iter()
             .map(|i| {
@@ -173,13 +204,71 @@ fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> 
     }
 }
 
-fn kind_name(kind: Kind) -> &'static str {
+fn kind_name(kind: Kind) -> String {
     match kind {
-        Kind::Bool => "true or false",
-        Kind::Int { .. } => "an integer",
-        Kind::Text => "a string",
-        Kind::List => "a list of strings",
+        Kind::Bool => "true or false".to_owned(),
+        Kind::Int { min, max } => format!("an integer from {min} to {max}"),
+        Kind::Duration { .. } => "a duration with its unit, e.g. \"30m\"".to_owned(),
+        Kind::Choice(names) => format!("one of {}", names.join(", ")),
+        Kind::List => "a list of strings".to_owned(),
     }
+}
+
+/// A duration setting's value, if it lies within `min..=max` seconds.
+fn duration_in(duration: std::time::Duration, min: u64, max: u64) -> Result<Value, String> {
+    let exact = crate::duration::format_duration_exact;
+    let secs = |n| std::time::Duration::from_secs(n);
+    if (secs(min)..=secs(max)).contains(&duration) {
+        Ok(Value::Text(exact(duration)))
+    } else {
+        Err(format!(
+            "`{}` is out of range: from {} to {}",
+            exact(duration),
+            exact(secs(min)),
+            exact(secs(max))
+        ))
+    }
+}
+
+/// One of `names`, whatever its case, as the name is listed.
+fn choice(names: &'static [&'static str], text: &str) -> Result<Value, String> {
+    if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(text)) {
+        return Ok(Value::Text((*name).to_owned()));
+    }
+    let closest = crate::text::did_you_mean(&text.to_ascii_lowercase(), names.iter().copied())
+        .map(|name| format!("; did you mean `{name}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "`{text}` is not one of {}{closest}",
+        names.join(", ")
+    ))
+}
+
+/// The TOML value of `text` as a person types it for `def`, before its range is checked.
+fn from_text(def: &Definition, text: &str) -> Result<toml_edit::Value, String> {
+    let trimmed = text.trim();
+    let wrong = || format!("expected {}, found `{text}`", kind_name(def.kind));
+    Ok(match def.kind {
+        Kind::Bool => match trimmed {
+            "true" => true.into(),
+            "false" => false.into(),
+            _ => return Err(wrong()),
+        },
+        Kind::Int { .. } => trimmed.parse::<i64>().map_err(|_| wrong())?.into(),
+        Kind::Duration { .. } => {
+            let duration = crate::duration::parse_duration(trimmed)?;
+            crate::duration::format_duration_exact(duration).into()
+        }
+        Kind::Choice(_) => trimmed.into(),
+        Kind::List => {
+            let items: toml_edit::Array = text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            items.into()
+        }
+    })
 }
 
 /// The line of `key` (`name = ...` under `[category]`) in `source`, for messages.
@@ -196,12 +285,31 @@ fn line_of(source: &str, def: &Definition) -> Option<usize> {
     None
 }
 
-/// Read the settings of one category table into `values`.
+/// The bytes of the lines that hold `category.name = value` and nothing else but a comment
+/// after the value, through the newline that ends them; `None` when the key is not on
+/// lines of its own.
+fn own_lines(text: &str, category: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let (key, item) = doc.get(category)?.as_table()?.get_key_value(name)?;
+    let (key, value) = (key.span()?, item.span()?);
+    let start = text[..key.start].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[value.end..]
+        .find('\n')
+        .map_or(text.len(), |i| value.end + i + 1);
+    let after = text[value.end..end].trim();
+    let alone =
+        text[start..key.start].trim().is_empty() && (after.is_empty() || after.starts_with('#'));
+    alone.then_some(start..end)
+}
+
+/// Read the settings of one category table into `values`; a removed setting adds a
+/// warning instead.
 fn read_category(
     source: &str,
     category: &str,
     table: &toml_edit::Item,
     values: &mut BTreeMap<String, Value>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), SettingsError> {
     let known = DEFINITIONS.iter().any(|d| d.category == category);
     let (Some(table), true) = (table.as_table(), known) else {
@@ -214,6 +322,13 @@ fn read_category(
     };
     for (name, item) in table {
         let key = format!("{category}.{name}");
+        if let Some(removed) = REMOVED.iter().find(|r| r.key == key) {
+            warnings.push(format!(
+                "setting `{key}` is ignored: upkeep has no such setting; {}. `upkeep settings reset {key}` removes it from the file",
+                removed.why
+            ));
+            continue;
+        }
         let def = definition(&key)?;
         let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
         let value =
@@ -256,19 +371,21 @@ impl Settings {
             .map(|d| (d.key(), default_value(d)))
             .collect();
         let mut channels = BTreeMap::new();
+        let mut warnings = Vec::new();
         for (category, table) in parsed.iter() {
             if category == "channels" {
                 let span = parsed.key("channels").and_then(toml_edit::Key::span);
                 channels = channels::read(path, &source, table, span)?;
                 continue;
             }
-            read_category(&source, category, table, &mut values)?;
+            read_category(&source, category, table, &mut values, &mut warnings)?;
         }
         let settings = Self {
             path: path.to_path_buf(),
             doc: parsed.into_mut(),
             values,
             channels,
+            warnings,
         };
         if let Some(Value::List(names)) = settings.values.get("notification.channels") {
             settings.check_selected(names, Some(&source))?;
@@ -279,6 +396,12 @@ impl Settings {
     /// The file these settings come from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the file holds that upkeep ignores (a removed setting), one sentence each, for
+    /// the front end to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// A setting's value.
@@ -301,7 +424,7 @@ impl Settings {
             .collect()
     }
 
-    /// Set `key` from text as a person types it (`true`, `15`, `03:00`, `a,b`), editing the
+    /// Set `key` from text as a person types it (`true`, `15`, `1h`, `debug`, `a,b`), editing the
     /// document in place; [`Settings::save`] writes it.
     ///
     /// # Errors
@@ -313,20 +436,7 @@ impl Settings {
             line: None,
             reason,
         };
-        let value: toml_edit::Value = match def.kind {
-            Kind::Text => text.into(),
-            Kind::List => {
-                let items: toml_edit::Array = text
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                items.into()
-            }
-            Kind::Bool | Kind::Int { .. } => text.trim().parse().map_err(|_| {
-                invalid(format!("expected {}, found `{text}`", kind_name(def.kind)))
-            })?,
-        };
+        let value = from_text(def, text).map_err(invalid)?;
         let typed = convert(def, &value).map_err(invalid)?;
         if let (Value::List(names), "notification.channels") = (&typed, key) {
             self.check_selected(names, None)?;
@@ -350,21 +460,50 @@ impl Settings {
         Ok(())
     }
 
-    /// Go back to the default for `key` (the line leaves the file).
+    /// Go back to the default for `key`: its line leaves the file, and the comment lines
+    /// above it and every other byte stay. A removed setting (see [`REMOVED`]) is taken
+    /// out of the file the same way, which is how its warning is answered.
     ///
     /// # Errors
     /// [`SettingsError::Unknown`].
     pub fn reset(&mut self, key: &str) -> Result<(), SettingsError> {
-        let def = definition(key)?;
+        let def = match definition(key) {
+            Ok(def) => Some(def),
+            Err(SettingsError::Removed { .. }) => None,
+            Err(err) => return Err(err),
+        };
+        let (category, name) = key.split_once('.').unwrap_or((key, ""));
+        self.remove_key(category, name);
+        if let Some(def) = def {
+            self.values.insert(def.key(), default_value(def));
+        }
+        let quoted = format!("`{key}`");
+        self.warnings.retain(|w| !w.contains(&quoted));
+        Ok(())
+    }
+
+    /// Take `category.name` out of the document. When the key sits on lines of its own
+    /// (the usual case), exactly those lines are cut from the text, so the comments above
+    /// it, which `toml_edit` keeps as the key's own decoration and would drop with it,
+    /// stay where they are, as does every other byte. Otherwise (an inline table, a
+    /// dotted key) the key is removed through `toml_edit`.
+    fn remove_key(&mut self, category: &str, name: &str) {
+        let text = self.doc.to_string();
+        if let Some(lines) = own_lines(&text, category, name) {
+            let mut cut = text;
+            cut.replace_range(lines, "");
+            if let Ok(doc) = cut.parse::<toml_edit::DocumentMut>() {
+                self.doc = doc;
+                return;
+            }
+        }
         if let Some(table) = self
             .doc
-            .get_mut(def.category)
+            .get_mut(category)
             .and_then(toml_edit::Item::as_table_mut)
         {
-            table.remove(def.name);
+            table.remove(name);
         }
-        self.values.insert(def.key(), default_value(def));
-        Ok(())
     }
 
     /// Write the file atomically (creating its directory).
@@ -441,9 +580,21 @@ impl Settings {
 
     /// How often `upkeep daemon` asks the update sources (`update.update_check_interval`).
     pub fn update_check_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(
-            u64::try_from(self.int("update.update_check_interval")).unwrap_or(3600),
-        )
+        self.text("update.update_check_interval")
+            .and_then(|text| crate::duration::parse_duration(text).ok())
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    /// The level of upkeep's own diagnostics (`logging.level`): one of [`LOG_LEVELS`].
+    pub fn log_level(&self) -> &str {
+        self.text("logging.level").unwrap_or("off")
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        }
     }
 
     /// Whether `schedule.enabled` lets due schedules run.
@@ -508,9 +659,14 @@ mod tests {
         let s = Settings::load(Path::new("/nonexistent/settings.toml")).unwrap();
         assert_eq!(s.get("backup.max_backups").unwrap(), &Value::Int(50));
         assert_eq!(
-            s.get("schedule.default_time").unwrap(),
-            &Value::Text("03:00".into())
+            s.get("update.update_check_interval").unwrap(),
+            &Value::Text("1h".into())
         );
+        assert_eq!(
+            s.update_check_interval(),
+            std::time::Duration::from_secs(3600)
+        );
+        assert_eq!(s.log_level(), "off");
         assert!(s.list().iter().all(|(_, _, default)| *default));
         assert_eq!(s.backup_config().min_free_bytes, 1024 << 20);
     }

@@ -507,6 +507,10 @@ fn settings(err: &SettingsError) -> Class {
             ),
             None => Class::hint(Kind::InvalidInput, "`upkeep settings list` shows them"),
         },
+        SettingsError::Removed { .. } => Class::hint(
+            Kind::InvalidInput,
+            "`upkeep settings list` shows the settings there are",
+        ),
     }
 }
 

@@ -274,7 +274,18 @@ fn settings_errors() {
     snap(
         &host,
         "settings_bad_value",
-        &["settings", "set", "backup.enabled", "yes"],
+        &["settings", "set", "schedule.enabled", "yes"],
+    );
+    // `backup.enabled` was one of the seed's settings that upkeep never acted on.
+    snap(
+        &host,
+        "settings_removed_key",
+        &["settings", "set", "backup.enabled", "false"],
+    );
+    snap(
+        &host,
+        "settings_bad_choice",
+        &["settings", "set", "logging.level", "LOUD"],
     );
     snap(
         &host,
