@@ -285,9 +285,9 @@ fn line_of(source: &str, def: &Definition) -> Option<usize> {
     None
 }
 
-/// The bytes of the lines that hold `category.name = value` and nothing else but a comment
-/// after the value, through the newline that ends them; `None` when the key is not on
-/// lines of its own.
+/// The bytes of the lines that hold `name = value` (under `[category]`) or
+/// `category.name = value`, and nothing else but a comment after the value, through the
+/// newline that ends them; `None` when the key is not on lines of its own.
 fn own_lines(text: &str, category: &str, name: &str) -> Option<std::ops::Range<usize>> {
     let doc = toml_edit::Document::parse(text).ok()?;
     let (key, item) = doc.get(category)?.as_table()?.get_key_value(name)?;
@@ -297,8 +297,11 @@ fn own_lines(text: &str, category: &str, name: &str) -> Option<std::ops::Range<u
         .find('\n')
         .map_or(text.len(), |i| value.end + i + 1);
     let after = text[value.end..end].trim();
+    // `max_backups = 3` under `[backup]`, or `backup.max_backups = 3` as a dotted key.
+    let before = text[start..key.start].trim();
+    let before = before.strip_suffix('.').map_or(before, str::trim_end);
     let alone =
-        text[start..key.start].trim().is_empty() && (after.is_empty() || after.starts_with('#'));
+        (before.is_empty() || before == category) && (after.is_empty() || after.starts_with('#'));
     alone.then_some(start..end)
 }
 
@@ -485,8 +488,8 @@ impl Settings {
     /// Take `category.name` out of the document. When the key sits on lines of its own
     /// (the usual case), exactly those lines are cut from the text, so the comments above
     /// it, which `toml_edit` keeps as the key's own decoration and would drop with it,
-    /// stay where they are, as does every other byte. Otherwise (an inline table, a
-    /// dotted key) the key is removed through `toml_edit`.
+    /// stay where they are, as does every other byte. Otherwise (a key inside an inline
+    /// table) the key is removed through `toml_edit`.
     fn remove_key(&mut self, category: &str, name: &str) {
         let text = self.doc.to_string();
         if let Some(lines) = own_lines(&text, category, name) {
@@ -817,6 +820,56 @@ argv = ["/usr/local/bin/page", "--quiet"]
         assert!(
             err.contains("line 3") && err.contains("did you mean `ops`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_in_the_file_take_the_seeds_seconds_or_a_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let interval = |text: &str| {
+            fs_err::write(&path, format!("[update]\nupdate_check_interval = {text}\n")).unwrap();
+            Settings::load(&path).map(|s| s.update_check_interval())
+        };
+        assert_eq!(
+            interval("7200").unwrap(),
+            std::time::Duration::from_secs(7200)
+        );
+        assert_eq!(
+            interval("\"2h\"").unwrap(),
+            std::time::Duration::from_secs(7200)
+        );
+        let err = interval("\"7200\"").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("`7200s`"), "{err}");
+        let err = interval("30").unwrap_err().to_string();
+        assert!(err.contains("out of range: from 1m to 7d"), "{err}");
+    }
+
+    #[test]
+    fn reset_of_a_dotted_key_keeps_the_comments_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        fs_err::write(
+            &path,
+            "# top\nbackup.max_backups = 3\nbackup.compression_level = 4\n",
+        )
+        .unwrap();
+        let mut s = Settings::load(&path).unwrap();
+        s.reset("backup.max_backups").unwrap();
+        s.save().unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# top\n")
+                && !text.contains("max_backups")
+                && text.contains("backup.compression_level = 4"),
+            "{text}"
+        );
+        assert_eq!(
+            Settings::load(&path)
+                .unwrap()
+                .get("backup.max_backups")
+                .unwrap(),
+            &Value::Int(50)
         );
     }
 
