@@ -170,6 +170,8 @@ fn default_value(def: &Definition) -> Value {
 fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> {
     match (def.kind, value) {
         (Kind::Bool, toml_edit::Value::Boolean(b)) => Ok(Value::Bool(*b.value())),
+        (Kind::On, toml_edit::Value::Boolean(b)) if *b.value() => Ok(Value::Bool(true)),
+        (Kind::On, toml_edit::Value::Boolean(_)) => Err(ALWAYS_ON.to_owned()),
         (Kind::Int { min, max }, toml_edit::Value::Integer(n)) => {
             let n = *n.value();
             if (min..=max).contains(&n) {
@@ -204,9 +206,13 @@ fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> 
     }
 }
 
+/// Why `false` is refused for a [`Kind::On`] setting.
+const ALWAYS_ON: &str = "it is always on: upkeep never updates a module that owns paths without a backup it has re-read and verified";
+
 fn kind_name(kind: Kind) -> String {
     match kind {
         Kind::Bool => "true or false".to_owned(),
+        Kind::On => "true".to_owned(),
         Kind::Int { min, max } => format!("an integer from {min} to {max}"),
         Kind::Duration { .. } => "a duration with its unit, e.g. \"30m\"".to_owned(),
         Kind::Choice(names) => format!("one of {}", names.join(", ")),
@@ -249,7 +255,7 @@ fn from_text(def: &Definition, text: &str) -> Result<toml_edit::Value, String> {
     let trimmed = text.trim();
     let wrong = || format!("expected {}, found `{text}`", kind_name(def.kind));
     Ok(match def.kind {
-        Kind::Bool => match trimmed {
+        Kind::Bool | Kind::On => match trimmed {
             "true" => true.into(),
             "false" => false.into(),
             _ => return Err(wrong()),
@@ -333,6 +339,14 @@ fn read_category(
             continue;
         }
         let def = definition(&key)?;
+        if def.kind == Kind::On && item.as_bool() == Some(false) {
+            // The seed's file may turn these off; upkeep does not, and says so rather than
+            // refusing a file that was valid for the seed.
+            warnings.push(format!(
+                "setting `{key} = false` is ignored: {ALWAYS_ON}. `upkeep settings reset {key}` removes it from the file"
+            ));
+            continue;
+        }
         let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
         let value =
             value
@@ -480,8 +494,9 @@ impl Settings {
         if let Some(def) = def {
             self.values.insert(def.key(), default_value(def));
         }
-        let quoted = format!("`{key}`");
-        self.warnings.retain(|w| !w.contains(&quoted));
+        let (alone, turned_off) = (format!("`{key}`"), format!("`{key} = "));
+        self.warnings
+            .retain(|w| !w.contains(&alone) && !w.contains(&turned_off));
         Ok(())
     }
 

@@ -8,6 +8,9 @@
 pub enum Kind {
     /// `true` or `false`.
     Bool,
+    /// A switch of the seed's that upkeep keeps always on, for safety: only `true` is a
+    /// value (`false` in the file is ignored with a warning, as a removed setting is).
+    On,
     /// An integer in a range.
     Int {
         /// Smallest allowed.
@@ -176,7 +179,7 @@ pub const DEFINITIONS: &[Definition] = &[
     def!(
         "backup",
         "verify_backups",
-        Kind::Bool,
+        Kind::On,
         "true",
         "re-read and check every archive after writing it (always on: upkeep never records an unverified backup)"
     ),
@@ -218,7 +221,7 @@ pub const DEFINITIONS: &[Definition] = &[
     def!(
         "safety",
         "require_backup_before_update",
-        Kind::Bool,
+        Kind::On,
         "true",
         "a module that owns paths does not run without a verified backup (always on)"
     ),
@@ -234,7 +237,7 @@ pub const DEFINITIONS: &[Definition] = &[
         "level",
         Kind::Choice(LOG_LEVELS),
         "\"off\"",
-        "upkeep's own diagnostics on stderr (off, error, warn, info, debug, trace); `UPKEEP_LOG` overrides it; off by default, unlike the seed's INFO, since upkeep's messages already say what a person needs"
+        "upkeep's own diagnostics on stderr: off, error, warn, info, debug or trace (`UPKEEP_LOG` overrides it; off by default, not the seed's INFO, since upkeep's messages say what a person needs)"
     ),
     def!(
         "logging",

@@ -167,6 +167,7 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "25:99",
         "upkeep has no such setting",
     ),
+    ("backup.verify_backups", "false", "it is always on"),
 ];
 
 /// The JSON error object of a refused `upkeep --json settings set KEY VALUE` (exit 4).
@@ -241,7 +242,7 @@ fn a_removed_setting_in_the_file_is_a_warning_not_a_refusal() {
     let file = host.root.join("settings.toml");
     fs_err::write(
         &file,
-        "[backup]\nauto_cleanup = true\nmax_backups = 7\n\n[schedule]\ndefault_time = \"03:00\"\n",
+        "[backup]\nauto_cleanup = true\nmax_backups = 7\n\n[schedule]\ndefault_time = \"03:00\"\n\n[safety]\nrequire_backup_before_update = false\n",
     )
     .unwrap();
     let (code, _, stderr) = output(&host.upkeep().arg("plan").assert());
@@ -250,7 +251,8 @@ fn a_removed_setting_in_the_file_is_a_warning_not_a_refusal() {
         stderr.contains("warning:")
             && stderr.contains("setting `backup.auto_cleanup` is ignored")
             && stderr.contains("setting `schedule.default_time` is ignored")
-            && stderr.contains("upkeep settings reset backup.auto_cleanup"),
+            && stderr.contains("upkeep settings reset backup.auto_cleanup")
+            && stderr.contains("`safety.require_backup_before_update = false` is ignored"),
         "{stderr}"
     );
     // The warning's remedy works, and keeps the rest.
@@ -260,7 +262,7 @@ fn a_removed_setting_in_the_file_is_a_warning_not_a_refusal() {
         .success();
     assert_eq!(
         fs_err::read_to_string(&file).unwrap(),
-        "[backup]\nmax_backups = 7\n\n[schedule]\ndefault_time = \"03:00\"\n"
+        "[backup]\nmax_backups = 7\n\n[schedule]\ndefault_time = \"03:00\"\n\n[safety]\nrequire_backup_before_update = false\n"
     );
     let (_, stdout, stderr) = output(&host.upkeep().args(["--json", "settings", "list"]).assert());
     assert!(!stderr.contains("auto_cleanup"), "{stderr}");
