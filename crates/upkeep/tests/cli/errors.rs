@@ -428,6 +428,22 @@ fn usage_errors_are_json_with_json_anywhere() {
         "usage_unknown_outcome",
         &["history", "--outcome", "faild"],
     );
+    // So is a misspelt module, checked against the manifest and the history.
+    snap(
+        &host,
+        "usage_unknown_history_module",
+        &["history", "--module", "gogz"],
+    );
+    snap(
+        &host,
+        "usage_unknown_history_module_json",
+        &["--json", "history", "--module", "adblock,gogz"],
+    );
+    snap(
+        &host,
+        "usage_duration_without_unit",
+        &["history", "--since", "7"],
+    );
     // After `--`, `--json` is a value, not the flag.
     snap(
         &host,
