@@ -14,8 +14,16 @@
 //! (see `settings/channels.rs`); `notification.channels` picks which of them receive events.
 //!
 //! A file that cannot be parsed, an unknown category or name (with "did you mean") or a
-//! value of the wrong type fails the load with the file, line and key: settings never fall
-//! back to defaults silently. A missing file means every default.
+//! value of the wrong type or out of its range fails the load with the file, line and key:
+//! settings never fall back to defaults silently. A missing file means every default. A
+//! setting of the seed's that upkeep does not have (`definitions::REMOVED`) is the one
+//! exception: it is ignored with a warning ([`Settings::warnings`]), so that a file
+//! written for the seed or an older upkeep still loads.
+//!
+//! `set` checks a value as the file's reader does, against the setting's type and range
+//! (a choice lists its names, a number its range, both with "did you mean" where one is
+//! close), before anything is written. `reset` removes only the key's own line, keeping
+//! the comments above it and every other byte of the file.
 
 mod channels;
 mod definitions;
@@ -23,7 +31,7 @@ mod definitions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use definitions::{DEFINITIONS, Definition, Kind};
+pub use definitions::{DEFINITIONS, Definition, Kind, LOG_LEVELS, REMOVED, Removed};
 
 use crate::notify::{Channel, EventKind, Routing};
 
@@ -93,6 +101,14 @@ pub enum SettingsError {
         /// What is wrong.
         reason: String,
     },
+    /// A setting upkeep no longer has (the seed's, never acted on).
+    #[error("set `{key}`: upkeep has no such setting; {why}")]
+    Removed {
+        /// The setting.
+        key: String,
+        /// Why, and what does its job.
+        why: &'static str,
+    },
     /// A notification channel's table is wrong.
     #[error("read {}:{line}: `{key}` {reason}", path.display())]
     Channel {
@@ -114,6 +130,7 @@ pub struct Settings {
     doc: toml_edit::DocumentMut,
     values: BTreeMap<String, Value>,
     channels: BTreeMap<String, Channel>,
+    warnings: Vec<String>,
 }
 
 /// Where settings live when not told: `/etc/upkeep/settings.toml` for root, else the
@@ -129,6 +146,12 @@ pub fn default_path() -> PathBuf {
 }
 
 fn definition(key: &str) -> Result<&'static Definition, SettingsError> {
+    if let Some(removed) = REMOVED.iter().find(|r| r.key == key) {
+        return Err(SettingsError::Removed {
+            key: key.to_owned(),
+            why: removed.why,
+        });
+    }
     DEFINITIONS.iter().find(|d| d.key() == key).ok_or_else(|| {
         let keys: Vec<String> = DEFINITIONS.iter().map(Definition::key).collect();
         SettingsError::Unknown {
@@ -147,15 +170,25 @@ fn default_value(def: &Definition) -> Value {
 fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> {
     match (def.kind, value) {
         (Kind::Bool, toml_edit::Value::Boolean(b)) => Ok(Value::Bool(*b.value())),
+        (Kind::On, toml_edit::Value::Boolean(b)) if *b.value() => Ok(Value::Bool(true)),
+        (Kind::On, toml_edit::Value::Boolean(_)) => Err(ALWAYS_ON.to_owned()),
         (Kind::Int { min, max }, toml_edit::Value::Integer(n)) => {
             let n = *n.value();
             if (min..=max).contains(&n) {
                 Ok(Value::Int(n))
             } else {
-                Err(format!("{n} is outside {min}..={max}"))
+                Err(format!("`{n}` is out of range: from {min} to {max}"))
             }
         }
-        (Kind::Text, toml_edit::Value::String(s)) => Ok(Value::Text(s.value().clone())),
+        (Kind::Duration { min, max }, toml_edit::Value::Integer(n)) => {
+            // The seed wrote durations as integer seconds (`update_check_interval = 3600`).
+            let secs = u64::try_from(*n.value()).map_err(|_| format!("`{n}` is negative"))?;
+            duration_in(std::time::Duration::from_secs(secs), min, max)
+        }
+        (Kind::Duration { min, max }, toml_edit::Value::String(s)) => {
+            duration_in(crate::duration::parse_duration(s.value())?, min, max)
+        }
+        (Kind::Choice(names), toml_edit::Value::String(s)) => choice(names, s.value()),
         (Kind::List, toml_edit::Value::Array(items)) => items
             .iter()
             .map(|i| {
@@ -173,13 +206,75 @@ fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> 
     }
 }
 
-fn kind_name(kind: Kind) -> &'static str {
+/// Why `false` is refused for a [`Kind::On`] setting.
+const ALWAYS_ON: &str = "it is always on: upkeep never updates a module that owns paths without a backup it has re-read and verified";
+
+fn kind_name(kind: Kind) -> String {
     match kind {
-        Kind::Bool => "true or false",
-        Kind::Int { .. } => "an integer",
-        Kind::Text => "a string",
-        Kind::List => "a list of strings",
+        Kind::Bool => "true or false".to_owned(),
+        Kind::On => "true".to_owned(),
+        Kind::Int { min, max } => format!("an integer from {min} to {max}"),
+        Kind::Duration { .. } => "a duration with its unit, e.g. \"30m\"".to_owned(),
+        Kind::Choice(names) => format!("one of {}", names.join(", ")),
+        Kind::List => "a list of strings".to_owned(),
     }
+}
+
+/// A duration setting's value, if it lies within `min..=max` seconds.
+fn duration_in(duration: std::time::Duration, min: u64, max: u64) -> Result<Value, String> {
+    let exact = crate::duration::format_duration_exact;
+    let secs = |n| std::time::Duration::from_secs(n);
+    if (secs(min)..=secs(max)).contains(&duration) {
+        Ok(Value::Text(exact(duration)))
+    } else {
+        Err(format!(
+            "`{}` is out of range: from {} to {}",
+            exact(duration),
+            exact(secs(min)),
+            exact(secs(max))
+        ))
+    }
+}
+
+/// One of `names`, whatever its case, as the name is listed.
+fn choice(names: &'static [&'static str], text: &str) -> Result<Value, String> {
+    if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(text)) {
+        return Ok(Value::Text((*name).to_owned()));
+    }
+    let closest = crate::text::did_you_mean(&text.to_ascii_lowercase(), names.iter().copied())
+        .map(|name| format!("; did you mean `{name}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "`{text}` is not one of {}{closest}",
+        names.join(", ")
+    ))
+}
+
+/// The TOML value of `text` as a person types it for `def`, before its range is checked.
+fn from_text(def: &Definition, text: &str) -> Result<toml_edit::Value, String> {
+    let trimmed = text.trim();
+    let wrong = || format!("expected {}, found `{text}`", kind_name(def.kind));
+    Ok(match def.kind {
+        Kind::Bool | Kind::On => match trimmed {
+            "true" => true.into(),
+            "false" => false.into(),
+            _ => return Err(wrong()),
+        },
+        Kind::Int { .. } => trimmed.parse::<i64>().map_err(|_| wrong())?.into(),
+        Kind::Duration { .. } => {
+            let duration = crate::duration::parse_duration(trimmed)?;
+            crate::duration::format_duration_exact(duration).into()
+        }
+        Kind::Choice(_) => trimmed.into(),
+        Kind::List => {
+            let items: toml_edit::Array = text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            items.into()
+        }
+    })
 }
 
 /// The line of `key` (`name = ...` under `[category]`) in `source`, for messages.
@@ -196,12 +291,34 @@ fn line_of(source: &str, def: &Definition) -> Option<usize> {
     None
 }
 
-/// Read the settings of one category table into `values`.
+/// The bytes of the lines that hold `name = value` (under `[category]`) or
+/// `category.name = value`, and nothing else but a comment after the value, through the
+/// newline that ends them; `None` when the key is not on lines of its own.
+fn own_lines(text: &str, category: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let (key, item) = doc.get(category)?.as_table()?.get_key_value(name)?;
+    let (key, value) = (key.span()?, item.span()?);
+    let start = text[..key.start].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[value.end..]
+        .find('\n')
+        .map_or(text.len(), |i| value.end + i + 1);
+    let after = text[value.end..end].trim();
+    // `max_backups = 3` under `[backup]`, or `backup.max_backups = 3` as a dotted key.
+    let before = text[start..key.start].trim();
+    let before = before.strip_suffix('.').map_or(before, str::trim_end);
+    let alone =
+        (before.is_empty() || before == category) && (after.is_empty() || after.starts_with('#'));
+    alone.then_some(start..end)
+}
+
+/// Read the settings of one category table into `values`; a removed setting adds a
+/// warning instead.
 fn read_category(
     source: &str,
     category: &str,
     table: &toml_edit::Item,
     values: &mut BTreeMap<String, Value>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), SettingsError> {
     let known = DEFINITIONS.iter().any(|d| d.category == category);
     let (Some(table), true) = (table.as_table(), known) else {
@@ -214,7 +331,22 @@ fn read_category(
     };
     for (name, item) in table {
         let key = format!("{category}.{name}");
+        if let Some(removed) = REMOVED.iter().find(|r| r.key == key) {
+            warnings.push(format!(
+                "setting `{key}` is ignored: upkeep has no such setting; {}. `upkeep settings reset {key}` removes it from the file",
+                removed.why
+            ));
+            continue;
+        }
         let def = definition(&key)?;
+        if def.kind == Kind::On && item.as_bool() == Some(false) {
+            // The seed's file may turn these off; upkeep does not, and says so rather than
+            // refusing a file that was valid for the seed.
+            warnings.push(format!(
+                "setting `{key} = false` is ignored: {ALWAYS_ON}. `upkeep settings reset {key}` removes it from the file"
+            ));
+            continue;
+        }
         let value = item.as_value().ok_or_else(|| "expected a value".to_owned());
         let value =
             value
@@ -256,19 +388,21 @@ impl Settings {
             .map(|d| (d.key(), default_value(d)))
             .collect();
         let mut channels = BTreeMap::new();
+        let mut warnings = Vec::new();
         for (category, table) in parsed.iter() {
             if category == "channels" {
                 let span = parsed.key("channels").and_then(toml_edit::Key::span);
                 channels = channels::read(path, &source, table, span)?;
                 continue;
             }
-            read_category(&source, category, table, &mut values)?;
+            read_category(&source, category, table, &mut values, &mut warnings)?;
         }
         let settings = Self {
             path: path.to_path_buf(),
             doc: parsed.into_mut(),
             values,
             channels,
+            warnings,
         };
         if let Some(Value::List(names)) = settings.values.get("notification.channels") {
             settings.check_selected(names, Some(&source))?;
@@ -279,6 +413,12 @@ impl Settings {
     /// The file these settings come from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the file holds that upkeep ignores (a removed setting), one sentence each, for
+    /// the front end to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// A setting's value.
@@ -301,7 +441,7 @@ impl Settings {
             .collect()
     }
 
-    /// Set `key` from text as a person types it (`true`, `15`, `03:00`, `a,b`), editing the
+    /// Set `key` from text as a person types it (`true`, `15`, `1h`, `debug`, `a,b`), editing the
     /// document in place; [`Settings::save`] writes it.
     ///
     /// # Errors
@@ -313,20 +453,7 @@ impl Settings {
             line: None,
             reason,
         };
-        let value: toml_edit::Value = match def.kind {
-            Kind::Text => text.into(),
-            Kind::List => {
-                let items: toml_edit::Array = text
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                items.into()
-            }
-            Kind::Bool | Kind::Int { .. } => text.trim().parse().map_err(|_| {
-                invalid(format!("expected {}, found `{text}`", kind_name(def.kind)))
-            })?,
-        };
+        let value = from_text(def, text).map_err(invalid)?;
         let typed = convert(def, &value).map_err(invalid)?;
         if let (Value::List(names), "notification.channels") = (&typed, key) {
             self.check_selected(names, None)?;
@@ -350,21 +477,51 @@ impl Settings {
         Ok(())
     }
 
-    /// Go back to the default for `key` (the line leaves the file).
+    /// Go back to the default for `key`: its line leaves the file, and the comment lines
+    /// above it and every other byte stay. A removed setting (see [`REMOVED`]) is taken
+    /// out of the file the same way, which is how its warning is answered.
     ///
     /// # Errors
     /// [`SettingsError::Unknown`].
     pub fn reset(&mut self, key: &str) -> Result<(), SettingsError> {
-        let def = definition(key)?;
+        let def = match definition(key) {
+            Ok(def) => Some(def),
+            Err(SettingsError::Removed { .. }) => None,
+            Err(err) => return Err(err),
+        };
+        let (category, name) = key.split_once('.').unwrap_or((key, ""));
+        self.remove_key(category, name);
+        if let Some(def) = def {
+            self.values.insert(def.key(), default_value(def));
+        }
+        let (alone, turned_off) = (format!("`{key}`"), format!("`{key} = "));
+        self.warnings
+            .retain(|w| !w.contains(&alone) && !w.contains(&turned_off));
+        Ok(())
+    }
+
+    /// Take `category.name` out of the document. When the key sits on lines of its own
+    /// (the usual case), exactly those lines are cut from the text, so the comments above
+    /// it, which `toml_edit` keeps as the key's own decoration and would drop with it,
+    /// stay where they are, as does every other byte. Otherwise (a key inside an inline
+    /// table) the key is removed through `toml_edit`.
+    fn remove_key(&mut self, category: &str, name: &str) {
+        let text = self.doc.to_string();
+        if let Some(lines) = own_lines(&text, category, name) {
+            let mut cut = text;
+            cut.replace_range(lines, "");
+            if let Ok(doc) = cut.parse::<toml_edit::DocumentMut>() {
+                self.doc = doc;
+                return;
+            }
+        }
         if let Some(table) = self
             .doc
-            .get_mut(def.category)
+            .get_mut(category)
             .and_then(toml_edit::Item::as_table_mut)
         {
-            table.remove(def.name);
+            table.remove(name);
         }
-        self.values.insert(def.key(), default_value(def));
-        Ok(())
     }
 
     /// Write the file atomically (creating its directory).
@@ -441,9 +598,21 @@ impl Settings {
 
     /// How often `upkeep daemon` asks the update sources (`update.update_check_interval`).
     pub fn update_check_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(
-            u64::try_from(self.int("update.update_check_interval")).unwrap_or(3600),
-        )
+        self.text("update.update_check_interval")
+            .and_then(|text| crate::duration::parse_duration(text).ok())
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    /// The level of upkeep's own diagnostics (`logging.level`): one of [`LOG_LEVELS`].
+    pub fn log_level(&self) -> &str {
+        self.text("logging.level").unwrap_or("off")
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        }
     }
 
     /// Whether `schedule.enabled` lets due schedules run.
@@ -517,9 +686,14 @@ mod tests {
         let s = Settings::load(Path::new("/nonexistent/settings.toml")).unwrap();
         assert_eq!(s.get("backup.max_backups").unwrap(), &Value::Int(50));
         assert_eq!(
-            s.get("schedule.default_time").unwrap(),
-            &Value::Text("03:00".into())
+            s.get("update.update_check_interval").unwrap(),
+            &Value::Text("1h".into())
         );
+        assert_eq!(
+            s.update_check_interval(),
+            std::time::Duration::from_secs(3600)
+        );
+        assert_eq!(s.log_level(), "off");
         assert!(s.list().iter().all(|(_, _, default)| *default));
         assert_eq!(s.backup_config().min_free_bytes, 1024 << 20);
     }
@@ -670,6 +844,56 @@ argv = ["/usr/local/bin/page", "--quiet"]
         assert!(
             err.contains("line 3") && err.contains("did you mean `ops`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_in_the_file_take_the_seeds_seconds_or_a_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let interval = |text: &str| {
+            fs_err::write(&path, format!("[update]\nupdate_check_interval = {text}\n")).unwrap();
+            Settings::load(&path).map(|s| s.update_check_interval())
+        };
+        assert_eq!(
+            interval("7200").unwrap(),
+            std::time::Duration::from_secs(7200)
+        );
+        assert_eq!(
+            interval("\"2h\"").unwrap(),
+            std::time::Duration::from_secs(7200)
+        );
+        let err = interval("\"7200\"").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("`7200s`"), "{err}");
+        let err = interval("30").unwrap_err().to_string();
+        assert!(err.contains("out of range: from 1m to 7d"), "{err}");
+    }
+
+    #[test]
+    fn reset_of_a_dotted_key_keeps_the_comments_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        fs_err::write(
+            &path,
+            "# top\nbackup.max_backups = 3\nbackup.compression_level = 4\n",
+        )
+        .unwrap();
+        let mut s = Settings::load(&path).unwrap();
+        s.reset("backup.max_backups").unwrap();
+        s.save().unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# top\n")
+                && !text.contains("max_backups")
+                && text.contains("backup.compression_level = 4"),
+            "{text}"
+        );
+        assert_eq!(
+            Settings::load(&path)
+                .unwrap()
+                .get("backup.max_backups")
+                .unwrap(),
+            &Value::Int(50)
         );
     }
 

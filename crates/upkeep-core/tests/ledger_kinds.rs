@@ -106,7 +106,7 @@ fn a_run_and_its_modules_are_stored_and_read_back_as_their_kinds() {
     );
     // A filter on a kind finds the modules stored with it.
     let filter = HistoryFilter {
-        outcome: Some(ModuleOutcome::Failed),
+        outcomes: vec![ModuleOutcome::Failed],
         ..HistoryFilter::default()
     };
     let failed = ledger.history(&filter).unwrap();

@@ -121,7 +121,7 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
         /// Wait a random time up to this long before each scheduled run, e.g. `5m`
-        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_in("m"))]
         jitter: std::time::Duration,
     },
     /// Show and change settings (the seed's categories, with its defaults); notification
@@ -181,17 +181,17 @@ pub(crate) struct RunArgs {
     #[arg(long, short = 'n')]
     pub(crate) dry_run: bool,
     /// Timeout for modules that set none, e.g. `30m` [default: the manifest's, else none]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration_in("m"))]
     pub(crate) timeout: Option<std::time::Duration>,
     /// Time between SIGTERM and SIGKILL when stopping a module
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_in("s"))]
     pub(crate) grace: std::time::Duration,
     /// Wait for another run to finish instead of exiting with code 5
     #[arg(long)]
     pub(crate) wait: bool,
     /// With `--wait`, give up after this long, e.g. `10m` (exit 5) [default: no limit; a
     /// scheduled run: 1h, then it is recorded as not started]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    #[arg(long, value_name = "DURATION", value_parser = duration_in("m"), requires = "wait")]
     pub(crate) wait_timeout: Option<std::time::Duration>,
     /// Run as the schedule NAME: its targets, recorded as its last run (what timers run)
     #[arg(long, value_name = "NAME")]
@@ -231,15 +231,23 @@ pub(crate) enum UpdateTypeArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
-    /// Only runs started within this long, e.g. `7d`, `12h`
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Only runs started within this long, e.g. `7d`, `12h` (a unit is required)
+    #[arg(long, value_name = "DURATION", value_parser = duration_in("d"))]
     pub(crate) since: Option<std::time::Duration>,
-    /// Only outcomes of these modules
-    #[arg(long = "module", value_name = "MODULE")]
+    /// Only outcomes of these modules (comma-separated or repeated); a module removed from
+    /// the manifest is still found by its history
+    #[arg(long = "module", value_name = "MODULE", value_delimiter = ',')]
     pub(crate) modules: Vec<String>,
-    /// Only outcomes with this name: succeeded, failed, timed-out, cancelled, blocked, integrity-refused, interrupted
-    #[arg(long, value_name = "OUTCOME", value_parser = parse_outcome)]
-    pub(crate) outcome: Option<upkeep_core::state::ModuleOutcome>,
+    /// Only these outcomes (comma-separated or repeated), e.g. `failed,rolled-back`:
+    /// succeeded, failed, timed-out, cancelled, blocked, integrity-refused, interrupted,
+    /// skipped, backup-failed, health-failed, rolled-back, needs-intervention, held, running
+    #[arg(
+        long = "outcome",
+        value_name = "OUTCOME",
+        value_delimiter = ',',
+        value_parser = parse_outcome
+    )]
+    pub(crate) outcomes: Vec<upkeep_core::state::ModuleOutcome>,
     /// At most this many runs
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
@@ -354,8 +362,8 @@ pub(crate) struct BackupListArgs {
     /// Only backups of this type
     #[arg(long = "type", value_enum)]
     pub(crate) kind: Option<BackupTypeArg>,
-    /// Only backups created within this long, e.g. `30d`
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Only backups created within this long, e.g. `30d` (a unit is required)
+    #[arg(long, value_name = "DURATION", value_parser = duration_in("d"))]
     pub(crate) since: Option<std::time::Duration>,
     /// At most this many
     #[arg(long, default_value_t = 20)]
@@ -621,8 +629,12 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    upkeep_core::duration::parse_duration(text)
+/// A duration flag, parsed as the manifest parses durations; a bare number is refused with
+/// `unit`, the unit this flag's numbers most likely mean, as the suggestion.
+fn duration_in(
+    unit: &'static str,
+) -> impl Fn(&str) -> Result<std::time::Duration, String> + Clone + Send + Sync + 'static {
+    move |text| upkeep_core::duration::parse_duration_or_suggest(text, unit)
 }
 
 fn parse_update_type(text: &str) -> Result<upkeep_core::updates::UpdateType, String> {

@@ -319,6 +319,13 @@ fn ops(err: &Error) -> Class {
         Error::UnknownChannel { suggestion, .. } => {
             Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
+        Error::UnknownFilter { suggestion, .. } => Class {
+            kind: Kind::Usage,
+            hint: Some(suggestion.as_ref().map_or_else(
+                || "`upkeep status` lists the manifest's modules".to_owned(),
+                |s| format!("did you mean `{s}`?"),
+            )),
+        },
         Error::NotADirectory { .. } => Class::new(Kind::InvalidInput),
         Error::NoHome => Class::hint(
             Kind::InvalidInput,
@@ -504,6 +511,10 @@ fn settings(err: &SettingsError) -> Class {
             ),
             None => Class::hint(Kind::InvalidInput, "`upkeep settings list` shows them"),
         },
+        SettingsError::Removed { .. } => Class::hint(
+            Kind::InvalidInput,
+            "`upkeep settings list` shows the settings there are",
+        ),
     }
 }
 

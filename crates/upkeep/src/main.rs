@@ -14,11 +14,15 @@ mod render;
 
 use clap::Parser as _;
 
-/// Diagnostics for upkeep's own behaviour (spawns, ledger commits) go to stderr when
-/// `UPKEEP_LOG` is set, e.g. `UPKEEP_LOG=debug`; they are off otherwise. They go through
-/// the printer, coloured as its stderr is.
-fn init_tracing() {
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("UPKEEP_LOG") {
+/// Diagnostics for upkeep's own behaviour (spawns, ledger commits, notifications that
+/// failed) go to stderr at the setting `logging.level` (`level`, off by default), or as
+/// `UPKEEP_LOG` says when it is set, e.g. `UPKEEP_LOG=debug`. They go through the printer,
+/// coloured as its stderr is. Called once the settings are read.
+pub(crate) fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UPKEEP_LOG")
+        .ok()
+        .or_else(|| (level != "off").then(|| tracing_subscriber::EnvFilter::new(level)));
+    if let Some(filter) = filter {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(printer::get().stderr_colour())
@@ -42,7 +46,6 @@ fn main() -> std::process::ExitCode {
         quiet,
         color,
     }));
-    init_tracing();
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => error::report(&err, json),

@@ -340,6 +340,17 @@ pub enum Error {
         /// The closest channel name, for a likely typo.
         suggestion: Option<String>,
     },
+    /// A filter (`history --module NAME`) names nothing there is: a usage error, since a
+    /// filter that matches nothing would look like an empty history.
+    #[error("filter by `{flag} {value}`: no module of the manifest or the history has that name")]
+    UnknownFilter {
+        /// The flag, e.g. `--module`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+        /// The closest known name, for a likely typo.
+        suggestion: Option<String>,
+    },
     /// A directory given (`--root`) is not one.
     #[error("use `{flag} {}`: it is not a directory", path.display())]
     NotADirectory {

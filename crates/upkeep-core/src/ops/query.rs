@@ -203,8 +203,8 @@ pub struct HistoryRequest {
     pub since: Option<Duration>,
     /// Only outcomes of these modules.
     pub modules: Vec<String>,
-    /// Only outcomes of this kind.
-    pub outcome: Option<crate::state::ModuleOutcome>,
+    /// Only outcomes of these kinds (empty: all).
+    pub outcomes: Vec<crate::state::ModuleOutcome>,
     /// At most this many runs (0: all).
     pub limit: usize,
 }
@@ -212,14 +212,17 @@ pub struct HistoryRequest {
 /// Past runs, per-module outcomes, success rates and mean durations.
 ///
 /// # Errors
-/// The ledger.
+/// The ledger, or a module filter that names a module neither the manifest nor the
+/// history knows ([`Error::UnknownFilter`], with the closest name).
 pub fn history(ctx: &Context, request: HistoryRequest) -> Result<History, Error> {
     let HistoryRequest {
         since,
         modules,
-        outcome,
+        outcomes,
         limit,
     } = request;
+    let ledger = ctx.existing_ledger()?;
+    check_history_modules(ctx, ledger.as_ref(), &modules)?;
     let since_ms = since.map(|d| {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         ctx.clock().now_ms().saturating_sub(ms)
@@ -227,12 +230,41 @@ pub fn history(ctx: &Context, request: HistoryRequest) -> Result<History, Error>
     let filter = HistoryFilter {
         since_ms,
         modules,
-        outcome,
+        outcomes,
         limit,
     };
-    Ok(match ctx.existing_ledger()? {
+    Ok(match ledger {
         Some(ledger) => ledger.history(&filter)?,
         None => History::default(),
+    })
+}
+
+/// Refuse a module filter that names no module the manifest declares or the history
+/// holds, so a misspelt name is named instead of matching nothing. The manifest is only
+/// one of the two sources: a module removed from it keeps its history, and a manifest
+/// that cannot be read does not stop a look at the past (the history's names still count).
+fn check_history_modules(
+    ctx: &Context,
+    ledger: Option<&crate::state::Ledger>,
+    modules: &[String],
+) -> Result<(), Error> {
+    if modules.is_empty() {
+        return Ok(());
+    }
+    let mut known: Vec<String> = match ledger {
+        Some(ledger) => ledger.history_modules()?,
+        None => Vec::new(),
+    };
+    if let Ok(manifest) = ctx.manifest() {
+        known.extend(manifest.modules.iter().map(|m| m.name.clone()));
+    }
+    let Some(unknown) = modules.iter().find(|m| !known.contains(m)) else {
+        return Ok(());
+    };
+    Err(Error::UnknownFilter {
+        flag: "--module",
+        value: unknown.clone(),
+        suggestion: crate::text::suggest(unknown, known.iter().map(String::as_str)),
     })
 }
 

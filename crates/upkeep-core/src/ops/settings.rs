@@ -30,6 +30,11 @@ pub struct Resolved {
     pub update_check_interval: Duration,
     /// Whether due schedules run (`schedule.enabled`).
     pub schedules_enabled: bool,
+    /// The level of upkeep's own diagnostics (`logging.level`): `off`, `error`, `warn`,
+    /// `info`, `debug` or `trace`. A front end that shows diagnostics filters them by it.
+    pub log_level: String,
+    /// What the settings file holds that upkeep ignores, for the front end to warn about.
+    pub warnings: Vec<String>,
 }
 
 impl Resolved {
@@ -44,6 +49,8 @@ impl Resolved {
             module_log_cap: settings.module_log_cap(),
             update_check_interval: settings.update_check_interval(),
             schedules_enabled: settings.schedules_enabled(),
+            log_level: settings.log_level().to_owned(),
+            warnings: settings.warnings().to_vec(),
         }
     }
 }
@@ -57,8 +64,6 @@ pub struct SettingRow {
     pub value: Value,
     /// Whether that is the default.
     pub default: bool,
-    /// Whether upkeep acts on it yet.
-    pub in_effect: bool,
     /// What it does.
     pub doc: &'static str,
     /// Its default, as written in the file (not in JSON: `default` says whether it is).
@@ -72,7 +77,6 @@ impl SettingRow {
             key: def.key(),
             value: value.clone(),
             default,
-            in_effect: def.in_effect(),
             doc: def.doc,
             default_value: def.default,
         }
@@ -108,13 +112,19 @@ pub fn set(ctx: &Context, key: &str, text: &str) -> Result<Value, Error> {
     Ok(settings.get(key)?.clone())
 }
 
-/// Put `key` back to its default (its line leaves the file); returns that value.
+/// Put `key` back to its default (its line leaves the file, the comments above it stay);
+/// returns that value, or `None` for a setting upkeep no longer has, which this takes out
+/// of the file.
 ///
 /// # Errors
 /// An unknown key, or the file cannot be written.
-pub fn reset(ctx: &Context, key: &str) -> Result<Value, Error> {
+pub fn reset(ctx: &Context, key: &str) -> Result<Option<Value>, Error> {
     let mut settings = ctx.settings().clone();
     settings.reset(key)?;
     settings.save()?;
-    Ok(settings.get(key)?.clone())
+    match settings.get(key) {
+        Ok(value) => Ok(Some(value.clone())),
+        Err(crate::settings::SettingsError::Removed { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }

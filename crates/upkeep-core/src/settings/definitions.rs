@@ -1,12 +1,16 @@
 //! The table of every setting: its category, name, type, default (the seed Update
-//! Manager's, unless the doc says why not) and what it does, and which of them upkeep acts
-//! on yet.
+//! Manager's, unless the doc says why not) and what it does; and the seed's settings upkeep
+//! does not have, with why, so that a file that still sets one gets a warning rather than
+//! a refusal.
 
 /// The type of a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `true` or `false`.
     Bool,
+    /// A switch of the seed's that upkeep keeps always on, for safety: only `true` is a
+    /// value (`false` in the file is ignored with a warning, as a removed setting is).
+    On,
     /// An integer in a range.
     Int {
         /// Smallest allowed.
@@ -14,8 +18,17 @@ pub enum Kind {
         /// Largest allowed.
         max: i64,
     },
-    /// Free text.
-    Text,
+    /// A duration with its unit (`90s`, `1h`), in a range of seconds; the file may also
+    /// hold a bare integer, read as seconds, which is how the seed wrote it.
+    Duration {
+        /// Shortest allowed, in seconds.
+        min: u64,
+        /// Longest allowed, in seconds.
+        max: u64,
+    },
+    /// One of a few names, matched without regard to case (the seed wrote `INFO`); stored
+    /// as the name is listed.
+    Choice(&'static [&'static str]),
     /// A list of strings.
     List,
 }
@@ -35,42 +48,74 @@ pub struct Definition {
     pub doc: &'static str,
 }
 
-/// Settings upkeep acts on today; the others are kept (with the seed's defaults) for the
-/// update checks and schedules still to come, and have no effect yet.
-const IN_EFFECT: &[&str] = &[
-    "update.notify_on_completion",
-    "update.update_check_interval",
-    "notification.update_start_notifications",
-    "notification.update_completion_notifications",
-    "notification.error_notifications",
-    "notification.channels",
-    "schedule.enabled",
-    "backup.max_backups",
-    "backup.compression_enabled",
-    "backup.compression_level",
-    "backup.backup_retention_days",
-    "backup.verify_backups",
-    "safety.require_backup_before_update",
-    "safety.min_disk_space_mb",
-    "logging.max_log_files",
-    "logging.max_module_log_mb",
-];
-
 impl Definition {
     /// `category.name`.
     pub fn key(&self) -> String {
         format!("{}.{}", self.category, self.name)
-    }
-
-    /// Whether upkeep acts on this setting yet.
-    pub fn in_effect(&self) -> bool {
-        IN_EFFECT.contains(&self.key().as_str())
     }
 }
 
 const fn int(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
 }
+
+/// The levels of `logging.level`, quietest first.
+pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A setting of the seed Update Manager that upkeep does not have, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Removed {
+    /// `category.name`.
+    pub key: &'static str,
+    /// Why upkeep has no such setting, and what does its job.
+    pub why: &'static str,
+}
+
+/// The seed's settings that upkeep had listed but never acted on, removed rather than
+/// kept as switches that do nothing. A file that still sets one is read with a warning
+/// (it may have been copied from the seed, or written by an older upkeep), never refused.
+pub const REMOVED: &[Removed] = &[
+    Removed {
+        key: "update.auto_updates_enabled",
+        why: "schedules decide when updates run (`schedule.enabled` turns them all off)",
+    },
+    Removed {
+        key: "update.max_concurrent_updates",
+        why: "`upkeep run --jobs N` sets how many modules run at once, and one run holds the lock at a time",
+    },
+    Removed {
+        key: "update.require_confirmation",
+        why: "`upkeep run` is the confirmation; `--dry-run` and `plan` show what it would do",
+    },
+    Removed {
+        key: "backup.enabled",
+        why: "a module that owns paths never runs without a verified backup",
+    },
+    Removed {
+        key: "backup.auto_cleanup",
+        why: "`upkeep backup prune` applies `backup.max_backups` and `backup.backup_retention_days`",
+    },
+    Removed {
+        key: "notification.backup_notifications",
+        why: "upkeep sends no notification about backups; a failed pre-update backup is a module failure (`notification.error_notifications`)",
+    },
+    Removed {
+        key: "schedule.default_time",
+        why: "every schedule names its time, e.g. `schedule add NAME --daily 03:00`",
+    },
+    Removed {
+        key: "schedule.max_schedules",
+        why: "upkeep does not limit the number of schedules",
+    },
+    Removed {
+        key: "schedule.require_backup_before_schedule",
+        why: "every run, scheduled or not, backs up a module's paths before it runs",
+    },
+    Removed {
+        key: "safety.rollback_on_failure",
+        why: "each module's `rollback` in the manifest, or the manifest's `[defaults]`, decides",
+    },
+];
 
 macro_rules! def {
     ($cat:literal, $name:literal, $kind:expr, $default:literal, $doc:literal) => {
@@ -88,31 +133,13 @@ macro_rules! def {
 pub const DEFINITIONS: &[Definition] = &[
     def!(
         "update",
-        "auto_updates_enabled",
-        Kind::Bool,
-        "false",
-        "run updates on schedule without being asked"
-    ),
-    def!(
-        "update",
         "update_check_interval",
-        int(60, 604_800),
-        "3600",
-        "seconds between update checks"
-    ),
-    def!(
-        "update",
-        "max_concurrent_updates",
-        int(1, 256),
-        "1",
-        "modules updated at once by scheduled runs"
-    ),
-    def!(
-        "update",
-        "require_confirmation",
-        Kind::Bool,
-        "true",
-        "ask before applying updates interactively"
+        Kind::Duration {
+            min: 60,
+            max: 604_800
+        },
+        "\"1h\"",
+        "how often `upkeep daemon` asks the update sources, e.g. `30m`, `1h`, `1d`"
     ),
     def!(
         "update",
@@ -123,24 +150,10 @@ pub const DEFINITIONS: &[Definition] = &[
     ),
     def!(
         "backup",
-        "enabled",
-        Kind::Bool,
-        "true",
-        "take pre-update backups of the paths modules own"
-    ),
-    def!(
-        "backup",
         "max_backups",
         int(0, 100_000),
         "50",
         "prune keeps at most this many (besides protected ones); 0: no limit"
-    ),
-    def!(
-        "backup",
-        "auto_cleanup",
-        Kind::Bool,
-        "true",
-        "prune by the retention settings after each run"
     ),
     def!(
         "backup",
@@ -166,7 +179,7 @@ pub const DEFINITIONS: &[Definition] = &[
     def!(
         "backup",
         "verify_backups",
-        Kind::Bool,
+        Kind::On,
         "true",
         "re-read and check every archive after writing it (always on: upkeep never records an unverified backup)"
     ),
@@ -193,13 +206,6 @@ pub const DEFINITIONS: &[Definition] = &[
     ),
     def!(
         "notification",
-        "backup_notifications",
-        Kind::Bool,
-        "true",
-        "notify about backups"
-    ),
-    def!(
-        "notification",
         "channels",
         Kind::List,
         "[]",
@@ -213,30 +219,9 @@ pub const DEFINITIONS: &[Definition] = &[
         "run due schedules (off: they are skipped, and a schedule_skipped event is sent)"
     ),
     def!(
-        "schedule",
-        "default_time",
-        Kind::Text,
-        "\"03:00\"",
-        "time of day for schedules that name none (HH:MM)"
-    ),
-    def!(
-        "schedule",
-        "max_schedules",
-        int(1, 1000),
-        "5",
-        "most schedules allowed"
-    ),
-    def!(
-        "schedule",
-        "require_backup_before_schedule",
-        Kind::Bool,
-        "true",
-        "scheduled runs only update modules whose backup succeeded"
-    ),
-    def!(
         "safety",
         "require_backup_before_update",
-        Kind::Bool,
+        Kind::On,
         "true",
         "a module that owns paths does not run without a verified backup (always on)"
     ),
@@ -248,18 +233,11 @@ pub const DEFINITIONS: &[Definition] = &[
         "refuse a backup that would leave less free space (MiB)"
     ),
     def!(
-        "safety",
-        "rollback_on_failure",
-        Kind::Bool,
-        "true",
-        "default of each module's `rollback`"
-    ),
-    def!(
         "logging",
         "level",
-        Kind::Text,
-        "\"INFO\"",
-        "upkeep's own log level (ERROR, WARN, INFO, DEBUG, TRACE)"
+        Kind::Choice(LOG_LEVELS),
+        "\"off\"",
+        "upkeep's own diagnostics on stderr: off, error, warn, info, debug or trace (`UPKEEP_LOG` overrides it; off by default, not the seed's INFO, since upkeep's messages say what a person needs)"
     ),
     def!(
         "logging",

@@ -15,8 +15,8 @@ pub struct HistoryFilter {
     pub since_ms: Option<i64>,
     /// Only outcomes of these modules (empty: all).
     pub modules: Vec<String>,
-    /// Only outcomes of this kind (e.g. `failed`).
-    pub outcome: Option<ModuleOutcome>,
+    /// Only outcomes of these kinds (e.g. `failed`; empty: all).
+    pub outcomes: Vec<ModuleOutcome>,
     /// At most this many runs, newest first.
     pub limit: usize,
 }
@@ -145,7 +145,7 @@ impl Ledger {
             }
         }
         self.attach_events(&mut runs, filter, since)?;
-        if !filter.modules.is_empty() || filter.outcome.is_some() {
+        if !filter.modules.is_empty() || !filter.outcomes.is_empty() {
             runs.retain(|r| !r.modules.is_empty());
         }
         if filter.limit > 0 {
@@ -154,6 +154,18 @@ impl Ledger {
         let stats = self.stats(filter, since)?;
         let audit = self.audit_in(filter, since)?;
         Ok(History { runs, stats, audit })
+    }
+
+    /// Every module name the ledger has a record of: those that ran, and those it keeps a
+    /// state for. A module removed from the manifest keeps its history under this name.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn history_modules(&self) -> Result<Vec<String>, StateError> {
+        self.conn()
+            .prepare("SELECT module FROM module_runs UNION SELECT name FROM modules ORDER BY 1")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(sqlite("read the modules in the history", &self.path))
     }
 
     /// Add each run's backups, health checks and rollbacks (of the filter's modules).
@@ -196,7 +208,7 @@ impl Ledger {
         let err = || sqlite("compute module statistics", &self.path);
         let (clause, args) = module_clause(
             &HistoryFilter {
-                outcome: None,
+                outcomes: Vec::new(),
                 ..filter.clone()
             },
             since,
@@ -249,9 +261,18 @@ fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::t
         let _ = write!(clause, " AND r.module IN ({})", marks.join(", "));
         args.extend(filter.modules.iter().cloned().map(Value::Text));
     }
-    if let Some(outcome) = &filter.outcome {
-        let _ = write!(clause, " AND r.outcome = ?{}", args.len() + 1);
-        args.push(Value::Text(outcome.as_str().to_owned()));
+    if !filter.outcomes.is_empty() {
+        let start = args.len() + 1;
+        let marks: Vec<String> = (start..start + filter.outcomes.len())
+            .map(|i| format!("?{i}"))
+            .collect();
+        let _ = write!(clause, " AND r.outcome IN ({})", marks.join(", "));
+        args.extend(
+            filter
+                .outcomes
+                .iter()
+                .map(|o| Value::Text(o.as_str().to_owned())),
+        );
     }
     (clause, args)
 }

@@ -12,13 +12,13 @@ pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError>
     let HistoryArgs {
         since,
         modules,
-        outcome,
+        outcomes,
         limit,
     } = args;
     let request = HistoryRequest {
         since,
         modules,
-        outcome,
+        outcomes,
         limit,
     };
     let history = upkeep_core::ops::query::history(&ctx.ops, request)?;

@@ -45,6 +45,11 @@ impl Context {
             state_dir,
             config,
         })?;
+        crate::init_tracing(&ops.resolved().log_level);
+        for warning in &ops.resolved().warnings {
+            crate::printer::get()
+                .message(&format!("warning: {}: {warning}", ops.config().display()));
+        }
         Ok(Self { ops, json, verbose })
     }
 

@@ -40,10 +40,14 @@ pub(crate) fn settings(ctx: &Context, command: SettingsCommand) -> Result<i32, C
             let now = ops::set(&ctx.ops, &key, &value)?;
             report(ctx, &key, &now)?;
         }
-        SettingsCommand::Reset { key } => {
-            let now = ops::reset(&ctx.ops, &key)?;
-            report(ctx, &key, &now)?;
-        }
+        SettingsCommand::Reset { key } => match ops::reset(&ctx.ops, &key)? {
+            Some(now) => report(ctx, &key, &now)?,
+            // A setting upkeep no longer has: it left the file and has no value.
+            None if ctx.json => {
+                print_json(&serde_json::json!({ "key": key, "value": null, "file": file }))?;
+            }
+            None => print_text(&format!("{key} removed  ({})\n", file.display()))?,
+        },
     }
     Ok(exit_codes::OK)
 }

@@ -131,11 +131,10 @@ pub(crate) fn settings_table(
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            let note = match (row.default, row.in_effect) {
-                (true, true) => "default".to_owned(),
-                (false, true) => format!("default {}", row.default_value),
-                (true, false) => "default; not used yet".to_owned(),
-                (false, false) => format!("default {}; not used yet", row.default_value),
+            let note = if row.default {
+                "default".to_owned()
+            } else {
+                format!("default {}", row.default_value)
             };
             vec![
                 row.key.clone(),

@@ -274,7 +274,18 @@ fn settings_errors() {
     snap(
         &host,
         "settings_bad_value",
-        &["settings", "set", "backup.enabled", "yes"],
+        &["settings", "set", "schedule.enabled", "yes"],
+    );
+    // `backup.enabled` was one of the seed's settings that upkeep never acted on.
+    snap(
+        &host,
+        "settings_removed_key",
+        &["settings", "set", "backup.enabled", "false"],
+    );
+    snap(
+        &host,
+        "settings_bad_choice",
+        &["settings", "set", "logging.level", "LOUD"],
     );
     snap(
         &host,
@@ -416,6 +427,22 @@ fn usage_errors_are_json_with_json_anywhere() {
         &host,
         "usage_unknown_outcome",
         &["history", "--outcome", "faild"],
+    );
+    // So is a misspelt module, checked against the manifest and the history.
+    snap(
+        &host,
+        "usage_unknown_history_module",
+        &["history", "--module", "gogz"],
+    );
+    snap(
+        &host,
+        "usage_unknown_history_module_json",
+        &["--json", "history", "--module", "adblock,gogz"],
+    );
+    snap(
+        &host,
+        "usage_duration_without_unit",
+        &["history", "--since", "7"],
     );
     // After `--`, `--json` is a value, not the flag.
     snap(

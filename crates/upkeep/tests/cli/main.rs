@@ -20,6 +20,7 @@ mod owned_paths;
 mod policies;
 mod process_hygiene;
 mod reload;
+mod reports;
 mod run_rules;
 mod runs;
 mod safety;
