@@ -55,6 +55,18 @@ pub enum FilesError {
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An update run kept the run lock for longer than the deployment would wait.
+    #[error("wait {} for the run lock", crate::duration::format_duration(*waited))]
+    Locked {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// The lock still held, naming its holder.
+        #[source]
+        source: crate::lock::LockError,
+    },
+    /// The run lock could not be taken (not because another run holds it).
+    #[error(transparent)]
+    Lock(crate::lock::LockError),
     /// Deployed files could not be recorded (they are deployed; the record is missing).
     #[error("record {} in the ledger", crate::message::count(*count, "deployed file", "deployed files"))]
     Record {
