@@ -3,6 +3,7 @@
 
 mod fixture;
 
+mod ae_differential;
 mod ae_updater;
 mod files;
 mod groups;
