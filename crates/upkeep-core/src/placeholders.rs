@@ -8,10 +8,14 @@
 //! Templates are checked when a manifest loads ([`check`]) and expanded when the state
 //! directory and module are known ([`expand`]).
 //!
+//! `{usr}` is ae.paths' `user_data_path()` on Linux: `$XDG_CONFIG_HOME` (a relative value
+//! below the home directory), else `~/.config`; `{data}` is the XDG data directory.
+//!
 //! File deployment (`deploy`) expands destinations with [`expand_deploy`]: the
-//! platform ids plus ids the caller defines (which win over the platform's), relative
-//! results taken relative to a base directory, and the same refusals. [`beneath`] checks
-//! that a result lies beneath one of the allowed roots.
+//! platform ids plus ids the caller defines (which win over the platform's; `deploy`
+//! passes ae.paths' `{cwd}`, `{app}`, ... this way), a leading `~` or `~user` expanded as
+//! Python's `expanduser`, relative results taken relative to a base directory, and the
+//! same refusals. [`beneath`] checks that a result lies beneath one of the allowed roots.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -392,6 +396,25 @@ mod tests {
             let err = expand_deploy(template, &user(), base).unwrap_err();
             assert!(err.reason.contains(reason), "{template}: {err}");
         }
+    }
+
+    #[test]
+    fn a_leading_tilde_is_a_home_directory_never_a_name() {
+        let base = Path::new("/root/dir");
+        let home = dirs::home_dir().unwrap();
+        let none = std::collections::BTreeMap::new();
+        assert_eq!(expand_deploy("~", &none, base).unwrap(), home);
+        assert_eq!(
+            expand_deploy("~/dots", &none, base).unwrap(),
+            home.join("dots")
+        );
+        let err = expand_deploy("~no-such-user-here/x", &none, base).unwrap_err();
+        assert!(err.reason.contains("no user"), "{err}");
+        // Only a leading `~` is special, as in Python's expanduser.
+        assert_eq!(
+            expand_deploy("a/~b", &none, base).unwrap(),
+            Path::new("/root/dir/a/~b")
+        );
     }
 
     #[test]
