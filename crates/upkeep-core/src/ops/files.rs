@@ -27,14 +27,11 @@ pub struct DeployRequest {
     pub keep_scripts: bool,
     /// A pre-run command run before the scripts.
     pub command: Option<String>,
-    /// How long `apply` and `prerun` wait for the run lock while an update run holds it.
+    /// How long `apply` and `prerun` wait for the run lock while an update run holds it
+    /// (the CLI's default is 10 minutes: an application's start-up waits for an update
+    /// that deploys or runs scripts, but a hung run does not hang every start-up).
     pub wait: std::time::Duration,
 }
-
-/// How long `prerun` and `files apply` wait for an update run by default: long enough
-/// for a run that deploys or runs one-time scripts to finish them, short enough that an
-/// application's start-up does not hang for a whole update (see [`lock`]).
-pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The deployment options for `request`, resolved once.
 fn options(ctx: &Context, request: DeployRequest) -> Result<FilesOptions, Error> {
