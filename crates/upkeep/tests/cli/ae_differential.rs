@@ -97,6 +97,12 @@ fn upkeep_deploys_as_ae_updater_does() {
         let driver = host.root.join("main.py");
         fs_err::write(&driver, DRIVER).unwrap();
         for call in 1..=2 {
+            if call == 2 {
+                // The same one-time script delivered again (a new release shipping it):
+                // ae.updater runs whatever `ae_updater.py` it finds.
+                ae.redeliver_updater(&scenario);
+                up.redeliver_updater(&scenario);
+            }
             // Both sides at once: they share nothing but the interpreter's files.
             let ae_updater = ae.start_ae_updater(&python, &driver);
             let up_processed = up.run_upkeep(&host, scenario.updater_returns);
@@ -427,6 +433,16 @@ impl Side {
         }
     }
 
+    /// Put `ae_updater.py` back when a call deleted it.
+    fn redeliver_updater(&self, scenario: &Scenario) {
+        if let Some(returns) = scenario.updater_returns {
+            let path = self.root.join("ae_updater.py");
+            if !path.exists() {
+                fs_err::write(path, updater_script(returns)).unwrap();
+            }
+        }
+    }
+
     fn environment(&self, cmd: &mut std::process::Command) {
         cmd.env("HOME", self.base.join("home"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -498,6 +514,12 @@ impl Side {
         snapshot(&self.base, &self.base, &mut out);
         out
     }
+}
+
+/// A one-time script that leaves a mark and returns `returns` (a false value keeps it).
+fn updater_script(returns: bool) -> String {
+    let value = if returns { "True" } else { "None" };
+    format!("def run_updater():\n    open('updater-ran.txt', 'a').write('x')\n    return {value}\n")
 }
 
 fn snapshot(base: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, String>) {
