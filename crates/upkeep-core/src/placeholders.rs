@@ -8,10 +8,14 @@
 //! Templates are checked when a manifest loads ([`check`]) and expanded when the state
 //! directory and module are known ([`expand`]).
 //!
+//! `{usr}` is ae.paths' `user_data_path()` on Linux: `$XDG_CONFIG_HOME` (a relative value
+//! below the home directory), else `~/.config`; `{data}` is the XDG data directory.
+//!
 //! File deployment (`deploy`) expands destinations with [`expand_deploy`]: the
-//! platform ids plus ids the caller defines (which win over the platform's), relative
-//! results taken relative to a base directory, and the same refusals. [`beneath`] checks
-//! that a result lies beneath one of the allowed roots.
+//! platform ids plus ids the caller defines (which win over the platform's; `deploy`
+//! passes ae.paths' `{cwd}`, `{app}`, ... this way), a leading `~` or `~user` expanded as
+//! Python's `expanduser`, relative results taken relative to a base directory, and the
+//! same refusals. [`beneath`] checks that a result lies beneath one of the allowed roots.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -192,12 +196,38 @@ pub fn expand_deploy(
     }
     let lookup = |id: &str| user.get(id).cloned().or_else(|| resolve_platform(id));
     let out = substitute(template, &lookup)?;
+    let out = expand_tilde(&out).map_err(fail)?;
     let path = PathBuf::from(&out);
     Ok(if path.is_absolute() {
         path
     } else {
         base.join(path)
     })
+}
+
+/// A leading `~` or `~user` expanded as ae.base's `norm_path` does (Python's
+/// `os.path.expanduser`, after the placeholders): `~` is the home directory (`$HOME`),
+/// `~user` that user's. A user that does not exist is refused rather than left as a
+/// directory literally named `~user`, which is what Python would do.
+fn expand_tilde(path: &str) -> Result<String, String> {
+    let Some(rest) = path.strip_prefix('~') else {
+        return Ok(path.to_owned());
+    };
+    let (name, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let home = if name.is_empty() {
+        dirs::home_dir().ok_or_else(|| "`~`: the home directory is unknown".to_owned())?
+    } else {
+        match nix::unistd::User::from_name(name) {
+            Ok(Some(user)) => user.dir,
+            _ => return Err(format!("`~{name}`: there is no user `{name}`")),
+        }
+    };
+    let home = home
+        .to_str()
+        .ok_or_else(|| "`~`: the home directory is not valid UTF-8".to_owned())?
+        .trim_end_matches('/')
+        .to_owned();
+    Ok(format!("{home}{tail}"))
 }
 
 /// The first of `roots` that `path` lies beneath (or equals), compared component by
@@ -251,10 +281,25 @@ fn resolve(id: &str, context: &Context<'_>) -> Option<PathBuf> {
     }
 }
 
+/// ae.paths' `user_data_path()` on Linux (and every platform but Android, iOS, macOS and
+/// Windows): `$XDG_CONFIG_HOME`, taken relative to the home directory when it is relative,
+/// else `~/.config`. An empty `XDG_CONFIG_HOME` counts as unset, as Python's `or` does.
+/// (The `dirs` crate ignores a relative `XDG_CONFIG_HOME`; ae.paths does not.)
+fn user_data_path() -> Option<PathBuf> {
+    let configured = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty());
+    let path = PathBuf::from(configured.unwrap_or_else(|| ".config".into()));
+    if path.is_absolute() {
+        Some(path)
+    } else {
+        dirs::home_dir().map(|home| home.join(path))
+    }
+}
+
 fn resolve_platform(id: &str) -> Option<PathBuf> {
     match id {
         "home" => dirs::home_dir(),
-        "usr" | "data" => dirs::data_dir(),
+        "usr" => user_data_path(),
+        "data" => dirs::data_dir(),
         "cwd" => std::env::current_dir().ok(),
         "tmp" => Some(std::env::temp_dir()),
         "config" => dirs::config_dir(),
@@ -351,6 +396,25 @@ mod tests {
             let err = expand_deploy(template, &user(), base).unwrap_err();
             assert!(err.reason.contains(reason), "{template}: {err}");
         }
+    }
+
+    #[test]
+    fn a_leading_tilde_is_a_home_directory_never_a_name() {
+        let base = Path::new("/root/dir");
+        let home = dirs::home_dir().unwrap();
+        let none = std::collections::BTreeMap::new();
+        assert_eq!(expand_deploy("~", &none, base).unwrap(), home);
+        assert_eq!(
+            expand_deploy("~/dots", &none, base).unwrap(),
+            home.join("dots")
+        );
+        let err = expand_deploy("~no-such-user-here/x", &none, base).unwrap_err();
+        assert!(err.reason.contains("no user"), "{err}");
+        // Only a leading `~` is special, as in Python's expanduser.
+        assert_eq!(
+            expand_deploy("a/~b", &none, base).unwrap(),
+            Path::new("/root/dir/a/~b")
+        );
     }
 
     #[test]

@@ -407,3 +407,43 @@ fn differs_from_ae_updater_links_in_sources_are_refused_not_followed() {
     assert_eq!(applied.processed.len(), 1);
     assert!(!fx.usr.join("link").exists());
 }
+
+#[test]
+fn later_folders_see_what_earlier_ones_write_in_the_same_plan() {
+    let fx = fixture();
+    fx.put("ae_updater_copies", "settings.json", "default");
+    fx.put(
+        "ae_updater_over_copies___OnOS__linux",
+        "settings.json",
+        "linux",
+    );
+    fx.put("ae_updater_moves", "settings.json", "moved");
+    let plan = deploy::plan(&fx.root, &fx.options()).unwrap();
+    let actions: Vec<String> = plan.files.iter().map(|f| f.action.to_string()).collect();
+    assert_eq!(actions, ["create", "overwrite", "skip: exists"]);
+    let applied = deploy::apply(&plan, &mut ApplyOptions::default());
+    assert_eq!(applied.processed.len(), 2, "{applied:?}");
+    assert_eq!(read(&fx.usr.join("settings.json")), "linux");
+    assert!(fx.root.join("ae_updater_moves/settings.json").exists());
+}
+
+#[test]
+fn an_override_fails_with_the_default_it_was_planned_on() {
+    let fx = fixture();
+    let default = fx.put("ae_updater_copies", "settings.json", "default");
+    fx.put("ae_updater_over_copies", "settings.json", "override");
+    let plan = deploy::plan(&fx.root, &fx.options()).unwrap();
+    // The default changes between plan and apply, so it fails; its override, planned on
+    // top of it, must not be written over whatever is there instead.
+    fs_err::write(&default, "changed").unwrap();
+    let applied = deploy::apply(&plan, &mut ApplyOptions::default());
+    let reasons: Vec<&str> = applied.failed.iter().map(|f| f.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "source changed since the plan",
+            "not deployed: an earlier file for this destination failed"
+        ]
+    );
+    assert!(!fx.usr.join("settings.json").exists());
+}

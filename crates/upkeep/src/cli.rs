@@ -588,6 +588,10 @@ pub(crate) struct DeployArgs {
     /// like `ae_pre_app_run.py` (prerun only)
     #[arg(long, value_name = "COMMAND")]
     pub(crate) command: Option<String>,
+    /// While an update run holds the lock, wait this long for it, e.g. `30s`; `0s` gives
+    /// up at once (exit 5) (apply and prerun)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) wait_timeout: std::time::Duration,
 }
 
 fn parse_placeholder(text: &str) -> Result<(String, PathBuf), String> {

@@ -485,6 +485,11 @@ fn files(err: &FilesError) -> Class {
         FilesError::Deploy(e) => deploy(e),
         FilesError::State(e) => state(e),
         FilesError::Record { .. } => Class::new(Kind::Internal),
+        FilesError::Locked { .. } => Class::hint(
+            Kind::LockHeld,
+            "another upkeep (an update run) still holds it; pass `--wait-timeout DURATION` to wait longer",
+        ),
+        FilesError::Lock(_) => Class::new(Kind::LockFailed),
     }
 }
 

@@ -16,8 +16,10 @@ pub struct Processed {
     /// The kind of its source folder.
     pub kind: FolderKind,
     /// Where it came from (gone after a move).
+    #[serde(serialize_with = "super::lossy::path")]
     pub source: PathBuf,
     /// Where it is now.
+    #[serde(serialize_with = "super::lossy::path")]
     pub destination: PathBuf,
     /// SHA-256 of the content written.
     pub sha256: String,
@@ -33,8 +35,10 @@ pub struct Processed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
     /// The source file.
+    #[serde(serialize_with = "super::lossy::path")]
     pub source: PathBuf,
     /// Its destination, when known.
+    #[serde(serialize_with = "super::lossy::option")]
     pub destination: Option<PathBuf>,
     /// Why it was not written (the plan's verdict, or what apply found).
     #[serde(flatten)]
@@ -45,8 +49,10 @@ pub struct Skipped {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failed {
     /// The source file.
+    #[serde(serialize_with = "super::lossy::path")]
     pub source: PathBuf,
     /// Its destination, when known.
+    #[serde(serialize_with = "super::lossy::option")]
     pub destination: Option<PathBuf>,
     /// What went wrong.
     pub reason: String,
@@ -87,6 +93,9 @@ impl std::fmt::Debug for ApplyOptions<'_> {
 /// `force`) is touched.
 pub fn apply(plan: &Plan, options: &mut ApplyOptions<'_>) -> Applied {
     let mut applied = Applied::default();
+    // Destinations whose earlier file in this plan failed: a later file planned on top of
+    // it (an over-copy after a copy) would find something else than the plan expects.
+    let mut failed_destinations = std::collections::HashSet::new();
     for file in &plan.files {
         let write = file.action.writes() || (options.force && file.action == Action::Conflict);
         let (Some(destination), Some(root), true) = (&file.destination, &file.root, write) else {
@@ -97,6 +106,14 @@ pub fn apply(plan: &Plan, options: &mut ApplyOptions<'_>) -> Applied {
             });
             continue;
         };
+        if failed_destinations.contains(destination) {
+            applied.failed.push(Failed {
+                source: file.source.clone(),
+                destination: Some(destination.clone()),
+                reason: "not deployed: an earlier file for this destination failed".into(),
+            });
+            continue;
+        }
         match deploy_file(file, root, destination, options) {
             Ok(Some(processed)) => applied.processed.push(processed),
             Ok(None) => applied.skipped.push(Skipped {
@@ -104,11 +121,14 @@ pub fn apply(plan: &Plan, options: &mut ApplyOptions<'_>) -> Applied {
                 destination: Some(destination.clone()),
                 action: Action::SkipExists,
             }),
-            Err(reason) => applied.failed.push(Failed {
-                source: file.source.clone(),
-                destination: Some(destination.clone()),
-                reason,
-            }),
+            Err(reason) => {
+                failed_destinations.insert(destination.clone());
+                applied.failed.push(Failed {
+                    source: file.source.clone(),
+                    destination: Some(destination.clone()),
+                    reason,
+                });
+            }
         }
     }
     applied
@@ -153,7 +173,7 @@ fn deploy_file(
         return move_file(file, &source, &dir, name, processed, options);
     }
     let (sha, size) = (file.sha256.clone().unwrap_or_default(), file.size);
-    if !copy_into(file, &source, &dir, name, processed.mode, replace)? {
+    if !copy_into(file, &source, &dir, name, &stat, replace)? {
         return Ok(None);
     }
     (processed.sha256, processed.size) = (sha, size);
@@ -187,8 +207,8 @@ fn move_file(
         Placed::Exists => return Ok(None),
         Placed::CrossDevice => {}
     }
-    let (source, _) = safe_fs::open_source(&file.source)?;
-    if !copy_into(file, &source, dir, name, processed.mode, replace)? {
+    let (source, stat) = safe_fs::open_source(&file.source)?;
+    if !copy_into(file, &source, dir, name, &stat, replace)? {
         return Ok(None);
     }
     notify(options, &processed);
@@ -211,21 +231,23 @@ fn check_source(file: &PlannedFile, sha: &str) -> Result<(), String> {
     }
 }
 
-/// Copy `source` to a temporary file in `dir`, check it against the plan, fsync, rename
-/// into place, fsync `dir`. `false` when a file to create appeared meanwhile.
+/// Copy `source` to a temporary file in `dir` with the source's mode and times (as
+/// `shutil.copy2`), check it against the plan, fsync, rename into place, fsync `dir`.
+/// `false` when a file to create appeared meanwhile.
 fn copy_into(
     file: &PlannedFile,
     source: &OwnedFd,
     dir: &OwnedFd,
     name: &OsStr,
-    mode: u32,
+    stat: &nix::sys::stat::FileStat,
     replace: bool,
 ) -> Result<bool, String> {
     let temp = safe_fs::create_temp(dir, name)?;
     let result = (|| {
         let (sha, _) = safe_fs::stream(source, Some(&temp.fd))?;
         check_source(file, &sha)?;
-        safe_fs::set_mode(&temp.fd, mode)?;
+        safe_fs::set_mode(&temp.fd, stat.st_mode)?;
+        safe_fs::copy_times(&temp.fd, stat)?;
         safe_fs::sync(&temp.fd, "the new file")?;
         safe_fs::rename_at(dir, OsStr::new(&temp.name), dir, name, replace)
     })();

@@ -73,6 +73,7 @@ impl FolderKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceFolder {
     /// The folder.
+    #[serde(serialize_with = "super::lossy::path")]
     pub path: PathBuf,
     /// What it does.
     pub kind: FolderKind,

@@ -2,8 +2,10 @@
 //! recorded with its source, destination, checksum and run (before a moved file's source
 //! is removed), so a later deployment tells a file someone else changed (a conflict,
 //! refused without `force`) from one upkeep wrote; and every script is recorded before it
-//! starts and when it ends, so a one-time script that succeeded never runs again and one
-//! whose upkeep died runs again.
+//! starts and when it ends, so a one-time script kept after it succeeded (`--keep-scripts`)
+//! never runs again with the same checksum and one whose upkeep died runs again. (A
+//! one-time script deleted after success that is there again was delivered again: it runs,
+//! as in ae.updater.)
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +57,18 @@ pub enum FilesError {
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An update run kept the run lock for longer than the deployment would wait.
+    #[error("wait {} for the run lock", crate::duration::format_duration(*waited))]
+    Locked {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// The lock still held, naming its holder.
+        #[source]
+        source: crate::lock::LockError,
+    },
+    /// The run lock could not be taken (not because another run holds it).
+    #[error(transparent)]
+    Lock(crate::lock::LockError),
     /// Deployed files could not be recorded (they are deployed; the record is missing).
     #[error("record {} in the ledger", crate::message::count(*count, "deployed file", "deployed files"))]
     Record {
@@ -176,7 +190,15 @@ pub fn prerun(
         Some(command) => Some(run_command(ledger, options, command)?),
         None => None,
     };
-    let done = ledger.with(|ledger| Ledger::scripts_done(ledger))?;
+    // A one-time script is deleted after it succeeds, so one that is there again was
+    // delivered again and runs, as ae.updater runs whatever `ae_updater.py` it finds (the
+    // record is kept across roots, too). Only a script kept after success (`--keep-scripts`)
+    // is held back by the record of what already ran.
+    let done = if options.scripts.keep_after_success {
+        ledger.with(|ledger| Ledger::scripts_done(ledger))?
+    } else {
+        std::collections::HashSet::new()
+    };
     let mut scripts = Vec::new();
     for script in found.due(&done) {
         let kind = match script.kind {

@@ -5,7 +5,9 @@
 //!
 //! Directly under a root directory (by default the current directory, as in ae.updater),
 //! folders with these names hold files to deploy. Files keep their path relative to the
-//! source folder; empty directories are not deployed.
+//! source folder; empty directories are not deployed, and names starting with `.` (files
+//! and directories, such as a `.gitkeep`) are skipped as ae.paths' glob skips them.
+//! Names need not be UTF-8.
 //!
 //! | folder | does |
 //! |---|---|
@@ -14,8 +16,11 @@
 //! | `ae_updater_moves` | moves files missing at the destination |
 //! | `ae_updater_over_moves` | moves and overwrites |
 //!
-//! The folders are processed in that order, as ae.updater's `check_all` does. A source
-//! folder stays where it is: after a move it is empty (files that were skipped stay in it).
+//! The folders are processed in that order, as ae.updater's `check_all` does, and each
+//! sees what the ones before it wrote in the same call: a default in `ae_updater_copies`
+//! and its override in `ae_updater_over_copies___OnOS__linux` end as the override, in one
+//! call. A source folder stays where it is: after a move it is empty (files that were
+//! skipped stay in it).
 //!
 //! A folder name may carry arguments, each after `___`:
 //!
@@ -53,12 +58,17 @@
 //!
 //! # Destinations and placeholders
 //!
-//! A destination template may use `{usr}` and `{data}` (the user's data directory),
-//! `{cwd}`, `{home}`, `{tmp}`, `{config}`, `{cache}`, `{downloads}`, `{documents}`,
-//! `{desktop}`, `{music}`, `{pictures}`, `{videos}` (per platform, from the `dirs` crate),
-//! and placeholders the caller defines ([`PlanOptions::placeholders`], which win over the
-//! platform's). Expansion refuses an unknown id, a value or result with NUL or a newline,
-//! and a `..` component anywhere. Every destination must then lie beneath an allowed root
+//! A destination template may use ae.paths' ids as an application sees them on Linux
+//! ([`ae_paths`]: `{usr}` = `$XDG_CONFIG_HOME` or `~/.config`, `{cwd}` = the root,
+//! `{app_name}`, `{app}`, `{doc}`, `{ado}`), and upkeep's platform ids `{home}`, `{data}`,
+//! `{tmp}`, `{config}`, `{cache}`, `{downloads}`, `{documents}`, `{desktop}`, `{music}`,
+//! `{pictures}`, `{videos}` (the `dirs` crate), and placeholders the caller defines
+//! ([`PlanOptions::placeholders`], which win over both). A leading `~` is the home
+//! directory, as ae.base's `norm_path` expands it. A relative destination is relative to
+//! the root. A file's path below its source folder takes ae.paths' ids too (`{app_name}.ini`),
+//! as ae.paths' `copy_files` formats it; other braces in a name stay as they are. Expansion
+//! of a destination refuses an unknown id, a value or result with NUL or a newline, and a
+//! `..` component anywhere. Every destination must then lie beneath an allowed root
 //! ([`PlanOptions::allowed_roots`]; by default the folder's own expanded destination
 //! folder). Refused files are listed with the reason; the others go on.
 //!
@@ -75,15 +85,17 @@
 //! `skip: other OS`, `conflict: changed since upkeep wrote it` or `refused: <reason>`. It
 //! writes nothing. [`apply`] does exactly that plan:
 //!
-//! - a copy writes a temporary file in the destination directory, fsyncs it, keeps the
-//!   source's permission bits, renames it into place and fsyncs the directory;
+//! - a copy writes a temporary file in the destination directory, gives it the source's
+//!   permission bits and access and modification times (as `shutil.copy2`), fsyncs it,
+//!   renames it into place and fsyncs the directory;
 //! - a move renames the file (atomic: after a crash it is in its source or its
 //!   destination); across file systems it copies as above, reports the file
 //!   ([`ApplyOptions::on_processed`]), and only then removes the source;
 //! - a file to create is never put over a file that appeared since the plan
 //!   (`RENAME_NOREPLACE`), and a file to overwrite whose content changed since the plan,
 //!   or whose source changed, fails;
-//! - one failing file is reported and the others go on.
+//! - one failing file is reported and the others go on (a later file planned on top of
+//!   it, such as its override, fails with it).
 //!
 //! The processed files (source, destination, SHA-256, size, action, mode) are returned,
 //! as ae.updater's `check_all` returns its processed files, so a caller can record what
@@ -130,9 +142,18 @@
 //! - **No links followed below the root, no `..`, nothing outside the allowed roots.**
 //!   ae.updater copies through links and writes wherever a `ToPath__` value points.
 //! - **A plan, checksums and conflicts.** ae.updater has no dry run and no record of what
-//!   it wrote.
+//!   it wrote; it overwrites a file the user changed, where upkeep reports a conflict.
+//! - **One listing per call.** The source folders are listed once, when the plan is made:
+//!   a file an earlier folder deploys into a later source folder (a `ToPath__` pointing
+//!   into one) is deployed by the next call, where ae.updater's later glob finds it.
+//! - **Folders of one kind in name order.** ae.updater takes them in the order the file
+//!   system lists them; upkeep sorts them by name, so overlaps among them are repeatable.
+//! - **Unknown placeholders and `~user`.** ae.updater leaves an unknown `{id}` (and a
+//!   `~user` that does not exist) in the path, making a directory of that name; upkeep
+//!   refuses the folder's files.
 //! - **Bytecode.** Python scripts run with `-B`, so no `__pycache__` is left in the root.
 
+pub mod ae_paths;
 mod apply;
 pub mod defuse;
 pub mod folders;
@@ -148,6 +169,27 @@ pub use apply::{Applied, ApplyOptions, Failed, Processed, Skipped, apply};
 pub use folders::{FolderKind, SourceFolder};
 pub use operations::{Action, Plan, PlanOptions, PlannedFile, plan};
 pub use scripts::{Script, ScriptKind, ScriptOptions, ScriptOutcome, ScriptRun, Scripts};
+
+/// Paths in JSON as text: a name that is not UTF-8 (deployed as it is) is shown with
+/// U+FFFD in its place instead of failing the whole output.
+pub(crate) mod lossy {
+    use std::path::{Path, PathBuf};
+
+    pub(crate) fn path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&path.to_string_lossy())
+    }
+
+    #[expect(clippy::ref_option, reason = "serde's serialize_with passes &Option")]
+    pub(crate) fn option<S: serde::Serializer>(
+        path: &Option<PathBuf>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => s.serialize_some(&path.to_string_lossy()),
+            None => s.serialize_none(),
+        }
+    }
+}
 
 /// Why a deployment could not even be planned. Messages read after "failed to ".
 #[derive(Debug, thiserror::Error)]

@@ -82,12 +82,16 @@ pub struct PlannedFile {
     /// The kind of its source folder.
     pub kind: FolderKind,
     /// The source file.
+    #[serde(serialize_with = "super::lossy::path")]
     pub source: PathBuf,
     /// Its path below the source folder (and below the destination folder).
+    #[serde(serialize_with = "super::lossy::path")]
     pub relative: PathBuf,
     /// Where it goes (`None` when the destination could not be worked out).
+    #[serde(serialize_with = "super::lossy::option")]
     pub destination: Option<PathBuf>,
     /// The allowed root the destination lies beneath.
+    #[serde(serialize_with = "super::lossy::option")]
     pub root: Option<PathBuf>,
     /// Size of the source in bytes.
     pub size: u64,
@@ -104,6 +108,7 @@ pub struct PlannedFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The directory holding the source folders.
+    #[serde(serialize_with = "super::lossy::path")]
     pub root: PathBuf,
     /// The platform the plan was made for.
     pub platform: String,
@@ -124,6 +129,11 @@ impl Plan {
 
 /// Work out what deploying the source folders under `root` would do.
 ///
+/// Folders are planned in ae.updater's order (copies, over-copies, moves, over-moves),
+/// each seeing what the folders before it in the same call will have written: a file an
+/// earlier folder creates exists for a later one (which skips it, or overwrites it when it
+/// overwrites), so one call ends as ae.updater's `check_all` leaves the destination.
+///
 /// # Errors
 /// Only when `root` cannot be listed; everything about single files is an
 /// [`Action::Refused`] in the plan.
@@ -132,120 +142,207 @@ pub fn plan(root: &Path, options: &PlanOptions) -> Result<Plan, DeployError> {
         root: root.to_path_buf(),
         source,
     })?;
-    let mut files = Vec::new();
+    let ids = super::ae_paths::placeholders(root, &options.placeholders);
+    let mut planning = Planning {
+        root,
+        options,
+        ids: &ids,
+        written: HashMap::new(),
+        files: Vec::new(),
+    };
     for folder in &found {
-        plan_folder(root, folder, options, &mut files);
+        planning.folder(folder);
     }
     Ok(Plan {
         root: root.to_path_buf(),
         platform: options.platform.clone(),
         folders: found,
-        files,
+        files: planning.files,
     })
 }
 
-fn plan_folder(
-    root: &Path,
-    folder: &SourceFolder,
-    options: &PlanOptions,
-    out: &mut Vec<PlannedFile>,
-) {
-    let mut entries = Vec::new();
-    walk(&folder.path, Path::new(""), &mut entries);
-    let target = destination_folder(root, folder, options);
-    for (relative, listing) in entries {
-        let mut file = PlannedFile {
-            kind: folder.kind,
-            source: folder.path.join(&relative),
-            relative,
-            destination: None,
-            root: None,
-            size: 0,
-            sha256: None,
-            destination_sha256: None,
-            action: Action::SkipOtherOs,
-        };
-        file.action = match (&listing, &target) {
-            (Err(reason), _) => Action::Refused(reason.clone()),
-            _ if folder.problem.is_none() && !folder.applies_on(&options.platform) => {
-                Action::SkipOtherOs
+/// A plan being made: the files so far, and what they will have written.
+struct Planning<'a> {
+    root: &'a Path,
+    options: &'a PlanOptions,
+    /// ae.paths' placeholders for this root, with the caller's.
+    ids: &'a BTreeMap<String, PathBuf>,
+    /// Per destination, the SHA-256 an earlier file of this plan writes there.
+    written: HashMap<PathBuf, String>,
+    files: Vec<PlannedFile>,
+}
+
+impl Planning<'_> {
+    fn folder(&mut self, folder: &SourceFolder) {
+        let mut entries = Vec::new();
+        walk(&folder.path, Path::new(""), &mut entries);
+        let target = self.destination_folder(folder);
+        for (relative, listing) in entries {
+            let mut file = PlannedFile {
+                kind: folder.kind,
+                source: folder.path.join(&relative),
+                relative,
+                destination: None,
+                root: None,
+                size: 0,
+                sha256: None,
+                destination_sha256: None,
+                action: Action::SkipOtherOs,
+            };
+            file.action = match (&listing, &target) {
+                (Err(reason), _) => Action::Refused(reason.clone()),
+                _ if folder.problem.is_none() && !folder.applies_on(&self.options.platform) => {
+                    Action::SkipOtherOs
+                }
+                (_, Err(reason)) => Action::Refused(reason.clone()),
+                (Ok(size), Ok((dir, roots))) => {
+                    file.size = *size;
+                    self.decide(&mut file, dir, roots)
+                }
+            };
+            if let (None, Ok((dir, _))) = (&file.destination, &target) {
+                file.destination = Some(dir.join(&file.relative));
             }
-            (_, Err(reason)) => Action::Refused(reason.clone()),
-            (Ok(size), Ok((dir, roots))) => {
-                file.size = *size;
-                decide(&mut file, dir, roots, options)
+            if let (true, Some(dest), Some(sha)) =
+                (file.action.writes(), &file.destination, &file.sha256)
+            {
+                self.written.insert(dest.clone(), sha.clone());
             }
-        };
-        if let (None, Ok((dir, _))) = (&file.destination, &target) {
-            file.destination = Some(dir.join(&file.relative));
+            self.files.push(file);
         }
-        out.push(file);
+    }
+
+    /// The expanded destination folder and the roots allowed for it.
+    fn destination_folder(&self, folder: &SourceFolder) -> Result<(PathBuf, Vec<PathBuf>), String> {
+        if let Some(problem) = &folder.problem {
+            return Err(format!("folder name: {problem}"));
+        }
+        let template = folder.destination_template(&self.options.default_destination);
+        let dir = crate::placeholders::expand_deploy(template, self.ids, self.root)
+            .map_err(|e| format!("destination {e}"))?;
+        let roots = self
+            .options
+            .allowed_roots
+            .clone()
+            .unwrap_or_else(|| vec![dir.clone()]);
+        Ok((dir, roots))
+    }
+
+    fn decide(&self, file: &mut PlannedFile, dir: &Path, roots: &[PathBuf]) -> Action {
+        let destination = dir.join(format_given(&file.relative, self.ids));
+        file.destination = Some(destination.clone());
+        let Some(root) = crate::placeholders::beneath(&destination, roots) else {
+            return Action::Refused(format!(
+                "destination `{}` is not beneath an allowed root",
+                destination.display()
+            ));
+        };
+        file.root = Some(root.to_path_buf());
+        if let Err(reason) = check_parents(root, &destination) {
+            return Action::Refused(reason);
+        }
+        let action = if let Some(earlier) = self.written.get(&destination) {
+            // Written by an earlier folder of this call: it exists by then, and it is
+            // upkeep's own content, so overwriting it is no conflict.
+            if !file.kind.overwrites() {
+                return Action::SkipExists;
+            }
+            file.destination_sha256 = Some(earlier.clone());
+            Action::Overwrite
+        } else {
+            match on_disk(file, &destination, &self.options.owned) {
+                Ok(action) => action,
+                Err(action) => return action,
+            }
+        };
+        match hash_path(&file.source) {
+            Ok(sha) => file.sha256 = Some(sha),
+            Err(reason) => return Action::Refused(reason),
+        }
+        action
     }
 }
 
-/// The expanded destination folder and the roots allowed for it.
-fn destination_folder(
-    root: &Path,
-    folder: &SourceFolder,
-    options: &PlanOptions,
-) -> Result<(PathBuf, Vec<PathBuf>), String> {
-    if let Some(problem) = &folder.problem {
-        return Err(format!("folder name: {problem}"));
-    }
-    let template = folder.destination_template(&options.default_destination);
-    let dir = crate::placeholders::expand_deploy(template, &options.placeholders, root)
-        .map_err(|e| format!("destination {e}"))?;
-    let roots = options
-        .allowed_roots
-        .clone()
-        .unwrap_or_else(|| vec![dir.clone()]);
-    Ok((dir, roots))
-}
-
-fn decide(file: &mut PlannedFile, dir: &Path, roots: &[PathBuf], options: &PlanOptions) -> Action {
-    let destination = dir.join(&file.relative);
-    file.destination = Some(destination.clone());
-    let Some(root) = crate::placeholders::beneath(&destination, roots) else {
-        return Action::Refused(format!(
-            "destination `{}` is not beneath an allowed root",
-            destination.display()
-        ));
-    };
-    file.root = Some(root.to_path_buf());
-    if let Err(reason) = check_parents(root, &destination) {
-        return Action::Refused(reason);
-    }
-    let action = match fs_err::symlink_metadata(&destination) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::Create,
-        Err(e) => return Action::Refused(format!("inspect destination: {e}")),
-        Ok(_) if !file.kind.overwrites() => return Action::SkipExists,
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Action::Refused("destination is a symbolic link; it is not overwritten".into());
-        }
+/// What the destination as it is on disk asks for; `Err` for a verdict that needs no
+/// hash of the source.
+fn on_disk(
+    file: &mut PlannedFile,
+    destination: &Path,
+    owned: &HashMap<PathBuf, String>,
+) -> Result<Action, Action> {
+    match fs_err::symlink_metadata(destination) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Action::Create),
+        Err(e) => Err(Action::Refused(format!("inspect destination: {e}"))),
+        Ok(_) if !file.kind.overwrites() => Err(Action::SkipExists),
+        Ok(meta) if meta.file_type().is_symlink() => Err(Action::Refused(
+            "destination is a symbolic link; it is not overwritten".into(),
+        )),
         Ok(meta) if !meta.is_file() => {
-            return Action::Refused("destination is not a regular file".into());
+            Err(Action::Refused("destination is not a regular file".into()))
         }
-        Ok(_) => match hash_path(&destination) {
+        Ok(_) => match hash_path(destination) {
             Ok(current) => {
-                let changed = options
-                    .owned
-                    .get(&destination)
-                    .is_some_and(|w| *w != current);
+                let changed = owned.get(destination).is_some_and(|w| *w != current);
                 file.destination_sha256 = Some(current);
-                if changed {
+                Ok(if changed {
                     Action::Conflict
                 } else {
                     Action::Overwrite
-                }
+                })
             }
-            Err(reason) => return Action::Refused(format!("destination: {reason}")),
+            Err(reason) => Err(Action::Refused(format!("destination: {reason}"))),
         },
-    };
-    match hash_path(&file.source) {
-        Ok(sha) => file.sha256 = Some(sha),
-        Err(reason) => return Action::Refused(reason),
     }
-    action
+}
+
+/// ae.base's `format_given` on a file's path below its source folder, as ae.paths'
+/// `copy_files` applies it: `{id}` with an id of `ids` becomes its value, `{{` and `}}`
+/// become `{` and `}`, any other `{...}` stays as it is, and a path whose braces do not
+/// pair stays unchanged as a whole. Bytes, so names that are not UTF-8 pass through.
+fn format_given(relative: &Path, ids: &BTreeMap<String, PathBuf>) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let text = relative.as_os_str().as_bytes();
+    if !text.contains(&b'{') && !text.contains(&b'}') {
+        return relative.to_path_buf();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'{' if text.get(i + 1) == Some(&b'{') => {
+                out.push(b'{');
+                i += 2;
+            }
+            b'}' if text.get(i + 1) == Some(&b'}') => {
+                out.push(b'}');
+                i += 2;
+            }
+            b'}' => return relative.to_path_buf(),
+            b'{' => {
+                let Some(len) = text[i + 1..].iter().position(|&b| b == b'}') else {
+                    return relative.to_path_buf();
+                };
+                let field = &text[i + 1..i + 1 + len];
+                // `{` inside a field is a parse error, and `{}` or `{0}` look for a
+                // positional argument that is never given: format_given then keeps the
+                // whole text.
+                if field.contains(&b'{') || field.iter().all(u8::is_ascii_digit) {
+                    return relative.to_path_buf();
+                }
+                let known = std::str::from_utf8(field).ok().and_then(|id| ids.get(id));
+                match known {
+                    Some(value) => out.extend_from_slice(value.as_os_str().as_bytes()),
+                    None => out.extend_from_slice(&text[i..=i + len + 1]),
+                }
+                i += len + 2;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// Refuse a destination whose existing parents below `root` include a link or a file.
@@ -280,8 +377,11 @@ fn hash_path(path: &Path) -> Result<String, String> {
 }
 
 /// Every file below `dir` (relative paths, sorted), with its size or why it is refused.
-/// Links and special files are listed (and refused), never followed.
+/// Names starting with `.` are skipped, files and directories alike, as the glob of
+/// ae.paths' `copy_files` (`glob.glob(src + '/**', recursive=True)`) skips them. Links
+/// and special files are listed (and refused), never followed. Names need not be UTF-8.
 fn walk(dir: &Path, prefix: &Path, out: &mut Vec<(PathBuf, Result<u64, String>)>) {
+    use std::os::unix::ffi::OsStrExt;
     let entries = match fs_err::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -292,17 +392,17 @@ fn walk(dir: &Path, prefix: &Path, out: &mut Vec<(PathBuf, Result<u64, String>)>
             return;
         }
     };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    let mut entries: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
+        .collect();
     entries.sort_by_key(fs_err::DirEntry::file_name);
     for entry in entries {
-        let name = entry.file_name();
-        let relative = prefix.join(&name);
+        let relative = prefix.join(entry.file_name());
         let Ok(meta) = fs_err::symlink_metadata(entry.path()) else {
             continue;
         };
-        let verdict = if name.to_str().is_none() {
-            Err("file name is not valid UTF-8".to_owned())
-        } else if meta.file_type().is_symlink() {
+        let verdict = if meta.file_type().is_symlink() {
             Err("source is a symbolic link; links are not deployed".to_owned())
         } else if meta.is_dir() {
             walk(&entry.path(), &relative, out);
@@ -312,7 +412,33 @@ fn walk(dir: &Path, prefix: &Path, out: &mut Vec<(PathBuf, Result<u64, String>)>
         } else {
             Ok(meta.size())
         };
-        let relative = PathBuf::from(relative.to_string_lossy().into_owned());
         out.push((relative, verdict));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_given_as_ae_base() {
+        let ids: BTreeMap<String, PathBuf> = [("app_name".to_owned(), PathBuf::from("demo"))]
+            .into_iter()
+            .collect();
+        for (name, expected) in [
+            ("{app_name}.ini", "demo.ini"),
+            ("conf/{app_name}/x", "conf/demo/x"),
+            ("{other}.ini", "{other}.ini"),
+            ("{{app_name}}", "{app_name}"),
+            ("a}b{app_name}", "a}b{app_name}"),
+            ("open{app_name", "open{app_name"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(
+                format_given(Path::new(name), &ids),
+                Path::new(expected),
+                "{name}"
+            );
+        }
     }
 }

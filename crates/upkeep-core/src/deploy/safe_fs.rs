@@ -55,7 +55,8 @@ fn open_child_dir(parent: &OwnedFd, name: &OsStr, shown: &Path) -> Result<OwnedF
         Err(Errno::ENOENT) => {}
         Err(err) => return Err(describe_open_error(parent, name, shown, err)),
     }
-    match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+    // 0o777 less the umask, as Python's `os.makedirs` (ae.paths) and `mkdir -p` create them.
+    match mkdirat(parent, name, Mode::from_bits_truncate(0o777)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(err) => return Err(format!("create directory `{}`: {err}", shown.display())),
     }
@@ -237,6 +238,14 @@ fn no_replace(from_dir: &impl AsFd, from: &OsStr, to_dir: &OwnedFd, to: &OsStr) 
 pub(crate) fn set_mode(fd: &OwnedFd, mode: u32) -> Result<(), String> {
     nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode & 0o7777))
         .map_err(|e| format!("set mode: {e}"))
+}
+
+/// Give an open file the access and modification times of `source`, as `shutil.copy2`
+/// (ae.paths' `copy_file`) does, to the nanosecond.
+pub(crate) fn copy_times(fd: &OwnedFd, source: &FileStat) -> Result<(), String> {
+    let atime = nix::sys::time::TimeSpec::new(source.st_atime, source.st_atime_nsec);
+    let mtime = nix::sys::time::TimeSpec::new(source.st_mtime, source.st_mtime_nsec);
+    nix::sys::stat::futimens(fd, &atime, &mtime).map_err(|e| format!("set times: {e}"))
 }
 
 /// fsync a descriptor.

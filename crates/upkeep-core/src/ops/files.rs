@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Context, Error, io};
+use crate::deploy::ledgered::FilesError;
 use crate::deploy::ledgered::{self, FilesOptions, Owned, Prerun};
 use crate::deploy::{Action, Applied, Plan, PlanOptions, ScriptOptions};
-use crate::lock::RunLock;
-use crate::run::RunError;
+use crate::lock::{LockError, LockHolder, RunLock};
 
 /// What a person asks of a deployment (the flags of `files plan|apply` and `prerun`).
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,10 @@ pub struct DeployRequest {
     pub keep_scripts: bool,
     /// A pre-run command run before the scripts.
     pub command: Option<String>,
+    /// How long `apply` and `prerun` wait for the run lock while an update run holds it
+    /// (the CLI's default is 10 minutes: an application's start-up waits for an update
+    /// that deploys or runs scripts, but a hung run does not hang every start-up).
+    pub wait: std::time::Duration,
 }
 
 /// The deployment options for `request`, resolved once.
@@ -39,6 +43,7 @@ fn options(ctx: &Context, request: DeployRequest) -> Result<FilesOptions, Error>
         force,
         keep_scripts,
         command,
+        wait: _,
     } = request;
     let root = match root {
         Some(root) if !root.is_dir() => {
@@ -80,8 +85,33 @@ fn options(ctx: &Context, request: DeployRequest) -> Result<FilesOptions, Error>
     })
 }
 
-fn lock(ctx: &Context) -> Result<RunLock, Error> {
-    RunLock::acquire(ctx.state_dir(), false).map_err(|e| Error::Run(RunError::from(e)))
+/// Take the run lock, waiting up to `wait` while an update run holds it (`waiting` is
+/// told who holds it, once, before the wait).
+///
+/// A deployment takes the run lock because a run's `files` modules deploy and run
+/// one-time scripts too: without it the two could run one script twice or interleave a
+/// default and its override. An application's start-up hook must not be skipped because
+/// an update happens to run, so `prerun` waits for the run (bounded, so a hung run cannot
+/// hang every start-up) instead of giving up at once.
+fn lock(
+    ctx: &Context,
+    wait: std::time::Duration,
+    waiting: &dyn Fn(&LockHolder),
+) -> Result<RunLock, Error> {
+    let failed = |source: LockError| match source {
+        LockError::Held { .. } => FilesError::Locked {
+            waited: wait,
+            source,
+        },
+        other => FilesError::Lock(other),
+    };
+    match RunLock::acquire(ctx.state_dir(), false) {
+        Err(LockError::Held { holder, .. }) if !wait.is_zero() => {
+            waiting(&holder);
+            RunLock::acquire_within(ctx.state_dir(), wait).map_err(|e| Error::Files(failed(e)))
+        }
+        taken => taken.map_err(|e| Error::Files(failed(e))),
+    }
 }
 
 /// What a deployment would do, file by file, and why.
@@ -112,10 +142,15 @@ pub fn conflicts(ctx: &Context, request: DeployRequest) -> Result<Vec<PathBuf>, 
 /// Carry the deployment out, recording every file upkeep now owns.
 ///
 /// # Errors
-/// A bad root, the lock is held, or the ledger fails.
-pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), Error> {
+/// A bad root, the lock is held for longer than `request.wait`, or the ledger fails.
+pub fn apply(
+    ctx: &Context,
+    request: DeployRequest,
+    waiting: &dyn Fn(&LockHolder),
+) -> Result<(Plan, Applied), Error> {
+    let wait = request.wait;
     let options = options(ctx, request)?;
-    let _lock = lock(ctx)?;
+    let _lock = lock(ctx, wait, waiting)?;
     let mut ledger = ctx.ledger()?;
     Ok(ledgered::apply(&mut ledger, &options)?)
 }
@@ -124,10 +159,15 @@ pub fn apply(ctx: &Context, request: DeployRequest) -> Result<(Plan, Applied), E
 /// operations (ae.updater's `check_all`).
 ///
 /// # Errors
-/// A bad root, the lock is held, or the ledger fails.
-pub fn prerun(ctx: &Context, request: DeployRequest) -> Result<Prerun, Error> {
+/// A bad root, the lock is held for longer than `request.wait`, or the ledger fails.
+pub fn prerun(
+    ctx: &Context,
+    request: DeployRequest,
+    waiting: &dyn Fn(&LockHolder),
+) -> Result<Prerun, Error> {
+    let wait = request.wait;
     let options = options(ctx, request)?;
-    let _lock = lock(ctx)?;
+    let _lock = lock(ctx, wait, waiting)?;
     let mut ledger = ctx.ledger()?;
     Ok(ledgered::prerun(&mut ledger, &options)?)
 }

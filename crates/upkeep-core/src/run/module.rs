@@ -195,8 +195,14 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
         .iter()
         .filter(|s| s.action == crate::deploy::Action::Conflict)
         .count();
+    let refused = done
+        .applied
+        .skipped
+        .iter()
+        .filter(|s| matches!(s.action, crate::deploy::Action::Refused(_)))
+        .count();
     let failed_scripts = done.scripts.iter().filter(|s| !s.succeeded()).count();
-    if done.applied.failed.is_empty() && conflicts == 0 && failed_scripts == 0 {
+    if done.applied.failed.is_empty() && conflicts == 0 && refused == 0 && failed_scripts == 0 {
         if check_only && done.applied.processed.is_empty() && done.scripts.is_empty() {
             return Outcome::Skipped {
                 reason: "nothing to deploy".into(),
@@ -206,7 +212,7 @@ async fn deploy(job: &Job, options: FilesOptions, check_only: bool) -> Outcome {
     }
     Outcome::Failed {
         failure: Failure::Error(format!(
-            "{} failed, {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {} failed",
+            "{} failed, {refused} refused (see its log), {conflicts} in conflict (changed since upkeep wrote them; `upkeep files apply --force`), {} failed",
             message::count(done.applied.failed.len(), "file", "files"),
             message::count(failed_scripts, "script", "scripts"),
         )),

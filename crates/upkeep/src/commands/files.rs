@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 
 use upkeep_core::deploy::{Action, Applied, ScriptRun};
 use upkeep_core::exit_codes;
+use upkeep_core::lock::LockHolder;
 use upkeep_core::ops::files::{self as ops, DeployRequest};
 
 use super::{Ask, Context, print_json, print_text};
@@ -30,6 +31,7 @@ fn request(args: DeployArgs) -> DeployRequest {
         force,
         keep_scripts,
         command,
+        wait_timeout,
     } = args;
     DeployRequest {
         root,
@@ -39,6 +41,20 @@ fn request(args: DeployArgs) -> DeployRequest {
         force,
         keep_scripts,
         command,
+        wait: wait_timeout,
+    }
+}
+
+/// Say who holds the run lock before waiting for it, so a start-up that pauses says why.
+fn waiting(wait: std::time::Duration) -> impl Fn(&LockHolder) {
+    move |holder| {
+        let pid = holder
+            .pid
+            .map_or_else(|| "another upkeep".to_owned(), |p| format!("pid {p}"));
+        crate::printer::get().status(&format!(
+            "waiting up to {} for {pid}, which holds the run lock",
+            upkeep_core::duration::format_duration(wait)
+        ));
     }
 }
 
@@ -57,7 +73,8 @@ fn apply(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
     if !request.force && !ctx.json && std::io::stdin().is_terminal() {
         request.force = ask_about_conflicts(ctx, &request)?;
     }
-    let (plan, applied) = ops::apply(&ctx.ops, request)?;
+    let wait = request.wait;
+    let (plan, applied) = ops::apply(&ctx.ops, request, &waiting(wait))?;
     if ctx.json {
         print_json(&serde_json::json!({ "plan": plan, "applied": applied }))?;
     } else {
@@ -85,7 +102,9 @@ fn ask_about_conflicts(ctx: &Context, request: &DeployRequest) -> Result<bool, C
 }
 
 pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
-    let done = ops::prerun(&ctx.ops, request(args))?;
+    let request = request(args);
+    let wait = request.wait;
+    let done = ops::prerun(&ctx.ops, request, &waiting(wait))?;
     if ctx.json {
         print_json(&done)?;
     } else {
@@ -106,10 +125,14 @@ pub(crate) fn prerun(ctx: &Context, args: DeployArgs) -> Result<i32, CliError> {
     })
 }
 
-/// 0 when every file and script went through; 3 when one failed or a conflict was left.
+/// 0 when every file and script went through; 3 when a file failed, was refused or was
+/// left in conflict, or a script failed.
 fn deploy_code(applied: &Applied, scripts: &[ScriptRun]) -> i32 {
-    let conflicts = applied.skipped.iter().any(|s| s.action == Action::Conflict);
-    if applied.failed.is_empty() && !conflicts && scripts.iter().all(ScriptRun::succeeded) {
+    let held = applied
+        .skipped
+        .iter()
+        .any(|s| matches!(s.action, Action::Conflict | Action::Refused(_)));
+    if applied.failed.is_empty() && !held && scripts.iter().all(ScriptRun::succeeded) {
         exit_codes::OK
     } else {
         exit_codes::MODULES_FAILED

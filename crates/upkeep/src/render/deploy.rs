@@ -75,24 +75,32 @@ pub(crate) fn deploy_applied(plan: &Plan, applied: &Applied) -> String {
             f.reason
         );
     }
-    for s in applied
-        .skipped
-        .iter()
-        .filter(|s| s.action == Action::Conflict)
-    {
-        let _ = writeln!(
-            text,
-            "CONFLICT {}: {} (pass --force to overwrite it)",
-            s.destination.as_deref().unwrap_or(&s.source).display(),
-            s.action
-        );
+    let mut conflicts = 0;
+    let mut refused = 0;
+    for s in &applied.skipped {
+        match &s.action {
+            Action::Conflict => {
+                conflicts += 1;
+                let _ = writeln!(
+                    text,
+                    "CONFLICT {}: {} (pass --force to overwrite it)",
+                    s.destination.as_deref().unwrap_or(&s.source).display(),
+                    s.action
+                );
+            }
+            Action::Refused(reason) => {
+                refused += 1;
+                let _ = writeln!(text, "REFUSED {}: {reason}", shown(&s.source, &plan.root));
+            }
+            _ => {}
+        }
     }
     let _ = writeln!(
         text,
-        "{} processed, {} failed, {} left alone",
+        "{} processed, {} failed, {refused} refused, {conflicts} in conflict, {} left alone",
         applied.processed.len(),
         applied.failed.len(),
-        applied.skipped.len()
+        applied.skipped.len() - refused - conflicts
     );
     text
 }
