@@ -320,6 +320,10 @@ fn ops(err: &Error) -> Class {
             Class::did_you_mean(Kind::InvalidInput, suggestion.as_ref())
         }
         Error::NotADirectory { .. } => Class::new(Kind::InvalidInput),
+        Error::LastRunManifestGone { .. } => Class::hint(
+            Kind::Manifest,
+            "pass `--manifest PATH`, or run from the manifest's directory",
+        ),
         Error::NoHome => Class::hint(
             Kind::InvalidInput,
             "set HOME, or pass `--dir` for where the units go",

@@ -11,6 +11,7 @@ mod checksums;
 mod concurrency;
 mod crash_sweep;
 mod errors;
+mod first_hour;
 mod manifest_corpus;
 mod notify;
 mod output;
