@@ -131,11 +131,21 @@ pub(crate) enum Command {
     /// Notifications: test channels, list them, show and deliver events not yet delivered
     #[command(subcommand, after_long_help = NOTIFY_HELP)]
     Notify(NotifyCommand),
-    /// Print a shell completion script
+    /// Print a shell completion script (bash, zsh and fish complete module names from the
+    /// manifest too)
     Completions {
         /// The shell
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), or write one page per command into a directory
+    Man {
+        /// Write `upkeep.1` and `upkeep-COMMAND.1` for every subcommand here instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The manifest's module names, one a line, for the completion scripts
+    #[command(name = "__complete-modules", hide = true)]
+    CompleteModules,
 }
 
 #[derive(Debug, Args)]
@@ -590,7 +600,7 @@ pub(crate) struct DeployArgs {
     pub(crate) command: Option<String>,
     /// While an update run holds the lock, wait this long for it, e.g. `30s`; `0s` gives
     /// up at once (exit 5) (apply and prerun)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_in("m"))]
     pub(crate) wait_timeout: std::time::Duration,
 }
 

@@ -327,6 +327,10 @@ fn ops(err: &Error) -> Class {
             )),
         },
         Error::NotADirectory { .. } => Class::new(Kind::InvalidInput),
+        Error::LastRunManifestGone { .. } => Class::hint(
+            Kind::Manifest,
+            "pass `--manifest PATH`, or run from the manifest's directory",
+        ),
         Error::NoHome => Class::hint(
             Kind::InvalidInput,
             "set HOME, or pass `--dir` for where the units go",

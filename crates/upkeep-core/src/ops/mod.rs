@@ -80,10 +80,46 @@ impl Clock {
     }
 }
 
+/// Where the manifest a context uses came from. They are tried in this order: what the
+/// person gave wins over what the current directory holds, which wins over what the
+/// ledger remembers, so a remembered manifest never hides one the person can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestOrigin {
+    /// `--manifest` or `UPKEEP_MANIFEST`.
+    Given,
+    /// `./upkeep.toml`, else `./manifest.json`.
+    CurrentDirectory,
+    /// The manifest of the newest run in this state directory's ledger.
+    LastRun,
+}
+
+impl ManifestOrigin {
+    /// How the origin reads after the path, e.g. "from the last run".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Given => "given",
+            Self::CurrentDirectory => "found in the current directory",
+            Self::LastRun => "from the last run",
+        }
+    }
+}
+
+/// The manifest a context uses: where it is (absolute) and why that one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManifestChoice {
+    /// The manifest file, absolute.
+    pub path: PathBuf,
+    /// Why this file.
+    pub from: ManifestOrigin,
+}
+
 /// Everything a use case needs to know about where it runs, resolved once.
 #[derive(Debug, Clone)]
 pub struct Context {
-    manifest_arg: Option<PathBuf>,
+    /// The manifest as located (the path as given, so that diagnostics name it as the
+    /// person wrote it) and as chosen (absolute, with its origin); `None` when there is none.
+    manifest: Option<(PathBuf, ManifestChoice)>,
     state_dir: PathBuf,
     config: PathBuf,
     settings: Settings,
@@ -93,12 +129,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolve what was given: the state directory and settings file (absolute), and the
-    /// settings read from that file. The manifest is read by each use case, since a
-    /// long-running caller must see it change.
+    /// Resolve what was given: the state directory and settings file (absolute), the
+    /// settings read from that file, and which manifest to use (see [`ManifestOrigin`] for
+    /// the order). The manifest itself is read by each use case, since a long-running
+    /// caller must see it change.
     ///
     /// # Errors
-    /// The settings file cannot be read or holds an invalid setting.
+    /// The settings file cannot be read or holds an invalid setting; the ledger, asked
+    /// for the last run's manifest, cannot be read.
     pub fn resolve(given: Given) -> Result<Self, Error> {
         let Given {
             manifest,
@@ -108,9 +146,10 @@ impl Context {
         let config = config.unwrap_or_else(crate::settings::default_path);
         let config = std::path::absolute(&config).unwrap_or(config);
         let settings = Settings::load(&config)?;
+        let state_dir = crate::paths::state_dir(state_dir);
         Ok(Self {
-            manifest_arg: manifest,
-            state_dir: crate::paths::state_dir(state_dir),
+            manifest: choose_manifest(manifest.as_deref(), &state_dir)?,
+            state_dir,
             config,
             resolved: Resolved::from_settings(&settings),
             settings,
@@ -173,12 +212,27 @@ impl Context {
         self.clock
     }
 
-    /// The manifest's path: the one given, else `./upkeep.toml`, else `./manifest.json`.
+    /// The manifest's path: the one given, else `./upkeep.toml`, else `./manifest.json`,
+    /// else the last run's (as [`ManifestOrigin`] orders them).
     ///
     /// # Errors
-    /// [`ManifestError::NotFound`] when none was given and neither exists.
+    /// [`ManifestError::NotFound`] when none was given, neither file exists and the ledger
+    /// remembers no run.
     pub fn manifest_path(&self) -> Result<PathBuf, Error> {
-        Ok(manifest::locate(self.manifest_arg.as_deref())?)
+        Ok(self.manifest_choice()?.0.clone())
+    }
+
+    /// Which manifest this context uses and why: what `status`, `history` and `plan` tell
+    /// the person when they did not name it.
+    ///
+    /// # Errors
+    /// As [`Context::manifest_path`].
+    pub fn manifest_chosen(&self) -> Result<&ManifestChoice, Error> {
+        Ok(&self.manifest_choice()?.1)
+    }
+
+    fn manifest_choice(&self) -> Result<&(PathBuf, ManifestChoice), Error> {
+        Ok(self.manifest.as_ref().ok_or(ManifestError::NotFound)?)
     }
 
     /// Read and validate the manifest.
@@ -186,7 +240,13 @@ impl Context {
     /// # Errors
     /// [`ManifestError`]: missing, unreadable or invalid (with every diagnostic).
     pub fn manifest(&self) -> Result<Manifest, Error> {
-        Ok(manifest::load(&self.manifest_path()?)?)
+        let (path, chosen) = self.manifest_choice()?;
+        match manifest::load(path) {
+            Err(ManifestError::Missing { path }) if chosen.from == ManifestOrigin::LastRun => {
+                Err(Error::LastRunManifestGone { path })
+            }
+            loaded => Ok(loaded?),
+        }
     }
 
     /// The arguments that make another upkeep (a systemd unit, a re-executed daemon) use
@@ -197,11 +257,7 @@ impl Context {
     /// # Errors
     /// The manifest cannot be found.
     pub fn passed_on(&self) -> Result<Vec<OsString>, Error> {
-        let manifest = self.manifest_path()?;
-        let manifest = std::path::absolute(&manifest).map_err(|source| Error::Io {
-            action: format!("resolve the manifest path {}", manifest.display()),
-            source,
-        })?;
+        let manifest = self.manifest_chosen()?.path.clone();
         Ok(vec![
             "--manifest".into(),
             manifest.into_os_string(),
@@ -237,6 +293,42 @@ impl Context {
             courier: courier.or_else(|| self.courier.clone()),
         }
     }
+}
+
+/// Which manifest to use: the one given, else one in the current directory, else the one
+/// the ledger of `state_dir` last ran (which it recorded absolute), else none. Reading the
+/// ledger never creates it.
+fn choose_manifest(
+    given: Option<&Path>,
+    state_dir: &Path,
+) -> Result<Option<(PathBuf, ManifestChoice)>, Error> {
+    let from = if given.is_some() {
+        ManifestOrigin::Given
+    } else {
+        ManifestOrigin::CurrentDirectory
+    };
+    let located = match manifest::locate(given) {
+        Ok(path) => Some((path, from)),
+        Err(ManifestError::NotFound) => crate::state::Ledger::open_existing(state_dir)?
+            .map(|ledger| ledger.last_run_manifest())
+            .transpose()?
+            .flatten()
+            .map(|path| (path, ManifestOrigin::LastRun)),
+        Err(other) => return Err(other.into()),
+    };
+    located
+        .map(|(path, from)| {
+            let absolute = std::path::absolute(&path)
+                .map_err(io(format!("resolve the manifest path {}", path.display())))?;
+            Ok((
+                path,
+                ManifestChoice {
+                    path: absolute,
+                    from,
+                },
+            ))
+        })
+        .transpose()
 }
 
 /// A question that needs a person's yes before a use case goes on (restore over live
@@ -357,6 +449,13 @@ pub enum Error {
         /// The flag, e.g. `--root`.
         flag: &'static str,
         /// What was given.
+        path: PathBuf,
+    },
+    /// No manifest was given or found in the current directory, and the one the last run
+    /// used is gone.
+    #[error("read {} (the last run's manifest): it no longer exists", path.display())]
+    LastRunManifestGone {
+        /// The manifest the ledger remembers.
         path: PathBuf,
     },
     /// Neither `XDG_CONFIG_HOME` nor `HOME` is set, so the user's units have no place.

@@ -342,8 +342,8 @@ fn not_started(
     }
     let reason = reason_of(&error);
     let manifest = ctx
-        .manifest_path()
-        .unwrap_or_else(|_| std::path::PathBuf::from("-"));
+        .manifest_chosen()
+        .map_or_else(|_| std::path::PathBuf::from("-"), |m| m.path.clone());
     let mut ledger = ctx.ledger()?;
     let run_id = store::not_started(&mut ledger, row, &manifest, &reason, &notifier.routing)?;
     notifier.wake();

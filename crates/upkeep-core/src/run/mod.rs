@@ -281,12 +281,14 @@ fn begin(
     options: &RunOptions,
     plan: &plan::Plan,
 ) -> Result<notify_events::RunRef, RunError> {
-    let run =
-        ledger.begin_run_notifying(&options.trigger, &manifest.path, options.jobs, |run| {
-            let (to_run, total) = (plan.to_run(), plan.steps.len());
-            let started = notify_events::run_started(run, &options.trigger, to_run, total);
-            options.notify.routing.rows(&[started])
-        })?;
+    // Absolute, so that `status`, `history` and `plan` run from anywhere find it again
+    // (`ops::Context` falls back to the last run's manifest).
+    let path = std::path::absolute(&manifest.path).unwrap_or_else(|_| manifest.path.clone());
+    let run = ledger.begin_run_notifying(&options.trigger, &path, options.jobs, |run| {
+        let (to_run, total) = (plan.to_run(), plan.steps.len());
+        let started = notify_events::run_started(run, &options.trigger, to_run, total);
+        options.notify.routing.rows(&[started])
+    })?;
     options.notify.wake();
     Ok(run)
 }

@@ -311,6 +311,26 @@ pub struct RunWindow {
 }
 
 impl Ledger {
+    /// The manifest of the newest run that recorded an absolute path: what `status`,
+    /// `history` and `plan` use when no manifest is given or found in the current
+    /// directory. Runs before upkeep recorded absolute paths stored the path as given,
+    /// relative to a directory nobody remembers, so they are passed over.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn last_run_manifest(&self) -> Result<Option<std::path::PathBuf>, StateError> {
+        let path: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT manifest FROM runs WHERE manifest LIKE '/%' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlite("read the last run's manifest", &self.path))?;
+        Ok(path.map(std::path::PathBuf::from))
+    }
+
     /// Run counts and success over the last day, week and month, and the first and last run.
     ///
     /// # Errors

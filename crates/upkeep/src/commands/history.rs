@@ -3,7 +3,7 @@
 use upkeep_core::exit_codes;
 use upkeep_core::ops::query::HistoryRequest;
 
-use super::{Context, print_json, print_text};
+use super::{Context, WithManifest, print_json, print_text};
 use crate::cli::HistoryArgs;
 use crate::error::CliError;
 use crate::render;
@@ -22,8 +22,12 @@ pub(crate) fn history(ctx: &Context, args: HistoryArgs) -> Result<i32, CliError>
         limit,
     };
     let history = upkeep_core::ops::query::history(&ctx.ops, request)?;
+    let manifest = ctx.manifest_used();
     if ctx.json {
-        print_json(&history)?;
+        print_json(&WithManifest {
+            manifest,
+            value: &history,
+        })?;
     } else {
         print_text(&render::history(&history, crate::printer::get().layout()))?;
     }

@@ -3,6 +3,7 @@
 mod backup;
 mod check;
 mod checksum;
+mod completions;
 mod daemon;
 mod doctor;
 mod files;
@@ -14,8 +15,6 @@ mod run;
 mod schedule;
 mod settings;
 mod status;
-
-use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::CliError;
@@ -58,16 +57,41 @@ impl Context {
     }
 }
 
+/// A command's JSON value with the manifest it read beside its own fields: `status`,
+/// `history` and `plan` say which manifest they used, since without `--manifest` it may be
+/// the one in the current directory or the last run's.
+#[derive(serde::Serialize)]
+pub(crate) struct WithManifest<'a, T: serde::Serialize> {
+    pub(crate) manifest: Option<&'a upkeep_core::ops::ManifestChoice>,
+    #[serde(flatten)]
+    pub(crate) value: &'a T,
+}
+
+impl Context {
+    /// The manifest this command uses, if one was found; in text mode, a status line
+    /// names it when the person did not (`manifest: /abs/manifest.json (from the last
+    /// run)`), so a remembered manifest is never used silently.
+    pub(crate) fn manifest_used(&self) -> Option<&upkeep_core::ops::ManifestChoice> {
+        let chosen = self.ops.manifest_chosen().ok()?;
+        if !self.json && chosen.from != upkeep_core::ops::ManifestOrigin::Given {
+            crate::printer::get().status(&format!(
+                "manifest: {} ({})",
+                chosen.path.display(),
+                chosen.from.describe()
+            ));
+        }
+        Some(chosen)
+    }
+}
+
 /// Run the chosen subcommand and return the exit code.
 pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let Cli { global, command } = cli;
-    if let Command::Completions { shell } = command {
-        // Into memory first: clap_complete panics on a failed write, and a closed pipe
-        // must stay a quiet exit.
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "upkeep", &mut script);
-        print_text(&String::from_utf8_lossy(&script))?;
-        return Ok(upkeep_core::exit_codes::OK);
+    // These need no manifest, state or settings: a packager runs them at build time.
+    match command {
+        Command::Completions { shell } => return completions::completions(shell),
+        Command::Man { dir } => return completions::man(dir.as_deref()),
+        _ => {}
     }
     let ctx = Context::new(global)?;
     match command {
@@ -92,7 +116,10 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Notify(command) => notify::notify(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
-        Command::Completions { .. } => unreachable!("answered before the context is resolved"),
+        Command::CompleteModules => completions::complete_modules(&ctx),
+        Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("answered before the context is resolved")
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use upkeep_core::exit_codes;
 use upkeep_core::ops::query::PlanRequest;
 use upkeep_core::run::Reporter;
 
-use super::{Context, print_json, print_text};
+use super::{Context, WithManifest, print_json, print_text};
 use crate::cli::{PlanArgs, UpdateArgs};
 use crate::error::CliError;
 use crate::render;
@@ -31,8 +31,12 @@ pub(crate) fn plan(ctx: &Context, args: PlanArgs) -> Result<i32, CliError> {
     };
     let reporter: Arc<dyn Reporter> = Arc::new(render::progress::ProgressReporter::new(ctx.json));
     let report = upkeep_core::ops::query::plan(&ctx.ops, request, &reporter)?;
+    let manifest = ctx.manifest_used();
     if ctx.json {
-        print_json(&report)?;
+        print_json(&WithManifest {
+            manifest,
+            value: &report,
+        })?;
     } else {
         render::warnings(&report.warnings);
         print_text(&render::plan_table(&report.plan))?;

@@ -15,6 +15,7 @@ mod concurrency;
 mod crash_sweep;
 mod doctor;
 mod errors;
+mod first_hour;
 mod manifest_corpus;
 mod notify;
 mod output;
