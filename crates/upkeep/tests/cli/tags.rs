@@ -82,7 +82,7 @@ fn after_a_rollback_the_next_tag_names_the_restored_code_not_head() {
     let recorded: String = host
         .ledger()
         .query_row(
-            "SELECT commit_id FROM git_tags WHERE tag = ?1",
+            "SELECT commit_id FROM git_tags WHERE tag = ?1 ORDER BY rowid DESC LIMIT 1",
             [&tag],
             |r| r.get(0),
         )
