@@ -26,13 +26,10 @@ pub struct DoctorReport {
     /// Every module with a folder that a first run would start, in run order, with the
     /// integrity gate's verdict.
     pub modules: Vec<ModuleCheck>,
-    /// Modules that invoke their own children (as the seeds tell them to), so a run must
-    /// not start those children a second time.
-    ///
-    /// PLACE HOLDER, wired after merging the plan's child rule: the engineer adding "who
-    /// runs each child" to `plan` fills this from that rule (one entry per module whose
-    /// children it runs itself, with the fix when the manifest does not say so). Until
-    /// then it is always empty and counts no problem.
+    /// Modules that invoke their own children (as the seeds tell them to), so a run does
+    /// not start those children a second time: the rule `plan` shows, with what decided it.
+    /// Not a problem; when the rule was read from the code rather than written in the
+    /// manifest, `fix` says how to write it down.
     pub children: Vec<SelfRunChildren>,
     /// How many problems stand in the way; 0 means a run can start everything.
     pub problems: usize,
@@ -100,7 +97,9 @@ pub struct SelfRunChildren {
     pub module: String,
     /// The children it runs itself.
     pub children: Vec<String>,
-    /// What to change, when upkeep would run them too.
+    /// What decided it, e.g. "updates/web/index.py:4 mentions `children`".
+    pub reason: String,
+    /// How to state the rule in the manifest, when it was read from the code.
     pub fix: Option<String>,
 }
 
@@ -180,10 +179,44 @@ pub fn doctor(ctx: &Context) -> Result<DoctorReport, Error> {
         },
         python,
         modules,
-        children: Vec::new(),
+        children: self_run_children(&manifest),
         problems,
         command,
     })
+}
+
+/// The modules whose own code runs their children, from the rule `plan` uses.
+fn self_run_children(manifest: &crate::manifest::Manifest) -> Vec<SelfRunChildren> {
+    use crate::manifest::{ChildrenRunner, ManifestFormat, RuleOrigin};
+    manifest
+        .modules
+        .iter()
+        .filter_map(|spec| {
+            let rule = spec.children_runner()?;
+            if rule.value != ChildrenRunner::Parent {
+                return None;
+            }
+            let written = matches!(rule.origin, RuleOrigin::Module | RuleOrigin::ManifestDefault);
+            let fix = (!written).then(|| match manifest.format {
+                ManifestFormat::SeedJson => format!(
+                    "to state it, add \"runsChildren\": true to `{}` in {} (false lets upkeep run them)",
+                    spec.name,
+                    manifest.path.display()
+                ),
+                ManifestFormat::NativeToml => format!(
+                    "to state it, add runs_children = true to `{}` in {} (false lets upkeep run them)",
+                    spec.name,
+                    manifest.path.display()
+                ),
+            });
+            Some(SelfRunChildren {
+                module: spec.name.clone(),
+                children: spec.children.clone(),
+                reason: rule.origin.describe(),
+                fix,
+            })
+        })
+        .collect()
 }
 
 /// `upkeep`, with `--manifest PATH` unless `manifest` is the one upkeep finds by itself in

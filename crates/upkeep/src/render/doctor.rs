@@ -31,13 +31,12 @@ pub(crate) fn doctor(report: &DoctorReport) -> String {
         python_lines(&mut out, python);
     }
     modules(&mut out, report);
-    // `report.children` is filled once the plan's child rule is merged; it is rendered
-    // here then.
     for c in &report.children {
         let _ = writeln!(
             out,
-            "children  `{}` runs its own children: {}",
+            "children  `{}` runs its own children ({}), so upkeep does not start them: {}",
             c.module,
+            c.reason,
             c.children.join(", ")
         );
         if let Some(fix) = &c.fix {

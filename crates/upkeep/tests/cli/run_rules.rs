@@ -218,6 +218,20 @@ fn a_module_that_runs_its_own_child_sees_it_run_once() {
         text.contains("run by parent `adblock` (adblock/index.py:1 mentions `lists`)"),
         "{text}"
     );
+    // `doctor` names the module that runs its own children, why, and how to state it.
+    let (code, doctor, _) = output(&host.upkeep().arg("doctor").assert());
+    assert_eq!(code, 0, "{doctor}");
+    assert!(
+        doctor.contains(
+            "`adblock` runs its own children (adblock/index.py:1 mentions `lists`), so upkeep does not start them: lists"
+        ),
+        "{doctor}"
+    );
+    assert!(doctor.contains("\"runsChildren\": true"), "{doctor}");
+    let (_, json, _) = output(&host.upkeep().args(["--json", "doctor"]).assert());
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["children"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["children"][0]["module"], "adblock");
 
     for run in 1..=2 {
         host.upkeep().args(["run", "-j1"]).assert().success();
