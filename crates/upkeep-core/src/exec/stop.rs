@@ -15,12 +15,17 @@ use super::supervise::Process;
 
 /// SIGTERM the group and every other process carrying the module's token, wait for them
 /// to end for up to `grace`, then SIGKILL what is left and reap the orphans upkeep adopted.
+/// The wait ends as soon as nothing of the module is alive (zombies do not count: an
+/// orphan that upkeep adopted and that has exited stays in the group until reaped), or
+/// when `hurry` sees the run told to stop again (a second Ctrl-C): then SIGKILL at once.
 pub(super) async fn terminate(
     child: &mut Process,
     pgid: Option<Pid>,
     grace: Duration,
     token: &Token,
+    hurry: &mut tokio::sync::watch::Receiver<bool>,
 ) {
+    hurry.mark_unchanged();
     let leader = child.id().and_then(|id| i32::try_from(id).ok());
     let mut strays = Strays::new(token, leader);
     // Seen now, while they are alive: a zombie's environment can no longer be read.
@@ -38,9 +43,11 @@ pub(super) async fn terminate(
         if !leader_gone {
             leader_gone = matches!(child.try_wait(), Ok(Some(_)));
         }
-        // Signal 0 checks whether any process is still in the group.
-        let group_gone = pgid.is_none_or(|pgid| killpg(pgid, None).is_err());
+        let group_gone = pgid.is_none_or(|pgid| !group_alive(pgid));
         if leader_gone && group_gone && !strays.any_alive() {
+            break;
+        }
+        if hurry.has_changed().unwrap_or(false) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -168,6 +175,22 @@ pub(super) fn adopt_orphans() {
             );
         }
     });
+}
+
+/// Whether a process of group `pgid` is alive: signal 0 finds whether any is in the group
+/// at all, then `/proc` whether one of them is more than a zombie waiting to be reaped.
+fn group_alive(pgid: Pid) -> bool {
+    if killpg(pgid, None).is_err() {
+        return false;
+    }
+    let Ok(entries) = fs_err::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter_map(proc_stat)
+        .any(|stat| stat.pgrp == pgid.as_raw() && !matches!(stat.state, b'Z' | b'X' | b'x'))
 }
 
 /// What `/proc/PID/stat` says about a process.

@@ -222,8 +222,8 @@ pub(super) async fn supervise(
                 Ok(status) => status.code().map_or_else(|| Exit::Signal(status.signal().unwrap_or(0)), Exit::Code),
                 Err(err) => Exit::SpawnFailed(format!("wait for the process: {err}")),
             },
-            () = &mut timeout => { terminate(&mut child, pgid, invocation.grace, &token).await; break Exit::TimedOut }
-            () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token).await; break Exit::Cancelled }
+            () = &mut timeout => { terminate(&mut child, pgid, invocation.grace, &token, &mut cancel).await; break Exit::TimedOut }
+            () = cancelled(&mut cancel) => { terminate(&mut child, pgid, invocation.grace, &token, &mut cancel).await; break Exit::Cancelled }
             _ = checks.tick(), if capper.is_some() => {
                 if let Some(Err(err)) = capper.as_mut().map(|c| c.check(&log)) {
                     tracing::warn!(log = %invocation.log_path.display(), "could not cap the log: {err}");

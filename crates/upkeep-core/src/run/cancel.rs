@@ -7,7 +7,8 @@ use tokio::sync::watch;
 
 /// A switch that stops a run once thrown. Clones share it: the caller keeps one and hands
 /// one to the run ([`super::RunOptions::cancel`]). Throwing it before the run starts makes
-/// the run cancel at once; throwing it again does nothing.
+/// the run cancel at once; throwing it again while modules are being stopped cuts their
+/// grace period short (SIGKILL at once), as a second Ctrl-C does.
 #[derive(Debug, Clone)]
 pub struct Cancel {
     sender: Arc<watch::Sender<bool>>,
@@ -22,7 +23,7 @@ impl Default for Cancel {
 }
 
 impl Cancel {
-    /// Stop the run.
+    /// Stop the run; again, stop its modules without waiting out their grace.
     pub fn cancel(&self) {
         self.sender.send_replace(true);
     }

@@ -218,11 +218,15 @@ pub(super) async fn execute(
             top_up_for_waiting(ctx, &state);
         }
         tokio::select! {
-            Some(joined) = tasks.join_next() => {
-                finish(ctx, &mut state, joined.expect("module tasks do not panic"), writer);
-            }
+            biased;
             Ok(()) = cancel_seen.changed(), if !cancelled => {
                 cancelled = *cancel_seen.borrow();
+            }
+            Some(joined) = tasks.join_next() => {
+                // A module stopped by a cancel can end before this loop has seen the
+                // cancel; its dependents are then cancelled, not blocked by its outcome.
+                cancelled |= cancel.is_cancelled();
+                finish(ctx, &mut state, joined.expect("module tasks do not panic"), writer);
             }
         }
     }
@@ -457,7 +461,8 @@ fn top_up_for_waiting(ctx: &Context, state: &State<'_>) {
 }
 
 /// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped
-/// (SIGTERM to their group, then SIGKILL after the grace period).
+/// (SIGTERM to their group, then SIGKILL after the grace period). Another one while they
+/// stop cuts the grace short: SIGKILL at once.
 fn spawn_signal_listener(cancel: Arc<watch::Sender<bool>>) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
@@ -467,10 +472,12 @@ fn spawn_signal_listener(cancel: Arc<watch::Sender<bool>>) {
         ) else {
             return;
         };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            cancel.send_replace(true);
         }
-        cancel.send_replace(true);
     });
 }

@@ -9,6 +9,7 @@ mod files;
 mod groups;
 mod logs;
 
+mod cancel;
 mod checks;
 mod checksums;
 mod concurrency;
