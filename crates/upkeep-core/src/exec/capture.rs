@@ -6,6 +6,10 @@
 //! (`sh -c 'sleep 300 & wait'`) leaves nothing behind, and nothing holding its pipes open
 //! can keep the caller waiting. A group still holding the pipes shortly after its leader
 //! exited (a background child) is killed the same way.
+//!
+//! A helper also carries an invocation token (`UPKEEP_INVOCATION`), as a module does, and
+//! once it ended every process still carrying that token is killed: a daemon it started
+//! with `setsid` (out of its group's reach) does not outlive it.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
@@ -15,6 +19,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
+
+use super::stop::{TOKEN_VAR, Token, end_token_holders};
 use nix::unistd::Pid;
 
 /// Time between SIGTERM and SIGKILL when a helper is stopped.
@@ -74,11 +80,14 @@ pub fn capture_with(
         reason = "exec is the one module that spawns processes"
     )]
     let mut command = std::process::Command::new(program);
+    super::stop::adopt_orphans();
+    let token = Token::next();
     let mut child = command
         .args(rest)
         .current_dir(cwd)
         .env("GIT_TERMINAL_PROMPT", "0")
         .envs(env.iter().map(|(key, value)| (key, value)))
+        .env(TOKEN_VAR, token.env_value())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -95,7 +104,9 @@ pub fn capture_with(
     std::thread::spawn(move || {
         let _ = sender.send(Message::Exited(child.wait()));
     });
-    collect(&messages, group, Instant::now() + timeout)
+    let captured = collect(&messages, group, Instant::now() + timeout);
+    end_token_holders(&token, Some(group.as_raw()));
+    captured
 }
 
 /// Send what `pipe` yields, chunk by chunk, until it closes.

@@ -291,20 +291,8 @@ impl<'t> Strays<'t> {
     /// Bounded: a process stuck in the kernel is given up on after a second.
     async fn kill_all(&mut self) {
         for _ in 0..100 {
-            self.scan();
-            let running: Vec<i32> = self
-                .known
-                .iter()
-                .filter(|&(&pid, seen)| {
-                    proc_stat(pid).is_some_and(|now| now.start == seen.start && now.state != b'Z')
-                })
-                .map(|(&pid, _)| pid)
-                .collect();
-            if running.is_empty() {
+            if !self.kill_pass() {
                 return;
-            }
-            for pid in running {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -314,27 +302,69 @@ impl<'t> Strays<'t> {
     /// another of the module's dying processes comes to upkeep when that parent is gone;
     /// one whose parent is someone else's (init, another subreaper) is theirs to reap.
     async fn reap(&mut self) {
-        let me = i32::try_from(std::process::id()).unwrap_or(0);
         for _ in 0..100 {
-            let parents: Vec<i32> = self.known.keys().copied().collect();
-            let mut keep = HashMap::new();
-            for (&pid, seen) in &self.known {
-                let Some(now) = proc_stat(pid).filter(|now| now.start == seen.start) else {
-                    continue;
-                };
-                if now.state != b'Z' {
-                    keep.insert(pid, *seen);
-                } else if now.ppid == me {
-                    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-                } else if parents.contains(&now.ppid) {
-                    keep.insert(pid, *seen);
-                }
-            }
-            self.known = keep;
-            if self.known.is_empty() {
+            if !self.reap_pass() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// [`Strays::kill_all`] then [`Strays::reap`], for synchronous callers.
+    fn kill_all_and_reap_blocking(&mut self) {
+        for pass in [Self::kill_pass, Self::reap_pass] {
+            for _ in 0..100 {
+                if !pass(self) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// One round of [`Strays::kill_all`]: whether any was still running.
+    fn kill_pass(&mut self) -> bool {
+        self.scan();
+        let running: Vec<i32> = self
+            .known
+            .iter()
+            .filter(|&(&pid, seen)| {
+                proc_stat(pid).is_some_and(|now| now.start == seen.start && now.state != b'Z')
+            })
+            .map(|(&pid, _)| pid)
+            .collect();
+        for &pid in &running {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        !running.is_empty()
+    }
+
+    /// One round of [`Strays::reap`]: whether any is left to wait for.
+    fn reap_pass(&mut self) -> bool {
+        let me = i32::try_from(std::process::id()).unwrap_or(0);
+        let parents: Vec<i32> = self.known.keys().copied().collect();
+        let mut keep = HashMap::new();
+        for (&pid, seen) in &self.known {
+            let Some(now) = proc_stat(pid).filter(|now| now.start == seen.start) else {
+                continue;
+            };
+            if now.state != b'Z' {
+                keep.insert(pid, *seen);
+            } else if now.ppid == me {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            } else if parents.contains(&now.ppid) {
+                keep.insert(pid, *seen);
+            }
+        }
+        self.known = keep;
+        !self.known.is_empty()
+    }
+}
+
+/// After a helper command ([`super::capture`]) ended: SIGKILL whatever still carries its
+/// token (a daemon it started in a session of its own, out of reach of its group) and
+/// reap what upkeep adopted. A helper's leftovers are never wanted.
+pub(super) fn end_token_holders(token: &Token, leader: Option<i32>) {
+    let mut strays = Strays::new(token, leader);
+    strays.kill_all_and_reap_blocking();
 }

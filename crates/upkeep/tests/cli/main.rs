@@ -7,6 +7,7 @@ mod ae_differential;
 mod ae_updater;
 mod files;
 mod groups;
+mod helpers_contained;
 mod logs;
 
 mod cancel;
