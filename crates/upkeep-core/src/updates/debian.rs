@@ -7,7 +7,7 @@
 //! everything, even the end of the text), and the longest run of digits, as numbers. So
 //! `20230311+deb12u1 < 20250419~deb12u2` and `1.0~rc1 < 1.0 < 1.0+b1`. Written here
 //! rather than taken from a crate: it is forty lines, and the crates that do it bring a
-//! regex engine, chrono and big integers (see NOTES-updates.md).
+//! regex engine, chrono and big integers (ARCHITECTURE.md, "Choices", says which crates were weighed).
 
 use std::cmp::Ordering;
 

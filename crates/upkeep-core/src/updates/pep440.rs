@@ -9,7 +9,7 @@
 //! release it qualifies, and a local version (`+abc.5`) after the same version without
 //! one. Written here rather than taken from a crate: the ordering is sixty lines, and
 //! `pep440_rs` also brings specifiers, serde and unicode tables upkeep has no use for
-//! (see NOTES-updates.md).
+//! (ARCHITECTURE.md, "Choices", says which crates were weighed).
 
 use std::cmp::Ordering;
 

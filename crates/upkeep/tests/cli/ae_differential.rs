@@ -11,8 +11,8 @@
 //! sources, scripts left or deleted: paths, bytes, modes, and the modification times the
 //! generator set), and the files each call reports as processed.
 //!
-//! Every difference is a failure unless it is in [`DOCUMENTED`] (the same list is in
-//! `NOTES-aeupdater.md` with its reasons); the generator stays out of the cases listed
+//! Every difference is a failure unless it is in [`DOCUMENTED`] (the same list is in the
+//! README's "Where upkeep differs" with its reasons); the generator stays out of the cases listed
 //! there as "not generated", and the comparison applies the others.
 
 use std::collections::BTreeMap;
@@ -119,14 +119,11 @@ fn upkeep_deploys_as_ae_updater_does() {
 }
 
 /// The differences are written down for users: each name in [`DOCUMENTED`] is in the
-/// deployment notes (`NOTES-aeupdater.md`, or the README once they are folded into it).
+/// README ("Coming from ae.updater").
 #[test]
 fn every_documented_difference_is_written_down() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let text: String = ["NOTES-aeupdater.md", "README.md"]
-        .iter()
-        .filter_map(|name| fs_err::read_to_string(workspace.join(name)).ok())
-        .collect();
+    let text = fs_err::read_to_string(workspace.join("README.md")).unwrap();
     for (name, _) in DOCUMENTED {
         assert!(
             text.contains(&format!("`{name}`")),
