@@ -9,7 +9,9 @@ pub const INTERNAL: i32 = 1;
 pub const USAGE: i32 = 2;
 /// One or more modules failed, timed out, were blocked, rolled back or held; for `check`,
 /// one or more update sources could not be asked (the others are still reported); for
-/// `notify test` and `notify flush`, a notification channel failed.
+/// `notify test` and `notify flush`, a notification channel failed; for `files apply` and
+/// `prerun`, a file failed, was refused or is in conflict, or a script failed; for
+/// `doctor`, the Python modules cannot start.
 pub const MODULES_FAILED: i32 = 3;
 /// The manifest or another input is invalid; nothing ran.
 pub const INVALID_INPUT: i32 = 4;
@@ -34,16 +36,19 @@ pub const TABLE: &[(i32, &str)] = &[
     (USAGE, "bad command line"),
     (
         MODULES_FAILED,
-        "one or more modules failed, timed out or were blocked (check: a source failed; notify test/flush: a channel failed)",
+        "one or more modules failed, timed out or were blocked (check: a source failed; notify test/flush: a channel failed; files apply/prerun: a file failed, was refused or is in conflict; doctor: Python modules cannot start)",
     ),
     (
         INVALID_INPUT,
         "invalid manifest or input; nothing ran and nothing was written",
     ),
-    (LOCK_HELD, "another upkeep run holds the lock"),
+    (
+        LOCK_HELD,
+        "another upkeep run holds the lock (prerun, files apply: past --wait-timeout)",
+    ),
     (
         INTEGRITY_REFUSED,
-        "a module's files did not match their checksum; it was refused",
+        "a module's files did not match their checksum; it was refused (run --dry-run, doctor: one would be)",
     ),
     (
         BACKUP_REFUSED,

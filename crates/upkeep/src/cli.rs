@@ -28,7 +28,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// The manifest: `upkeep.toml` or the seeds' `manifest.json` [default: ./upkeep.toml, else ./manifest.json]
+    /// The manifest: `upkeep.toml` or the seeds' `manifest.json` [default: ./upkeep.toml, else ./manifest.json, else the manifest of the last run in the state directory]
     #[arg(
         long,
         short = 'm',

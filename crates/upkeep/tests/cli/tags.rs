@@ -3,6 +3,7 @@
 //! next healthy run's tag goes on a commit of the tree that ran, not on `HEAD`.
 
 use crate::fixture::{Host, output};
+use crate::process_hygiene::wait_for;
 use crate::safety::{git, git_release};
 
 /// The commit a tag points at.
@@ -49,15 +50,17 @@ fn after_a_rollback_the_next_tag_names_the_restored_code_not_head() {
         .args(["rollback", "app", "--to", "1.0.0", "--yes"])
         .assert()
         .success();
-    // The first tag of 1.0.0 goes, so the next one cannot collide with it in the same second.
+    // Tags name their second; the next tag of 1.0.0 must not fall in the first one's.
     let first = newest_tag(&host, "app-v1.0.0-");
-    git(&host.updates, &["tag", "-d", &first]);
+    wait_for("the clock to pass the first tag's second", || {
+        *jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string() > first["app-v1.0.0-".len()..]
+    });
     let staged_before = git(&host.updates, &["diff", "--cached", "--name-only"]);
 
     let (code, stdout, stderr) = output(&host.upkeep().args(["run", "--force"]).assert());
     assert_eq!(code, 0, "{stdout}{stderr}");
     let tag = newest_tag(&host, "app-v1.0.0-");
-    assert!(!tag.is_empty(), "no new tag: {stderr}");
+    assert_ne!(tag, first, "no new tag: {stderr}");
     let tagged = commit_of(&host, &tag);
     assert_ne!(tagged, v2, "the tag is not on HEAD (2.0.0)");
     assert_eq!(
