@@ -10,11 +10,14 @@ use crate::fixture::{Host, copy_tree, output};
 /// example that the run may write back into, then the run (the README says to run it
 /// twice), then `status` without `--manifest`.
 const QUICK_START: &[&str] = &[
-    "cp -R examples/seed-updates .upkeep-example",
-    "upkeep --manifest .upkeep-example/manifest.json --state-dir .upkeep-state run",
-    "upkeep --manifest .upkeep-example/manifest.json --state-dir .upkeep-state run",
+    FIRST_COMMAND,
+    FIRST_COMMAND,
     "upkeep --state-dir .upkeep-state status",
 ];
+
+/// The README's first command, with `upkeep` for `cargo run --release -q --`: copy the
+/// example once, run the copy.
+const FIRST_COMMAND: &str = "[ -e .upkeep-example ] || cp -R examples/seed-updates .upkeep-example; upkeep --manifest .upkeep-example/manifest.json --state-dir .upkeep-state run";
 
 /// `upkeep` with a clean environment and no `--manifest`, in `dir`.
 fn bare(host: &Host, dir: &Path) -> assert_cmd::Command {
