@@ -3,18 +3,13 @@
 //! tells the service to reload; the rollback restores the old file, and only a declared
 //! `health.reload` makes the service take it back before the check runs again.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::fixture::{Host, output};
 
 /// An HTTP server answering with its configuration, read at start and on SIGHUP: 200 while
 /// it says `status=healthy`, 503 otherwise.
-struct Service {
-    child: std::process::Child,
-    port: u16,
-}
-
 const SERVER: &str = r#"
 import http.server, signal, sys
 conf = sys.argv[1]
@@ -35,29 +30,20 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
+struct Service(crate::safety::Service);
+
 impl Service {
     fn start(conf: &Path) -> Self {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the test runs the service itself"
-        )]
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", SERVER])
-            .arg(conf)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().unwrap();
-        Self { child, port }
+        Self(crate::safety::Service::start_with(SERVER, conf))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.child.id()
     }
 
     /// The status code and the configuration it serves.
     fn get(&self) -> (u16, String) {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.0.port)).unwrap();
         stream
             .write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
             .unwrap();
@@ -66,13 +52,6 @@ impl Service {
         let code = reply.split_whitespace().nth(1).unwrap().parse().unwrap();
         let body = reply.split_once("\r\n\r\n").unwrap().1.to_owned();
         (code, body)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -91,18 +70,18 @@ fn release(host: &mut Host, service: &Service, version: &str, status: &str, relo
                      f.write('status={status}\\nversion={version}\\n')\n    \
                  os.kill({pid}, signal.SIGHUP)\n",
             conf = conf(host).display().to_string(),
-            pid = service.child.id(),
+            pid = service.pid(),
         ),
     );
     let check = format!(
         "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}/', timeout=2)",
-        service.port
+        service.0.port
     );
     let mut health = serde_json::json!({
         "command": ["python3", "-c", check], "retries": 3, "interval": "100ms"
     });
     if reload {
-        health["reload"] = serde_json::json!(["kill", "-HUP", service.child.id().to_string()]);
+        health["reload"] = serde_json::json!(["kill", "-HUP", service.pid().to_string()]);
     }
     host.manifest_json(&serde_json::json!({
         "updates": [{

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::fixture::{Host, output};
 
 /// A small HTTP server whose `/health` answers 200 while `app.conf` says `status=healthy`.
-struct Service {
-    child: std::process::Child,
-    port: u16,
+pub(crate) struct Service {
+    pub(crate) child: std::process::Child,
+    pub(crate) port: u16,
 }
 
 const SERVER: &str = r#"
@@ -35,12 +35,18 @@ s.serve_forever()
 
 impl Service {
     fn start(conf: &Path) -> Self {
+        Self::start_with(SERVER, conf)
+    }
+
+    /// A server running the Python `script`, which gets `conf` as its argument and prints
+    /// its port.
+    pub(crate) fn start_with(script: &str, conf: &Path) -> Self {
         #[expect(
             clippy::disallowed_methods,
             reason = "the test runs the service itself"
         )]
         let mut child = std::process::Command::new("python3")
-            .args(["-c", SERVER])
+            .args(["-c", script])
             .arg(conf)
             .stdout(std::process::Stdio::piped())
             .spawn()
