@@ -461,3 +461,43 @@ fn bench_create_and_restore() {
     // the next run's file creation (ext4 skips recently freed inodes).
     println!("output left in {}", out.display());
 }
+
+/// Hard links within a root come back as links to one file, not as copies; a directory
+/// keeps its owner as its files do (checked when the test runs as root, as restores do).
+#[test]
+fn hard_links_and_directory_owners_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs_err::create_dir_all(data.join("owned")).unwrap();
+    fs_err::write(data.join("a"), "shared bytes").unwrap();
+    fs_err::hard_link(data.join("a"), data.join("owned/b")).unwrap();
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        nix::unistd::chown(&data.join("owned"), Some(1234.into()), Some(2345.into())).unwrap();
+    }
+    let roots = [Root {
+        label: "data".into(),
+        path: data.clone(),
+    }];
+    let dest = tmp.path().join("b.tar.zst");
+    let written = archive::create(&dest, &roots, &CreateOptions::default()).unwrap();
+    let verified = archive::verify(&dest, &expected(&written)).unwrap();
+    assert_eq!(verified.entries, written.entries);
+
+    fs_err::remove_dir_all(&data).unwrap();
+    let mut staged = archive::extract(&dest, &expected(&written), &roots, None).unwrap();
+    staged.swap("data").unwrap().discard().unwrap();
+    let (a, b) = (
+        fs_err::metadata(data.join("a")).unwrap(),
+        fs_err::metadata(data.join("owned/b")).unwrap(),
+    );
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "one file, two links");
+    assert_eq!(
+        fs_err::read_to_string(data.join("owned/b")).unwrap(),
+        "shared bytes"
+    );
+    if root {
+        let owned = fs_err::metadata(data.join("owned")).unwrap();
+        assert_eq!((owned.uid(), owned.gid()), (1234, 2345));
+    }
+}

@@ -16,9 +16,12 @@
 //! 2. Then, for each present root in order, the root itself as the member `LABEL`, then
 //!    everything under it as `LABEL/rel/path`, depth first, names sorted by their bytes.
 //!    Directories (empty ones too), regular files and symlinks are stored with their mode,
-//!    mtime (whole seconds), uid and gid. Symlinks are never followed. Hardlinked files are
-//!    stored as separate regular files. Sockets, FIFOs and devices inside a root are
-//!    skipped and reported in [`Written::skipped`].
+//!    mtime (whole seconds), uid and gid. Symlinks are never followed. A file with several
+//!    links within one root is stored once, its further links as hard-link members (the
+//!    restore links them again); links to a file outside the root are stored as copies.
+//!    Sockets, FIFOs and devices inside a root are skipped and reported in
+//!    [`Written::skipped`]. A restore gives directories their recorded owner (as root), as
+//!    it does files.
 //!
 //! [`create`] returns every member as an [`Entry`] (with the SHA-256 of each file's
 //! content) and the SHA-256 of the archive file; the caller records both in the ledger.

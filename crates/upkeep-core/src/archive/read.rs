@@ -19,6 +19,8 @@ pub(crate) const BUF_SIZE: usize = 1 << 20;
 /// rules (and the recorded entries, if any), and every file's content hash.
 pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, ArchiveError> {
     let mut hashes: HashMap<String, String> = HashMap::new();
+    // A hard link is recorded with its target's size, as the rules check it.
+    let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut entries = Vec::new();
     let mut buf = vec![0; BUF_SIZE];
     let mut visit = |member: &Visit<'_>, data: &mut dyn Read| {
@@ -42,6 +44,13 @@ pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, Archi
         if let Some(sha) = &sha256 {
             hashes.insert(member.accepted.path.clone(), sha.clone());
         }
+        let size = match &member.accepted.hardlink_to {
+            Some(target) => sizes.get(target).copied().unwrap_or(member.size),
+            None => member.size,
+        };
+        if member.accepted.kind == EntryKind::File {
+            sizes.insert(member.accepted.path.clone(), size);
+        }
         entries.push(Entry {
             path: member.accepted.path.clone(),
             kind: member.accepted.kind,
@@ -50,7 +59,7 @@ pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, Archi
             } else {
                 member.mode
             },
-            size: member.size,
+            size,
             sha256,
             link: member.accepted.link.clone(),
         });

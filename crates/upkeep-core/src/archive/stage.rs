@@ -23,6 +23,9 @@ use super::{ArchiveError, EntryKind, Refusal};
 /// Operations in flight between the threads (each holds up to [`BUF_SIZE`] bytes).
 pub(crate) const QUEUE: usize = 16;
 
+/// A directory's recorded owner, uid and gid (none for a parent the restore made itself).
+type Owner = (u32, u32);
+
 /// Owner, mode and mtime of a member.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Meta {
@@ -166,7 +169,7 @@ fn read_full(data: &mut dyn Read, buf: &mut [u8]) -> Result<(), CopyError> {
 #[derive(Debug)]
 pub(crate) struct StageWriter {
     /// Directories whose mode and mtime are set at the end (children first).
-    dirs: Vec<(PathBuf, u32, i64)>,
+    dirs: Vec<(PathBuf, u32, i64, Option<Owner>)>,
     /// Directories created so far (the rules make every ancestor a directory).
     made: HashSet<PathBuf>,
     root: bool,
@@ -216,7 +219,8 @@ impl StageWriter {
                 if self.made.insert(dest.clone()) {
                     create_dir(&dest)?;
                 }
-                self.dirs.push((dest, meta.mode, meta.mtime));
+                self.dirs
+                    .push((dest, meta.mode, meta.mtime, Some((meta.uid, meta.gid))));
                 Ok(())
             }
             Op::File { base, rel, meta } => {
@@ -274,7 +278,7 @@ impl StageWriter {
             if !self.made.contains(&dir) {
                 create_dir(&dir)?;
                 self.made.insert(dir.clone());
-                self.dirs.push((dir.clone(), 0o755, -1));
+                self.dirs.push((dir.clone(), 0o755, -1, None));
             }
             match components.next() {
                 Some(component) => dir.push(component),
@@ -324,15 +328,21 @@ impl StageWriter {
         }
     }
 
-    /// Directory modes and mtimes (children before parents), then one `syncfs`.
+    /// Directory owners (as root), modes and mtimes (children before parents), then one
+    /// `syncfs`. A directory keeps its owner as its files do: a service's data directory
+    /// owned by the service's user stays writable by it after a restore.
     fn finish(mut self, stage_dirs: &[PathBuf]) -> Result<(), ArchiveError> {
         self.dirs.sort_by(|a, b| b.0.cmp(&a.0));
-        for (dir, mode, mtime) in &self.dirs {
+        for (dir, mode, mtime, owner) in &self.dirs {
             let fd = fs_err::OpenOptions::new()
                 .read(true)
                 .custom_flags(OFlag::O_DIRECTORY.bits() | OFlag::O_NOFOLLOW.bits())
                 .open(dir)
                 .map_err(ArchiveError::io("open", dir))?;
+            if let (true, Some((uid, gid))) = (self.root, owner) {
+                nix::unistd::fchown(&fd, Some((*uid).into()), Some((*gid).into()))
+                    .map_err(|e| ArchiveError::io("chown", dir)(e.into()))?;
+            }
             fchmod(&fd, Mode::from_bits_truncate(self.mode(*mode)))
                 .map_err(|e| ArchiveError::io("chmod", dir)(e.into()))?;
             if *mtime >= 0 {

@@ -105,6 +105,7 @@ fn write_verified(
             missing: Vec::new(),
             skipped: Vec::new(),
         },
+        links: std::collections::HashMap::new(),
     };
     tar.write_all_roots(roots)?;
     let TarWriter {
@@ -158,6 +159,9 @@ struct TarWriter<'a, W: Write> {
     buf: Vec<u8>,
     rules: Rules<'static>,
     written: Written,
+    /// Files with more than one link, by device and inode: the member stored first, so
+    /// that the next link to it within the same root is stored as a hard link to it.
+    links: std::collections::HashMap<(u64, u64), (String, String)>,
 }
 
 /// A host entry to store: its archive path, host path and metadata (from `lstat`).
@@ -277,6 +281,20 @@ impl<W: Write> TarWriter<'_, W> {
             path: item.path,
             meta,
         };
+        if item.meta.nlink() > 1 {
+            let label = item.name.split('/').next().unwrap_or_default().to_owned();
+            let key = (item.meta.dev(), item.meta.ino());
+            match self.links.get(&key) {
+                Some((first_label, first)) if *first_label == label => {
+                    let first = first.clone();
+                    return self.hard_link(&item, &first);
+                }
+                Some(_) => {}
+                None => {
+                    self.links.insert(key, (label, item.name.clone()));
+                }
+            }
+        }
         let size = item.meta.len();
         let mut hasher = Hasher::new();
         let mut left = size;
@@ -309,6 +327,26 @@ impl<W: Write> TarWriter<'_, W> {
         Ok(())
     }
 
+    /// A further link to a file already stored under the same root: a hard-link member
+    /// naming it, recorded with the first one's content hash (a restore links the two
+    /// again instead of making copies).
+    fn hard_link(&mut self, item: &Item<'_>, first: &str) -> Result<(), ArchiveError> {
+        let (sha256, size) = self
+            .written
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.path == first)
+            .map(|e| (e.sha256.clone(), e.size))
+            .unwrap_or_default();
+        self.member(item, RawKind::Hardlink, Some(first.as_bytes()))?;
+        let last = self.written.entries.last_mut().expect("just added");
+        last.sha256 = sha256;
+        last.size = size;
+        last.link = None;
+        Ok(())
+    }
+
     /// Check a member against the restore rules, record it and write its header.
     fn member(
         &mut self,
@@ -332,6 +370,7 @@ impl<W: Write> TarWriter<'_, W> {
         let type_byte = match kind {
             RawKind::Dir => b'5',
             RawKind::Symlink => b'2',
+            RawKind::Hardlink => b'1',
             _ => b'0',
         };
         let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
