@@ -281,19 +281,8 @@ impl<W: Write> TarWriter<'_, W> {
             path: item.path,
             meta,
         };
-        if item.meta.nlink() > 1 {
-            let label = item.name.split('/').next().unwrap_or_default().to_owned();
-            let key = (item.meta.dev(), item.meta.ino());
-            match self.links.get(&key) {
-                Some((first_label, first)) if *first_label == label => {
-                    let first = first.clone();
-                    return self.hard_link(&item, &first);
-                }
-                Some(_) => {}
-                None => {
-                    self.links.insert(key, (label, item.name.clone()));
-                }
-            }
+        if let Some(first) = self.stored_link(&item) {
+            return self.hard_link(&item, &first);
         }
         let size = item.meta.len();
         let mut hasher = Hasher::new();
@@ -325,6 +314,21 @@ impl<W: Write> TarWriter<'_, W> {
         last.sha256 = Some(hasher.finish_hex());
         self.written.bytes_in += size;
         Ok(())
+    }
+
+    /// The member already stored for the file `item` is another link to, under the same
+    /// root; else `None`, remembering `item` when the file has more links.
+    fn stored_link(&mut self, item: &Item<'_>) -> Option<String> {
+        if item.meta.nlink() < 2 {
+            return None;
+        }
+        let label = item.name.split('/').next().unwrap_or_default().to_owned();
+        let key = (item.meta.dev(), item.meta.ino());
+        if let Some((first_label, first)) = self.links.get(&key) {
+            return (*first_label == label).then(|| first.clone());
+        }
+        self.links.insert(key, (label, item.name.clone()));
+        None
     }
 
     /// A further link to a file already stored under the same root: a hard-link member
