@@ -214,7 +214,10 @@ pub(super) async fn supervise(
     };
     tokio::pin!(timeout);
     let mut capper = invocation.log_cap.map(Capper::new);
-    let mut checks = tokio::time::interval(CHECK_EVERY);
+    // The first look comes after one period: a quick module's log is never looked at
+    // while it runs (its end caps it), so it pays no timer and no `fstat`.
+    let mut checks =
+        tokio::time::interval_at(tokio::time::Instant::now() + CHECK_EVERY, CHECK_EVERY);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let exit = loop {
         tokio::select! {
