@@ -13,7 +13,7 @@ mod roots;
 use std::path::{Path, PathBuf};
 
 pub use retention::{Decision, Retention, prune_plan};
-pub use roots::roots_for;
+pub use roots::{OwnedPaths, roots_for, roots_within};
 
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::PathCategory;

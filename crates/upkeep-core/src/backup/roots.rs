@@ -30,6 +30,25 @@ pub fn roots_for(
     modules: &[String],
     include_logs: bool,
 ) -> Result<Vec<BackupRoot>, BackupError> {
+    let claims = OwnedPaths::of(manifest, state_dir);
+    roots_within(manifest, state_dir, kind, modules, include_logs, &claims)
+}
+
+/// [`roots_for`] with every module's paths already expanded ([`OwnedPaths::of`] of the
+/// same manifest and state directory), for a caller that asks for many modules' roots: a
+/// run asks once per module, and expanding and resolving every path each time would cost
+/// the square of the manifest's size.
+///
+/// # Errors
+/// As [`roots_for`].
+pub fn roots_within(
+    manifest: &Manifest,
+    state_dir: &Path,
+    kind: BackupKind,
+    modules: &[String],
+    include_logs: bool,
+    claims: &OwnedPaths,
+) -> Result<Vec<BackupRoot>, BackupError> {
     for name in modules {
         if manifest.module(name).is_none() {
             return Err(BackupError::Nothing {
@@ -48,7 +67,6 @@ pub fn roots_for(
             resolved(&manifest.root),
         ),
     ];
-    let claims = claims(manifest, state_dir);
     let mut roots = Vec::new();
     for spec in &manifest.modules {
         if !modules.is_empty() && !modules.contains(&spec.name) {
@@ -68,7 +86,7 @@ pub fn roots_for(
                 continue;
             }
             let path = placeholders::expand(&owned.template, &context)?;
-            allowed(&spec.name, owned.category, &path, &off_limits, &claims)?;
+            allowed(&spec.name, owned.category, &path, &off_limits, claims)?;
             roots.push(BackupRoot {
                 label,
                 module: spec.name.clone(),
@@ -87,7 +105,7 @@ fn allowed(
     category: PathCategory,
     path: &Path,
     off_limits: &[(&'static str, (PathBuf, PathBuf))],
-    claims: &[Claim<'_>],
+    claims: &OwnedPaths,
 ) -> Result<(), BackupError> {
     if let Some(what) = forbidden(path, off_limits) {
         return Err(BackupError::Forbidden {
@@ -96,60 +114,69 @@ fn allowed(
             what,
         });
     }
-    if let Some((other, other_path)) = overlap(claims, module, category, path) {
+    if let Some(other) = claims.overlap(module, category, path) {
         return Err(BackupError::Overlap {
             module: module.to_owned(),
             path: path.to_path_buf(),
-            other: other.to_owned(),
-            other_path: other_path.to_path_buf(),
+            other: other.module.clone(),
+            other_path: other.written.clone(),
         });
     }
     Ok(())
 }
 
-/// One module's expanded path: the module, the category, the path as written and with its
-/// links resolved.
-type Claim<'m> = (&'m str, PathCategory, (PathBuf, PathBuf));
+/// Every module's paths, of every category, expanded, as written and with links resolved
+/// (one that does not expand claims nothing; it fails its own module's backup): what the
+/// overlap check compares a module's path with.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedPaths(Vec<Claim>);
 
-/// Every module's paths, of every category, expanded (one that does not expand claims
-/// nothing; it fails its own module's backup).
-fn claims<'m>(manifest: &'m Manifest, state_dir: &Path) -> Vec<Claim<'m>> {
-    let mut claims = Vec::new();
-    for spec in &manifest.modules {
-        let context = placeholders::Context {
-            state_dir,
-            module: &spec.name,
-            manifest_dir: &manifest.root,
-        };
-        for owned in &spec.paths {
-            if let Ok(path) = placeholders::expand(&owned.template, &context) {
-                claims.push((spec.name.as_str(), owned.category, resolved(&path)));
-            }
-        }
-    }
-    claims
+#[derive(Debug, Clone)]
+struct Claim {
+    module: String,
+    category: PathCategory,
+    written: PathBuf,
+    real: PathBuf,
 }
 
-/// Another module's path that is, holds or lies within `path` of `module`, unless both
-/// are declared `shared`: the other module and its path.
-fn overlap<'c>(
-    claims: &'c [Claim<'_>],
-    module: &str,
-    category: PathCategory,
-    path: &Path,
-) -> Option<(&'c str, &'c Path)> {
-    let (written, real) = resolved(path);
-    claims
-        .iter()
-        .find_map(|(other, other_category, (other_written, other_real))| {
+impl OwnedPaths {
+    /// The paths of `manifest`'s modules with `state_dir` as `{state}`.
+    pub fn of(manifest: &Manifest, state_dir: &Path) -> Self {
+        let mut claims = Vec::new();
+        for spec in &manifest.modules {
+            let context = placeholders::Context {
+                state_dir,
+                module: &spec.name,
+                manifest_dir: &manifest.root,
+            };
+            for owned in &spec.paths {
+                if let Ok(path) = placeholders::expand(&owned.template, &context) {
+                    let (written, real) = resolved(&path);
+                    claims.push(Claim {
+                        module: spec.name.clone(),
+                        category: owned.category,
+                        written,
+                        real,
+                    });
+                }
+            }
+        }
+        Self(claims)
+    }
+
+    /// Another module's path that is, holds or lies within `path` of `module`, unless both
+    /// are declared `shared`: the other module and its path.
+    fn overlap(&self, module: &str, category: PathCategory, path: &Path) -> Option<&Claim> {
+        let (written, real) = resolved(path);
+        let meet = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+        self.0.iter().find(|other| {
             let both_shared =
-                category == PathCategory::Shared && *other_category == PathCategory::Shared;
-            let meet = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
-            (*other != module
+                category == PathCategory::Shared && other.category == PathCategory::Shared;
+            other.module != module
                 && !both_shared
-                && (meet(&written, other_written) || meet(&real, other_real)))
-            .then_some((*other, other_written.as_path()))
+                && (meet(&written, &other.written) || meet(&real, &other.real))
         })
+    }
 }
 
 /// What `path` takes in that no module may own, if anything: it is `/`, or it is or holds

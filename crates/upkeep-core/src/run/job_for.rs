@@ -210,16 +210,21 @@ fn safety_for(
         return Ok(None);
     }
     let state_dir = &ctx.options.state_dir;
-    let roots = if owns_paths {
-        let kind = crate::backup::BackupKind::Module;
-        crate::backup::roots_for(&ctx.manifest, state_dir, kind, &owners, true).map_err(|err| {
-            Box::new(Outcome::BackupFailed {
-                reason: crate::message::failed_to(&err),
-            })
-        })?
-    } else {
-        Vec::new()
-    };
+    let roots =
+        if owns_paths {
+            let kind = crate::backup::BackupKind::Module;
+            let claims = ctx.found.owned_paths.get_or_init(|| {
+                crate::backup::OwnedPaths::of(&ctx.manifest, &ctx.options.state_dir)
+            });
+            crate::backup::roots_within(&ctx.manifest, state_dir, kind, &owners, true, claims)
+                .map_err(|err| {
+                    Box::new(Outcome::BackupFailed {
+                        reason: crate::message::failed_to(&err),
+                    })
+                })?
+        } else {
+            Vec::new()
+        };
     Ok(Some(Safety {
         module: spec.name.clone(),
         state_dir: state_dir.clone(),

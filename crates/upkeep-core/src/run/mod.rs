@@ -177,7 +177,7 @@ pub fn run(
         run: Some(run),
         reporter: reporter.clone(),
         states,
-        git_repo: std::sync::OnceLock::new(),
+        found: scheduler::Found::default(),
         interpreters,
         ledger: writer.handle(),
     };

@@ -34,19 +34,29 @@ pub(super) struct Context {
     pub(super) run: Option<RunRef>,
     pub(super) reporter: Arc<dyn Reporter>,
     pub(super) states: HashMap<String, ModuleState>,
-    /// Whether the manifest directory is the top of a git work tree, found out once.
-    pub(super) git_repo: std::sync::OnceLock<bool>,
+    /// What the run finds out about the host once, when first needed.
+    pub(super) found: Found,
     /// The run's Python interpreter, and those started ahead for its Python modules.
     pub(super) interpreters: Interpreters,
     /// The run's ledger writer, for the writes its modules' tasks make as they go.
     pub(super) ledger: LedgerHandle,
 }
 
+/// What a run finds out once, when first needed.
+#[derive(Default)]
+pub(super) struct Found {
+    /// Whether the manifest directory is the top of a git work tree.
+    git_repo: std::sync::OnceLock<bool>,
+    /// Every module's paths, expanded, for the overlap checks of each module's backup
+    /// roots.
+    pub(super) owned_paths: std::sync::OnceLock<crate::backup::OwnedPaths>,
+}
+
 impl Context {
     /// Whether healthy updates can be tagged: the manifest directory is itself a git
     /// repository's work tree (as the seeds' updates directory is), not merely inside one.
     pub(super) fn updates_dir_is_repo(&self) -> bool {
-        *self.git_repo.get_or_init(|| {
+        *self.found.git_repo.get_or_init(|| {
             let root = &self.manifest.root;
             // The top of a work tree holds `.git` (a directory, or a file in linked work
             // trees); without one there is no need to ask git.
