@@ -7,9 +7,10 @@
 //! can keep the caller waiting. A group still holding the pipes shortly after its leader
 //! exited (a background child) is killed the same way.
 //!
-//! A helper also carries an invocation token (`UPKEEP_INVOCATION`), as a module does, and
-//! once it ended every process still carrying that token is killed: a daemon it started
-//! with `setsid` (out of its group's reach) does not outlive it.
+//! A helper also carries an invocation token (`UPKEEP_INVOCATION`), as a module does; for
+//! a command the user wrote ([`capture_users`]), once it ended every process still carrying
+//! that token is killed: a daemon it started with `setsid` (out of its group's reach) does
+//! not outlive it.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
@@ -61,8 +62,7 @@ pub fn capture(argv: &[&str], cwd: &Path, timeout: Duration) -> std::io::Result<
     capture_with(argv, cwd, &[], timeout)
 }
 
-/// [`capture`] with `env` added to the child's environment (a module's `UPKEEP_*`
-/// variables, for its update-source command).
+/// [`capture`] with `env` added to the child's environment.
 ///
 /// # Errors
 /// As [`capture`].
@@ -71,6 +71,32 @@ pub fn capture_with(
     cwd: &Path,
     env: &[(String, std::ffi::OsString)],
     timeout: Duration,
+) -> std::io::Result<Captured> {
+    captured(argv, cwd, env, timeout, false)
+}
+
+/// [`capture_with`] for a command the user wrote (an update-source command, a command
+/// notification channel): once it ended, whatever still carries its token (a daemon it
+/// started with `setsid`) is killed. upkeep's own helpers (git) skip that sweep of
+/// `/proc`, which costs a read of every process's environment.
+///
+/// # Errors
+/// As [`capture`].
+pub fn capture_users(
+    argv: &[&str],
+    cwd: &Path,
+    env: &[(String, std::ffi::OsString)],
+    timeout: Duration,
+) -> std::io::Result<Captured> {
+    captured(argv, cwd, env, timeout, true)
+}
+
+fn captured(
+    argv: &[&str],
+    cwd: &Path,
+    env: &[(String, std::ffi::OsString)],
+    timeout: Duration,
+    sweep: bool,
 ) -> std::io::Result<Captured> {
     let Some((program, rest)) = argv.split_first() else {
         return Err(std::io::Error::other("empty command"));
@@ -105,7 +131,9 @@ pub fn capture_with(
         let _ = sender.send(Message::Exited(child.wait()));
     });
     let captured = collect(&messages, group, Instant::now() + timeout);
-    end_token_holders(&token, Some(group.as_raw()));
+    if sweep {
+        end_token_holders(&token, Some(group.as_raw()));
+    }
     captured
 }
 

@@ -47,7 +47,7 @@ mod supervise;
 mod warm;
 
 pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
-pub use capture::{Captured, capture, capture_with};
+pub use capture::{Captured, capture, capture_users, capture_with};
 pub(crate) use invocation::create_log;
 pub use invocation::{
     DEFAULT_LOG_CAP, Exit, Finished, Invocation, LineSink, Stream, command_line, log_header,

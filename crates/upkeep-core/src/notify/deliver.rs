@@ -259,7 +259,7 @@ fn run_command(argv: &[String], event: &Event, body: &[u8], timeout: Duration) -
     let kind = format!("UPKEEP_EVENT_KIND={}", event.kind.as_str());
     let mut full: Vec<&str> = vec!["env", "--", &json, &id, &kind];
     full.extend(argv.iter().map(String::as_str));
-    match crate::exec::capture(&full, Path::new("/"), timeout) {
+    match crate::exec::capture_users(&full, Path::new("/"), &[], timeout) {
         Ok(done) if done.success() => Attempt::Delivered(0),
         // `env`'s "not found" and "not executable": retrying will not help.
         Ok(done) if matches!(done.code, Some(126 | 127)) => Attempt::Give(format!(

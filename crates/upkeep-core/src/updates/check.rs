@@ -236,7 +236,7 @@ pub(super) fn run_with(
     tracing::debug!(command = %shown, cwd = %cwd.display(), "update check: starting");
     let started = Instant::now();
     let out =
-        crate::exec::capture_with(argv, cwd, env, timeout).map_err(|err| CheckError::Start {
+        crate::exec::capture_users(argv, cwd, env, timeout).map_err(|err| CheckError::Start {
             command: shown.clone(),
             message: redact_urls(&err.to_string()),
         })?;
