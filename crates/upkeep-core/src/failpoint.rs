@@ -1,7 +1,9 @@
 //! Crash points for the crash-sweep tests (RELIABILITY.md). With the `failpoints` feature,
 //! `FAILPOINTS="<name>=return"` in the environment makes the process kill itself with
 //! SIGKILL when it reaches `<name>`, exactly as `kill -9` would: no destructor, no flush,
-//! no rollback. Without the feature every point compiles to nothing.
+//! no rollback. `<name>=return(term)` sends it SIGTERM instead and goes on, as if a person
+//! or systemd had stopped it at that moment. `fail`'s counts apply (`1*off->return` crashes
+//! at the second visit). Without the feature every point compiles to nothing.
 //!
 //! Points are named `<area>::<moment>`; `crates/upkeep/tests/cli/crash_sweep.rs` lists
 //! them all and crashes at each.
@@ -19,11 +21,24 @@ pub(crate) fn die() -> ! {
     std::process::abort()
 }
 
+/// What a reached crash point does: SIGTERM to this process for `return(term)`, which
+/// goes on; otherwise [`die`].
+#[cfg(feature = "failpoints")]
+pub(crate) fn hit(arg: Option<&str>) {
+    if arg == Some("term") {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+    } else {
+        die();
+    }
+}
+
 /// A place where a crash is simulated in tests: `crash_point!("backup::recorded")`.
 macro_rules! crash_point {
     ($name:literal) => {
         #[cfg(feature = "failpoints")]
-        fail::fail_point!($name, |_| $crate::failpoint::die());
+        if let Some(arg) = fail::eval($name, |arg| arg) {
+            $crate::failpoint::hit(arg.as_deref());
+        }
     };
 }
 

@@ -7,11 +7,13 @@
 //! has a verified archive; a crash in between leaves at most an unrecorded file, which
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
 
+mod recovery;
 mod retention;
 mod roots;
 
 use std::path::{Path, PathBuf};
 
+pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
 
@@ -19,7 +21,6 @@ use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::PathCategory;
 use crate::placeholders::PlaceholderError;
 use crate::state::backups::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
-use crate::state::rollbacks::{ModuleAfterRollback, RollbackResult, RollbackTrigger};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
@@ -482,113 +483,6 @@ fn swap_all(
         done.discard()?;
     }
     Ok(())
-}
-
-/// What recovery after a crash put back.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Recovered {
-    /// The module whose update was undone, when it was one.
-    pub module: Option<String>,
-    /// The backup restored.
-    pub backup_id: i64,
-    /// What happened, in words.
-    pub detail: String,
-}
-
-/// After a crash, with the lock held: remove temporary archives left half-written, redo
-/// restores that were interrupted (restoring is idempotent), and undo the updates that
-/// interrupted runs left without an end by restoring their pre-update backups, so the
-/// host is as before each of them and the run that follows applies them again.
-///
-/// # Errors
-/// A ledger error; a failed restore holds its module for intervention instead.
-pub fn recover(
-    ledger: &mut Ledger,
-    state_dir: &Path,
-    interrupted_runs: &[i64],
-    routing: &crate::notify::Routing,
-) -> Result<Vec<Recovered>, BackupError> {
-    sweep_temporaries(state_dir);
-    let mut out = Vec::new();
-    for (journal, backup_id, labels) in ledger.unfinished_restores()? {
-        ledger.finish_restore(journal, "interrupted; restored again")?;
-        let selection = RestoreSelection {
-            labels,
-            ..RestoreSelection::default()
-        };
-        let result = find(ledger, &backup_id.to_string())
-            .and_then(|row| restore(ledger, state_dir, &row, &selection, None));
-        let detail = match result {
-            Ok(_) => format!("finished the interrupted restore of backup {backup_id}"),
-            Err(err) => format!(
-                "could not finish the interrupted restore of backup {backup_id}: {}",
-                crate::message::failed_to(&err)
-            ),
-        };
-        out.push(Recovered {
-            module: None,
-            backup_id,
-            detail,
-        });
-    }
-    for &run in interrupted_runs {
-        for (module, backup_id) in ledger.unfinished_updates(run)? {
-            out.push(undo_update(
-                ledger, state_dir, run, &module, backup_id, routing,
-            )?);
-        }
-    }
-    Ok(out)
-}
-
-fn undo_update(
-    ledger: &mut Ledger,
-    state_dir: &Path,
-    run: i64,
-    module: &str,
-    backup_id: i64,
-    routing: &crate::notify::Routing,
-) -> Result<Recovered, BackupError> {
-    let selection = RestoreSelection {
-        modules: vec![module.to_owned()],
-        ..RestoreSelection::default()
-    };
-    let row = find(ledger, &backup_id.to_string())?;
-    let result = restore(ledger, state_dir, &row, &selection, None);
-    let cause = format!("run {run} was interrupted while `{module}` was updating");
-    // A restore that failed leaves the module held; one that worked changes nothing else
-    // (the interrupted run never recorded its update as applied).
-    let (outcome, detail, module_after) = match &result {
-        Ok(_) => (
-            RollbackResult::RolledBack,
-            format!("{cause}; restored its paths from backup {backup_id}"),
-            ModuleAfterRollback::Unchanged,
-        ),
-        Err(err) => {
-            let detail = format!("{cause}; restoring backup {backup_id} failed: {err}");
-            let held = ModuleAfterRollback::Held(detail.clone());
-            (RollbackResult::NeedsIntervention, detail, held)
-        }
-    };
-    let record = crate::state::rollbacks::RollbackRecord {
-        run_id: Some(run),
-        module: module.to_owned(),
-        trigger: RollbackTrigger::Recovery,
-        cause: Some(cause),
-        to_version: row.module_version.clone(),
-        backup_id: Some(backup_id),
-        result: outcome,
-        module_after,
-        detail: Some(detail.clone()),
-        ..crate::state::rollbacks::RollbackRecord::default()
-    };
-    let event = crate::notify::events::module_rolled_back_outside_run("recovery", &record);
-    ledger.record_rollback_notifying(&record, &routing.rows(&[event]))?;
-    Ok(Recovered {
-        module: Some(module.to_owned()),
-        backup_id,
-        detail,
-    })
 }
 
 /// Remove archives a killed upkeep left half-written (`.NAME.upkeep-PID-N.tmp`). Only

@@ -149,12 +149,8 @@ pub fn run(
         return dry_run(manifest, options, reporter.as_ref());
     }
     let (runtime, interpreters) = start_runtime(manifest)?;
-    let (_lock, mut interpreters) = lock(options, &runtime, interpreters)?;
-    let mut ledger = Ledger::open(&options.state_dir)?;
-    if recover(&mut ledger, manifest, options, reporter.as_ref())? {
-        // Recovery may have restored files the interpreter already looked at.
-        interpreters = runtime.block_on(interpreters.discard());
-    }
+    let (_lock, mut ledger, interpreters) =
+        take_over(options, &runtime, interpreters, manifest, reporter.as_ref())?;
     let states = ledger.module_states()?;
     let plan = plan::plan(manifest, &states, &options.plan)?;
     let interpreters = runtime.block_on(interpreters.fit(manifest, &plan, options.jobs));
@@ -274,6 +270,32 @@ fn lock(
     }
 }
 
+/// Take the lock, listen for signals and recover what interrupted runs left. Returns the
+/// lock, the ledger and the interpreters still fit to use.
+fn take_over(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    interpreters: interpreters::Interpreters,
+    manifest: &Manifest,
+    reporter: &dyn Reporter,
+) -> Result<(RunLock, Ledger, interpreters::Interpreters), RunError> {
+    let (lock, mut interpreters) = lock(options, runtime, interpreters)?;
+    if options.handle_signals {
+        // From here on, SIGINT and SIGTERM cancel the run instead of killing upkeep: a
+        // signal during recovery lets it finish putting paths back, and the run then
+        // starts nothing.
+        let _entered = runtime.enter();
+        scheduler::listen_for_signals(options.cancel.sender());
+    }
+    let ledger = Ledger::open(&options.state_dir)?;
+    let (ledger, recovered) = recover(runtime, ledger, manifest, options, reporter)?;
+    if recovered {
+        // Recovery may have restored files the interpreter already looked at.
+        interpreters = runtime.block_on(interpreters.discard());
+    }
+    Ok((lock, ledger, interpreters))
+}
+
 /// Record the run's start, with its "run started" notification, and wake the courier.
 fn begin(
     ledger: &mut Ledger,
@@ -294,15 +316,59 @@ fn begin(
 }
 
 /// Undo what interrupted runs left: stop their processes, mark them interrupted, finish
-/// their restores and roll back their unfinished updates. Returns whether there was
-/// anything to undo.
+/// their restores and roll back their unfinished updates. Returns the ledger and whether
+/// there was anything to undo.
+///
+/// The work runs on a blocking thread while the runtime waits for it, so the signal
+/// listener sees a SIGTERM or SIGINT as it comes (the run then starts nothing) while
+/// recovery goes on to its end: stopping half-way would leave a path half-restored.
 fn recover(
-    ledger: &mut Ledger,
+    runtime: &tokio::runtime::Runtime,
+    mut ledger: Ledger,
     manifest: &Manifest,
     options: &RunOptions,
     reporter: &dyn Reporter,
-) -> Result<bool, RunError> {
-    refuse_live_holders(ledger)?;
+) -> Result<(Ledger, bool), RunError> {
+    // Archives a killed `backup create` left half-written, with or without a run.
+    crate::backup::sweep_temporaries(&options.state_dir);
+    let anything = ledger.needs_recovery()?;
+    if anything {
+        let options = options.clone();
+        let (back, result) = runtime
+            .block_on(async move {
+                tokio::task::spawn_blocking(move || {
+                    let result = recover_now(&mut ledger, &options);
+                    (ledger, result)
+                })
+                .await
+            })
+            .map_err(|err| RunError::Runtime(std::io::Error::other(err)))?;
+        ledger = back;
+        let (runs, restored) = result?;
+        reporter.event(&RunEvent::Recovered { runs, restored });
+    }
+    // Restores killed before their journal began leave staging beside the paths too.
+    sweep_restore_scratch(manifest, options);
+    Ok((ledger, anything))
+}
+
+/// [`recover`]'s work, in an order that survives a crash at any point of it: the
+/// processes of a run without an end are stopped before the run is marked interrupted
+/// (a crash between the two stops them again), and every undo stays owed in the ledger
+/// until its rollback is recorded ([`crate::backup::recover`]).
+fn recover_now(
+    ledger: &mut Ledger,
+    options: &RunOptions,
+) -> Result<(Vec<i64>, Vec<crate::backup::Recovered>), RunError> {
+    for pid in refuse_live_holders(ledger)? {
+        // A killed run's modules may still be running; stop them before anything is
+        // restored or run again on top of them.
+        let killed = crate::exec::kill_leftovers(pid);
+        if killed > 0 {
+            tracing::warn!(pid, killed, "stopped processes left by an interrupted run");
+        }
+    }
+    crate::failpoint::crash_point!("recovery::leftovers-stopped");
     let routing = &options.notify.routing;
     let tell =
         |run, running: &[String]| routing.rows(&[notify_events::run_interrupted(run, running)]);
@@ -310,51 +376,34 @@ fn recover(
         .wants(crate::notify::EventKind::RunFinished)
         .then_some(&tell);
     let recovered = ledger.recover_interrupted_notifying(tell)?;
-    for &run in &recovered {
-        // A killed run's modules may still be running; stop them before anything is
-        // restored or run again on top of them.
-        if let Some(pid) = ledger.run_pid(run)? {
-            let killed = crate::exec::kill_leftovers(pid);
-            if killed > 0 {
-                tracing::warn!(run, killed, "stopped processes left by an interrupted run");
-            }
-        }
-    }
-    let restored = crate::backup::recover(
-        ledger,
-        &options.state_dir,
-        &recovered,
-        &options.notify.routing,
-    )
-    .map_err(|err| RunError::Recovery(Box::new(err)))?;
-    sweep_restore_scratch(manifest, options);
-    if !recovered.is_empty() {
-        // Their "run finished" events, and those of the rollbacks that undid them.
-        options.notify.wake();
-    }
-    let anything = !recovered.is_empty() || !restored.is_empty();
-    if anything {
-        reporter.event(&RunEvent::Recovered {
-            runs: recovered,
-            restored,
-        });
-    }
-    Ok(anything)
+    crate::failpoint::crash_point!("recovery::runs-marked");
+    let restored = crate::backup::recover(ledger, &options.state_dir, routing)
+        .map_err(|err| RunError::Recovery(Box::new(err)))?;
+    // Their "run finished" events, and those of the rollbacks that undid them.
+    options.notify.wake();
+    Ok((recovered, restored))
 }
 
 /// A run without an end whose process still lives was not interrupted: it runs, and the
 /// lock was taken around it (its file deleted and made anew). Recovering would stop its
 /// modules and restore under it, so this run does not go on. A process that started
 /// after the run began is another one that was given the same id: the run's holder is gone.
-fn refuse_live_holders(ledger: &Ledger) -> Result<(), RunError> {
+/// Returns the process ids of the runs without an end, whose holders are gone.
+fn refuse_live_holders(ledger: &Ledger) -> Result<Vec<u32>, RunError> {
+    let mut gone = Vec::new();
     for (run_id, pid, started_ms) in ledger.unfinished_runs()? {
         let same = crate::exec::process_started_ms(pid)
             .is_some_and(|process_started| process_started <= started_ms + 1000);
-        if same && pid != std::process::id() {
+        if pid == std::process::id() {
+            // The id came round to this process: what carries its token is ours.
+            continue;
+        }
+        if same {
             return Err(RunError::HolderAlive { run_id, pid });
         }
+        gone.push(pid);
     }
-    Ok(())
+    Ok(gone)
 }
 
 /// Remove what restores killed before they finished left beside the modules' paths

@@ -191,9 +191,6 @@ pub(super) async fn execute(
 ) -> (Vec<ModuleResult>, bool) {
     let cancel = &ctx.options.cancel;
     let cancel_rx = cancel.subscribe();
-    if ctx.options.handle_signals {
-        spawn_signal_listener(cancel.sender());
-    }
     let mut state = State::new(plan);
     let ahead = prepare_files(ctx, plan, state.logs.clone());
     let names: HashMap<&str, usize> = plan
@@ -472,16 +469,18 @@ fn top_up_for_waiting(ctx: &Context, state: &State<'_>) {
 
 /// SIGINT and SIGTERM cancel the run: no new module starts and running ones are stopped
 /// (SIGTERM to their group, then SIGKILL after the grace period). Another one while they
-/// stop cuts the grace short: SIGKILL at once.
-fn spawn_signal_listener(cancel: Arc<watch::Sender<bool>>) {
+/// stop cuts the grace short: SIGKILL at once. The handlers are installed before this
+/// returns (call it inside the runtime), so a signal that comes at once is not lost to its
+/// default action; the listener acts on it when the runtime next runs.
+pub(super) fn listen_for_signals(cancel: Arc<watch::Sender<bool>>) {
     use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
         loop {
             tokio::select! {
                 _ = interrupt.recv() => {}

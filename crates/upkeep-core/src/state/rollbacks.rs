@@ -211,37 +211,67 @@ impl Ledger {
         Ok(())
     }
 
-    /// Pre-update backups taken in `run_id` for modules whose update has no recorded end
-    /// in that run (no final outcome, no rollback): the run died while they were updating.
+    /// The undos recovery owes: pre-update backups, taken in runs that ended interrupted,
+    /// of modules whose update has no recorded end in that run (no final outcome, no
+    /// rollback) and that no later run has taken to an end. `(run id, module, backup id)`,
+    /// newest backup first, so that when one module owes several the oldest content is put
+    /// back last.
+    ///
+    /// This reads every interrupted run, not only the ones the current recovery marked: a
+    /// recovery killed after marking its runs and before undoing their updates leaves the
+    /// undo owed, and the next recovery must pay it instead of taking the half-written
+    /// data for the module's content.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
-    pub fn unfinished_updates(&self, run_id: i64) -> Result<Vec<(String, i64)>, StateError> {
+    pub fn unfinished_updates(&self) -> Result<Vec<(i64, String, i64)>, StateError> {
         let err = || sqlite("find unfinished updates", self.path());
         let mut stmt = self
             .conn()
             .prepare(
-                "SELECT b.module, b.id FROM backups b
-                 WHERE b.reason = ?5 AND b.run_id = ?1 AND b.status = ?4 AND b.module IS NOT NULL
+                "SELECT b.run_id, b.module, b.id FROM backups b JOIN runs u ON u.id = b.run_id
+                 WHERE u.result = ?5 AND b.reason = ?4 AND b.status = ?3 AND b.module IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM module_runs r WHERE r.run_id = b.run_id AND r.module = b.module
-                                     AND r.outcome NOT IN (?2, ?3))
+                                     AND r.outcome NOT IN (?1, ?2))
                    AND NOT EXISTS (SELECT 1 FROM rollbacks k WHERE k.run_id = b.run_id AND k.module = b.module)
-                 ORDER BY b.id",
+                   AND NOT EXISTS (SELECT 1 FROM module_runs l WHERE l.module = b.module AND l.run_id > b.run_id
+                                     AND l.outcome NOT IN (?1, ?2))
+                 ORDER BY b.id DESC",
             )
             .map_err(err())?;
         let rows = stmt
             .query_map(
                 params![
-                    run_id,
                     super::ModuleOutcome::Running,
                     super::ModuleOutcome::Interrupted,
                     BackupStatus::Ok,
-                    BackupReason::PreUpdate
+                    BackupReason::PreUpdate,
+                    super::RunStatus::Interrupted,
                 ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
+    }
+
+    /// Whether a crash left anything for recovery: a run without an end, a restore
+    /// without an end, or an undo owed ([`Ledger::unfinished_updates`]). One read, so
+    /// that the common case (nothing) costs a run almost nothing.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn needs_recovery(&self) -> Result<bool, StateError> {
+        let err = || sqlite("look for unfinished work", self.path());
+        let unfinished: bool = self
+            .conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE finished_ms IS NULL)
+                     OR EXISTS (SELECT 1 FROM restores WHERE result = 'running')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(err())?;
+        Ok(unfinished || !self.unfinished_updates()?.is_empty())
     }
 
     /// Restores that never finished: (journal id, backup id, labels).

@@ -11,7 +11,7 @@ use crate::fixture::Host;
 
 /// A module owning a config file and a data directory; version N writes both completely,
 /// so each version's trees are known exactly.
-fn release(host: &mut Host, version: u32, healthy: bool, rollback: bool) {
+pub(crate) fn release(host: &mut Host, version: u32, healthy: bool, rollback: bool) {
     let srv = host.root.join("srv");
     let status = if healthy { "healthy" } else { "broken" };
     host.python_module(
@@ -49,9 +49,9 @@ def main(args):
 }
 
 /// The content of a path: every file under it with its bytes, sorted.
-type Tree = Vec<(String, Vec<u8>)>;
+pub(crate) type Tree = Vec<(String, Vec<u8>)>;
 
-fn content(path: &Path) -> Tree {
+pub(crate) fn content(path: &Path) -> Tree {
     let mut out = Vec::new();
     if !path.exists() {
         out.push(("(missing)".to_owned(), Vec::new()));
@@ -77,17 +77,17 @@ fn content(path: &Path) -> Tree {
     out
 }
 
-fn roots(host: &Host) -> [PathBuf; 2] {
+pub(crate) fn roots(host: &Host) -> [PathBuf; 2] {
     let srv = host.root.join("srv");
     [srv.join("app.conf"), srv.join("data")]
 }
 
-fn snapshot(host: &Host) -> Vec<Tree> {
+pub(crate) fn snapshot(host: &Host) -> Vec<Tree> {
     roots(host).iter().map(|p| content(p)).collect()
 }
 
 /// Wait until no process carries a token of the upkeep process `pid`.
-fn wait_for_leftovers(pid: u32) {
+pub(crate) fn wait_for_leftovers(pid: u32) {
     let token = format!("UPKEEP_INVOCATION={pid}-");
     for _ in 0..1000 {
         let alive = fs_err::read_dir("/proc")
@@ -108,7 +108,7 @@ fn wait_for_leftovers(pid: u32) {
 }
 
 /// A tree's content as short digests, so a failing comparison prints readably.
-fn digests(trees: &[Tree]) -> Vec<Vec<(String, String)>> {
+pub(crate) fn digests(trees: &[Tree]) -> Vec<Vec<(String, String)>> {
     use std::hash::{Hash, Hasher};
     let short = |bytes: &[u8]| {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -121,7 +121,7 @@ fn digests(trees: &[Tree]) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
-fn integrity_ok(host: &Host) {
+pub(crate) fn integrity_ok(host: &Host) {
     let ledger = host.ledger();
     let check: String = ledger
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -136,16 +136,7 @@ fn crash_at(point: &str, healthy_update: bool) {
     host.upkeep().arg("run").assert().success();
     let before = snapshot(&host);
 
-    // What version 2 leaves, measured on a twin host that does not crash or roll back.
-    let mut twin = Host::new();
-    release(&mut twin, 1, true, true);
-    twin.upkeep().arg("run").assert().success();
-    release(&mut twin, 2, healthy_update, false);
-    twin.upkeep()
-        .arg("run")
-        .assert()
-        .code(if healthy_update { 0 } else { 3 });
-    let after = snapshot(&twin);
+    let after = version_two(healthy_update);
 
     release(&mut host, 2, healthy_update, true);
     // A channel, so the events a recovery writes can be counted in the outbox.
@@ -185,8 +176,27 @@ fn crash_at(point: &str, healthy_update: bool) {
     converges(&host, point, healthy_update, &before, &after);
 }
 
+/// What version 2 leaves, measured on a twin host that does not crash or roll back.
+pub(crate) fn version_two(healthy_update: bool) -> Vec<Tree> {
+    let mut twin = Host::new();
+    release(&mut twin, 1, true, true);
+    twin.upkeep().arg("run").assert().success();
+    release(&mut twin, 2, healthy_update, false);
+    twin.upkeep()
+        .arg("run")
+        .assert()
+        .code(if healthy_update { 0 } else { 3 });
+    snapshot(&twin)
+}
+
 /// The run after a crash ends as an uncrashed run would have, with nothing left over.
-fn converges(host: &Host, point: &str, healthy_update: bool, before: &[Tree], after: &[Tree]) {
+pub(crate) fn converges(
+    host: &Host,
+    point: &str,
+    healthy_update: bool,
+    before: &[Tree],
+    after: &[Tree],
+) {
     let expected_code = if healthy_update { 0 } else { 3 };
     let rerun = host.upkeep().arg("run").output().unwrap();
     assert_eq!(

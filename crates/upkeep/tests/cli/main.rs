@@ -24,6 +24,7 @@ mod output;
 mod owned_paths;
 mod policies;
 mod process_hygiene;
+mod recovery_sweep;
 mod reload;
 mod reports;
 mod run_rules;
