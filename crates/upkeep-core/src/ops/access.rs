@@ -327,6 +327,17 @@ pub enum TokenState {
     Revoked,
 }
 
+impl TokenState {
+    /// Its spelling, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
 /// A token as `token list` and the API show it: never its secret or hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Token {
