@@ -4,7 +4,7 @@
 //! for expiry and the last-use interval.
 
 use upkeep_core::ops::access::{
-    self, Action, Principal, PrincipalKind, Role, TokenRequest, TokenState,
+    self, Action, Authentication, Principal, PrincipalKind, Role, TokenRequest, TokenState,
 };
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
 use upkeep_core::ops::{Clock, Context, Error, Given};
@@ -204,7 +204,10 @@ fn command_line_mistakes_are_usage_errors_that_say_what_to_write() {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one token's life on a pinned clock, step by step")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one token's life on a pinned clock, step by step"
+)]
 fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use_sparingly() {
     let host = Host::new();
     let created = json(
@@ -251,6 +254,12 @@ fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use
     assert_eq!(expires, t0 + 60 * MINUTE_MS);
     let at_expiry = context(&host, expires);
     assert_eq!(access::authenticate(&at_expiry, &secret).unwrap(), None);
+    assert_eq!(
+        access::identify(&at_expiry, &secret).unwrap(),
+        Authentication::Expired {
+            name: "ci".to_owned()
+        }
+    );
     let local = Caller::local();
     let listed = access::list_tokens(&at_expiry, &local, false).unwrap();
     assert_eq!(listed[0].state, TokenState::Expired);
@@ -289,10 +298,23 @@ fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use
         access::authenticate(&at_expiry, again_secret.expose()).unwrap(),
         None
     );
+    assert_eq!(
+        access::identify(&at_expiry, again_secret.expose()).unwrap(),
+        Authentication::Revoked {
+            name: "ci".to_owned()
+        }
+    );
+    assert_eq!(
+        access::identify(&at_expiry, &wrong).unwrap(),
+        Authentication::Unknown
+    );
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "a refusal and a front end's entry, read back field by field")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a refusal and a front end's entry, read back field by field"
+)]
 fn a_caller_who_is_not_an_owner_cannot_manage_tokens_and_the_refusal_is_audited() {
     let host = Host::new();
     let ctx = context(&host, 1_700_000_000_000);
