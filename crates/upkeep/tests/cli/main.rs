@@ -35,6 +35,7 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod status;
 mod tags;
 mod update_fidelity;
 mod use_cases;
