@@ -296,6 +296,10 @@ pub(crate) struct RollbackArgs {
     /// Do not ask (required without a terminal)
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
+    /// Restore the backup's data to the paths it recorded even where the module no longer
+    /// declares them (never `/`, the state directory or the updates directory)
+    #[arg(long)]
+    pub(crate) allow_changed_paths: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +411,10 @@ pub(crate) struct BackupRestoreArgs {
     /// Do not back up the current content first
     #[arg(long)]
     pub(crate) no_pre_backup: bool,
+    /// Restore to the paths the backup recorded even where the module no longer declares
+    /// them (never `/`, the state directory or the updates directory)
+    #[arg(long)]
+    pub(crate) allow_changed_paths: bool,
 }
 
 #[derive(Debug, Args)]

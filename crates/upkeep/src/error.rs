@@ -429,7 +429,7 @@ fn backup(err: &BackupError) -> Class {
         BackupError::Undeclared { module, .. } => Class::hint(
             Kind::BackupRefused,
             format!(
-                "nothing was restored; `upkeep backup restore ID --module {module}` restores what the module declares now, or declare the path again"
+                "nothing was restored; the module's declaration changed since the backup: declare the path again, or pass `--allow-changed-paths` to restore `{module}`'s data to the recorded path anyway"
             ),
         ),
         BackupError::Forbidden { .. } => Class::hint(

@@ -7,11 +7,13 @@
 //! has a verified archive; a crash in between leaves at most an unrecorded file, which
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
 
+mod declared;
 mod retention;
 mod roots;
 
 use std::path::{Path, PathBuf};
 
+pub use declared::{AllowChanged, ChangedPath, check_declared};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
 
@@ -112,7 +114,11 @@ pub enum BackupError {
     NotFound(String),
     /// A backup's recorded root is not among the paths its module declares now (the
     /// declaration changed, or the ledger row says something else): nothing is restored.
-    #[error("restore backup {backup_id} to {}: module `{module}` no longer declares that path", path.display())]
+    #[error(
+        "restore backup {backup_id} to {}: module `{module}` no longer declares that path (the backup recorded it; the module declares {} now)",
+        path.display(),
+        declared::declared_list(declared)
+    )]
     Undeclared {
         /// The backup.
         backup_id: i64,
@@ -120,6 +126,8 @@ pub enum BackupError {
         module: String,
         /// The recorded path.
         path: PathBuf,
+        /// The paths the module declares now.
+        declared: Vec<PathBuf>,
     },
     /// A module's `paths` take in what no module may own: upkeep's state directory (its
     /// ledger and backups), the updates directory, or the whole file system. A rollback
@@ -339,6 +347,9 @@ pub struct Restored {
     pub roots: Vec<BackupRoot>,
     /// The backup taken of the paths just before, if one was.
     pub pre_restore_backup: Option<i64>,
+    /// Roots restored where the backup recorded them although their module no longer
+    /// declares them there (only with [`RestoreSelection::allow_changed_paths`]).
+    pub changed_paths: Vec<ChangedPath>,
 }
 
 /// Which roots of a backup a restore covers.
@@ -351,10 +362,13 @@ pub struct RestoreSelection {
     /// Only these archive labels (empty: all).
     pub labels: Vec<String>,
     /// When given, the paths a restore may write: every selected root must be one of these
-    /// or lie inside one, or nothing is restored. Callers pass the modules' currently
-    /// declared paths, so a ledger row (or a changed declaration) never sends a restore
-    /// elsewhere.
-    pub within: Option<Vec<PathBuf>>,
+    /// or lie inside one of the same module, or nothing is restored. Callers pass the
+    /// modules' currently declared paths, so a ledger row (or a changed declaration) never
+    /// sends a restore elsewhere.
+    pub within: Option<Vec<BackupRoot>>,
+    /// Restore roots outside `within` anyway (the declaration changed since the backup),
+    /// reporting each in [`Restored::changed_paths`].
+    pub allow_changed_paths: Option<AllowChanged>,
 }
 
 /// The roots of a backup that a selection covers.
@@ -406,17 +420,7 @@ pub fn restore(
             reason: format!("backup {} holds nothing in the selection", row.id),
         });
     }
-    if let Some(within) = &selection.within
-        && let Some(stray) = roots
-            .iter()
-            .find(|r| !within.iter().any(|w| Path::new(&r.path).starts_with(w)))
-    {
-        return Err(BackupError::Undeclared {
-            backup_id: row.id,
-            module: stray.module.clone(),
-            path: PathBuf::from(&stray.path),
-        });
-    }
+    let changed_paths = declared::changed_paths(row.id, &roots, selection, state_dir)?;
     let targets: Vec<Root> = roots
         .iter()
         .map(|r| Root {
@@ -446,6 +450,7 @@ pub fn restore(
         backup_id: row.id,
         roots,
         pre_restore_backup,
+        changed_paths,
     })
 }
 

@@ -225,6 +225,9 @@ pub struct RestoreRequest {
     pub modules: Vec<String>,
     /// Skip the backup of the current content taken first.
     pub no_pre_backup: bool,
+    /// Restore paths where the backup recorded them even when their module no longer
+    /// declares them there (never a path no module may own).
+    pub allow_changed_paths: bool,
 }
 
 /// The backup and the paths a restore of `request` would write, for a caller that shows
@@ -250,23 +253,32 @@ fn selection(request: &RestoreRequest) -> RestoreSelection {
         modules: request.modules.clone(),
         labels: Vec::new(),
         within: None,
+        allow_changed_paths: None,
     }
 }
 
 /// Every path the manifest's modules declare now, which is where a restore may write.
 /// Without a manifest at all (restoring after losing it) there is nothing to check
 /// against, and the ledger's paths are taken as recorded.
-fn declared_paths(ctx: &Context) -> Result<Option<Vec<std::path::PathBuf>>, Error> {
+/// With `allow_changed`, the selection also lets a restore write where the backup recorded
+/// a path the module no longer declares (never where no module may own a path).
+fn declared_paths(ctx: &Context, allow_changed: bool) -> Result<RestoreSelection, Error> {
     let manifest = match ctx.manifest() {
         Ok(manifest) => manifest,
         Err(Error::Manifest(
             crate::manifest::ManifestError::NotFound
             | crate::manifest::ManifestError::Missing { .. },
-        )) => return Ok(None),
+        )) => return Ok(RestoreSelection::default()),
         Err(other) => return Err(other),
     };
     let roots = backup::roots_for(&manifest, ctx.state_dir(), BackupKind::Module, &[], true)?;
-    Ok(Some(roots.into_iter().map(|r| r.path.into()).collect()))
+    Ok(RestoreSelection {
+        within: Some(roots),
+        allow_changed_paths: allow_changed.then(|| backup::AllowChanged {
+            updates_dir: manifest.root.clone(),
+        }),
+        ..RestoreSelection::default()
+    })
 }
 
 /// Restore a backup over the live paths (after `confirm` says yes), taking a backup of
@@ -299,8 +311,10 @@ pub fn restore(
     };
     let config = ctx.resolved().backup.clone();
     let pre = (!request.no_pre_backup).then_some((&pre_request, &config));
+    let declared = declared_paths(ctx, request.allow_changed_paths)?;
     let selection = RestoreSelection {
-        within: declared_paths(ctx)?,
+        within: declared.within,
+        allow_changed_paths: declared.allow_changed_paths,
         ..selection(request)
     };
     let mut ledger = ctx.ledger()?;

@@ -138,6 +138,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
         modules,
         yes,
         no_pre_backup,
+        allow_changed_paths,
     } = args;
     let request = RestoreRequest {
         id,
@@ -147,6 +148,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
             .collect(),
         modules,
         no_pre_backup,
+        allow_changed_paths,
     };
     if !ctx.json || yes {
         let (_, roots) = ops::restore_preview(&ctx.ops, &request)?;
@@ -155,6 +157,9 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
         }
     }
     let restored = ops::restore(&ctx.ops, &request, &Ask { yes })?;
+    for changed in &restored.changed_paths {
+        crate::printer::get().message(&render::changed_path(changed));
+    }
     if ctx.json {
         print_json(&restored)?;
     } else {

@@ -124,6 +124,26 @@ pub(crate) fn restored(restored: &Restored) -> String {
     text
 }
 
+/// What `--allow-changed-paths` let through: a path restored where the backup recorded it
+/// although its module declares other paths now.
+pub(crate) fn changed_path(changed: &upkeep_core::backup::ChangedPath) -> String {
+    let declared: Vec<String> = changed
+        .declared
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let declared = if declared.is_empty() {
+        "no paths".to_owned()
+    } else {
+        declared.join(", ")
+    };
+    format!(
+        "restored {} where the backup recorded it (--allow-changed-paths); module `{}` declares {declared} now",
+        changed.recorded.display(),
+        changed.module
+    )
+}
+
 pub(crate) fn settings_table(
     path: &std::path::Path,
     rows: &[upkeep_core::ops::settings::SettingRow],
