@@ -457,6 +457,10 @@ fn archive(err: &ArchiveError) -> Class {
         ArchiveError::ChecksumMismatch { .. } | ArchiveError::Refused { .. } => {
             Class::hint(Kind::BackupRefused, CHECK_ALL)
         }
+        ArchiveError::DeviceNeedsRoot { .. } => Class::hint(
+            Kind::BackupRefused,
+            "nothing was restored; restore as root, or leave the device's path out with `--module` or `--only`",
+        ),
         // Writing, reading or swapping an archive failed: every such failure leaves the
         // host as it was and is documented as exit 7 with the refusals.
         ArchiveError::Io { .. }

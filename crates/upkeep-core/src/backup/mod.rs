@@ -10,6 +10,7 @@
 mod declared;
 mod retention;
 mod roots;
+mod space;
 
 use std::path::{Path, PathBuf};
 
@@ -214,7 +215,7 @@ pub fn create(
     }
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
-    check_space(&dir, roots, config.min_free_bytes)?;
+    space::check_space(&dir, roots, config.min_free_bytes)?;
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();
     let name = request
@@ -246,7 +247,10 @@ pub fn create(
     // module starts only once its backup is durable.
     let inserted = ledger.with(move |ledger| {
         let id = ledger.insert_backup(&new)?;
-        Ok(ledger.backup(&id.to_string()))
+        let not_kept = ledger.not_kept(id)?;
+        Ok(ledger
+            .backup(&id.to_string())
+            .map(|row| row.map(|row| BackupRow { not_kept, ..row })))
     });
     match inserted {
         Ok(read) => Ok(read?.expect("a backup just recorded is found")),
@@ -350,6 +354,9 @@ pub struct Restored {
     /// Roots restored where the backup recorded them although their module no longer
     /// declares them there (only with [`RestoreSelection::allow_changed_paths`]).
     pub changed_paths: Vec<ChangedPath>,
+    /// The live Unix sockets in the restored paths, kept in place or (where the backup
+    /// has no directory for them) dropped.
+    pub sockets: archive::LiveSockets,
 }
 
 /// Which roots of a backup a restore covers.
@@ -445,12 +452,13 @@ pub fn restore(
         }
         None => None,
     };
-    swap_all(ledger, row.id, &mut staged, &labels)?;
+    let sockets = swap_all(ledger, row.id, &mut staged, &labels)?;
     Ok(Restored {
         backup_id: row.id,
         roots,
         pre_restore_backup,
         changed_paths,
+        sockets,
     })
 }
 
@@ -462,7 +470,7 @@ fn swap_all(
     backup_id: i64,
     staged: &mut archive::Staged,
     labels: &[String],
-) -> Result<(), BackupError> {
+) -> Result<archive::LiveSockets, BackupError> {
     let all = labels.to_vec();
     let journal = ledger.with(move |ledger| ledger.begin_restore(backup_id, &all))?;
     let mut swapped = Vec::new();
@@ -483,10 +491,13 @@ fn swap_all(
     }
     ledger.with(move |ledger| ledger.finish_restore(journal, "ok"))?;
     crate::failpoint::crash_point!("restore::recorded");
+    let mut sockets = archive::LiveSockets::default();
     for done in swapped {
+        sockets.kept.extend_from_slice(&done.sockets().kept);
+        sockets.dropped.extend_from_slice(&done.sockets().dropped);
         done.discard()?;
     }
-    Ok(())
+    Ok(sockets)
 }
 
 /// What recovery after a crash put back.
@@ -706,67 +717,6 @@ fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
         .mode(0o700)
         .create(dir)
         .map_err(io("create the backups directory", dir))
-}
-
-fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), BackupError> {
-    let stat = nix::sys::statvfs::statvfs(dir)
-        .map_err(|errno| io("ask for the free space of", dir)(errno.into()))?;
-    #[expect(
-        clippy::useless_conversion,
-        reason = "the field types differ between platforms"
-    )]
-    let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
-    // Walking the roots to size them costs a stat per file. When the space left over the
-    // floor exceeds twice everything stored on the roots' file systems, no archive of them
-    // can need more, and the walk is skipped. (A file system mounted inside a root is not
-    // counted; a backup that still runs out of space fails and leaves nothing behind.)
-    let bound: u64 = used_bytes(roots);
-    if available.saturating_sub(floor) > bound.saturating_mul(2) {
-        return Ok(());
-    }
-    let estimate: u64 = roots
-        .iter()
-        .map(|r| crate::paths::tree_size(Path::new(&r.path)))
-        .sum();
-    let needed = estimate.saturating_add(floor);
-    if available < needed {
-        return Err(BackupError::LowSpace {
-            dir: dir.to_path_buf(),
-            available,
-            needed,
-            estimate,
-            floor,
-        });
-    }
-    Ok(())
-}
-
-/// Bytes in use on the distinct file systems holding the roots (or their parents, for
-/// roots that do not exist yet); `u64::MAX` when one cannot be asked.
-fn used_bytes(roots: &[BackupRoot]) -> u64 {
-    let mut seen = std::collections::HashSet::new();
-    let mut total: u64 = 0;
-    for root in roots {
-        let path = Path::new(&root.path);
-        let probe = if path.exists() {
-            path
-        } else {
-            path.parent().unwrap_or(path)
-        };
-        let Ok(stat) = nix::sys::statvfs::statvfs(probe) else {
-            return u64::MAX;
-        };
-        if seen.insert(stat.filesystem_id()) {
-            #[expect(
-                clippy::useless_conversion,
-                reason = "the field types differ between platforms"
-            )]
-            let used = u64::from(stat.blocks().saturating_sub(stat.blocks_free()))
-                * u64::from(stat.fragment_size());
-            total = total.saturating_add(used);
-        }
-    }
-    total
 }
 
 fn file_safe(name: &str) -> String {

@@ -153,7 +153,8 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
         sort,
         limit,
     } = request;
-    let mut rows = match ctx.existing_ledger()? {
+    let ledger = ctx.existing_ledger()?;
+    let mut rows = match &ledger {
         Some(ledger) => ledger.backups()?,
         None => Vec::new(),
     };
@@ -172,6 +173,11 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
         Sort::Kind => rows.sort_by(|a, b| a.kind.as_str().cmp(b.kind.as_str())),
     }
     rows.truncate(*limit);
+    if let Some(ledger) = &ledger {
+        for row in &mut rows {
+            row.not_kept = ledger.not_kept(row.id)?;
+        }
+    }
     Ok(rows)
 }
 

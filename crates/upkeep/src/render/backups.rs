@@ -31,6 +31,12 @@ pub(crate) fn backup_created(row: &BackupRow) -> String {
         row.sha256
     );
     let _ = writeln!(text, "  file {}", row.file);
+    for path in &row.not_kept {
+        let _ = writeln!(
+            text,
+            "  not kept: {path} (a socket; its server makes it again)"
+        );
+    }
     text
 }
 
@@ -120,6 +126,16 @@ pub(crate) fn restored(restored: &Restored) -> String {
     }
     if let Some(pre) = restored.pre_restore_backup {
         let _ = writeln!(text, "the previous content is in backup {pre}");
+    }
+    for socket in &restored.sockets.kept {
+        let _ = writeln!(text, "kept the live socket {}", socket.display());
+    }
+    for socket in &restored.sockets.dropped {
+        let _ = writeln!(
+            text,
+            "removed the socket {} (the backup has no place for it)",
+            socket.display()
+        );
     }
     text
 }

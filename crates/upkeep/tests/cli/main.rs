@@ -32,6 +32,7 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod special_files;
 mod tags;
 mod update_fidelity;
 mod use_cases;
