@@ -316,6 +316,10 @@ pub(crate) enum BackupCommand {
         /// Verify every backup
         #[arg(long)]
         all: bool,
+        /// Also restore the whole backup on trial into a scratch directory under the state
+        /// directory and compare every entry with the record
+        #[arg(long)]
+        deep: bool,
     },
     /// Put a backup's paths back in place (takes a pre-restore backup first)
     Restore(BackupRestoreArgs),

@@ -471,7 +471,8 @@ fn archive(err: &ArchiveError) -> Class {
         | ArchiveError::Changed { .. }
         | ArchiveError::LabelNotInArchive { .. }
         | ArchiveError::NotStaged { .. }
-        | ArchiveError::BadTarget { .. } => Class::new(Kind::BackupRefused),
+        | ArchiveError::BadTarget { .. }
+        | ArchiveError::TrialMismatch { .. } => Class::new(Kind::BackupRefused),
     }
 }
 

@@ -77,12 +77,14 @@ mod extract;
 mod read;
 mod rules;
 mod stage;
+mod trial;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use extract::{LiveSockets, Staged, Swapped, extract, sweep_stale_stages};
 pub use read::verify;
+pub use trial::trial;
 pub use write::create;
 
 /// Name of the first member of every archive: the index of roots and whether they existed.
@@ -418,6 +420,14 @@ pub enum ArchiveError {
     DeviceNeedsRoot {
         /// The member.
         entry: String,
+    },
+    /// A trial restore ([`trial`]) left something on disk that differs from the record.
+    #[error("extract {entry:?} in a trial restore: {what}")]
+    TrialMismatch {
+        /// The entry.
+        entry: String,
+        /// What differs.
+        what: &'static str,
     },
     /// A target path has no parent directory or no file name.
     #[error("restore to {path}: the target needs a parent directory and a file name")]

@@ -8,6 +8,7 @@
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
 
 mod declared;
+mod deep;
 mod retention;
 mod roots;
 mod space;
@@ -15,6 +16,7 @@ mod space;
 use std::path::{Path, PathBuf};
 
 pub use declared::{AllowChanged, ChangedPath, check_declared};
+pub use deep::verify_deep;
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
 
@@ -610,6 +612,7 @@ fn undo_update(
 /// Remove archives a killed upkeep left half-written (`.NAME.upkeep-PID-N.tmp`). Only
 /// call with the lock held and no backup in progress.
 pub fn sweep_temporaries(state_dir: &Path) {
+    deep::sweep_scratch(state_dir);
     let Ok(read) = fs_err::read_dir(backups_dir(state_dir)) else {
         return;
     };

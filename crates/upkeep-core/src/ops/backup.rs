@@ -192,13 +192,18 @@ pub struct Verified {
     pub ok: bool,
     /// What is wrong with it.
     pub error: Option<String>,
+    /// Whether a trial restore was part of the check (`--deep`); left out when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deep: bool,
 }
 
-/// Check backup `id` (or every one): its archive's checksum, every member, every hash.
+/// Check backup `id` (or every one): its archive's checksum, every member, every hash;
+/// with `deep`, also a trial restore of the whole backup into a scratch directory under
+/// the state directory, compared entry by entry with the record.
 ///
 /// # Errors
 /// No such backup, or the ledger.
-pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
+pub fn verify(ctx: &Context, id: Option<&str>, deep: bool) -> Result<Vec<Verified>, Error> {
     let Some(mut ledger) = ctx.existing_ledger()? else {
         return Err(BackupError::NotFound(id.unwrap_or("any").to_owned()).into());
     };
@@ -209,12 +214,17 @@ pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
     Ok(rows
         .iter()
         .map(|row| {
-            let result = backup::verify(&mut ledger, ctx.state_dir(), row);
+            let result = if deep {
+                backup::verify_deep(&mut ledger, ctx.state_dir(), row)
+            } else {
+                backup::verify(&mut ledger, ctx.state_dir(), row)
+            };
             Verified {
                 id: row.id,
                 name: row.name.clone(),
                 ok: result.is_ok(),
                 error: result.err().map(|e| crate::message::failed_to(&e)),
+                deep,
             }
         })
         .collect())

@@ -21,7 +21,9 @@ pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliEr
     match command {
         BackupCommand::Create(args) => create(ctx, args),
         BackupCommand::List(args) => list(ctx, &args),
-        BackupCommand::Verify { id, all } => verify(ctx, if all { None } else { id.as_deref() }),
+        BackupCommand::Verify { id, all, deep } => {
+            verify(ctx, if all { None } else { id.as_deref() }, deep)
+        }
         BackupCommand::Restore(args) => restore(ctx, args),
         BackupCommand::Prune(args) => prune(ctx, &args),
         BackupCommand::Delete { id, force } => delete(ctx, &id, force),
@@ -106,8 +108,8 @@ fn list(ctx: &Context, args: &BackupListArgs) -> Result<i32, CliError> {
     Ok(exit_codes::OK)
 }
 
-fn verify(ctx: &Context, id: Option<&str>) -> Result<i32, CliError> {
-    let results = ops::verify(&ctx.ops, id)?;
+fn verify(ctx: &Context, id: Option<&str>, deep: bool) -> Result<i32, CliError> {
+    let results = ops::verify(&ctx.ops, id, deep)?;
     if ctx.json {
         print_json(&results)?;
     } else {

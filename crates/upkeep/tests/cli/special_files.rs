@@ -151,3 +151,62 @@ fn a_socket_is_recorded_as_not_kept_and_a_restore_leaves_the_live_one_in_place()
         .assert()
         .success();
 }
+
+/// `backup verify --deep` restores the whole backup on trial into a scratch directory
+/// under the state directory, compares it with the record and removes it (sweeping one a
+/// killed verification left); a failure exits 7 like any failed verification.
+#[test]
+fn verify_deep_restores_on_trial_and_cleans_up() {
+    let (host, data) = host_with_data();
+    sh(&["mkfifo", data.join("pipe").to_str().unwrap()]);
+    std::os::unix::fs::symlink("db", data.join("link")).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(data.join("app.sock")).unwrap();
+    backup(&host);
+    let scratch = host.state.join("scratch");
+    let stale = scratch.join("verify-4194999-0");
+    fs_err::create_dir_all(stale.join("app.data.0")).unwrap();
+    let (code, stdout, stderr) = output(
+        &host
+            .upkeep()
+            .args(["--json", "backup", "verify", "--deep", "b"])
+            .assert(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json[0]["ok"], true, "{json}");
+    assert_eq!(json[0]["deep"], true, "{json}");
+    assert_eq!(
+        fs_err::read_dir(&scratch).unwrap().count(),
+        0,
+        "the trial and the stale scratch are gone"
+    );
+    // Where no trial can be made, the verification fails as any other does.
+    fs_err::remove_dir(&scratch).unwrap();
+    fs_err::write(&scratch, "not a directory").unwrap();
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["backup", "verify", "--deep", "b"])
+            .assert(),
+    );
+    assert_eq!(code, 7, "{stderr}");
+    assert!(stderr.contains("failed verification"), "{stderr}");
+    fs_err::remove_file(&scratch).unwrap();
+    // A changed archive fails the hash checks first.
+    let file: String = host.scalar("SELECT file FROM backups WHERE name = 'b'");
+    let archive = host.state.join("backups").join(file);
+    let mut bytes = fs_err::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs_err::write(&archive, bytes).unwrap();
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "backup", "verify", "--deep", "b"])
+            .assert(),
+    );
+    assert_eq!(code, 7);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json[0]["ok"], false, "{json}");
+    assert!(!scratch.exists() || fs_err::read_dir(&scratch).unwrap().count() == 0);
+}
