@@ -110,6 +110,39 @@ fn a_device_node_is_restored_as_root() {
     assert_eq!(owner_and_mode(&null), (1234, 5, 0o620));
 }
 
+/// Not root, a restore of a backup holding a device node is refused before anything is
+/// written (run as `nobody` on a host handed over to it).
+#[test]
+fn a_device_node_is_refused_without_root_before_anything_is_written() {
+    use std::os::unix::process::CommandExt;
+    if !root() {
+        return;
+    }
+    let (host, data) = host_with_data();
+    let null = data.join("null");
+    sh(&["mknod", "-m", "0666", null.to_str().unwrap(), "c", "1", "3"]);
+    backup(&host);
+    fs_err::write(data.join("db"), "changed").unwrap();
+    sh(&["chown", "-R", "65534:65534", host.root.to_str().unwrap()]);
+    let mut restore = host.upkeep_process();
+    restore
+        .args(["backup", "restore", "b", "--yes", "--no-pre-backup"])
+        .uid(65534)
+        .gid(65534);
+    let (code, _, stderr) = output(&assert_cmd::Command::from_std(restore).assert());
+    assert_eq!(code, 7, "{stderr}");
+    assert!(
+        stderr.contains("only root can create device nodes"),
+        "{stderr}"
+    );
+    assert_eq!(fs_err::read_to_string(data.join("db")).unwrap(), "changed");
+    let left: Vec<_> = fs_err::read_dir(data.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["data"], "no staging was made");
+}
+
 #[test]
 fn a_socket_is_recorded_as_not_kept_and_a_restore_leaves_the_live_one_in_place() {
     let (host, data) = host_with_data();
