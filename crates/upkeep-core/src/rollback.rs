@@ -146,6 +146,21 @@ pub struct Report {
     pub result: RollbackResult,
     /// What went wrong after the point of no return.
     pub detail: Option<String>,
+    /// Paths restored where the backup recorded them although the module no longer
+    /// declares them there (`--allow-changed-paths`).
+    pub changed_paths: Vec<backup::ChangedPath>,
+}
+
+/// What a manual rollback is asked to do.
+#[derive(Debug, Clone)]
+pub struct RollbackRequest<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// Where to roll it back to.
+    pub target: &'a Target,
+    /// Restore the backup's recorded paths even where the module no longer declares them
+    /// (never a path no module may own).
+    pub allow_changed_paths: bool,
 }
 
 fn spec<'m>(manifest: &'m Manifest, module: &str) -> Result<&'m ModuleSpec, RollbackError> {
@@ -299,32 +314,28 @@ pub fn rollback(
     manifest: &Manifest,
     ledger: &mut Ledger,
     state_dir: &Path,
-    module: &str,
-    target: &Target,
+    request: &RollbackRequest<'_>,
     config: &BackupConfig,
     routing: &crate::notify::Routing,
 ) -> Result<Report, RollbackError> {
+    let (module, target) = (request.module, request.target);
     let spec = spec(manifest, module)?;
     let state = ledger.module_states()?.remove(module).unwrap_or_default();
     let (version, backup) =
         resolve_target(ledger, module, state.last_safe_version.as_ref(), target)?;
     let tag = code_tag(manifest, ledger, spec, &version)?;
     if tag.is_none() && backup.is_none() {
-        return Err(RollbackError::NoTarget {
-            module: module.to_owned(),
-            reason: format!(
-                "no git tag and no backup of version {version}; `upkeep versions {module}` lists what there is"
-            ),
-        });
+        return Err(nothing_of(module, &version));
     }
     let applied = state.applied_version.as_ref();
     let pre = pre_rollback_backup(manifest, ledger, state_dir, spec, applied, config)?;
     let occasion = Occasion {
         spec,
+        allow_changed_paths: request.allow_changed_paths,
         from_version: applied.cloned(),
         to_version: version.clone(),
     };
-    let (applied_checksum, healthy) = apply(
+    let (applied_checksum, healthy, changed_paths) = apply(
         manifest,
         ledger,
         state_dir,
@@ -363,7 +374,18 @@ pub fn rollback(
         healthy: healthy.map(|h| h.is_ok()),
         result,
         detail,
+        changed_paths,
     })
+}
+
+/// Neither code nor data of `version` to go back to.
+fn nothing_of(module: &str, version: &str) -> RollbackError {
+    RollbackError::NoTarget {
+        module: module.to_owned(),
+        reason: format!(
+            "no git tag and no backup of version {version}; `upkeep versions {module}` lists what there is"
+        ),
+    }
 }
 
 /// How a manual rollback ended, given its health check's result: one that worked puts
@@ -396,13 +418,19 @@ fn declare_version(manifest: &Manifest, module: &str, version: &str) -> Result<(
 /// A manual rollback of one module: from the applied version to another.
 struct Occasion<'a> {
     spec: &'a ModuleSpec,
+    allow_changed_paths: bool,
     from_version: Option<String>,
     to_version: String,
 }
 
 /// What putting a version back left: the checksum of the restored code (when code was
 /// restored) and the health check's result (when the module has one).
-type Applied = (Option<String>, Option<Result<(), String>>);
+/// And the roots restored outside the module's declared paths.
+type Applied = (
+    Option<String>,
+    Option<Result<(), String>>,
+    Vec<backup::ChangedPath>,
+);
 
 /// Put the code and data back, then check health (`None` without a check).
 fn apply(
@@ -414,32 +442,49 @@ fn apply(
     backup: Option<&BackupRow>,
 ) -> Result<Applied, RollbackError> {
     let spec = occasion.spec;
+    // Only where the module's paths are declared now, whatever the backup recorded (or,
+    // with `--allow-changed-paths`, where it recorded them); checked before the code
+    // changes, so a refused restore leaves the module as it was.
+    let data = match backup {
+        Some(b) => {
+            let declared = backup::roots_for(
+                manifest,
+                state_dir,
+                crate::backup::BackupKind::Module,
+                std::slice::from_ref(&spec.name),
+                true,
+            )?;
+            let selection = RestoreSelection {
+                modules: vec![spec.name.clone()],
+                within: Some(declared),
+                allow_changed_paths: occasion.allow_changed_paths.then(|| {
+                    crate::backup::AllowChanged {
+                        updates_dir: manifest.root.clone(),
+                    }
+                }),
+                ..RestoreSelection::default()
+            };
+            backup::check_declared(ledger, b, &selection, state_dir)?;
+            Some((b, selection))
+        }
+        None => None,
+    };
     let checksum = match tag {
         Some(tag) => Some(restore_code(manifest, ledger, spec, tag)?),
         None => None,
     };
-    if let Some(b) = backup {
-        // Only where the module's paths are declared now, whatever the backup recorded.
-        let declared = backup::roots_for(
-            manifest,
-            state_dir,
-            crate::backup::BackupKind::Module,
-            std::slice::from_ref(&spec.name),
-            true,
-        )?;
-        let selection = RestoreSelection {
-            modules: vec![spec.name.clone()],
-            within: Some(declared.into_iter().map(|r| r.path.into()).collect()),
-            ..RestoreSelection::default()
-        };
-        backup::restore(ledger, state_dir, b, &selection, None)?;
-    }
+    let changed = match data {
+        Some((b, selection)) => {
+            backup::restore(ledger, state_dir, b, &selection, None)?.changed_paths
+        }
+        None => Vec::new(),
+    };
     let healthy = spec
         .health
         .as_ref()
         .map(|check| health(manifest, ledger, state_dir, occasion, check))
         .transpose()?;
-    Ok((checksum, healthy))
+    Ok((checksum, healthy, changed))
 }
 
 /// The version to go back to and the backup holding its data, if any.

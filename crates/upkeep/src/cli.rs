@@ -306,6 +306,10 @@ pub(crate) struct RollbackArgs {
     /// Do not ask (required without a terminal)
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
+    /// Restore the backup's data to the paths it recorded even where the module no longer
+    /// declares them (never `/`, the state directory or the updates directory)
+    #[arg(long)]
+    pub(crate) allow_changed_paths: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,6 +326,10 @@ pub(crate) enum BackupCommand {
         /// Verify every backup
         #[arg(long)]
         all: bool,
+        /// Also restore the whole backup on trial into a scratch directory under the state
+        /// directory and compare every entry with the record
+        #[arg(long)]
+        deep: bool,
     },
     /// Put a backup's paths back in place (takes a pre-restore backup first)
     Restore(BackupRestoreArgs),
@@ -417,6 +425,10 @@ pub(crate) struct BackupRestoreArgs {
     /// Do not back up the current content first
     #[arg(long)]
     pub(crate) no_pre_backup: bool,
+    /// Restore to the paths the backup recorded even where the module no longer declares
+    /// them (never `/`, the state directory or the updates directory)
+    #[arg(long)]
+    pub(crate) allow_changed_paths: bool,
 }
 
 #[derive(Debug, Args)]

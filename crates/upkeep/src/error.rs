@@ -461,7 +461,7 @@ fn backup(err: &BackupError) -> Class {
         BackupError::Undeclared { module, .. } => Class::hint(
             Kind::BackupRefused,
             format!(
-                "nothing was restored; `upkeep backup restore ID --module {module}` restores what the module declares now, or declare the path again"
+                "nothing was restored; the module's declaration changed since the backup: declare the path again, or pass `--allow-changed-paths` to restore `{module}`'s data to the recorded path anyway"
             ),
         ),
         BackupError::Forbidden { .. } => Class::hint(
@@ -489,6 +489,10 @@ fn archive(err: &ArchiveError) -> Class {
         ArchiveError::ChecksumMismatch { .. } | ArchiveError::Refused { .. } => {
             Class::hint(Kind::BackupRefused, CHECK_ALL)
         }
+        ArchiveError::DeviceNeedsRoot { .. } => Class::hint(
+            Kind::BackupRefused,
+            "nothing was restored; restore as root, or leave the device's path out with `--module` or `--only`",
+        ),
         // Writing, reading or swapping an archive failed: every such failure leaves the
         // host as it was and is documented as exit 7 with the refusals.
         ArchiveError::Io { .. }
@@ -499,7 +503,8 @@ fn archive(err: &ArchiveError) -> Class {
         | ArchiveError::Changed { .. }
         | ArchiveError::LabelNotInArchive { .. }
         | ArchiveError::NotStaged { .. }
-        | ArchiveError::BadTarget { .. } => Class::new(Kind::BackupRefused),
+        | ArchiveError::BadTarget { .. }
+        | ArchiveError::TrialMismatch { .. } => Class::new(Kind::BackupRefused),
     }
 }
 

@@ -41,7 +41,15 @@ pub fn extract(
             label: label.clone(),
         });
     }
-    let scanned = scan(archive, expected, Some(&labels), &mut |_, _| Ok(()))?;
+    let root = nix::unistd::geteuid().is_root();
+    let scanned = scan(archive, expected, Some(&labels), &mut |m, _| {
+        if m.accepted.kind.is_device() && !root {
+            return Err(ArchiveError::DeviceNeedsRoot {
+                entry: m.accepted.path.clone(),
+            });
+        }
+        Ok(())
+    })?;
     let (present, _) = scanned.index.split();
     let mut staged = Staged { dirs: Vec::new() };
     for target in targets {
@@ -120,6 +128,21 @@ pub struct Swapped {
     dir: PathBuf,
     parent: PathBuf,
     old: Option<PathBuf>,
+    sockets: LiveSockets,
+}
+
+/// The Unix sockets that were live in a target when its restored content took its place.
+/// A backup cannot keep a socket (it records it as not kept); a restore must not delete
+/// the one a running service listens on, so each is linked into the restored tree at its
+/// path before the swap (a hard link reaches the same bound socket). One whose directory
+/// the backup does not hold, or whose path the backup fills with something else, goes
+/// with the previous content and is listed as dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveSockets {
+    /// Sockets still in place after the restore.
+    pub kept: Vec<PathBuf>,
+    /// Sockets the restore removed.
+    pub dropped: Vec<PathBuf>,
 }
 
 impl Staged {
@@ -166,6 +189,11 @@ impl Swapped {
     /// Where the previous content of the target is kept, if the target existed.
     pub fn old_path(&self) -> Option<&Path> {
         self.old.as_deref()
+    }
+
+    /// The live sockets the swap kept in place or dropped.
+    pub fn sockets(&self) -> &LiveSockets {
+        &self.sockets
     }
 
     /// Remove the previous content (and the staging directory), then fsync the parent.
@@ -280,6 +308,7 @@ fn swap_stage(stage: &Stage) -> Result<Swapped, (ArchiveError, bool)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err((ArchiveError::io("inspect", &stage.target)(e), true)),
     };
+    let sockets = keep_sockets(stage, exists);
     let kept = match (stage.present, exists) {
         (true, true) => match rename(&staged, target, RenameFlags::RENAME_EXCHANGE) {
             Ok(()) => {
@@ -314,7 +343,64 @@ fn swap_stage(stage: &Stage) -> Result<Swapped, (ArchiveError, bool)> {
         dir: stage.dir.clone(),
         parent,
         old: kept.then(|| stage.dir.join(OLD)),
+        sockets,
     })
+}
+
+/// Link every Unix socket of the live `target` tree into the `staged` tree at the same
+/// path, where the staged tree has a real directory for it (never through a symlink) and
+/// nothing at the path itself. Neither tree's links are followed.
+fn keep_sockets(stage: &Stage, target_exists: bool) -> LiveSockets {
+    if !stage.present || !target_exists {
+        return LiveSockets::default();
+    }
+    let (target, staged) = (&stage.target, &stage.dir.join(STAGED));
+    let mut found = Vec::new();
+    find_sockets(target, Path::new(""), &mut found);
+    let mut sockets = LiveSockets::default();
+    for rel in found {
+        let live = target.join(&rel);
+        let dest = staged.join(&rel);
+        let placed = rel.parent().is_some_and(|parent| real_dir(staged, parent))
+            && fs_err::symlink_metadata(&dest).is_err()
+            && fs_err::hard_link(&live, &dest).is_ok();
+        if placed {
+            sockets.kept.push(live);
+        } else {
+            sockets.dropped.push(live);
+        }
+    }
+    sockets
+}
+
+/// The sockets below `dir` (paths relative to the walk's start), without following links.
+fn find_sockets(dir: &Path, rel: &Path, found: &mut Vec<PathBuf>) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let child = rel.join(entry.file_name());
+        if kind.is_socket() {
+            found.push(child);
+        } else if kind.is_dir() {
+            find_sockets(&entry.path(), &child, found);
+        }
+    }
+}
+
+/// Whether `base/rel` and every directory between them are directories, not symlinks.
+fn real_dir(base: &Path, rel: &Path) -> bool {
+    let mut path = base.to_path_buf();
+    std::iter::once(std::path::Component::CurDir)
+        .chain(rel.components())
+        .all(|component| {
+            path.push(component);
+            fs_err::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_dir())
+        })
 }
 
 /// Remove a tree without following symlinks, making directories writable first (a

@@ -19,9 +19,14 @@
 //!    mtime (whole seconds), uid and gid. Symlinks are never followed. A file with several
 //!    links within one root is stored once, its further links as hard-link members (the
 //!    restore links them again); links to a file outside the root are stored as copies.
-//!    Sockets, FIFOs and devices inside a root are skipped and reported in
-//!    [`Written::skipped`]. A restore gives directories their recorded owner (as root), as
-//!    it does files.
+//!    FIFOs and character and block devices are stored as tar FIFO and device members
+//!    (with their mode, owner and device numbers) and recreated by a restore: FIFOs
+//!    always, devices only when running as root (otherwise [`extract`] refuses the archive
+//!    with [`ArchiveError::DeviceNeedsRoot`] before anything is written). A Unix socket
+//!    cannot be archived: it is recorded as an [`EntryKind::Socket`] entry with no member
+//!    ("not kept", also in [`Written::skipped`]), and a restore leaves the live sockets of
+//!    a target in place ([`Swapped::sockets`]). A restore gives directories their
+//!    recorded owner (as root), as it does files.
 //!
 //! [`create`] returns every member as an [`Entry`] (with the SHA-256 of each file's
 //! content) and the SHA-256 of the archive file; the caller records both in the ledger.
@@ -41,7 +46,9 @@
 //!   a symlink whose target is absolute, leaves its label's root lexically, or has a `..`
 //!   after a normal component (such a `..` could climb out through another in-root symlink);
 //!   a hardlink to anything but an earlier regular file of the same label; character or
-//!   block devices, FIFOs and other member types; duplicate paths (after dropping `.` and
+//!   block devices and FIFOs that the ledger did not record at that path with that kind
+//!   and device numbers (an archive without recorded entries may hold none), and other
+//!   member types; duplicate paths (after dropping `.` and
 //!   empty components), also a file where a directory was implied; a member below a
 //!   symlink or below a file; a member under a label that is not among the targets; file
 //!   contents adding up to more than [`Expected::max_bytes`] (refused at the header,
@@ -70,12 +77,14 @@ mod extract;
 mod read;
 mod rules;
 mod stage;
+mod trial;
 mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use extract::{Staged, Swapped, extract, sweep_stale_stages};
+pub use extract::{LiveSockets, Staged, Swapped, extract, sweep_stale_stages};
 pub use read::verify;
+pub use trial::trial;
 pub use write::create;
 
 /// Name of the first member of every archive: the index of roots and whether they existed.
@@ -162,6 +171,22 @@ pub enum EntryKind {
     Dir,
     /// A symbolic link.
     Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A Unix socket: recorded, but not kept (a socket cannot be archived; its server
+    /// makes it again). No archive member stands for it.
+    Socket,
+}
+
+impl EntryKind {
+    /// Whether the kind is a character or block device.
+    pub fn is_device(self) -> bool {
+        matches!(self, Self::CharDevice | Self::BlockDevice)
+    }
 }
 
 /// One archive member, as recorded by [`create`] and checked by [`verify`] and [`extract`].
@@ -179,6 +204,9 @@ pub struct Entry {
     pub sha256: Option<String>,
     /// A symlink's target; `None` otherwise.
     pub link: Option<String>,
+    /// A device's major and minor numbers; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<(u32, u32)>,
 }
 
 /// What [`create`] wrote.
@@ -196,7 +224,8 @@ pub struct Written {
     pub entries: Vec<Entry>,
     /// Labels of roots whose path did not exist (recorded as missing).
     pub missing: Vec<String>,
-    /// Sockets, FIFOs and devices found inside a root and not stored: `"path: reason"`.
+    /// Sockets found inside a root and not stored (each is also an entry of kind
+    /// [`EntryKind::Socket`]): `"path: reason"`.
     pub skipped: Vec<String>,
 }
 
@@ -382,6 +411,23 @@ pub enum ArchiveError {
     NotStaged {
         /// The label.
         label: String,
+    },
+    /// The archive holds a device node and the restore does not run as root, which
+    /// `mknod` needs: refused before anything is written.
+    #[error(
+        "restore device node {entry:?}: only root can create device nodes (run the restore as root, or leave its path out)"
+    )]
+    DeviceNeedsRoot {
+        /// The member.
+        entry: String,
+    },
+    /// A trial restore ([`trial`]) left something on disk that differs from the record.
+    #[error("extract {entry:?} in a trial restore: {what}")]
+    TrialMismatch {
+        /// The entry.
+        entry: String,
+        /// What differs.
+        what: &'static str,
     },
     /// A target path has no parent directory or no file name.
     #[error("restore to {path}: the target needs a parent directory and a file name")]

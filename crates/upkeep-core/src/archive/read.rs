@@ -62,6 +62,7 @@ pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, Archi
             size,
             sha256,
             link: member.accepted.link.clone(),
+            device: member.device,
         });
         Ok(())
     };
@@ -85,6 +86,8 @@ pub(crate) struct Visit<'a> {
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) recorded_sha256: Option<&'a str>,
+    /// A device's major and minor numbers.
+    pub(crate) device: Option<(u32, u32)>,
 }
 
 /// What one pass found.
@@ -191,6 +194,7 @@ fn walk_members<R: Read>(
             link: link.as_deref(),
             size: member.size(),
             mode: header.mode().map_err(|e| corrupt(last, &e))? & 0o7777,
+            device: device_of(&header).map_err(|e| corrupt(last, &e))?,
         };
         let accepted = rules.check(&raw)?;
         limit.allowed.set(rules.stream_allowance());
@@ -207,6 +211,7 @@ fn walk_members<R: Read>(
             mtime: header.mtime().map_or(0, |t| i64::try_from(t).unwrap_or(0)),
             uid: header.uid().map_or(0, |u| u32::try_from(u).unwrap_or(0)),
             gid: header.gid().map_or(0, |g| u32::try_from(g).unwrap_or(0)),
+            device: raw.device,
         };
         visit(&visit_member, &mut member)?;
     }
@@ -294,13 +299,25 @@ pub(crate) fn corrupt(member: &str, err: &io::Error) -> ArchiveError {
     ArchiveError::refused(member, Refusal::Corrupt(err.to_string()))
 }
 
+/// A device member's major and minor numbers (`None` for any other member).
+fn device_of(header: &tar::Header) -> io::Result<Option<(u32, u32)>> {
+    if !matches!(header.entry_type().as_byte(), b'3' | b'4') {
+        return Ok(None);
+    }
+    Ok(Some((
+        header.device_major()?.unwrap_or(0),
+        header.device_minor()?.unwrap_or(0),
+    )))
+}
+
 /// What a tar type byte means to the rules.
 pub(crate) fn raw_kind(kind: tar::EntryType) -> RawKind {
     match kind.as_byte() {
         b'0' | b'\0' => RawKind::File,
         b'1' => RawKind::Hardlink,
         b'2' => RawKind::Symlink,
-        b'3' | b'4' => RawKind::Device,
+        b'3' => RawKind::CharDevice,
+        b'4' => RawKind::BlockDevice,
         b'5' => RawKind::Dir,
         b'6' => RawKind::Fifo,
         other => RawKind::Other(other),

@@ -23,7 +23,8 @@ pub(crate) enum RawKind {
     Dir,
     Symlink,
     Hardlink,
-    Device,
+    CharDevice,
+    BlockDevice,
     Fifo,
     Other(u8),
 }
@@ -36,6 +37,8 @@ pub(crate) struct Member<'a> {
     pub(crate) link: Option<&'a [u8]>,
     pub(crate) size: u64,
     pub(crate) mode: u32,
+    /// A device's major and minor numbers.
+    pub(crate) device: Option<(u32, u32)>,
 }
 
 /// A member that passed the rules.
@@ -54,8 +57,12 @@ pub(crate) struct Accepted {
 enum Seen {
     Dir,
     ImpliedDir,
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     Symlink,
+    /// A FIFO or device: nothing may be below it, nothing may link to it.
+    Special,
 }
 
 /// The rules' state across one pass over an archive.
@@ -68,8 +75,9 @@ pub(crate) struct Rules<'r> {
     members: u64,
     max_members: u64,
     records: Option<Records<'r>>,
-    /// Accept any symlink target (the writer: it stores the tree as it is and records
-    /// every link, so a later restore can check each one against the record).
+    /// Accept any symlink target, FIFO and device (the writer: it stores the tree as it
+    /// is and records every member, so a later restore can check each one against the
+    /// record).
     any_link: bool,
 }
 
@@ -97,6 +105,23 @@ impl<'r> Rules<'r> {
                 && record.link.as_deref().map(str::as_bytes) == Some(target)
         })
     }
+
+    /// Whether a FIFO or device member is what the ledger recorded at backup time (same
+    /// path, kind and device numbers), or we are writing. An archive without records may
+    /// hold none: a forged one cannot make a restore create a device.
+    fn special_recorded(&self, path: &str, kind: EntryKind, device: Option<(u32, u32)>) -> bool {
+        if self.any_link {
+            return true;
+        }
+        let Some(records) = &self.records else {
+            return false;
+        };
+        records
+            .by_path
+            .get(path)
+            .is_some_and(|(record, _)| record.kind == kind && record.device == device)
+    }
+
     pub(crate) fn new(
         labels: impl IntoIterator<Item = String>,
         max_bytes: u64,
@@ -147,19 +172,7 @@ impl<'r> Rules<'r> {
         if !self.labels.contains(label) {
             return Err(refuse(Refusal::UnknownLabel));
         }
-        let kind = match member.kind {
-            RawKind::File | RawKind::Hardlink => EntryKind::File,
-            RawKind::Dir => EntryKind::Dir,
-            RawKind::Symlink => EntryKind::Symlink,
-            RawKind::Device => return Err(refuse(Refusal::DeviceNode)),
-            RawKind::Fifo => return Err(refuse(Refusal::Fifo)),
-            RawKind::Other(t) => {
-                return Err(refuse(Refusal::UnsupportedType(format!(
-                    "{:?}",
-                    char::from(t)
-                ))));
-            }
-        };
+        let kind = self.entry_kind(&path, member).map_err(refuse)?;
         self.check_ancestors(&path).map_err(refuse)?;
         self.check_duplicate(&path, kind).map_err(refuse)?;
         let (seen, hardlink_to, link) = self.check_kind(&path, member).map_err(refuse)?;
@@ -176,8 +189,9 @@ impl<'r> Rules<'r> {
                 Seen::File { size } => size,
                 _ => 0,
             };
+            let device = kind.is_device().then_some(member.device).flatten();
             records
-                .check(&path, kind, size, member.mode, link.as_deref())
+                .check(&path, kind, size, member.mode, link.as_deref(), device)
                 .map_err(refuse)?;
         }
         self.seen.insert(path.clone(), seen);
@@ -187,6 +201,28 @@ impl<'r> Rules<'r> {
             hardlink_to,
             link,
         })
+    }
+
+    /// What a member is, refusing member types upkeep never writes and FIFOs and devices
+    /// the ledger did not record.
+    fn entry_kind(&self, path: &str, member: &Member<'_>) -> Result<EntryKind, Refusal> {
+        let (kind, refusal) = match member.kind {
+            RawKind::File | RawKind::Hardlink => return Ok(EntryKind::File),
+            RawKind::Dir => return Ok(EntryKind::Dir),
+            RawKind::Symlink => return Ok(EntryKind::Symlink),
+            RawKind::Other(t) => {
+                return Err(Refusal::UnsupportedType(format!("{:?}", char::from(t))));
+            }
+            RawKind::CharDevice => (EntryKind::CharDevice, Refusal::DeviceNode),
+            RawKind::BlockDevice => (EntryKind::BlockDevice, Refusal::DeviceNode),
+            RawKind::Fifo => (EntryKind::Fifo, Refusal::Fifo),
+        };
+        let device = kind.is_device().then_some(member.device).flatten();
+        if self.special_recorded(path, kind, device) {
+            Ok(kind)
+        } else {
+            Err(refusal)
+        }
     }
 
     /// At the end of a pass: every recorded entry must have been seen.
@@ -214,7 +250,9 @@ impl<'r> Rules<'r> {
             let ancestor = &path[..i];
             match self.seen.get(ancestor) {
                 Some(Seen::Symlink) => return Err(Refusal::ThroughSymlink),
-                Some(Seen::File { .. }) => return Err(Refusal::ParentNotDirectory),
+                Some(Seen::File { .. } | Seen::Special) => {
+                    return Err(Refusal::ParentNotDirectory);
+                }
                 Some(Seen::Dir | Seen::ImpliedDir) => {}
                 None => {
                     self.seen.insert(ancestor.to_owned(), Seen::ImpliedDir);
@@ -262,9 +300,10 @@ impl<'r> Rules<'r> {
                     _ => Err(Refusal::HardlinkOutside),
                 }
             }
-            RawKind::Device | RawKind::Fifo | RawKind::Other(_) => {
-                unreachable!("refused before")
+            RawKind::CharDevice | RawKind::BlockDevice | RawKind::Fifo => {
+                Ok((Seen::Special, None, None))
             }
+            RawKind::Other(_) => unreachable!("refused before"),
         }
     }
 }
@@ -410,12 +449,13 @@ impl<'r> Records<'r> {
         size: u64,
         mode: u32,
         link: Option<&str>,
+        device: Option<(u32, u32)>,
     ) -> Result<(), Refusal> {
         let Some((record, seen)) = self.by_path.get_mut(path) else {
             return Err(Refusal::NotRecorded);
         };
         *seen = true;
-        if record.kind != kind {
+        if record.kind != kind || record.device != device {
             Err(Refusal::KindMismatch)
         } else if record.size != size {
             Err(Refusal::SizeMismatch)
@@ -432,7 +472,8 @@ impl<'r> Records<'r> {
         let mut missing: Vec<&str> = self
             .by_path
             .iter()
-            .filter(|(_, (_, seen))| !seen)
+            // A socket is recorded but has no member: it is not kept.
+            .filter(|(_, (record, seen))| !seen && record.kind != EntryKind::Socket)
             .map(|(path, _)| *path)
             .collect();
         missing.sort_unstable();
@@ -454,6 +495,7 @@ mod tests {
             link: link.map(str::as_bytes),
             size: 10,
             mode: 0o644,
+            device: None,
         }
     }
 
@@ -497,7 +539,7 @@ mod tests {
 
     #[test]
     fn structure_rules() {
-        use RawKind::{Device, Dir, Fifo, File, Hardlink, Other, Symlink};
+        use RawKind::{BlockDevice, CharDevice, Dir, Fifo, File, Hardlink, Other, Symlink};
         let mut r = rules();
         r.check(&member("etc", Dir, None)).unwrap();
         r.check(&member("etc/link", Symlink, Some("sub"))).unwrap();
@@ -511,7 +553,8 @@ mod tests {
             (member("etc/deep", Dir, None), Refusal::DuplicatePath),
             (member("etc/deep/er", File, None), Refusal::DuplicatePath),
             (member("usr/x", File, None), Refusal::UnknownLabel),
-            (member("etc/dev", Device, None), Refusal::DeviceNode),
+            (member("etc/dev", CharDevice, None), Refusal::DeviceNode),
+            (member("etc/blk", BlockDevice, None), Refusal::DeviceNode),
             (member("etc/p", Fifo, None), Refusal::Fifo),
             (
                 member("etc/h", Hardlink, Some("/etc/passwd")),
@@ -560,6 +603,7 @@ mod tests {
             size,
             sha256: Some("00".into()),
             link: None,
+            device: None,
         };
         let root = Entry {
             kind: EntryKind::Dir,
@@ -583,6 +627,51 @@ mod tests {
             err,
             ArchiveError::Refused { entry, reason: Refusal::MissingEntry } if entry == "etc/a"
         ));
+    }
+
+    /// A FIFO or device is accepted only where the ledger recorded it, with the same kind
+    /// and device numbers: a forged archive cannot make a restore create a device.
+    #[test]
+    fn specials_must_be_recorded() {
+        let special = |path: &str, kind, device| Entry {
+            path: path.into(),
+            kind,
+            mode: 0o644,
+            size: 0,
+            sha256: None,
+            link: None,
+            device,
+        };
+        let dir = Entry {
+            kind: EntryKind::Dir,
+            ..special("etc", EntryKind::Dir, None)
+        };
+        let records = [
+            dir,
+            special("etc/null", EntryKind::CharDevice, Some((1, 3))),
+            special("etc/pipe", EntryKind::Fifo, None),
+            special("etc/sock", EntryKind::Socket, None),
+        ];
+        let device = |path, device| Member {
+            device,
+            ..member(path, RawKind::CharDevice, None)
+        };
+        let mut r = Rules::new(["etc".to_owned()], 1000, Some(&records));
+        r.check(&member("etc", RawKind::Dir, None)).unwrap();
+        let m = device("etc/null", Some((8, 0)));
+        assert_eq!(refusal(&mut r, &m), Refusal::DeviceNode, "other numbers");
+        let mut r = Rules::new(["etc".to_owned()], 1000, Some(&records));
+        r.check(&member("etc", RawKind::Dir, None)).unwrap();
+        r.check(&device("etc/null", Some((1, 3)))).unwrap();
+        r.check(&member("etc/pipe", RawKind::Fifo, None)).unwrap();
+        let m = member("etc/pipe/x", RawKind::File, None);
+        assert_eq!(refusal(&mut r, &m), Refusal::ParentNotDirectory);
+        let m = member("etc/h", RawKind::Hardlink, Some("etc/pipe"));
+        assert_eq!(refusal(&mut r, &m), Refusal::NotRecorded);
+        r.finish().expect("a recorded socket needs no member");
+        let m = device("etc/other", Some((1, 3)));
+        let mut r = Rules::new(["etc".to_owned()], 1000, None);
+        assert_eq!(refusal(&mut r, &m), Refusal::DeviceNode);
     }
 
     #[test]

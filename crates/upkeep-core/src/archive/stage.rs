@@ -62,6 +62,14 @@ pub(crate) enum Op {
         rel: String,
         source: String,
     },
+    /// A FIFO or a device node.
+    Special {
+        base: PathBuf,
+        rel: String,
+        meta: Meta,
+        kind: EntryKind,
+        device: Option<(u32, u32)>,
+    },
     /// Every member was read and checked: fix directories and sync.
     Finish,
 }
@@ -108,6 +116,17 @@ impl Feeder {
                 self.send(Op::File { base, rel, meta })?;
                 return self.file(m, data);
             }
+            (None, kind @ (EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice)) => {
+                Op::Special {
+                    base,
+                    rel,
+                    meta,
+                    kind,
+                    device: m.device,
+                }
+            }
+            // No member stands for a socket; nothing to write.
+            (None, EntryKind::Socket) => return Ok(()),
         };
         self.send(op)
     }
@@ -262,6 +281,16 @@ impl StageWriter {
                 };
                 fs_err::hard_link(&source, &dest).map_err(ArchiveError::io("link", &dest))
             }
+            Op::Special {
+                base,
+                rel,
+                meta,
+                kind,
+                device,
+            } => {
+                let dest = self.place(&base, &rel)?;
+                self.special(&dest, kind, device, meta)
+            }
             Op::Data(_) | Op::Finish => unreachable!("handled by run"),
         }
     }
@@ -317,6 +346,57 @@ impl StageWriter {
             UtimensatFlags::NoFollowSymlink,
         )
         .map_err(|e| ArchiveError::io("set mtime", dest)(e.into()))
+    }
+
+    /// A FIFO or a device node (the caller refused devices unless running as root), with
+    /// its owner (as root), mode and mtime. The node is new in the private staging
+    /// directory, so nothing else can have put a link in its place.
+    fn special(
+        &self,
+        dest: &Path,
+        kind: EntryKind,
+        device: Option<(u32, u32)>,
+        meta: Meta,
+    ) -> Result<(), ArchiveError> {
+        use nix::sys::stat::{FchmodatFlags, SFlag, fchmodat, makedev, mknod};
+        let (sflag, dev) = match (kind, device) {
+            (EntryKind::CharDevice, Some((major, minor))) => {
+                (SFlag::S_IFCHR, makedev(major.into(), minor.into()))
+            }
+            (EntryKind::BlockDevice, Some((major, minor))) => {
+                (SFlag::S_IFBLK, makedev(major.into(), minor.into()))
+            }
+            _ => (SFlag::S_IFIFO, 0),
+        };
+        let failed = |action| move |e: nix::errno::Errno| ArchiveError::io(action, dest)(e.into());
+        mknod(dest, sflag, Mode::from_bits_truncate(0o600), dev).map_err(failed("create"))?;
+        if self.root {
+            nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                dest,
+                Some(meta.uid.into()),
+                Some(meta.gid.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(failed("chown"))?;
+        }
+        let mode = Mode::from_bits_truncate(self.mode(meta.mode));
+        fchmodat(
+            nix::fcntl::AT_FDCWD,
+            dest,
+            mode,
+            FchmodatFlags::FollowSymlink,
+        )
+        .map_err(failed("chmod"))?;
+        let time = TimeSpec::new(meta.mtime, 0);
+        utimensat(
+            nix::fcntl::AT_FDCWD,
+            dest,
+            &time,
+            &time,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(failed("set mtime"))
     }
 
     /// setuid and setgid are kept only when running as root.

@@ -185,7 +185,7 @@ impl<W: Write> TarWriter<'_, W> {
             metas.push(meta);
         }
         let text = index.render();
-        self.raw_member(INDEX_NAME, b'0', None, text.len() as u64, 0o644, None)?;
+        self.raw_member(INDEX_NAME, b'0', None, text.len() as u64, 0o644, None, None)?;
         self.write(text.as_bytes())?;
         self.pad(text.len() as u64)?;
         for (root, meta) in roots.iter().zip(metas) {
@@ -222,13 +222,36 @@ impl<W: Write> TarWriter<'_, W> {
         } else if ft.is_dir() {
             self.member(item, RawKind::Dir, None)?;
             self.dir_children(item)
+        } else if ft.is_fifo() {
+            self.member(item, RawKind::Fifo, None)
+        } else if ft.is_char_device() {
+            self.member(item, RawKind::CharDevice, None)
+        } else if ft.is_block_device() {
+            self.member(item, RawKind::BlockDevice, None)
         } else {
-            let kind = special_kind(&item.meta).unwrap_or("special file");
-            self.written
-                .skipped
-                .push(format!("{}: {kind}, not stored", item.name));
-            Ok(())
+            self.not_kept(item)
         }
+    }
+
+    /// A socket (or anything else tar cannot hold): no member, but an entry of kind
+    /// [`EntryKind::Socket`] in the record, so the backup says what it did not keep.
+    fn not_kept(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
+        let kind = special_kind(&item.meta).unwrap_or("special file");
+        let path = super::rules::normalize(item.name.as_bytes())
+            .map_err(|reason| ArchiveError::refused(item.name.clone(), reason))?;
+        self.written
+            .skipped
+            .push(format!("{path}: {kind}, not kept"));
+        self.written.entries.push(Entry {
+            path,
+            kind: EntryKind::Socket,
+            mode: item.meta.permissions().mode() & 0o7777,
+            size: 0,
+            sha256: None,
+            link: None,
+            device: None,
+        });
+        Ok(())
     }
 
     fn dir_children(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
@@ -364,21 +387,33 @@ impl<W: Write> TarWriter<'_, W> {
             0
         };
         let mode = item.meta.permissions().mode() & 0o7777;
+        let device = matches!(kind, RawKind::CharDevice | RawKind::BlockDevice).then(|| {
+            let rdev = item.meta.rdev();
+            let number = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+            (
+                number(nix::sys::stat::major(rdev)),
+                number(nix::sys::stat::minor(rdev)),
+            )
+        });
         let accepted = self.rules.check(&Member {
             path: item.name.as_bytes(),
             kind,
             link,
             size,
             mode,
+            device,
         })?;
         let type_byte = match kind {
             RawKind::Dir => b'5',
             RawKind::Symlink => b'2',
             RawKind::Hardlink => b'1',
+            RawKind::CharDevice => b'3',
+            RawKind::BlockDevice => b'4',
+            RawKind::Fifo => b'6',
             _ => b'0',
         };
         let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
-        self.raw_member(&item.name, type_byte, link, size, mode, owner)?;
+        self.raw_member(&item.name, type_byte, link, size, mode, owner, device)?;
         self.written.entries.push(Entry {
             path: accepted.path,
             kind: accepted.kind,
@@ -390,11 +425,16 @@ impl<W: Write> TarWriter<'_, W> {
             size,
             sha256: None,
             link: accepted.link,
+            device,
         });
         Ok(())
     }
 
     /// Write a header, preceded by GNU long-name blocks for a long path or link target.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one tar header, each set from its own source"
+    )]
     fn raw_member(
         &mut self,
         name: &str,
@@ -403,6 +443,7 @@ impl<W: Write> TarWriter<'_, W> {
         size: u64,
         mode: u32,
         owner: Option<(i64, u32, u32)>,
+        device: Option<(u32, u32)>,
     ) -> Result<(), ArchiveError> {
         let name = name.as_bytes();
         if name.len() > 100 {
@@ -424,6 +465,12 @@ impl<W: Write> TarWriter<'_, W> {
         header.set_mtime(u64::try_from(mtime).unwrap_or(0));
         header.set_uid(u64::from(uid));
         header.set_gid(u64::from(gid));
+        if let Some((major, minor)) = device {
+            header
+                .set_device_major(major)
+                .and_then(|()| header.set_device_minor(minor))
+                .map_err(ArchiveError::io("write", self.tmp))?;
+        }
         header.set_cksum();
         self.write(header.as_bytes())
     }

@@ -7,12 +7,17 @@
 //! has a verified archive; a crash in between leaves at most an unrecorded file, which
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
 
+mod declared;
+mod deep;
 mod recovery;
 mod retention;
 mod roots;
+mod space;
 
 use std::path::{Path, PathBuf};
 
+pub use declared::{AllowChanged, ChangedPath, check_declared};
+pub use deep::verify_deep;
 pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
@@ -113,7 +118,11 @@ pub enum BackupError {
     NotFound(String),
     /// A backup's recorded root is not among the paths its module declares now (the
     /// declaration changed, or the ledger row says something else): nothing is restored.
-    #[error("restore backup {backup_id} to {}: module `{module}` no longer declares that path", path.display())]
+    #[error(
+        "restore backup {backup_id} to {}: module `{module}` no longer declares that path (the backup recorded it; the module declares {} now)",
+        path.display(),
+        declared::declared_list(declared)
+    )]
     Undeclared {
         /// The backup.
         backup_id: i64,
@@ -121,6 +130,8 @@ pub enum BackupError {
         module: String,
         /// The recorded path.
         path: PathBuf,
+        /// The paths the module declares now.
+        declared: Vec<PathBuf>,
     },
     /// A module's `paths` take in what no module may own: upkeep's state directory (its
     /// ledger and backups), the updates directory, or the whole file system. A rollback
@@ -207,7 +218,7 @@ pub fn create(
     }
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
-    check_space(&dir, roots, config.min_free_bytes)?;
+    space::check_space(&dir, roots, config.min_free_bytes)?;
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();
     let name = request
@@ -239,7 +250,10 @@ pub fn create(
     // module starts only once its backup is durable.
     let inserted = ledger.with(move |ledger| {
         let id = ledger.insert_backup(&new)?;
-        Ok(ledger.backup(&id.to_string()))
+        let not_kept = ledger.not_kept(id)?;
+        Ok(ledger
+            .backup(&id.to_string())
+            .map(|row| row.map(|row| BackupRow { not_kept, ..row })))
     });
     match inserted {
         Ok(read) => Ok(read?.expect("a backup just recorded is found")),
@@ -340,6 +354,12 @@ pub struct Restored {
     pub roots: Vec<BackupRoot>,
     /// The backup taken of the paths just before, if one was.
     pub pre_restore_backup: Option<i64>,
+    /// Roots restored where the backup recorded them although their module no longer
+    /// declares them there (only with [`RestoreSelection::allow_changed_paths`]).
+    pub changed_paths: Vec<ChangedPath>,
+    /// The live Unix sockets in the restored paths, kept in place or (where the backup
+    /// has no directory for them) dropped.
+    pub sockets: archive::LiveSockets,
 }
 
 /// Which roots of a backup a restore covers.
@@ -352,10 +372,13 @@ pub struct RestoreSelection {
     /// Only these archive labels (empty: all).
     pub labels: Vec<String>,
     /// When given, the paths a restore may write: every selected root must be one of these
-    /// or lie inside one, or nothing is restored. Callers pass the modules' currently
-    /// declared paths, so a ledger row (or a changed declaration) never sends a restore
-    /// elsewhere.
-    pub within: Option<Vec<PathBuf>>,
+    /// or lie inside one of the same module, or nothing is restored. Callers pass the
+    /// modules' currently declared paths, so a ledger row (or a changed declaration) never
+    /// sends a restore elsewhere.
+    pub within: Option<Vec<BackupRoot>>,
+    /// Restore roots outside `within` anyway (the declaration changed since the backup),
+    /// reporting each in [`Restored::changed_paths`].
+    pub allow_changed_paths: Option<AllowChanged>,
 }
 
 /// The roots of a backup that a selection covers.
@@ -407,17 +430,7 @@ pub fn restore(
             reason: format!("backup {} holds nothing in the selection", row.id),
         });
     }
-    if let Some(within) = &selection.within
-        && let Some(stray) = roots
-            .iter()
-            .find(|r| !within.iter().any(|w| Path::new(&r.path).starts_with(w)))
-    {
-        return Err(BackupError::Undeclared {
-            backup_id: row.id,
-            module: stray.module.clone(),
-            path: PathBuf::from(&stray.path),
-        });
-    }
+    let changed_paths = declared::changed_paths(row.id, &roots, selection, state_dir)?;
     let targets: Vec<Root> = roots
         .iter()
         .map(|r| Root {
@@ -442,11 +455,13 @@ pub fn restore(
         }
         None => None,
     };
-    swap_all(ledger, row.id, &mut staged, &labels)?;
+    let sockets = swap_all(ledger, row.id, &mut staged, &labels)?;
     Ok(Restored {
         backup_id: row.id,
         roots,
         pre_restore_backup,
+        changed_paths,
+        sockets,
     })
 }
 
@@ -458,7 +473,7 @@ fn swap_all(
     backup_id: i64,
     staged: &mut archive::Staged,
     labels: &[String],
-) -> Result<(), BackupError> {
+) -> Result<archive::LiveSockets, BackupError> {
     let all = labels.to_vec();
     let journal = ledger.with(move |ledger| ledger.begin_restore(backup_id, &all))?;
     let mut swapped = Vec::new();
@@ -479,15 +494,19 @@ fn swap_all(
     }
     ledger.with(move |ledger| ledger.finish_restore(journal, "ok"))?;
     crate::failpoint::crash_point!("restore::recorded");
+    let mut sockets = archive::LiveSockets::default();
     for done in swapped {
+        sockets.kept.extend_from_slice(&done.sockets().kept);
+        sockets.dropped.extend_from_slice(&done.sockets().dropped);
         done.discard()?;
     }
-    Ok(())
+    Ok(sockets)
 }
 
 /// Remove archives a killed upkeep left half-written (`.NAME.upkeep-PID-N.tmp`). Only
 /// call with the lock held and no backup in progress.
 pub fn sweep_temporaries(state_dir: &Path) {
+    deep::sweep_scratch(state_dir);
     let Ok(read) = fs_err::read_dir(backups_dir(state_dir)) else {
         return;
     };
@@ -595,67 +614,6 @@ fn ensure_private_dir(dir: &Path) -> Result<(), BackupError> {
         .mode(0o700)
         .create(dir)
         .map_err(io("create the backups directory", dir))
-}
-
-fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), BackupError> {
-    let stat = nix::sys::statvfs::statvfs(dir)
-        .map_err(|errno| io("ask for the free space of", dir)(errno.into()))?;
-    #[expect(
-        clippy::useless_conversion,
-        reason = "the field types differ between platforms"
-    )]
-    let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
-    // Walking the roots to size them costs a stat per file. When the space left over the
-    // floor exceeds twice everything stored on the roots' file systems, no archive of them
-    // can need more, and the walk is skipped. (A file system mounted inside a root is not
-    // counted; a backup that still runs out of space fails and leaves nothing behind.)
-    let bound: u64 = used_bytes(roots);
-    if available.saturating_sub(floor) > bound.saturating_mul(2) {
-        return Ok(());
-    }
-    let estimate: u64 = roots
-        .iter()
-        .map(|r| crate::paths::tree_size(Path::new(&r.path)))
-        .sum();
-    let needed = estimate.saturating_add(floor);
-    if available < needed {
-        return Err(BackupError::LowSpace {
-            dir: dir.to_path_buf(),
-            available,
-            needed,
-            estimate,
-            floor,
-        });
-    }
-    Ok(())
-}
-
-/// Bytes in use on the distinct file systems holding the roots (or their parents, for
-/// roots that do not exist yet); `u64::MAX` when one cannot be asked.
-fn used_bytes(roots: &[BackupRoot]) -> u64 {
-    let mut seen = std::collections::HashSet::new();
-    let mut total: u64 = 0;
-    for root in roots {
-        let path = Path::new(&root.path);
-        let probe = if path.exists() {
-            path
-        } else {
-            path.parent().unwrap_or(path)
-        };
-        let Ok(stat) = nix::sys::statvfs::statvfs(probe) else {
-            return u64::MAX;
-        };
-        if seen.insert(stat.filesystem_id()) {
-            #[expect(
-                clippy::useless_conversion,
-                reason = "the field types differ between platforms"
-            )]
-            let used = u64::from(stat.blocks().saturating_sub(stat.blocks_free()))
-                * u64::from(stat.fragment_size());
-            total = total.saturating_add(used);
-        }
-    }
-    total
 }
 
 fn file_safe(name: &str) -> String {

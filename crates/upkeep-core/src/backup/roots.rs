@@ -57,16 +57,7 @@ pub fn roots_within(
             });
         }
     }
-    let off_limits = [
-        (
-            "upkeep's state directory (its ledger and backups)",
-            resolved(state_dir),
-        ),
-        (
-            "the updates directory (the manifest and the modules' code)",
-            resolved(&manifest.root),
-        ),
-    ];
+    let off_limits = off_limits(state_dir, &manifest.root);
     let mut roots = Vec::new();
     for spec in &manifest.modules {
         if !modules.is_empty() && !modules.contains(&spec.name) {
@@ -97,6 +88,42 @@ pub fn roots_within(
         }
     }
     Ok(roots)
+}
+
+/// What no module may own: the state directory and the updates directory.
+fn off_limits(state_dir: &Path, updates_dir: &Path) -> [(&'static str, (PathBuf, PathBuf)); 2] {
+    [
+        (
+            "upkeep's state directory (its ledger and backups)",
+            resolved(state_dir),
+        ),
+        (
+            "the updates directory (the manifest and the modules' code)",
+            resolved(updates_dir),
+        ),
+    ]
+}
+
+/// Refuse a recorded `path` of `module` that no module may own (`/`, or one holding the
+/// state or the updates directory): what a restore outside the declared paths still
+/// checks, since a ledger row could name any path.
+///
+/// # Errors
+/// [`BackupError::Forbidden`].
+pub(crate) fn refuse_off_limits(
+    module: &str,
+    path: &Path,
+    state_dir: &Path,
+    updates_dir: &Path,
+) -> Result<(), BackupError> {
+    match forbidden(path, &off_limits(state_dir, updates_dir)) {
+        Some(what) => Err(BackupError::Forbidden {
+            module: module.to_owned(),
+            path: path.to_path_buf(),
+            what,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuse `path` of `module` when no module may own it or another module owns it too.

@@ -153,7 +153,8 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
         sort,
         limit,
     } = request;
-    let mut rows = match ctx.existing_ledger()? {
+    let ledger = ctx.existing_ledger()?;
+    let mut rows = match &ledger {
         Some(ledger) => ledger.backups()?,
         None => Vec::new(),
     };
@@ -172,6 +173,11 @@ pub fn list(ctx: &Context, request: &ListRequest) -> Result<Vec<BackupRow>, Erro
         Sort::Kind => rows.sort_by(|a, b| a.kind.as_str().cmp(b.kind.as_str())),
     }
     rows.truncate(*limit);
+    if let Some(ledger) = &ledger {
+        for row in &mut rows {
+            row.not_kept = ledger.not_kept(row.id)?;
+        }
+    }
     Ok(rows)
 }
 
@@ -186,13 +192,18 @@ pub struct Verified {
     pub ok: bool,
     /// What is wrong with it.
     pub error: Option<String>,
+    /// Whether a trial restore was part of the check (`--deep`); left out when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deep: bool,
 }
 
-/// Check backup `id` (or every one): its archive's checksum, every member, every hash.
+/// Check backup `id` (or every one): its archive's checksum, every member, every hash;
+/// with `deep`, also a trial restore of the whole backup into a scratch directory under
+/// the state directory, compared entry by entry with the record.
 ///
 /// # Errors
 /// No such backup, or the ledger.
-pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
+pub fn verify(ctx: &Context, id: Option<&str>, deep: bool) -> Result<Vec<Verified>, Error> {
     let Some(mut ledger) = ctx.existing_ledger()? else {
         return Err(BackupError::NotFound(id.unwrap_or("any").to_owned()).into());
     };
@@ -203,12 +214,17 @@ pub fn verify(ctx: &Context, id: Option<&str>) -> Result<Vec<Verified>, Error> {
     Ok(rows
         .iter()
         .map(|row| {
-            let result = backup::verify(&mut ledger, ctx.state_dir(), row);
+            let result = if deep {
+                backup::verify_deep(&mut ledger, ctx.state_dir(), row)
+            } else {
+                backup::verify(&mut ledger, ctx.state_dir(), row)
+            };
             Verified {
                 id: row.id,
                 name: row.name.clone(),
                 ok: result.is_ok(),
                 error: result.err().map(|e| crate::message::failed_to(&e)),
+                deep,
             }
         })
         .collect())
@@ -225,6 +241,9 @@ pub struct RestoreRequest {
     pub modules: Vec<String>,
     /// Skip the backup of the current content taken first.
     pub no_pre_backup: bool,
+    /// Restore paths where the backup recorded them even when their module no longer
+    /// declares them there (never a path no module may own).
+    pub allow_changed_paths: bool,
 }
 
 /// The backup and the paths a restore of `request` would write, for a caller that shows
@@ -250,23 +269,32 @@ fn selection(request: &RestoreRequest) -> RestoreSelection {
         modules: request.modules.clone(),
         labels: Vec::new(),
         within: None,
+        allow_changed_paths: None,
     }
 }
 
 /// Every path the manifest's modules declare now, which is where a restore may write.
 /// Without a manifest at all (restoring after losing it) there is nothing to check
 /// against, and the ledger's paths are taken as recorded.
-fn declared_paths(ctx: &Context) -> Result<Option<Vec<std::path::PathBuf>>, Error> {
+/// With `allow_changed`, the selection also lets a restore write where the backup recorded
+/// a path the module no longer declares (never where no module may own a path).
+fn declared_paths(ctx: &Context, allow_changed: bool) -> Result<RestoreSelection, Error> {
     let manifest = match ctx.manifest() {
         Ok(manifest) => manifest,
         Err(Error::Manifest(
             crate::manifest::ManifestError::NotFound
             | crate::manifest::ManifestError::Missing { .. },
-        )) => return Ok(None),
+        )) => return Ok(RestoreSelection::default()),
         Err(other) => return Err(other),
     };
     let roots = backup::roots_for(&manifest, ctx.state_dir(), BackupKind::Module, &[], true)?;
-    Ok(Some(roots.into_iter().map(|r| r.path.into()).collect()))
+    Ok(RestoreSelection {
+        within: Some(roots),
+        allow_changed_paths: allow_changed.then(|| backup::AllowChanged {
+            updates_dir: manifest.root.clone(),
+        }),
+        ..RestoreSelection::default()
+    })
 }
 
 /// Restore a backup over the live paths (after `confirm` says yes), taking a backup of
@@ -299,8 +327,10 @@ pub fn restore(
     };
     let config = ctx.resolved().backup.clone();
     let pre = (!request.no_pre_backup).then_some((&pre_request, &config));
+    let declared = declared_paths(ctx, request.allow_changed_paths)?;
     let selection = RestoreSelection {
-        within: declared_paths(ctx)?,
+        within: declared.within,
+        allow_changed_paths: declared.allow_changed_paths,
         ..selection(request)
     };
     let mut ledger = ctx.ledger()?;

@@ -13,11 +13,13 @@ use crate::run::RunError;
 ///
 /// # Errors
 /// An unknown module, nothing to go back to, a moved tag, not confirmed, the lock is
-/// held, or a restore fails.
+/// held, or a restore fails. A backup whose recorded paths the module no longer declares
+/// is refused unless `allow_changed_paths`.
 pub fn rollback(
     ctx: &Context,
     module: &str,
     target: &Target,
+    allow_changed_paths: bool,
     confirm: &dyn Confirm,
 ) -> Result<Report, Error> {
     let manifest = ctx.manifest()?;
@@ -35,8 +37,11 @@ pub fn rollback(
         &manifest,
         &mut ledger,
         ctx.state_dir(),
-        module,
-        target,
+        &rollback::RollbackRequest {
+            module,
+            target,
+            allow_changed_paths,
+        },
         &ctx.resolved().backup,
         &ctx.resolved().routing,
     );

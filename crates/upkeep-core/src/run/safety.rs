@@ -134,7 +134,7 @@ pub(super) async fn after_update(
 /// declares now (the backup was just taken of them, so they agree unless a row lies).
 fn declared(safety: &Safety) -> RestoreSelection {
     RestoreSelection {
-        within: Some(safety.roots.iter().map(|r| r.path.clone().into()).collect()),
+        within: Some(safety.roots.clone()),
         ..RestoreSelection::default()
     }
 }

@@ -93,6 +93,9 @@ pub struct BackupRow {
     pub verified_ms: i64,
     /// Whether its archive verified when last checked.
     pub status: BackupStatus,
+    /// Paths the backup recorded but could not keep (Unix sockets), filled by
+    /// [`Ledger::not_kept`] for the callers that show them.
+    pub not_kept: Vec<String>,
 }
 
 const BACKUP_COLUMNS: &str = "id, name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status";
@@ -116,6 +119,7 @@ fn backup_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BackupRow> {
         created_ms: row.get(14)?,
         verified_ms: row.get(15)?,
         status: row.get(16)?,
+        not_kept: Vec::new(),
     })
 }
 
@@ -124,7 +128,44 @@ fn kind_name(kind: EntryKind) -> &'static str {
         EntryKind::File => "file",
         EntryKind::Dir => "dir",
         EntryKind::Symlink => "symlink",
+        EntryKind::Fifo => "fifo",
+        EntryKind::CharDevice => "char-device",
+        EntryKind::BlockDevice => "block-device",
+        EntryKind::Socket => "socket",
     }
+}
+
+/// The `link` column holds a symlink's target, and for a device its numbers as
+/// `MAJOR:MINOR` (a device has no target, so the column is free for it).
+fn link_column(entry: &Entry) -> Option<String> {
+    match entry.device {
+        Some((major, minor)) => Some(format!("{major}:{minor}")),
+        None => entry.link.clone(),
+    }
+}
+
+/// An entry's kind, target and device numbers from its `kind` and `link` columns.
+fn kind_and_link(
+    kind: &str,
+    link: Option<String>,
+) -> (EntryKind, Option<String>, Option<(u32, u32)>) {
+    let kind = match kind {
+        "dir" => EntryKind::Dir,
+        "symlink" => EntryKind::Symlink,
+        "fifo" => EntryKind::Fifo,
+        "char-device" => EntryKind::CharDevice,
+        "block-device" => EntryKind::BlockDevice,
+        "socket" => EntryKind::Socket,
+        _ => EntryKind::File,
+    };
+    if !kind.is_device() {
+        return (kind, link, None);
+    }
+    let device = link.as_deref().and_then(|l| {
+        let (major, minor) = l.split_once(':')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    });
+    (kind, None, device)
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -176,7 +217,7 @@ impl Ledger {
                         e.mode,
                         to_i64(e.size),
                         e.sha256,
-                        e.link
+                        link_column(e)
                     ])
                     .map_err(err())?;
             }
@@ -250,19 +291,38 @@ impl Ledger {
         let rows = stmt
             .query_map([id], |row| {
                 let kind: String = row.get(1)?;
+                let (kind, link, device) = kind_and_link(&kind, row.get(5)?);
                 Ok(Entry {
                     path: row.get(0)?,
-                    kind: match kind.as_str() {
-                        "dir" => EntryKind::Dir,
-                        "symlink" => EntryKind::Symlink,
-                        _ => EntryKind::File,
-                    },
+                    kind,
                     mode: row.get(2)?,
                     size: row.get::<_, i64>(3)?.try_into().unwrap_or(0),
                     sha256: row.get(4)?,
-                    link: row.get(5)?,
+                    link,
+                    device,
                 })
             })
+            .map_err(err())?;
+        rows.collect::<Result<_, _>>().map_err(err())
+    }
+
+    /// The host paths a backup recorded as not kept (Unix sockets), sorted.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn not_kept(&self, id: i64) -> Result<Vec<String>, StateError> {
+        let err = || sqlite("read backup entries", self.path());
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT r.path || substr(e.path, length(r.label) + 1) AS host
+                 FROM backup_entries e JOIN backup_roots r ON r.backup_id = e.backup_id
+                  AND substr(e.path, 1, length(r.label) + 1) = r.label || '/'
+                 WHERE e.backup_id = ?1 AND e.kind = ?2 ORDER BY host",
+            )
+            .map_err(err())?;
+        let rows = stmt
+            .query_map(params![id, kind_name(EntryKind::Socket)], |row| row.get(0))
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }

@@ -21,7 +21,9 @@ pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliEr
     match command {
         BackupCommand::Create(args) => create(ctx, args),
         BackupCommand::List(args) => list(ctx, &args),
-        BackupCommand::Verify { id, all } => verify(ctx, if all { None } else { id.as_deref() }),
+        BackupCommand::Verify { id, all, deep } => {
+            verify(ctx, if all { None } else { id.as_deref() }, deep)
+        }
         BackupCommand::Restore(args) => restore(ctx, args),
         BackupCommand::Prune(args) => prune(ctx, &args),
         BackupCommand::Delete { id, force } => delete(ctx, &id, force),
@@ -106,8 +108,8 @@ fn list(ctx: &Context, args: &BackupListArgs) -> Result<i32, CliError> {
     Ok(exit_codes::OK)
 }
 
-fn verify(ctx: &Context, id: Option<&str>) -> Result<i32, CliError> {
-    let results = ops::verify(&ctx.ops, id)?;
+fn verify(ctx: &Context, id: Option<&str>, deep: bool) -> Result<i32, CliError> {
+    let results = ops::verify(&ctx.ops, id, deep)?;
     if ctx.json {
         print_json(&results)?;
     } else {
@@ -138,6 +140,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
         modules,
         yes,
         no_pre_backup,
+        allow_changed_paths,
     } = args;
     let request = RestoreRequest {
         id,
@@ -147,6 +150,7 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
             .collect(),
         modules,
         no_pre_backup,
+        allow_changed_paths,
     };
     if !ctx.json || yes {
         let (_, roots) = ops::restore_preview(&ctx.ops, &request)?;
@@ -155,6 +159,9 @@ fn restore(ctx: &Context, args: BackupRestoreArgs) -> Result<i32, CliError> {
         }
     }
     let restored = ops::restore(&ctx.ops, &request, &Ask { yes })?;
+    for changed in &restored.changed_paths {
+        crate::printer::get().message(&render::changed_path(changed));
+    }
     if ctx.json {
         print_json(&restored)?;
     } else {

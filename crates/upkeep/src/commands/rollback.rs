@@ -17,13 +17,23 @@ pub(crate) fn rollback(ctx: &Context, args: RollbackArgs) -> Result<i32, CliErro
         last_safe: _,
         backup,
         yes,
+        allow_changed_paths,
     } = args;
     let target = match (to, backup) {
         (Some(version), _) => Target::Version(version),
         (None, Some(id)) => Target::Backup(id),
         (None, None) => Target::LastSafe,
     };
-    let report = upkeep_core::ops::rollback::rollback(&ctx.ops, &module, &target, &Ask { yes })?;
+    let report = upkeep_core::ops::rollback::rollback(
+        &ctx.ops,
+        &module,
+        &target,
+        allow_changed_paths,
+        &Ask { yes },
+    )?;
+    for changed in &report.changed_paths {
+        crate::printer::get().message(&crate::render::changed_path(changed));
+    }
     if ctx.json {
         print_json(&report)?;
     } else {

@@ -31,6 +31,12 @@ pub(crate) fn backup_created(row: &BackupRow) -> String {
         row.sha256
     );
     let _ = writeln!(text, "  file {}", row.file);
+    for path in &row.not_kept {
+        let _ = writeln!(
+            text,
+            "  not kept: {path} (a socket; its server makes it again)"
+        );
+    }
     text
 }
 
@@ -121,7 +127,37 @@ pub(crate) fn restored(restored: &Restored) -> String {
     if let Some(pre) = restored.pre_restore_backup {
         let _ = writeln!(text, "the previous content is in backup {pre}");
     }
+    for socket in &restored.sockets.kept {
+        let _ = writeln!(text, "kept the live socket {}", socket.display());
+    }
+    for socket in &restored.sockets.dropped {
+        let _ = writeln!(
+            text,
+            "removed the socket {} (the backup has no place for it)",
+            socket.display()
+        );
+    }
     text
+}
+
+/// What `--allow-changed-paths` let through: a path restored where the backup recorded it
+/// although its module declares other paths now.
+pub(crate) fn changed_path(changed: &upkeep_core::backup::ChangedPath) -> String {
+    let declared: Vec<String> = changed
+        .declared
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let declared = if declared.is_empty() {
+        "no paths".to_owned()
+    } else {
+        declared.join(", ")
+    };
+    format!(
+        "restored {} where the backup recorded it (--allow-changed-paths); module `{}` declares {declared} now",
+        changed.recorded.display(),
+        changed.module
+    )
 }
 
 pub(crate) fn settings_table(

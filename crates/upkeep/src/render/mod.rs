@@ -12,7 +12,9 @@ mod status;
 mod tests;
 mod updates;
 
-pub(crate) use backups::{backup_created, backup_list, metrics, prune, restored, settings_table};
+pub(crate) use backups::{
+    backup_created, backup_list, changed_path, metrics, prune, restored, settings_table,
+};
 pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
 pub(crate) use doctor::doctor;
 pub(crate) use fit::Layout;

@@ -35,6 +35,7 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod settings;
+mod special_files;
 mod status;
 mod tags;
 mod update_fidelity;

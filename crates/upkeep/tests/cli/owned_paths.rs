@@ -2,6 +2,8 @@
 //! directory, the whole file system. A module that declares one does not run, and no
 //! backup of it is taken.
 
+use std::path::{Path, PathBuf};
+
 use crate::fixture::{Host, output};
 
 fn owning(host: &mut Host, path: &str) -> std::path::PathBuf {
@@ -206,4 +208,116 @@ fn modules_owning_overlapping_paths_do_not_run_unless_both_declare_them_shared()
     let (code, stdout, stderr) = output(&host.upkeep().args(["run", "--force"]).assert());
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(ran.join("a").exists() && ran.join("b").exists());
+}
+
+/// A host whose module `app` declared `srv/old` when backup (returned) of its version
+/// 1.0.0 was taken, and declares `srv/new` now.
+fn changed_declaration(host: &mut Host) -> (String, PathBuf, PathBuf) {
+    let (old, new) = (host.root.join("srv/old"), host.root.join("srv/new"));
+    for dir in [&old, &new] {
+        fs_err::create_dir_all(dir).unwrap();
+    }
+    let declare = |host: &mut Host, path: &Path| {
+        host.manifest_toml(&format!(
+            "[[module]]\nname = \"app\"\nversion = \"1.0.0\"\ncommand = [\"true\"]\npaths = [{:?}]\n",
+            path.display().to_string()
+        ));
+    };
+    declare(host, &old);
+    fs_err::write(old.join("db"), "backed up").unwrap();
+    host.upkeep().arg("run").assert().success();
+    host.upkeep().args(["run", "--force"]).assert().success();
+    let backup: i64 = host.scalar("SELECT max(id) FROM backups WHERE module_version = '1.0.0'");
+    declare(host, &new);
+    (backup.to_string(), old, new)
+}
+
+/// A module whose `paths` changed since a backup: the refusal says what the backup
+/// recorded and what the module declares now, and names the flag that restores anyway;
+/// with `--allow-changed-paths` both `backup restore` and `rollback` restore to the
+/// recorded path and say so.
+#[test]
+fn a_changed_declaration_is_reported_and_restores_only_with_allow_changed_paths() {
+    let mut host = Host::new();
+    let (backup, old, new) = changed_declaration(&mut host);
+    let (old_s, new_s) = (old.display().to_string(), new.display().to_string());
+    for args in [
+        vec!["backup", "restore", backup.as_str(), "--yes"],
+        vec!["rollback", "app", "--backup", backup.as_str(), "--yes"],
+    ] {
+        fs_err::write(old.join("db"), "changed since").unwrap();
+        let (code, _, stderr) = output(&host.upkeep().args(&args).assert());
+        assert_eq!(code, 7, "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("to {old_s}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("declares {new_s} now")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--allow-changed-paths"), "{stderr}");
+        assert_eq!(
+            fs_err::read_to_string(old.join("db")).unwrap(),
+            "changed since",
+            "{args:?}: nothing is restored"
+        );
+        let mut allowed = args.clone();
+        allowed.push("--allow-changed-paths");
+        let (code, stdout, stderr) = output(&host.upkeep().args(&allowed).assert());
+        assert_eq!(code, 0, "{allowed:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("restored {old_s} where the backup recorded it")),
+            "{stderr}"
+        );
+        assert_eq!(fs_err::read_to_string(old.join("db")).unwrap(), "backed up");
+    }
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "backup", "restore", &backup, "--yes"])
+            .arg("--allow-changed-paths")
+            .assert(),
+    );
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["changed_paths"][0]["recorded"], old_s.as_str());
+    assert_eq!(json["changed_paths"][0]["declared"][0], new_s.as_str());
+}
+
+/// `--allow-changed-paths` never lets a (forged) recorded path be `/`, the state directory
+/// or the updates directory.
+#[test]
+fn allow_changed_paths_still_refuses_what_no_module_may_own() {
+    let mut host = Host::new();
+    let (backup, _, _) = changed_declaration(&mut host);
+    let state = host.state.display().to_string();
+    let updates = host.updates.display().to_string();
+    for (forged, what) in [
+        ("/", "whole file system"),
+        (state.as_str(), "state directory"),
+        (updates.as_str(), "updates directory"),
+    ] {
+        let writable = rusqlite::Connection::open(host.state.join("upkeep.db")).unwrap();
+        writable
+            .execute(
+                "UPDATE backup_roots SET path = ?1 WHERE backup_id = ?2",
+                rusqlite::params![forged, backup.parse::<i64>().unwrap()],
+            )
+            .unwrap();
+        drop(writable);
+        let (code, _, stderr) = output(
+            &host
+                .upkeep()
+                .args([
+                    "backup",
+                    "restore",
+                    &backup,
+                    "--yes",
+                    "--allow-changed-paths",
+                ])
+                .assert(),
+        );
+        assert_eq!(code, 4, "{forged}: {stderr}");
+        assert!(stderr.contains(what), "{forged}: {stderr}");
+    }
+    assert!(host.state.join("upkeep.db").exists());
+    assert!(host.updates.join("upkeep.toml").exists());
 }
