@@ -41,17 +41,19 @@ mod invocation;
 mod log_cap;
 mod output;
 pub mod python;
+mod sentinel;
 mod spawn;
 mod stop;
 mod supervise;
 mod warm;
 
-pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
+pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_blocking_users, run_updater_argv};
 pub use capture::{Captured, capture, capture_users, capture_with};
 pub(crate) use invocation::create_log;
 pub use invocation::{
     DEFAULT_LOG_CAP, Exit, Finished, Invocation, LineSink, Stream, command_line, log_header,
 };
+pub use sentinel::contain;
 pub use stop::{kill_leftovers, process_started_ms};
 pub use supervise::run;
 pub use warm::{Interpreter, PythonModule, Warm, start_failed};
