@@ -121,12 +121,28 @@ fn pipe() -> Option<&'static OwnedFd> {
     .as_ref()
 }
 
-/// Start the sentinel; returns the pipe's write end.
+/// Make the pipe and start the sentinel on a thread of its own; returns the pipe's write
+/// end. Records written before the sentinel runs wait in the pipe, so the first process
+/// upkeep starts does not wait for the sentinel's start (a spawn, about a millisecond).
 fn start() -> std::io::Result<OwnedFd> {
     // Close-on-exec, so that no child holds the write end open; non-blocking, so that a
     // stuck sentinel never stalls upkeep. The read end is made blocking again for it.
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     fcntl(read.as_fd(), FcntlArg::F_SETFL(OFlag::empty()))?;
+    std::thread::Builder::new()
+        .name("sentinel-start".into())
+        .spawn(move || {
+            if let Err(err) = spawn(read) {
+                tracing::debug!(
+                    "cannot start the sentinel ({err}); if upkeep is killed, what it started runs until the next run"
+                );
+            }
+        })?;
+    Ok(write)
+}
+
+/// Start the sentinel with `read` as its standard input.
+fn spawn(read: OwnedFd) -> std::io::Result<()> {
     #[expect(
         clippy::disallowed_methods,
         reason = "exec is the one module that spawns processes"
@@ -144,7 +160,7 @@ fn start() -> std::io::Result<OwnedFd> {
     // Nobody waits for it: it outlives upkeep, and init (or a subreaper above upkeep)
     // reaps it.
     drop(command.spawn()?);
-    Ok(write)
+    Ok(())
 }
 
 /// The sentinel's work: follow the records until end of file, then stop what is live.
