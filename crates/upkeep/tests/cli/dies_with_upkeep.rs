@@ -29,6 +29,18 @@ def main(args):
             time.sleep(0.01)
 "#;
 
+/// The sentinels watching upkeep `pid`: processes whose command line is
+/// `upkeep-sentinel PID`.
+fn sentinels_of(pid: u32) -> Vec<i32> {
+    let wanted = format!("upkeep-sentinel\0{pid}\0").into_bytes();
+    fs_err::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| alive(p))
+        .filter(|p| fs_err::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == wanted))
+        .collect()
+}
+
 /// Kill upkeep (pid of `upkeep`) with SIGKILL and reap it, as a crash would end it.
 fn crash(mut upkeep: std::process::Child) {
     let pid = i32::try_from(upkeep.id()).unwrap();
@@ -121,9 +133,34 @@ fn a_shell_module_its_child_and_its_setsid_daemon_die_with_a_killed_upkeep() {
         .collect();
     let _cleanup = Cleanup(pids.clone());
     assert!(pids.iter().all(|&p| alive(p)), "{pids:?}");
+    let upkeep_pid = upkeep.id();
+    // Started on a thread of its own, maybe a moment after the module.
+    wait_for("one sentinel to watch upkeep", || {
+        sentinels_of(upkeep_pid).len() == 1
+    });
     crash(upkeep);
     wait_all_gone(
         "the module, its child and its daemon to die with upkeep",
         &pids,
     );
+    wait_for("the sentinel to end after its sweep", || {
+        sentinels_of(upkeep_pid).is_empty()
+    });
+}
+
+#[test]
+fn the_sentinel_ends_with_an_upkeep_that_ends_normally() {
+    let mut host = Host::new();
+    host.manifest_toml("[[module]]\nname = \"quick\"\ncommand = [\"true\"]\n");
+    let upkeep = spawn_upkeep(&host, &["run"]);
+    let pid = upkeep.id();
+    let out = upkeep.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the sentinel to end with upkeep", || {
+        sentinels_of(pid).is_empty()
+    });
 }
