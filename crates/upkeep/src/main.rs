@@ -32,6 +32,11 @@ pub(crate) fn init_tracing(level: &str) {
 }
 
 fn main() -> std::process::ExitCode {
+    // Started as upkeep's sentinel, this process only watches for upkeep's death; any other
+    // start turns the sentinel on for what this upkeep starts.
+    if let Some(code) = upkeep_core::exec::contain() {
+        return exit_code(code);
+    }
     upkeep_core::failpoint::setup();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match cli::Cli::try_parse_from(&args) {

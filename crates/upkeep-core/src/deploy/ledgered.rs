@@ -249,7 +249,8 @@ fn run_command(
         log_made: false,
         log_cap: Some(crate::exec::DEFAULT_LOG_CAP),
     };
-    let finished = crate::exec::run_blocking(&invocation);
+    // A daemon the command leaves behind is not wanted once it ended.
+    let finished = crate::exec::run_blocking_users(&invocation);
     let detail = match &finished.exit {
         crate::exec::Exit::Code(0) => None,
         other => Some(format!("{other:?}")),

@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use super::supervise::Leftovers;
 use super::{Exit, Finished, Invocation};
 
 /// The bootstrap passed to `python -B -c`. argv: script path, `1` when `run_updater()`
@@ -38,6 +39,18 @@ pub fn run_updater_argv(interpreter: &Path, script: &Path, need_true: bool) -> V
 /// Run `invocation` to its end on a private current-thread runtime. Must not be called
 /// from inside an async runtime (use `spawn_blocking` there).
 pub fn run_blocking(invocation: &Invocation) -> Finished {
+    blocking(invocation, Leftovers::Keep)
+}
+
+/// [`run_blocking`] for a command the user wrote that upkeep runs for its own purposes
+/// (the pre-run command): once it ended, whatever still carries its token (a daemon it
+/// started with `setsid`, out of its group's reach) is killed, as after an update-source
+/// command ([`super::capture_users`]).
+pub fn run_blocking_users(invocation: &Invocation) -> Finished {
+    blocking(invocation, Leftovers::Kill)
+}
+
+fn blocking(invocation: &Invocation, leftovers: Leftovers) -> Finished {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,5 +64,5 @@ pub fn run_blocking(invocation: &Invocation) -> Finished {
         }
     };
     let (_keep, cancel) = tokio::sync::watch::channel(false);
-    runtime.block_on(super::run(invocation, cancel))
+    runtime.block_on(super::supervise::run_with(invocation, cancel, leftovers))
 }

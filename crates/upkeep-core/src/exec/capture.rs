@@ -119,6 +119,7 @@ fn captured(
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
+    token.started(child.id());
     let group = Pid::from_raw(child.id().cast_signed());
     let (sender, messages) = mpsc::channel();
     if let Some(out) = child.stdout.take() {

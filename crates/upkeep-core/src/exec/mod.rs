@@ -28,12 +28,19 @@
 //! zombies are reaped by pid (never `waitpid(-1)`: tokio reaps its own children). A
 //! process that scrubs its environment still escapes; nothing short of a cgroup catches it.
 //!
+//! What upkeep starts also dies with upkeep: the binary runs a sentinel (`sentinel.rs`), a
+//! second upkeep process that learns which tokens are live and, the moment upkeep is gone
+//! (`kill -9` included), SIGKILLs their process groups and every process carrying them.
+//! Every start makes a token and every token is reported to it, so this holds for modules,
+//! warm interpreters, health checks, scripts and helper commands alike.
+//!
 //! The files: [`Invocation`] and its log in `invocation.rs`; starting and waiting
 //! (timeout, cancel) in `supervise.rs`, with `spawn.rs` for `posix_spawn`; reading
 //! streamed output in `output.rs`; stopping a group, its strays and leftovers in
 //! `stop.rs`; a pre-started Python interpreter in `warm.rs` and `python.rs`; running to
 //! the end from synchronous code in `blocking.rs`; short helper commands whose output is
-//! read in `capture.rs`; the cap on a log's size in `log_cap.rs`.
+//! read in `capture.rs`; the cap on a log's size in `log_cap.rs`; the process that stops
+//! what upkeep started when upkeep dies in `sentinel.rs`.
 
 mod blocking;
 mod capture;
@@ -41,17 +48,19 @@ mod invocation;
 mod log_cap;
 mod output;
 pub mod python;
+mod sentinel;
 mod spawn;
 mod stop;
 mod supervise;
 mod warm;
 
-pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_updater_argv};
+pub use blocking::{RUN_UPDATER_BOOTSTRAP, run_blocking, run_blocking_users, run_updater_argv};
 pub use capture::{Captured, capture, capture_users, capture_with};
 pub(crate) use invocation::create_log;
 pub use invocation::{
     DEFAULT_LOG_CAP, Exit, Finished, Invocation, LineSink, Stream, command_line, log_header,
 };
+pub use sentinel::contain;
 pub use stop::{kill_leftovers, process_started_ms};
 pub use supervise::run;
 pub use warm::{Interpreter, PythonModule, Warm, start_failed};

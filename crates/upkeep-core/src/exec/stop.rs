@@ -64,20 +64,32 @@ pub(super) async fn terminate(
 /// The environment variable that carries a module's [`Token`].
 pub(super) const TOKEN_VAR: &str = "UPKEEP_INVOCATION";
 
-/// Identifies the processes of one module invocation: `<upkeep pid>-<counter>`.
+/// Identifies the processes of one module invocation: `<upkeep pid>-<counter>`. While it
+/// lives, the sentinel ([`super::sentinel`]) stops its carriers if upkeep dies; dropping
+/// it tells the sentinel upkeep is done with them.
 #[derive(Debug)]
-pub(super) struct Token(String);
+pub(super) struct Token {
+    value: String,
+    counter: u64,
+}
 
 impl Token {
     pub(super) fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         // upkeep never forks without exec, so its pid is fixed; asking is a syscall.
         static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        Self(format!(
-            "{}-{}",
-            PID.get_or_init(std::process::id),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
+        let counter = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Before its process starts, so that no moment of its life goes unwatched.
+        super::sentinel::live(counter);
+        Self {
+            value: format!("{}-{counter}", PID.get_or_init(std::process::id)),
+            counter,
+        }
+    }
+
+    /// The token's process started as the leader of process group `pgid`.
+    pub(super) fn started(&self, pgid: u32) {
+        super::sentinel::group(self.counter, pgid);
     }
 
     /// The variable's value: the tokens of any upkeep this one runs under, then this one's,
@@ -88,10 +100,10 @@ impl Token {
             Some(outer) => {
                 let mut value = outer.clone();
                 value.push(":");
-                value.push(&self.0);
+                value.push(&self.value);
                 value
             }
-            None => OsString::from(&self.0),
+            None => OsString::from(&self.value),
         }
     }
 
@@ -101,7 +113,17 @@ impl Token {
         environ
             .split(|&b| b == 0)
             .filter_map(|var| var.strip_prefix(prefix.as_bytes()))
-            .any(|value| value.split(|&b| b == b':').any(|t| t == self.0.as_bytes()))
+            .any(|value| {
+                value
+                    .split(|&b| b == b':')
+                    .any(|t| t == self.value.as_bytes())
+            })
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        super::sentinel::ended(self.counter);
     }
 }
 
@@ -367,4 +389,11 @@ impl<'t> Strays<'t> {
 pub(super) fn end_token_holders(token: &Token, leader: Option<i32>) {
     let mut strays = Strays::new(token, leader);
     strays.kill_all_and_reap_blocking();
+}
+
+/// [`end_token_holders`] for an invocation that ran on a runtime (the pre-run command).
+pub(super) async fn end_token_holders_async(token: &Token, leader: Option<i32>) {
+    let mut strays = Strays::new(token, leader);
+    strays.kill_all().await;
+    strays.reap().await;
 }

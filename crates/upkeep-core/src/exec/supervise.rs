@@ -15,10 +15,31 @@ use super::invocation::{Exit, Finished, Invocation, command_line, open_log, read
 use super::log_cap::{CHECK_EVERY, Capper};
 use super::output::spawn_readers;
 use super::spawn;
-use super::stop::{TOKEN_VAR, Token, adopt_orphans, terminate};
+use super::stop::{TOKEN_VAR, Token, adopt_orphans, end_token_holders_async, terminate};
 
 /// Run `invocation` to its end, honouring its timeout and the `cancel` signal.
 pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Finished {
+    run_with(invocation, cancel, Leftovers::Keep).await
+}
+
+/// What becomes of the processes an invocation leaves behind when it ends on its own (at a
+/// timeout or a cancel they are stopped either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Leftovers {
+    /// They are left alone: a module may start a service on purpose.
+    Keep,
+    /// Every process still carrying its token is killed: a command the user wrote that
+    /// upkeep runs for its own purposes (the pre-run command), whose leftovers nobody
+    /// wants, as for update-source commands ([`super::capture_users`]).
+    Kill,
+}
+
+/// [`run`], with what becomes of its leftovers.
+pub(super) async fn run_with(
+    invocation: &Invocation,
+    cancel: watch::Receiver<bool>,
+    leftovers: Leftovers,
+) -> Finished {
     let mut log = match open_log(invocation) {
         Ok(log) => log,
         Err(err) => return log_failed(invocation, &err),
@@ -53,7 +74,7 @@ pub async fn run(invocation: &Invocation, cancel: watch::Receiver<bool>) -> Fini
         log,
         output,
     };
-    supervise(started, invocation, cancel).await
+    supervise(started, invocation, cancel, leftovers).await
 }
 
 /// Why a process was not started.
@@ -195,6 +216,7 @@ pub(super) async fn supervise(
     started: Started,
     invocation: &Invocation,
     mut cancel: watch::Receiver<bool>,
+    leftovers: Leftovers,
 ) -> Finished {
     let Started {
         process: mut child,
@@ -202,6 +224,9 @@ pub(super) async fn supervise(
         mut log,
         output,
     } = started;
+    if let Some(id) = child.id() {
+        token.started(id);
+    }
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -250,6 +275,9 @@ pub(super) async fn supervise(
     };
     if let Some(note) = stop_note(&exit, invocation.timeout) {
         let _ = writeln!(log, "{note}");
+    }
+    if leftovers == Leftovers::Kill {
+        end_token_holders_async(&token, pgid.map(Pid::as_raw)).await;
     }
     Finished { exit, tail }
 }

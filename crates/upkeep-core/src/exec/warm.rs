@@ -44,7 +44,9 @@ use tokio::sync::watch;
 use super::invocation::{Finished, Invocation, open_log};
 use super::output::spawn_readers;
 use super::stop::{TOKEN_VAR, Token, adopt_orphans};
-use super::supervise::{Process, Started, could_not_start, log_failed, spawn_failed, supervise};
+use super::supervise::{
+    Leftovers, Process, Started, could_not_start, log_failed, spawn_failed, supervise,
+};
 
 /// The bootstrap argument that makes it wait for the go message.
 pub(crate) const WAIT_FLAG: &str = "--wait";
@@ -156,7 +158,7 @@ impl Warm {
             log,
             output,
         };
-        let finished = supervise(started, invocation, cancel).await;
+        let finished = supervise(started, invocation, cancel, Leftovers::Keep).await;
         drop(control);
         finished
     }

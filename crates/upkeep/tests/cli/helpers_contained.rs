@@ -60,3 +60,21 @@ fn an_update_source_commands_setsid_daemon_does_not_outlive_it() {
     let pid = daemon_pid(&pidfile);
     wait_for("the daemon to be gone", || !alive(pid));
 }
+
+#[test]
+fn a_prerun_commands_setsid_daemon_does_not_outlive_it() {
+    let host = Host::new();
+    let app = host.root.join("app");
+    fs_err::create_dir_all(&app).unwrap();
+    let pidfile = host.root.join("daemon.pid");
+    let (code, stdout, stderr) = output(
+        &host
+            .upkeep()
+            .args(["prerun", "--root", app.to_str().unwrap(), "--command"])
+            .arg(escaping(&pidfile))
+            .assert(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let pid = daemon_pid(&pidfile);
+    wait_for("the daemon to be gone", || !alive(pid));
+}

@@ -17,6 +17,7 @@ mod checks;
 mod checksums;
 mod concurrency;
 mod crash_sweep;
+mod dies_with_upkeep;
 mod doctor;
 mod errors;
 mod first_hour;
