@@ -131,6 +131,16 @@ pub(crate) enum Command {
     /// Notifications: test channels, list them, show and deliver events not yet delivered
     #[command(subcommand, after_long_help = NOTIFY_HELP)]
     Notify(NotifyCommand),
+    /// API tokens for `upkeep serve`: create (the secret is shown once), list, revoke
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Who asked what of the API, Discord and `upkeep token`: principal, role, address,
+    /// request id, plan digest, action, outcome; newest first
+    Audit {
+        /// Only entries of the last DURATION, e.g. `7d`, `12h` (a unit is required) [default: all]
+        #[arg(long, value_name = "DURATION", value_parser = duration_in("d"))]
+        since: Option<std::time::Duration>,
+    },
     /// Print a shell completion script (bash, zsh and fish complete module names from the
     /// manifest too)
     Completions {
@@ -542,6 +552,34 @@ pub(crate) enum NotifyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print its secret on stdout, once: it is stored only hashed
+    Create {
+        /// Its name (letters, digits, `.`, `-`, `_`), unique among tokens not revoked
+        name: String,
+        /// What it may do: viewer (read), operator (also check, back up, verify, test
+        /// notifications) or owner (everything)
+        #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+        role: upkeep_core::ops::access::Role,
+        /// It stops working after this long, e.g. `90d`, `12h` (a unit is required)
+        /// [default: never]
+        #[arg(long, value_name = "DURATION", value_parser = duration_in("d"))]
+        expires: Option<std::time::Duration>,
+    },
+    /// Tokens with role, state, creation, expiry and last use (never their secrets)
+    List {
+        /// Also revoked tokens
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token: it stops working at once
+    Revoke {
+        /// Its name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum SettingsCommand {
     /// Every setting with its value, default and meaning, and the notification channels
     List,
@@ -655,6 +693,12 @@ fn parse_update_type(text: &str) -> Result<upkeep_core::updates::UpdateType, Str
     upkeep_core::updates::UpdateType::from_name(text).ok_or_else(|| {
         format!("`{text}` is not an update type; use app, packages, config or dependencies")
     })
+}
+
+/// A role by its name; a misspelt one is a usage error that offers the closest.
+fn parse_role(text: &str) -> Result<upkeep_core::ops::access::Role, String> {
+    text.parse()
+        .map_err(|e: upkeep_core::ops::access::UnknownRole| e.to_string())
 }
 
 /// An outcome by the name the ledger stores it under; a misspelt one is a usage error

@@ -215,6 +215,9 @@ enum Kind {
     LowSpace,
     /// An operation needing confirmation did not get it.
     NotConfirmed,
+    /// The principal's role may not do the action (a front end's 403; the command line
+    /// acts as owner and never sees it).
+    Forbidden,
     /// upkeep itself failed: I/O, the ledger, the runtime.
     Internal,
 }
@@ -234,6 +237,7 @@ impl Kind {
             Kind::TagMoved => "tag-moved",
             Kind::LowSpace => "low-space",
             Kind::NotConfirmed => "not-confirmed",
+            Kind::Forbidden => "forbidden",
             Kind::Internal => "internal",
         }
     }
@@ -246,7 +250,8 @@ impl Kind {
             | Kind::Manifest
             | Kind::UnknownTarget
             | Kind::UnknownModule
-            | Kind::InvalidInput => exit_codes::INVALID_INPUT,
+            | Kind::InvalidInput
+            | Kind::Forbidden => exit_codes::INVALID_INPUT,
             Kind::LockHeld => exit_codes::LOCK_HELD,
             Kind::BackupRefused | Kind::TagMoved => exit_codes::BACKUP_REFUSED,
             Kind::LowSpace => exit_codes::LOW_SPACE,
@@ -339,7 +344,34 @@ fn ops(err: &Error) -> Class {
             Kind::InvalidInput,
             "`upkeep check` shows each module's update type; drop `--types` to cover them all",
         ),
+        Error::Forbidden { .. } => Class::new(Kind::Forbidden),
+        Error::TokenNameTaken { name } => token_name_taken(name),
+        Error::InvalidTokenName { .. } => {
+            Class::hint(Kind::InvalidInput, "e.g. `ci-deploy` or `grafana.prod`")
+        }
+        Error::UnknownToken { suggestion, .. } => unknown_token(suggestion.as_ref()),
+        Error::StoredRole { .. } => Class::hint(
+            Kind::Internal,
+            "a newer upkeep wrote this ledger; use that one",
+        ),
         Error::Io { .. } => Class::new(Kind::Internal),
+    }
+}
+
+fn token_name_taken(name: &str) -> Class {
+    Class::hint(
+        Kind::InvalidInput,
+        format!("pick another name, or revoke the old one first: `upkeep token revoke {name}`"),
+    )
+}
+
+fn unknown_token(suggestion: Option<&String>) -> Class {
+    Class {
+        kind: Kind::InvalidInput,
+        hint: Some(suggestion.map_or_else(
+            || "`upkeep token list` lists the tokens".to_owned(),
+            |s| format!("did you mean `{s}`?"),
+        )),
     }
 }
 
@@ -583,7 +615,7 @@ mod tests {
 
     /// Every kind, for the test below; the match makes a new kind fail to compile here
     /// until it is listed.
-    const ALL: [Kind; 13] = [
+    const ALL: [Kind; 14] = [
         Kind::Usage,
         Kind::InvalidManifest,
         Kind::Manifest,
@@ -596,6 +628,7 @@ mod tests {
         Kind::TagMoved,
         Kind::LowSpace,
         Kind::NotConfirmed,
+        Kind::Forbidden,
         Kind::Internal,
     ];
 
@@ -615,6 +648,7 @@ mod tests {
                 | Kind::TagMoved
                 | Kind::LowSpace
                 | Kind::NotConfirmed
+                | Kind::Forbidden
                 | Kind::Internal => {}
             }
             assert!(

@@ -17,6 +17,8 @@
 //! The layers below (`run`, `backup`, `state`, ...) know nothing of front ends; this is
 //! the only module that may import from all of them, and none of them imports it.
 
+pub mod access;
+pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod checksum;
@@ -470,6 +472,47 @@ pub enum Error {
         targets: Vec<String>,
         /// Its update types.
         types: Vec<String>,
+    },
+    /// A principal's role may not do an action (see [`access::Action::least_role`]).
+    #[error("{action} as {principal}: the role {role} may not")]
+    Forbidden {
+        /// Who asked, e.g. `token:grafana`.
+        principal: String,
+        /// Its role.
+        role: access::Role,
+        /// What it asked for.
+        action: access::Action,
+    },
+    /// `token create NAME` with a name a token that is not revoked already has.
+    #[error("create token `{name}`: a token of that name exists")]
+    TokenNameTaken {
+        /// The name.
+        name: String,
+    },
+    /// A token name with characters other than letters, digits, `.`, `-` and `_`, or
+    /// longer than 64.
+    #[error(
+        "create token `{name}`: a name is 1 to 64 letters, digits, `.`, `-` or `_`, not starting with `-`"
+    )]
+    InvalidTokenName {
+        /// The name given.
+        name: String,
+    },
+    /// `token revoke NAME` with a name no token that is not revoked has.
+    #[error("find token `{name}`: no token that is not revoked has that name")]
+    UnknownToken {
+        /// The name given.
+        name: String,
+        /// The closest token name, for a likely typo.
+        suggestion: Option<String>,
+    },
+    /// A token row whose role this upkeep does not know (a newer one wrote it).
+    #[error("read token `{token}`: its role `{role}` is not one this upkeep knows")]
+    StoredRole {
+        /// The token.
+        token: String,
+        /// The role as stored.
+        role: String,
     },
     /// A file-system or system call outside the layers below (writing units, finding
     /// paths).

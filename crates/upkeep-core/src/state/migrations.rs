@@ -248,4 +248,39 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE schedules ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
     ",
+    // 9: API tokens and the access audit trail (see `ops::access` and `ops::audit`). A
+    // token is stored as the SHA-256 of its secret, never the secret; a name is unique among
+    // the tokens not revoked (a revoked one keeps its row, so the audit trail still names
+    // it). `access_audit` is one row per action a person or client asked of a front end
+    // (the HTTP API, Discord, `upkeep token`), apart from the engine's own `audit` rows.
+    r"
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        hash          TEXT NOT NULL UNIQUE,
+        created_ms    INTEGER NOT NULL,
+        created_by    TEXT NOT NULL,
+        expires_ms    INTEGER,
+        last_used_ms  INTEGER,
+        revoked_ms    INTEGER
+    ) STRICT;
+    CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked_ms IS NULL;
+
+    CREATE TABLE access_audit (
+        id              INTEGER PRIMARY KEY,
+        at_ms           INTEGER NOT NULL,
+        principal_kind  TEXT NOT NULL,
+        principal       TEXT NOT NULL,
+        role            TEXT,
+        remote          TEXT,
+        request_id      TEXT,
+        plan_digest     TEXT,
+        action          TEXT NOT NULL,
+        target          TEXT,
+        outcome         TEXT NOT NULL,
+        detail          TEXT
+    ) STRICT;
+    CREATE INDEX access_audit_by_time ON access_audit(at_ms);
+    ",
 ];

@@ -64,6 +64,7 @@ macro_rules! spelled {
     };
 }
 
+pub mod access;
 pub mod backups;
 pub mod deploy;
 pub mod health;

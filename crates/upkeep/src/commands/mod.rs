@@ -1,5 +1,6 @@
 //! One function per subcommand: resolve settings, call the engine, render the result.
 
+mod audit;
 mod backup;
 mod check;
 mod checksum;
@@ -15,6 +16,7 @@ mod run;
 mod schedule;
 mod settings;
 mod status;
+mod token;
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::CliError;
@@ -116,6 +118,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Notify(command) => notify::notify(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
+        Command::Token(command) => token::token(&ctx, command),
+        Command::Audit { since } => audit::audit(&ctx, since),
         Command::CompleteModules => completions::complete_modules(&ctx),
         Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("answered before the context is resolved")

@@ -3,6 +3,8 @@
 
 mod fixture;
 
+mod access;
+
 mod ae_differential;
 mod ae_updater;
 mod files;
