@@ -30,6 +30,7 @@ pub mod rollback;
 pub mod run;
 pub mod schedule;
 pub mod settings;
+pub mod status;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

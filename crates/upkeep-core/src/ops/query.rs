@@ -8,8 +8,7 @@ use std::time::Duration;
 use super::{Context, Error};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::rollback::VersionInfo;
-use crate::state::safety_summary::SafetyState;
-use crate::state::{History, HistoryFilter, ModuleState, RunMetrics};
+use crate::state::{History, HistoryFilter, RunMetrics};
 use crate::updates::UpdateType;
 
 /// A Unix-epoch millisecond time as RFC 3339 UTC, to the second.
@@ -20,142 +19,15 @@ pub fn timestamp(ms: i64) -> String {
     )
 }
 
-/// One module as `upkeep status` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StatusRow {
-    /// The module.
-    pub module: String,
-    /// Its kind (`python`, `command`, `group`, ...; `-` when removed from the manifest).
-    pub kind: &'static str,
-    /// What a run would do with it, or why it is held.
-    pub state: String,
-    /// Whether it is enabled.
-    pub enabled: bool,
-    /// Whether it is critical.
-    pub critical: bool,
-    /// The manifest's version.
-    pub declared_version: Option<String>,
-    /// The version last applied.
-    pub applied_version: Option<String>,
-    /// The newest version that passed its health check.
-    pub last_safe_version: Option<String>,
-    /// When it was last applied (RFC 3339).
-    pub last_applied: Option<String>,
-    /// Its last outcome.
-    pub last_outcome: Option<crate::state::ModuleOutcome>,
-    /// Newest backup holding the module's paths.
-    pub last_backup: Option<i64>,
-    /// When that backup was taken (RFC 3339).
-    pub last_backup_at: Option<String>,
-    /// `passed` or `failed`, from the newest health check.
-    pub last_health: Option<String>,
-    /// When that check ran (RFC 3339).
-    pub last_health_at: Option<String>,
-    /// Why the module is held for manual intervention, if it is.
-    pub held: Option<String>,
-    /// The manifest's description.
-    pub description: Option<String>,
-    /// Where it stands upstream (the version it is on, what is available, pre-releases
-    /// flagged), by its source's latest check; `None` without a source or a check.
-    pub upstream: Option<crate::updates::Upstream>,
-}
-
-impl StatusRow {
-    /// What the ledger says, for a module the manifest does not (or no longer) describe.
-    fn recorded(name: &str, state: &ModuleState) -> Self {
-        Self {
-            module: name.to_owned(),
-            kind: "-",
-            state: "removed from manifest".to_owned(),
-            enabled: false,
-            critical: false,
-            declared_version: None,
-            applied_version: state.applied_version.clone(),
-            last_safe_version: state.last_safe_version.clone(),
-            last_applied: state.applied_at_ms.map(timestamp),
-            last_outcome: state.last_outcome,
-            last_backup: None,
-            last_backup_at: None,
-            last_health: None,
-            last_health_at: None,
-            held: None,
-            description: None,
-            upstream: None,
-        }
-    }
-
-    fn with_safety(mut self, safety: Option<&SafetyState>) -> Self {
-        if let Some(s) = safety {
-            self.last_backup = s.last_backup;
-            self.last_backup_at = s.last_backup_ms.map(timestamp);
-            self.last_health = s
-                .last_health_passed
-                .map(|p| if p { "passed" } else { "failed" }.to_owned());
-            self.last_health_at = s.last_health_ms.map(timestamp);
-            self.held.clone_from(&s.needs_intervention);
-            if let Some(reason) = &s.needs_intervention {
-                self.state = format!("held: {reason}");
-            }
-        }
-        self
-    }
-}
+pub use super::status::StatusRow;
 
 /// Every module of the manifest (in manifest order), then the modules the ledger knows
-/// that the manifest no longer has (by name).
+/// that the manifest no longer has (by name): the rows of [`super::status::status`].
 ///
 /// # Errors
 /// The manifest or the ledger.
 pub fn status(ctx: &Context) -> Result<Vec<StatusRow>, Error> {
-    let manifest = ctx.manifest()?;
-    let (states, safety) = match ctx.existing_ledger()? {
-        Some(ledger) => (ledger.module_states()?, ledger.safety_states()?),
-        None => (HashMap::new(), HashMap::new()),
-    };
-    let all = PlanOptions {
-        targets: manifest.names().map(str::to_owned).collect(),
-        ..PlanOptions::default()
-    };
-    let plan = plan::plan(&manifest, &states, &all)?;
-    let mut rows: Vec<StatusRow> = manifest
-        .modules
-        .iter()
-        .map(|spec| {
-            let step = plan
-                .steps
-                .iter()
-                .find(|s| s.name == spec.name)
-                .expect("every module is planned");
-            let state = states.get(&spec.name).cloned().unwrap_or_default();
-            StatusRow {
-                kind: spec.kind.label(),
-                state: step.action.state(),
-                enabled: spec.enabled,
-                critical: spec.critical,
-                declared_version: spec.version.as_ref().map(ToString::to_string),
-                description: spec.description.clone(),
-                upstream: state.check.as_ref().and_then(|(checked_ms, finding)| {
-                    crate::updates::upstream(
-                        spec,
-                        (*checked_ms, finding),
-                        state.upstream_version.clone(),
-                        state.upstream_check_ms,
-                    )
-                }),
-                ..StatusRow::recorded(&spec.name, &state)
-            }
-            .with_safety(safety.get(&spec.name))
-        })
-        .collect();
-    let mut removed: Vec<(&String, &ModuleState)> = states
-        .iter()
-        .filter(|(name, _)| manifest.module(name).is_none())
-        .collect();
-    removed.sort_by_key(|(name, _)| *name);
-    rows.extend(removed.into_iter().map(|(name, state)| {
-        StatusRow::recorded(name, state).with_safety(safety.get(name.as_str()))
-    }));
-    Ok(rows)
+    Ok(super::status::status(ctx)?.modules)
 }
 
 /// The state's figures for `upkeep status`.

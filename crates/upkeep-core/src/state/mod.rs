@@ -65,6 +65,7 @@ macro_rules! spelled {
 }
 
 pub mod access;
+pub mod automation;
 pub mod backups;
 pub mod deploy;
 pub mod health;

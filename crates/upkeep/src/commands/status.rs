@@ -1,9 +1,12 @@
-//! `upkeep status [MODULE]`: every module of the manifest with its declared and applied
-//! version (a table that fits the terminal, `--wide` for every column), one module in
-//! full, or the state's figures.
+//! `upkeep status [MODULE]`: whether automation works (working, degraded or stopped, and
+//! why), every module of the manifest with its declared and applied version and why it is
+//! where it is (a table that fits the terminal, `--wide` for every column), one module in
+//! full, or the state's figures. `--json` prints `ops::status::StatusReport`, the value
+//! the HTTP API's `GET /api/v1/status` serves.
 
 use upkeep_core::exit_codes;
-use upkeep_core::ops::query::{self, StatusRow};
+use upkeep_core::ops::query;
+use upkeep_core::ops::status::{StatusReport, StatusRow};
 
 use upkeep_core::ops::ManifestChoice;
 
@@ -30,36 +33,35 @@ pub(crate) fn status(
         }
         return Ok(exit_codes::OK);
     }
-    let rows = query::status(&ctx.ops)?;
+    let report = upkeep_core::ops::status::status(&ctx.ops)?;
     let manifest = ctx.manifest_used();
     match module {
-        Some(name) => one(ctx, &rows, name, manifest),
-        None => every(ctx, &rows, wide, manifest),
+        Some(name) => one(ctx, &report.modules, name, manifest),
+        None => every(ctx, &report, wide, manifest),
     }
 }
 
-/// Every module: the table that fits, or every column.
+/// Whether automation works and every module: the table that fits, or every column.
 fn every(
     ctx: &Context,
-    rows: &[StatusRow],
+    report: &StatusReport,
     wide: bool,
     manifest: Option<&ManifestChoice>,
 ) -> Result<i32, CliError> {
     if ctx.json {
-        // Each row names the manifest, so that the output stays the array it always was.
-        let rows: Vec<WithManifest<'_, StatusRow>> = rows
-            .iter()
-            .map(|value| WithManifest { manifest, value })
-            .collect();
-        print_json(&rows)?;
+        print_json(&WithManifest {
+            manifest,
+            value: report,
+        })?;
     } else {
-        let mut text = render::metrics(&query::metrics(&ctx.ops)?);
+        let mut text = render::automation(report);
+        text.push_str(&render::metrics(&query::metrics(&ctx.ops)?));
         text.push('\n');
         if wide {
-            text.push_str(&render::status_wide(rows));
+            text.push_str(&render::status_wide(&report.modules));
         } else {
             let layout = crate::printer::get().layout();
-            text.push_str(&render::status_table(rows, layout));
+            text.push_str(&render::status_table(&report.modules, layout));
         }
         print_text(&text)?;
     }

@@ -17,7 +17,7 @@ pub(crate) use deploy::{deploy_applied, deploy_plan, owned_files, scripts_run};
 pub(crate) use doctor::doctor;
 pub(crate) use fit::Layout;
 pub(crate) use notify::{channels, flushed, pending, tested};
-pub(crate) use status::{status_module, status_table, status_wide};
+pub(crate) use status::{automation, status_module, status_table, status_wide};
 pub(crate) use updates::check_report;
 
 use std::fmt::Write;

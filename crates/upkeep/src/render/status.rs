@@ -1,32 +1,60 @@
-//! `upkeep status` as text: a table that fits the width (80 columns when stdout is not a
-//! terminal), every column with `--wide`, or everything about one module.
+//! `upkeep status` as text: whether automation works and why, a table that fits the width
+//! (80 columns when stdout is not a terminal), every column with `--wide`, or everything
+//! about one module.
 
 use std::fmt::Write;
 
 use super::fit::{self, Column, ELLIPSIS, Give, Layout};
 use super::{or_dash, table};
-use upkeep_core::ops::query::StatusRow;
+use upkeep_core::ops::status::{StatusReport, StatusRow};
 use upkeep_core::state::ModuleOutcome;
 use upkeep_core::updates::Upstream;
+
+/// Whether automation works, and each reason it does not with its code (what the API and
+/// metrics name it) and the command that helps: the first lines of `upkeep status`.
+pub(crate) fn automation(report: &StatusReport) -> String {
+    let mut text = format!("automation: {}\n", report.state.as_str());
+    for reason in &report.reasons {
+        let _ = writeln!(text, "  {}: {}", reason.code.as_str(), reason.message);
+        if let Some(hint) = &reason.hint {
+            let _ = writeln!(text, "    hint: {hint}");
+        }
+    }
+    text
+}
+
+/// A module's reason code, `-` for a module the manifest no longer has.
+fn reason_cell(row: &StatusRow) -> String {
+    or_dash(
+        row.reason
+            .map(upkeep_core::ops::status::ModuleReason::as_str),
+    )
+}
 
 /// The default table: the columns that answer "is everything all right?" (what the next
 /// run does, the applied version, how the last run ended) and what each module is.
 /// Names, states, versions and descriptions give way, in that order from the last, to fit
 /// the layout's width; their floors add up to less than 80 columns, so the table always
-/// fits 80.
+/// fits 80. WHY, after STATE, is the module's reason code (`update-available`,
+/// `blocked-by-dependency`, ...).
 ///
 /// When a module has an update source that was checked, an UPSTREAM column follows
 /// APPLIED: the upstream version the module is on and what is available (`2.3.0 →
-/// 2.3.1`), or how many of its packages are outdated. Names, applied versions and states
-/// then give way further, so the floors still add up to less than 80 columns.
+/// 2.3.1`), or how many of its packages are outdated. Names, applied versions, states and
+/// reasons then give way further, so the floors still add up to less than 80 columns.
 pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
     let upstream = rows.iter().any(|r| r.upstream.is_some());
-    let (name, applied, state) = if upstream { (12, 8, 10) } else { (16, 10, 12) };
+    let (name, applied, state, why) = if upstream {
+        (10, 7, 8, 8)
+    } else {
+        (14, 9, 10, 10)
+    };
     let mut columns = vec![
         Column::new("MODULE", Give::Middle(name)),
         Column::new("APPLIED", Give::End(applied)),
         Column::new("STATE", Give::End(state)),
-        Column::keep("LAST OUTCOME"),
+        Column::new("WHY", Give::End(why)),
+        Column::new("LAST OUTCOME", Give::End(12)),
         Column::new("DESCRIPTION", Give::End(0)),
     ];
     if upstream {
@@ -39,6 +67,7 @@ pub(crate) fn status_table(rows: &[StatusRow], layout: Layout) -> String {
                 r.module.clone(),
                 or_dash(r.applied_version.as_deref()),
                 r.state.clone(),
+                reason_cell(r),
                 or_dash(r.last_outcome.map(ModuleOutcome::as_str)),
                 or_dash(r.description.as_deref()),
             ];
@@ -109,6 +138,7 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
                 r.module.clone(),
                 r.kind.to_owned(),
                 r.state.clone(),
+                reason_cell(r),
                 or_dash(r.declared_version.as_deref()),
                 or_dash(r.applied_version.as_deref()),
                 or_dash(r.last_safe_version.as_deref()),
@@ -120,7 +150,7 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
                 or_dash(r.description.as_deref()),
             ];
             if upstream {
-                cells.insert(5, upstream_cell(r.upstream.as_ref()));
+                cells.insert(6, upstream_cell(r.upstream.as_ref()));
             }
             cells
         })
@@ -129,6 +159,7 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
         "MODULE",
         "KIND",
         "STATE",
+        "WHY",
         "DECLARED",
         "APPLIED",
         "LAST SAFE",
@@ -139,7 +170,7 @@ pub(crate) fn status_wide(rows: &[StatusRow]) -> String {
         "DESCRIPTION",
     ];
     if upstream {
-        headers.insert(5, "UPSTREAM");
+        headers.insert(6, "UPSTREAM");
     }
     table(&headers, &cells)
 }
@@ -162,6 +193,13 @@ pub(crate) fn status_module(row: &StatusRow) -> String {
         ("description", or_dash(row.description.as_deref())),
         ("kind", kind),
         ("state", row.state.clone()),
+        (
+            "why",
+            match (row.reason, &row.reason_message) {
+                (Some(code), Some(message)) => format!("{}: {message}", code.as_str()),
+                _ => "-".to_owned(),
+            },
+        ),
         ("declared", or_dash(row.declared_version.as_deref())),
         (
             "applied",

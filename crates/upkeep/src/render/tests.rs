@@ -16,7 +16,7 @@ use upkeep_core::updates::{
 };
 
 use super::fit::{self, DETAIL_BOUND, Layout};
-use upkeep_core::ops::query::StatusRow;
+use upkeep_core::ops::status::{ModuleReason, StatusRow};
 
 /// Midday, 1 March 2026, UTC.
 const NOON: i64 = 1_772_366_400_000;
@@ -267,6 +267,20 @@ fn status_row(module: &str, applied: Option<&str>, state: &str, description: &st
         module: module.to_owned(),
         kind: "python",
         state: state.to_owned(),
+        reason: Some(if applied.is_some() {
+            ModuleReason::UpToDate
+        } else {
+            ModuleReason::NeverRun
+        }),
+        reason_message: Some(
+            if applied.is_some() {
+                "Up to date: nothing to apply."
+            } else {
+                "Never run; the next run sets it up."
+            }
+            .to_owned(),
+        ),
+        blocked_by: None,
         enabled: true,
         critical: false,
         declared_version: applied.map(str::to_owned),
@@ -276,6 +290,7 @@ fn status_row(module: &str, applied: Option<&str>, state: &str, description: &st
         last_outcome: applied.map(|_| ModuleOutcome::Succeeded),
         last_backup: applied.map(|_| 4),
         last_backup_at: applied.map(|_| super::timestamp(NOON - 60_000)),
+        last_backup_age_secs: applied.map(|_| 60),
         last_health: applied.map(|_| "passed".to_owned()),
         last_health_at: applied.map(|_| super::timestamp(NOON + 5_000)),
         held: None,
@@ -293,6 +308,12 @@ fn status_rows() -> Vec<StatusRow> {
     );
     held.held = Some("rollback failed: the backup could not be restored".to_owned());
     held.last_outcome = Some(ModuleOutcome::NeedsIntervention);
+    held.reason = Some(ModuleReason::NeedsIntervention);
+    held.reason_message = Some(
+        "Held for manual intervention (rollback failed: the backup could not be restored); \
+         `upkeep clear nextcloud-office-integration-with-collabora-online` releases it."
+            .to_owned(),
+    );
     held.critical = true;
     vec![
         status_row("dns", Some("1"), "up to date", "Local resolver."),
@@ -616,4 +637,45 @@ fn status_table_shows_the_upstream_version_when_a_source_was_checked() {
         one.ends_with("upstream      2.3.0 → 2.3.1 [security] (checked 2026-03-01T12:00:00Z)\n"),
         "{one}"
     );
+}
+
+/// The automation paragraph: the state, then each reason with its code and hint.
+#[test]
+fn automation_names_each_reason_by_its_code() {
+    use upkeep_core::ops::status::{AutomationState, Checks, Reason, ReasonCode, StatusReport};
+    let reason = |code: ReasonCode, message: &str, hint: Option<&str>| Reason {
+        code,
+        severity: code.severity(),
+        message: message.to_owned(),
+        subjects: Vec::new(),
+        hint: hint.map(str::to_owned),
+    };
+    let mut report = StatusReport {
+        at_ms: NOON,
+        state: AutomationState::Working,
+        reasons: Vec::new(),
+        schedules_enabled: 1,
+        checks: Checks {
+            expected: true,
+            last_answered_ms: Some(NOON),
+            period_secs: 86_400,
+            stale_after_secs: 172_800,
+        },
+        modules: status_rows(),
+    };
+    assert_eq!(super::automation(&report), "automation: working\n");
+    report.state = AutomationState::Degraded;
+    report.reasons = vec![
+        reason(
+            ReasonCode::ScheduledRunFailed,
+            "The last run of schedule `nightly` (run 3, 2026-03-01T12:00:00Z) ended failed.",
+            Some("upkeep history --limit 5"),
+        ),
+        reason(
+            ReasonCode::NotificationChannelFailing,
+            "Channel `ops` is failing.",
+            None,
+        ),
+    ];
+    insta::assert_snapshot!(super::automation(&report));
 }

@@ -204,7 +204,10 @@ fn command_line_mistakes_are_usage_errors_that_say_what_to_write() {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one token's life on a pinned clock, step by step")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one token's life on a pinned clock, step by step"
+)]
 fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use_sparingly() {
     let host = Host::new();
     let created = json(
@@ -292,7 +295,10 @@ fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "a refusal and a front end's entry, read back field by field")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a refusal and a front end's entry, read back field by field"
+)]
 fn a_caller_who_is_not_an_owner_cannot_manage_tokens_and_the_refusal_is_audited() {
     let host = Host::new();
     let ctx = context(&host, 1_700_000_000_000);

@@ -248,8 +248,8 @@ fi
     let assert = host.upkeep().args(["status", "--json"]).assert();
     let (code, stdout, stderr) = output(&assert);
     assert_eq!(code, 0, "{stderr}");
-    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = report["modules"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "{stdout}");
     for row in rows {
         assert_eq!(

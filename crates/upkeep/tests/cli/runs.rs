@@ -352,7 +352,8 @@ fn modules_with_nothing_to_do_are_skipped_not_blocked_but_still_hold_back_depend
         ]
     );
     let status = host.upkeep().args(["status", "--json"]).assert().success();
-    let rows: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    let rows = &report["modules"];
     assert_eq!(rows[1]["state"], "skip (disabled)");
     assert_eq!(rows[1]["last_outcome"], serde_json::Value::Null);
 }

@@ -241,7 +241,8 @@ fn a_broken_update_is_rolled_back_and_the_service_is_healthy_with_the_old_bytes(
         );
     }
     let (_, status, _) = output(&host.upkeep().args(["--json", "status"]).assert());
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let status = &report["modules"];
     assert_eq!(status[0]["last_health"], "passed");
     assert_eq!(status[0]["last_safe_version"], "1.0.0");
     assert_eq!(status[0]["last_backup"], rollback.1);

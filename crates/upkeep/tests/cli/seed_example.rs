@@ -63,7 +63,8 @@ fn seed_example_end_to_end() {
     );
 
     let status = host.upkeep().args(["status", "--json"]).assert().success();
-    let rows: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&output(&status).1).unwrap();
+    let rows = &report["modules"];
     for row in rows
         .as_array()
         .unwrap()

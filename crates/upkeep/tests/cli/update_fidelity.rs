@@ -323,7 +323,7 @@ command = ["true"]
     );
     let json = host.upkeep().args(["status", "--json"]).assert().success();
     let json: Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
-    let rows = json.as_array().unwrap();
+    let rows = json["modules"].as_array().unwrap();
     assert_eq!(rows[0]["upstream"]["current"], "2.3.0", "{json:#}");
     assert_eq!(rows[0]["upstream"]["latest"], "3.0.0", "{json:#}");
     assert_eq!(rows[0]["upstream"]["prerelease"], false, "{json:#}");
