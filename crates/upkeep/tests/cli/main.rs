@@ -34,6 +34,7 @@ mod runs;
 mod safety;
 mod schedules;
 mod seed_example;
+mod serve;
 mod settings;
 mod tags;
 mod update_fidelity;
