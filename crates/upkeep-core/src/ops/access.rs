@@ -508,36 +508,72 @@ pub fn revoke_token(ctx: &Context, caller: &Caller, name: &str) -> Result<Token,
     audited(ctx, caller, name, "revoke", result)
 }
 
+/// What a presented secret turned out to be, for a front end that audits refusals with
+/// the token they named ([`authenticate`] is this without the reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// A token that works: who it is.
+    Valid(Principal),
+    /// The token named `name` has expired.
+    Expired {
+        /// The token's name.
+        name: String,
+    },
+    /// The token named `name` was revoked.
+    Revoked {
+        /// The token's name.
+        name: String,
+    },
+    /// No token has this secret (or it is not shaped like one, or the token's role is
+    /// one this upkeep does not know, which grants nothing).
+    Unknown,
+}
+
 /// The principal a secret belongs to: `None` for a secret that is no token's, or whose
-/// token is revoked or expired at the context's clock. Records the token's use, at most
-/// once per [`TOUCH_INTERVAL`]; a ledger that does not exist yet holds no token, and is
-/// not created.
+/// token is revoked or expired at the context's clock. As [`identify`].
 ///
 /// # Errors
 /// The ledger failed.
 pub fn authenticate(ctx: &Context, secret: &str) -> Result<Option<Principal>, Error> {
+    Ok(match identify(ctx, secret)? {
+        Authentication::Valid(principal) => Some(principal),
+        Authentication::Expired { .. }
+        | Authentication::Revoked { .. }
+        | Authentication::Unknown => None,
+    })
+}
+
+/// What `secret` is at the context's clock. A token that works has its use recorded, at
+/// most once per [`TOUCH_INTERVAL`], so a busy API does not write the ledger on every
+/// request; a ledger that does not exist yet holds no token, and is not created.
+///
+/// # Errors
+/// The ledger failed.
+pub fn identify(ctx: &Context, secret: &str) -> Result<Authentication, Error> {
     if !secret.starts_with(SECRET_PREFIX) {
-        return Ok(None);
+        return Ok(Authentication::Unknown);
     }
     let Some(mut ledger) = ctx.existing_ledger()? else {
-        return Ok(None);
+        return Ok(Authentication::Unknown);
     };
     let Some(row) = ledger.token_by_hash(&secret_hash(secret))? else {
-        return Ok(None);
+        return Ok(Authentication::Unknown);
     };
     let now = ctx.clock().now_ms();
-    if token_state(row.expires_ms, row.revoked_ms, now) != TokenState::Active {
-        return Ok(None);
+    match token_state(row.expires_ms, row.revoked_ms, now) {
+        TokenState::Active => {}
+        TokenState::Expired => return Ok(Authentication::Expired { name: row.name }),
+        TokenState::Revoked => return Ok(Authentication::Revoked { name: row.name }),
     }
     // A role this upkeep does not know (written by a newer one) grants nothing.
     let Ok(role) = row.role.parse::<Role>() else {
-        return Ok(None);
+        return Ok(Authentication::Unknown);
     };
     let stale_before = now.saturating_sub(i64::try_from(TOUCH_INTERVAL.as_millis()).unwrap_or(0));
     if row.last_used_ms.is_none_or(|at| at <= stale_before) {
         ledger.touch_token(row.id, now, stale_before)?;
     }
-    Ok(Some(Principal {
+    Ok(Authentication::Valid(Principal {
         kind: PrincipalKind::Token,
         name: row.name,
         role,

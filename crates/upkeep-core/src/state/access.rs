@@ -107,7 +107,11 @@ impl Ledger {
     ) -> Result<Option<TokenRow>, StateError> {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a token", path);
-        let tx = conn.transaction().map_err(err())?;
+        // Immediate, so that two creates of one name cannot both pass the check below: the
+        // second waits for the first's commit and then finds the name taken.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err())?;
         tx.execute(
             "UPDATE tokens SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL
              AND expires_ms IS NOT NULL AND expires_ms <= ?2",

@@ -4,7 +4,7 @@
 //! for expiry and the last-use interval.
 
 use upkeep_core::ops::access::{
-    self, Action, Principal, PrincipalKind, Role, TokenRequest, TokenState,
+    self, Action, Authentication, Principal, PrincipalKind, Role, TokenRequest, TokenState,
 };
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
 use upkeep_core::ops::{Clock, Context, Error, Given};
@@ -254,6 +254,12 @@ fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use
     assert_eq!(expires, t0 + 60 * MINUTE_MS);
     let at_expiry = context(&host, expires);
     assert_eq!(access::authenticate(&at_expiry, &secret).unwrap(), None);
+    assert_eq!(
+        access::identify(&at_expiry, &secret).unwrap(),
+        Authentication::Expired {
+            name: "ci".to_owned()
+        }
+    );
     let local = Caller::local();
     let listed = access::list_tokens(&at_expiry, &local, false).unwrap();
     assert_eq!(listed[0].state, TokenState::Expired);
@@ -291,6 +297,16 @@ fn authenticate_refuses_expired_revoked_and_unknown_secrets_and_touches_last_use
     assert_eq!(
         access::authenticate(&at_expiry, again_secret.expose()).unwrap(),
         None
+    );
+    assert_eq!(
+        access::identify(&at_expiry, again_secret.expose()).unwrap(),
+        Authentication::Revoked {
+            name: "ci".to_owned()
+        }
+    );
+    assert_eq!(
+        access::identify(&at_expiry, &wrong).unwrap(),
+        Authentication::Unknown
     );
 }
 
