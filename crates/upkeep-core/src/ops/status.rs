@@ -793,3 +793,66 @@ fn channel_reasons(ctx: &Context, facts: &Facts) -> Vec<Reason> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes are the API's and the metrics' labels: `as_str` and JSON spell each the
+    /// same, and no two alike.
+    #[test]
+    fn every_code_is_spelled_once_and_the_same_in_json() {
+        let json = |v: &dyn erased::Spelled| v.json();
+        let codes = [
+            ReasonCode::NoScheduleEnabled,
+            ReasonCode::SchedulesTurnedOff,
+            ReasonCode::ScheduledRunNotStarted,
+            ReasonCode::ScheduledRunFailed,
+            ReasonCode::ChecksStale,
+            ReasonCode::ModulesNeedIntervention,
+            ReasonCode::NotificationChannelFailing,
+        ];
+        let reasons = [
+            ModuleReason::Disabled,
+            ModuleReason::NeedsIntervention,
+            ModuleReason::BlockedByDependency,
+            ModuleReason::Failed,
+            ModuleReason::NeverRun,
+            ModuleReason::UpdateAvailable,
+            ModuleReason::MajorAwaitingApproval,
+            ModuleReason::PinnedOrHeld,
+            ModuleReason::UpToDate,
+        ];
+        let states = [
+            AutomationState::Working,
+            AutomationState::Degraded,
+            AutomationState::Stopped,
+        ];
+        let mut seen = HashSet::new();
+        for (spelled, text) in codes
+            .iter()
+            .map(|c| (json(c), c.as_str()))
+            .chain(reasons.iter().map(|r| (json(r), r.as_str())))
+            .chain(states.iter().map(|s| (json(s), s.as_str())))
+        {
+            assert_eq!(spelled, text);
+            assert!(seen.insert(text), "{text} twice");
+        }
+        assert!(AutomationState::Stopped > AutomationState::Degraded);
+        assert!(AutomationState::Degraded > AutomationState::Working);
+    }
+
+    mod erased {
+        pub(super) trait Spelled {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Spelled for T {
+            fn json(&self) -> String {
+                serde_json::to_value(self)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            }
+        }
+    }
+}

@@ -44,9 +44,9 @@ pub struct ChannelAttempt {
 }
 
 impl Ledger {
-    /// Each schedule's newest run that has ended (a run still going is not counted), by
-    /// schedule name. Schedules that were removed keep their runs, so the caller picks the
-    /// ones it still has.
+    /// Each enabled schedule's newest run that has ended (a run still going is not
+    /// counted), by schedule name; runs of other schedules may come too (removed
+    /// schedules keep their runs), so the caller picks the ones it asks about.
     ///
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
@@ -55,9 +55,15 @@ impl Ledger {
         let mut stmt = self
             .conn()
             .prepare(
+                // Only runs from the oldest run an enabled schedule last recorded on: a
+                // schedule's newest run is never older than its `last_run_id` (an
+                // interrupted run is newer, it just was not recorded there), and `id` is
+                // the rowid, so this reads a range instead of the whole history.
                 "SELECT substr(trigger, 10), id, started_ms, result, reason FROM runs
                  WHERE id IN (SELECT max(id) FROM runs
-                              WHERE trigger LIKE 'schedule:%' AND result != ?1
+                              WHERE id >= (SELECT coalesce(min(coalesce(last_run_id, 0)), 0)
+                                           FROM schedules WHERE enabled = 1)
+                                AND trigger LIKE 'schedule:%' AND result != ?1
                               GROUP BY trigger)
                  ORDER BY trigger",
             )

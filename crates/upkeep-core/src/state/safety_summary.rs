@@ -45,14 +45,20 @@ impl Ledger {
         let mut stmt = self
             .conn()
             .prepare(
-                "SELECT m.name, m.needs_intervention,
-                    (SELECT b.id FROM backups b JOIN backup_roots r ON r.backup_id = b.id
-                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
-                    (SELECT b.created_ms FROM backups b JOIN backup_roots r ON r.backup_id = b.id
-                      WHERE r.module = m.name AND b.status = ?1 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1),
+                // Each module's newest backup comes from one pass over every backup root,
+                // grouped by module: `backup_roots` has no index on `module`, so a
+                // subquery per module read the whole table once per module (3.3 s for
+                // 1,000 modules with three full backups; this takes a few ms). The bare
+                // `id` is SQLite's value from the row holding the `max()`; two backups of
+                // one module in the same millisecond are told apart arbitrarily.
+                "WITH newest AS (
+                     SELECT r.module, b.id, max(b.created_ms) AS created_ms
+                     FROM backup_roots r JOIN backups b ON b.id = r.backup_id
+                     WHERE b.status = ?1 GROUP BY r.module)
+                 SELECT m.name, m.needs_intervention, nb.id, nb.created_ms,
                     (SELECT h.passed FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1),
                     (SELECT h.at_ms FROM health_checks h WHERE h.module = m.name ORDER BY h.at_ms DESC, h.id DESC LIMIT 1)
-                 FROM modules m",
+                 FROM modules m LEFT JOIN newest nb ON nb.module = m.name",
             )
             .map_err(err())?;
         let rows = stmt

@@ -36,6 +36,7 @@ mod schedules;
 mod seed_example;
 mod serve;
 mod settings;
+mod status;
 mod tags;
 mod update_fidelity;
 mod use_cases;
