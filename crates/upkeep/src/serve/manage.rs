@@ -69,10 +69,27 @@ fn with_status(status: StatusCode, mut response: Response) -> Response {
     response
 }
 
-pub(crate) async fn backup_verify(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    /// As `backup verify --deep`: also a trial restore into a scratch directory.
+    #[serde(default)]
+    deep: bool,
+}
+
+pub(crate) async fn backup_verify(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let VerifyBody { deep } = if bytes.is_empty() {
+        VerifyBody::default()
+    } else {
+        body(&bytes)?
+    };
     let note = target(id.clone());
     let verified = blocking(&app, move |ops| {
-        Ok(upkeep_core::ops::backup::verify(ops, Some(&id))?)
+        Ok(upkeep_core::ops::backup::verify(ops, Some(&id), deep)?)
     })
     .await?;
     Ok(noted(verified, note))
@@ -97,6 +114,9 @@ impl Confirm for Typed {
 #[serde(deny_unknown_fields)]
 struct RestoreBody {
     confirm: Option<String>,
+    /// As `backup restore --allow-changed-paths`.
+    #[serde(default)]
+    allow_changed_paths: bool,
 }
 
 pub(crate) async fn backup_restore(
@@ -104,11 +124,15 @@ pub(crate) async fn backup_restore(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Answer {
-    let RestoreBody { confirm } = body(&bytes)?;
+    let RestoreBody {
+        confirm,
+        allow_changed_paths,
+    } = body(&bytes)?;
     let note = target(id.clone());
     let restored = blocking(&app, move |ops| {
         let request = upkeep_core::ops::backup::RestoreRequest {
             id,
+            allow_changed_paths,
             ..Default::default()
         };
         let (row, _) = upkeep_core::ops::backup::restore_preview(ops, &request)?;
@@ -128,6 +152,9 @@ struct RollbackBody {
     confirm: Option<String>,
     version: Option<String>,
     backup: Option<String>,
+    /// As `rollback --allow-changed-paths`.
+    #[serde(default)]
+    allow_changed_paths: bool,
 }
 
 pub(crate) async fn rollback(
@@ -139,6 +166,7 @@ pub(crate) async fn rollback(
         confirm,
         version,
         backup,
+        allow_changed_paths,
     } = body(&bytes)?;
     let note = target(name.clone());
     let report = blocking(&app, move |ops| {
@@ -158,7 +186,11 @@ pub(crate) async fn rollback(
             given: confirm,
         };
         Ok(upkeep_core::ops::rollback::rollback(
-            ops, &name, &target, &typed,
+            ops,
+            &name,
+            &target,
+            allow_changed_paths,
+            &typed,
         )?)
     })
     .await?;
