@@ -391,7 +391,7 @@ fn each_command_answers_each_role_as_the_permission_table_says() {
                 assert_eq!(title, "📅 Update Schedule Set", "{embed}");
             }
             if name == "update_install" {
-                assert!(title.contains("Update Finished"), "{embed}");
+                assert_eq!(title, "🎉 Update Finished Successfully", "{embed}");
             }
         }
     }
@@ -477,4 +477,67 @@ fn discord_settings_are_checked_like_every_setting() {
         stderr.contains("line 2") && stderr.contains("discord.owner_ids"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_backup_made_from_discord_is_restored_with_its_name_typed_as_confirmation() {
+    let api = FakeDiscord::start();
+    let mut host = host(&api.base);
+    let data = host.root.join("data");
+    fs_err::create_dir_all(&data).unwrap();
+    fs_err::write(data.join("x"), "one").unwrap();
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"app\"\ncommand = [\"true\"]\npaths = [{data:?}]\n"
+    ));
+    let server = Server::start(&host);
+    let deferred = |id: &str, name: &str, options: &Value| {
+        let (status, answer) = server.interact(&interaction(id, "100", &[], name, options));
+        assert_eq!((status, answer), (200, json!({ "type": 5 })));
+        let patch = api.next();
+        assert!(
+            patch.path.contains(&format!("/token-{id}/")),
+            "{}",
+            patch.path
+        );
+        patch.body["embeds"][0].clone()
+    };
+    let created = deferred(
+        "1",
+        "backup_create",
+        &json!({ "backup_type": "full", "backup_name": "pre", "description": "Pre-update backup" }),
+    );
+    assert_eq!(created["title"], "📦 Backup Complete", "{created}");
+    let field = |embed: &Value, name: &str| {
+        let found = embed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name);
+        found.map_or_else(
+            || panic!("no field {name}: {embed}"),
+            |f| f["value"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(field(&created, "Name"), "pre");
+    assert_eq!(field(&created, "Description"), "Pre-update backup");
+    let id = field(&created, "Backup ID");
+    fs_err::write(data.join("x"), "two").unwrap();
+    let refused = deferred(
+        "2",
+        "backup_restore",
+        &json!({ "backup_id": id, "confirm": "yes" }),
+    );
+    assert_eq!(refused["title"], "❌ Update Error", "{refused}");
+    assert_eq!(fs_err::read_to_string(data.join("x")).unwrap(), "two");
+    let restored = deferred(
+        "3",
+        "backup_restore",
+        &json!({ "backup_id": id, "confirm": "pre" }),
+    );
+    assert_eq!(
+        restored["title"], "🎉 Restore Completed Successfully",
+        "{restored}"
+    );
+    assert_eq!(field(&restored, "Restored from"), "pre");
+    assert_eq!(fs_err::read_to_string(data.join("x")).unwrap(), "one");
 }

@@ -163,8 +163,7 @@ fn update_install(ops: &Context, cancel: &Cancel, options: &Options) -> Result<R
     let result = value["result"].as_str().unwrap_or("unknown").to_owned();
     let ran = summary.modules.len();
     let seconds = Duration::from_millis(summary.duration_ms).as_secs();
-    let ok = result == "success";
-    let (title, colour) = if ok {
+    let (title, colour) = if matches!(summary.result, upkeep_core::run::RunResult::Succeeded) {
         ("🎉 Update Finished Successfully", GREEN)
     } else {
         ("⚠️ Update Finished With Problems", ORANGE)
@@ -174,10 +173,13 @@ fn update_install(ops: &Context, cancel: &Cancel, options: &Options) -> Result<R
         format!("Total time: {seconds} seconds"),
         format!("Result: {result}"),
     ];
-    if !options.flag("backup_before", true) || options.text("backup_name").is_some() {
-        lines.push(
-            "Backups: upkeep backs up every module's paths before it updates it, under its own name".to_owned(),
-        );
+    lines.extend(unused(
+        options,
+        &[("backup_before", true), ("restart_required", true)],
+    ));
+    if options.text("backup_name").is_some() {
+        lines
+            .push("`backup_name` has no effect: pre-update backups are named by upkeep".to_owned());
     }
     lines.push("Use /update_status to view detailed information.".to_owned());
     let run = summary.run_id.map(|id| id.to_string());
@@ -277,6 +279,19 @@ fn with_history(ops: &Context, embed: Embed, options: &Options) -> Result<Embed,
     Ok(embed.block(&format!("Recent Updates ({range})"), &runs))
 }
 
+/// Say so for each of the seed's switches upkeep does not offer that was given against
+/// its default: upkeep always backs up before it changes a module, always verifies a
+/// backup before restoring it, and restarts nothing itself.
+fn unused(options: &Options, switches: &[(&str, bool)]) -> Vec<String> {
+    switches
+        .iter()
+        .filter(|(name, default)| options.flag(name, *default) != *default)
+        .map(|(name, _)| {
+            format!("`{name}` has no effect: upkeep always backs up before it changes a module and verifies a backup before it restores it, and restarts nothing itself")
+        })
+        .collect()
+}
+
 /// A confirmation typed into a command: yes only when it is exactly the expected name.
 struct Typed {
     expected: String,
@@ -308,8 +323,11 @@ fn update_rollback(ops: &Context, options: &Options) -> Result<Reply, CliError> 
     let report = upkeep_core::ops::rollback::rollback(ops, &module, &target, false, &typed)?;
     let value = serde_json::to_value(&report).unwrap_or_default();
     let result = value["result"].as_str().unwrap_or("unknown").to_owned();
-    let ok = report.healthy != Some(false) && !result.contains("fail");
-    let (title, colour) = if ok {
+    let rolled_back = matches!(
+        report.result,
+        upkeep_core::state::rollbacks::RollbackResult::RolledBack
+    );
+    let (title, colour) = if rolled_back {
         ("🎉 Rollback Completed Successfully", GREEN)
     } else {
         ("⚠️ Rollback Needs Attention", ORANGE)
@@ -324,6 +342,12 @@ fn update_rollback(ops: &Context, options: &Options) -> Result<Reply, CliError> 
         .field("Result", result);
     if let Some(id) = report.pre_rollback_backup {
         embed = embed.field("Backup Before Rollback", id.to_string());
+    }
+    for note in unused(
+        options,
+        &[("create_backup", true), ("restore_config", true)],
+    ) {
+        embed = embed.field("Note", note);
     }
     if let Some(detail) = &report.detail {
         embed = embed.field("Detail", detail.clone());
@@ -613,6 +637,9 @@ fn backup_restore(ops: &Context, options: &Options) -> Result<Reply, CliError> {
             "Restoration time",
             upkeep_core::duration::format_duration(started.elapsed()),
         );
+    for note in unused(options, &[("verify_backup", true)]) {
+        embed = embed.field("Note", note);
+    }
     if let Some(pre) = restored.pre_restore_backup {
         embed = embed.field("Backup Before Restore", pre.to_string());
     }
