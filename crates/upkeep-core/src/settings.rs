@@ -27,11 +27,13 @@
 
 mod channels;
 mod definitions;
+mod discord;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use definitions::{DEFINITIONS, Definition, Kind, LOG_LEVELS, REMOVED, Removed};
+pub use discord::Discord;
 
 use crate::notify::{Channel, EventKind, Routing};
 
@@ -189,21 +191,79 @@ fn convert(def: &Definition, value: &toml_edit::Value) -> Result<Value, String> 
             duration_in(crate::duration::parse_duration(s.value())?, min, max)
         }
         (Kind::Choice(names), toml_edit::Value::String(s)) => choice(names, s.value()),
-        (Kind::List, toml_edit::Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or("list items are strings".to_owned())
-            })
-            .collect::<Result<_, _>>()
-            .map(Value::List),
+        (Kind::List, toml_edit::Value::Array(items)) => strings(items).map(Value::List),
+        (Kind::Ids, toml_edit::Value::Array(items)) => {
+            let ids = strings(items)?;
+            match ids.iter().find(|id| !is_id(id)) {
+                Some(bad) => Err(format!("`{bad}` is not a Discord id (digits only)")),
+                None => Ok(Value::List(ids)),
+            }
+        }
+        (Kind::Hex { .. } | Kind::Id | Kind::Url | Kind::Secret, toml_edit::Value::String(s)) => {
+            checked_text(def.kind, s.value())
+        }
         (kind, other) => Err(format!(
             "expected {}, found {}",
             kind_name(kind),
             other.type_name()
         )),
     }
+}
+
+/// `value` as a setting of `def` may be shown: a [`Kind::Secret`] says only whether it is
+/// set.
+pub fn shown(def: &Definition, value: &Value) -> Value {
+    match (def.kind, value) {
+        (Kind::Secret, Value::Text(text)) if !text.is_empty() => Value::Text("(set)".to_owned()),
+        _ => value.clone(),
+    }
+}
+
+/// A text setting's value, checked by its kind: hex digits of a key, a Discord id, a
+/// URL, or a secret (any text).
+fn checked_text(kind: Kind, text: &str) -> Result<Value, String> {
+    match kind {
+        Kind::Hex { bytes } => {
+            let hex = text.len() == bytes * 2 && text.bytes().all(|b| b.is_ascii_hexdigit());
+            if text.is_empty() || hex {
+                Ok(Value::Text(text.to_ascii_lowercase()))
+            } else {
+                Err(format!(
+                    "expected {} hex digits (or \"\" for none)",
+                    bytes * 2
+                ))
+            }
+        }
+        Kind::Id if !text.is_empty() && !is_id(text) => {
+            Err("expected a Discord id (digits only, or \"\" for none)".to_owned())
+        }
+        Kind::Url => {
+            let text = text.trim_end_matches('/');
+            if text.starts_with("https://") || text.starts_with("http://") {
+                Ok(Value::Text(text.to_owned()))
+            } else {
+                Err("expected an http:// or https:// URL".to_owned())
+            }
+        }
+        _ => Ok(Value::Text(text.to_owned())),
+    }
+}
+
+/// The strings of a TOML array, or why it is not one of strings.
+fn strings(items: &toml_edit::Array) -> Result<Vec<String>, String> {
+    items
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .map(str::to_owned)
+                .ok_or("list items are strings".to_owned())
+        })
+        .collect()
+}
+
+/// Whether `text` reads as a Discord id: a snowflake, up to 20 decimal digits.
+fn is_id(text: &str) -> bool {
+    (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Why `false` is refused for a [`Kind::On`] setting.
@@ -217,6 +277,11 @@ fn kind_name(kind: Kind) -> String {
         Kind::Duration { .. } => "a duration with its unit, e.g. \"30m\"".to_owned(),
         Kind::Choice(names) => format!("one of {}", names.join(", ")),
         Kind::List => "a list of strings".to_owned(),
+        Kind::Hex { bytes } => format!("{} hex digits", bytes * 2),
+        Kind::Id => "a Discord id".to_owned(),
+        Kind::Ids => "a list of Discord ids".to_owned(),
+        Kind::Url => "an http:// or https:// URL".to_owned(),
+        Kind::Secret => "text".to_owned(),
     }
 }
 
@@ -265,8 +330,8 @@ fn from_text(def: &Definition, text: &str) -> Result<toml_edit::Value, String> {
             let duration = crate::duration::parse_duration(trimmed)?;
             crate::duration::format_duration_exact(duration).into()
         }
-        Kind::Choice(_) => trimmed.into(),
-        Kind::List => {
+        Kind::Choice(_) | Kind::Hex { .. } | Kind::Id | Kind::Url | Kind::Secret => trimmed.into(),
+        Kind::List | Kind::Ids => {
             let items: toml_edit::Array = text
                 .split(',')
                 .map(str::trim)

@@ -137,6 +137,9 @@ pub(crate) enum Command {
     /// API tokens for `upkeep serve`: create (the secret is shown once), list, revoke
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Discord's slash commands: print their application-command JSON, or register them
+    #[command(subcommand)]
+    Discord(DiscordCommand),
     /// Who asked what of the API, Discord and `upkeep token`: principal, role, address,
     /// request id, plan digest, action, outcome; newest first
     Audit {
@@ -752,6 +755,19 @@ mod tests {
             );
         }
     }
+}
+
+/// `upkeep discord`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum DiscordCommand {
+    /// Print the slash commands as Discord's API takes them (JSON); with --register, put
+    /// them as the application's commands (`discord.application_id`, `discord.bot_token`)
+    Commands {
+        /// Put them at `{discord.api_base_url}/applications/{discord.application_id}/commands`
+        /// with the bot token, replacing the application's commands
+        #[arg(long)]
+        register: bool,
+    },
 }
 
 /// `upkeep serve`'s options.

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod checksum;
+pub mod discord;
 pub mod doctor;
 pub mod files;
 pub mod notify;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Context, Error};
 use crate::backup::{BackupConfig, Retention};
 use crate::notify::{Channel, Routing};
-use crate::settings::{Definition, Settings, Value};
+use crate::settings::{Definition, Discord, Settings, Value, shown};
 
 /// Every value a use case reads from the settings, typed. Built by
 /// [`Resolved::from_settings`] alone, so that no use case interprets a setting by itself;
@@ -35,6 +35,8 @@ pub struct Resolved {
     pub log_level: String,
     /// What the settings file holds that upkeep ignores, for the front end to warn about.
     pub warnings: Vec<String>,
+    /// The Discord application and who may use it (`[discord]`).
+    pub discord: Discord,
 }
 
 impl Resolved {
@@ -51,6 +53,7 @@ impl Resolved {
             schedules_enabled: settings.schedules_enabled(),
             log_level: settings.log_level().to_owned(),
             warnings: settings.warnings().to_vec(),
+            discord: settings.discord(),
         }
     }
 }
@@ -75,7 +78,7 @@ impl SettingRow {
     fn new(def: &Definition, value: &Value, default: bool) -> Self {
         Self {
             key: def.key(),
-            value: value.clone(),
+            value: shown(def, value),
             default,
             doc: def.doc,
             default_value: def.default,
@@ -97,7 +100,15 @@ pub fn list(ctx: &Context) -> Vec<SettingRow> {
 /// # Errors
 /// An unknown key (with "did you mean").
 pub fn get(ctx: &Context, key: &str) -> Result<Value, Error> {
-    Ok(ctx.settings().get(key)?.clone())
+    Ok(shown_value(key, ctx.settings().get(key)?))
+}
+
+/// A setting's value as it may be shown (a secret only says it is set).
+fn shown_value(key: &str, value: &Value) -> Value {
+    crate::settings::DEFINITIONS
+        .iter()
+        .find(|d| d.key() == key)
+        .map_or_else(|| value.clone(), |def| shown(def, value))
 }
 
 /// Set `key` to `text` (TOML syntax for its type) in the settings file, keeping the
@@ -109,7 +120,7 @@ pub fn set(ctx: &Context, key: &str, text: &str) -> Result<Value, Error> {
     let mut settings = ctx.settings().clone();
     settings.set(key, text)?;
     settings.save()?;
-    Ok(settings.get(key)?.clone())
+    Ok(shown_value(key, settings.get(key)?))
 }
 
 /// Put `key` back to its default (its line leaves the file, the comments above it stay);

@@ -31,6 +31,20 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A list of strings.
     List,
+    /// Hex digits encoding this many bytes (a public key), or empty for none.
+    Hex {
+        /// How many bytes the digits encode.
+        bytes: usize,
+    },
+    /// A Discord id (a snowflake: decimal digits), or empty for none.
+    Id,
+    /// A list of Discord ids.
+    Ids,
+    /// An `http://` or `https://` URL.
+    Url,
+    /// Text that is a credential: read and written like text, never shown (`settings
+    /// list` and `get` say only whether it is set).
+    Secret,
 }
 
 /// One setting.
@@ -252,5 +266,54 @@ pub const DEFINITIONS: &[Definition] = &[
         int(1, 1_048_576),
         "64",
         "the most one module's log keeps in a run, in MiB: its first and last half, with a marker for what was dropped between"
+    ),
+    def!(
+        "discord",
+        "public_key",
+        Kind::Hex { bytes: 32 },
+        "\"\"",
+        "the Discord application's public key (64 hex digits, from its General Information page); `upkeep serve` answers POST /discord/interactions only when it is set, and only requests it signed"
+    ),
+    def!(
+        "discord",
+        "application_id",
+        Kind::Id,
+        "\"\"",
+        "the Discord application's id: where `upkeep discord commands --register` puts the slash commands, and whose interaction webhooks get the answers to deferred commands"
+    ),
+    def!(
+        "discord",
+        "bot_token",
+        Kind::Secret,
+        "\"\"",
+        "the application's bot token, for `upkeep discord commands --register` only (never shown)"
+    ),
+    def!(
+        "discord",
+        "api_base_url",
+        Kind::Url,
+        "\"https://discord.com/api/v10\"",
+        "where Discord's HTTP API is (commands are registered and deferred answers sent there)"
+    ),
+    def!(
+        "discord",
+        "owner_ids",
+        Kind::Ids,
+        "[]",
+        "Discord user ids that act as owner (the seed's Bot Owner: everything)"
+    ),
+    def!(
+        "discord",
+        "admin_role_ids",
+        Kind::Ids,
+        "[]",
+        "Discord role ids whose members act as operator (the seed's Administrator: also check now and create backups)"
+    ),
+    def!(
+        "discord",
+        "viewer_role_ids",
+        Kind::Ids,
+        "[]",
+        "Discord role ids whose members act as viewer (status, backup list); anyone else is refused"
     ),
 ];

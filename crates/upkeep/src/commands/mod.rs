@@ -6,6 +6,7 @@ mod check;
 mod checksum;
 mod completions;
 pub(crate) mod daemon;
+mod discord;
 mod doctor;
 mod files;
 mod history;
@@ -121,6 +122,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Serve(args) => crate::serve::serve(&ctx, args),
         Command::Token(command) => token::token(&ctx, command),
         Command::Audit { since } => audit::audit(&ctx, since),
+        Command::Discord(command) => discord::discord(&ctx, &command),
         Command::CompleteModules => completions::complete_modules(&ctx),
         Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("answered before the context is resolved")

@@ -14,6 +14,7 @@
 
 mod api;
 mod auth;
+pub(crate) mod discord;
 mod manage;
 mod metrics;
 mod openapi;
@@ -119,7 +120,7 @@ fn check_listen(listen: SocketAddr, tls: bool, trusted: &[IpAddr]) -> Result<(),
 
 /// The whole router: the API, then the front ends that sit beside it.
 fn router(app: Arc<App>) -> axum::Router {
-    api::router(app)
+    api::router(Arc::clone(&app)).merge(discord::router(app))
 }
 
 async fn run_server(

@@ -18,6 +18,7 @@ mod checksums;
 mod concurrency;
 mod crash_sweep;
 mod dies_with_upkeep;
+mod discord;
 mod doctor;
 mod errors;
 mod first_hour;
