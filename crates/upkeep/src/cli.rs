@@ -124,6 +124,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_in("m"))]
         jitter: std::time::Duration,
     },
+    /// Serve the HTTP API (and keep the daemon's duties beside it); loopback only unless
+    /// TLS or a trusted reverse proxy is given; SIGTERM stops it cleanly
+    Serve(ServeArgs),
     /// Show and change settings (the seed's categories, with its defaults); notification
     /// channels are `[channels.NAME]` tables edited in the file (see `upkeep notify --help`)
     #[command(subcommand)]
@@ -749,4 +752,23 @@ mod tests {
             );
         }
     }
+}
+
+/// `upkeep serve`'s options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address and port to listen on; port 0 takes a free one (the address is printed)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8470")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); with --tls-key, serves HTTPS
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// A reverse proxy's address that terminates TLS in front of upkeep (repeatable): only
+    /// from these peers is `X-Forwarded-For` believed, and with one a non-loopback
+    /// --listen needs no TLS of its own
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) trust_proxy: Vec<std::net::IpAddr>,
 }

@@ -80,6 +80,24 @@ pub(crate) enum CliError {
     },
     #[error("write to stdout")]
     Output(#[from] std::io::Error),
+    /// `upkeep serve` was asked to listen where a client's token would cross the network
+    /// in clear text.
+    #[error(
+        "listen on {listen}: it is not a loopback address, and neither TLS (`--tls-cert`, `--tls-key`) nor `--trust-proxy` was given"
+    )]
+    Insecure { listen: std::net::SocketAddr },
+    /// An HTTP request without a valid `Authorization: Bearer` token.
+    #[error("authenticate the request: {reason}")]
+    Unauthenticated { reason: &'static str },
+    /// An HTTP request names something there is not (a run, a route).
+    #[error("find {what}: there is none")]
+    NotFound { what: String },
+    /// An HTTP request's body or query does not parse.
+    #[error("read the request: {problem}")]
+    BadRequest { problem: String },
+    /// A run was asked for with the digest of a plan that has changed since.
+    #[error("start the run of plan {given}: the plan has changed (its digest is now {current})")]
+    StalePlan { given: String, current: String },
 }
 
 /// The engine's domain errors reach a command through its use case; these let a command
@@ -168,8 +186,20 @@ pub(crate) fn report_usage(err: &clap::Error, args: &[std::ffi::OsString]) -> i3
     Kind::Usage.code()
 }
 
+/// An error as the JSON object `--json` prints, with its kind: what the HTTP API answers
+/// with, so that a script reads the same `error` and `exit_code` from both.
+pub(crate) fn json_error(err: &CliError) -> (Kind, serde_json::Value) {
+    let class = classify(err);
+    (class.kind, json_value(err, &class))
+}
+
 fn print_json_error(err: &CliError, class: &Class) {
-    let value = match err {
+    let value = json_value(err, class);
+    let _ = crate::commands::print_text(&format!("{value:#}\n"));
+}
+
+fn json_value(err: &CliError, class: &Class) -> serde_json::Value {
+    match err {
         CliError::Ops(Error::Manifest(ManifestError::Invalid { path, diagnostics })) => {
             serde_json::json!({
                 "error": class.kind.name(),
@@ -184,13 +214,12 @@ fn print_json_error(err: &CliError, class: &Class) {
             "message": upkeep_core::message::failed_to(other),
             "hint": class.hint,
         }),
-    };
-    let _ = crate::commands::print_text(&format!("{value:#}\n"));
+    }
 }
 
 /// What an error is, for its exit code and its JSON `error` string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// The command line did not parse (clap's errors).
     Usage,
     /// The manifest has problems, reported as diagnostics.
@@ -218,6 +247,13 @@ enum Kind {
     /// The principal's role may not do the action (a front end's 403; the command line
     /// acts as owner and never sees it).
     Forbidden,
+    /// A front end's request carried no valid token (HTTP 401).
+    Unauthenticated,
+    /// A front end's request names a thing there is not (HTTP 404).
+    NotFound,
+    /// A run was asked for with the digest of a plan that has changed (HTTP 409): nothing
+    /// was run, as when a confirmation is missing.
+    StalePlan,
     /// upkeep itself failed: I/O, the ledger, the runtime.
     Internal,
 }
@@ -238,6 +274,9 @@ impl Kind {
             Kind::LowSpace => "low-space",
             Kind::NotConfirmed => "not-confirmed",
             Kind::Forbidden => "forbidden",
+            Kind::Unauthenticated => "unauthenticated",
+            Kind::NotFound => "not-found",
+            Kind::StalePlan => "stale-plan",
             Kind::Internal => "internal",
         }
     }
@@ -251,11 +290,13 @@ impl Kind {
             | Kind::UnknownTarget
             | Kind::UnknownModule
             | Kind::InvalidInput
-            | Kind::Forbidden => exit_codes::INVALID_INPUT,
+            | Kind::Forbidden
+            | Kind::Unauthenticated
+            | Kind::NotFound => exit_codes::INVALID_INPUT,
             Kind::LockHeld => exit_codes::LOCK_HELD,
             Kind::BackupRefused | Kind::TagMoved => exit_codes::BACKUP_REFUSED,
             Kind::LowSpace => exit_codes::LOW_SPACE,
-            Kind::NotConfirmed => exit_codes::NOT_CONFIRMED,
+            Kind::NotConfirmed | Kind::StalePlan => exit_codes::NOT_CONFIRMED,
             Kind::LockFailed | Kind::Internal => exit_codes::INTERNAL,
         }
     }
@@ -294,6 +335,20 @@ fn classify(err: &CliError) -> Class {
         CliError::Ops(e) => ops(e),
         CliError::Spec(e) => spec(e),
         CliError::Io { .. } | CliError::Output(_) => Class::new(Kind::Internal),
+        CliError::Insecure { .. } => Class::hint(
+            Kind::InvalidInput,
+            "listen on 127.0.0.1, give a certificate and key (`--tls-cert FILE --tls-key FILE`), or name the reverse proxy in front with `--trust-proxy ADDR`",
+        ),
+        CliError::Unauthenticated { .. } => Class::hint(
+            Kind::Unauthenticated,
+            "send `Authorization: Bearer TOKEN` with a token from `upkeep token create NAME --role ROLE`",
+        ),
+        CliError::NotFound { .. } => Class::new(Kind::NotFound),
+        CliError::BadRequest { .. } => Class::new(Kind::InvalidInput),
+        CliError::StalePlan { .. } => Class::hint(
+            Kind::StalePlan,
+            "review the plan in this answer and confirm its digest",
+        ),
     }
 }
 
@@ -620,7 +675,7 @@ mod tests {
 
     /// Every kind, for the test below; the match makes a new kind fail to compile here
     /// until it is listed.
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 17] = [
         Kind::Usage,
         Kind::InvalidManifest,
         Kind::Manifest,
@@ -634,6 +689,9 @@ mod tests {
         Kind::LowSpace,
         Kind::NotConfirmed,
         Kind::Forbidden,
+        Kind::Unauthenticated,
+        Kind::NotFound,
+        Kind::StalePlan,
         Kind::Internal,
     ];
 
@@ -654,6 +712,9 @@ mod tests {
                 | Kind::LowSpace
                 | Kind::NotConfirmed
                 | Kind::Forbidden
+                | Kind::Unauthenticated
+                | Kind::NotFound
+                | Kind::StalePlan
                 | Kind::Internal => {}
             }
             assert!(

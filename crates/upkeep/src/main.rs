@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod printer;
 mod render;
+mod serve;
 
 use clap::Parser as _;
 

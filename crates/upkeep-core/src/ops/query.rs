@@ -238,3 +238,68 @@ pub fn versions(ctx: &Context, module: &str) -> Result<Vec<VersionInfo>, Error> 
         None => Vec::new(),
     })
 }
+
+/// The digest of a plan: SHA-256 (hex) of its JSON with every object's keys sorted, so the
+/// same plan always gives the same digest. A front end shows it with the plan and starts a
+/// run only when the plan it would run still has the digest the person confirmed.
+pub fn plan_digest(report: &PlanReport) -> String {
+    // Through `Value`, whose objects are ordered maps: no field order or map's iteration
+    // order can change the text.
+    let value = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    crate::digest::bytes_hex(value.to_string().as_bytes())
+}
+
+/// Run `run_id` as the history shows it (its modules' outcomes and safety events), or
+/// `None` when the ledger has no such run.
+///
+/// # Errors
+/// The ledger.
+pub fn run(ctx: &Context, run_id: i64) -> Result<Option<crate::state::HistoryRun>, Error> {
+    let Some(ledger) = ctx.existing_ledger()? else {
+        return Ok(None);
+    };
+    let Some((started_ms, _)) = ledger.run_started(run_id)? else {
+        return Ok(None);
+    };
+    // The history from the run's start on holds it, and only the runs after it besides.
+    let history = ledger.history(&crate::state::HistoryFilter {
+        since_ms: Some(started_ms),
+        modules: Vec::new(),
+        outcomes: Vec::new(),
+        limit: 0,
+    })?;
+    Ok(history.runs.into_iter().find(|r| r.id == run_id))
+}
+
+/// The changes the ledger recorded for `run_id` after `after` (an event's `seq`; 0 for all),
+/// in order, and whether the run has finished (then no more will come). `None` when there
+/// is no such run.
+///
+/// # Errors
+/// The ledger.
+pub fn run_events(
+    ctx: &Context,
+    run_id: i64,
+    after: i64,
+) -> Result<Option<(Vec<crate::state::run_events::RunEventRow>, bool)>, Error> {
+    let Some(ledger) = ctx.existing_ledger()? else {
+        return Ok(None);
+    };
+    // Whether it has finished is read first: events read after it then include the last.
+    let Some((_, finished)) = ledger.run_started(run_id)? else {
+        return Ok(None);
+    };
+    Ok(Some((ledger.run_events(run_id, after)?, finished)))
+}
+
+/// How many runs the ledger holds with each result, by result (`succeeded`, `failed`,
+/// ...): the run outcome counters of `/metrics`.
+///
+/// # Errors
+/// The ledger.
+pub fn run_counts(ctx: &Context) -> Result<Vec<(String, i64)>, Error> {
+    Ok(match ctx.existing_ledger()? {
+        Some(ledger) => ledger.run_counts()?,
+        None => Vec::new(),
+    })
+}

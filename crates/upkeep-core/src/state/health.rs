@@ -43,5 +43,19 @@ pub(super) fn insert_health(
         "INSERT INTO health_checks (run_id, module, at_ms, phase, passed, attempts, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![health.run_id, health.module, at_ms, health.phase, health.passed, health.attempts, health.detail])?;
+    if let Some(run_id) = health.run_id {
+        super::run_events::insert(
+            conn,
+            run_id,
+            "health",
+            Some(&health.module),
+            &serde_json::json!({
+                "phase": health.phase,
+                "passed": health.passed,
+                "attempts": health.attempts,
+                "detail": health.detail,
+            }),
+        )?;
+    }
     Ok(())
 }

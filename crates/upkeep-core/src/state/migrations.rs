@@ -283,4 +283,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX access_audit_by_time ON access_audit(at_ms);
     ",
+    // 10: the run event feed (see `run_events`): one row per ledger change of a run, in
+    // the transaction of the change, numbered by a `seq` that only grows, so that the HTTP
+    // API's live view of a run resumes exactly where a dropped connection left off.
+    r"
+    CREATE TABLE run_events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id  INTEGER NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        module  TEXT,
+        data    TEXT NOT NULL DEFAULT '{}'
+    ) STRICT;
+    CREATE INDEX run_events_by_run ON run_events(run_id, seq);
+    ",
 ];

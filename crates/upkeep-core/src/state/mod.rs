@@ -74,6 +74,7 @@ mod migrations;
 pub mod outbox;
 mod queries;
 pub mod rollbacks;
+pub mod run_events;
 pub mod safety_summary;
 pub mod schedules;
 pub mod tags;
@@ -522,6 +523,14 @@ impl Ledger {
             id: tx.last_insert_rowid(),
             started_ms,
         };
+        run_events::insert(
+            &tx,
+            run.id,
+            "run-started",
+            None,
+            &serde_json::json!({ "trigger": trigger, "jobs": jobs }),
+        )
+        .map_err(err())?;
         outbox::enqueue(&tx, &started(run)).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(run)

@@ -119,6 +119,23 @@ impl Ledger {
             ],
         )
         .map_err(err())?;
+        if let Some(run_id) = rollback.run_id {
+            super::run_events::insert(
+                &tx,
+                run_id,
+                "rollback",
+                Some(&rollback.module),
+                &serde_json::json!({
+                    "trigger": rollback.trigger.as_str(),
+                    "cause": rollback.cause,
+                    "from_version": rollback.from_version,
+                    "to_version": rollback.to_version,
+                    "result": rollback.result.as_str(),
+                    "detail": rollback.detail,
+                }),
+            )
+            .map_err(err())?;
+        }
         tx.execute(
             "INSERT INTO modules (name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
             [&rollback.module],

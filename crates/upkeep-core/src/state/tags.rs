@@ -76,5 +76,14 @@ pub(super) fn insert_git_tag(
         tag.created_ms,
         run_id
     ])?;
+    if let Some(run_id) = run_id {
+        super::run_events::insert(
+            conn,
+            run_id,
+            "git-tag",
+            Some(&tag.module),
+            &serde_json::json!({ "tag": tag.tag, "version": tag.version }),
+        )?;
+    }
     Ok(())
 }

@@ -414,6 +414,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
                 version_before,
                 log_path
             ])?;
+            super::run_events::module_started(tx, *run_id, module, version_before.as_deref())?;
         }
         LedgerOp::ModuleFinished(r) => {
             // An upsert rather than INSERT OR REPLACE: the row its start wrote is updated in
@@ -430,6 +431,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
                 r.run_id, r.module, r.outcome, r.reason, r.started_ms, r.finished_ms, r.duration_ms,
                 r.exit_code, r.signal, r.version_before, r.version_after, r.log_path, r.error
             ])?;
+            super::run_events::module_finished(tx, r)?;
             record_module(tx, r)?;
         }
         LedgerOp::RunFinished {
@@ -440,6 +442,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &LedgerOp) -> rusqlite::Result<
         } => {
             tx.prepare_cached("UPDATE runs SET finished_ms = ?2, result = ?3 WHERE id = ?1")?
                 .execute(params![run_id, finished_ms, result])?;
+            super::run_events::insert(
+                tx,
+                *run_id,
+                "run-finished",
+                None,
+                &serde_json::json!({ "result": result }),
+            )?;
         }
         LedgerOp::Health(health) => super::health::insert_health(tx, health, now_ms())?,
         LedgerOp::GitTag { row, run_id } => super::tags::insert_git_tag(tx, row, *run_id)?,

@@ -5,7 +5,7 @@ mod backup;
 mod check;
 mod checksum;
 mod completions;
-mod daemon;
+pub(crate) mod daemon;
 mod doctor;
 mod files;
 mod history;
@@ -118,6 +118,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Notify(command) => notify::notify(&ctx, command),
         Command::Schedule(command) => schedule::schedule(&ctx, command),
         Command::Daemon { once, jitter } => daemon::daemon(&ctx, once, jitter),
+        Command::Serve(args) => crate::serve::serve(&ctx, args),
         Command::Token(command) => token::token(&ctx, command),
         Command::Audit { since } => audit::audit(&ctx, since),
         Command::CompleteModules => completions::complete_modules(&ctx),

@@ -35,6 +35,7 @@ mod runs;
 mod safety;
 mod schedules;
 mod seed_example;
+mod serve;
 mod settings;
 mod special_files;
 mod status;

@@ -1,0 +1,185 @@
+//! Who is asking: the bearer token (`ops::access::authenticate`), the role check for the
+//! route's `Action` (`ops::access::authorize`), the client's address (a trusted reverse
+//! proxy's `X-Forwarded-For`, else the peer), a request id returned in `X-Request-Id`, and
+//! an audit row (`ops::audit::record`) for every request that changes state.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use upkeep_core::ops::access::{self, Action};
+use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
+
+use super::App;
+use super::api::ApiError;
+use crate::error::CliError;
+
+/// What a handler that changes state tells the audit row beside its outcome.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Note {
+    /// What it acted on: a module, a backup id, a schedule, a setting.
+    pub(crate) target: Option<String>,
+    /// The plan digest a run was confirmed with.
+    pub(crate) plan_digest: Option<String>,
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, whose
+/// `X-Forwarded-For` then names it (the rightmost address no trusted proxy has).
+fn remote(peer: SocketAddr, trusted: &[IpAddr], request: &Request) -> String {
+    if !trusted.contains(&peer.ip()) {
+        return peer.ip().to_string();
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter_map(|v| v.parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .map_or_else(|| peer.ip().to_string(), ToString::to_string)
+}
+
+/// The action of the route a request matched, from the route table.
+fn action_of(method: &Method, path: &str) -> Option<Action> {
+    super::api::routes()
+        .iter()
+        .find(|r| r.path == path && r.method == *method)
+        .and_then(|r| r.action)
+}
+
+/// The middleware every route goes through.
+pub(crate) async fn guard(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let number = app
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let request_id = format!("{:x}-{number}", app.started_ms);
+    let remote = remote(peer, &app.trusted, &request);
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let action = path.as_deref().and_then(|p| action_of(&method, p));
+    let mut response = match action {
+        // `/healthz`, and paths no route matches (a 404 of the router's own).
+        None => next.run(request).await,
+        Some(action) => {
+            let secret = bearer(&request);
+            let known = match secret {
+                Some(secret) => {
+                    let ops = app.ops.clone();
+                    tokio::task::spawn_blocking(move || access::authenticate(&ops, &secret))
+                        .await
+                        .unwrap_or(Ok(None))
+                }
+                None => Ok(None),
+            };
+            match known {
+                Err(err) => ApiError::from(CliError::from(err)).into_response(),
+                Ok(None) => {
+                    // Not audited: an unauthenticated client could fill the ledger.
+                    ApiError::from(CliError::Unauthenticated {
+                        reason: "no valid bearer token",
+                    })
+                    .into_response()
+                }
+                Ok(Some(principal)) => {
+                    let caller = Caller {
+                        principal,
+                        remote: Some(remote),
+                        request_id: Some(request_id.clone()),
+                    };
+                    authorized(&app, caller, action, request, next).await
+                }
+            }
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Answer an authenticated request: its role must allow the route's action; a request
+/// that changes state is audited whatever its outcome.
+async fn authorized(
+    app: &App,
+    caller: Caller,
+    action: Action,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let changes = request.method() != Method::GET;
+    let response = if let Err(err) = access::authorize(&caller.principal, action) {
+        ApiError::from(CliError::from(err)).into_response()
+    } else {
+        request.extensions_mut().insert(caller.clone());
+        next.run(request).await
+    };
+    if changes {
+        let note = response.extensions().get::<Note>().cloned();
+        record(app, &caller, action, response.status(), note).await;
+    }
+    response
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// Write the audit row of a request that changes state. A failure to record is logged
+/// rather than answered: the action has happened.
+async fn record(
+    app: &App,
+    caller: &Caller,
+    action: Action,
+    status: axum::http::StatusCode,
+    note: Option<Note>,
+) {
+    let outcome = if status == axum::http::StatusCode::ACCEPTED {
+        Outcome::Accepted
+    } else if status.is_success() {
+        Outcome::Succeeded
+    } else if status == axum::http::StatusCode::FORBIDDEN {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    };
+    let note = note.unwrap_or_default();
+    let mut entry = AuditEntry::new(caller, action, outcome);
+    entry.target = note.target;
+    entry.plan_digest = note.plan_digest;
+    if !status.is_success() {
+        entry.detail = Some(format!("HTTP {}", status.as_u16()));
+    }
+    let ops = app.ops.clone();
+    let recorded = tokio::task::spawn_blocking(move || audit::record(&ops, entry)).await;
+    if let Ok(Err(err)) = recorded {
+        crate::printer::get().message(&format!(
+            "warning: failed to {}",
+            upkeep_core::message::failed_to(&err)
+        ));
+    }
+}

@@ -1,0 +1,345 @@
+//! Runs through the API: the plan and its digest, starting a run of a confirmed plan (one
+//! run per digest while it starts or runs), a run's record, and its live events.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use upkeep_core::ops::query::{PlanReport, PlanRequest, plan_digest};
+use upkeep_core::ops::run::RunRequest;
+use upkeep_core::run::{NullReporter, Reporter, RunEvent};
+
+use super::App;
+use super::api::{Answer, ApiError, blocking, body, flag, list, noted, pairs};
+use super::auth::Note;
+use crate::error::CliError;
+
+/// How often a live event stream looks at the ledger for a run's new events.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The runs this server started: the latest one's digest and id (so that the same digest
+/// submitted again while it starts or runs answers its id instead of starting another),
+/// and the threads to wait for when the server stops.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    /// Held while a run is being started, so two submissions are decided one at a time.
+    latest: tokio::sync::Mutex<Option<Started>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Started {
+    digest: String,
+    run_id: i64,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Runs {
+    /// Wait for every run this server started (each stops within its cancel grace once
+    /// the server's cancel is thrown).
+    pub(crate) fn join(&self) {
+        let threads = std::mem::take(
+            &mut *self
+                .threads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The plan `targets` and `force` give, with its digest.
+fn plan_of(
+    ops: &upkeep_core::ops::Context,
+    targets: Vec<String>,
+    force: bool,
+) -> Result<(PlanReport, String), CliError> {
+    let reporter: Arc<dyn Reporter> = Arc::new(NullReporter);
+    let report = upkeep_core::ops::query::plan(
+        ops,
+        PlanRequest {
+            targets,
+            force,
+            ..PlanRequest::default()
+        },
+        &reporter,
+    )?;
+    let digest = plan_digest(&report);
+    Ok((report, digest))
+}
+
+pub(crate) async fn plan(
+    State(app): State<Arc<App>>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Answer {
+    let pairs = pairs(query)?;
+    let targets = list(&pairs, "targets");
+    let force = flag(&pairs, "force")?;
+    let (report, digest) = blocking(&app, move |ops| plan_of(ops, targets, force)).await?;
+    Ok(axum::Json(serde_json::json!({ "plan": report, "plan_digest": digest })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    plan_digest: String,
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// Tells the handler the run's id as soon as the run has one (or that it failed before).
+struct Starter {
+    tell: Mutex<Option<tokio::sync::oneshot::Sender<Result<i64, CliError>>>>,
+}
+
+impl Starter {
+    fn send(&self, result: Result<i64, CliError>) {
+        let sender = self
+            .tell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(sender) = sender {
+            let _ = sender.send(result);
+        }
+    }
+}
+
+impl Reporter for Starter {
+    fn event(&self, event: &RunEvent) {
+        if let RunEvent::Started {
+            run_id: Some(id), ..
+        } = event
+        {
+            self.send(Ok(*id));
+        }
+    }
+}
+
+pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
+    let RunBody {
+        plan_digest,
+        targets,
+        force,
+    } = body(&bytes)?;
+    let mut latest = app.runs.latest.lock().await;
+    if let Some(started) = latest.as_ref()
+        && started.digest == plan_digest
+        && !started.finished.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return Ok(accepted(started.run_id, &plan_digest));
+    }
+    let (report, digest) = {
+        let targets = targets.clone();
+        blocking(&app, move |ops| plan_of(ops, targets, force)).await?
+    };
+    if digest != plan_digest {
+        return Ok(stale(&report, plan_digest, digest));
+    }
+    let request = RunRequest {
+        targets,
+        force,
+        handle_signals: false,
+        cancel: app.cancel.clone(),
+        ..RunRequest::default()
+    };
+    let (told, finished) = spawn_run(&app, request)?;
+    let outcome = told.await.unwrap_or_else(|_| {
+        Err(CliError::NotFound {
+            what: "the run's id".to_owned(),
+        })
+    });
+    match outcome {
+        Ok(run_id) => {
+            *latest = Some(Started {
+                digest: plan_digest.clone(),
+                run_id,
+                finished,
+            });
+            Ok(accepted(run_id, &plan_digest))
+        }
+        Err(err) => {
+            let mut response = ApiError::from(err).into_response();
+            response.extensions_mut().insert(Note {
+                target: None,
+                plan_digest: Some(plan_digest),
+            });
+            Ok(response)
+        }
+    }
+}
+
+/// The answer to a digest that is no longer the plan's: the plan now in force and its
+/// digest.
+fn stale(report: &PlanReport, given: String, current: String) -> Response {
+    let extra = serde_json::json!({ "plan": report, "plan_digest": current });
+    let mut response = ApiError::with(
+        CliError::StalePlan {
+            given: given.clone(),
+            current,
+        },
+        extra,
+    )
+    .into_response();
+    response.extensions_mut().insert(Note {
+        target: None,
+        plan_digest: Some(given),
+    });
+    response
+}
+
+/// What tells a run's id (or why it did not start).
+type Told = tokio::sync::oneshot::Receiver<Result<i64, CliError>>;
+
+/// Start a run on a thread of its own: what tells its id (or why it did not start), and
+/// the switch thrown when it has ended.
+fn spawn_run(
+    app: &App,
+    request: RunRequest,
+) -> Result<(Told, Arc<std::sync::atomic::AtomicBool>), CliError> {
+    let (tell, told) = tokio::sync::oneshot::channel();
+    let starter = Arc::new(Starter {
+        tell: Mutex::new(Some(tell)),
+    });
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ops = app.ops()?;
+    let thread = {
+        let finished = Arc::clone(&finished);
+        std::thread::Builder::new()
+            .name("upkeep-run".to_owned())
+            .spawn(move || {
+                let reporter: Arc<dyn Reporter> = starter.clone();
+                let result = upkeep_core::ops::run::run(&ops, &request, &reporter);
+                finished.store(true, std::sync::atomic::Ordering::SeqCst);
+                match result {
+                    Err(err) => starter.send(Err(err.into())),
+                    Ok(summary) => starter.send(summary.run_id.ok_or_else(|| CliError::NotFound {
+                        what: "the run's id".to_owned(),
+                    })),
+                }
+            })
+            .map_err(crate::error::io("start a run"))?
+    };
+    app.runs
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(thread);
+    Ok((told, finished))
+}
+
+fn accepted(run_id: i64, digest: &str) -> Response {
+    let mut response = noted(
+        serde_json::json!({ "run_id": run_id }),
+        Note {
+            target: Some(run_id.to_string()),
+            plan_digest: Some(digest.to_owned()),
+        },
+    );
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+fn no_run(id: i64) -> CliError {
+    CliError::NotFound {
+        what: format!("run {id}"),
+    }
+}
+
+pub(crate) async fn show(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Answer {
+    let run = blocking(&app, move |ops| {
+        upkeep_core::ops::query::run(ops, id)?.ok_or_else(|| no_run(id))
+    })
+    .await?;
+    Ok(axum::Json(run).into_response())
+}
+
+/// The live events of a run: first those after `Last-Event-ID` (all without it), then each
+/// new one as the ledger records it, then the `summary` once the run has finished.
+pub(crate) async fn events(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Answer {
+    let after = match headers.get("last-event-id") {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .ok_or_else(|| CliError::BadRequest {
+                problem: "`Last-Event-ID` is not an event id".to_owned(),
+            })?,
+    };
+    // The run must exist before a stream is opened for it.
+    blocking(&app, move |ops| {
+        upkeep_core::ops::query::run_events(ops, id, i64::MAX)?
+            .map(|_| ())
+            .ok_or_else(|| no_run(id))
+    })
+    .await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(feed(app, id, after, sender));
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|event| (Ok::<_, Infallible>(event), receiver))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Send the run's events after `after` to `sender` until the run has finished (then its
+/// summary), the client has gone, or the server stops.
+async fn feed(app: Arc<App>, id: i64, mut after: i64, sender: tokio::sync::mpsc::Sender<Event>) {
+    let mut stopping = app.stopping.subscribe();
+    loop {
+        let from = after;
+        let read = blocking(&app, move |ops| {
+            Ok(upkeep_core::ops::query::run_events(ops, id, from)?)
+        })
+        .await;
+        let Ok(Some((rows, finished))) = read else {
+            return;
+        };
+        for row in rows {
+            after = row.seq;
+            let event = Event::default()
+                .id(row.seq.to_string())
+                .event(row.kind.clone())
+                .json_data(&row);
+            let Ok(event) = event else { continue };
+            if sender.send(event).await.is_err() {
+                return;
+            }
+        }
+        if finished {
+            let summary =
+                blocking(&app, move |ops| Ok(upkeep_core::ops::query::run(ops, id)?)).await;
+            if let Ok(Some(run)) = summary
+                && let Ok(event) = Event::default().event("summary").json_data(&run)
+            {
+                let _ = sender.send(event).await;
+            }
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = sender.closed() => return,
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! `upkeep serve` from a client's side: the real binary on 127.0.0.1 with a free port,
+//! spoken to over HTTP with a real client; tokens made with `upkeep token create`.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+
+use crate::fixture::{Host, output};
+use crate::process_hygiene::{kill, wait_for};
+
+/// A running `upkeep serve` and where it listens.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(host: &Host, extra: &[&str]) -> Self {
+        let mut child = host
+            .upkeep_process()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    fn stop(mut self) -> i32 {
+        assert!(kill(i32::try_from(self.child.id()).unwrap(), "TERM"));
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// An answer: status, body as JSON (or `Null`), and its request id.
+struct Answer {
+    status: u16,
+    json: serde_json::Value,
+    text: String,
+    request_id: Option<String>,
+}
+
+fn call(
+    server: &Server,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Answer {
+    let url = format!("{}{path}", server.base);
+    let agent = agent();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let response = match method {
+        "GET" | "DELETE" => {
+            let mut request = if method == "GET" {
+                agent.get(&url)
+            } else {
+                agent.delete(&url)
+            };
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        }
+        _ => {
+            let mut request = if method == "POST" {
+                agent.post(&url)
+            } else {
+                agent.put(&url)
+            };
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request
+                .header("Content-Type", "application/json")
+                .send(body.map(ToString::to_string).unwrap_or_default())
+        }
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.into_body().read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        json,
+        text,
+        request_id,
+    }
+}
+
+fn token(host: &Host, name: &str, role: &str) -> String {
+    let (code, stdout, stderr) = output(
+        &host
+            .upkeep()
+            .args(["token", "create", name, "--role", role])
+            .assert(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim().to_owned()
+}
+
+/// A module that waits for `go` in its work directory before it ends, so a test can
+/// act while it runs.
+fn gated_host() -> Host {
+    let mut host = Host::new();
+    let script = host.script(
+        "gated.sh",
+        "mkdir -p \"$UPKEEP_WORK_DIR\"\ntouch \"$UPKEEP_WORK_DIR/started\"\nwhile [ ! -e \"$UPKEEP_WORK_DIR/go\" ]; do sleep 0.02; done",
+    );
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"m\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
+    host
+}
+
+#[test]
+fn a_network_address_without_tls_or_proxy_is_refused() {
+    let host = gated_host();
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "serve", "--listen", "0.0.0.0:0"])
+            .assert(),
+    );
+    assert_eq!(code, 4, "INVALID_INPUT");
+    let error: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"], "invalid-input");
+}
+
+#[test]
+fn healthz_is_anonymous_and_nothing_else_is() {
+    let host = gated_host();
+    let server = Server::start(&host, &[]);
+    let health = call(&server, None, "GET", "/healthz", None);
+    assert_eq!(health.status, 200);
+    let status = call(&server, None, "GET", "/api/v1/status", None);
+    assert_eq!(status.status, 401, "{}", status.text);
+    assert_eq!(status.json["error"], "unauthenticated");
+    assert_eq!(status.json["exit_code"], 4);
+    let bad = call(&server, Some("upk_nonsense"), "GET", "/api/v1/status", None);
+    assert_eq!(bad.status, 401);
+    assert_eq!(server.stop(), 0);
+}
+
+/// Every route, with concrete parameters, and the least role that may use it.
+const ROUTES: &[(&str, &str, &str, Option<&str>)] = &[
+    ("GET", "/metrics", "viewer", None),
+    ("GET", "/api/v1/openapi.json", "viewer", None),
+    ("GET", "/api/v1/status", "viewer", None),
+    ("GET", "/api/v1/modules/m", "viewer", None),
+    ("GET", "/api/v1/history?since=7d&module=m", "viewer", None),
+    ("GET", "/api/v1/plan", "viewer", None),
+    (
+        "POST",
+        "/api/v1/runs",
+        "owner",
+        Some(r#"{"plan_digest": "stale"}"#),
+    ),
+    ("GET", "/api/v1/runs/1", "viewer", None),
+    ("GET", "/api/v1/runs/1/events", "viewer", None),
+    ("GET", "/api/v1/check", "viewer", None),
+    ("POST", "/api/v1/check", "operator", None),
+    ("GET", "/api/v1/backups", "viewer", None),
+    (
+        "POST",
+        "/api/v1/backups",
+        "operator",
+        Some(r#"{"modules": ["m"]}"#),
+    ),
+    ("POST", "/api/v1/backups/1/verify", "operator", None),
+    (
+        "POST",
+        "/api/v1/backups/1/restore",
+        "owner",
+        Some(r#"{"confirm": "wrong"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/modules/m/rollback",
+        "owner",
+        Some(r#"{"confirm": "wrong"}"#),
+    ),
+    ("GET", "/api/v1/schedules", "viewer", None),
+    (
+        "POST",
+        "/api/v1/schedules",
+        "owner",
+        Some(r#"{"name": "nightly", "daily": "03:00", "enabled": false}"#),
+    ),
+    ("POST", "/api/v1/schedules/nightly/enable", "owner", None),
+    ("POST", "/api/v1/schedules/nightly/disable", "owner", None),
+    ("DELETE", "/api/v1/schedules/nightly", "owner", None),
+    ("GET", "/api/v1/settings", "owner", None),
+    (
+        "PUT",
+        "/api/v1/settings/logging.level",
+        "owner",
+        Some(r#"{"value": "off"}"#),
+    ),
+    ("POST", "/api/v1/notify/test", "operator", None),
+];
+
+const ROLES: [&str; 3] = ["viewer", "operator", "owner"];
+
+fn rank(role: &str) -> usize {
+    ROLES.iter().position(|r| *r == role).unwrap()
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the document's routes, then every route for every role"
+)]
+fn every_route_answers_every_role_as_the_permission_table_says() {
+    let host = gated_host();
+    let tokens: Vec<String> = ROLES.iter().map(|r| token(&host, r, r)).collect();
+    let server = Server::start(&host, &[]);
+
+    // The test's table covers the OpenAPI document, and agrees with its least roles.
+    let document = call(
+        &server,
+        Some(&tokens[0]),
+        "GET",
+        "/api/v1/openapi.json",
+        None,
+    )
+    .json;
+    let paths = document["paths"].as_object().unwrap();
+    let mut described = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            described += 1;
+            if path == "/healthz" {
+                continue;
+            }
+            let pattern = regex_lite::Regex::new(&format!(
+                "^{}$",
+                regex_lite::escape(path)
+                    .replace(r"\{name\}", "[^/]+")
+                    .replace(r"\{id\}", "[^/]+")
+                    .replace(r"\{key\}", "[^/]+")
+            ))
+            .unwrap();
+            let ours = ROUTES
+                .iter()
+                .find(|(m, p, _, _)| {
+                    m.eq_ignore_ascii_case(method) && pattern.is_match(p.split('?').next().unwrap())
+                })
+                .unwrap_or_else(|| panic!("{method} {path} is not tested"));
+            assert_eq!(operation["x-upkeep-least-role"], ours.2, "{method} {path}");
+        }
+    }
+    assert_eq!(described, ROUTES.len() + 1, "one test row per route");
+
+    for (role, token) in ROLES.iter().zip(&tokens) {
+        for (method, path, least, body) in ROUTES {
+            let body = body.map(|b| serde_json::from_str(b).unwrap());
+            let answer = call(&server, Some(token), method, path, body.as_ref());
+            if rank(role) < rank(least) {
+                assert_eq!(
+                    answer.status, 403,
+                    "{role} {method} {path}: {}",
+                    answer.text
+                );
+                assert_eq!(answer.json["error"], "forbidden");
+            } else {
+                assert!(
+                    answer.status != 401 && answer.status != 403 && answer.status != 500,
+                    "{role} {method} {path}: {} {}",
+                    answer.status,
+                    answer.text
+                );
+            }
+            let id = answer.request_id.expect("every answer has a request id");
+            if *method != "GET" {
+                let rows: i64 = host.scalar(&format!(
+                    "SELECT count(*) FROM access_audit WHERE request_id = '{id}' AND role = '{role}' AND remote = '127.0.0.1'"
+                ));
+                assert_eq!(rows, 1, "{role} {method} {path} is audited once");
+            }
+        }
+    }
+    // The typed confirmation is required: a wrong name is the command line's
+    // not-confirmed.
+    let owner = &tokens[2];
+    let rollback = call(
+        &server,
+        Some(owner),
+        "POST",
+        "/api/v1/modules/m/rollback",
+        Some(&serde_json::json!({"confirm": "n"})),
+    );
+    assert_eq!(rollback.json["error"], "not-confirmed", "{}", rollback.text);
+    assert_eq!(server.stop(), 0);
+}
+
+fn plan_digest(server: &Server, token: &str) -> String {
+    let plan = call(server, Some(token), "GET", "/api/v1/plan", None);
+    assert_eq!(plan.status, 200, "{}", plan.text);
+    plan.json["plan_digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn one_digest_starts_one_run_and_a_stale_one_is_refused_with_the_new_plan() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let digest = plan_digest(&server, &owner);
+    assert_eq!(digest, plan_digest(&server, &owner), "the digest is stable");
+    let body = serde_json::json!({ "plan_digest": digest });
+    let first = call(&server, Some(&owner), "POST", "/api/v1/runs", Some(&body));
+    assert_eq!(first.status, 202, "{}", first.text);
+    let second = call(&server, Some(&owner), "POST", "/api/v1/runs", Some(&body));
+    assert_eq!(second.status, 202, "{}", second.text);
+    assert_eq!(first.json["run_id"], second.json["run_id"]);
+    let work = host.state.join("work").join("m");
+    wait_for("the module to start", || work.join("started").exists());
+    fs_err::write(work.join("go"), "").unwrap();
+    let run_id = first.json["run_id"].as_i64().unwrap();
+    wait_for("the run to finish", || {
+        call(
+            &server,
+            Some(&owner),
+            "GET",
+            &format!("/api/v1/runs/{run_id}"),
+            None,
+        )
+        .json["finished_ms"]
+            .is_i64()
+    });
+    let runs: i64 = host.scalar("SELECT count(*) FROM runs");
+    assert_eq!(runs, 1, "one run for one digest");
+
+    // The module is up to date now: the old digest is no longer the plan's.
+    let stale = call(&server, Some(&owner), "POST", "/api/v1/runs", Some(&body));
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert_eq!(stale.json["error"], "stale-plan");
+    assert_ne!(stale.json["plan_digest"], digest);
+    assert!(stale.json["plan"].is_object());
+    let audited: i64 = host.scalar(&format!(
+        "SELECT count(*) FROM access_audit WHERE plan_digest = '{digest}' AND action = 'run'"
+    ));
+    assert_eq!(audited, 3);
+    assert_eq!(server.stop(), 0);
+}
+
+/// Read SSE events (id, event) from `reader` until `stop` says so or the stream ends.
+fn read_events(
+    reader: &mut impl std::io::BufRead,
+    mut stop: impl FnMut(&[(Option<i64>, String)]) -> bool,
+) -> Vec<(Option<i64>, String)> {
+    let mut events = Vec::new();
+    let (mut id, mut kind) = (None, String::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            return events;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            if !kind.is_empty() {
+                events.push((id.take(), std::mem::take(&mut kind)));
+                if stop(&events) {
+                    return events;
+                }
+            }
+            continue;
+        }
+        if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().parse().unwrap());
+        } else if let Some(v) = line.strip_prefix("event:") {
+            v.trim().clone_into(&mut kind);
+        }
+    }
+}
+
+fn stream(
+    server: &Server,
+    token: &str,
+    run_id: i64,
+    last: Option<i64>,
+) -> impl std::io::BufRead + use<> {
+    let mut request = agent()
+        .get(format!("{}/api/v1/runs/{run_id}/events", server.base))
+        .header("Authorization", format!("Bearer {token}"));
+    if let Some(last) = last {
+        request = request.header("Last-Event-ID", last.to_string());
+    }
+    let response = request.call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    BufReader::new(response.into_body().into_reader())
+}
+
+#[test]
+fn live_events_resume_after_the_last_event_id_losing_and_repeating_nothing() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let viewer = token(&host, "viewer", "viewer");
+    let server = Server::start(&host, &[]);
+    let digest = plan_digest(&server, &owner);
+    let started = call(
+        &server,
+        Some(&owner),
+        "POST",
+        "/api/v1/runs",
+        Some(&serde_json::json!({ "plan_digest": digest })),
+    );
+    let run_id = started.json["run_id"].as_i64().unwrap();
+
+    // Watch until the module has started, then drop the connection.
+    let mut first = stream(&server, &viewer, run_id, None);
+    let before = read_events(&mut first, |events| {
+        events.iter().any(|(_, k)| k == "module-started")
+    });
+    drop(first);
+    let last = before.last().unwrap().0.unwrap();
+
+    // The run goes on without a watcher; a reconnect resumes after the last id seen.
+    fs_err::write(host.state.join("work").join("m").join("go"), "").unwrap();
+    let mut second = stream(&server, &viewer, run_id, Some(last));
+    let after = read_events(&mut second, |_| false);
+    assert_eq!(after.last().unwrap().1, "summary", "{after:?}");
+
+    let mut whole = stream(&server, &viewer, run_id, None);
+    let all = read_events(&mut whole, |_| false);
+    let resumed: Vec<_> = before
+        .iter()
+        .chain(&after)
+        .filter(|(id, _)| id.is_some())
+        .cloned()
+        .collect();
+    let complete: Vec<_> = all.iter().filter(|(id, _)| id.is_some()).cloned().collect();
+    assert_eq!(resumed, complete, "nothing lost, nothing repeated");
+    let kinds: Vec<&str> = complete.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run-started",
+            "module-started",
+            "module-finished",
+            "run-finished"
+        ]
+    );
+    assert!(complete.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text() {
+    let host = gated_host();
+    // One run that succeeds, so every family has a sample.
+    let work = host.state.join("work").join("m");
+    fs_err::create_dir_all(&work).unwrap();
+    fs_err::write(work.join("go"), "").unwrap();
+    host.upkeep().arg("run").assert().success();
+    let viewer = token(&host, "viewer", "viewer");
+    let server = Server::start(&host, &[]);
+    let answer = call(&server, Some(&viewer), "GET", "/metrics", None);
+    assert_eq!(answer.status, 200);
+    let lines = answer.text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let names: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for name in [
+        "upkeep_module_update_available",
+        "upkeep_module_version_info",
+        "upkeep_runs_total",
+        "upkeep_module_last_success_timestamp_seconds",
+    ] {
+        assert!(names.contains(&name), "{name} in {}", answer.text);
+    }
+    let info = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "upkeep_module_version_info")
+        .unwrap();
+    assert_eq!(info.labels.get("module"), Some("m"));
+    let succeeded = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "upkeep_runs_total" && s.labels.get("result") == Some("succeeded"))
+        .unwrap();
+    assert!(
+        matches!(succeeded.value, prometheus_parse::Value::Counter(n) if (n - 1.0).abs() < f64::EPSILON)
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn sigterm_lets_a_running_run_finish_its_grace_and_exits_zero() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let digest = plan_digest(&server, &owner);
+    let started = call(
+        &server,
+        Some(&owner),
+        "POST",
+        "/api/v1/runs",
+        Some(&serde_json::json!({ "plan_digest": digest })),
+    );
+    assert_eq!(started.status, 202, "{}", started.text);
+    let work = host.state.join("work").join("m");
+    wait_for("the module to start", || work.join("started").exists());
+    assert_eq!(server.stop(), 0);
+    let result: String = host.scalar("SELECT result FROM runs");
+    assert_eq!(result, "cancelled", "the run was stopped, not cut off");
+}
