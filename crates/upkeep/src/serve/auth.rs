@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use upkeep_core::ops::access::{self, Action};
+use upkeep_core::ops::access::{self, Action, Authentication, PrincipalKind};
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
 
 use super::App;
@@ -82,29 +82,27 @@ pub(crate) async fn guard(
             let known = match secret {
                 Some(secret) => {
                     let ops = app.ops.clone();
-                    tokio::task::spawn_blocking(move || access::authenticate(&ops, &secret))
+                    tokio::task::spawn_blocking(move || access::identify(&ops, &secret))
                         .await
-                        .unwrap_or(Ok(None))
+                        .unwrap_or(Ok(Authentication::Unknown))
                 }
-                None => Ok(None),
+                None => Ok(Authentication::Unknown),
+            };
+            let caller = |principal| Caller {
+                principal,
+                remote: Some(remote.clone()),
+                request_id: Some(request_id.clone()),
             };
             match known {
                 Err(err) => ApiError::from(CliError::from(err)).into_response(),
-                Ok(None) => {
-                    // Not audited: an unauthenticated client could fill the ledger.
-                    ApiError::from(CliError::Unauthenticated {
-                        reason: "no valid bearer token",
-                    })
-                    .into_response()
+                Ok(Authentication::Valid(principal)) => {
+                    authorized(&app, caller(principal), action, request, next).await
                 }
-                Ok(Some(principal)) => {
-                    let caller = Caller {
-                        principal,
-                        remote: Some(remote),
-                        request_id: Some(request_id.clone()),
-                    };
-                    authorized(&app, caller, action, request, next).await
+                Ok(Authentication::Expired { name } | Authentication::Revoked { name }) => {
+                    refused(&app, &remote, &request_id, name, action).await
                 }
+                // Not audited: a client without a token could fill the ledger.
+                Ok(Authentication::Unknown) => unauthenticated("no valid bearer token"),
             }
         }
     };
@@ -125,7 +123,10 @@ async fn authorized(
 ) -> Response {
     let changes = request.method() != Method::GET;
     let response = if let Err(err) = access::authorize(&caller.principal, action) {
-        ApiError::from(CliError::from(err)).into_response()
+        // A refusal is audited whatever the method: someone tried more than their role.
+        let response = ApiError::from(CliError::from(err)).into_response();
+        record(app, &caller, action, response.status(), None).await;
+        return response;
     } else {
         request.extensions_mut().insert(caller.clone());
         next.run(request).await
@@ -135,6 +136,35 @@ async fn authorized(
         record(app, &caller, action, response.status(), note).await;
     }
     response
+}
+
+fn unauthenticated(reason: &'static str) -> Response {
+    ApiError::from(CliError::Unauthenticated { reason }).into_response()
+}
+
+/// Answer 401 to a token that was valid once (expired or revoked), and audit it under the
+/// token's name: someone still holds it.
+async fn refused(
+    app: &App,
+    remote: &str,
+    request_id: &str,
+    name: String,
+    action: Action,
+) -> Response {
+    let entry = AuditEntry {
+        kind: PrincipalKind::Token,
+        name,
+        role: None,
+        remote: Some(remote.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        plan_digest: None,
+        action,
+        target: None,
+        outcome: Outcome::Denied,
+        detail: Some("HTTP 401: the token has expired or was revoked".to_owned()),
+    };
+    write(app, entry).await;
+    unauthenticated("the token has expired or was revoked")
 }
 
 fn bearer(request: &Request) -> Option<String> {
@@ -149,7 +179,7 @@ fn bearer(request: &Request) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-/// Write the audit row of a request that changes state. A failure to record is logged
+/// Write the audit row of a request that changes state (or was refused). A failure to record is logged
 /// rather than answered: the action has happened.
 async fn record(
     app: &App,
@@ -174,6 +204,10 @@ async fn record(
     if !status.is_success() {
         entry.detail = Some(format!("HTTP {}", status.as_u16()));
     }
+    write(app, entry).await;
+}
+
+async fn write(app: &App, entry: AuditEntry) {
     let ops = app.ops.clone();
     let recorded = tokio::task::spawn_blocking(move || audit::record(&ops, entry)).await;
     if let Ok(Err(err)) = recorded {

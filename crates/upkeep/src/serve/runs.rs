@@ -137,6 +137,7 @@ pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
     if let Some(started) = latest.as_ref()
         && started.digest == plan_digest
         && !started.finished.load(std::sync::atomic::Ordering::SeqCst)
+        && !ended(&app, started.run_id).await?
     {
         return Ok(accepted(started.run_id, &plan_digest));
     }
@@ -178,6 +179,16 @@ pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
             Ok(response)
         }
     }
+}
+
+/// Whether the ledger records run `run_id` as ended: its thread may still be finishing
+/// (delivering its notifications) after the run itself has ended.
+async fn ended(app: &Arc<App>, run_id: i64) -> Result<bool, ApiError> {
+    blocking(app, move |ops| {
+        Ok(upkeep_core::ops::query::run_events(ops, run_id, i64::MAX)?
+            .is_none_or(|(_, finished)| finished))
+    })
+    .await
 }
 
 /// The answer to a digest that is no longer the plan's: the plan now in force and its

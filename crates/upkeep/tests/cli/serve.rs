@@ -449,7 +449,9 @@ fn live_events_resume_after_the_last_event_id_losing_and_repeating_nothing() {
     let last = before.last().unwrap().0.unwrap();
 
     // The run goes on without a watcher; a reconnect resumes after the last id seen.
-    fs_err::write(host.state.join("work").join("m").join("go"), "").unwrap();
+    let work = host.state.join("work").join("m");
+    wait_for("the module to start", || work.join("started").exists());
+    fs_err::write(work.join("go"), "").unwrap();
     let mut second = stream(&server, &viewer, run_id, Some(last));
     let after = read_events(&mut second, |_| false);
     assert_eq!(after.last().unwrap().1, "summary", "{after:?}");
@@ -537,4 +539,151 @@ fn sigterm_lets_a_running_run_finish_its_grace_and_exits_zero() {
     assert_eq!(server.stop(), 0);
     let result: String = host.scalar("SELECT result FROM runs");
     assert_eq!(result, "cancelled", "the run was stopped, not cut off");
+}
+
+#[test]
+fn a_run_while_another_holds_the_lock_is_refused_naming_the_holder() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let mut holder = host
+        .upkeep_process()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let work = host.state.join("work").join("m");
+    wait_for("the other run's module to start", || {
+        work.join("started").exists()
+    });
+    let digest = plan_digest(&server, &owner);
+    let refused = call(
+        &server,
+        Some(&owner),
+        "POST",
+        "/api/v1/runs",
+        Some(&serde_json::json!({ "plan_digest": digest })),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.json["error"], "lock");
+    let pid = holder.id().to_string();
+    assert!(
+        refused.json["message"].as_str().unwrap().contains(&pid),
+        "names the holder's pid {pid}: {}",
+        refused.text
+    );
+    fs_err::write(work.join("go"), "").unwrap();
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn refusals_are_audited_and_a_revoked_token_is_turned_away() {
+    let host = gated_host();
+    let viewer = token(&host, "viewer", "viewer");
+    let server = Server::start(&host, &[]);
+    let denied = call(&server, Some(&viewer), "GET", "/api/v1/settings", None);
+    assert_eq!(denied.status, 403);
+    let id = denied.request_id.unwrap();
+    let outcome: String = host.scalar(&format!(
+        "SELECT outcome FROM access_audit WHERE request_id = '{id}' AND principal = 'viewer'"
+    ));
+    assert_eq!(outcome, "denied");
+
+    host.upkeep()
+        .args(["token", "revoke", "viewer"])
+        .assert()
+        .success();
+    let revoked = call(&server, Some(&viewer), "GET", "/api/v1/status", None);
+    assert_eq!(revoked.status, 401, "{}", revoked.text);
+    let id = revoked.request_id.unwrap();
+    let (outcome, role): (String, Option<String>) = host
+        .ledger()
+        .query_row(
+            &format!("SELECT outcome, role FROM access_audit WHERE request_id = '{id}' AND principal = 'viewer'"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((outcome.as_str(), role), ("denied", None));
+    assert_eq!(server.stop(), 0);
+}
+
+/// POST a backup with `X-Forwarded-For` and read back the remote address its audit row
+/// names.
+fn audited_remote(host: &Host, server: &Server, token: &str) -> String {
+    let answer = agent()
+        .post(format!("{}/api/v1/backups/1/verify", server.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("X-Forwarded-For", "198.51.100.7, 203.0.113.9")
+        .send("")
+        .unwrap();
+    let id = answer.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    host.scalar(&format!(
+        "SELECT remote FROM access_audit WHERE request_id = '{id}'"
+    ))
+}
+
+#[test]
+fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let host = gated_host();
+    let operator = token(&host, "operator", "operator");
+    let direct = Server::start(&host, &[]);
+    assert_eq!(audited_remote(&host, &direct, &operator), "127.0.0.1");
+    assert_eq!(direct.stop(), 0);
+    let proxied = Server::start(&host, &["--trust-proxy", "127.0.0.1"]);
+    assert_eq!(audited_remote(&host, &proxied, &operator), "203.0.113.9");
+    assert_eq!(proxied.stop(), 0);
+}
+
+#[test]
+fn a_network_address_is_served_with_tls() {
+    let host = gated_host();
+    let cert = host.root.join("cert.pem");
+    let key = host.root.join("key.pem");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test plays the administrator making a certificate"
+    )]
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = host
+        .upkeep_process()
+        .args(["serve", "--listen", "0.0.0.0:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .find_map(|l| l.ok().filter(|l| l.contains("listening on")))
+        .expect("serve listens");
+    assert!(listening.contains("https://0.0.0.0:"), "{listening}");
+    std::thread::spawn(move || for _ in lines {});
+    let port = listening.rsplit(':').next().unwrap().trim().to_owned();
+    // Plain HTTP to a TLS port gets no HTTP answer.
+    let plain = agent()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .call();
+    assert!(plain.is_err(), "{plain:?}");
+    assert!(kill(i32::try_from(child.id()).unwrap(), "TERM"));
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
