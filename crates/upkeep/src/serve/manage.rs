@@ -72,7 +72,7 @@ fn with_status(status: StatusCode, mut response: Response) -> Response {
 pub(crate) async fn backup_verify(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let note = target(id.clone());
     let verified = blocking(&app, move |ops| {
-        Ok(upkeep_core::ops::backup::verify(ops, Some(&id))?)
+        Ok(upkeep_core::ops::backup::verify(ops, Some(&id), false)?)
     })
     .await?;
     Ok(noted(verified, note))
@@ -158,7 +158,7 @@ pub(crate) async fn rollback(
             given: confirm,
         };
         Ok(upkeep_core::ops::rollback::rollback(
-            ops, &name, &target, &typed,
+            ops, &name, &target, false, &typed,
         )?)
     })
     .await?;
