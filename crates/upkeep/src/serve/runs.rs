@@ -242,11 +242,15 @@ fn spawn_run(
             })
             .map_err(crate::error::io("start a run"))?
     };
-    app.runs
+    let mut threads = app
+        .runs
         .threads
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(thread);
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Runs that have ended need no waiting for: a long-lived server keeps only the live.
+    threads.retain(|t| !t.is_finished());
+    threads.push(thread);
+    drop(threads);
     Ok((told, finished))
 }
 
