@@ -320,6 +320,13 @@ fn an_owner_signs_in_runs_the_plan_live_and_rolls_back_with_the_typed_name() {
             "1.0.0"
         );
 
+        // The backups the run and the rollback took are listed, each with its typed restore.
+        visit(&client, &server, "#/backups", "#backup-create").await;
+        let restores = client
+            .find_all(Locator::Css("main form.confirm"))
+            .await
+            .unwrap();
+        assert!(restores.len() >= 2, "{} restore forms", restores.len());
         for (name, hash, ready) in [
             ("history", "#/history", "#history-filter"),
             ("backups", "#/backups", "#backup-create"),
