@@ -302,7 +302,7 @@ async function backupsPage() {
         form.append(r.ok ? h('p', { class: 'ok' }, 'Restored.') : errorBox(r));
       }));
     }
-    return ['#' + b.id, b.name, text(b.reason) + ' · ' + text(b.kind), when(b.created_ms), b.module ? b.module + ' ' + text(b.module_version) : 'everything', { node: cell }];
+    return ['#' + b.id, b.name, text(b.reason), when(b.created_ms), b.module ? b.module + ' ' + text(b.module_version) : 'everything', { node: cell }];
   });
   const main = page('Backups', list.length ? table(['Backup', 'Name', 'Why', 'Taken', 'Of', ''], rows) : h('p', { class: 'note' }, 'No backups yet.'));
   if (can('operator')) {
