@@ -405,6 +405,19 @@ fn a_cookie_request_without_the_csrf_token_is_refused() {
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
         "{csp}"
     );
+    // The assets are revalidated by their content's ETag.
+    let script = agent
+        .get(&format!("{}/assets/app.js", server.base))
+        .call()
+        .unwrap();
+    assert_eq!(script.status().as_u16(), 200);
+    let etag = script.headers()["etag"].to_str().unwrap().to_owned();
+    let again = agent
+        .get(&format!("{}/assets/app.js", server.base))
+        .header("If-None-Match", &etag)
+        .call()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
 
     let bad = agent
         .post(&format!("{}/api/v1/session", server.base))
