@@ -89,6 +89,10 @@ pub(crate) enum CliError {
     /// An HTTP request without a valid `Authorization: Bearer` token.
     #[error("authenticate the request: {reason}")]
     Unauthenticated { reason: &'static str },
+    /// A state-changing request signed in by the web page's cookie came without the
+    /// session's `X-CSRF-Token` (HTTP 403).
+    #[error("accept the request: it lacks the session's X-CSRF-Token")]
+    CsrfMismatch,
     /// An HTTP request names something there is not (a run, a route).
     #[error("find {what}: there is none")]
     NotFound { what: String },
@@ -342,6 +346,10 @@ fn classify(err: &CliError) -> Class {
         CliError::Unauthenticated { .. } => Class::hint(
             Kind::Unauthenticated,
             "send `Authorization: Bearer TOKEN` with a token from `upkeep token create NAME --role ROLE`",
+        ),
+        CliError::CsrfMismatch => Class::hint(
+            Kind::Forbidden,
+            "send the `csrf_token` that `POST /api/v1/session` answered in `X-CSRF-Token`, or use `Authorization: Bearer TOKEN`",
         ),
         CliError::NotFound { .. } => Class::new(Kind::NotFound),
         CliError::BadRequest { .. } => Class::new(Kind::InvalidInput),

@@ -2,6 +2,12 @@
 //! route's `Action` (`ops::access::authorize`), the client's address (a trusted reverse
 //! proxy's `X-Forwarded-For`, else the peer), a request id returned in `X-Request-Id`, and
 //! an audit row (`ops::audit::record`) for every request that changes state.
+//!
+//! The web page's session cookie (`serve::web`) stands for the token it signed in with;
+//! a state-changing request that a cookie authenticates must also carry the session's
+//! `X-CSRF-Token` (403 otherwise), because a browser sends the cookie with any request,
+//! including one another site's page makes it send. A bearer token is never sent by a
+//! browser on its own, so bearer clients need no CSRF token.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -74,11 +80,24 @@ pub(crate) async fn guard(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let action = path.as_deref().and_then(|p| action_of(&method, p));
-    let mut response = match action {
+    let response = match action {
         // `/healthz`, and paths no route matches (a 404 of the router's own).
         None => next.run(request).await,
         Some(action) => {
-            let secret = bearer(&request);
+            let secret = match bearer_of(request.headers()) {
+                Some(secret) => Some(secret),
+                None => match app.sessions.of(request.headers()) {
+                    Some(session)
+                        if !matches!(method, Method::GET | Method::HEAD)
+                            && !csrf_matches(request.headers(), &session) =>
+                    {
+                        let refused = ApiError::from(CliError::CsrfMismatch).into_response();
+                        return with_id(refused, &request_id);
+                    }
+                    Some(session) => Some(session.secret),
+                    None => None,
+                },
+            };
             let known = match secret {
                 Some(secret) => {
                     let ops = app.ops.clone();
@@ -106,7 +125,11 @@ pub(crate) async fn guard(
             }
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    with_id(response, &request_id)
+}
+
+fn with_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
@@ -167,16 +190,27 @@ async fn refused(
     unauthenticated("the token has expired or was revoked")
 }
 
-fn bearer(request: &Request) -> Option<String> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
+}
+
+/// Whether the request's `X-CSRF-Token` is the session's, compared in constant time.
+pub(crate) fn csrf_matches(headers: &axum::http::HeaderMap, session: &super::web::Session) -> bool {
+    let Some(given) = headers.get("x-csrf-token").map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    let expected = session.csrf.as_bytes();
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0_u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// Write the audit row of a request that changes state (or was refused). A failure to record is logged

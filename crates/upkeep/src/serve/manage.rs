@@ -20,7 +20,11 @@ pub(crate) async fn backups(State(app): State<Arc<App>>) -> Answer {
     let rows = blocking(&app, |ops| {
         Ok(upkeep_core::ops::backup::list(
             ops,
-            &upkeep_core::ops::backup::ListRequest::default(),
+            // Every backup: the request's default `limit` of 0 would list none.
+            &upkeep_core::ops::backup::ListRequest {
+                limit: usize::MAX,
+                ..upkeep_core::ops::backup::ListRequest::default()
+            },
         )?)
     })
     .await?;

@@ -19,6 +19,7 @@ mod manage;
 mod metrics;
 mod openapi;
 mod runs;
+mod web;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex};
@@ -59,6 +60,11 @@ pub(crate) struct App {
     started_ms: i64,
     /// What stops the duties between their looks at the schedules.
     duties_stop: Stop,
+    /// The web page's signed-in browsers.
+    sessions: web::Sessions,
+    /// Whether the session cookie is marked `Secure`: served over TLS here or by the
+    /// trusted reverse proxy in front.
+    secure_cookies: bool,
 }
 
 impl App {
@@ -83,7 +89,10 @@ pub(crate) fn serve(ctx: &Context, args: ServeArgs) -> Result<i32, CliError> {
         .enable_all()
         .build()
         .map_err(io("start the HTTP server's runtime"))?;
+    let secure_cookies = tls.is_some() || !trust_proxy.is_empty();
     let app = Arc::new(App {
+        sessions: web::Sessions::default(),
+        secure_cookies,
         ops: ctx.ops.clone(),
         cancel: Cancel::default(),
         trusted: trust_proxy,
@@ -120,7 +129,9 @@ fn check_listen(listen: SocketAddr, tls: bool, trusted: &[IpAddr]) -> Result<(),
 
 /// The whole router: the API, then the front ends that sit beside it.
 fn router(app: Arc<App>) -> axum::Router {
-    api::router(Arc::clone(&app)).merge(discord::router(app))
+    web::router(Arc::clone(&app))
+        .merge(api::router(Arc::clone(&app)))
+        .merge(discord::router(app))
 }
 
 async fn run_server(

@@ -44,3 +44,4 @@ mod tags;
 mod update_fidelity;
 mod use_cases;
 mod warm_start;
+mod web;

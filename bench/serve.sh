@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `upkeep serve` under load (issue 18, item 9), over the same lived-in N-module state as
+# bench/status.sh: GET /api/v1/status with 64 concurrent clients (wrk), p99 against the
+# 20 ms bar and against the one-shot `upkeep status --json` it replaces; a forced run of
+# every module watched by 0 and by 100 SSE clients (run time, bar: +10%); the idle server's
+# resident memory (bar: 30 MB).
+#
+#   bench/serve.sh             # N=1000; SKIP_BUILD=1 to use target/release/upkeep as is
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=$BENCH/out/status
+command -v wrk >/dev/null || { echo "missing wrk (apt-get install -y wrk)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "missing curl (apt-get install -y curl)" >&2; exit 1; }
+
+# The lived-in state, and the one-shot command's own figures to compare with.
+RUNS=${RUNS:-50} bash "$BENCH/status.sh"
+
+U=("$OUT/upkeep" --manifest "$OUT/upkeep.toml" --state-dir "$OUT/state" --config "$OUT/settings.toml")
+VIEWER=$("${U[@]}" token create bench-viewer --role viewer 2>/dev/null)
+OWNER=$("${U[@]}" token create bench-owner --role owner 2>/dev/null)
+"${U[@]}" serve --listen 127.0.0.1:0 2>"$OUT/serve.log" &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "listening on" "$OUT/serve.log" && break; sleep 0.1; done
+ADDR=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$OUT/serve.log" | head -1)
+[[ -n $ADDR ]] || { cat "$OUT/serve.log" >&2; exit 1; }
+
+sleep 2
+IDLE_KB=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
+
+wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $VIEWER" \
+    "http://$ADDR/api/v1/status" >"$OUT/wrk.txt"
+
+# A forced run of every module, started through the API, watched by WATCHERS SSE clients
+# from its first event; its time is the ledger's (started to finished).
+timed_run() {
+    local watchers=$1 plan digest id pids=()
+    plan=$(curl -fsS -H "Authorization: Bearer $OWNER" "http://$ADDR/api/v1/plan?force=true")
+    digest=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["plan_digest"])' "$plan")
+    id=$(curl -fsS -H "Authorization: Bearer $OWNER" -H 'Content-Type: application/json' \
+        -d "{\"plan_digest\": \"$digest\", \"targets\": [], \"force\": true}" \
+        "http://$ADDR/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+    for _ in $(seq "$watchers"); do
+        curl -sSN -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id/events" >/dev/null &
+        pids+=($!)
+    done
+    while :; do
+        run=$(curl -fsS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id")
+        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get("finished_ms") else 1)' "$run" && break
+        sleep 0.2
+    done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["finished_ms"] - r["started_ms"])' "$run"
+}
+ALONE=$(timed_run 0)
+WATCHED=$(timed_run 100)
+ALONE2=$(timed_run 0)
+
+python3 - "$OUT" "$IDLE_KB" "$ALONE" "$WATCHED" "$ALONE2" <<'PY' | tee "$OUT/serve.txt"
+import json, re, sys
+out, idle_kb, alone, watched, alone2 = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
+wrk = open(f"{out}/wrk.txt").read()
+def ms(s):
+    v, unit = re.match(r"([\d.]+)(us|ms|s)", s).groups()
+    return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+p99 = ms(re.search(r"99%\s+(\S+)", wrk).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", wrk).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+one = json.load(open(f"{out}/results.json"))["results"][0]
+t = sorted(one["times"]); one_p99 = t[min(len(t) - 1, int(0.99 * len(t)))] * 1000
+base = (alone + alone2) / 2
+print(f"GET /api/v1/status, 64 clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {rps:.0f} req/s "
+      f"({'PASS' if p99 <= 20 else 'FAIL'} p99 <= 20 ms); one-shot status --json p99 {one_p99:.1f} ms, "
+      f"ratio {p99 / one_p99:.2f}")
+print(f"forced run of every module: {alone} / {alone2} ms alone, {watched} ms with 100 SSE watchers: "
+      f"+{(watched / base - 1) * 100:.1f}% ({'PASS' if watched <= base * 1.10 else 'FAIL'} <= +10%)")
+print(f"idle serve resident memory: {idle_kb / 1024:.1f} MB ({'PASS' if idle_kb <= 30 * 1024 else 'FAIL'} <= 30 MB)")
+PY
