@@ -46,8 +46,8 @@ timed_run() {
         pids+=($!)
     done
     while :; do
-        run=$(curl -fsS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id")
-        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get("finished_ms") else 1)' "$run" && break
+        run=$(curl -sS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id")
+        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get("finished_ms") else 1)' "$run" 2>/dev/null && break
         sleep 0.2
     done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
