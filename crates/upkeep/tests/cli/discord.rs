@@ -3,9 +3,9 @@
 //! 127.0.0.1 that records the edits of deferred answers and the registered commands, and
 //! the audit trail read back with `upkeep audit --json`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
@@ -130,24 +130,7 @@ struct Server {
 
 impl Server {
     fn start(host: &Host) -> Self {
-        let mut child = host
-            .upkeep_process()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                break addr.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (child, base) = crate::fixture::serve(host, &[]);
         Self { child, base }
     }
 

@@ -227,3 +227,30 @@ impl Gate {
         assert!(holder.wait().unwrap().success());
     }
 }
+
+/// Start `upkeep serve` on a free loopback port for `host` (with `extra` arguments) and
+/// wait for the address it prints. Its stderr keeps being drained, so the server never
+/// blocks on a full pipe. Returns the process and `http://ADDR`.
+pub(crate) fn serve(host: &Host, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = host
+        .upkeep_process()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            break addr.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
