@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use upkeep_core::state::backups::{BackupKind, BackupReason, BackupStatus, NewBackup};
+use upkeep_core::state::backups::{
+    BackupFormat, BackupKind, BackupReason, BackupStatus, NewBackup,
+};
 use upkeep_core::state::writer::{LedgerOp, LedgerWriter, ModuleRecord};
 use upkeep_core::state::{HistoryFilter, Ledger, ModuleOutcome, RunStatus, now_ms};
 
@@ -146,6 +148,7 @@ fn a_backup_is_stored_with_its_kind_and_a_failed_verification_marks_it_corrupt()
             name: "b1".to_owned(),
             kind: BackupKind::Module,
             reason: BackupReason::Manual,
+            format: BackupFormat::Archive,
             module: Some("web".to_owned()),
             module_version: None,
             run_id: None,

@@ -25,7 +25,9 @@ pub use roots::{OwnedPaths, roots_for, roots_within};
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::PathCategory;
 use crate::placeholders::PlaceholderError;
-use crate::state::backups::{BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup};
+use crate::state::backups::{
+    BackupFormat, BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup,
+};
 use crate::state::writer::LedgerAccess;
 use crate::state::{Ledger, StateError};
 
@@ -283,6 +285,7 @@ fn record_of(
         name,
         kind: request.kind,
         reason: request.reason,
+        format: BackupFormat::Archive,
         module: (request.kind == BackupKind::Module && request.modules.len() == 1)
             .then(|| request.modules[0].clone()),
         module_version: request.module_version.clone(),

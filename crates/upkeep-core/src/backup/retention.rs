@@ -124,6 +124,7 @@ mod tests {
             created_ms,
             verified_ms: created_ms,
             status: crate::state::backups::BackupStatus::Ok,
+            format: crate::state::backups::BackupFormat::Archive,
             not_kept: Vec::new(),
         }
     }

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-pub use super::kinds::{BackupKind, BackupReason, BackupStatus};
+pub use super::kinds::{BackupFormat, BackupKind, BackupReason, BackupStatus};
 use super::{Ledger, StateError, now_ms, sqlite};
 use crate::archive::{Entry, EntryKind};
 
@@ -16,6 +16,8 @@ pub struct NewBackup {
     pub kind: BackupKind,
     /// What took it.
     pub reason: BackupReason,
+    /// How it is stored.
+    pub format: BackupFormat,
     /// The module, for module backups.
     pub module: Option<String>,
     /// That module's applied version when the backup was taken.
@@ -93,12 +95,14 @@ pub struct BackupRow {
     pub verified_ms: i64,
     /// Whether its archive verified when last checked.
     pub status: BackupStatus,
+    /// How it is stored.
+    pub format: BackupFormat,
     /// Paths the backup recorded but could not keep (Unix sockets), filled by
     /// [`Ledger::not_kept`] for the callers that show them.
     pub not_kept: Vec<String>,
 }
 
-const BACKUP_COLUMNS: &str = "id, name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status";
+const BACKUP_COLUMNS: &str = "id, name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status, format";
 
 fn backup_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BackupRow> {
     Ok(BackupRow {
@@ -119,6 +123,7 @@ fn backup_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BackupRow> {
         created_ms: row.get(14)?,
         verified_ms: row.get(15)?,
         status: row.get(16)?,
+        format: row.get(17)?,
         not_kept: Vec::new(),
     })
 }
@@ -183,13 +188,13 @@ impl Ledger {
         let tx = conn.transaction().map_err(err())?;
         let now = now_ms();
         tx.execute(
-            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
+            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status, format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
             params![
                 backup.name, backup.kind, backup.reason, backup.module, backup.module_version,
                 backup.run_id, backup.description, backup.file, backup.compression, backup.sha256,
                 to_i64(backup.bytes_in), to_i64(backup.bytes_out),
-                to_i64(backup.entries.len() as u64), now, BackupStatus::Ok
+                to_i64(backup.entries.len() as u64), now, BackupStatus::Ok, backup.format
             ],
         )
         .map_err(err())?;

@@ -148,6 +148,24 @@ spelled!(BackupStatus {
     Corrupt => "corrupt",
 });
 
+/// How a backup is stored, as the `backups.format` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BackupFormat {
+    /// One tar archive file in the backups directory.
+    #[default]
+    Archive,
+    /// A tree of entries over the deduplicating chunk store.
+    Store,
+    /// A read-only filesystem snapshot.
+    Snapshot,
+}
+
+spelled!(BackupFormat {
+    Archive => "archive",
+    Store => "store",
+    Snapshot => "snapshot",
+});
+
 /// When a health check ran, as the ledger spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthPhase {

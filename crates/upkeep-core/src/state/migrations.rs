@@ -297,4 +297,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX run_events_by_run ON run_events(run_id, seq);
     ",
+    // 11: how a backup is stored: `archive` (one tar file in the backups directory, every
+    // backup before this migration), `store` (a tree of entries over the deduplicating
+    // chunk store) or `snapshot` (a read-only filesystem snapshot, e.g. btrfs).
+    r"
+    ALTER TABLE backups ADD COLUMN format TEXT NOT NULL DEFAULT 'archive';
+    ",
 ];

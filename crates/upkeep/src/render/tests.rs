@@ -529,6 +529,7 @@ fn backup_list() {
         created_ms: NOON + id * 86_400_000,
         verified_ms: NOON + id * 86_400_000,
         status: BackupStatus::Ok,
+        format: upkeep_core::state::backups::BackupFormat::Archive,
         not_kept: Vec::new(),
     };
     let rows = [
