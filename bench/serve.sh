@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `upkeep serve` under load (issue 18, item 9), over the same lived-in N-module state as
 # bench/status.sh: GET /api/v1/status with 64 concurrent clients (wrk), p99 against the
-# 20 ms bar and against the one-shot `upkeep status --json` it replaces; a forced run of
-# every module watched by 0 and by 100 SSE clients (run time, bar: +10%); the idle server's
+# 20 ms bar (plain and gzip-compressed) and against the one-shot `upkeep status --json` it
+# replaces; a forced run of RUN_MODULES (200) modules watched by 0 and by 100 SSE clients
+# (run time, bar: +10%); the idle server's
 # resident memory (bar: 30 MB).
 #
 #   bench/serve.sh             # N=1000; SKIP_BUILD=1 to use target/release/upkeep as is
@@ -31,15 +32,24 @@ IDLE_KB=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
 
 wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $VIEWER" \
     "http://$ADDR/api/v1/status" >"$OUT/wrk.txt"
+# As browsers and `curl --compressed` ask for it.
+wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $VIEWER" -H "Accept-Encoding: gzip" \
+    "http://$ADDR/api/v1/status" >"$OUT/wrk-gzip.txt"
+BODY=$(curl -sS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/status" | wc -c)
+GZBODY=$(curl -sS -H "Authorization: Bearer $VIEWER" -H "Accept-Encoding: gzip" "http://$ADDR/api/v1/status" | wc -c)
 
-# A forced run of every module, started through the API, watched by WATCHERS SSE clients
-# from its first event; its time is the ledger's (started to finished).
+# A forced run of the first RUN_MODULES modules (each a pre-update backup, a process and
+# its ledger rows), started through the API, watched by WATCHERS SSE clients from its
+# first event; its time is the ledger's (started to finished).
+RUN_MODULES=${RUN_MODULES:-200}
+TARGETS=$(python3 -c 'import sys; print(",".join(f"m{i:04d}" for i in range(int(sys.argv[1]))))' "$RUN_MODULES")
+TARGETS_JSON=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$TARGETS")
 timed_run() {
     local watchers=$1 plan digest id pids=()
-    plan=$(curl -fsS -H "Authorization: Bearer $OWNER" "http://$ADDR/api/v1/plan?force=true")
+    plan=$(curl -fsS -H "Authorization: Bearer $OWNER" "http://$ADDR/api/v1/plan?force=true&targets=$TARGETS")
     digest=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["plan_digest"])' "$plan")
     id=$(curl -fsS -H "Authorization: Bearer $OWNER" -H 'Content-Type: application/json' \
-        -d "{\"plan_digest\": \"$digest\", \"targets\": [], \"force\": true}" \
+        -d "{\"plan_digest\": \"$digest\", \"targets\": $TARGETS_JSON, \"force\": true}" \
         "http://$ADDR/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
     for _ in $(seq "$watchers"); do
         curl -sSN -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id/events" >/dev/null &
@@ -57,23 +67,25 @@ ALONE=$(timed_run 0)
 WATCHED=$(timed_run 100)
 ALONE2=$(timed_run 0)
 
-python3 - "$OUT" "$IDLE_KB" "$ALONE" "$WATCHED" "$ALONE2" <<'PY' | tee "$OUT/serve.txt"
+python3 - "$OUT" "$IDLE_KB" "$BODY" "$GZBODY" "$RUN_MODULES" "$ALONE" "$WATCHED" "$ALONE2" <<'PY' | tee "$OUT/serve.txt"
 import json, re, sys
-out, idle_kb, alone, watched, alone2 = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
-wrk = open(f"{out}/wrk.txt").read()
+out = sys.argv[1]
+idle_kb, body, gzbody, modules, alone, watched, alone2 = map(int, sys.argv[2:])
 def ms(s):
     v, unit = re.match(r"([\d.]+)(us|ms|s)", s).groups()
     return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-p99 = ms(re.search(r"99%\s+(\S+)", wrk).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", wrk).group(1))
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 one = json.load(open(f"{out}/results.json"))["results"][0]
 t = sorted(one["times"]); one_p99 = t[min(len(t) - 1, int(0.99 * len(t)))] * 1000
+for name, label, size in [("wrk", "JSON", body), ("wrk-gzip", "gzip", gzbody)]:
+    wrk = open(f"{out}/{name}.txt").read()
+    p99 = ms(re.search(r"99%\s+(\S+)", wrk).group(1))
+    p50 = ms(re.search(r"50%\s+(\S+)", wrk).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+    print(f"GET /api/v1/status ({label}, {size / 1024:.0f} KiB), 64 clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+          f"{rps:.0f} req/s ({'PASS' if p99 <= 20 else 'FAIL'} p99 <= 20 ms); one-shot status --json p99 "
+          f"{one_p99:.1f} ms, ratio {p99 / one_p99:.2f}")
 base = (alone + alone2) / 2
-print(f"GET /api/v1/status, 64 clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {rps:.0f} req/s "
-      f"({'PASS' if p99 <= 20 else 'FAIL'} p99 <= 20 ms); one-shot status --json p99 {one_p99:.1f} ms, "
-      f"ratio {p99 / one_p99:.2f}")
-print(f"forced run of every module: {alone} / {alone2} ms alone, {watched} ms with 100 SSE watchers: "
+print(f"forced run of {modules} modules: {alone} / {alone2} ms alone, {watched} ms with 100 SSE watchers: "
       f"+{(watched / base - 1) * 100:.1f}% ({'PASS' if watched <= base * 1.10 else 'FAIL'} <= +10%)")
 print(f"idle serve resident memory: {idle_kb / 1024:.1f} MB ({'PASS' if idle_kb <= 30 * 1024 else 'FAIL'} <= 30 MB)")
 PY

@@ -32,6 +32,7 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 pub mod status;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -643,6 +643,19 @@ impl Ledger {
         .map_err(err())
     }
 
+    /// A number that changes whenever another connection (of this process or another)
+    /// commits to the ledger, and stays the same otherwise: SQLite's `PRAGMA
+    /// data_version`. A reader that keeps one connection open compares it to know whether
+    /// what it derived from the ledger still holds, without reading the ledger again.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn data_version(&self) -> Result<i64, StateError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(sqlite("read the data version", &self.path))
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }

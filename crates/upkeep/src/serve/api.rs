@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use upkeep_core::ops::access::Action;
 
-use super::App;
 use super::auth::Note;
+use super::{App, fresh};
 use crate::error::{CliError, Kind, json_error};
 
 /// One route: what it is for the router (method, path), for the role check (the action
@@ -461,14 +461,75 @@ async fn openapi() -> Response {
     json(super::openapi::document())
 }
 
-async fn status(State(app): State<Arc<App>>) -> Answer {
-    let report = blocking(&app, |ops| Ok(upkeep_core::ops::status::status(ops)?)).await?;
-    Ok(json(report))
+async fn status(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Answer {
+    let cached = status_report(&app).await?;
+    let gzip = headers
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"));
+    let json = (axum::http::header::CONTENT_TYPE, "application/json");
+    let vary = (axum::http::header::VARY, "accept-encoding");
+    Ok(if gzip {
+        let encoding = (axum::http::header::CONTENT_ENCODING, "gzip");
+        ([json, vary, encoding], cached.gzip.clone()).into_response()
+    } else {
+        ([json, vary], cached.json.clone()).into_response()
+    })
+}
+
+/// The status report, from the server's cache while it holds (see `fresh`): derived now
+/// when the ledger, manifest or settings changed since (once, however many requests
+/// wait for it), else the cached one, derived again in the background when it has aged.
+pub(crate) async fn status_report(app: &Arc<App>) -> Result<Arc<fresh::Cached>, ApiError> {
+    let stamp = app.freshness.stamp();
+    if let Some(cached) = cached_status(app, stamp) {
+        return Ok(cached);
+    }
+    let _deriving = app.status.deriving.lock().await;
+    // Another request may have derived it while this one waited.
+    if let Some(cached) = cached_status(app, stamp) {
+        return Ok(cached);
+    }
+    derive_status(app, stamp).await
+}
+
+/// The cached report if it holds at `stamp`, starting its refresh when it has aged.
+fn cached_status(app: &Arc<App>, stamp: fresh::Stamp) -> Option<Arc<fresh::Cached>> {
+    match app.status.lookup(stamp) {
+        fresh::Lookup::Fresh(cached) => Some(cached),
+        fresh::Lookup::Aging(cached, refresh) => {
+            if refresh {
+                let app = Arc::clone(app);
+                tokio::spawn(async move {
+                    let _ = derive_status(&app, stamp).await;
+                    app.status.refreshed();
+                });
+            }
+            Some(cached)
+        }
+        fresh::Lookup::Missing => None,
+    }
+}
+
+async fn derive_status(
+    app: &Arc<App>,
+    stamp: fresh::Stamp,
+) -> Result<Arc<fresh::Cached>, ApiError> {
+    let cached = blocking(app, move |ops| {
+        let report = upkeep_core::ops::status::status(ops)?;
+        Ok(Arc::new(fresh::Cached::new(stamp, report)))
+    })
+    .await?;
+    app.status.store(Arc::clone(&cached));
+    Ok(cached)
 }
 
 async fn module(State(app): State<Arc<App>>, Path(name): Path<String>) -> Answer {
+    let cached = status_report(&app).await?;
     let value = blocking(&app, move |ops| {
-        let report = upkeep_core::ops::status::status(ops)?;
+        let report = &cached.report;
         let Some(row) = report.modules.iter().find(|r| r.module == name) else {
             let names = report.modules.iter().map(|r| r.module.as_str());
             return Err(upkeep_core::plan::PlanError::UnknownTarget {

@@ -99,12 +99,7 @@ pub(crate) async fn guard(
                 },
             };
             let known = match secret {
-                Some(secret) => {
-                    let ops = app.ops.clone();
-                    tokio::task::spawn_blocking(move || access::identify(&ops, &secret))
-                        .await
-                        .unwrap_or(Ok(Authentication::Unknown))
-                }
+                Some(secret) => identify(&app, secret).await,
                 None => Ok(Authentication::Unknown),
             };
             let caller = |principal| Caller {
@@ -126,6 +121,26 @@ pub(crate) async fn guard(
         }
     };
     with_id(response, &request_id)
+}
+
+/// What `secret` is: as [`access::identify`], believed from the server's cache while the
+/// ledger and settings are unchanged (see `fresh`), so a busy API does not open the
+/// ledger on every request.
+async fn identify(
+    app: &Arc<App>,
+    secret: String,
+) -> Result<Authentication, upkeep_core::ops::Error> {
+    let hash = access::secret_hash(&secret);
+    let stamp = app.freshness.stamp();
+    if let Some(known) = app.tokens.get(&hash, stamp) {
+        return Ok(known);
+    }
+    let ops = app.ops.clone();
+    let known = tokio::task::spawn_blocking(move || access::identify(&ops, &secret))
+        .await
+        .unwrap_or(Ok(Authentication::Unknown))?;
+    app.tokens.put(hash, stamp, known.clone());
+    Ok(known)
 }
 
 fn with_id(mut response: Response, request_id: &str) -> Response {

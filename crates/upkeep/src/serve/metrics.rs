@@ -35,13 +35,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     reason = "one metric family after another, in the order they are served"
 )]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Answer {
-    let (report, counts) = blocking(&app, |ops| {
-        Ok((
-            upkeep_core::ops::status::status(ops)?,
-            upkeep_core::ops::query::run_counts(ops)?,
-        ))
-    })
-    .await?;
+    let cached = super::api::status_report(&app).await?;
+    let report = &cached.report;
+    let counts = blocking(&app, |ops| Ok(upkeep_core::ops::query::run_counts(ops)?)).await?;
     let mut out = String::new();
     let modules = &report.modules;
     family(

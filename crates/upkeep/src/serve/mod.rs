@@ -15,6 +15,8 @@
 mod api;
 mod auth;
 pub(crate) mod discord;
+mod feeds;
+mod fresh;
 mod manage;
 mod metrics;
 mod openapi;
@@ -65,6 +67,14 @@ pub(crate) struct App {
     /// Whether the session cookie is marked `Secure`: served over TLS here or by the
     /// trusted reverse proxy in front.
     secure_cookies: bool,
+    /// What the cached answers below depend on.
+    freshness: fresh::Freshness,
+    /// The status report, kept while the ledger, manifest and settings are unchanged.
+    status: fresh::StatusCache,
+    /// Tokens identified lately.
+    tokens: fresh::TokenCache,
+    /// The live event feeds of the runs being watched.
+    feeds: feeds::Feeds,
 }
 
 impl App {
@@ -101,6 +111,10 @@ pub(crate) fn serve(ctx: &Context, args: ServeArgs) -> Result<i32, CliError> {
         requests: std::sync::atomic::AtomicU64::new(1),
         started_ms: ctx.ops.clock().now_ms(),
         duties_stop: Stop::default(),
+        freshness: fresh::Freshness::new(&ctx.ops),
+        status: fresh::StatusCache::default(),
+        tokens: fresh::TokenCache::default(),
+        feeds: feeds::Feeds::default(),
     });
     let duties = start_duties(ctx, &app)?;
     let served = runtime.block_on(run_server(Arc::clone(&app), listen, tls));

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -20,9 +19,6 @@ use super::App;
 use super::api::{Answer, ApiError, blocking, body, flag, list, noted, pairs};
 use super::auth::Note;
 use crate::error::CliError;
-
-/// How often a live event stream looks at the ledger for a run's new events.
-const POLL: Duration = Duration::from_millis(100);
 
 /// The runs this server started: the latest one's digest and id (so that the same digest
 /// submitted again while it starts or runs answers its id instead of starting another),
@@ -305,7 +301,7 @@ pub(crate) async fn events(
     })
     .await?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(feed(app, id, after, sender));
+    tokio::spawn(super::feeds::watch(app, id, after, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()
@@ -315,46 +311,4 @@ pub(crate) async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
-}
-
-/// Send the run's events after `after` to `sender` until the run has finished (then its
-/// summary), the client has gone, or the server stops.
-async fn feed(app: Arc<App>, id: i64, mut after: i64, sender: tokio::sync::mpsc::Sender<Event>) {
-    let mut stopping = app.stopping.subscribe();
-    loop {
-        let from = after;
-        let read = blocking(&app, move |ops| {
-            Ok(upkeep_core::ops::query::run_events(ops, id, from)?)
-        })
-        .await;
-        let Ok(Some((rows, finished))) = read else {
-            return;
-        };
-        for row in rows {
-            after = row.seq;
-            let event = Event::default()
-                .id(row.seq.to_string())
-                .event(row.kind.clone())
-                .json_data(&row);
-            let Ok(event) = event else { continue };
-            if sender.send(event).await.is_err() {
-                return;
-            }
-        }
-        if finished {
-            let summary =
-                blocking(&app, move |ops| Ok(upkeep_core::ops::query::run(ops, id)?)).await;
-            if let Ok(Some(run)) = summary
-                && let Ok(event) = Event::default().event("summary").json_data(&run)
-            {
-                let _ = sender.send(event).await;
-            }
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = sender.closed() => return,
-            _ = stopping.wait_for(|stop| *stop) => return,
-        }
-    }
 }

@@ -37,6 +37,7 @@ mod safety;
 mod schedules;
 mod seed_example;
 mod serve;
+mod serve_cache;
 mod settings;
 mod special_files;
 mod status;

@@ -1,0 +1,207 @@
+//! The live event feeds of runs: one reader of the ledger per watched run, however many
+//! clients watch it.
+//!
+//! A run's feed keeps every event read so far in order (then the run's summary once it
+//! has finished), and a `watch` channel says how many there are. Each client's stream
+//! starts after its `Last-Event-ID` in that log and follows the channel, so a hundred
+//! dashboards open on one run cost one ledger read per [`POLL`], not a hundred (issue 18:
+//! watchers may add at most 10% to the run's time). The reader stops once the run has
+//! finished and its summary is in the log, or when nobody watches any more; the log goes
+//! with its last watcher.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use axum::response::sse::Event;
+use tokio::sync::mpsc::Sender;
+
+use super::App;
+use super::api::blocking;
+
+/// How often a watched run's feed looks at the ledger for its new events.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One item of a feed: a ledger event (with its sequence number) or the summary.
+#[derive(Debug)]
+struct Item {
+    seq: Option<i64>,
+    kind: String,
+    data: String,
+}
+
+impl Item {
+    fn event(&self) -> Event {
+        let event = Event::default().event(&self.kind).data(&self.data);
+        match self.seq {
+            Some(seq) => event.id(seq.to_string()),
+            None => event,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    items: Vec<Arc<Item>>,
+    /// Nothing more will come: the summary is in, or the reader gave up (a client then
+    /// reconnects with its `Last-Event-ID`).
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Feed {
+    log: Mutex<Log>,
+    /// The number of items, sent on every growth.
+    grown: tokio::sync::watch::Sender<usize>,
+}
+
+impl Feed {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The feeds of the runs being watched.
+#[derive(Debug, Default)]
+pub(crate) struct Feeds {
+    runs: Mutex<HashMap<i64, Weak<Feed>>>,
+}
+
+impl Feeds {
+    /// The feed of run `id` with a subscription to its growth, starting its reader when
+    /// nobody watched it.
+    fn join(&self, app: &Arc<App>, id: i64) -> (Arc<Feed>, tokio::sync::watch::Receiver<usize>) {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.retain(|_, feed| feed.strong_count() > 0);
+        if let Some(feed) = runs.get(&id).and_then(Weak::upgrade) {
+            let subscription = feed.grown.subscribe();
+            return (feed, subscription);
+        }
+        let feed = Arc::new(Feed {
+            log: Mutex::new(Log::default()),
+            grown: tokio::sync::watch::channel(0).0,
+        });
+        let subscription = feed.grown.subscribe();
+        runs.insert(id, Arc::downgrade(&feed));
+        tokio::spawn(read(Arc::clone(app), id, Arc::clone(&feed)));
+        (feed, subscription)
+    }
+
+    /// Whether the reader of `feed` may stop because nobody watches: decided under the
+    /// map's lock, so that a client joining meanwhile either is counted or starts a new
+    /// reader on a new feed.
+    fn leave_if_unwatched(&self, id: i64, feed: &Arc<Feed>) -> bool {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if feed.grown.receiver_count() > 0 {
+            return false;
+        }
+        if runs
+            .get(&id)
+            .is_some_and(|known| std::ptr::eq(known.as_ptr(), Arc::as_ptr(feed)))
+        {
+            runs.remove(&id);
+        }
+        true
+    }
+}
+
+/// The reader of run `id`'s feed: every event after the last one read, each [`POLL`], then
+/// the summary once the run has finished.
+async fn read(app: Arc<App>, id: i64, feed: Arc<Feed>) {
+    let mut stopping = app.stopping.subscribe();
+    let mut after = 0;
+    loop {
+        let from = after;
+        let read = blocking(&app, move |ops| {
+            Ok(upkeep_core::ops::query::run_events(ops, id, from)?)
+        })
+        .await;
+        let Ok(Some((rows, finished))) = read else {
+            break;
+        };
+        let mut items: Vec<Arc<Item>> = rows
+            .iter()
+            .filter_map(|row| {
+                after = row.seq;
+                Some(Arc::new(Item {
+                    seq: Some(row.seq),
+                    kind: row.kind.clone(),
+                    data: serde_json::to_string(row).ok()?,
+                }))
+            })
+            .collect();
+        if finished {
+            let summary =
+                blocking(&app, move |ops| Ok(upkeep_core::ops::query::run(ops, id)?)).await;
+            if let Ok(Some(run)) = summary
+                && let Ok(data) = serde_json::to_string(&run)
+            {
+                items.push(Arc::new(Item {
+                    seq: None,
+                    kind: "summary".to_owned(),
+                    data,
+                }));
+            }
+        }
+        if !items.is_empty() || finished {
+            let len = {
+                let mut log = feed.log();
+                log.items.extend(items);
+                log.done = finished;
+                log.items.len()
+            };
+            feed.grown.send_replace(len);
+        }
+        if finished || app.feeds.leave_if_unwatched(id, &feed) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            _ = stopping.wait_for(|stop| *stop) => break,
+        }
+    }
+    feed.log().done = true;
+    let len = feed.log().items.len();
+    feed.grown.send_replace(len);
+}
+
+/// Send run `id`'s events after `after` to `sender` from its feed, until the run has
+/// finished (then its summary), the client has gone, or the server stops.
+pub(crate) async fn watch(app: Arc<App>, id: i64, after: i64, sender: Sender<Event>) {
+    let (feed, mut grown) = app.feeds.join(&app, id);
+    let mut stopping = app.stopping.subscribe();
+    // Items are in sequence order with the summary last: skip those already seen.
+    let mut next = feed
+        .log()
+        .items
+        .iter()
+        .take_while(|item| item.seq.is_some_and(|seq| seq <= after))
+        .count();
+    let mut skipping = true;
+    loop {
+        let (items, done) = {
+            let log = feed.log();
+            (log.items[next.min(log.items.len())..].to_vec(), log.done)
+        };
+        for item in items {
+            next += 1;
+            // Events the reader appended after this client's first look may still be
+            // ones it had seen: a client resumes strictly after `Last-Event-ID`.
+            if skipping && item.seq.is_some_and(|seq| seq <= after) {
+                continue;
+            }
+            skipping = false;
+            if sender.send(item.event()).await.is_err() {
+                return;
+            }
+        }
+        if done {
+            return;
+        }
+        tokio::select! {
+            changed = grown.changed() => if changed.is_err() { return },
+            () = sender.closed() => return,
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
+}
