@@ -96,15 +96,17 @@ pub(crate) fn routes() -> &'static [Route] {
             Method::GET,
             "/api/v1/plan",
             Some(A::Plan),
-            "The plan for query `targets` (comma-separated) and `force`, with its digest.",
+            "The plan, with its digest, for the query's `targets` and `types` (comma-separated: app, packages, config, dependencies), `force` and `allow_breaking` (true/false), as `upkeep plan` takes them; `POST runs` takes the same in its body.",
             None,
         ),
         route(
             Method::POST,
             "/api/v1/runs",
             Some(A::Run),
-            "Start a run of the plan with this digest: 202 with its id; 409 with the new plan when the digest is stale, or naming the holder when another run holds the lock. The same digest while its run starts or runs answers the same id.",
-            Some(r#"{"plan_digest": "hex", "targets": ["module"], "force": false}"#),
+            "Start a run of the plan with this digest, made with the same `targets`, `types`, `force` and `allow_breaking` as `GET plan` was: 202 with its id; 409 with the new plan when the digest is stale, or naming the holder when another run holds the lock. The same digest while its run starts or runs answers the same id.",
+            Some(
+                r#"{"plan_digest": "hex", "targets": ["module"], "force": false, "allow_breaking": false, "types": ["app"]}"#,
+            ),
         ),
         route(
             Method::GET,
@@ -229,6 +231,27 @@ pub(crate) fn routes() -> &'static [Route] {
             "Send a test notification to every channel.",
             None,
         ),
+        route(
+            Method::GET,
+            "/api/v1/tokens",
+            Some(A::TokensManage),
+            "The tokens not revoked (query `all=true`: every token), by name: role, state, created, created by, expires, last used, revoked; never a secret or its hash.",
+            None,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(A::TokensManage),
+            "Create a token (as `upkeep token create`): 201 with the token and its `secret`, shown this once. `expires` as `90d` or `12h`; null or absent: never.",
+            Some(r#"{"name": "ci", "role": "viewer", "expires": "90d"}"#),
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tokens/{name}",
+            Some(A::TokensManage),
+            "Revoke a token: it stops working at once, and so do the web sessions signed in with it.",
+            None,
+        ),
     ];
     ROUTES
 }
@@ -264,6 +287,9 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<App>>> {
         ("/api/v1/settings", &Method::GET) => get(super::manage::settings),
         ("/api/v1/settings/{key}", &Method::PUT) => put(super::manage::setting_set),
         ("/api/v1/notify/test", &Method::POST) => post(notify_test),
+        ("/api/v1/tokens", &Method::GET) => get(super::tokens::list),
+        ("/api/v1/tokens", &Method::POST) => post(super::tokens::create),
+        ("/api/v1/tokens/{name}", &Method::DELETE) => delete(super::tokens::revoke),
         _ => return None,
     })
 }
@@ -445,7 +471,7 @@ pub(crate) fn noted(value: impl serde::Serialize, note: Note) -> Response {
 pub(crate) fn target(name: impl Into<String>) -> Note {
     Note {
         target: Some(name.into()),
-        plan_digest: None,
+        ..Note::default()
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct Note {
     pub(crate) target: Option<String>,
     /// The plan digest a run was confirmed with.
     pub(crate) plan_digest: Option<String>,
+    /// The use case wrote the audit row itself (the token use cases do), so the guard
+    /// writes none.
+    pub(crate) audited: bool,
 }
 
 /// The client's address: the peer's, unless the peer is a trusted proxy, whose
@@ -154,8 +157,8 @@ async fn authorized(
         request.extensions_mut().insert(caller.clone());
         next.run(request).await
     };
-    if changes {
-        let note = response.extensions().get::<Note>().cloned();
+    let note = response.extensions().get::<Note>().cloned();
+    if changes && !note.as_ref().is_some_and(|n| n.audited) {
         record(app, &caller, action, response.status(), note).await;
     }
     response

@@ -19,6 +19,7 @@ mod manage;
 mod metrics;
 mod openapi;
 mod runs;
+mod tokens;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
