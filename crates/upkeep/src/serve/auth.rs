@@ -94,8 +94,8 @@ pub(crate) async fn guard(
                         if !matches!(method, Method::GET | Method::HEAD)
                             && !csrf_matches(request.headers(), &session) =>
                     {
-                        let refused = ApiError::from(CliError::CsrfMismatch).into_response();
-                        return with_id(refused, &request_id);
+                        let refused = csrf_refused(&app, session, &remote, &request_id, action);
+                        return with_id(refused.await, &request_id);
                     }
                     Some(session) => Some(session.secret),
                     None => None,
@@ -191,6 +191,42 @@ async fn refused(
     };
     write(app, entry).await;
     unauthenticated("the token has expired or was revoked")
+}
+
+/// Answer 403 to a state-changing request whose cookie is a session's but whose
+/// `X-CSRF-Token` is missing or another, and audit it under the session's token: it is
+/// what another site's page making the browser send a request looks like.
+async fn csrf_refused(
+    app: &App,
+    session: super::web::Session,
+    remote: &str,
+    request_id: &str,
+    action: Action,
+) -> Response {
+    let ops = app.ops.clone();
+    let known = tokio::task::spawn_blocking(move || access::identify(&ops, &session.secret))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let (name, role) = match known {
+        Some(Authentication::Valid(principal)) => (principal.name, Some(principal.role)),
+        Some(Authentication::Expired { name } | Authentication::Revoked { name }) => (name, None),
+        Some(Authentication::Unknown) | None => ("-".to_owned(), None),
+    };
+    let entry = AuditEntry {
+        kind: PrincipalKind::Token,
+        name,
+        role,
+        remote: Some(remote.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        plan_digest: None,
+        action,
+        target: None,
+        outcome: Outcome::Denied,
+        detail: Some("HTTP 403: csrf: the session's X-CSRF-Token is missing or wrong".to_owned()),
+    };
+    write(app, entry).await;
+    ApiError::from(CliError::CsrfMismatch).into_response()
 }
 
 /// The token of an `Authorization: Bearer` header.

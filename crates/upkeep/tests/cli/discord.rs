@@ -432,6 +432,49 @@ fn register_puts_the_commands_with_the_bot_token_and_never_shows_it() {
 }
 
 #[test]
+fn register_without_its_settings_names_the_one_missing() {
+    let host = Host::new();
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["discord", "commands", "--register"])
+            .assert(),
+    );
+    assert_eq!(code, 4, "INVALID_INPUT: {stderr}");
+    assert!(
+        stderr.contains(
+            "failed to register the slash commands: the setting `discord.application_id` is not set"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("upkeep settings set discord.application_id"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("request"), "{stderr}");
+    host.upkeep()
+        .args(["settings", "set", "discord.application_id", "4242"])
+        .assert()
+        .success();
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "discord", "commands", "--register"])
+            .assert(),
+    );
+    assert_eq!(code, 4);
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"], "invalid-input");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`discord.bot_token`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn discord_settings_are_checked_like_every_setting() {
     let host = Host::new();
     for (key, value, says) in [

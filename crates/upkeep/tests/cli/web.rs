@@ -658,3 +658,54 @@ fn a_cookie_request_without_the_csrf_token_is_refused() {
     let after = agent.get(&url).header("Cookie", &cookie).call().unwrap();
     assert_eq!(after.status().as_u16(), 401);
 }
+
+/// A cookie request refused for its CSRF token is in the audit trail, under the session's
+/// token, with the reason.
+#[test]
+fn a_csrf_refusal_is_audited() {
+    let host = Host::new();
+    let operator = token(&host, "ops", "operator");
+    let server = Server::start(&host);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let signed = agent
+        .post(&format!("{}/api/v1/session", server.base))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({ "token": operator }).to_string())
+        .unwrap();
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    for given in [None, Some("f".repeat(64))] {
+        let mut request = agent
+            .post(&format!("{}/api/v1/backups", server.base))
+            .header("Cookie", &cookie);
+        if let Some(given) = &given {
+            request = request.header("X-CSRF-Token", given);
+        }
+        let refused = request.send("{}").unwrap();
+        assert_eq!(refused.status().as_u16(), 403);
+        let id = refused.headers()["x-request-id"].to_str().unwrap();
+        let row: (String, String, String, String, String) = host
+            .ledger()
+            .query_row(
+                &format!("SELECT principal, role, action, outcome, detail FROM access_audit WHERE request_id = '{id}' AND remote = '127.0.0.1'"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                row.0.as_str(),
+                row.1.as_str(),
+                row.2.as_str(),
+                row.3.as_str()
+            ),
+            ("ops", "operator", "backup-create", "denied")
+        );
+        assert!(row.4.contains("csrf"), "{}", row.4);
+    }
+    let backups: i64 = host.scalar("SELECT count(*) FROM backups");
+    assert_eq!(backups, 0, "nothing was done");
+}
