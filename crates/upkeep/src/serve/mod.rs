@@ -41,6 +41,11 @@ use crate::error::{CliError, io};
 /// server is told to stop; runs are waited for separately, through their cancel grace.
 const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 
+/// How long deferred Discord answers get, once the connections are closed, to be worked
+/// out and sent: a run they wait for stops within its cancel grace (5 s unless set), and
+/// the webhook call has its own 10 s timeout.
+const ANSWER_GRACE: Duration = Duration::from_secs(20);
+
 /// What every handler shares.
 pub(crate) struct App {
     /// The engine's context as the server was started; handlers reload it, so a changed
@@ -66,6 +71,8 @@ pub(crate) struct App {
     /// Whether the session cookie is marked `Secure`: served over TLS here or by the
     /// trusted reverse proxy in front.
     secure_cookies: bool,
+    /// Discord commands answered "thinking…" whose answer is still to be sent.
+    discord_answers: discord::Pending,
 }
 
 impl App {
@@ -102,9 +109,17 @@ pub(crate) fn serve(ctx: &Context, args: ServeArgs) -> Result<i32, CliError> {
         requests: std::sync::atomic::AtomicU64::new(1),
         started_ms: ctx.ops.clock().now_ms(),
         duties_stop: Stop::default(),
+        discord_answers: discord::Pending::default(),
     });
     let duties = start_duties(ctx, &app)?;
-    let served = runtime.block_on(run_server(Arc::clone(&app), listen, tls));
+    let served = runtime.block_on(async {
+        let served = run_server(Arc::clone(&app), listen, tls).await;
+        // Runs were cancelled when the signal came; the answers Discord users wait for
+        // are sent before the runtime (and every task on it) is dropped.
+        app.cancel.cancel();
+        app.discord_answers.finish(ANSWER_GRACE).await;
+        served
+    });
     // The server has stopped accepting: stop the runs (each gets its cancel grace), then
     // the duties, and wait for both.
     app.cancel.cancel();

@@ -224,7 +224,8 @@ async fn command(
     };
     if command.deferred {
         let application = ops_application(&work.ops, application_id);
-        tokio::spawn(async move {
+        let pending = Arc::clone(&app);
+        pending.discord_answers.spawn(async move {
             let embed = work.finish().await;
             let base = work.ops.resolved().discord.api_base_url.clone();
             let _ = tokio::task::spawn_blocking(move || {
@@ -235,6 +236,42 @@ async fn command(
         axum::Json(serde_json::json!({ "type": 5 })).into_response()
     } else {
         message(&work.finish().await, false)
+    }
+}
+
+/// The deferred answers still being worked out or sent: the server waits for them when it
+/// stops, so a user who asked just before a restart still reads the answer (a run asked
+/// for stops with its cancel grace and answers that it was cancelled).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Pending {
+    fn spawn(&self, answer: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Answers already sent are dropped here, so the set holds only the pending.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(answer);
+    }
+
+    /// Wait up to `bound` for every pending answer to be sent; those still pending then
+    /// are abandoned.
+    pub(crate) async fn finish(&self, bound: std::time::Duration) {
+        let mut tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(bound, all).await.is_err() {
+            crate::printer::get()
+                .message("warning: stopped before every deferred Discord answer was sent");
+        }
     }
 }
 
