@@ -8,9 +8,11 @@
 //! so a script reads the same `error` and `exit_code` from both. Routes live in one table
 //! ([`api::routes`]) that builds the router, gives each route the `Action` its caller's
 //! role must allow, and writes the `OpenAPI` document, so the three cannot drift apart.
-//! Other front ends served by the same process (the web page, Discord's interactions
-//! endpoint) are meant to be sibling modules (`serve/web.rs`, `serve/discord.rs`) whose
-//! routers are merged in [`router`].
+//! Other front ends served by the same process are sibling modules: the web page
+//! (`serve/web.rs`, whose files have a router of their own merged in [`router`]) and
+//! Discord's interactions endpoint (`serve/discord/`); their API routes (the page's
+//! session, the interactions endpoint) are rows of the same table, so the `OpenAPI`
+//! document lists every route but the page's files.
 
 mod api;
 mod auth;
@@ -145,9 +147,7 @@ fn check_listen(listen: SocketAddr, tls: bool, trusted: &[IpAddr]) -> Result<(),
 
 /// The whole router: the API, then the front ends that sit beside it.
 fn router(app: Arc<App>) -> axum::Router {
-    web::router(Arc::clone(&app))
-        .merge(api::router(Arc::clone(&app)))
-        .merge(discord::router(app))
+    web::router(Arc::clone(&app)).merge(api::router(app))
 }
 
 async fn run_server(

@@ -22,12 +22,10 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
 use upkeep_core::ops::access::{self, Principal, PrincipalKind};
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
@@ -48,14 +46,6 @@ const EPHEMERAL: u32 = 64;
 
 /// The seed's refusal (its `permission_denied` message).
 const REFUSED: &str = "You don't have permission to perform updates.";
-
-/// The route, for the server's router.
-pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/discord/interactions", post(interactions))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
-        .with_state(app)
-}
 
 #[derive(Debug, Deserialize)]
 struct Interaction {
@@ -129,7 +119,13 @@ fn fresh(timestamp: &str, now_ms: i64) -> bool {
         .is_ok_and(|at| (now_ms / 1000 - at).abs() <= window)
 }
 
-async fn interactions(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /discord/interactions` (a row of the API's route table, so it is in the `OpenAPI`
+/// document and under the same body limit).
+pub(crate) async fn interactions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ops = match app.ops() {
         Ok(ops) => ops,
         Err(err) => return super::api::ApiError::from(err).into_response(),
