@@ -5,9 +5,10 @@
 //!
 //! The web page's session cookie (`serve::web`) stands for the token it signed in with;
 //! a state-changing request that a cookie authenticates must also carry the session's
-//! `X-CSRF-Token` (403 otherwise), because a browser sends the cookie with any request,
-//! including one another site's page makes it send. A bearer token is never sent by a
-//! browser on its own, so bearer clients need no CSRF token.
+//! `X-CSRF-Token` (403 otherwise, and an audit row under the session's token), because a
+//! browser sends the cookie with any request, including one another site's page makes it
+//! send. A bearer token is never sent by a browser on its own, so bearer clients need no
+//! CSRF token.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -61,22 +61,17 @@ impl Runs {
 /// What a plan is made of, as `upkeep plan` and `upkeep run` take it: `GET plan` reads it
 /// from the query and `POST runs` from the body, so the digest a client was shown is the
 /// digest of the run it starts.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Choice {
+#[derive(Debug, Clone, Default)]
+struct Choice {
     /// Modules to run (with their children and what they need); none: the entrypoint,
     /// else all.
-    #[serde(default)]
     targets: Vec<String>,
     /// Rerun modules that are up to date (`--force`).
-    #[serde(default)]
     force: bool,
     /// Take major and breaking updates that policies hold back (`--allow-breaking`).
-    #[serde(default)]
     allow_breaking: bool,
     /// Only modules whose updates are of these types (`--type`): app, packages, config,
     /// dependencies.
-    #[serde(default)]
     types: Vec<UpdateType>,
 }
 
