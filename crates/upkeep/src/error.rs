@@ -96,6 +96,13 @@ pub(crate) enum CliError {
     /// An HTTP request names something there is not (a run, a route).
     #[error("find {what}: there is none")]
     NotFound { what: String },
+    /// Something was asked for that needs a setting nobody has set (the Discord bot
+    /// token to register slash commands).
+    #[error("{action}: the setting `{key}` is not set")]
+    SettingMissing {
+        action: &'static str,
+        key: &'static str,
+    },
     /// An HTTP request's body or query does not parse.
     #[error("read the request: {problem}")]
     BadRequest { problem: String },
@@ -353,6 +360,10 @@ fn classify(err: &CliError) -> Class {
         ),
         CliError::NotFound { .. } => Class::new(Kind::NotFound),
         CliError::BadRequest { .. } => Class::new(Kind::InvalidInput),
+        CliError::SettingMissing { key, .. } => Class::hint(
+            Kind::InvalidInput,
+            format!("set it with `upkeep settings set {key} VALUE`"),
+        ),
         CliError::StalePlan { .. } => Class::hint(
             Kind::StalePlan,
             "review the plan in this answer and confirm its digest",

@@ -17,8 +17,9 @@ pub(crate) fn discord(ctx: &Context, command: &DiscordCommand) -> Result<i32, Cl
         return Ok(exit_codes::OK);
     }
     let settings = &ctx.ops.resolved().discord;
-    let missing = |key: &str| CliError::BadRequest {
-        problem: format!("`{key}` is not set (`upkeep settings set {key} ...` sets it)"),
+    let missing = |key: &'static str| CliError::SettingMissing {
+        action: "register the slash commands",
+        key,
     };
     let application = settings
         .application_id

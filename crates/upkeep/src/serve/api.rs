@@ -18,7 +18,9 @@ use super::{App, fresh};
 use crate::error::{CliError, Kind, json_error};
 
 /// One route: what it is for the router (method, path), for the role check (the action
-/// its caller's role must allow; `None` only for `/healthz`) and for the `OpenAPI` document.
+/// its caller's role must allow; `None` for a route that authenticates in its own way or
+/// not at all: `/healthz`, the web page's session, Discord's signed interactions) and for
+/// the `OpenAPI` document.
 #[derive(Debug, Clone)]
 pub(crate) struct Route {
     pub(crate) method: Method,
@@ -45,7 +47,7 @@ const fn route(
     }
 }
 
-/// Every route the server answers.
+/// Every route the server answers, but the web page's own files (`/`, `/assets/...`).
 #[expect(clippy::too_many_lines, reason = "the route table, one row per route")]
 pub(crate) fn routes() -> &'static [Route] {
     use Action as A;
@@ -56,6 +58,34 @@ pub(crate) fn routes() -> &'static [Route] {
             None,
             "Liveness: answers without a token.",
             None,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/session",
+            None,
+            "The web page's sign-in: a valid token in the body starts a session, answered with an HttpOnly, SameSite=Strict cookie and the `csrf_token` every state-changing request of that session must send in `X-CSRF-Token`; 401 for a token unknown, expired or revoked.",
+            Some(r#"{"token": "upk_..."}"#),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/session",
+            None,
+            "Who the session cookie (or bearer token) is: name, kind, role and the session's `csrf_token`; 401 when signed out.",
+            None,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/session",
+            None,
+            "Sign out: the session ends (204); with a cookie, `X-CSRF-Token` is required.",
+            None,
+        ),
+        route(
+            Method::POST,
+            "/discord/interactions",
+            None,
+            "Discord's interactions endpoint: authenticated by Discord's Ed25519 signature (`X-Signature-Ed25519`, `X-Signature-Timestamp`) with the application's public key from setting `discord.public_key`, not by a token; 401 on a bad signature. Who may run which command is the settings' mapping of Discord users and roles to upkeep roles.",
+            Some(r#"{"type": 1}"#),
         ),
         route(
             Method::GET,
@@ -96,15 +126,17 @@ pub(crate) fn routes() -> &'static [Route] {
             Method::GET,
             "/api/v1/plan",
             Some(A::Plan),
-            "The plan for query `targets` (comma-separated) and `force`, with its digest.",
+            "The plan, with its digest, for the query's `targets` and `types` (comma-separated: app, packages, config, dependencies), `force` and `allow_breaking` (true/false), as `upkeep plan` takes them; `POST runs` takes the same in its body.",
             None,
         ),
         route(
             Method::POST,
             "/api/v1/runs",
             Some(A::Run),
-            "Start a run of the plan with this digest: 202 with its id; 409 with the new plan when the digest is stale, or naming the holder when another run holds the lock. The same digest while its run starts or runs answers the same id.",
-            Some(r#"{"plan_digest": "hex", "targets": ["module"], "force": false}"#),
+            "Start a run of the plan with this digest, made with the same `targets`, `types`, `force` and `allow_breaking` as `GET plan` was: 202 with its id; 409 with the new plan when the digest is stale, or naming the holder when another run holds the lock. The same digest while its run starts or runs answers the same id.",
+            Some(
+                r#"{"plan_digest": "hex", "targets": ["module"], "force": false, "allow_breaking": false, "types": ["app"]}"#,
+            ),
         ),
         route(
             Method::GET,
@@ -229,6 +261,27 @@ pub(crate) fn routes() -> &'static [Route] {
             "Send a test notification to every channel.",
             None,
         ),
+        route(
+            Method::GET,
+            "/api/v1/tokens",
+            Some(A::TokensManage),
+            "The tokens not revoked (query `all=true`: every token), by name: role, state, created, created by, expires, last used, revoked; never a secret or its hash.",
+            None,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(A::TokensManage),
+            "Create a token (as `upkeep token create`): 201 with the token and its `secret`, shown this once. `expires` as `90d` or `12h`; null or absent: never.",
+            Some(r#"{"name": "ci", "role": "viewer", "expires": "90d"}"#),
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tokens/{name}",
+            Some(A::TokensManage),
+            "Revoke a token: it stops working at once, and so do the web sessions signed in with it.",
+            None,
+        ),
     ];
     ROUTES
 }
@@ -238,6 +291,10 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<App>>> {
     let m = &route.method;
     Some(match (route.path, m) {
         ("/healthz", &Method::GET) => get(healthz),
+        ("/api/v1/session", &Method::POST) => post(super::web::sign_in),
+        ("/api/v1/session", &Method::GET) => get(super::web::whoami),
+        ("/api/v1/session", &Method::DELETE) => delete(super::web::sign_out),
+        ("/discord/interactions", &Method::POST) => post(super::discord::interactions),
         ("/metrics", &Method::GET) => get(super::metrics::metrics),
         ("/api/v1/openapi.json", &Method::GET) => get(openapi),
         ("/api/v1/status", &Method::GET) => get(status),
@@ -264,6 +321,9 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<App>>> {
         ("/api/v1/settings", &Method::GET) => get(super::manage::settings),
         ("/api/v1/settings/{key}", &Method::PUT) => put(super::manage::setting_set),
         ("/api/v1/notify/test", &Method::POST) => post(notify_test),
+        ("/api/v1/tokens", &Method::GET) => get(super::tokens::list),
+        ("/api/v1/tokens", &Method::POST) => post(super::tokens::create),
+        ("/api/v1/tokens/{name}", &Method::DELETE) => delete(super::tokens::revoke),
         _ => return None,
     })
 }
@@ -445,7 +505,7 @@ pub(crate) fn noted(value: impl serde::Serialize, note: Note) -> Response {
 pub(crate) fn target(name: impl Into<String>) -> Note {
     Note {
         target: Some(name.into()),
-        plan_digest: None,
+        ..Note::default()
     }
 }
 

@@ -5,9 +5,10 @@
 //!
 //! The web page's session cookie (`serve::web`) stands for the token it signed in with;
 //! a state-changing request that a cookie authenticates must also carry the session's
-//! `X-CSRF-Token` (403 otherwise), because a browser sends the cookie with any request,
-//! including one another site's page makes it send. A bearer token is never sent by a
-//! browser on its own, so bearer clients need no CSRF token.
+//! `X-CSRF-Token` (403 otherwise, and an audit row under the session's token), because a
+//! browser sends the cookie with any request, including one another site's page makes it
+//! send. A bearer token is never sent by a browser on its own, so bearer clients need no
+//! CSRF token.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub(crate) struct Note {
     pub(crate) target: Option<String>,
     /// The plan digest a run was confirmed with.
     pub(crate) plan_digest: Option<String>,
+    /// The use case wrote the audit row itself (the token use cases do), so the guard
+    /// writes none.
+    pub(crate) audited: bool,
 }
 
 /// The client's address: the peer's, unless the peer is a trusted proxy, whose
@@ -91,8 +95,8 @@ pub(crate) async fn guard(
                         if !matches!(method, Method::GET | Method::HEAD)
                             && !csrf_matches(request.headers(), &session) =>
                     {
-                        let refused = ApiError::from(CliError::CsrfMismatch).into_response();
-                        return with_id(refused, &request_id);
+                        let refused = csrf_refused(&app, session, &remote, &request_id, action);
+                        return with_id(refused.await, &request_id);
                     }
                     Some(session) => Some(session.secret),
                     None => None,
@@ -169,8 +173,8 @@ async fn authorized(
         request.extensions_mut().insert(caller.clone());
         next.run(request).await
     };
-    if changes {
-        let note = response.extensions().get::<Note>().cloned();
+    let note = response.extensions().get::<Note>().cloned();
+    if changes && !note.as_ref().is_some_and(|n| n.audited) {
         record(app, &caller, action, response.status(), note).await;
     }
     response
@@ -203,6 +207,42 @@ async fn refused(
     };
     write(app, entry).await;
     unauthenticated("the token has expired or was revoked")
+}
+
+/// Answer 403 to a state-changing request whose cookie is a session's but whose
+/// `X-CSRF-Token` is missing or another, and audit it under the session's token: it is
+/// what another site's page making the browser send a request looks like.
+async fn csrf_refused(
+    app: &App,
+    session: super::web::Session,
+    remote: &str,
+    request_id: &str,
+    action: Action,
+) -> Response {
+    let ops = app.ops.clone();
+    let known = tokio::task::spawn_blocking(move || access::identify(&ops, &session.secret))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let (name, role) = match known {
+        Some(Authentication::Valid(principal)) => (principal.name, Some(principal.role)),
+        Some(Authentication::Expired { name } | Authentication::Revoked { name }) => (name, None),
+        Some(Authentication::Unknown) | None => ("-".to_owned(), None),
+    };
+    let entry = AuditEntry {
+        kind: PrincipalKind::Token,
+        name,
+        role,
+        remote: Some(remote.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        plan_digest: None,
+        action,
+        target: None,
+        outcome: Outcome::Denied,
+        detail: Some("HTTP 403: csrf: the session's X-CSRF-Token is missing or wrong".to_owned()),
+    };
+    write(app, entry).await;
+    ApiError::from(CliError::CsrfMismatch).into_response()
 }
 
 /// The token of an `Authorization: Bearer` header.

@@ -8,9 +8,11 @@
 //! so a script reads the same `error` and `exit_code` from both. Routes live in one table
 //! ([`api::routes`]) that builds the router, gives each route the `Action` its caller's
 //! role must allow, and writes the `OpenAPI` document, so the three cannot drift apart.
-//! Other front ends served by the same process (the web page, Discord's interactions
-//! endpoint) are meant to be sibling modules (`serve/web.rs`, `serve/discord.rs`) whose
-//! routers are merged in [`router`].
+//! Other front ends served by the same process are sibling modules: the web page
+//! (`serve/web.rs`, whose files have a router of their own merged in [`router`]) and
+//! Discord's interactions endpoint (`serve/discord/`); their API routes (the page's
+//! session, the interactions endpoint) are rows of the same table, so the `OpenAPI`
+//! document lists every route but the page's files.
 
 mod api;
 mod auth;
@@ -21,6 +23,7 @@ mod manage;
 mod metrics;
 mod openapi;
 mod runs;
+mod tokens;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +44,11 @@ use crate::error::{CliError, io};
 /// How long open connections (an SSE watcher, a slow client) get to finish once the
 /// server is told to stop; runs are waited for separately, through their cancel grace.
 const CONNECTION_GRACE: Duration = Duration::from_secs(5);
+
+/// How long deferred Discord answers get, once the connections are closed, to be worked
+/// out and sent: a run they wait for stops within its cancel grace (5 s unless set), and
+/// the webhook call has its own 10 s timeout.
+const ANSWER_GRACE: Duration = Duration::from_secs(20);
 
 /// What every handler shares.
 pub(crate) struct App {
@@ -75,6 +83,8 @@ pub(crate) struct App {
     tokens: fresh::TokenCache,
     /// The live event feeds of the runs being watched.
     feeds: feeds::Feeds,
+    /// Discord commands answered "thinking…" whose answer is still to be sent.
+    discord_answers: discord::Pending,
 }
 
 impl App {
@@ -115,9 +125,17 @@ pub(crate) fn serve(ctx: &Context, args: ServeArgs) -> Result<i32, CliError> {
         status: fresh::StatusCache::default(),
         tokens: fresh::TokenCache::default(),
         feeds: feeds::Feeds::default(),
+        discord_answers: discord::Pending::default(),
     });
     let duties = start_duties(ctx, &app)?;
-    let served = runtime.block_on(run_server(Arc::clone(&app), listen, tls));
+    let served = runtime.block_on(async {
+        let served = run_server(Arc::clone(&app), listen, tls).await;
+        // Runs were cancelled when the signal came; the answers Discord users wait for
+        // are sent before the runtime (and every task on it) is dropped.
+        app.cancel.cancel();
+        app.discord_answers.finish(ANSWER_GRACE).await;
+        served
+    });
     // The server has stopped accepting: stop the runs (each gets its cancel grace), then
     // the duties, and wait for both.
     app.cancel.cancel();
@@ -143,9 +161,7 @@ fn check_listen(listen: SocketAddr, tls: bool, trusted: &[IpAddr]) -> Result<(),
 
 /// The whole router: the API, then the front ends that sit beside it.
 fn router(app: Arc<App>) -> axum::Router {
-    web::router(Arc::clone(&app))
-        .merge(api::router(Arc::clone(&app)))
-        .merge(discord::router(app))
+    web::router(Arc::clone(&app)).merge(api::router(app))
 }
 
 async fn run_server(

@@ -78,7 +78,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "upkeep",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "upkeep's HTTP API. Every route but /healthz needs `Authorization: Bearer TOKEN` (`upkeep token create NAME --role ROLE`); a route's x-upkeep-least-role is the least role (viewer < operator < owner) allowed."
+            "description": "upkeep's HTTP API. Every route with an x-upkeep-least-role needs `Authorization: Bearer TOKEN` (`upkeep token create NAME --role ROLE`) or the web page's session cookie (with `X-CSRF-Token` on a state-changing request), and that least role (viewer < operator < owner); the routes with no security requirement authenticate as their summary says, or not at all (/healthz). The web page itself is served at / and /assets/."
         },
         "paths": paths,
         "components": {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use upkeep_core::ops::query::{PlanReport, PlanRequest, plan_digest};
 use upkeep_core::ops::run::RunRequest;
 use upkeep_core::run::{NullReporter, Reporter, RunEvent};
+use upkeep_core::updates::UpdateType;
 
 use super::App;
 use super::api::{Answer, ApiError, blocking, body, flag, list, noted, pairs};
@@ -53,19 +54,70 @@ impl Runs {
     }
 }
 
-/// The plan `targets` and `force` give, with its digest.
+/// What a plan is made of, as `upkeep plan` and `upkeep run` take it: `GET plan` reads it
+/// from the query and `POST runs` from the body, so the digest a client was shown is the
+/// digest of the run it starts.
+#[derive(Debug, Clone, Default)]
+struct Choice {
+    /// Modules to run (with their children and what they need); none: the entrypoint,
+    /// else all.
+    targets: Vec<String>,
+    /// Rerun modules that are up to date (`--force`).
+    force: bool,
+    /// Take major and breaking updates that policies hold back (`--allow-breaking`).
+    allow_breaking: bool,
+    /// Only modules whose updates are of these types (`--type`): app, packages, config,
+    /// dependencies.
+    types: Vec<UpdateType>,
+}
+
+impl Choice {
+    /// The choice a query spells: `targets` and `types` comma-separated or repeated,
+    /// `force` and `allow_breaking` true or false.
+    fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let types = list(pairs, "types")
+            .iter()
+            .map(|name| {
+                UpdateType::from_name(name).ok_or_else(|| {
+                    ApiError::from(CliError::BadRequest {
+                        problem: format!(
+                            "`types`: `{name}` is not an update type; use app, packages, config or dependencies"
+                        ),
+                    })
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            targets: list(pairs, "targets"),
+            force: flag(pairs, "force")?,
+            allow_breaking: flag(pairs, "allow_breaking")?,
+            types,
+        })
+    }
+}
+
+/// The plan `choice` gives, with its digest.
 fn plan_of(
     ops: &upkeep_core::ops::Context,
-    targets: Vec<String>,
-    force: bool,
+    choice: Choice,
 ) -> Result<(PlanReport, String), CliError> {
+    let Choice {
+        targets,
+        force,
+        allow_breaking,
+        types,
+    } = choice;
     let reporter: Arc<dyn Reporter> = Arc::new(NullReporter);
     let report = upkeep_core::ops::query::plan(
         ops,
         PlanRequest {
             targets,
             force,
-            ..PlanRequest::default()
+            allow_breaking,
+            types,
+            // A plan shown for confirmation asks no source: its digest must be the one
+            // the run then recomputes from the ledger.
+            check_first: false,
         },
         &reporter,
     )?;
@@ -77,10 +129,8 @@ pub(crate) async fn plan(
     State(app): State<Arc<App>>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Answer {
-    let pairs = pairs(query)?;
-    let targets = list(&pairs, "targets");
-    let force = flag(&pairs, "force")?;
-    let (report, digest) = blocking(&app, move |ops| plan_of(ops, targets, force)).await?;
+    let choice = Choice::from_query(&pairs(query)?)?;
+    let (report, digest) = blocking(&app, move |ops| plan_of(ops, choice)).await?;
     Ok(axum::Json(serde_json::json!({ "plan": report, "plan_digest": digest })).into_response())
 }
 
@@ -92,6 +142,10 @@ struct RunBody {
     targets: Vec<String>,
     #[serde(default)]
     force: bool,
+    #[serde(default)]
+    allow_breaking: bool,
+    #[serde(default)]
+    types: Vec<UpdateType>,
 }
 
 /// Tells the handler the run's id as soon as the run has one (or that it failed before).
@@ -123,12 +177,49 @@ impl Reporter for Starter {
     }
 }
 
+impl RunBody {
+    /// The digest the client confirmed, and the choice it was made of.
+    fn split(self) -> (String, Choice) {
+        let Self {
+            plan_digest,
+            targets,
+            force,
+            allow_breaking,
+            types,
+        } = self;
+        let choice = Choice {
+            targets,
+            force,
+            allow_breaking,
+            types,
+        };
+        (plan_digest, choice)
+    }
+}
+
+impl Choice {
+    /// The run this choice asks for, stopped by the server's `cancel`.
+    fn request(self, cancel: upkeep_core::run::Cancel) -> RunRequest {
+        let Self {
+            targets,
+            force,
+            allow_breaking,
+            types,
+        } = self;
+        RunRequest {
+            targets,
+            force,
+            allow_breaking,
+            types,
+            handle_signals: false,
+            cancel,
+            ..RunRequest::default()
+        }
+    }
+}
+
 pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
-    let RunBody {
-        plan_digest,
-        targets,
-        force,
-    } = body(&bytes)?;
+    let (plan_digest, choice) = body::<RunBody>(&bytes)?.split();
     let mut latest = app.runs.latest.lock().await;
     if let Some(started) = latest.as_ref()
         && started.digest == plan_digest
@@ -138,20 +229,13 @@ pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
         return Ok(accepted(started.run_id, &plan_digest));
     }
     let (report, digest) = {
-        let targets = targets.clone();
-        blocking(&app, move |ops| plan_of(ops, targets, force)).await?
+        let choice = choice.clone();
+        blocking(&app, move |ops| plan_of(ops, choice)).await?
     };
     if digest != plan_digest {
         return Ok(stale(&report, plan_digest, digest));
     }
-    let request = RunRequest {
-        targets,
-        force,
-        handle_signals: false,
-        cancel: app.cancel.clone(),
-        ..RunRequest::default()
-    };
-    let (told, finished) = spawn_run(&app, request)?;
+    let (told, finished) = spawn_run(&app, choice.request(app.cancel.clone()))?;
     let outcome = told.await.unwrap_or_else(|_| {
         Err(CliError::NotFound {
             what: "the run's id".to_owned(),
@@ -171,6 +255,7 @@ pub(crate) async fn start(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
             response.extensions_mut().insert(Note {
                 target: None,
                 plan_digest: Some(plan_digest),
+                ..Note::default()
             });
             Ok(response)
         }
@@ -202,6 +287,7 @@ fn stale(report: &PlanReport, given: String, current: String) -> Response {
     response.extensions_mut().insert(Note {
         target: None,
         plan_digest: Some(given),
+        ..Note::default()
     });
     response
 }
@@ -256,6 +342,7 @@ fn accepted(run_id: i64, digest: &str) -> Response {
         Note {
             target: Some(run_id.to_string()),
             plan_digest: Some(digest.to_owned()),
+            ..Note::default()
         },
     );
     *response.status_mut() = StatusCode::ACCEPTED;

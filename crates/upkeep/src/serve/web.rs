@@ -134,15 +134,11 @@ fn random_hex() -> Result<String, CliError> {
     }))
 }
 
-/// The page's routes and the session endpoints.
+/// The page's routes; its session endpoints are in the API's route table.
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))
-        .route(
-            "/api/v1/session",
-            get(whoami).post(sign_in).delete(sign_out),
-        )
         .with_state(app)
 }
 
@@ -237,7 +233,7 @@ fn set_cookie(app: &App, value: &str, max_age: Option<u64>) -> HeaderValue {
 }
 
 /// `POST /api/v1/session {"token": ...}`: a new session for a valid token.
-async fn sign_in(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
+pub(crate) async fn sign_in(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
     let SignIn { token } = body(&bytes)?;
     let secret = token.trim().to_owned();
     let checked = {
@@ -272,7 +268,7 @@ async fn sign_in(State(app): State<Arc<App>>, bytes: Bytes) -> Answer {
 
 /// `GET /api/v1/session`: who the cookie (or bearer token) is, with the CSRF token, so a
 /// reloaded page knows its role without asking for the token again.
-async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
+pub(crate) async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
     let session = app.sessions.of(&headers);
     let secret = session
         .as_ref()
@@ -300,7 +296,7 @@ async fn whoami(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
 
 /// `DELETE /api/v1/session`: sign out. Needs the CSRF token, so another site cannot sign
 /// a user out either.
-async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
+pub(crate) async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
     if let Some(session) = app.sessions.of(&headers)
         && !super::auth::csrf_matches(&headers, &session)
     {

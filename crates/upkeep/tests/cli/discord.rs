@@ -432,6 +432,49 @@ fn register_puts_the_commands_with_the_bot_token_and_never_shows_it() {
 }
 
 #[test]
+fn register_without_its_settings_names_the_one_missing() {
+    let host = Host::new();
+    let (code, _, stderr) = output(
+        &host
+            .upkeep()
+            .args(["discord", "commands", "--register"])
+            .assert(),
+    );
+    assert_eq!(code, 4, "INVALID_INPUT: {stderr}");
+    assert!(
+        stderr.contains(
+            "failed to register the slash commands: the setting `discord.application_id` is not set"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("upkeep settings set discord.application_id"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("request"), "{stderr}");
+    host.upkeep()
+        .args(["settings", "set", "discord.application_id", "4242"])
+        .assert()
+        .success();
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "discord", "commands", "--register"])
+            .assert(),
+    );
+    assert_eq!(code, 4);
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"], "invalid-input");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`discord.bot_token`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn discord_settings_are_checked_like_every_setting() {
     let host = Host::new();
     for (key, value, says) in [
@@ -523,4 +566,50 @@ fn a_backup_made_from_discord_is_restored_with_its_name_typed_as_confirmation() 
     );
     assert_eq!(field(&restored, "Restored from"), "pre");
     assert_eq!(fs_err::read_to_string(data.join("x")).unwrap(), "one");
+}
+
+/// A deferred `/update_install` still running when `serve` gets SIGTERM: the run stops
+/// with its grace, and the Discord user still gets the answer before the server exits.
+#[test]
+fn a_deferred_answer_pending_at_sigterm_is_still_sent() {
+    let api = FakeDiscord::start();
+    let mut host = host(&api.base);
+    let script = host.script(
+        "gated.sh",
+        "mkdir -p \"$UPKEEP_WORK_DIR\"\ntouch \"$UPKEEP_WORK_DIR/started\"\nwhile [ ! -e \"$UPKEEP_WORK_DIR/go\" ]; do sleep 0.02; done",
+    );
+    host.manifest_toml(&format!(
+        "[[module]]\nname = \"m\"\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
+    let mut server = Server::start(&host);
+    let asked = interaction(
+        "9",
+        "100",
+        &[],
+        "update_install",
+        &json!({ "update_type": "all" }),
+    );
+    assert_eq!(server.interact(&asked), (200, json!({ "type": 5 })));
+    let started = host.state.join("work").join("m").join("started");
+    crate::process_hygiene::wait_for("the run to start", || started.exists());
+    assert!(crate::process_hygiene::kill(
+        i32::try_from(server.child.id()).unwrap(),
+        "TERM"
+    ));
+    let patch = api.next();
+    assert_eq!(patch.method, "PATCH");
+    assert!(
+        patch
+            .path
+            .ends_with("/webhooks/4242/token-9/messages/@original"),
+        "{}",
+        patch.path
+    );
+    assert!(
+        patch.body["embeds"][0]["title"].is_string(),
+        "{:?}",
+        patch.body
+    );
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
 }

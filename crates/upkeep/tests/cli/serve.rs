@@ -211,6 +211,14 @@ const ROUTES: &[(&str, &str, &str, Option<&str>)] = &[
         Some(r#"{"value": "off"}"#),
     ),
     ("POST", "/api/v1/notify/test", "operator", None),
+    ("GET", "/api/v1/tokens", "owner", None),
+    (
+        "POST",
+        "/api/v1/tokens",
+        "owner",
+        Some(r#"{"name": "made", "role": "viewer", "expires": "90d"}"#),
+    ),
+    ("DELETE", "/api/v1/tokens/made", "owner", None),
 ];
 
 const ROLES: [&str; 3] = ["viewer", "operator", "owner"];
@@ -239,11 +247,14 @@ fn every_route_answers_every_role_as_the_permission_table_says() {
     )
     .json;
     let paths = document["paths"].as_object().unwrap();
-    let mut described = 0;
+    let (mut described, mut anonymous) = (0, 0);
     for (path, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
             described += 1;
-            if path == "/healthz" {
+            // `/healthz`, the session and Discord's signed interactions take no token:
+            // `every_documented_route_is_served` covers them.
+            if operation["security"] == serde_json::json!([]) {
+                anonymous += 1;
                 continue;
             }
             let pattern = regex_lite::Regex::new(&format!(
@@ -263,7 +274,11 @@ fn every_route_answers_every_role_as_the_permission_table_says() {
             assert_eq!(operation["x-upkeep-least-role"], ours.2, "{method} {path}");
         }
     }
-    assert_eq!(described, ROUTES.len() + 1, "one test row per route");
+    assert_eq!(
+        described,
+        ROUTES.len() + anonymous,
+        "one test row per route"
+    );
 
     for (role, token) in ROLES.iter().zip(&tokens) {
         for (method, path, least, body) in ROUTES {
@@ -304,6 +319,70 @@ fn every_route_answers_every_role_as_the_permission_table_says() {
         Some(&serde_json::json!({"confirm": "n"})),
     );
     assert_eq!(rollback.json["error"], "not-confirmed", "{}", rollback.text);
+    assert_eq!(server.stop(), 0);
+}
+
+/// Every route the `OpenAPI` document lists is one the server answers (neither the
+/// fallback's "no such route" nor 405), and the routes that take no token are exactly those
+/// that say so.
+#[test]
+fn every_documented_route_is_served() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let document = call(&server, Some(&owner), "GET", "/api/v1/openapi.json", None).json;
+    let mut anonymous = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = method.to_ascii_uppercase();
+            let concrete = path
+                .replace("{name}", "nothing")
+                .replace("{id}", "999")
+                .replace("{key}", "nothing.here");
+            let answer = call(&server, Some(&owner), &method, &concrete, None);
+            let fallback = answer.json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("find the route"));
+            assert!(
+                answer.status != 405 && !fallback,
+                "{method} {path} is documented but not served: {} {}",
+                answer.status,
+                answer.json
+            );
+            if operation["security"] == serde_json::json!([]) {
+                anonymous.push(format!("{method} {path}"));
+            }
+        }
+    }
+    anonymous.sort();
+    assert_eq!(
+        anonymous,
+        [
+            "DELETE /api/v1/session",
+            "GET /api/v1/session",
+            "GET /healthz",
+            "POST /api/v1/session",
+            "POST /discord/interactions",
+        ]
+    );
+    // And what is not documented is not served, but the page's files.
+    for (method, path) in [("GET", "/api/v1/nothing"), ("POST", "/api/v1/status")] {
+        let answer = call(&server, Some(&owner), method, path, None);
+        assert!(
+            matches!(answer.status, 404 | 405),
+            "{method} {path}: {}",
+            answer.status
+        );
+    }
+    let unknown = call(&server, Some(&owner), "GET", "/api/v1/nothing", None);
+    assert!(
+        unknown.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("find the route")),
+        "the fallback is what the walk above looks for: {}",
+        unknown.text
+    );
+    assert_eq!(call(&server, None, "GET", "/", None).status, 200);
     assert_eq!(server.stop(), 0);
 }
 
@@ -588,6 +667,187 @@ fn refusals_are_audited_and_a_revoked_token_is_turned_away() {
         )
         .unwrap();
     assert_eq!((outcome.as_str(), role), ("denied", None));
+    assert_eq!(server.stop(), 0);
+}
+
+/// A module at 1.0.0 whose source offers 2.0.0, a major update its policy holds back
+/// until a run allows breaking updates; and a second module beside it.
+fn host_with_a_major_update() -> Host {
+    let mut host = Host::new();
+    host.script(
+        "app/update.sh",
+        r#"echo "${UPKEEP_ACTION}:${UPKEEP_TARGET_VERSION:-none}" >> "$UPKEEP_STATE_DIR/targets.txt""#,
+    );
+    host.write(
+        "offer.json",
+        r#"[{"version": "1.0.0"}, {"version": "2.0.0"}]"#,
+    );
+    host.script("app/offer.sh", r#"cat "$(dirname "$0")/../offer.json""#);
+    host.manifest_toml(
+        r#"
+[[module]]
+name = "app"
+version = "1.0.0"
+script = "app/update.sh"
+source = { type = "command", command = ["sh", "offer.sh"] }
+
+[[module]]
+name = "other"
+command = ["true"]
+"#,
+    );
+    host.approve();
+    host.upkeep().arg("run").assert().success();
+    host.upkeep().arg("check").assert().success();
+    host
+}
+
+#[test]
+fn a_run_takes_the_plans_options_and_the_digest_follows_them() {
+    let host = host_with_a_major_update();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let step = |plan: &Answer| plan.json["plan"]["steps"][0]["action"].clone();
+    let held = call(
+        &server,
+        Some(&owner),
+        "GET",
+        "/api/v1/plan?targets=app",
+        None,
+    );
+    assert_eq!(step(&held), "held-back", "{}", held.text);
+    let allowed = call(
+        &server,
+        Some(&owner),
+        "GET",
+        "/api/v1/plan?targets=app&allow_breaking=true&types=app",
+        None,
+    );
+    assert_eq!(step(&allowed), "update", "{}", allowed.text);
+    let digest = allowed.json["plan_digest"].clone();
+    assert_ne!(digest, held.json["plan_digest"]);
+    let steps = allowed.json["plan"]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().all(|s| s["name"] != "other"),
+        "{}",
+        allowed.text
+    );
+    let typo = call(&server, Some(&owner), "GET", "/api/v1/plan?types=ap", None);
+    assert_eq!(typo.status, 400, "{}", typo.text);
+
+    // The digest of the plan that allows breaking updates is not the plain run's.
+    let plain = serde_json::json!({ "plan_digest": digest, "targets": ["app"] });
+    let refused = call(&server, Some(&owner), "POST", "/api/v1/runs", Some(&plain));
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    let body = serde_json::json!({
+        "plan_digest": digest, "targets": ["app"], "allow_breaking": true, "types": ["app"]
+    });
+    let started = call(&server, Some(&owner), "POST", "/api/v1/runs", Some(&body));
+    assert_eq!(started.status, 202, "{}", started.text);
+    let run_id = started.json["run_id"].as_i64().unwrap();
+    let path = format!("/api/v1/runs/{run_id}");
+    wait_for("the run to finish", || {
+        call(&server, Some(&owner), "GET", &path, None).json["finished_ms"].is_i64()
+    });
+    let run = call(&server, Some(&owner), "GET", &path, None);
+    assert_eq!(run.json["result"], "succeeded", "{}", run.text);
+    let targets = fs_err::read_to_string(host.state.join("targets.txt")).unwrap();
+    assert_eq!(targets.lines().last(), Some("update:2.0.0"), "{targets}");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one owner's token session, request by request"
+)]
+fn tokens_are_listed_created_with_their_secret_once_and_revoked_over_the_api() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    let server = Server::start(&host, &[]);
+    let body = serde_json::json!({"name": "ci", "role": "operator", "expires": "90d"});
+    let created = call(&server, Some(&owner), "POST", "/api/v1/tokens", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["name"], "ci");
+    assert_eq!(created.json["role"], "operator");
+    assert_eq!(created.json["created_by"], "token:owner");
+    assert!(created.json["expires_ms"].is_i64(), "{}", created.text);
+    let secret = created.json["secret"].as_str().unwrap().to_owned();
+
+    // The secret works, with its role, and is never shown again.
+    let used = call(&server, Some(&secret), "POST", "/api/v1/check", None);
+    assert_eq!(used.status, 200, "{}", used.text);
+    let listed = call(&server, Some(&owner), "GET", "/api/v1/tokens", None);
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(!listed.text.contains(&secret[4..]), "{}", listed.text);
+    assert!(!listed.text.contains("hash"), "{}", listed.text);
+    let ci = listed
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap();
+    assert_eq!(ci["state"], "active");
+    assert!(ci["last_used_ms"].is_i64(), "{ci}");
+
+    // The command line's rules hold: a taken name, a misspelt role, a bare number.
+    let taken = call(&server, Some(&owner), "POST", "/api/v1/tokens", Some(&body));
+    assert_eq!(
+        (taken.status, taken.json["error"].as_str()),
+        (400, Some("invalid-input"))
+    );
+    let role = serde_json::json!({"name": "x", "role": "opertor"});
+    let role = call(&server, Some(&owner), "POST", "/api/v1/tokens", Some(&role));
+    assert_eq!(role.status, 400);
+    assert!(
+        role.text.contains("did you mean `operator`"),
+        "{}",
+        role.text
+    );
+    let bare = serde_json::json!({"name": "x", "role": "viewer", "expires": "90"});
+    let bare = call(&server, Some(&owner), "POST", "/api/v1/tokens", Some(&bare));
+    assert!(bare.text.contains("`90d`"), "{}", bare.text);
+
+    let revoked = call(&server, Some(&owner), "DELETE", "/api/v1/tokens/ci", None);
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(revoked.json["state"], "revoked");
+    let refused = call(&server, Some(&secret), "GET", "/api/v1/status", None);
+    assert_eq!(refused.status, 401);
+    let again = call(&server, Some(&owner), "DELETE", "/api/v1/tokens/ci", None);
+    assert_eq!(again.json["error"], "invalid-input", "{}", again.text);
+    let all = call(
+        &server,
+        Some(&owner),
+        "GET",
+        "/api/v1/tokens?all=true",
+        None,
+    );
+    assert!(
+        all.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "ci")
+    );
+
+    // One audit row per request, the use case's own, with the request's address and id.
+    for answer in [&created, &taken, &revoked, &again] {
+        let id = answer.request_id.as_deref().unwrap();
+        let (rows, detail): (i64, String) = host
+            .ledger()
+            .query_row(
+                &format!("SELECT count(*), max(detail) FROM access_audit WHERE request_id = '{id}' AND remote = '127.0.0.1' AND action = 'tokens-manage'"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(rows, 1, "{}", answer.text);
+        assert!(
+            detail.starts_with("create") || detail.starts_with("revoke"),
+            "{detail}"
+        );
+    }
     assert_eq!(server.stop(), 0);
 }
 

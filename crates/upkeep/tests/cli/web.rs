@@ -366,6 +366,181 @@ fn a_viewer_sees_no_action_buttons() {
     });
 }
 
+/// The status of `GET path` with a bearer token.
+fn bearer_get(server: &Server, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent
+        .get(&format!("{}{path}", server.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let text = answer.body_mut().read_to_string().unwrap();
+    (
+        answer.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or_default(),
+    )
+}
+
+/// Wait until no element matches `css`.
+async fn wait_gone(client: &Client, css: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !client.find_all(Locator::Css(css)).await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{css} stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one owner's session, step by step")]
+fn an_owner_manages_tokens_and_chooses_the_plans_modules_on_the_page() {
+    if !browser_available() {
+        return;
+    }
+    // Two modules that are up to date: only a choice (one module, forced) plans a run.
+    let mut host = Host::new();
+    host.manifest_toml(
+        "[[module]]\nname = \"app\"\ncommand = [\"true\"]\n\n[[module]]\nname = \"db\"\ncommand = [\"true\"]\n",
+    );
+    host.upkeep().arg("run").assert().success();
+    let owner = token(&host, "admin", "owner");
+    let server = Server::start(&host);
+    let driver = start_driver();
+    runtime().block_on(async {
+        let client = browser(&driver).await;
+        sign_in(&client, &server, &owner).await;
+
+        // Create: the secret is shown once, and works with the role chosen.
+        visit(&client, &server, "#/tokens", "#token-create").await;
+        let form = client.find(Locator::Css("#token-create")).await.unwrap();
+        form.find(Locator::Css("input[name=name]"))
+            .await
+            .unwrap()
+            .send_keys("grafana")
+            .await
+            .unwrap();
+        form.find(Locator::Css("select[name=role]"))
+            .await
+            .unwrap()
+            .select_by_value("operator")
+            .await
+            .unwrap();
+        form.find(Locator::Css("input[name=expires]"))
+            .await
+            .unwrap()
+            .send_keys("30d")
+            .await
+            .unwrap();
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#token-secret"))
+            .await
+            .unwrap();
+        let secret = shown.prop("value").await.unwrap().unwrap();
+        assert!(secret.starts_with("upk_"), "{secret}");
+        let note = client
+            .find(Locator::Css("#token-secret-area"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(note.contains("not shown again"), "{note}");
+        let list = client.find(Locator::Css("#tokens")).await.unwrap();
+        let listed = list.text().await.unwrap();
+        assert!(
+            listed.contains("grafana") && listed.contains("operator"),
+            "{listed}"
+        );
+        screenshot(&client, "tokens-created").await;
+        let (status, whoami) = bearer_get(&server, &secret, "/api/v1/session");
+        assert_eq!(status, 200);
+        assert_eq!(whoami["role"], "operator");
+
+        // Revoke asks first, then the token stops working.
+        client
+            .find(Locator::Css("[data-revoke=grafana]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let yes = client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("[data-confirm-revoke=grafana]"))
+            .await
+            .unwrap();
+        assert_eq!(bearer_get(&server, &secret, "/api/v1/status").0, 200);
+        screenshot(&client, "tokens-revoke").await;
+        yes.click().await.unwrap();
+        // The list is shown again without the token (its confirmation goes with it).
+        wait_gone(&client, "[data-confirm-revoke=grafana]").await;
+        assert!(
+            client
+                .find_all(Locator::Css("[data-revoke=grafana]"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(bearer_get(&server, &secret, "/api/v1/status").0, 401);
+        assert!(!client.source().await.unwrap().contains(&secret));
+
+        // The plan page: tick the module and force; the digest shown is the API's for
+        // the same choice.
+        visit(&client, &server, "#/plan", "#plan-options input[value=app]").await;
+        client
+            .find(Locator::Css("#plan-options input[value=app]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#plan-options input[name=force]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#plan-options button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let (_, chosen) = bearer_get(&server, &owner, "/api/v1/plan?targets=app&force=true");
+        let (_, plain) = bearer_get(&server, &owner, "/api/v1/plan");
+        assert_ne!(chosen["plan_digest"], plain["plan_digest"]);
+        let digest = chosen["plan_digest"].as_str().unwrap();
+        client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(&format!(
+                "#confirm-run[data-digest='{digest}']"
+            )))
+            .await
+            .unwrap();
+        let ticked = client
+            .find_all(Locator::Css("#plan-options input:checked"))
+            .await
+            .unwrap();
+        assert_eq!(ticked.len(), 2, "the choice is shown as made");
+        screenshot(&client, "plan-options").await;
+        client.close().await.unwrap();
+    });
+}
+
 /// The session from the server's side: the cookie's attributes, the page's policy, and a
 /// state-changing request that a cookie authenticates needs the session's CSRF token.
 #[test]
@@ -482,4 +657,55 @@ fn a_cookie_request_without_the_csrf_token_is_refused() {
     assert_eq!(out.status().as_u16(), 204);
     let after = agent.get(&url).header("Cookie", &cookie).call().unwrap();
     assert_eq!(after.status().as_u16(), 401);
+}
+
+/// A cookie request refused for its CSRF token is in the audit trail, under the session's
+/// token, with the reason.
+#[test]
+fn a_csrf_refusal_is_audited() {
+    let host = Host::new();
+    let operator = token(&host, "ops", "operator");
+    let server = Server::start(&host);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let signed = agent
+        .post(&format!("{}/api/v1/session", server.base))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({ "token": operator }).to_string())
+        .unwrap();
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    for given in [None, Some("f".repeat(64))] {
+        let mut request = agent
+            .post(&format!("{}/api/v1/backups", server.base))
+            .header("Cookie", &cookie);
+        if let Some(given) = &given {
+            request = request.header("X-CSRF-Token", given);
+        }
+        let refused = request.send("{}").unwrap();
+        assert_eq!(refused.status().as_u16(), 403);
+        let id = refused.headers()["x-request-id"].to_str().unwrap();
+        let row: (String, String, String, String, String) = host
+            .ledger()
+            .query_row(
+                &format!("SELECT principal, role, action, outcome, detail FROM access_audit WHERE request_id = '{id}' AND remote = '127.0.0.1'"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                row.0.as_str(),
+                row.1.as_str(),
+                row.2.as_str(),
+                row.3.as_str()
+            ),
+            ("ops", "operator", "backup-create", "denied")
+        );
+        assert!(row.4.contains("csrf"), "{}", row.4);
+    }
+    let backups: i64 = host.scalar("SELECT count(*) FROM backups");
+    assert_eq!(backups, 0, "nothing was done");
 }

@@ -22,12 +22,10 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
 use upkeep_core::ops::access::{self, Principal, PrincipalKind};
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
@@ -48,14 +46,6 @@ const EPHEMERAL: u32 = 64;
 
 /// The seed's refusal (its `permission_denied` message).
 const REFUSED: &str = "You don't have permission to perform updates.";
-
-/// The route, for the server's router.
-pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/discord/interactions", post(interactions))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
-        .with_state(app)
-}
 
 #[derive(Debug, Deserialize)]
 struct Interaction {
@@ -129,7 +119,13 @@ fn fresh(timestamp: &str, now_ms: i64) -> bool {
         .is_ok_and(|at| (now_ms / 1000 - at).abs() <= window)
 }
 
-async fn interactions(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /discord/interactions` (a row of the API's route table, so it is in the `OpenAPI`
+/// document and under the same body limit).
+pub(crate) async fn interactions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ops = match app.ops() {
         Ok(ops) => ops,
         Err(err) => return super::api::ApiError::from(err).into_response(),
@@ -224,7 +220,8 @@ async fn command(
     };
     if command.deferred {
         let application = ops_application(&work.ops, application_id);
-        tokio::spawn(async move {
+        let pending = Arc::clone(&app);
+        pending.discord_answers.spawn(async move {
             let embed = work.finish().await;
             let base = work.ops.resolved().discord.api_base_url.clone();
             let _ = tokio::task::spawn_blocking(move || {
@@ -235,6 +232,42 @@ async fn command(
         axum::Json(serde_json::json!({ "type": 5 })).into_response()
     } else {
         message(&work.finish().await, false)
+    }
+}
+
+/// The deferred answers still being worked out or sent: the server waits for them when it
+/// stops, so a user who asked just before a restart still reads the answer (a run asked
+/// for stops with its cancel grace and answers that it was cancelled).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Pending {
+    fn spawn(&self, answer: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Answers already sent are dropped here, so the set holds only the pending.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(answer);
+    }
+
+    /// Wait up to `bound` for every pending answer to be sent; those still pending then
+    /// are abandoned.
+    pub(crate) async fn finish(&self, bound: std::time::Duration) {
+        let mut tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(bound, all).await.is_err() {
+            crate::printer::get()
+                .message("warning: stopped before every deferred Discord answer was sent");
+        }
     }
 }
 

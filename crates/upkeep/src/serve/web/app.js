@@ -197,27 +197,77 @@ function planTable(plan) {
   ]));
 }
 
+// The plan page's choice lives in the URL (#/plan?targets=a,b&force=1&allow_breaking=1),
+// so the plan shown, its digest and the run confirmed are made of the same choice.
+function planChoice() {
+  const q = new URLSearchParams(location.hash.split('?')[1] || '');
+  const on = (k) => q.get(k) === '1' || q.get(k) === 'true';
+  return {
+    targets: (q.get('targets') || '').split(',').filter(Boolean),
+    force: on('force'),
+    allow_breaking: on('allow_breaking'),
+  };
+}
+
+function planQuery(choice) {
+  const q = new URLSearchParams();
+  if (choice.targets.length) q.set('targets', choice.targets.join(','));
+  if (choice.force) q.set('force', '1');
+  if (choice.allow_breaking) q.set('allow_breaking', '1');
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+// The owner's choice of modules and options; applying it shows the plan it makes.
+async function planOptions(choice) {
+  const status = await api('GET', 'status');
+  const names = status.ok ? (status.data.modules || []).map((m) => m.module) : [];
+  const boxes = names.map((n) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'target', value: n, checked: choice.targets.includes(n) }), n));
+  const force = h('input', { type: 'checkbox', name: 'force', checked: choice.force });
+  const breaking = h('input', { type: 'checkbox', name: 'allow_breaking', checked: choice.allow_breaking });
+  const form = h('form', { class: 'card', id: 'plan-options' },
+    h('fieldset', {}, h('legend', {}, 'Modules (none ticked: the entrypoint, else all)'), h('div', { class: 'row' }, boxes)),
+    h('div', { class: 'row' },
+      h('label', { class: 'check' }, force, 'Force: rerun modules that are up to date'),
+      h('label', { class: 'check' }, breaking, 'Allow major and breaking updates')),
+    h('button', { type: 'submit', class: 'secondary' }, 'Show this plan'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const picked = {
+      targets: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
+      force: force.checked,
+      allow_breaking: breaking.checked,
+    };
+    location.hash = '#/plan' + planQuery(picked);
+  });
+  return form;
+}
+
 async function planPage() {
-  const result = await api('GET', 'plan');
+  const choice = planChoice();
+  const result = await api('GET', 'plan' + planQuery(choice));
   if (!result.ok) return page('Plan', errorBox(result));
   const { plan, plan_digest: digest } = result.data;
   const summary = h('p', {}, plan.to_run + ' to run, ' + plan.refused + ' refused, ' + plan.blocked + ' blocked. Digest ', h('code', { id: 'digest' }, digest.slice(0, 16)));
+  // Built before the page is replaced, so the page changes in one step.
+  const options = can('owner') ? await planOptions(choice) : null;
   const main = page('Plan', summary, planTable(plan));
-  if (can('owner')) {
+  if (options) {
     const button = h('button', { type: 'button', id: 'confirm-run', 'data-digest': digest }, 'Confirm and run this plan');
     const area = h('div', { class: 'row' }, button);
     button.addEventListener('click', async () => {
       // One click, one run: the button stays disabled, and the server answers the same
       // run to a second request with the same digest anyway.
       button.disabled = true;
-      const r = await api('POST', 'runs', { plan_digest: button.dataset.digest, targets: [], force: false });
+      const r = await api('POST', 'runs', { plan_digest: button.dataset.digest, ...choice });
       if (r.status === 202) { location.hash = '#/runs/' + r.data.run_id; return; }
       area.append(errorBox(r));
       if (r.status === 409 && r.data && r.data.plan_digest) {
-        area.append(h('p', {}, 'The plan changed since it was shown. '), h('a', { href: '#/plan', onclick: () => planPage() }, 'Review the new plan'));
+        area.append(h('p', {}, 'The plan changed since it was shown. '), h('a', { href: '#/plan' + planQuery(choice), onclick: () => planPage() }, 'Review the new plan'));
       }
     });
-    main.append(area);
+    main.append(area, h('h2', {}, 'Choose'), options);
   }
 }
 
@@ -401,10 +451,66 @@ async function settingsPage() {
   })));
 }
 
-function tokensPage() {
-  page('Tokens', h('p', {}, 'Tokens are made and revoked on the host, and shown once:'),
-    h('pre', { class: 'log' }, 'upkeep token create NAME --role viewer|operator|owner [--expires 90d]\nupkeep token list\nupkeep token revoke NAME'),
-    h('p', { class: 'note' }, 'Revoking a token signs out every browser that signed in with it.'));
+// The owner's tokens: list, create (the secret is shown once, here), revoke after a
+// second, explicit click.
+async function tokensPage() {
+  const result = await api('GET', 'tokens');
+  if (!result.ok) return page('Tokens', errorBox(result));
+  const rows = result.data.map((t) => {
+    const cell = h('div', { class: 'row' });
+    if (t.state !== 'revoked') {
+      const revoke = h('button', { type: 'button', class: 'secondary', 'data-revoke': t.name }, 'Revoke');
+      revoke.addEventListener('click', () => {
+        const yes = h('button', { type: 'button', class: 'danger', 'data-confirm-revoke': t.name }, 'Revoke ' + t.name + ' now');
+        const no = h('button', { type: 'button', class: 'secondary' }, 'Keep it');
+        yes.addEventListener('click', async () => {
+          yes.disabled = true;
+          const r = await api('DELETE', 'tokens/' + encodeURIComponent(t.name));
+          if (r.ok) tokensPage(); else cell.append(errorBox(r));
+        });
+        no.addEventListener('click', () => cell.replaceChildren(revoke));
+        cell.replaceChildren(h('span', { class: 'note' }, 'It stops working at once, and signs out every browser that uses it.'), yes, no);
+      });
+      cell.append(revoke);
+    }
+    return [h('code', {}, t.name), t.role, { node: badge(t.state) }, when(t.created_ms), text(t.created_by),
+      when(t.expires_ms), when(t.last_used_ms), { node: cell }];
+  });
+  const list = rows.length
+    ? table(['Name', 'Role', 'State', 'Created', 'By', 'Expires', 'Last used', ''], rows)
+    : h('p', { class: 'note' }, 'No tokens.');
+  list.id = 'tokens';
+  const name = h('input', { name: 'name', required: true, size: 14, pattern: '[A-Za-z0-9._][A-Za-z0-9._-]{0,63}', placeholder: 'grafana' });
+  const role = h('select', { name: 'role' }, ['viewer', 'operator', 'owner'].map((r) => h('option', { value: r }, r)));
+  const expires = h('input', { name: 'expires', size: 6, placeholder: '90d', 'aria-label': 'Expires after (e.g. 90d; empty: never)' });
+  const form = h('form', { class: 'row', id: 'token-create' }, h('label', {}, 'Name', name), h('label', {}, 'Role', role),
+    h('label', {}, 'Expires after', expires), h('button', { type: 'submit' }, 'Create token'));
+  const shown = h('div', { id: 'token-secret-area' });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const r = await api('POST', 'tokens', { name: name.value, role: role.value, expires: expires.value || null });
+    if (!r.ok) { shown.replaceChildren(errorBox(r)); return; }
+    await tokensPage();
+    document.getElementById('token-secret-area').replaceChildren(secretBox(r.data));
+  });
+  page('Tokens', shown, list, h('h2', {}, 'Create'), form,
+    h('p', { class: 'note' }, 'The same from the host:'),
+    h('pre', { class: 'log' }, 'upkeep token create NAME --role viewer|operator|owner [--expires 90d]\nupkeep token list\nupkeep token revoke NAME'));
+}
+
+// A new token's secret, shown this once: selected on focus, with a copy button.
+function secretBox(token) {
+  const secret = h('input', { id: 'token-secret', readonly: true, value: token.secret, size: 40, spellcheck: 'false', 'aria-label': 'Secret of ' + token.name });
+  secret.addEventListener('focus', () => secret.select());
+  const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
+  const said = h('span', { class: 'note' });
+  copy.addEventListener('click', async () => {
+    secret.select();
+    try { await navigator.clipboard.writeText(token.secret); said.textContent = 'copied'; } catch (e) { said.textContent = 'selected: press Ctrl+C'; }
+  });
+  return h('div', { class: 'card', role: 'status' },
+    h('p', {}, 'Created ', h('code', {}, token.name), ' (' + token.role + '). Copy its secret now: it is not shown again.'),
+    h('div', { class: 'row' }, secret, copy, said));
 }
 
 // --- routing ---------------------------------------------------------------------------
