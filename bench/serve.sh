@@ -42,6 +42,7 @@ GZBODY=$(curl -sS -H "Authorization: Bearer $VIEWER" -H "Accept-Encoding: gzip" 
 # its ledger rows), started through the API, watched by WATCHERS SSE clients from its
 # first event; its time is the ledger's (started to finished).
 RUN_MODULES=${RUN_MODULES:-200}
+rm -f "$OUT/watchers.txt"
 TARGETS=$(python3 -c 'import sys; print(",".join(f"m{i:04d}" for i in range(int(sys.argv[1]))))' "$RUN_MODULES")
 TARGETS_JSON=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$TARGETS")
 timed_run() {
@@ -51,10 +52,10 @@ timed_run() {
     id=$(curl -fsS -H "Authorization: Bearer $OWNER" -H 'Content-Type: application/json' \
         -d "{\"plan_digest\": \"$digest\", \"targets\": $TARGETS_JSON, \"force\": true}" \
         "http://$ADDR/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
-    for _ in $(seq "$watchers"); do
-        curl -sSN -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id/events" >/dev/null &
+    if ((watchers > 0)); then
+        python3 "$BENCH/sse_watchers.py" "$ADDR" "$VIEWER" "$id" "$watchers" >>"$OUT/watchers.txt" &
         pids+=($!)
-    done
+    fi
     while :; do
         run=$(curl -sS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id")
         python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get("finished_ms") else 1)' "$run" 2>/dev/null && break
@@ -71,6 +72,7 @@ for _ in $(seq "${REPS:-3}"); do
     WATCHED+=("$(timed_run 100)")
 done
 
+tail -1 "$OUT/watchers.txt"
 python3 - "$OUT" "$IDLE_KB" "$BODY" "$GZBODY" "$RUN_MODULES" "${ALONE[*]}" "${WATCHED[*]}" <<'PY' | tee "$OUT/serve.txt"
 import json, re, statistics, sys
 out = sys.argv[1]
