@@ -92,6 +92,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
             settings.level
         }),
         min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
+        snapshots: settings.snapshots,
     };
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;

@@ -182,6 +182,7 @@ fn step(name: &str, action: Action, depth: usize, wave: usize, requires: &[&str]
             origin: RuleOrigin::Module,
         },
         children_run_by: None,
+        backup: None,
         module_index: 0,
         refused: None,
         blocked_by: None,
