@@ -27,7 +27,8 @@ pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
 pub use snapshot::{
-    Method, SNAPSHOT_DIR, method, snapshots_dir, sweep_stale as sweep_stale_snapshots,
+    Method, SNAPSHOT_DIR, method, remove_unrecorded as remove_unrecorded_snapshots, snapshots_dir,
+    sweep_stale as sweep_stale_snapshots, unrecorded as unrecorded_snapshots,
 };
 
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};

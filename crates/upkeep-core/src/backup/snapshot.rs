@@ -117,7 +117,9 @@ fn on_btrfs(path: &Path) -> bool {
 fn unsuitable(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let shown = path.display();
-    let meta = fs_err::symlink_metadata(path).ok()?;
+    let Ok(meta) = fs_err::symlink_metadata(path) else {
+        return Some(format!("{shown} does not exist yet"));
+    };
     if path.to_str().is_none() {
         return Some(format!("{shown} is not valid UTF-8"));
     }
@@ -515,6 +517,56 @@ pub fn sweep_stale<'p>(targets: impl IntoIterator<Item = &'p Path>) -> Vec<PathB
         }
     }
     removed
+}
+
+/// Snapshots that no backup of `recorded` records, in the snapshot directories beside
+/// `targets` and those the recorded snapshots live in: a backup killed between taking its
+/// snapshot and recording it leaves one. Staged restores (names starting with `.`) are
+/// [`sweep_stale`]'s.
+pub fn unrecorded<'p>(
+    recorded: &[BackupRow],
+    targets: impl IntoIterator<Item = &'p Path>,
+) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let known: std::collections::HashSet<PathBuf> = recorded
+        .iter()
+        .filter(|b| b.format == BackupFormat::Snapshot)
+        .map(|b| PathBuf::from(&b.file))
+        .collect();
+    let mut dirs: std::collections::BTreeSet<PathBuf> =
+        targets.into_iter().map(snapshots_dir).collect();
+    dirs.extend(
+        known
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf)),
+    );
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(read) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            let ours = !entry.file_name().to_string_lossy().starts_with('.')
+                && fs_err::symlink_metadata(&path)
+                    .is_ok_and(|m| m.is_dir() && m.ino() == SUBVOLUME_ROOT_INODE);
+            if ours && !known.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Delete the snapshots [`unrecorded`] found.
+///
+/// # Errors
+/// The first that could not be deleted.
+pub fn remove_unrecorded(snapshots: &[PathBuf]) -> Result<(), BackupError> {
+    for snapshot in snapshots {
+        remove(snapshot).map_err(io("delete the unrecorded snapshot", snapshot))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -406,6 +406,93 @@ fn plan_shows_how_each_module_is_backed_up() {
     );
 }
 
+/// `upkeep run`, killed with SIGKILL at crash point `point`; waits for what it left running.
+fn killed_at(host: &Host, point: &str) {
+    let child = host
+        .upkeep_process()
+        .arg("run")
+        .env("FAILPOINTS", format!("{point}=return"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "not killed at {point}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    crate::crash_sweep::wait_for_leftovers(pid);
+}
+
+/// The subvolumes in the snapshot directory beside `data`, staged ones aside.
+fn snapshots_beside(data: &Path) -> Vec<PathBuf> {
+    let dir = data.parent().unwrap().join(".upkeep-snapshots");
+    let mut out: Vec<PathBuf> = fs_err::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_snapshot_killed_before_it_was_recorded_is_deleted_by_prune() {
+    let Some((mut host, volume)) = host_with_volume() else {
+        return;
+    };
+    let data = volume.subvolume("data");
+    let before = at_version_one(&mut host, &data);
+    release(&mut host, &data, 2, true);
+    killed_at(&host, "backup::archive-written");
+    assert_eq!(
+        tree(&data),
+        before,
+        "the update started without a recorded backup"
+    );
+    assert_eq!(snapshots_beside(&data).len(), backups(&host).len() + 1);
+    host.upkeep().arg("run").assert().success();
+    let mut recorded: Vec<PathBuf> = backups(&host)
+        .into_iter()
+        .map(|(_, _, file)| PathBuf::from(file))
+        .collect();
+    recorded.sort();
+    let unrecorded: Vec<PathBuf> = snapshots_beside(&data)
+        .into_iter()
+        .filter(|p| !recorded.contains(p))
+        .collect();
+    assert_eq!(unrecorded.len(), 1, "{recorded:?}");
+    let dry = host
+        .upkeep()
+        .args([
+            "--json",
+            "backup",
+            "prune",
+            "--keep-last",
+            "100",
+            "--dry-run",
+        ])
+        .assert();
+    let (code, json, stderr) = output(&dry);
+    assert_eq!(code, 0, "{stderr}");
+    let pruned: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        pruned["unrecorded_snapshots"],
+        serde_json::json!([unrecorded[0].display().to_string()])
+    );
+    let prune = host
+        .upkeep()
+        .args(["backup", "prune", "--keep-last", "100"])
+        .assert();
+    let (code, stdout, stderr) = output(&prune);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("deleted unrecorded snapshot"), "{stdout}");
+    assert_eq!(snapshots_beside(&data), recorded);
+}
+
 /// Kill upkeep at `first` while it swaps a failed update's snapshot back, then (when
 /// given) the recovering run at `second`; the next complete run must leave the path at its
 /// last healthy content, nothing staged, no restore or run left `running`.
@@ -417,23 +504,7 @@ fn killed_mid_swap(first: &str, second: Option<&str>) {
     let before = at_version_one(&mut host, &data);
     release(&mut host, &data, 2, false);
     for point in std::iter::once(first).chain(second) {
-        let child = host
-            .upkeep_process()
-            .arg("run")
-            .env("FAILPOINTS", format!("{point}=return"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "not killed at {point}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        crate::crash_sweep::wait_for_leftovers(pid);
+        killed_at(&host, point);
     }
     let (code, stdout, stderr) = output(&host.upkeep().arg("run").assert());
     assert_eq!(
