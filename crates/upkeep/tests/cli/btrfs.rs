@@ -308,6 +308,49 @@ fn upkeep_rollback_swaps_a_snapshot_back() {
 }
 
 #[test]
+fn backup_restore_snapshots_the_current_content_first_and_can_go_back_to_it() {
+    let Some((mut host, volume)) = host_with_volume() else {
+        return;
+    };
+    let data = volume.subvolume("data");
+    let before = at_version_one(&mut host, &data);
+    release(&mut host, &data, 2, true);
+    host.upkeep().arg("run").assert().success();
+    let after = tree(&data);
+    let backup: i64 = host.scalar("SELECT id FROM backups WHERE run_id = 2 AND module = 'svc'");
+    let restore = host
+        .upkeep()
+        .args(["backup", "restore", &backup.to_string(), "--yes"])
+        .assert();
+    let (code, stdout, stderr) = output(&restore);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(tree(&data), before);
+    let (pre, format): (i64, String) = host
+        .ledger()
+        .query_row(
+            "SELECT id, format FROM backups ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(pre > backup);
+    assert_eq!(format, "snapshot");
+    let back = host
+        .upkeep()
+        .args([
+            "backup",
+            "restore",
+            &pre.to_string(),
+            "--yes",
+            "--no-pre-backup",
+        ])
+        .assert();
+    assert_eq!(output(&back).0, 0);
+    assert_eq!(tree(&data), after);
+    clean(&data);
+}
+
+#[test]
 fn prune_deletes_the_snapshots_of_the_backups_it_removes() {
     let Some((mut host, volume)) = host_with_volume() else {
         return;
