@@ -125,3 +125,9 @@ print(f"restore upkeep / restic speed:       {mean('restic-restore') / mean('upk
 print(f"second backup after 1% changed: restic {mean('restic-second-backup'):.2f} s, +{(repo1 - repo0) / 1e6:.1f} MB; "
       f"upkeep {mean('upkeep-second-backup'):.2f} s, {up2 / 1e6:.1f} MB (a full archive)")
 EOF
+
+# The btrfs part (issue 19, item 5): the same tree in its own subvolume on a loop-mounted
+# btrfs, a snapshot backup and its rollback by swap, in milliseconds. Its own script, so
+# that it runs alone too (it needs root and btrfs-progs, and says so when they are missing).
+say "btrfs snapshot backup and rollback (bench/snapshot.sh)"
+SKIP_BUILD=1 TREE_MB=$TREE_MB RUNS=$RUNS "$BENCH/snapshot.sh"

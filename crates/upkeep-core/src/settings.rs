@@ -712,6 +712,7 @@ impl Settings {
             },
             level: i32::try_from(self.int("backup.compression_level")).unwrap_or(2),
             min_free_bytes: u64::try_from(self.int("safety.min_disk_space_mb")).unwrap_or(0) << 20,
+            snapshots: self.flag("backup.snapshots"),
         }
     }
 

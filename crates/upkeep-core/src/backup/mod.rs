@@ -6,12 +6,17 @@
 //! was written, fsynced, re-read, verified and renamed into place, so every recorded backup
 //! has a verified archive; a crash in between leaves at most an unrecorded file, which
 //! [`orphans`] lists. Each owned path is stored under the label `<module>.<category>.<n>`.
+//!
+//! A module backup of one path that is the root of its own btrfs subvolume is a read-only
+//! snapshot instead (`snapshot.rs`, [`method`]); verify, restore and delete look at the
+//! row's `format` and do the same for it.
 
 mod declared;
 mod deep;
 mod recovery;
 mod retention;
 mod roots;
+mod snapshot;
 mod space;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +26,10 @@ pub use deep::verify_deep;
 pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
+pub use snapshot::{
+    Method, SNAPSHOT_DIR, method, remove_unrecorded as remove_unrecorded_snapshots, snapshots_dir,
+    sweep_stale as sweep_stale_snapshots, unrecorded as unrecorded_snapshots,
+};
 
 use crate::archive::{self, Compression, CreateOptions, Expected, Root};
 use crate::manifest::PathCategory;
@@ -47,6 +56,9 @@ pub struct BackupConfig {
     pub level: i32,
     /// Refuse to start a backup when less than this would be free afterwards.
     pub min_free_bytes: u64,
+    /// Take a module's backup as a btrfs snapshot when its one path is the root of its own
+    /// subvolume (`backup.snapshots`).
+    pub snapshots: bool,
 }
 
 impl Default for BackupConfig {
@@ -58,6 +70,7 @@ impl Default for BackupConfig {
             level: 2,
             // The seed's `min_disk_space_mb` default.
             min_free_bytes: 1024 * 1024 * 1024,
+            snapshots: true,
         }
     }
 }
@@ -218,15 +231,20 @@ pub fn create(
             reason: "no module in the selection declares `paths`".into(),
         });
     }
-    let dir = backups_dir(state_dir);
-    ensure_private_dir(&dir)?;
-    space::check_space(&dir, roots, config.min_free_bytes)?;
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();
     let name = request
         .name
         .clone()
         .unwrap_or_else(|| format!("backup_{stamp}"));
+    if request.kind == BackupKind::Module
+        && let Method::Snapshot { .. } = method(roots, config)
+    {
+        return snapshot::create(ledger, request, &roots[0], name, &stamp);
+    }
+    let dir = backups_dir(state_dir);
+    ensure_private_dir(&dir)?;
+    space::check_space(&dir, roots, config.min_free_bytes)?;
     let file = format!(
         "{stamp}-{}-{:08x}.{}",
         file_safe(&name),
@@ -336,14 +354,21 @@ pub fn find(ledger: &Ledger, id_or_name: &str) -> Result<BackupRow, BackupError>
 pub fn verify(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
     let entries = ledger.backup_entries(row.id)?;
     let path = backups_dir(state_dir).join(&row.file);
-    match archive::verify(&path, &expected(row, &entries)) {
-        Ok(_) => {
+    let checked = if row.format == BackupFormat::Snapshot {
+        snapshot::verify(row)
+    } else {
+        archive::verify(&path, &expected(row, &entries))
+            .map(drop)
+            .map_err(Into::into)
+    };
+    match checked {
+        Ok(()) => {
             ledger.set_backup_status(row.id, BackupStatus::Ok)?;
             Ok(())
         }
         Err(err) => {
             ledger.set_backup_status(row.id, BackupStatus::Corrupt)?;
-            Err(err.into())
+            Err(err)
         }
     }
 }
@@ -434,6 +459,16 @@ pub fn restore(
         });
     }
     let changed_paths = declared::changed_paths(row.id, &roots, selection, state_dir)?;
+    if row.format == BackupFormat::Snapshot {
+        let swap = snapshot::Swap {
+            state_dir,
+            row,
+            roots,
+            pre_backup,
+            changed_paths,
+        };
+        return snapshot::restore(ledger, swap);
+    }
     let targets: Vec<Root> = roots
         .iter()
         .map(|r| Root {
@@ -527,6 +562,11 @@ pub fn sweep_temporaries(state_dir: &Path) {
 /// # Errors
 /// A file or ledger error.
 pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
+    if row.format == BackupFormat::Snapshot {
+        snapshot::delete(row)?;
+        ledger.delete_backup(row.id)?;
+        return Ok(());
+    }
     let path = backups_dir(state_dir).join(&row.file);
     match fs_err::remove_file(&path) {
         Ok(()) => {

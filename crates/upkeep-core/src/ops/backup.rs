@@ -92,6 +92,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
             settings.level
         }),
         min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
+        snapshots: settings.snapshots,
     };
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;
@@ -355,6 +356,10 @@ pub struct Pruned {
     /// Archives no backup records (left by a backup killed between writing and
     /// recording), deleted.
     pub unrecorded_archives: Vec<PathBuf>,
+    /// Snapshots in `.upkeep-snapshots` that no backup records (left by a snapshot backup
+    /// killed between taking and recording it), deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded_snapshots: Vec<PathBuf>,
 }
 
 /// Delete the backups `retention` (or, when it sets nothing, the settings' rules) does
@@ -375,23 +380,44 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
             retention,
             backups: Vec::new(),
             unrecorded_archives: Vec::new(),
+            unrecorded_snapshots: Vec::new(),
         });
     };
     let decisions = backup::plan_prune(&ledger, &retention)?;
     let orphans = backup::orphans(&ledger, ctx.state_dir())?;
+    let snapshots = unrecorded_snapshots(ctx, &ledger)?;
     if !dry_run {
         backup::sweep_temporaries(ctx.state_dir());
         for decision in decisions.iter().filter(|d| !d.keep) {
             backup::delete(&mut ledger, ctx.state_dir(), &decision.backup)?;
         }
         backup::remove_unrecorded(ctx.state_dir(), &orphans)?;
+        backup::remove_unrecorded_snapshots(&snapshots)?;
     }
     Ok(Pruned {
         dry_run,
         retention,
         backups: decisions,
         unrecorded_archives: orphans,
+        unrecorded_snapshots: snapshots,
     })
+}
+
+/// The snapshots no backup records, beside the paths the manifest's modules own (when a
+/// manifest loads) and where recorded snapshots live.
+fn unrecorded_snapshots(
+    ctx: &Context,
+    ledger: &crate::state::Ledger,
+) -> Result<Vec<PathBuf>, Error> {
+    let roots = match ctx.manifest() {
+        Ok(manifest) => {
+            backup::roots_for(&manifest, ctx.state_dir(), BackupKind::Module, &[], true)
+                .unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    };
+    let paths = roots.iter().map(|r| std::path::Path::new(&r.path));
+    Ok(backup::unrecorded_snapshots(&ledger.backups()?, paths))
 }
 
 /// Delete one backup. A protected one (the last safe version's, the newest of a module)

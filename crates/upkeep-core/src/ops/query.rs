@@ -197,6 +197,7 @@ pub fn plan(
             .and_then(|l| l.recorded_files(module, checksum).ok().flatten())
     };
     plan.gate(&manifest, hashing_threads(), &approved);
+    choose_backups(ctx, &manifest, &mut plan);
     Ok(PlanReport {
         to_run: plan.to_run(),
         refused: plan.refused(),
@@ -204,6 +205,25 @@ pub fn plan(
         plan,
         warnings: manifest.warnings.clone(),
     })
+}
+
+/// Say how each module that owns paths would have its pre-update backup taken (the roots
+/// a run takes for it, logs included, under the resolved settings).
+fn choose_backups(ctx: &Context, manifest: &crate::manifest::Manifest, plan: &mut plan::Plan) {
+    let claims = crate::backup::OwnedPaths::of(manifest, ctx.state_dir());
+    let config = &ctx.resolved().backup;
+    for step in &mut plan.steps {
+        if manifest.modules[step.module_index].paths.is_empty() {
+            continue;
+        }
+        let kind = crate::backup::BackupKind::Module;
+        let modules = [step.name.clone()];
+        let roots =
+            crate::backup::roots_within(manifest, ctx.state_dir(), kind, &modules, true, &claims);
+        step.backup = roots
+            .ok()
+            .map(|roots| crate::backup::method(&roots, config));
+    }
 }
 
 /// Threads for hashing module folders: one per core.

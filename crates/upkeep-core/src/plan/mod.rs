@@ -89,6 +89,10 @@ pub struct Step {
     /// The refused module this one needs, when [`Plan::gate`] found one: a run blocks it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
+    /// How its pre-update backup would be taken, for a module that owns paths (filled by
+    /// `ops::query::plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backup::Method>,
 }
 
 /// What a module's latest update check offers it under its policy.
@@ -269,11 +273,7 @@ pub fn plan(
     let mut steps = Vec::with_capacity(order.len());
     for index in order {
         let spec = &manifest.modules[index];
-        let requires: Vec<usize> = graph.requires[index]
-            .iter()
-            .copied()
-            .filter(|r| selected.contains(r))
-            .collect();
+        let requires = graph.requires_among(index, &selected);
         let wave = wave_after(&requires, &waves);
         waves.insert(index, wave);
         let state = states.get(&spec.name);
@@ -315,9 +315,21 @@ pub fn plan(
             module_index: index,
             refused: None,
             blocked_by: None,
+            backup: None,
         });
     }
     Ok(Plan { steps })
+}
+
+impl Graph {
+    /// What module `index` requires, among the `selected` modules.
+    fn requires_among(&self, index: usize, selected: &HashSet<usize>) -> Vec<usize> {
+        self.requires[index]
+            .iter()
+            .copied()
+            .filter(|r| selected.contains(r))
+            .collect()
+    }
 }
 
 /// The earliest wave after those of `requires`.

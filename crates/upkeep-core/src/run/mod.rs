@@ -413,8 +413,9 @@ fn sweep_restore_scratch(manifest: &Manifest, options: &RunOptions) {
     let Ok(roots) = crate::backup::roots_for(manifest, &options.state_dir, kind, &[], true) else {
         return;
     };
-    let removed =
-        crate::archive::sweep_stale_stages(roots.iter().map(|r| std::path::Path::new(&r.path)));
+    let paths = || roots.iter().map(|r| std::path::Path::new(&r.path));
+    let mut removed = crate::archive::sweep_stale_stages(paths());
+    removed.extend(crate::backup::sweep_stale_snapshots(paths()));
     if !removed.is_empty() {
         tracing::info!(?removed, "removed staging left by an interrupted restore");
     }

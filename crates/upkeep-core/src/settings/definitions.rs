@@ -185,6 +185,13 @@ pub const DEFINITIONS: &[Definition] = &[
     ),
     def!(
         "backup",
+        "snapshots",
+        Kind::Bool,
+        "true",
+        "back a module up as a read-only btrfs snapshot (rolled back by a swap) when its one path is the root of its own subvolume; off: always an archive"
+    ),
+    def!(
+        "backup",
         "backup_retention_days",
         int(0, 36_500),
         "90",

@@ -195,6 +195,10 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
             let verb = if dry_run { "would delete" } else { "deleted" };
             let _ = writeln!(text, "{verb} unrecorded archive {}", orphan.display());
         }
+        for orphan in &pruned.unrecorded_snapshots {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let _ = writeln!(text, "{verb} unrecorded snapshot {}", orphan.display());
+        }
         print_text(&text)?;
     }
     Ok(exit_codes::OK)

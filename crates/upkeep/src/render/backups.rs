@@ -4,7 +4,7 @@ use std::fmt::Write;
 use upkeep_core::message::count;
 
 use upkeep_core::backup::{Decision, Restored, human};
-use upkeep_core::state::backups::BackupRow;
+use upkeep_core::state::backups::{BackupFormat, BackupRow};
 
 use super::{table, timestamp};
 
@@ -19,6 +19,12 @@ fn ratio(row: &BackupRow) -> String {
 }
 
 pub(crate) fn backup_created(row: &BackupRow) -> String {
+    if row.format == BackupFormat::Snapshot {
+        return format!(
+            "backup {} ({}) created and verified\n  read-only btrfs snapshot {}\n  subvolume {}\n",
+            row.id, row.name, row.file, row.sha256
+        );
+    }
     let mut text = format!(
         "backup {} ({}) created and verified\n  {} entries, {} archived into {} ({}), {}\n  sha256 {}\n",
         row.id,
@@ -74,8 +80,17 @@ pub(crate) fn backup_list(rows: &[BackupRow]) -> String {
                 by,
                 module,
                 timestamp(r.created_ms),
-                human(r.bytes_out),
-                human(r.bytes_in),
+                // A snapshot shares its extents with the live data: no size of its own.
+                if r.format == BackupFormat::Snapshot {
+                    "snapshot".to_owned()
+                } else {
+                    human(r.bytes_out)
+                },
+                if r.format == BackupFormat::Snapshot {
+                    "-".to_owned()
+                } else {
+                    human(r.bytes_in)
+                },
                 r.status.as_str().to_owned(),
             ]
         })

@@ -188,7 +188,34 @@ pub(crate) fn plan_table(plan: &Plan) -> String {
         upkeep_core::message::count(waves, "wave", "waves")
     );
     refusals(&mut out, plan);
+    backups(&mut out, plan);
     out
+}
+
+/// Under a plan: how each module's pre-update backup is taken, shown once a filesystem
+/// snapshot is in question (a path on btrfs); an archive everywhere goes without saying.
+fn backups(out: &mut String, plan: &Plan) {
+    use upkeep_core::backup::Method;
+    let unremarkable = |m: &Method| {
+        matches!(
+            m,
+            Method::Archive {
+                why_not_snapshot: None
+            }
+        )
+    };
+    let chosen: Vec<_> = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.backup.as_ref().map(|m| (&s.name, m)))
+        .collect();
+    if chosen.iter().all(|(_, m)| unremarkable(m)) {
+        return;
+    }
+    let _ = writeln!(out, "Pre-update backups:");
+    for (name, method) in chosen {
+        let _ = writeln!(out, "  {name}: {}", method.describe());
+    }
 }
 
 /// The RULE cell of a plan step: its run rule and what decided it, and whether its own

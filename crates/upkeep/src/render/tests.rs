@@ -182,6 +182,7 @@ fn step(name: &str, action: Action, depth: usize, wave: usize, requires: &[&str]
             origin: RuleOrigin::Module,
         },
         children_run_by: None,
+        backup: None,
         module_index: 0,
         refused: None,
         blocked_by: None,
@@ -538,6 +539,40 @@ fn backup_list() {
     ];
     insta::assert_snapshot!(super::backup_list(&rows));
     assert_eq!(super::backup_list(&[]), "no backups\n");
+}
+
+#[test]
+fn a_snapshot_backup_shows_no_size_of_its_own() {
+    let row = BackupRow {
+        id: 3,
+        name: "pre-update_svc_run-2".to_owned(),
+        kind: BackupKind::Module,
+        reason: "pre-update".parse().unwrap(),
+        module: Some("svc".to_owned()),
+        module_version: Some("1".to_owned()),
+        run_id: Some(2),
+        description: None,
+        file: "/srv/.upkeep-snapshots/20261207_120000-pre-update_svc_run-2-0a1b2c3d".to_owned(),
+        compression: "none".to_owned(),
+        sha256: "bbdc5218-9009-9544-b50d-f030ae7c61b3".to_owned(),
+        bytes_in: 0,
+        bytes_out: 0,
+        entry_count: 0,
+        created_ms: NOON,
+        verified_ms: NOON,
+        status: BackupStatus::Ok,
+        format: upkeep_core::state::backups::BackupFormat::Snapshot,
+        not_kept: Vec::new(),
+    };
+    let list = super::backup_list(std::slice::from_ref(&row));
+    assert!(
+        list.contains(" snapshot ") && !list.contains("0 B"),
+        "{list}"
+    );
+    assert_eq!(
+        super::backup_created(&row),
+        "backup 3 (pre-update_svc_run-2) created and verified\n  read-only btrfs snapshot /srv/.upkeep-snapshots/20261207_120000-pre-update_svc_run-2-0a1b2c3d\n  subvolume bbdc5218-9009-9544-b50d-f030ae7c61b3\n"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod fixture;
 
 mod access;
+mod btrfs;
 
 mod ae_differential;
 mod ae_updater;
