@@ -46,6 +46,8 @@ struct Log {
     /// Nothing more will come: the summary is in, or the reader gave up (a client then
     /// reconnects with its `Last-Event-ID`).
     done: bool,
+    /// Whether the run exists, once the reader's first look at the ledger said.
+    exists: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,21 @@ struct Feed {
 impl Feed {
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Append what the reader found (the run exists, then), and wake the clients.
+    fn publish(&self, items: Vec<Arc<Item>>, finished: bool) {
+        let (changed, len) = {
+            let mut log = self.log();
+            let changed = !items.is_empty() || finished || log.exists.is_none();
+            log.items.extend(items);
+            log.done = finished;
+            log.exists = Some(true);
+            (changed, log.items.len())
+        };
+        if changed {
+            self.grown.send_replace(len);
+        }
     }
 }
 
@@ -116,42 +133,19 @@ async fn read(app: Arc<App>, id: i64, feed: Arc<Feed>) {
             Ok(upkeep_core::ops::query::run_events(ops, id, from)?)
         })
         .await;
-        let Ok(Some((rows, finished))) = read else {
-            break;
-        };
-        let mut items: Vec<Arc<Item>> = rows
-            .iter()
-            .filter_map(|row| {
-                after = row.seq;
-                Some(Arc::new(Item {
-                    seq: Some(row.seq),
-                    kind: row.kind.clone(),
-                    data: serde_json::to_string(row).ok()?,
-                }))
-            })
-            .collect();
-        if finished {
-            let summary =
-                blocking(&app, move |ops| Ok(upkeep_core::ops::query::run(ops, id)?)).await;
-            if let Ok(Some(run)) = summary
-                && let Ok(data) = serde_json::to_string(&run)
-            {
-                items.push(Arc::new(Item {
-                    seq: None,
-                    kind: "summary".to_owned(),
-                    data,
-                }));
+        let (rows, finished) = match read {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                feed.log().exists = Some(false);
+                break;
             }
+            Err(_) => break,
+        };
+        if let Some(last) = rows.last() {
+            after = last.seq;
         }
-        if !items.is_empty() || finished {
-            let len = {
-                let mut log = feed.log();
-                log.items.extend(items);
-                log.done = finished;
-                log.items.len()
-            };
-            feed.grown.send_replace(len);
-        }
+        let items = items_of(&app, id, &rows, finished).await;
+        feed.publish(items, finished);
         if finished || app.feeds.leave_if_unwatched(id, &feed) {
             return;
         }
@@ -165,10 +159,71 @@ async fn read(app: Arc<App>, id: i64, feed: Arc<Feed>) {
     feed.grown.send_replace(len);
 }
 
-/// Send run `id`'s events after `after` to `sender` from its feed, until the run has
-/// finished (then its summary), the client has gone, or the server stops.
-pub(crate) async fn watch(app: Arc<App>, id: i64, after: i64, sender: Sender<Event>) {
-    let (feed, mut grown) = app.feeds.join(&app, id);
+/// The feed's items for `rows`, then the run's summary when it has `finished`.
+async fn items_of(
+    app: &Arc<App>,
+    id: i64,
+    rows: &[upkeep_core::state::run_events::RunEventRow],
+    finished: bool,
+) -> Vec<Arc<Item>> {
+    let mut items: Vec<Arc<Item>> = rows
+        .iter()
+        .filter_map(|row| {
+            Some(Arc::new(Item {
+                seq: Some(row.seq),
+                kind: row.kind.clone(),
+                data: serde_json::to_string(row).ok()?,
+            }))
+        })
+        .collect();
+    if finished {
+        let summary = blocking(app, move |ops| Ok(upkeep_core::ops::query::run(ops, id)?)).await;
+        if let Ok(Some(run)) = summary
+            && let Ok(data) = serde_json::to_string(&run)
+        {
+            items.push(Arc::new(Item {
+                seq: None,
+                kind: "summary".to_owned(),
+                data,
+            }));
+        }
+    }
+    items
+}
+
+/// A client's place at run `id`'s feed, once the feed's reader found the run.
+pub(crate) struct Subscription {
+    feed: Arc<Feed>,
+    grown: tokio::sync::watch::Receiver<usize>,
+}
+
+/// Join run `id`'s feed: `Ok(None)` when the ledger has no such run, an error when the
+/// reader could not tell. Clients joining a feed already read wait for nothing, so a
+/// hundred streams opened on one run cost one ledger read, not one each.
+pub(crate) async fn subscribe(app: &Arc<App>, id: i64) -> Result<Option<Subscription>, ()> {
+    let (feed, mut grown) = app.feeds.join(app, id);
+    loop {
+        let (exists, done) = {
+            let log = feed.log();
+            (log.exists, log.done)
+        };
+        match exists {
+            Some(true) => return Ok(Some(Subscription { feed, grown })),
+            Some(false) => return Ok(None),
+            None if done => return Err(()),
+            None => {
+                if grown.changed().await.is_err() {
+                    return Err(());
+                }
+            }
+        }
+    }
+}
+
+/// Send the events after `after` of a subscribed run's feed to `sender`, until the run
+/// has finished (then its summary), the client has gone, or the server stops.
+pub(crate) async fn watch(app: Arc<App>, at: Subscription, after: i64, sender: Sender<Event>) {
+    let Subscription { feed, mut grown } = at;
     let mut stopping = app.stopping.subscribe();
     // Items are in sequence order with the summary last: skip those already seen.
     let mut next = feed

@@ -380,15 +380,27 @@ pub(crate) async fn events(
                 problem: "`Last-Event-ID` is not an event id".to_owned(),
             })?,
     };
-    // The run must exist before a stream is opened for it.
-    blocking(&app, move |ops| {
-        upkeep_core::ops::query::run_events(ops, id, i64::MAX)?
-            .map(|_| ())
-            .ok_or_else(|| no_run(id))
-    })
-    .await?;
+    // The run must exist before a stream is opened for it: its feed's reader says.
+    let subscription = match super::feeds::subscribe(&app, id).await {
+        Ok(Some(subscription)) => subscription,
+        Ok(None) => return Err(no_run(id).into()),
+        // The reader could not tell (the ledger failed): ask again, for its error.
+        Err(()) => {
+            blocking(&app, move |ops| {
+                upkeep_core::ops::query::run_events(ops, id, i64::MAX)?
+                    .map(|_| ())
+                    .ok_or_else(|| no_run(id))
+            })
+            .await?;
+            return Err(CliError::Io {
+                action: format!("read the events of run {id}"),
+                source: std::io::Error::other("the ledger could not be read; try again"),
+            }
+            .into());
+        }
+    };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(super::feeds::watch(app, id, after, sender));
+    tokio::spawn(super::feeds::watch(app, subscription, after, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()

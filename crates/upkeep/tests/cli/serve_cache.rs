@@ -210,3 +210,22 @@ fn many_watchers_of_one_run_see_the_same_feed_and_a_late_one_resumes_exactly() {
     let rest = events(&server.base, &owner, run_id, Some(middle));
     assert_eq!(rest, feeds[0][3..], "nothing lost, nothing repeated");
 }
+
+#[test]
+fn the_stream_of_a_run_the_ledger_does_not_hold_is_not_found() {
+    let mut host = Host::new();
+    one_module(&mut host, &["a"]);
+    host.upkeep().arg("run").assert().success();
+    let viewer = token(&host, "viewer", "viewer");
+    let server = start(&host);
+    let (code, _, body) = get(&server, &viewer, "/api/v1/runs/999/events", false);
+    assert_eq!(code, 404, "{}", String::from_utf8_lossy(&body));
+    // Asked again while nobody watches it, and for a run that exists.
+    assert_eq!(
+        get(&server, &viewer, "/api/v1/runs/999/events", false).0,
+        404
+    );
+    let (code, _, body) = get(&server, &viewer, "/api/v1/runs/1/events", false);
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains("event: summary"));
+}
