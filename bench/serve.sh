@@ -67,7 +67,8 @@ timed_run() {
 # Alternated, REPS times each, and compared by their medians: a run's time varies more
 # from one run to the next than the watchers could add.
 ALONE=() WATCHED=()
-for _ in $(seq "${REPS:-3}"); do
+timed_run 0 >/dev/null # warm-up: the first forced run also takes every module's first backup
+for _ in $(seq "${REPS:-5}"); do
     ALONE+=("$(timed_run 0)")
     WATCHED+=("$(timed_run 100)")
 done
