@@ -352,6 +352,10 @@ pub(crate) enum BackupCommand {
 }
 
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags, as clap gives them"
+)]
 pub(crate) struct BackupCreateArgs {
     /// What to back up
     #[arg(long = "type", value_enum, default_value = "full")]
@@ -365,10 +369,13 @@ pub(crate) struct BackupCreateArgs {
     /// Free text stored with it
     #[arg(long)]
     pub(crate) description: Option<String>,
-    /// Plain tar, no compression
+    /// One tar + zstd archive instead of the deduplicating chunk store [default: setting `backup.format`]
+    #[arg(long)]
+    pub(crate) archive: bool,
+    /// Plain tar, no compression (an archive)
     #[arg(long, conflicts_with = "gzip")]
     pub(crate) no_compress: bool,
-    /// tar.gz, the seed's format (slower than the default zstd)
+    /// tar.gz, the seed's format (an archive; slower than the default zstd)
     #[arg(long)]
     pub(crate) gzip: bool,
     /// Compression level: zstd 1-19 [default: setting `backup.compression_level`], gzip 1-9 [default: 6]

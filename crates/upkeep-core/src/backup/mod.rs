@@ -13,6 +13,7 @@ mod recovery;
 mod retention;
 mod roots;
 mod space;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +22,9 @@ pub use deep::verify_deep;
 pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
+pub use stored::Opened;
 
-use crate::archive::{self, Compression, CreateOptions, Expected, Root};
+use crate::archive::{self, Compression, CreateOptions, Root};
 use crate::manifest::PathCategory;
 use crate::placeholders::PlaceholderError;
 use crate::state::backups::{
@@ -47,6 +49,8 @@ pub struct BackupConfig {
     pub level: i32,
     /// Refuse to start a backup when less than this would be free afterwards.
     pub min_free_bytes: u64,
+    /// How new backups are stored: the chunk store (the default) or one archive each.
+    pub format: BackupFormat,
 }
 
 impl Default for BackupConfig {
@@ -58,6 +62,7 @@ impl Default for BackupConfig {
             level: 2,
             // The seed's `min_disk_space_mb` default.
             min_free_bytes: 1024 * 1024 * 1024,
+            format: BackupFormat::Store,
         }
     }
 }
@@ -168,6 +173,9 @@ pub enum BackupError {
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
+    /// The chunk store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -221,6 +229,9 @@ pub fn create(
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
     space::check_space(&dir, roots, config.min_free_bytes)?;
+    if config.format == BackupFormat::Store {
+        return stored::create(ledger, state_dir, request, roots, config);
+    }
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();
     let name = request
@@ -310,15 +321,6 @@ pub fn compression_name(compression: Compression) -> &'static str {
     }
 }
 
-/// What the ledger says an archive must be.
-fn expected<'a>(row: &'a BackupRow, entries: &'a [archive::Entry]) -> Expected<'a> {
-    Expected {
-        sha256: &row.sha256,
-        entries: Some(entries),
-        max_bytes: row.bytes_in,
-    }
-}
-
 /// Find a backup by id or name.
 ///
 /// # Errors
@@ -334,16 +336,22 @@ pub fn find(ledger: &Ledger, id_or_name: &str) -> Result<BackupRow, BackupError>
 /// # Errors
 /// The verification failure (the backup is then marked `corrupt`).
 pub fn verify(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
-    let entries = ledger.backup_entries(row.id)?;
-    let path = backups_dir(state_dir).join(&row.file);
-    match archive::verify(&path, &expected(row, &entries)) {
+    let checked = Opened::new(ledger, state_dir, row).and_then(|opened| {
+        opened
+            .with_source(row, true, |source, expected| {
+                archive::verify_from(source, expected)
+            })
+            .map_err(BackupError::from)
+    });
+    match checked {
         Ok(_) => {
             ledger.set_backup_status(row.id, BackupStatus::Ok)?;
             Ok(())
         }
+        Err(BackupError::State(err)) => Err(err.into()),
         Err(err) => {
             ledger.set_backup_status(row.id, BackupStatus::Corrupt)?;
-            Err(err.into())
+            Err(err)
         }
     }
 }
@@ -424,8 +432,7 @@ pub fn restore(
     pre_backup: Option<(&Request, &BackupConfig)>,
 ) -> Result<Restored, BackupError> {
     let id = row.id;
-    let (roots, entries) =
-        ledger.with(move |ledger| Ok((ledger.backup_roots(id)?, ledger.backup_entries(id)?)))?;
+    let roots = ledger.with(move |ledger| ledger.backup_roots(id))?;
     let roots = select(roots, selection);
     if roots.is_empty() {
         return Err(BackupError::Nothing {
@@ -442,8 +449,11 @@ pub fn restore(
         })
         .collect();
     let labels: Vec<String> = roots.iter().map(|r| r.label.clone()).collect();
-    let path = backups_dir(state_dir).join(&row.file);
-    let mut staged = archive::extract(&path, &expected(row, &entries), &targets, Some(&labels))?;
+    let opened = Opened::new(ledger, state_dir, row)?;
+    let mut staged = opened.with_source(row, false, |source, expected| {
+        archive::extract_from(source, expected, &targets, Some(&labels))
+    })?;
+    drop(opened);
     crate::failpoint::crash_point!("restore::staged");
     let pre_restore_backup = match pre_backup {
         Some((request, config)) => {
@@ -527,6 +537,11 @@ pub fn sweep_temporaries(state_dir: &Path) {
 /// # Errors
 /// A file or ledger error.
 pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
+    if row.format == BackupFormat::Store {
+        // Its chunks go with the next garbage collection ([`collect_garbage`]).
+        ledger.delete_backup(row.id)?;
+        return Ok(());
+    }
     let path = backups_dir(state_dir).join(&row.file);
     match fs_err::remove_file(&path) {
         Ok(()) => {
@@ -538,6 +553,18 @@ pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<
     }
     ledger.delete_backup(row.id)?;
     Ok(())
+}
+
+/// Remove the chunks no recorded backup references and the pack files no row names
+/// (after deletions, and to clean up after a crash). Call with the lock held.
+///
+/// # Errors
+/// A store backup whose manifest does not read back, or a file or ledger error.
+pub fn collect_garbage(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+) -> Result<crate::store::Collected, BackupError> {
+    Ok(crate::store::collect_garbage(ledger, state_dir)?)
 }
 
 /// Archive files in the backups directory that no ledger row records (a crash between

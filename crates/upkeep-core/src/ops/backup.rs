@@ -83,6 +83,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         min_free,
     } = request;
     let settings = &ctx.resolved().backup;
+    let compression_given = compression.is_some();
     let compression = compression.unwrap_or(settings.compression);
     let config = BackupConfig {
         compression,
@@ -92,6 +93,12 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
             settings.level
         }),
         min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
+        // An explicit compression asks for an archive: the store always uses zstd.
+        format: if compression_given {
+            crate::state::backups::BackupFormat::Archive
+        } else {
+            settings.format
+        },
     };
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;
@@ -385,6 +392,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
             backup::delete(&mut ledger, ctx.state_dir(), &decision.backup)?;
         }
         backup::remove_unrecorded(ctx.state_dir(), &orphans)?;
+        backup::collect_garbage(&mut ledger, ctx.state_dir())?;
     }
     Ok(Pruned {
         dry_run,
@@ -416,6 +424,7 @@ pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRo
         }
     }
     backup::delete(&mut ledger, ctx.state_dir(), &row)?;
+    backup::collect_garbage(&mut ledger, ctx.state_dir())?;
     Ok(row)
 }
 

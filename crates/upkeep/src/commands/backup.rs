@@ -45,6 +45,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
         modules,
         name,
         description,
+        archive,
         no_compress,
         gzip,
         level,
@@ -61,6 +62,8 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
             Some(Compression::None)
         } else if gzip {
             Some(Compression::Gzip)
+        } else if archive {
+            Some(Compression::Zstd)
         } else {
             None
         },
