@@ -341,6 +341,25 @@ pub(crate) enum BackupCommand {
     Restore(BackupRestoreArgs),
     /// Delete backups the retention policy does not keep
     Prune(BackupPruneArgs),
+    /// Write a backup as a portable tar archive (readable by `backup import` and tar)
+    Export {
+        /// Backup id or name
+        id: String,
+        /// tar.gz (the seed's format) [default: from FILE's extension, else tar.zst]
+        #[arg(long)]
+        gzip: bool,
+        /// Where to write it [default: NAME.tar.zst in the current directory]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Record a portable archive as a backup of the paths declared under its labels
+    Import {
+        /// The archive (tar, tar.zst or tar.gz)
+        file: std::path::PathBuf,
+        /// Name the backup
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Delete one backup
     Delete {
         /// Backup id or name

@@ -9,6 +9,7 @@
 
 mod declared;
 mod deep;
+mod portable;
 mod recovery;
 mod retention;
 mod roots;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use declared::{AllowChanged, ChangedPath, check_declared};
 pub use deep::verify_deep;
+pub use portable::{export, import};
 pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
@@ -230,7 +232,7 @@ pub fn create(
     ensure_private_dir(&dir)?;
     space::check_space(&dir, roots, config.min_free_bytes)?;
     if config.format == BackupFormat::Store {
-        return stored::create(ledger, state_dir, request, roots, config);
+        return stored::create(ledger, state_dir, request, roots, config, None);
     }
     let now = jiff::Timestamp::now();
     let stamp = now.strftime("%Y%m%d_%H%M%S").to_string();

@@ -22,6 +22,7 @@ pub(super) fn create(
     request: &Request,
     roots: &[BackupRoot],
     config: &BackupConfig,
+    read_from: Option<&Path>,
 ) -> Result<BackupRow, BackupError> {
     let pairs: Vec<(String, String)> = roots
         .iter()
@@ -59,7 +60,7 @@ pub(super) fn create(
         .iter()
         .map(|r| Root {
             label: r.label.clone(),
-            path: PathBuf::from(&r.path),
+            path: read_from.map_or_else(|| PathBuf::from(&r.path), |dir| dir.join(&r.label)),
         })
         .collect();
     let created = store::create(state_dir, &index, &archive_roots, &parent, config.level)?;

@@ -40,6 +40,7 @@ mod serve;
 mod settings;
 mod special_files;
 mod status;
+mod store;
 mod tags;
 mod update_fidelity;
 mod use_cases;
