@@ -25,6 +25,7 @@ pub(crate) struct Reader<'i> {
     index: &'i StoreIndex,
     open: HashMap<i64, fs_err::File>,
     frame: Vec<u8>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
 }
 
 impl<'i> Reader<'i> {
@@ -34,6 +35,7 @@ impl<'i> Reader<'i> {
             index,
             open: HashMap::new(),
             frame: Vec::new(),
+            decompressor: zstd::bulk::Decompressor::new().ok(),
         }
     }
 
@@ -85,8 +87,11 @@ impl<'i> Reader<'i> {
         file.file()
             .read_exact_at(&mut self.frame, loc.offset)
             .map_err(|e| bad(format!("truncated pack {}: {e}", pack.name)))?;
-        let raw = zstd::bulk::decompress(&self.frame, raw_length)
-            .map_err(|e| bad(format!("does not decompress: {e}")))?;
+        let raw = match &mut self.decompressor {
+            Some(d) => d.decompress(&self.frame, raw_length),
+            None => zstd::bulk::decompress(&self.frame, raw_length),
+        }
+        .map_err(|e| bad(format!("does not decompress: {e}")))?;
         if raw.len() != raw_length {
             return Err(bad("decompresses to another length".into()));
         }
@@ -101,8 +106,10 @@ impl<'i> Reader<'i> {
 pub(crate) struct Writer {
     dir: PathBuf,
     current: Option<Open>,
-    /// Packs sealed (fsynced) so far.
+    /// Packs sealed so far (flushed, writeback started; fsynced by [`Writer::finish`]).
     pub(crate) sealed: Vec<NewPack>,
+    /// Their open files, for the fsync.
+    files: Vec<fs_err::File>,
     /// Compressed bytes written.
     pub(crate) bytes: u64,
 }
@@ -121,6 +128,7 @@ impl Writer {
             dir,
             current: None,
             sealed: Vec::new(),
+            files: Vec::new(),
             bytes: 0,
         })
     }
@@ -183,8 +191,10 @@ impl Writer {
         })
     }
 
-    /// Flush and fsync the open pack, if any.
+    /// Flush the open pack, if any, and start its writeback (so the final fsync has
+    /// little left to wait for, and writing the next pack is not held up by it).
     pub(crate) fn seal(&mut self) -> Result<(), StoreError> {
+        use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
         let Some(open) = self.current.take() else {
             return Ok(());
         };
@@ -192,8 +202,9 @@ impl Writer {
         let file = out
             .into_inner()
             .map_err(|e| StoreError::io("write", &open.path)(e.into_error()))?;
-        file.sync_all()
-            .map_err(StoreError::io("sync", &open.path))?;
+        // On dirty pages DONTNEED starts asynchronous writeback and returns.
+        let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+        self.files.push(file);
         self.sealed.push(NewPack {
             sha256,
             ..open.pack
@@ -201,29 +212,38 @@ impl Writer {
         Ok(())
     }
 
-    /// Seal the open pack, fsync the directory, and read every pack written back,
+    /// Seal the open pack, fsync every pack and the directory, and read every pack back,
     /// comparing its SHA-256 with what was written. Returns the packs to record.
     pub(crate) fn finish(mut self) -> Result<Vec<NewPack>, StoreError> {
         self.seal()?;
         if self.sealed.is_empty() {
             return Ok(self.sealed);
         }
-        crate::atomic::sync_dir(&self.dir).map_err(StoreError::io("sync", &self.dir))?;
-        let mut buf = vec![0; 1 << 20];
-        for pack in &self.sealed {
-            let path = self.dir.join(&pack.name);
-            let mut file = fs_err::File::open(&path).map_err(StoreError::io("open", &path))?;
-            let actual = digest::read_to_end(&mut file, &mut buf)
-                .map_err(StoreError::io("read back", &path))?;
-            let actual = digest::to_hex(&actual);
-            if actual != pack.sha256 {
-                return Err(StoreError::PackVerifyFailed {
-                    path,
-                    expected: pack.sha256.clone(),
-                    actual,
-                });
-            }
-        }
+        // The fsyncs (the disk) and the re-reads (hashing what each file now holds, on two
+        // threads) overlap; all finish before anything is recorded.
+        let files = std::mem::take(&mut self.files);
+        let dir = &self.dir;
+        let (synced, checked) = std::thread::scope(|scope| {
+            let sync = scope.spawn(|| {
+                for file in &files {
+                    file.sync_all()
+                        .map_err(StoreError::io("sync", file.path()))?;
+                }
+                crate::atomic::sync_dir(dir).map_err(StoreError::io("sync", dir))
+            });
+            let (even, odd): (Vec<_>, Vec<_>) = self
+                .sealed
+                .iter()
+                .enumerate()
+                .partition(|(i, _)| i % 2 == 0);
+            let other = scope.spawn(|| reread(dir, odd.into_iter().map(|(_, p)| p)));
+            let mine = reread(dir, even.into_iter().map(|(_, p)| p));
+            let other = other.join().expect("a re-read does not panic");
+            let synced = sync.join().expect("an fsync does not panic");
+            (synced, mine.and(other))
+        });
+        synced?;
+        checked?;
         Ok(self.sealed)
     }
 
@@ -238,6 +258,26 @@ impl Writer {
             let _ = fs_err::remove_file(self.dir.join(name));
         }
     }
+}
+
+/// Read packs back and compare each one's SHA-256 with what was written.
+fn reread<'p>(dir: &Path, packs: impl Iterator<Item = &'p NewPack>) -> Result<(), StoreError> {
+    let mut buf = vec![0; 1 << 20];
+    for pack in packs {
+        let path = dir.join(&pack.name);
+        let mut file = fs_err::File::open(&path).map_err(StoreError::io("open", &path))?;
+        let actual =
+            digest::read_to_end(&mut file, &mut buf).map_err(StoreError::io("read back", &path))?;
+        let actual = digest::to_hex(&actual);
+        if actual != pack.sha256 {
+            return Err(StoreError::PackVerifyFailed {
+                path,
+                expected: pack.sha256.clone(),
+                actual,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Remove the packs of `packs` (written but not recorded).

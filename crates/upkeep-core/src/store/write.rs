@@ -257,6 +257,10 @@ fn work(
     known: &Mutex<HashSet<ChunkId>>,
     level: i32,
 ) {
+    // One context per worker: making one per chunk costs more than compressing a small file.
+    let Ok(mut compressor) = zstd::bulk::Compressor::new(level) else {
+        return;
+    };
     loop {
         let Ok(Ok(job)) = rx.lock().map(|rx| rx.recv()) else {
             return;
@@ -264,7 +268,7 @@ fn work(
         let id = digest::bytes(&job.data);
         let new = known.lock().is_ok_and(|mut k| k.insert(id));
         let frame = new.then(|| {
-            let frame = zstd::bulk::compress(&job.data, level).unwrap_or_default();
+            let frame = compressor.compress(&job.data).unwrap_or_default();
             (frame, job.data.len() as u64)
         });
         let done = Done {
