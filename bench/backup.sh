@@ -73,7 +73,10 @@ bench restic-backup "rm -rf $OUT/repo && restic -q -r $OUT/repo init >/dev/null;
 bench upkeep-backup "rm -rf $OUT/state; sync" "${UP[*]} backup create --name bench --min-free 0 >/dev/null && sync"
 SIZE_GZ=$(stat -c %s "$OUT/t.tar.gz"); SIZE_ZST=$(stat -c %s "$OUT/t.tar.zst")
 SIZE_RESTIC=$(du -sb "$OUT/repo" | cut -f1)
-SIZE_UPKEEP=$(stat -c %s "$OUT"/state/backups/*.tar.zst)
+# The store (the default format) keeps its packs under state/store; an archive backup
+# would be the one file in state/backups.
+store_bytes() { du -sb "$OUT/state/store" "$OUT/state/backups" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+SIZE_UPKEEP=$(store_bytes)
 "${UP[@]}" backup verify bench >/dev/null
 
 say "restore (into an empty place; each ends with sync)"
@@ -87,29 +90,53 @@ RESTIC_RESTORED=$(digest "$OUT/r-restic$SRC")
 echo "digests: original $ORIGINAL, upkeep restore $RESTORED, restic restore $RESTIC_RESTORED"
 [[ $RESTORED == "$ORIGINAL" ]] || { echo "upkeep's restore is not byte-identical" >&2; exit 1; }
 
-say "second backup after changing 1% of the files"
-python3 - "$SRC" <<'EOF'
+say "second backup with nothing changed"
+# The restores above gave every file a new inode and ctime: one untimed backup each first,
+# so the next one compares against a parent of the tree as it now is.
+restic -q -r "$OUT/repo" backup "$SRC" >/dev/null
+"${UP[@]}" backup create --name settle --min-free 0 >/dev/null
+sync
+REPO0=$(du -sb "$OUT/repo" | cut -f1); UP0=$(store_bytes)
+bench restic-unchanged-backup "true" "restic -q -r $OUT/repo backup $SRC >/dev/null && sync" 1
+bench upkeep-unchanged-backup "true" "${UP[*]} backup create --name unchanged --min-free 0 >/dev/null && sync" 1
+REPO_UNCHANGED=$(( $(du -sb "$OUT/repo" | cut -f1) - REPO0 )); UP_UNCHANGED=$(( $(store_bytes) - UP0 ))
+
+change() { # change 1% of the files (seeded), as an update would
+python3 - "$SRC" "$1" <<'EOF2'
 import os, random, sys
-rng = random.Random(11)
+rng = random.Random(int(sys.argv[2]))
 files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs if not os.path.islink(os.path.join(d, f)))
 for path in rng.sample(files, max(1, len(files) // 100)):
     with open(path, "r+b") as f:
         f.seek(0)
         f.write(rng.randbytes(512))
-EOF
+EOF2
 sync
-REPO_BEFORE=$(du -sb "$OUT/repo" | cut -f1)
+}
+
+say "second backup after changing 1% of the files"
+change 11
+REPO_BEFORE=$(du -sb "$OUT/repo" | cut -f1); UP_BEFORE=$(store_bytes)
 bench restic-second-backup "true" "restic -q -r $OUT/repo backup $SRC >/dev/null && sync" 1
 REPO_AFTER=$(du -sb "$OUT/repo" | cut -f1)
 bench upkeep-second-backup "true" "${UP[*]} backup create --name second --min-free 0 >/dev/null && sync" 1
-SIZE_UPKEEP2=$(stat -c %s "$(ls -t "$OUT"/state/backups/*.tar.zst | head -1)")
+SIZE_UPKEEP2=$(( $(store_bytes) - UP_BEFORE ))
+
+say "ten successive backups, 1% changed before each"
+for i in $(seq 1 10); do
+    change $((100 + i))
+    restic -q -r "$OUT/repo" backup "$SRC" >/dev/null
+    "${UP[@]}" backup create --name "series-$i" --min-free 0 >/dev/null
+done
+sync
+REPO_TEN=$(du -sb "$OUT/repo" | cut -f1); UP_TEN=$(store_bytes)
 [[ ${KEEP:-0} == 1 ]] || { rm -rf "$SRC" "$OUT/tree.ok"; }
 rm -rf "$OUT/r-gz" "$OUT/r-zst" "$OUT/r-restic" "$TRASH"
 
 say "results"
-python3 - "$RES" "$BYTES" "$SIZE_GZ" "$SIZE_ZST" "$SIZE_RESTIC" "$SIZE_UPKEEP" "$REPO_BEFORE" "$REPO_AFTER" "$SIZE_UPKEEP2" <<'EOF' | tee "$RES/table.txt"
+python3 - "$RES" "$BYTES" "$SIZE_GZ" "$SIZE_ZST" "$SIZE_RESTIC" "$SIZE_UPKEEP" "$REPO_BEFORE" "$REPO_AFTER" "$SIZE_UPKEEP2" "$REPO_UNCHANGED" "$UP_UNCHANGED" "$REPO_TEN" "$UP_TEN" <<'EOF' | tee "$RES/table.txt"
 import json, sys
-res, total, gz, zst, restic, up, repo0, repo1, up2 = sys.argv[1], *map(int, sys.argv[2:])
+res, total, gz, zst, restic, up, repo0, repo1, up2, repo_same, up_same, repo_ten, up_ten = sys.argv[1], *map(int, sys.argv[2:])
 mean = lambda n: json.load(open(f"{res}/{n}.json"))["results"][0]["mean"]
 mbps = lambda n: total / mean(n) / 1e6
 print(f"tree: {total / 1e6:.0f} MB")
@@ -122,8 +149,14 @@ print(f"backup  upkeep / tar zstd -T0 speed: {mean('tar-zstd-backup') / mean('up
 print(f"backup  upkeep / tar -czf speed:     {mean('tar-gz-backup') / mean('upkeep-backup'):.2f}x")
 print(f"size    upkeep / tar zstd -T0:       {up / zst:.3f}  (target <= 1.03)")
 print(f"restore upkeep / restic speed:       {mean('restic-restore') / mean('upkeep-restore'):.2f}x  (target >= 1.00)")
+print(f"second backup, nothing changed: restic {mean('restic-unchanged-backup'):.2f} s, +{repo_same / 1e6:.2f} MB; "
+      f"upkeep {mean('upkeep-unchanged-backup'):.2f} s, +{up_same / 1e6:.2f} MB  (target <= 0.3 s, <= 1 MB)")
 print(f"second backup after 1% changed: restic {mean('restic-second-backup'):.2f} s, +{(repo1 - repo0) / 1e6:.1f} MB; "
-      f"upkeep {mean('upkeep-second-backup'):.2f} s, {up2 / 1e6:.1f} MB (a full archive)")
+      f"upkeep {mean('upkeep-second-backup'):.2f} s, +{up2 / 1e6:.1f} MB")
+print(f"  time upkeep / restic: {mean('upkeep-second-backup') / mean('restic-second-backup'):.2f}  (target <= 1.00); "
+      f"bytes upkeep / restic: {up2 / max(1, repo1 - repo0):.2f}  (target <= 1.20)")
+print(f"after ten more 1% changes: restic repository {repo_ten / 1e6:.1f} MB, upkeep store {up_ten / 1e6:.1f} MB, "
+      f"ratio {up_ten / repo_ten:.2f}  (target <= 1.30)")
 EOF
 
 # The btrfs part (issue 19, item 5): the same tree in its own subvolume on a loop-mounted

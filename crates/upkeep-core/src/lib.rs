@@ -35,6 +35,7 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod store;
 pub mod text;
 pub mod updates;
 pub mod version;

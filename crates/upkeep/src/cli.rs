@@ -341,6 +341,25 @@ pub(crate) enum BackupCommand {
     Restore(BackupRestoreArgs),
     /// Delete backups the retention policy does not keep
     Prune(BackupPruneArgs),
+    /// Write a backup as a portable tar archive (readable by `backup import` and tar)
+    Export {
+        /// Backup id or name
+        id: String,
+        /// tar.gz (the seed's format) [default: from FILE's extension, else tar.zst]
+        #[arg(long)]
+        gzip: bool,
+        /// Where to write it [default: NAME.tar.zst in the current directory]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Record a portable archive as a backup of the paths declared under its labels
+    Import {
+        /// The archive (tar, tar.zst or tar.gz)
+        file: std::path::PathBuf,
+        /// Name the backup
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Delete one backup
     Delete {
         /// Backup id or name
@@ -352,6 +371,10 @@ pub(crate) enum BackupCommand {
 }
 
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags, as clap gives them"
+)]
 pub(crate) struct BackupCreateArgs {
     /// What to back up
     #[arg(long = "type", value_enum, default_value = "full")]
@@ -365,10 +388,13 @@ pub(crate) struct BackupCreateArgs {
     /// Free text stored with it
     #[arg(long)]
     pub(crate) description: Option<String>,
-    /// Plain tar, no compression
+    /// One tar + zstd archive instead of the deduplicating chunk store [default: setting `backup.format`]
+    #[arg(long)]
+    pub(crate) archive: bool,
+    /// Plain tar, no compression (an archive)
     #[arg(long, conflicts_with = "gzip")]
     pub(crate) no_compress: bool,
-    /// tar.gz, the seed's format (slower than the default zstd)
+    /// tar.gz, the seed's format (an archive; slower than the default zstd)
     #[arg(long)]
     pub(crate) gzip: bool,
     /// Compression level: zstd 1-19 [default: setting `backup.compression_level`], gzip 1-9 [default: 6]

@@ -56,6 +56,7 @@ use upkeep_core::schedule::spec::SpecError;
 use upkeep_core::schedule::store::ScheduleError;
 use upkeep_core::settings::SettingsError;
 use upkeep_core::state::StateError;
+use upkeep_core::store::StoreError;
 use upkeep_core::updates::UpdatesError;
 
 use crate::render;
@@ -551,6 +552,7 @@ fn backup(err: &BackupError) -> Class {
             "free some space, prune old backups with `upkeep backup prune`, or lower --min-free",
         ),
         BackupError::Archive(e) => archive(e),
+        BackupError::Store(e) => store(e),
         BackupError::State(e) => state(e),
         BackupError::Io { .. } => Class::new(Kind::Internal),
     }
@@ -579,6 +581,24 @@ fn archive(err: &ArchiveError) -> Class {
         | ArchiveError::NotStaged { .. }
         | ArchiveError::BadTarget { .. }
         | ArchiveError::TrialMismatch { .. } => Class::new(Kind::BackupRefused),
+    }
+}
+
+fn store(err: &StoreError) -> Class {
+    match err {
+        StoreError::Archive(e) => archive(e),
+        StoreError::State(e) => state(e),
+        // A missing, tampered or misplaced chunk, a forged manifest: refused like an
+        // archive that fails its checks, and nothing was restored.
+        StoreError::MissingChunk { .. }
+        | StoreError::BadChunk { .. }
+        | StoreError::BadManifest { .. } => Class::hint(
+            Kind::BackupRefused,
+            "nothing was restored; `upkeep backup verify --all` checks every backup",
+        ),
+        StoreError::Io { .. } | StoreError::PackVerifyFailed { .. } => {
+            Class::new(Kind::BackupRefused)
+        }
     }
 }
 

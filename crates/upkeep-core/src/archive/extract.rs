@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::errno::Errno;
 use nix::fcntl::{RenameFlags, renameat2};
 
-use super::read::scan;
+use super::read::{Source, scan};
 use super::stage::{Feeder, QUEUE, StageWriter};
 use super::{ArchiveError, Expected, Root};
 
@@ -31,6 +31,17 @@ pub fn extract(
     targets: &[Root],
     only: Option<&[String]>,
 ) -> Result<Staged, ArchiveError> {
+    extract_from(Source::File(archive), expected, targets, only)
+}
+
+/// [`extract`] from any [`Source`]: the chunk store restores through here, so its backups
+/// pass exactly the rules an archive does.
+pub fn extract_from(
+    archive: Source<'_>,
+    expected: &Expected<'_>,
+    targets: &[Root],
+    only: Option<&[String]>,
+) -> Result<Staged, ArchiveError> {
     let labels: Vec<String> = targets.iter().map(|t| t.label.clone()).collect();
     if let Some(label) = only
         .into_iter()
@@ -42,7 +53,7 @@ pub fn extract(
         });
     }
     let root = nix::unistd::geteuid().is_root();
-    let scanned = scan(archive, expected, Some(&labels), &mut |m, _| {
+    let scanned = scan(archive, false, expected, Some(&labels), &mut |m, _| {
         if m.accepted.kind.is_device() && !root {
             return Err(ArchiveError::DeviceNeedsRoot {
                 entry: m.accepted.path.clone(),
@@ -64,7 +75,7 @@ pub fn extract(
 
 /// The second pass: read and check on this thread, write on another.
 fn write_stages(
-    archive: &Path,
+    archive: Source<'_>,
     expected: &Expected<'_>,
     labels: &[String],
     staged: &Staged,
@@ -84,7 +95,7 @@ fn write_stages(
             buffers: buf_rx,
             writer_gone: false,
         };
-        let read = scan(archive, expected, Some(labels), &mut |m, data| {
+        let read = scan(archive, true, expected, Some(labels), &mut |m, data| {
             let label = m.accepted.path.split('/').next().unwrap_or_default();
             match roots.iter().find(|(l, _)| l == label) {
                 Some((_, base)) => feeder.member(m, base.clone(), data),

@@ -82,10 +82,11 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use extract::{LiveSockets, Staged, Swapped, extract, sweep_stale_stages};
-pub use read::verify;
-pub use trial::trial;
+pub use extract::{LiveSockets, Staged, Swapped, extract, extract_from, sweep_stale_stages};
+pub use read::{Source, verify, verify_from};
+pub use trial::{trial, trial_from};
 pub use write::create;
+pub(crate) use write::{Sink, header_bytes, padding, walk};
 
 /// Name of the first member of every archive: the index of roots and whether they existed.
 pub const INDEX_NAME: &str = ".upkeep-roots";

@@ -18,6 +18,11 @@ pub(crate) const BUF_SIZE: usize = 1 << 20;
 /// Verify an archive without writing anything: its checksum, every member against the
 /// rules (and the recorded entries, if any), and every file's content hash.
 pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, ArchiveError> {
+    verify_from(Source::File(archive), expected)
+}
+
+/// [`verify`] over any [`Source`].
+pub fn verify_from(source: Source<'_>, expected: &Expected<'_>) -> Result<Verified, ArchiveError> {
     let mut hashes: HashMap<String, String> = HashMap::new();
     // A hard link is recorded with its target's size, as the rules check it.
     let mut sizes: HashMap<String, u64> = HashMap::new();
@@ -66,7 +71,7 @@ pub fn verify(archive: &Path, expected: &Expected<'_>) -> Result<Verified, Archi
         });
         Ok(())
     };
-    let scanned = scan(archive, expected, None, &mut visit)?;
+    let scanned = scan(source, true, expected, None, &mut visit)?;
     let (present, missing) = scanned.index.split();
     Ok(Verified {
         entries,
@@ -115,17 +120,49 @@ impl Index {
 /// may leave unread).
 pub(crate) type Visitor<'v> = dyn FnMut(&Visit<'_>, &mut dyn Read) -> Result<(), ArchiveError> + 'v;
 
+/// Where a pass reads its tar stream from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// An archive file: its SHA-256 is compared with [`Expected::sha256`] and its
+    /// decompressor is picked from its first bytes.
+    File(&'a Path),
+    /// A plain tar stream made on demand (the chunk store's, see `crate::store`), opened
+    /// once per pass. Its integrity is the producer's to check (the store checks its tree
+    /// hash and every file's hash); [`Expected::sha256`] is not used. The flag says whether
+    /// the pass reads file content: when it is `false` the producer may stand zeros in for
+    /// it, since only headers are checked.
+    Stream(&'a dyn Fn(bool) -> io::Result<Box<dyn Read + 'a>>),
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
 /// One pass over an archive: hash the file, decompress, check the index and every member,
-/// hand each accepted member to `visit`, and check the end of the stream.
+/// hand each accepted member to `visit`, and check the end of the stream. `data` says
+/// whether the visitor reads file content (see [`Source::Stream`]).
 ///
 /// `targets` are the labels a restore has targets for (`None`: any label of the index).
 /// A checksum mismatch takes precedence over any other failure.
 pub(crate) fn scan(
-    path: &Path,
+    source: Source<'_>,
+    data: bool,
     expected: &Expected<'_>,
     targets: Option<&[String]>,
     visit: &mut Visitor<'_>,
 ) -> Result<Scanned, ArchiveError> {
+    let path = match source {
+        Source::File(path) => path,
+        Source::Stream(open) => {
+            let reader = open(data).map_err(|e| corrupt("(stream)", &e))?;
+            return walk_stream(reader, expected, targets, visit).0;
+        }
+    };
     let file = fs_err::File::open(path).map_err(ArchiveError::io("open", path))?;
     let _ = nix::fcntl::posix_fadvise(
         &file,
@@ -136,10 +173,30 @@ pub(crate) fn scan(
     let mut raw = BufReader::with_capacity(BUF_SIZE, HashingReader::new(file));
     let kind = DecoderKind::detect(&mut raw).map_err(ArchiveError::io("read", path))?;
     let decoder = kind.open(raw).map_err(|e| corrupt("(stream)", &e))?;
+    let (result, rest) = walk_stream(decoder, expected, targets, visit);
+    let mut hashing = rest.into_hashing();
+    io::copy(&mut hashing, &mut io::sink()).map_err(ArchiveError::io("read", path))?;
+    let actual = hashing.finish_hex();
+    if actual != expected.sha256 {
+        return Err(ArchiveError::ChecksumMismatch {
+            expected: expected.sha256.to_owned(),
+            actual,
+        });
+    }
+    result
+}
+
+/// Walk the members of a decompressed tar stream and check its end; gives the stream back.
+fn walk_stream<R: Read>(
+    reader: R,
+    expected: &Expected<'_>,
+    targets: Option<&[String]>,
+    visit: &mut Visitor<'_>,
+) -> (Result<Scanned, ArchiveError>, R) {
     let limit = Rc::new(Limit::default());
     limit.allowed.set(OVERHEAD_BASE);
     let mut archive = tar::Archive::new(Limited {
-        inner: decoder,
+        inner: reader,
         limit: Rc::clone(&limit),
     });
     let mut last = String::from("(start)");
@@ -151,16 +208,7 @@ pub(crate) fn scan(
     if result.is_err() && limit.tripped.get() {
         result = Err(ArchiveError::refused(last, Refusal::TooManyBytes));
     }
-    let mut hashing = rest.inner.into_hashing();
-    io::copy(&mut hashing, &mut io::sink()).map_err(ArchiveError::io("read", path))?;
-    let actual = hashing.finish_hex();
-    if actual != expected.sha256 {
-        return Err(ArchiveError::ChecksumMismatch {
-            expected: expected.sha256.to_owned(),
-            actual,
-        });
-    }
-    result
+    (result, rest.inner)
 }
 
 fn walk_members<R: Read>(

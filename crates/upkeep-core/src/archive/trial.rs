@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use super::{ArchiveError, Entry, EntryKind, Expected, Root, extract};
+use super::{ArchiveError, Entry, EntryKind, Expected, Root};
 
 /// Extract the archive's `labels` into `scratch/LABEL` and compare every file, directory,
 /// link, FIFO and device there with `expected.entries` (sockets are recorded as not kept
@@ -18,6 +18,16 @@ pub fn trial(
     labels: &[String],
     scratch: &Path,
 ) -> Result<(), ArchiveError> {
+    trial_from(super::Source::File(archive), expected, labels, scratch)
+}
+
+/// [`trial`] from any [`super::Source`].
+pub fn trial_from(
+    archive: super::Source<'_>,
+    expected: &Expected<'_>,
+    labels: &[String],
+    scratch: &Path,
+) -> Result<(), ArchiveError> {
     let targets: Vec<Root> = labels
         .iter()
         .map(|label| Root {
@@ -25,7 +35,7 @@ pub fn trial(
             path: scratch.join(label),
         })
         .collect();
-    let mut staged = extract(archive, expected, &targets, None)?;
+    let mut staged = super::extract_from(archive, expected, &targets, None)?;
     for label in labels {
         staged.swap(label)?.discard()?;
     }

@@ -33,7 +33,6 @@ pub fn create(
     roots: &[Root],
     options: &CreateOptions,
 ) -> Result<Written, ArchiveError> {
-    check_labels(roots)?;
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -91,27 +90,13 @@ fn write_verified(
         kicked: 0,
     });
     let encoder = Encoder::new(out, options).map_err(ArchiveError::io("compress", tmp))?;
-    let mut tar = TarWriter {
+    let sink = TarSink {
         out: BufWriter::with_capacity(256 * 1024, encoder),
         tmp,
-        buf: vec![0; BUF_SIZE],
-        rules: Rules::for_writing(roots.iter().map(|r| r.label.clone())),
-        written: Written {
-            path: tmp.to_path_buf(),
-            sha256: String::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            entries: Vec::new(),
-            missing: Vec::new(),
-            skipped: Vec::new(),
-        },
-        links: std::collections::HashMap::new(),
     };
-    tar.write_all_roots(roots)?;
-    let TarWriter {
-        out, mut written, ..
-    } = tar;
-    let encoder = out
+    let (sink, mut written) = walk(sink, roots, tmp)?;
+    let encoder = sink
+        .out
         .into_inner()
         .map_err(|e| ArchiveError::io("write", tmp)(e.into_error()))?;
     let out = encoder.finish().map_err(ArchiveError::io("write", tmp))?;
@@ -153,8 +138,116 @@ fn reread(tmp: &Path) -> Result<String, ArchiveError> {
     Ok(digest::to_hex(&sha256))
 }
 
-struct TarWriter<'a, W: Write> {
+/// Where [`walk`] puts what it finds: the tar stream of an archive, or the chunk store.
+pub(crate) trait Sink {
+    /// Tar framing: headers (with long names), padding, the index member, the end blocks.
+    fn framing(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Called once each entry is recorded (sockets too), with the host metadata and, for
+    /// a further link to a stored file, the member it links to. A file's content follows.
+    fn member(&mut self, _entry: &Entry, _meta: &Metadata, _hardlink_to: Option<&str>) {}
+    /// Store a regular file's content (`meta.len()` bytes from `file`, opened without
+    /// following links and checked to be a regular file); returns its SHA-256 in hex.
+    fn content(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        file: &mut fs_err::File,
+        buf: &mut [u8],
+    ) -> Result<String, ArchiveError>;
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn framing(&mut self, bytes: &[u8]) -> io::Result<()> {
+        (**self).framing(bytes)
+    }
+
+    fn member(&mut self, entry: &Entry, meta: &Metadata, hardlink_to: Option<&str>) {
+        (**self).member(entry, meta, hardlink_to);
+    }
+
+    fn content(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        file: &mut fs_err::File,
+        buf: &mut [u8],
+    ) -> Result<String, ArchiveError> {
+        (**self).content(path, meta, file, buf)
+    }
+}
+
+/// Walk `roots` applying the writing rules, handing the sink every member; returns the
+/// sink and what was recorded (`path` is `tmp`, `sha256` and `bytes_out` are unset).
+pub(crate) fn walk<S: Sink>(
+    sink: S,
+    roots: &[Root],
+    tmp: &Path,
+) -> Result<(S, Written), ArchiveError> {
+    check_labels(roots)?;
+    let mut tar = TarWriter {
+        out: sink,
+        tmp,
+        buf: vec![0; BUF_SIZE],
+        rules: Rules::for_writing(roots.iter().map(|r| r.label.clone())),
+        written: Written {
+            path: tmp.to_path_buf(),
+            sha256: String::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            entries: Vec::new(),
+            missing: Vec::new(),
+            skipped: Vec::new(),
+        },
+        links: std::collections::HashMap::new(),
+    };
+    tar.write_all_roots(roots)?;
+    Ok((tar.out, tar.written))
+}
+
+/// The archive's sink: everything goes into the (compressing) tar stream.
+struct TarSink<'a, W: Write> {
     out: W,
+    tmp: &'a Path,
+}
+
+impl<W: Write> Sink for TarSink<'_, W> {
+    fn framing(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    fn content(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        file: &mut fs_err::File,
+        buf: &mut [u8],
+    ) -> Result<String, ArchiveError> {
+        let mut hasher = Hasher::new();
+        let mut left = meta.len();
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match file.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(ArchiveError::Changed {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(ArchiveError::io("read", path)(err)),
+            };
+            hasher.update(&buf[..n]);
+            self.out
+                .write_all(&buf[..n])
+                .map_err(ArchiveError::io("write", self.tmp))?;
+            left -= n as u64;
+        }
+        Ok(hasher.finish_hex())
+    }
+}
+
+struct TarWriter<'a, S: Sink> {
+    out: S,
     tmp: &'a Path,
     buf: Vec<u8>,
     rules: Rules<'static>,
@@ -171,7 +264,7 @@ struct Item<'p> {
     meta: Metadata,
 }
 
-impl<W: Write> TarWriter<'_, W> {
+impl<S: Sink> TarWriter<'_, S> {
     fn write_all_roots(&mut self, roots: &[Root]) -> Result<(), ArchiveError> {
         let mut index = Index { roots: Vec::new() };
         let mut metas = Vec::with_capacity(roots.len());
@@ -185,7 +278,9 @@ impl<W: Write> TarWriter<'_, W> {
             metas.push(meta);
         }
         let text = index.render();
-        self.raw_member(INDEX_NAME, b'0', None, text.len() as u64, 0o644, None, None)?;
+        let header = header_bytes(INDEX_NAME, b'0', None, text.len() as u64, 0o644, None, None)
+            .map_err(ArchiveError::io("write", self.tmp))?;
+        self.write(&header)?;
         self.write(text.as_bytes())?;
         self.pad(text.len() as u64)?;
         for (root, meta) in roots.iter().zip(metas) {
@@ -251,6 +346,8 @@ impl<W: Write> TarWriter<'_, W> {
             link: None,
             device: None,
         });
+        let entry = self.written.entries.last().expect("just added");
+        self.out.member(entry, &item.meta, None);
         Ok(())
     }
 
@@ -308,33 +405,13 @@ impl<W: Write> TarWriter<'_, W> {
             return self.hard_link(&item, &first);
         }
         let size = item.meta.len();
-        let mut hasher = Hasher::new();
-        let mut left = size;
         self.member(&item, RawKind::File, None)?;
-        while left > 0 {
-            let want = self
-                .buf
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match file.read(&mut self.buf[..want]) {
-                Ok(0) => {
-                    return Err(ArchiveError::Changed {
-                        path: item.path.to_path_buf(),
-                    });
-                }
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(ArchiveError::io("read", item.path)(err)),
-            };
-            hasher.update(&self.buf[..n]);
-            self.out
-                .write_all(&self.buf[..n])
-                .map_err(ArchiveError::io("write", self.tmp))?;
-            left -= n as u64;
-        }
+        let sha256 = self
+            .out
+            .content(item.path, &item.meta, &mut file, &mut self.buf)?;
         self.pad(size)?;
         let last = self.written.entries.last_mut().expect("just added");
-        last.sha256 = Some(hasher.finish_hex());
+        last.sha256 = Some(sha256);
         self.written.bytes_in += size;
         Ok(())
     }
@@ -413,7 +490,9 @@ impl<W: Write> TarWriter<'_, W> {
             _ => b'0',
         };
         let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
-        self.raw_member(&item.name, type_byte, link, size, mode, owner, device)?;
+        let header = header_bytes(&item.name, type_byte, link, size, mode, owner, device)
+            .map_err(ArchiveError::io("write", self.tmp))?;
+        self.write(&header)?;
         self.written.entries.push(Entry {
             path: accepted.path,
             kind: accepted.kind,
@@ -427,82 +506,82 @@ impl<W: Write> TarWriter<'_, W> {
             link: accepted.link,
             device,
         });
+        let entry = self.written.entries.last().expect("just added");
+        self.out
+            .member(entry, &item.meta, accepted.hardlink_to.as_deref());
         Ok(())
     }
 
-    /// Write a header, preceded by GNU long-name blocks for a long path or link target.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the fields of one tar header, each set from its own source"
-    )]
-    fn raw_member(
-        &mut self,
-        name: &str,
-        type_byte: u8,
-        link: Option<&[u8]>,
-        size: u64,
-        mode: u32,
-        owner: Option<(i64, u32, u32)>,
-        device: Option<(u32, u32)>,
-    ) -> Result<(), ArchiveError> {
-        let name = name.as_bytes();
-        if name.len() > 100 {
-            self.long_name(b'L', name)?;
-        }
-        if let Some(link) = link.filter(|l| l.len() > 100) {
-            self.long_name(b'K', link)?;
-        }
-        let mut header = tar::Header::new_gnu();
-        let old = header.as_old_mut();
-        old.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
-        if let Some(link) = link {
-            old.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
-        }
-        header.set_entry_type(tar::EntryType::new(type_byte));
-        header.set_size(size);
-        header.set_mode(mode);
-        let (mtime, uid, gid) = owner.unwrap_or((0, 0, 0));
-        header.set_mtime(u64::try_from(mtime).unwrap_or(0));
-        header.set_uid(u64::from(uid));
-        header.set_gid(u64::from(gid));
-        if let Some((major, minor)) = device {
-            header
-                .set_device_major(major)
-                .and_then(|()| header.set_device_minor(minor))
-                .map_err(ArchiveError::io("write", self.tmp))?;
-        }
-        header.set_cksum();
-        self.write(header.as_bytes())
-    }
-
-    fn long_name(&mut self, type_byte: u8, name: &[u8]) -> Result<(), ArchiveError> {
-        let mut header = tar::Header::new_gnu();
-        let marker = b"././@LongLink";
-        header.as_old_mut().name[..marker.len()].copy_from_slice(marker);
-        header.set_entry_type(tar::EntryType::new(type_byte));
-        header.set_size(name.len() as u64 + 1);
-        header.set_mode(0o644);
-        header.set_cksum();
-        self.write(header.as_bytes())?;
-        self.write(name)?;
-        self.write(&[0])?;
-        self.pad(name.len() as u64 + 1)
-    }
-
     fn pad(&mut self, len: u64) -> Result<(), ArchiveError> {
-        let rem = usize::try_from(len % 512).expect("below 512");
-        if rem == 0 {
-            Ok(())
-        } else {
-            self.write(&[0; 512][rem..])
-        }
+        self.write(padding(len))
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
         self.out
-            .write_all(bytes)
+            .framing(bytes)
             .map_err(ArchiveError::io("write", self.tmp))
     }
+}
+
+/// The zeros that pad `len` bytes of member data to a whole 512-byte block.
+pub(crate) fn padding(len: u64) -> &'static [u8] {
+    let rem = usize::try_from(len % 512).expect("below 512");
+    if rem == 0 { &[] } else { &[0; 512][rem..] }
+}
+
+/// A tar header as this module writes it, preceded by GNU long-name blocks for a path or
+/// link target over 100 bytes. `owner` is (mtime, uid, gid).
+pub(crate) fn header_bytes(
+    name: &str,
+    type_byte: u8,
+    link: Option<&[u8]>,
+    size: u64,
+    mode: u32,
+    owner: Option<(i64, u32, u32)>,
+    device: Option<(u32, u32)>,
+) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    let name = name.as_bytes();
+    if name.len() > 100 {
+        long_name(&mut out, b'L', name);
+    }
+    if let Some(link) = link.filter(|l| l.len() > 100) {
+        long_name(&mut out, b'K', link);
+    }
+    let mut header = tar::Header::new_gnu();
+    let old = header.as_old_mut();
+    old.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+    if let Some(link) = link {
+        old.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
+    }
+    header.set_entry_type(tar::EntryType::new(type_byte));
+    header.set_size(size);
+    header.set_mode(mode);
+    let (mtime, uid, gid) = owner.unwrap_or((0, 0, 0));
+    header.set_mtime(u64::try_from(mtime).unwrap_or(0));
+    header.set_uid(u64::from(uid));
+    header.set_gid(u64::from(gid));
+    if let Some((major, minor)) = device {
+        header.set_device_major(major)?;
+        header.set_device_minor(minor)?;
+    }
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    Ok(out)
+}
+
+fn long_name(out: &mut Vec<u8>, type_byte: u8, name: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    let marker = b"././@LongLink";
+    header.as_old_mut().name[..marker.len()].copy_from_slice(marker);
+    header.set_entry_type(tar::EntryType::new(type_byte));
+    header.set_size(name.len() as u64 + 1);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(name);
+    out.push(0);
+    out.extend_from_slice(padding(name.len() as u64 + 1));
 }
 
 fn special_kind(meta: &Metadata) -> Option<&'static str> {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{BackupError, backups_dir, expected, io, verify};
+use super::{BackupError, io, verify};
 use crate::archive;
 use crate::state::Ledger;
 use crate::state::backups::BackupRow;
@@ -37,7 +37,7 @@ pub fn verify_deep(
         // recorded subvolume, read-only) are all there is to trial.
         return Ok(());
     }
-    let entries = ledger.backup_entries(row.id)?;
+    let opened = super::Opened::new(ledger, state_dir, row)?;
     let labels: Vec<String> = ledger
         .backup_roots(row.id)?
         .into_iter()
@@ -47,8 +47,9 @@ pub fn verify_deep(
     let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
     let scratch = scratch_root(state_dir).join(format!("verify-{}-{n}", std::process::id()));
     make_private(&scratch)?;
-    let archive = backups_dir(state_dir).join(&row.file);
-    let result = archive::trial(&archive, &expected(row, &entries), &labels, &scratch);
+    let result = opened.with_source(row, false, |source, expected| {
+        archive::trial_from(source, expected, &labels, &scratch)
+    });
     let removed = fs_err::remove_dir_all(&scratch);
     result?;
     removed.map_err(io("remove the trial restore", &scratch))

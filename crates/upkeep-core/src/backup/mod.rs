@@ -13,16 +13,19 @@
 
 mod declared;
 mod deep;
+mod portable;
 mod recovery;
 mod retention;
 mod roots;
 mod snapshot;
 mod space;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
 pub use declared::{AllowChanged, ChangedPath, check_declared};
 pub use deep::verify_deep;
+pub use portable::{export, import};
 pub use recovery::{Recovered, recover};
 pub use retention::{Decision, Retention, prune_plan};
 pub use roots::{OwnedPaths, roots_for, roots_within};
@@ -30,8 +33,9 @@ pub use snapshot::{
     Method, SNAPSHOT_DIR, method, remove_unrecorded as remove_unrecorded_snapshots, snapshots_dir,
     sweep_stale as sweep_stale_snapshots, unrecorded as unrecorded_snapshots,
 };
+pub use stored::Opened;
 
-use crate::archive::{self, Compression, CreateOptions, Expected, Root};
+use crate::archive::{self, Compression, CreateOptions, Root};
 use crate::manifest::PathCategory;
 use crate::placeholders::PlaceholderError;
 use crate::state::backups::{
@@ -59,6 +63,8 @@ pub struct BackupConfig {
     /// Take a module's backup as a btrfs snapshot when its one path is the root of its own
     /// subvolume (`backup.snapshots`).
     pub snapshots: bool,
+    /// How new backups are stored: the chunk store (the default) or one archive each.
+    pub format: BackupFormat,
 }
 
 impl Default for BackupConfig {
@@ -71,6 +77,7 @@ impl Default for BackupConfig {
             // The seed's `min_disk_space_mb` default.
             min_free_bytes: 1024 * 1024 * 1024,
             snapshots: true,
+            format: BackupFormat::Store,
         }
     }
 }
@@ -181,6 +188,9 @@ pub enum BackupError {
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
+    /// The chunk store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -245,6 +255,9 @@ pub fn create(
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
     space::check_space(&dir, roots, config.min_free_bytes)?;
+    if config.format == BackupFormat::Store {
+        return stored::create(ledger, state_dir, request, roots, config, None);
+    }
     let file = format!(
         "{stamp}-{}-{:08x}.{}",
         file_safe(&name),
@@ -328,15 +341,6 @@ pub fn compression_name(compression: Compression) -> &'static str {
     }
 }
 
-/// What the ledger says an archive must be.
-fn expected<'a>(row: &'a BackupRow, entries: &'a [archive::Entry]) -> Expected<'a> {
-    Expected {
-        sha256: &row.sha256,
-        entries: Some(entries),
-        max_bytes: row.bytes_in,
-    }
-}
-
 /// Find a backup by id or name.
 ///
 /// # Errors
@@ -352,20 +356,24 @@ pub fn find(ledger: &Ledger, id_or_name: &str) -> Result<BackupRow, BackupError>
 /// # Errors
 /// The verification failure (the backup is then marked `corrupt`).
 pub fn verify(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<(), BackupError> {
-    let entries = ledger.backup_entries(row.id)?;
-    let path = backups_dir(state_dir).join(&row.file);
     let checked = if row.format == BackupFormat::Snapshot {
         snapshot::verify(row)
     } else {
-        archive::verify(&path, &expected(row, &entries))
-            .map(drop)
-            .map_err(Into::into)
+        Opened::new(ledger, state_dir, row).and_then(|opened| {
+            opened
+                .with_source(row, true, |source, expected| {
+                    archive::verify_from(source, expected)
+                })
+                .map(drop)
+                .map_err(BackupError::from)
+        })
     };
     match checked {
         Ok(()) => {
             ledger.set_backup_status(row.id, BackupStatus::Ok)?;
             Ok(())
         }
+        Err(BackupError::State(err)) => Err(err.into()),
         Err(err) => {
             ledger.set_backup_status(row.id, BackupStatus::Corrupt)?;
             Err(err)
@@ -449,8 +457,7 @@ pub fn restore(
     pre_backup: Option<(&Request, &BackupConfig)>,
 ) -> Result<Restored, BackupError> {
     let id = row.id;
-    let (roots, entries) =
-        ledger.with(move |ledger| Ok((ledger.backup_roots(id)?, ledger.backup_entries(id)?)))?;
+    let roots = ledger.with(move |ledger| ledger.backup_roots(id))?;
     let roots = select(roots, selection);
     if roots.is_empty() {
         return Err(BackupError::Nothing {
@@ -477,8 +484,11 @@ pub fn restore(
         })
         .collect();
     let labels: Vec<String> = roots.iter().map(|r| r.label.clone()).collect();
-    let path = backups_dir(state_dir).join(&row.file);
-    let mut staged = archive::extract(&path, &expected(row, &entries), &targets, Some(&labels))?;
+    let opened = Opened::new(ledger, state_dir, row)?;
+    let mut staged = opened.with_source(row, false, |source, expected| {
+        archive::extract_from(source, expected, &targets, Some(&labels))
+    })?;
+    drop(opened);
     crate::failpoint::crash_point!("restore::staged");
     let pre_restore_backup = match pre_backup {
         Some((request, config)) => {
@@ -567,6 +577,11 @@ pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<
         ledger.delete_backup(row.id)?;
         return Ok(());
     }
+    if row.format == BackupFormat::Store {
+        // Its chunks go with the next garbage collection ([`collect_garbage`]).
+        ledger.delete_backup(row.id)?;
+        return Ok(());
+    }
     let path = backups_dir(state_dir).join(&row.file);
     match fs_err::remove_file(&path) {
         Ok(()) => {
@@ -578,6 +593,18 @@ pub fn delete(ledger: &mut Ledger, state_dir: &Path, row: &BackupRow) -> Result<
     }
     ledger.delete_backup(row.id)?;
     Ok(())
+}
+
+/// Remove the chunks no recorded backup references and the pack files no row names
+/// (after deletions, and to clean up after a crash). Call with the lock held.
+///
+/// # Errors
+/// A store backup whose manifest does not read back, or a file or ledger error.
+pub fn collect_garbage(
+    ledger: &mut Ledger,
+    state_dir: &Path,
+) -> Result<crate::store::Collected, BackupError> {
+    Ok(crate::store::collect_garbage(ledger, state_dir)?)
 }
 
 /// Archive files in the backups directory that no ledger row records (a crash between

@@ -39,8 +39,14 @@ const BTRFS_BOUND: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "method", rename_all = "kebab-case")]
 pub enum Method {
-    /// A tar archive in the state directory.
+    /// A tar archive in the state directory (`backup.format = "archive"`).
     Archive {
+        /// Why not a snapshot, when a path is on btrfs (none otherwise).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why_not_snapshot: Option<String>,
+    },
+    /// A tree over the deduplicating chunk store (the default format).
+    Store {
         /// Why not a snapshot, when a path is on btrfs (none otherwise).
         #[serde(skip_serializing_if = "Option::is_none")]
         why_not_snapshot: Option<String>,
@@ -64,6 +70,12 @@ impl Method {
             Self::Archive {
                 why_not_snapshot: Some(why),
             } => format!("archive ({why})"),
+            Self::Store {
+                why_not_snapshot: None,
+            } => "store".to_owned(),
+            Self::Store {
+                why_not_snapshot: Some(why),
+            } => format!("store ({why})"),
             Self::Snapshot {
                 subvolume,
                 snapshots,
@@ -78,8 +90,14 @@ impl Method {
 
 /// How a module backup of `roots` is taken under `config`.
 pub fn method(roots: &[BackupRoot], config: &BackupConfig) -> Method {
-    let archive = |why: Option<String>| Method::Archive {
-        why_not_snapshot: why,
+    // Not a snapshot: the format new backups take.
+    let archive = |why: Option<String>| match config.format {
+        crate::state::backups::BackupFormat::Store => Method::Store {
+            why_not_snapshot: why,
+        },
+        _ => Method::Archive {
+            why_not_snapshot: why,
+        },
     };
     if !roots.iter().any(|r| on_btrfs(Path::new(&r.path))) {
         return archive(None);
@@ -599,6 +617,9 @@ mod tests {
         // The test's temporary directory is not on btrfs here; where it is, it is no
         // subvolume root, so either way it is archived.
         let chosen = method(&[root], &BackupConfig::default());
-        assert!(matches!(chosen, Method::Archive { .. }), "{chosen:?}");
+        assert!(
+            matches!(chosen, Method::Archive { .. } | Method::Store { .. }),
+            "{chosen:?}"
+        );
     }
 }

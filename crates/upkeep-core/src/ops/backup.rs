@@ -83,6 +83,7 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         min_free,
     } = request;
     let settings = &ctx.resolved().backup;
+    let compression_given = compression.is_some();
     let compression = compression.unwrap_or(settings.compression);
     let config = BackupConfig {
         compression,
@@ -93,6 +94,12 @@ pub fn create(ctx: &Context, request: CreateRequest) -> Result<BackupRow, Error>
         }),
         min_free_bytes: min_free.unwrap_or(settings.min_free_bytes),
         snapshots: settings.snapshots,
+        // An explicit compression asks for an archive: the store always uses zstd.
+        format: if compression_given {
+            crate::state::backups::BackupFormat::Archive
+        } else {
+            settings.format
+        },
     };
     let _lock = lock(ctx)?;
     let mut ledger = ctx.ledger()?;
@@ -393,6 +400,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
         }
         backup::remove_unrecorded(ctx.state_dir(), &orphans)?;
         backup::remove_unrecorded_snapshots(&snapshots)?;
+        backup::collect_garbage(&mut ledger, ctx.state_dir())?;
     }
     Ok(Pruned {
         dry_run,
@@ -442,6 +450,7 @@ pub fn delete(ctx: &Context, id: &str, confirm: &dyn Confirm) -> Result<BackupRo
         }
     }
     backup::delete(&mut ledger, ctx.state_dir(), &row)?;
+    backup::collect_garbage(&mut ledger, ctx.state_dir())?;
     Ok(row)
 }
 
@@ -455,4 +464,90 @@ pub fn clear(ctx: &Context, module: &str) -> Result<bool, Error> {
         Some(mut ledger) => ledger.set_needs_intervention(module, None)?,
         None => false,
     })
+}
+
+/// What `backup export` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Exported {
+    /// The backup exported.
+    pub backup_id: i64,
+    /// The archive written.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Write the portable tar archive of a backup to `dest` (default: `<name>.tar.zst` in the
+/// current directory), compressed as asked, else as `dest`'s extension says, else zstd.
+///
+/// # Errors
+/// No such backup, a backup that does not verify, or a write failure.
+pub fn export(
+    ctx: &Context,
+    id: &str,
+    compression: Option<Compression>,
+    dest: Option<PathBuf>,
+) -> Result<Exported, Error> {
+    let compression = compression
+        .or_else(|| dest.as_deref().and_then(Compression::from_path))
+        .unwrap_or(Compression::Zstd);
+    let Some(mut ledger) = ctx.existing_ledger()? else {
+        return Err(BackupError::NotFound(id.to_owned()).into());
+    };
+    let row = backup::find(&ledger, id)?;
+    let path = dest.unwrap_or_else(|| {
+        let safe: String = row
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("{safe}.{}", compression.extension()))
+    });
+    let bytes = backup::export(&mut ledger, ctx.state_dir(), &row, &path, compression)?;
+    Ok(Exported {
+        backup_id: row.id,
+        path,
+        bytes,
+    })
+}
+
+/// Import a portable archive (as `backup export` writes, or an archive backup's file) as
+/// a store backup of the paths the manifest declares now under the same labels.
+///
+/// # Errors
+/// The lock is held, the archive fails a rule, a label no module declares, or a write
+/// failure.
+pub fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    name: Option<String>,
+) -> Result<BackupRow, Error> {
+    let manifest = ctx.manifest()?;
+    let declared = backup::roots_for(&manifest, ctx.state_dir(), BackupKind::Full, &[], true)?;
+    let _lock = lock(ctx)?;
+    let mut ledger = ctx.ledger()?;
+    backup::sweep_temporaries(ctx.state_dir());
+    let request = Request {
+        kind: BackupKind::Full,
+        modules: Vec::new(),
+        name,
+        description: Some(format!("imported from {}", file.display())),
+        include_logs: true,
+        reason: crate::state::backups::BackupReason::Manual,
+        run_id: None,
+        module_version: None,
+    };
+    Ok(backup::import(
+        &mut ledger,
+        ctx.state_dir(),
+        file,
+        &declared,
+        &request,
+    )?)
 }

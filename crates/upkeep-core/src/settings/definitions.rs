@@ -73,6 +73,9 @@ const fn int(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
 }
 
+/// The values of `backup.format`.
+pub(super) const BACKUP_FORMATS: &[&str] = &["store", "archive"];
+
 /// The levels of `logging.level`, quietest first.
 pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -168,6 +171,13 @@ pub const DEFINITIONS: &[Definition] = &[
         int(0, 100_000),
         "50",
         "prune keeps at most this many (besides protected ones); 0: no limit"
+    ),
+    def!(
+        "backup",
+        "format",
+        Kind::Choice(BACKUP_FORMATS),
+        "\"store\"",
+        "how new backups are kept: `store` (deduplicated chunks, a backup costs what changed) or `archive` (one tar + zstd file each)"
     ),
     def!(
         "backup",

@@ -186,47 +186,7 @@ impl Ledger {
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a backup", path);
         let tx = conn.transaction().map_err(err())?;
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status, format)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
-            params![
-                backup.name, backup.kind, backup.reason, backup.module, backup.module_version,
-                backup.run_id, backup.description, backup.file, backup.compression, backup.sha256,
-                to_i64(backup.bytes_in), to_i64(backup.bytes_out),
-                to_i64(backup.entries.len() as u64), now, BackupStatus::Ok, backup.format
-            ],
-        )
-        .map_err(err())?;
-        let id = tx.last_insert_rowid();
-        {
-            let mut roots = tx
-                .prepare("INSERT INTO backup_roots VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(err())?;
-            for r in &backup.roots {
-                roots
-                    .execute(params![
-                        id, r.label, r.module, r.category, r.path, r.missing
-                    ])
-                    .map_err(err())?;
-            }
-            let mut entries = tx
-                .prepare("INSERT INTO backup_entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .map_err(err())?;
-            for e in &backup.entries {
-                entries
-                    .execute(params![
-                        id,
-                        e.path,
-                        kind_name(e.kind),
-                        e.mode,
-                        to_i64(e.size),
-                        e.sha256,
-                        link_column(e)
-                    ])
-                    .map_err(err())?;
-            }
-        }
+        let id = insert_backup_in(&tx, backup).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(id)
     }
@@ -399,4 +359,52 @@ impl Ledger {
         }
         Ok(out)
     }
+}
+
+/// Insert a backup with its roots and entries inside `tx`.
+pub(super) fn insert_backup_in(
+    tx: &rusqlite::Transaction<'_>,
+    backup: &NewBackup,
+) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    tx.execute(
+            "INSERT INTO backups (name, kind, reason, module, module_version, run_id, description, file, compression, sha256, bytes_in, bytes_out, entry_count, created_ms, verified_ms, status, format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
+            params![
+                backup.name, backup.kind, backup.reason, backup.module, backup.module_version,
+                backup.run_id, backup.description, backup.file, backup.compression, backup.sha256,
+                to_i64(backup.bytes_in), to_i64(backup.bytes_out),
+                to_i64(backup.entries.len() as u64), now, BackupStatus::Ok, backup.format
+            ],
+        )
+        ?;
+    let id = tx.last_insert_rowid();
+    {
+        let mut roots = tx.prepare("INSERT INTO backup_roots VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        for r in &backup.roots {
+            roots.execute(params![
+                id, r.label, r.module, r.category, r.path, r.missing
+            ])?;
+        }
+        let mut entries =
+            tx.prepare("INSERT INTO backup_entries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        // A store backup's entries live in its manifest (hash-checked like its
+        // content); its rows keep only what SQL readers need: the sockets not kept.
+        let store = backup.format == BackupFormat::Store;
+        for e in &backup.entries {
+            if store && e.kind != EntryKind::Socket {
+                continue;
+            }
+            entries.execute(params![
+                id,
+                e.path,
+                kind_name(e.kind),
+                e.mode,
+                to_i64(e.size),
+                e.sha256,
+                link_column(e)
+            ])?;
+        }
+    }
+    Ok(id)
 }

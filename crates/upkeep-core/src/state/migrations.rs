@@ -303,4 +303,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE backups ADD COLUMN format TEXT NOT NULL DEFAULT 'archive';
     ",
+    // 12: the chunk store's index (`docs/backup-store.md`): its pack files, with their size
+    // and SHA-256, and where each chunk (by the SHA-256 of its uncompressed bytes) lies in
+    // one of them. A `store` backup's row records the SHA-256 of its manifest chunk.
+    r"
+    CREATE TABLE store_packs (
+        id      INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        bytes   INTEGER NOT NULL,
+        sha256  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE store_chunks (
+        id          BLOB PRIMARY KEY,
+        pack        INTEGER NOT NULL REFERENCES store_packs(id),
+        offset      INTEGER NOT NULL,
+        length      INTEGER NOT NULL,
+        raw_length  INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX store_chunks_by_pack ON store_chunks(pack);
+    ",
 ];

@@ -77,6 +77,7 @@ pub mod rollbacks;
 pub mod run_events;
 pub mod safety_summary;
 pub mod schedules;
+pub mod store;
 pub mod tags;
 pub mod updates;
 pub mod writer;

@@ -1,4 +1,4 @@
-//! `upkeep backup create|list|verify|restore|prune|delete` and `upkeep clear`.
+//! `upkeep backup create|list|verify|restore|prune|delete|export|import` and `upkeep clear`.
 
 use std::fmt::Write as _;
 
@@ -27,6 +27,30 @@ pub(crate) fn backup(ctx: &Context, command: BackupCommand) -> Result<i32, CliEr
         BackupCommand::Restore(args) => restore(ctx, args),
         BackupCommand::Prune(args) => prune(ctx, &args),
         BackupCommand::Delete { id, force } => delete(ctx, &id, force),
+        BackupCommand::Export { id, gzip, output } => {
+            let compression = gzip.then_some(Compression::Gzip);
+            let exported = ops::export(&ctx.ops, &id, compression, output)?;
+            if ctx.json {
+                print_json(&exported)?;
+            } else {
+                print_text(&format!(
+                    "exported backup {} to {} ({})\n",
+                    exported.backup_id,
+                    exported.path.display(),
+                    upkeep_core::backup::human(exported.bytes)
+                ))?;
+            }
+            Ok(exit_codes::OK)
+        }
+        BackupCommand::Import { file, name } => {
+            let row = ops::import(&ctx.ops, &file, name)?;
+            if ctx.json {
+                print_json(&row)?;
+            } else {
+                print_text(&render::backup_created(&row))?;
+            }
+            Ok(exit_codes::OK)
+        }
     }
 }
 
@@ -45,6 +69,7 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
         modules,
         name,
         description,
+        archive,
         no_compress,
         gzip,
         level,
@@ -61,6 +86,8 @@ fn create(ctx: &Context, args: BackupCreateArgs) -> Result<i32, CliError> {
             Some(Compression::None)
         } else if gzip {
             Some(Compression::Gzip)
+        } else if archive {
+            Some(Compression::Zstd)
         } else {
             None
         },

@@ -201,6 +201,8 @@ fn backups(out: &mut String, plan: &Plan) {
             m,
             Method::Archive {
                 why_not_snapshot: None
+            } | Method::Store {
+                why_not_snapshot: None
             }
         )
     };

@@ -305,6 +305,19 @@ fn upkeep_rollback_swaps_a_snapshot_back() {
     clean(&data);
     let reloads = fs_err::read_to_string(host.root.join("reload.log")).unwrap();
     assert_eq!(reloads, "reloaded\n");
+
+    // A snapshot is not exported as an archive: refused, saying how to copy it, and no
+    // file is written.
+    let out = host.root.join("svc.tar.zst");
+    let export = host
+        .upkeep()
+        .args(["backup", "export", &backup.to_string(), "-o"])
+        .arg(&out)
+        .assert();
+    let (code, _, stderr) = output(&export);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("btrfs send"), "{stderr}");
+    assert!(!out.exists());
 }
 
 #[test]
@@ -412,7 +425,7 @@ fn plan_shows_how_each_module_is_backed_up() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("web: archive (") && stdout.contains("is not the root of its own"),
+        stdout.contains("web: store (") && stdout.contains("is not the root of its own"),
         "{stdout}"
     );
     let (_, json, _) = output(&host.upkeep().args(["--json", "plan"]).assert());
@@ -428,23 +441,21 @@ fn plan_shows_how_each_module_is_backed_up() {
     };
     assert_eq!(method("svc")["method"], "snapshot");
     assert_eq!(method("svc")["subvolume"], data.display().to_string());
-    assert_eq!(method("web")["method"], "archive");
+    // Not a snapshot: the store, the format new backups take.
+    assert_eq!(method("web")["method"], "store");
     assert!(method("bare").is_null());
-    // Turned off, it says so, and a run takes an archive.
+    // Turned off, it says so, and a run takes the store.
     fs_err::write(
         host.root.join("settings.toml"),
         "[backup]\nsnapshots = false\n",
     )
     .unwrap();
     let (_, stdout, _) = output(&host.upkeep().arg("plan").assert());
-    assert!(
-        stdout.contains("svc: archive (snapshots are off"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("svc: store (snapshots are off"), "{stdout}");
     host.upkeep().arg("run").assert().success();
     let rows = backups(&host);
     assert!(
-        rows.iter().all(|(_, format, _)| format == "archive"),
+        rows.iter().all(|(_, format, _)| format == "store"),
         "{rows:?}"
     );
 }

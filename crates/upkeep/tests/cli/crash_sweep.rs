@@ -140,9 +140,17 @@ fn crash_at(point: &str, healthy_update: bool) {
 
     release(&mut host, 2, healthy_update, true);
     // A channel, so the events a recovery writes can be counted in the outbox.
+    // The archive's crash points are reached only when backups are archives.
+    let format = if point.starts_with("backup::archive") {
+        "archive"
+    } else {
+        "store"
+    };
     fs_err::write(
         host.root.join("settings.toml"),
-        "[channels.sink]\nkind = \"command\"\nargv = [\"true\"]\n",
+        format!(
+            "[backup]\nformat = \"{format}\"\n[channels.sink]\nkind = \"command\"\nargv = [\"true\"]\n"
+        ),
     )
     .unwrap();
     let child = host
@@ -290,6 +298,7 @@ macro_rules! sweep {
 sweep! {
     after_the_run_is_recorded: "run::after-begin", true;
     after_the_backup_archive_is_written: "backup::archive-written", true;
+    after_the_store_packs_are_written: "backup::store-written", true;
     after_the_backup_is_recorded: "backup::recorded", true;
     after_the_module_exits: "run::module-exited", true;
     after_the_health_check_passes: "run::health-passed", true;

@@ -206,7 +206,7 @@ fn backup_errors() {
 fn a_changed_archive_is_refused() {
     let host = with_data();
     host.upkeep()
-        .args(["backup", "create", "--name", "manual"])
+        .args(["backup", "create", "--name", "manual", "--archive"])
         .assert()
         .success();
 

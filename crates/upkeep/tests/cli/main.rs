@@ -42,6 +42,7 @@ mod serve_cache;
 mod settings;
 mod special_files;
 mod status;
+mod store;
 mod tags;
 mod update_fidelity;
 mod use_cases;

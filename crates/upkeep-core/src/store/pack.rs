@@ -1,0 +1,298 @@
+//! Pack files: [`MAGIC`], then compressed chunks (one zstd frame each) back to back.
+//! [`Writer`] appends and seals them (fsync, then a re-read compared by SHA-256);
+//! [`Reader`] reads one chunk by the ledger's index and checks it.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+
+use super::{StoreError, packs_dir};
+use crate::digest::{self, HashingWriter};
+use crate::state::store::{ChunkId, NewChunk, NewPack, StoreIndex};
+
+/// The first bytes of every pack.
+pub(crate) const MAGIC: &[u8; 8] = b"UPKPACK1";
+
+/// A pack is sealed once it holds this much.
+pub(crate) const PACK_TARGET: u64 = 32 << 20;
+
+/// Reads chunks, keeping each pack it opened open.
+pub(crate) struct Reader<'i> {
+    dir: PathBuf,
+    index: &'i StoreIndex,
+    open: HashMap<i64, fs_err::File>,
+    frame: Vec<u8>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl<'i> Reader<'i> {
+    pub(crate) fn new(state_dir: &Path, index: &'i StoreIndex) -> Self {
+        Self {
+            dir: packs_dir(state_dir),
+            index,
+            open: HashMap::new(),
+            frame: Vec::new(),
+            decompressor: zstd::bulk::Decompressor::new().ok(),
+        }
+    }
+
+    /// The uncompressed length the index records for chunk `id`.
+    pub(crate) fn raw_length(&self, id: &ChunkId) -> Result<u64, StoreError> {
+        self.index
+            .chunks
+            .get(id)
+            .map(|loc| loc.raw_length)
+            .ok_or_else(|| StoreError::MissingChunk {
+                id: hex::encode(id),
+            })
+    }
+
+    /// The compressed frame of chunk `id`, checked (decompressed and hashed) first.
+    pub(crate) fn frame(&mut self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
+        self.chunk(id, true)?;
+        Ok(self.frame.clone())
+    }
+
+    /// The uncompressed bytes of chunk `id`: its frame read where the index says, its
+    /// length checked, and with `check` its SHA-256 compared with `id`.
+    pub(crate) fn chunk(&mut self, id: &ChunkId, check: bool) -> Result<Vec<u8>, StoreError> {
+        let hex_id = || hex::encode(id);
+        let loc = self
+            .index
+            .chunks
+            .get(id)
+            .ok_or_else(|| StoreError::MissingChunk { id: hex_id() })?;
+        let bad = |what: String| StoreError::BadChunk { id: hex_id(), what };
+        let pack = self
+            .index
+            .packs
+            .get(&loc.pack)
+            .ok_or_else(|| bad("its pack is not in the index".into()))?;
+        let file = match self.open.entry(loc.pack) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = self.dir.join(&pack.name);
+                v.insert(fs_err::File::open(&path).map_err(StoreError::io("open", &path))?)
+            }
+        };
+        let length = usize::try_from(loc.length).map_err(|_| bad("too long".into()))?;
+        let raw_length = usize::try_from(loc.raw_length).map_err(|_| bad("too long".into()))?;
+        if raw_length > 64 << 20 || length > raw_length + 1024 {
+            return Err(bad("the index gives impossible lengths".into()));
+        }
+        self.frame.resize(length, 0);
+        file.file()
+            .read_exact_at(&mut self.frame, loc.offset)
+            .map_err(|e| bad(format!("truncated pack {}: {e}", pack.name)))?;
+        let raw = match &mut self.decompressor {
+            Some(d) => d.decompress(&self.frame, raw_length),
+            None => zstd::bulk::decompress(&self.frame, raw_length),
+        }
+        .map_err(|e| bad(format!("does not decompress: {e}")))?;
+        if raw.len() != raw_length {
+            return Err(bad("decompresses to another length".into()));
+        }
+        if check && digest::bytes(&raw) != *id {
+            return Err(bad("its content does not match its SHA-256".into()));
+        }
+        Ok(raw)
+    }
+}
+
+/// Appends compressed chunks to pack files, sealing each at [`PACK_TARGET`].
+pub(crate) struct Writer {
+    dir: PathBuf,
+    current: Option<Open>,
+    /// Packs sealed so far (flushed, writeback started; fsynced by [`Writer::finish`]).
+    pub(crate) sealed: Vec<NewPack>,
+    /// Their open files, for the fsync.
+    files: Vec<fs_err::File>,
+    /// Compressed bytes written.
+    pub(crate) bytes: u64,
+}
+
+struct Open {
+    path: PathBuf,
+    out: HashingWriter<io::BufWriter<fs_err::File>>,
+    pack: NewPack,
+}
+
+impl Writer {
+    pub(crate) fn new(state_dir: &Path) -> Result<Self, StoreError> {
+        let dir = packs_dir(state_dir);
+        ensure_private_dir(&dir)?;
+        Ok(Self {
+            dir,
+            current: None,
+            sealed: Vec::new(),
+            files: Vec::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Append one compressed chunk.
+    pub(crate) fn append(
+        &mut self,
+        id: ChunkId,
+        frame: &[u8],
+        raw_length: u64,
+    ) -> Result<(), StoreError> {
+        if self.current.is_none() {
+            self.current = Some(self.open()?);
+        }
+        let open = self.current.as_mut().expect("just opened");
+        open.out
+            .write_all(frame)
+            .map_err(StoreError::io("write", &open.path))?;
+        open.pack.chunks.push(NewChunk {
+            id,
+            offset: open.pack.bytes,
+            length: frame.len() as u64,
+            raw_length,
+        });
+        open.pack.bytes += frame.len() as u64;
+        self.bytes += frame.len() as u64;
+        if open.pack.bytes >= PACK_TARGET {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Result<Open, StoreError> {
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|e| StoreError::Io {
+            action: "name a pack",
+            path: self.dir.clone(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let name = format!("{}.pack", hex::encode(random));
+        let path = self.dir.join(&name);
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(StoreError::io("create", &path))?;
+        let mut out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+        out.write_all(MAGIC)
+            .map_err(StoreError::io("write", &path))?;
+        Ok(Open {
+            path,
+            out,
+            pack: NewPack {
+                name,
+                bytes: MAGIC.len() as u64,
+                sha256: String::new(),
+                chunks: Vec::new(),
+            },
+        })
+    }
+
+    /// Flush the open pack, if any, and start its writeback (so the final fsync has
+    /// little left to wait for, and writing the next pack is not held up by it).
+    pub(crate) fn seal(&mut self) -> Result<(), StoreError> {
+        use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+        let Some(open) = self.current.take() else {
+            return Ok(());
+        };
+        let (out, sha256) = open.out.finish_hex();
+        let file = out
+            .into_inner()
+            .map_err(|e| StoreError::io("write", &open.path)(e.into_error()))?;
+        // On dirty pages DONTNEED starts asynchronous writeback and returns.
+        let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+        self.files.push(file);
+        self.sealed.push(NewPack {
+            sha256,
+            ..open.pack
+        });
+        Ok(())
+    }
+
+    /// Seal the open pack, fsync every pack and the directory, and read every pack back,
+    /// comparing its SHA-256 with what was written. Returns the packs to record.
+    pub(crate) fn finish(mut self) -> Result<Vec<NewPack>, StoreError> {
+        self.seal()?;
+        if self.sealed.is_empty() {
+            return Ok(self.sealed);
+        }
+        // The fsyncs (the disk) and the re-reads (hashing what each file now holds, on two
+        // threads) overlap; all finish before anything is recorded.
+        let files = std::mem::take(&mut self.files);
+        let dir = &self.dir;
+        let (synced, checked) = std::thread::scope(|scope| {
+            let sync = scope.spawn(|| {
+                for file in &files {
+                    file.sync_all()
+                        .map_err(StoreError::io("sync", file.path()))?;
+                }
+                crate::atomic::sync_dir(dir).map_err(StoreError::io("sync", dir))
+            });
+            let (even, odd): (Vec<_>, Vec<_>) = self
+                .sealed
+                .iter()
+                .enumerate()
+                .partition(|(i, _)| i % 2 == 0);
+            let other = scope.spawn(|| reread(dir, odd.into_iter().map(|(_, p)| p)));
+            let mine = reread(dir, even.into_iter().map(|(_, p)| p));
+            let other = other.join().expect("a re-read does not panic");
+            let synced = sync.join().expect("an fsync does not panic");
+            (synced, mine.and(other))
+        });
+        synced?;
+        checked?;
+        Ok(self.sealed)
+    }
+
+    /// Remove every pack this writer created (nothing recorded them).
+    pub(crate) fn discard(self) {
+        let names = self
+            .sealed
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(self.current.iter().map(|o| o.pack.name.clone()));
+        for name in names {
+            let _ = fs_err::remove_file(self.dir.join(name));
+        }
+    }
+}
+
+/// Read packs back and compare each one's SHA-256 with what was written.
+fn reread<'p>(dir: &Path, packs: impl Iterator<Item = &'p NewPack>) -> Result<(), StoreError> {
+    let mut buf = vec![0; 1 << 20];
+    for pack in packs {
+        let path = dir.join(&pack.name);
+        let mut file = fs_err::File::open(&path).map_err(StoreError::io("open", &path))?;
+        let actual =
+            digest::read_to_end(&mut file, &mut buf).map_err(StoreError::io("read back", &path))?;
+        let actual = digest::to_hex(&actual);
+        if actual != pack.sha256 {
+            return Err(StoreError::PackVerifyFailed {
+                path,
+                expected: pack.sha256.clone(),
+                actual,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Remove the packs of `packs` (written but not recorded).
+pub(crate) fn remove_packs(state_dir: &Path, packs: &[NewPack]) {
+    let dir = packs_dir(state_dir);
+    for pack in packs {
+        let _ = fs_err::remove_file(dir.join(&pack.name));
+    }
+}
+
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(StoreError::io("create the store directory", dir))
+}

@@ -1,0 +1,439 @@
+//! Taking a store backup: the archive walker (same rules, same entries) with a sink that
+//! cuts files into chunks instead of writing a tar stream. Hashing and compressing run on
+//! [`WORKERS`] threads; one thread appends new chunks to packs. A file whose stat fields
+//! equal its parent backup's reuses that backup's chunks unread.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::Metadata;
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::pack::{self, Writer};
+use super::{Loaded, MANIFEST_FORMAT, Manifest, Node, Stat, StoreError, parse_id};
+use crate::archive::{ArchiveError, Entry, EntryKind, Root, Sink, Written, walk};
+use crate::digest::{self, Hasher};
+use crate::state::store::{ChunkId, NewPack, StoreIndex};
+
+/// Threads that hash and compress chunks.
+pub(crate) const WORKERS: usize = 2;
+/// Content-defined chunking of file content: minimum, average and maximum chunk size.
+pub(crate) const CHUNK_SIZES: (u32, u32, u32) = (256 << 10, 1 << 20, 4 << 20);
+/// Chunking of the item stream: small, so a changed entry costs a small chunk.
+pub(crate) const ITEM_CHUNK_SIZES: (u32, u32, u32) = (2 << 10, 8 << 10, 64 << 10);
+
+/// The backup whose stat fields and chunks a new one reuses.
+#[derive(Debug, Default)]
+pub struct Parent {
+    /// Files by path, with the stat fields, size, hash and chunks recorded then.
+    files: HashMap<String, Node>,
+}
+
+impl Parent {
+    /// The files of `loaded` under the labels whose host path is unchanged (`labels`).
+    pub fn new(loaded: Loaded, labels: &HashSet<String>) -> Self {
+        let files = loaded
+            .nodes
+            .into_iter()
+            .filter(|n| n.stat.is_some() && n.hardlink.is_none())
+            .filter(|n| labels.contains(n.path.split('/').next().unwrap_or_default()))
+            .map(|n| (n.path.clone(), n))
+            .collect();
+        Self { files }
+    }
+}
+
+/// What [`create`] wrote: the walk's record, the manifest id and the packs to record.
+#[derive(Debug)]
+pub struct Created {
+    /// Entries, missing roots, skipped sockets (`path` and `sha256` unset).
+    pub written: Written,
+    /// Hex SHA-256 of the manifest chunk.
+    pub manifest_id: String,
+    /// New packs, sealed and read back; the caller records them with the backup.
+    pub packs: Vec<NewPack>,
+    /// Compressed bytes the backup added.
+    pub bytes_added: u64,
+}
+
+impl Created {
+    /// Remove the packs (when recording failed).
+    pub fn discard(&self, state_dir: &Path) {
+        pack::remove_packs(state_dir, &self.packs);
+    }
+}
+
+/// A chunk on its way to a worker.
+struct Job {
+    seq: u64,
+    data: Vec<u8>,
+}
+
+/// A chunk hashed and, if new, compressed.
+struct Done {
+    seq: u64,
+    id: ChunkId,
+    frame: Option<(Vec<u8>, u64)>,
+}
+
+/// A content chunk of a node: reused (known id) or on its way (sequence number).
+#[derive(Debug, Clone)]
+enum ChunkRef {
+    Id(String),
+    Seq(u64),
+}
+
+/// What the sink keeps per entry beside the walker's [`crate::archive::Entry`].
+#[derive(Debug, Clone)]
+struct Extra {
+    mtime: i64,
+    uid: u32,
+    gid: u32,
+    hardlink: Option<String>,
+    stat: Option<Stat>,
+    chunks: Vec<ChunkRef>,
+}
+
+/// The hash a file of one chunk reports until its chunk's id is known.
+const PENDING: &str = "pending:";
+
+/// Back up `roots` into the store: walk with the archive rules, chunk, hash, compress,
+/// write packs, seal them and read them back. Nothing is recorded here.
+///
+/// # Errors
+/// [`StoreError`]; the packs written are removed then.
+pub fn create(
+    state_dir: &Path,
+    index: &StoreIndex,
+    roots: &[Root],
+    parent: &Parent,
+    level: i32,
+) -> Result<Created, StoreError> {
+    let writer = Writer::new(state_dir)?;
+    let known: Arc<Mutex<HashSet<ChunkId>>> =
+        Arc::new(Mutex::new(index.chunks.keys().copied().collect()));
+    let (job_tx, job_rx) = sync_channel::<Job>(WORKERS * 4);
+    let (done_tx, done_rx) = sync_channel::<Done>(WORKERS * 4);
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (walked, collected) = std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            let (rx, tx, known) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&known));
+            scope.spawn(move || work(&rx, &tx, &known, level));
+        }
+        drop(done_tx);
+        let collector = scope.spawn(move || collect(done_rx, writer));
+        let mut sink = StoreSink {
+            jobs: job_tx,
+            next_seq: 0,
+            parent,
+            index,
+            extras: Vec::new(),
+            last_path: String::new(),
+        };
+        let walked = walk(&mut sink, roots, Path::new("(store)")).map(|(_, written)| written);
+        let StoreSink { jobs, extras, .. } = sink;
+        drop(jobs);
+        let collected = collector.join().expect("the pack writer does not panic");
+        (walked.map(|written| (written, extras)), collected)
+    });
+    let (mut writer, ids) = collected?;
+    let result = walked
+        .map_err(StoreError::from)
+        .and_then(|(written, extras)| {
+            let known = known.lock().map(|k| k.clone()).unwrap_or_default();
+            seal(&mut writer, roots, written, &extras, &ids, known, level)
+        });
+    match result {
+        Ok((written, manifest_id)) => {
+            let bytes_added = writer.bytes;
+            let packs = writer.finish()?;
+            Ok(Created {
+                written,
+                manifest_id,
+                packs,
+                bytes_added,
+            })
+        }
+        Err(err) => {
+            writer.discard();
+            Err(err)
+        }
+    }
+}
+
+/// Resolve every pending id, then write the item stream and the manifest.
+fn seal(
+    writer: &mut Writer,
+    roots: &[Root],
+    mut written: Written,
+    extras: &[Extra],
+    ids: &HashMap<u64, ChunkId>,
+    mut known: HashSet<ChunkId>,
+    level: i32,
+) -> Result<(Written, String), StoreError> {
+    let id_of = |seq: &u64| ids.get(seq).map(hex::encode).unwrap_or_default();
+    let mut nodes = Vec::with_capacity(extras.len());
+    for (entry, extra) in written.entries.iter_mut().zip(extras) {
+        if let Some(seq) = entry
+            .sha256
+            .as_deref()
+            .and_then(|s| s.strip_prefix(PENDING))
+        {
+            entry.sha256 = Some(id_of(&seq.parse().unwrap_or(u64::MAX)));
+        }
+        let chunks = extra
+            .chunks
+            .iter()
+            .map(|c| match c {
+                ChunkRef::Id(id) => id.clone(),
+                ChunkRef::Seq(seq) => id_of(seq),
+            })
+            .collect();
+        nodes.push(Node {
+            path: entry.path.clone(),
+            kind: entry.kind,
+            mode: entry.mode,
+            size: entry.size,
+            sha256: entry.sha256.clone(),
+            link: entry.link.clone(),
+            hardlink: extra.hardlink.clone(),
+            device: entry.device,
+            mtime: extra.mtime,
+            uid: extra.uid,
+            gid: extra.gid,
+            chunks,
+            stat: extra.stat,
+        });
+    }
+    let mut stream = Vec::new();
+    for node in &nodes {
+        serde_json::to_writer(&mut stream, node).expect("a node serializes");
+        stream.push(b'\n');
+    }
+    let (min, avg, max) = ITEM_CHUNK_SIZES;
+    let mut items = Vec::new();
+    for cut in fastcdc::v2020::FastCDC::new(&stream, min, avg, max) {
+        let data = &stream[cut.offset..cut.offset + cut.length];
+        items.push(hex::encode(put(writer, &mut known, data, level)?));
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.to_owned(),
+        roots: roots
+            .iter()
+            .map(|r| (r.label.clone(), !written.missing.contains(&r.label)))
+            .collect(),
+        items,
+        entries: nodes.len() as u64,
+        bytes: written.bytes_in,
+    };
+    let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");
+    let id = put(writer, &mut known, &bytes, level)?;
+    Ok((written, hex::encode(id)))
+}
+
+/// Store one chunk from this thread (the item stream and the manifest).
+fn put(
+    writer: &mut Writer,
+    known: &mut HashSet<ChunkId>,
+    data: &[u8],
+    level: i32,
+) -> Result<ChunkId, StoreError> {
+    let id = digest::bytes(data);
+    if known.insert(id) {
+        let frame = zstd::bulk::compress(data, level).map_err(|e| StoreError::BadChunk {
+            id: hex::encode(id),
+            what: format!("could not be compressed: {e}"),
+        })?;
+        writer.append(id, &frame, data.len() as u64)?;
+    }
+    Ok(id)
+}
+
+/// A worker: hash each chunk, and compress it when no other has the same id.
+fn work(
+    rx: &Mutex<Receiver<Job>>,
+    tx: &SyncSender<Done>,
+    known: &Mutex<HashSet<ChunkId>>,
+    level: i32,
+) {
+    // One context per worker: making one per chunk costs more than compressing a small file.
+    let Ok(mut compressor) = zstd::bulk::Compressor::new(level) else {
+        return;
+    };
+    loop {
+        let Ok(Ok(job)) = rx.lock().map(|rx| rx.recv()) else {
+            return;
+        };
+        let id = digest::bytes(&job.data);
+        let new = known.lock().is_ok_and(|mut k| k.insert(id));
+        let frame = new.then(|| {
+            let frame = compressor.compress(&job.data).unwrap_or_default();
+            (frame, job.data.len() as u64)
+        });
+        let done = Done {
+            seq: job.seq,
+            id,
+            frame,
+        };
+        if tx.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+/// The pack writer: append every new chunk, remember every id by sequence number.
+fn collect(
+    rx: Receiver<Done>,
+    mut writer: Writer,
+) -> Result<(Writer, HashMap<u64, ChunkId>), StoreError> {
+    let mut ids = HashMap::new();
+    let mut failed = None;
+    for done in rx {
+        ids.insert(done.seq, done.id);
+        if let (Some((frame, raw)), None) = (done.frame, &failed) {
+            if frame.is_empty() {
+                failed = Some(StoreError::BadChunk {
+                    id: hex::encode(done.id),
+                    what: "could not be compressed".into(),
+                });
+            } else if let Err(err) = writer.append(done.id, &frame, raw) {
+                failed = Some(err);
+            }
+        }
+    }
+    match failed {
+        Some(err) => {
+            writer.discard();
+            Err(err)
+        }
+        None => Ok((writer, ids)),
+    }
+}
+
+/// The sink the archive walker hands members and file contents to.
+struct StoreSink<'p> {
+    jobs: SyncSender<Job>,
+    next_seq: u64,
+    parent: &'p Parent,
+    index: &'p StoreIndex,
+    /// Per entry, in the walker's order.
+    extras: Vec<Extra>,
+    /// The path of the entry just recorded (the file whose content follows).
+    last_path: String,
+}
+
+impl StoreSink<'_> {
+    fn send(&mut self, data: Vec<u8>) -> Result<u64, ArchiveError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.jobs
+            .send(Job { seq, data })
+            .map_err(|_| ArchiveError::Io {
+                action: "hand a chunk to",
+                path: "the pack writer".into(),
+                source: std::io::Error::other("the pack writer stopped"),
+            })?;
+        Ok(seq)
+    }
+
+    /// The parent's node for this file if its stat fields, size and chunks still hold.
+    fn reusable(&self, meta: &Metadata) -> Option<&Node> {
+        let node = self.parent.files.get(&self.last_path)?;
+        let same = node.stat == Some(Stat::of(meta)) && node.size == meta.len();
+        let present = node
+            .chunks
+            .iter()
+            .all(|c| parse_id(c).is_some_and(|id| self.index.chunks.contains_key(&id)));
+        (same && present && node.sha256.is_some()).then_some(node)
+    }
+
+    /// Read a file and send its chunks; returns its hash (or a pending one).
+    fn read_file(
+        &mut self,
+        path: &Path,
+        size: u64,
+        file: &mut fs_err::File,
+    ) -> Result<(String, Vec<ChunkRef>), ArchiveError> {
+        let changed = || ArchiveError::Changed {
+            path: path.to_path_buf(),
+        };
+        let (min, avg, max) = CHUNK_SIZES;
+        if size <= u64::from(min) {
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            file.by_ref()
+                .take(size)
+                .read_to_end(&mut data)
+                .map_err(ArchiveError::io("read", path))?;
+            if data.len() as u64 != size {
+                return Err(changed());
+            }
+            if size == 0 {
+                return Ok((digest::bytes_hex(&[]), Vec::new()));
+            }
+            let seq = self.send(data)?;
+            return Ok((format!("{PENDING}{seq}"), vec![ChunkRef::Seq(seq)]));
+        }
+        let mut hasher = Hasher::new();
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
+        for cut in fastcdc::v2020::StreamCDC::new(file.by_ref().take(size), min, avg, max) {
+            let cut = cut.map_err(|e| ArchiveError::io("read", path)(std::io::Error::other(e)))?;
+            hasher.update(&cut.data);
+            total += cut.data.len() as u64;
+            chunks.push(ChunkRef::Seq(self.send(cut.data)?));
+        }
+        if total != size {
+            return Err(changed());
+        }
+        Ok((hasher.finish_hex(), chunks))
+    }
+}
+
+impl Sink for StoreSink<'_> {
+    fn framing(&mut self, _bytes: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn member(&mut self, entry: &Entry, meta: &Metadata, hardlink_to: Option<&str>) {
+        use std::os::unix::fs::MetadataExt;
+        let file = entry.kind == EntryKind::File && hardlink_to.is_none();
+        self.extras.push(Extra {
+            mtime: meta.mtime(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            hardlink: hardlink_to.map(str::to_owned),
+            stat: file.then(|| Stat::of(meta)),
+            chunks: Vec::new(),
+        });
+        self.last_path.clone_from(&entry.path);
+    }
+
+    fn content(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        file: &mut fs_err::File,
+        _buf: &mut [u8],
+    ) -> Result<String, ArchiveError> {
+        if let Some(node) = self.reusable(meta) {
+            let chunks = node.chunks.iter().cloned().map(ChunkRef::Id).collect();
+            let sha256 = node.sha256.clone().unwrap_or_default();
+            let extra = self
+                .extras
+                .last_mut()
+                .expect("a member precedes its content");
+            extra.chunks = chunks;
+            extra.stat = Some(Stat::of(meta));
+            return Ok(sha256);
+        }
+        let (sha256, chunks) = self.read_file(path, meta.len(), file)?;
+        let extra = self
+            .extras
+            .last_mut()
+            .expect("a member precedes its content");
+        extra.chunks = chunks;
+        extra.stat = Some(Stat::of(meta));
+        Ok(sha256)
+    }
+}
