@@ -145,6 +145,12 @@ pub(crate) trait Sink {
     /// Called once each entry is recorded (sockets too), with the host metadata and, for
     /// a further link to a stored file, the member it links to. A file's content follows.
     fn member(&mut self, _entry: &Entry, _meta: &Metadata, _hardlink_to: Option<&str>) {}
+    /// The SHA-256 of a regular file (with one link) the sink already holds unchanged, as
+    /// its `lstat` metadata shows; the file is then not opened and [`Sink::content`] not
+    /// called. Archives hold every file anew: `None`.
+    fn unchanged(&mut self, _path: &str, _meta: &Metadata) -> Option<String> {
+        None
+    }
     /// Store a regular file's content (`meta.len()` bytes from `file`, opened without
     /// following links and checked to be a regular file); returns its SHA-256 in hex.
     fn content(
@@ -163,6 +169,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn member(&mut self, entry: &Entry, meta: &Metadata, hardlink_to: Option<&str>) {
         (**self).member(entry, meta, hardlink_to);
+    }
+
+    fn unchanged(&mut self, path: &str, meta: &Metadata) -> Option<String> {
+        (**self).unchanged(path, meta)
     }
 
     fn content(
@@ -382,6 +392,17 @@ impl<S: Sink> TarWriter<'_, S> {
     /// A regular file: opened without following symlinks or blocking, checked to still be a
     /// regular file, then its header (from `fstat`) and exactly that many bytes, hashed.
     fn file(&mut self, item: &Item<'_>) -> Result<(), ArchiveError> {
+        if item.meta.nlink() < 2
+            && let Some(sha256) = self.out.unchanged(&item.name, &item.meta)
+        {
+            let size = item.meta.len();
+            self.member(item, RawKind::File, None)?;
+            self.pad(size)?;
+            let last = self.written.entries.last_mut().expect("just added");
+            last.sha256 = Some(sha256);
+            self.written.bytes_in += size;
+            return Ok(());
+        }
         let read_err = ArchiveError::io("read", item.path);
         let mut file = fs_err::OpenOptions::new()
             .read(true)

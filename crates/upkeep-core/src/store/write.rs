@@ -130,6 +130,7 @@ pub fn create(
             index,
             extras: Vec::new(),
             last_path: String::new(),
+            reused: None,
         };
         let walked = walk(&mut sink, roots, Path::new("(store)")).map(|(_, written)| written);
         let StoreSink { jobs, extras, .. } = sink;
@@ -321,6 +322,8 @@ struct StoreSink<'p> {
     extras: Vec<Extra>,
     /// The path of the entry just recorded (the file whose content follows).
     last_path: String,
+    /// The chunks of a file [`Sink::unchanged`] found unchanged, for its member.
+    reused: Option<Vec<ChunkRef>>,
 }
 
 impl StoreSink<'_> {
@@ -338,8 +341,8 @@ impl StoreSink<'_> {
     }
 
     /// The parent's node for this file if its stat fields, size and chunks still hold.
-    fn reusable(&self, meta: &Metadata) -> Option<&Node> {
-        let node = self.parent.files.get(&self.last_path)?;
+    fn reusable(&self, path: &str, meta: &Metadata) -> Option<&Node> {
+        let node = self.parent.files.get(path)?;
         let same = node.stat == Some(Stat::of(meta)) && node.size == meta.len();
         let present = node
             .chunks
@@ -404,9 +407,16 @@ impl Sink for StoreSink<'_> {
             gid: meta.gid(),
             hardlink: hardlink_to.map(str::to_owned),
             stat: file.then(|| Stat::of(meta)),
-            chunks: Vec::new(),
+            chunks: self.reused.take().unwrap_or_default(),
         });
         self.last_path.clone_from(&entry.path);
+    }
+
+    fn unchanged(&mut self, path: &str, meta: &Metadata) -> Option<String> {
+        let node = self.reusable(path, meta)?;
+        let sha256 = node.sha256.clone()?;
+        self.reused = Some(node.chunks.iter().cloned().map(ChunkRef::Id).collect());
+        Some(sha256)
     }
 
     fn content(
@@ -416,7 +426,7 @@ impl Sink for StoreSink<'_> {
         file: &mut fs_err::File,
         _buf: &mut [u8],
     ) -> Result<String, ArchiveError> {
-        if let Some(node) = self.reusable(meta) {
+        if let Some(node) = self.reusable(&self.last_path, meta) {
             let chunks = node.chunks.iter().cloned().map(ChunkRef::Id).collect();
             let sha256 = node.sha256.clone().unwrap_or_default();
             let extra = self
