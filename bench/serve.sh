@@ -48,7 +48,7 @@ TARGETS_JSON=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split("
 timed_run() {
     local watchers=$1 plan digest id pids=()
     plan=$(curl -fsS -H "Authorization: Bearer $OWNER" "http://$ADDR/api/v1/plan?force=true&targets=$TARGETS")
-    digest=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["plan_digest"])' "$plan")
+    digest=$(printf '%s' "$plan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["plan_digest"])')
     id=$(curl -fsS -H "Authorization: Bearer $OWNER" -H 'Content-Type: application/json' \
         -d "{\"plan_digest\": \"$digest\", \"targets\": $TARGETS_JSON, \"force\": true}" \
         "http://$ADDR/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
@@ -58,11 +58,11 @@ timed_run() {
     fi
     while :; do
         run=$(curl -sS -H "Authorization: Bearer $VIEWER" "http://$ADDR/api/v1/runs/$id")
-        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get("finished_ms") else 1)' "$run" 2>/dev/null && break
+        printf '%s' "$run" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("finished_ms") else 1)' 2>/dev/null && break
         sleep 0.2
     done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["finished_ms"] - r["started_ms"])' "$run"
+    printf '%s' "$run" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["finished_ms"] - r["started_ms"])'
 }
 # Alternated, REPS times each, and compared by their medians: a run's time varies more
 # from one run to the next than the watchers could add.
