@@ -109,6 +109,7 @@ impl Cached {
     pub(crate) fn new(stamp: Stamp, report: StatusReport) -> Self {
         // Through `Value`, as every other answer: the same key order as before caching.
         let json = serde_json::to_value(&report)
+            .map(without_null_module_fields)
             .and_then(|value| serde_json::to_vec(&value))
             .unwrap_or_default();
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
@@ -124,6 +125,21 @@ impl Cached {
             gzip: Bytes::from(gzip),
         }
     }
+}
+
+/// The report with the fields of module rows that are null left out: a fifth of the
+/// answer over a thousand modules (a row that never had a health check, a hold or an
+/// upstream says so by their absence), which is what a dashboard polling it pays for.
+fn without_null_module_fields(mut report: serde_json::Value) -> serde_json::Value {
+    if let Some(rows) = report
+        .get_mut("modules")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for row in rows.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            row.retain(|_, value| !value.is_null());
+        }
+    }
+    report
 }
 
 /// What [`StatusCache::lookup`] found.

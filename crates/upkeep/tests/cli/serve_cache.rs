@@ -142,6 +142,31 @@ fn status_is_gzip_compressed_for_clients_that_accept_it_and_says_the_same() {
         .read_to_end(&mut unpacked)
         .unwrap();
     assert_eq!(unpacked, plain);
+    // Module rows leave out what is null; what is set is as `status --json` says it.
+    let answer: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    let cli = host
+        .upkeep()
+        .args(["status", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
+    let cli: serde_json::Value = serde_json::from_slice(&cli).unwrap();
+    for (row, full) in answer["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(cli["modules"].as_array().unwrap())
+    {
+        let row = row.as_object().unwrap();
+        assert!(row.values().all(|v| !v.is_null()), "{row:?}");
+        for (key, value) in full.as_object().unwrap() {
+            assert_eq!(
+                row.get(key).unwrap_or(&serde_json::Value::Null),
+                value,
+                "{key}"
+            );
+        }
+    }
 }
 
 /// Event ids and kinds of a run's stream, read to its end.
