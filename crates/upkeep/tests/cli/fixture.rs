@@ -254,3 +254,16 @@ pub(crate) fn serve(host: &Host, extra: &[&str]) -> (std::process::Child, String
     std::thread::spawn(move || for _ in lines {});
     (child, base)
 }
+
+/// A new API token `name` with `role`, made with `upkeep token create` on `host`: its
+/// secret, printed once.
+pub(crate) fn token(host: &Host, name: &str, role: &str) -> String {
+    let (code, stdout, stderr) = output(
+        &host
+            .upkeep()
+            .args(["token", "create", name, "--role", role])
+            .assert(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim().to_owned()
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 
-use crate::fixture::{Host, output};
+use crate::fixture::{Host, output, token};
 use crate::process_hygiene::{kill, wait_for};
 
 /// A running `upkeep serve` and where it listens.
@@ -98,17 +98,6 @@ fn call(
         text,
         request_id,
     }
-}
-
-fn token(host: &Host, name: &str, role: &str) -> String {
-    let (code, stdout, stderr) = output(
-        &host
-            .upkeep()
-            .args(["token", "create", name, "--role", role])
-            .assert(),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    stdout.trim().to_owned()
 }
 
 /// A module that waits for `go` in its work directory before it ends, so a test can

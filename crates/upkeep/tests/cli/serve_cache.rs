@@ -5,7 +5,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 
-use crate::fixture::Host;
+use crate::fixture::{Host, token};
 use crate::process_hygiene::kill;
 
 struct Server {
@@ -23,20 +23,6 @@ impl Drop for Server {
 fn start(host: &Host) -> Server {
     let (child, base) = crate::fixture::serve(host, &[]);
     Server { child, base }
-}
-
-fn token(host: &Host, name: &str, role: &str) -> String {
-    let out = host
-        .upkeep()
-        .args(["token", "create", name, "--role", role])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn get(server: &Server, token: &str, path: &str, gzip: bool) -> (u16, Option<String>, Vec<u8>) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 
-use crate::fixture::{Host, output};
+use crate::fixture::{Host, token};
 use crate::safety::{git, git_release};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -138,17 +138,6 @@ fn shots_dir() -> PathBuf {
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     fs_err::write(shots_dir().join(format!("{name}.png")), png).unwrap();
-}
-
-fn token(host: &Host, name: &str, role: &str) -> String {
-    let (code, stdout, stderr) = output(
-        &host
-            .upkeep()
-            .args(["token", "create", name, "--role", role])
-            .assert(),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    stdout.trim().to_owned()
 }
 
 /// A host whose module `app` was run at 1.0.0 and whose manifest now offers 2.0.0.
