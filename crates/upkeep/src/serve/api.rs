@@ -521,8 +521,12 @@ async fn openapi() -> Response {
     json(super::openapi::document())
 }
 
-async fn status(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Answer {
-    let cached = status_report(&app).await?;
+async fn status(
+    State(app): State<Arc<App>>,
+    stamp: Option<axum::Extension<fresh::Stamp>>,
+    headers: axum::http::HeaderMap,
+) -> Answer {
+    let cached = status_report(&app, stamp).await?;
     let gzip = headers
         .get_all(axum::http::header::ACCEPT_ENCODING)
         .iter()
@@ -542,8 +546,12 @@ async fn status(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> 
 /// The status report, from the server's cache while it holds (see `fresh`): derived now
 /// when the ledger, manifest or settings changed since (once, however many requests
 /// wait for it), else the cached one, derived again in the background when it has aged.
-pub(crate) async fn status_report(app: &Arc<App>) -> Result<Arc<fresh::Cached>, ApiError> {
-    let stamp = app.freshness.stamp();
+pub(crate) async fn status_report(
+    app: &Arc<App>,
+    stamp: Option<axum::Extension<fresh::Stamp>>,
+) -> Result<Arc<fresh::Cached>, ApiError> {
+    // The guard's stamp of this request, else one now.
+    let stamp = stamp.map_or_else(|| app.freshness.stamp(), |axum::Extension(s)| s);
     if let Some(cached) = cached_status(app, stamp) {
         return Ok(cached);
     }
@@ -586,8 +594,12 @@ async fn derive_status(
     Ok(cached)
 }
 
-async fn module(State(app): State<Arc<App>>, Path(name): Path<String>) -> Answer {
-    let cached = status_report(&app).await?;
+async fn module(
+    State(app): State<Arc<App>>,
+    stamp: Option<axum::Extension<fresh::Stamp>>,
+    Path(name): Path<String>,
+) -> Answer {
+    let cached = status_report(&app, stamp).await?;
     let value = blocking(&app, move |ops| {
         let report = &cached.report;
         let Some(row) = report.modules.iter().find(|r| r.module == name) else {

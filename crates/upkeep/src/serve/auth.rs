@@ -70,7 +70,7 @@ fn action_of(method: &Method, path: &str) -> Option<Action> {
 pub(crate) async fn guard(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let number = app
@@ -103,7 +103,11 @@ pub(crate) async fn guard(
                 },
             };
             let known = match secret {
-                Some(secret) => identify(&app, secret).await,
+                Some(secret) => identify(&app, secret).await.map(|(known, stamp)| {
+                    // The handler's cached answers go by the same look at their inputs.
+                    request.extensions_mut().insert(stamp);
+                    known
+                }),
                 None => Ok(Authentication::Unknown),
             };
             let caller = |principal| Caller {
@@ -129,22 +133,23 @@ pub(crate) async fn guard(
 
 /// What `secret` is: as [`access::identify`], believed from the server's cache while the
 /// ledger and settings are unchanged (see `fresh`), so a busy API does not open the
-/// ledger on every request.
+/// ledger on every request. With it, the stamp of the inputs as they are after it (taken
+/// again only when the ledger was read, since identifying may record the token's use).
 async fn identify(
     app: &Arc<App>,
     secret: String,
-) -> Result<Authentication, upkeep_core::ops::Error> {
+) -> Result<(Authentication, super::fresh::Stamp), upkeep_core::ops::Error> {
     let hash = access::secret_hash(&secret);
     let stamp = app.freshness.stamp();
     if let Some(known) = app.tokens.get(&hash, stamp) {
-        return Ok(known);
+        return Ok((known, stamp));
     }
     let ops = app.ops.clone();
     let known = tokio::task::spawn_blocking(move || access::identify(&ops, &secret))
         .await
         .unwrap_or(Ok(Authentication::Unknown))?;
     app.tokens.put(hash, stamp, known.clone());
-    Ok(known)
+    Ok((known, app.freshness.stamp()))
 }
 
 fn with_id(mut response: Response, request_id: &str) -> Response {

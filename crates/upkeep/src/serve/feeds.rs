@@ -225,27 +225,19 @@ pub(crate) async fn subscribe(app: &Arc<App>, id: i64) -> Result<Option<Subscrip
 pub(crate) async fn watch(app: Arc<App>, at: Subscription, after: i64, sender: Sender<Event>) {
     let Subscription { feed, mut grown } = at;
     let mut stopping = app.stopping.subscribe();
-    // Items are in sequence order with the summary last: skip those already seen.
-    let mut next = feed
-        .log()
-        .items
-        .iter()
-        .take_while(|item| item.seq.is_some_and(|seq| seq <= after))
-        .count();
-    let mut skipping = true;
+    let mut next = 0;
     loop {
         let (items, done) = {
             let log = feed.log();
-            (log.items[next.min(log.items.len())..].to_vec(), log.done)
+            (log.items[next..].to_vec(), log.done)
         };
         for item in items {
             next += 1;
-            // Events the reader appended after this client's first look may still be
-            // ones it had seen: a client resumes strictly after `Last-Event-ID`.
-            if skipping && item.seq.is_some_and(|seq| seq <= after) {
+            // Items are in sequence order with the summary (no sequence) last: a client
+            // resumes strictly after its `Last-Event-ID`.
+            if item.seq.is_some_and(|seq| seq <= after) {
                 continue;
             }
-            skipping = false;
             if sender.send(item.event()).await.is_err() {
                 return;
             }

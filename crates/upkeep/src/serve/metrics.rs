@@ -34,8 +34,11 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     clippy::too_many_lines,
     reason = "one metric family after another, in the order they are served"
 )]
-pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Answer {
-    let cached = super::api::status_report(&app).await?;
+pub(crate) async fn metrics(
+    State(app): State<Arc<App>>,
+    stamp: Option<axum::Extension<super::fresh::Stamp>>,
+) -> Answer {
+    let cached = super::api::status_report(&app, stamp).await?;
     let report = &cached.report;
     let counts = blocking(&app, |ops| Ok(upkeep_core::ops::query::run_counts(ops)?)).await?;
     let mut out = String::new();
