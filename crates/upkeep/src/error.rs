@@ -599,6 +599,7 @@ fn store(err: &StoreError) -> Class {
         StoreError::Io { .. } | StoreError::PackVerifyFailed { .. } => {
             Class::new(Kind::BackupRefused)
         }
+        StoreError::LowSpace { .. } => Class::new(Kind::LowSpace),
     }
 }
 

@@ -140,6 +140,12 @@ fn reread(tmp: &Path) -> Result<String, ArchiveError> {
 
 /// Where [`walk`] puts what it finds: the tar stream of an archive, or the chunk store.
 pub(crate) trait Sink {
+    /// Whether the sink keeps tar framing at all; when not, member headers are not even
+    /// built (a store backup records its entries instead, and an unchanged tree then
+    /// costs little more than its `lstat` calls).
+    fn framed(&self) -> bool {
+        true
+    }
     /// Tar framing: headers (with long names), padding, the index member, the end blocks.
     fn framing(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Called once each entry is recorded (sockets too), with the host metadata and, for
@@ -163,6 +169,10 @@ pub(crate) trait Sink {
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
+    fn framed(&self) -> bool {
+        (**self).framed()
+    }
+
     fn framing(&mut self, bytes: &[u8]) -> io::Result<()> {
         (**self).framing(bytes)
     }
@@ -510,10 +520,13 @@ impl<S: Sink> TarWriter<'_, S> {
             RawKind::Fifo => b'6',
             _ => b'0',
         };
-        let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
-        let header = header_bytes(&item.name, type_byte, link, size, mode, owner, device)
-            .map_err(ArchiveError::io("write", self.tmp))?;
-        self.write(&header)?;
+        // A device number tar cannot hold is refused whether or not the sink frames.
+        if self.out.framed() || device.is_some() {
+            let owner = Some((item.meta.mtime(), item.meta.uid(), item.meta.gid()));
+            let header = header_bytes(&item.name, type_byte, link, size, mode, owner, device)
+                .map_err(ArchiveError::io("write", self.tmp))?;
+            self.write(&header)?;
+        }
         self.written.entries.push(Entry {
             path: accepted.path,
             kind: accepted.kind,

@@ -103,6 +103,15 @@ pub struct Request {
     pub module_version: Option<String>,
 }
 
+impl From<&BackupConfig> for crate::store::Limits {
+    fn from(config: &BackupConfig) -> Self {
+        Self {
+            level: config.level,
+            min_free: config.min_free_bytes,
+        }
+    }
+}
+
 /// Why a backup operation failed. Messages read after "failed to " (see the binary's
 /// `error.rs` for the rule).
 #[derive(Debug, thiserror::Error)]
@@ -254,9 +263,11 @@ pub fn create(
     }
     let dir = backups_dir(state_dir);
     ensure_private_dir(&dir)?;
-    space::check_space(&dir, roots, config.min_free_bytes)?;
-    if config.format == BackupFormat::Store {
-        return stored::create(ledger, state_dir, request, roots, config, None);
+    let store = config.format == BackupFormat::Store;
+    space::check_space(&dir, roots, config.min_free_bytes, store)?;
+    if store {
+        return stored::create(ledger, state_dir, request, roots, config, None)
+            .map_err(|err| space::store_refusal(err, &dir, config.min_free_bytes));
     }
     let file = format!(
         "{stamp}-{}-{:08x}.{}",

@@ -4,7 +4,14 @@ use std::path::Path;
 
 use super::{BackupError, BackupRoot, io};
 
-pub(super) fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Result<(), BackupError> {
+/// `dedup`: the backup goes to the chunk store, which writes compressed chunks and no
+/// temporary copy (and checks the floor again before each pack it starts).
+pub(super) fn check_space(
+    dir: &Path,
+    roots: &[BackupRoot],
+    floor: u64,
+    dedup: bool,
+) -> Result<(), BackupError> {
     let stat = nix::sys::statvfs::statvfs(dir)
         .map_err(|errno| io("ask for the free space of", dir)(errno.into()))?;
     #[expect(
@@ -16,8 +23,10 @@ pub(super) fn check_space(dir: &Path, roots: &[BackupRoot], floor: u64) -> Resul
     // floor exceeds twice everything stored on the roots' file systems, no archive of them
     // can need more, and the walk is skipped. (A file system mounted inside a root is not
     // counted; a backup that still runs out of space fails and leaves nothing behind.)
+    // The store checks the floor again before each pack it starts, so it only needs the
+    // walk to say by how much a backup is refused.
     let bound: u64 = used_bytes(roots);
-    if available.saturating_sub(floor) > bound.saturating_mul(2) {
+    if available.saturating_sub(floor) > bound.saturating_mul(2) || (dedup && available > floor) {
         return Ok(());
     }
     let estimate: u64 = roots
@@ -63,4 +72,23 @@ fn used_bytes(roots: &[BackupRoot]) -> u64 {
         }
     }
     total
+}
+
+/// The store found the floor reached before starting a pack: the same refusal as the
+/// check before the walk.
+pub(super) fn store_refusal(err: BackupError, dir: &Path, floor: u64) -> BackupError {
+    match err {
+        BackupError::Store(crate::store::StoreError::LowSpace {
+            available,
+            written,
+            needed,
+        }) => BackupError::LowSpace {
+            dir: dir.to_path_buf(),
+            available,
+            needed: needed.saturating_add(floor),
+            estimate: written.saturating_add(needed),
+            floor,
+        },
+        err => err,
+    }
 }

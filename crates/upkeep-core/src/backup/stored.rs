@@ -63,7 +63,7 @@ pub(super) fn create(
             path: read_from.map_or_else(|| PathBuf::from(&r.path), |dir| dir.join(&r.label)),
         })
         .collect();
-    let created = store::create(state_dir, &index, &archive_roots, &parent, config.level)?;
+    let created = store::create(state_dir, &index, &archive_roots, &parent, config.into())?;
     crate::failpoint::crash_point!("backup::store-written");
     let new = record_of(request, roots, &created);
     let packs = created.packs.clone();

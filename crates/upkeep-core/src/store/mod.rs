@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use gc::{Collected, collect_garbage, sweep};
 pub use stream::TarStream;
-pub use write::{Created, Parent, create};
+pub use write::{Created, Limits, Parent, create};
 
 use crate::archive::{ArchiveError, Entry, EntryKind};
 use crate::state::StateError;
@@ -90,6 +90,16 @@ pub enum StoreError {
         expected: String,
         /// The SHA-256 read back.
         actual: String,
+    },
+    /// Starting another pack would leave less free space than the configured floor.
+    #[error("write a pack: {available} bytes free, {needed} needed over the floor")]
+    LowSpace {
+        /// Bytes available.
+        available: u64,
+        /// Compressed bytes written so far.
+        written: u64,
+        /// What one more pack may take (above the floor).
+        needed: u64,
     },
     /// Walking the tree failed.
     #[error(transparent)]
@@ -169,9 +179,10 @@ pub struct Node {
     pub uid: u32,
     /// Group.
     pub gid: u32,
-    /// The content's chunks in order (hex ids); empty for an empty file and a hard link.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub chunks: Vec<String>,
+    /// The content's chunks in order (hex ids in JSON); empty for an empty file and a
+    /// hard link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_ids")]
+    pub chunks: Vec<ChunkId>,
     /// For files: the stat fields the next backup compares to reuse `chunks` unread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<Stat>,
@@ -200,8 +211,9 @@ pub struct Manifest {
     pub format: String,
     /// Every root's label and whether it existed, in order.
     pub roots: Vec<(String, bool)>,
-    /// The chunks of the item stream, in order (hex ids).
-    pub items: Vec<String>,
+    /// The chunks of the item stream, in order (hex ids in JSON).
+    #[serde(with = "hex_ids")]
+    pub items: Vec<ChunkId>,
     /// How many entries the item stream holds.
     pub entries: u64,
     /// The sum of the files' sizes.
@@ -250,18 +262,10 @@ pub fn load(state_dir: &Path, index: &StoreIndex, manifest_id: &str) -> Result<L
         return Err(bad("unknown manifest format"));
     }
     let mut stream = Vec::new();
-    for item in &manifest.items {
-        let id = parse_id(item).ok_or_else(|| bad("an item chunk id is not a SHA-256"))?;
-        stream.extend_from_slice(&reader.chunk(&id, true)?);
+    for id in &manifest.items {
+        stream.extend_from_slice(&reader.chunk(id, true)?);
     }
-    let mut nodes = Vec::new();
-    for line in stream.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let node: Node = serde_json::from_slice(line).map_err(|e| bad(&format!("item: {e}")))?;
-        if node.chunks.iter().any(|c| parse_id(c).is_none()) {
-            return Err(bad("a content chunk id is not a SHA-256"));
-        }
-        nodes.push(node);
-    }
+    let nodes = parse_items(&stream).map_err(|e| bad(&format!("item: {e}")))?;
     if nodes.len() as u64 != manifest.entries {
         return Err(bad("the item stream holds another number of entries"));
     }
@@ -274,15 +278,106 @@ pub fn referenced<S: std::hash::BuildHasher>(
     loaded: &Loaded,
     into: &mut HashSet<ChunkId, S>,
 ) {
-    let ids = std::iter::once(manifest_id)
-        .chain(loaded.manifest.items.iter().map(String::as_str))
-        .chain(
-            loaded
-                .nodes
-                .iter()
-                .flat_map(|n| n.chunks.iter().map(String::as_str)),
-        );
-    for id in ids.filter_map(parse_id) {
-        into.insert(id);
+    into.extend(parse_id(manifest_id));
+    into.extend(loaded.manifest.items.iter().copied());
+    for node in &loaded.nodes {
+        into.extend(node.chunks.iter().copied());
+    }
+}
+
+/// The entries of an item stream, one JSON line each. A large stream is parsed on two
+/// threads, split at a line boundary (parsing is most of what reading a parent costs).
+fn parse_items(stream: &[u8]) -> Result<Vec<Node>, serde_json::Error> {
+    let lines = |part: &[u8]| -> Result<Vec<Node>, serde_json::Error> {
+        part.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(serde_json::from_slice)
+            .collect()
+    };
+    let middle = stream.len() / 2;
+    let split = match stream[middle..].iter().position(|b| *b == b'\n') {
+        Some(at) if stream.len() >= 1 << 20 => middle + at + 1,
+        _ => return lines(stream),
+    };
+    let (first, second) = stream.split_at(split);
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| lines(second));
+        (lines(first), other.join().expect("parsing does not panic"))
+    });
+    let mut nodes = first?;
+    nodes.extend(second?);
+    Ok(nodes)
+}
+
+/// Chunk ids as lowercase hex strings in JSON; anything else is refused while parsing.
+mod hex_ids {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+
+    use crate::state::store::ChunkId;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        ids: &[ChunkId],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(ids.len()))?;
+        let mut hex_id = [0u8; 64];
+        for id in ids {
+            hex::encode_to_slice(id, &mut hex_id).expect("64 bytes hold 32 in hex");
+            seq.serialize_element(std::str::from_utf8(&hex_id).expect("hex is ASCII"))?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<ChunkId>, D::Error> {
+        deserializer.deserialize_seq(Ids)
+    }
+
+    struct Ids;
+
+    impl<'de> Visitor<'de> for Ids {
+        type Value = Vec<ChunkId>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of chunk ids (SHA-256, 64 lowercase hex digits)")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut ids = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(hex_id) = seq.next_element::<Hex>()? {
+                ids.push(hex_id.0);
+            }
+            Ok(ids)
+        }
+    }
+
+    /// One id, read from a borrowed or an owned string without keeping it.
+    struct Hex(ChunkId);
+
+    impl<'de> serde::Deserialize<'de> for Hex {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct One;
+            impl Visitor<'_> for One {
+                type Value = Hex;
+
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a chunk id (SHA-256, 64 lowercase hex digits)")
+                }
+
+                fn visit_str<E: Error>(self, v: &str) -> Result<Hex, E> {
+                    let lower = v
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                    let mut id = [0u8; 32];
+                    match hex::decode_to_slice(v, &mut id) {
+                        Ok(()) if lower => Ok(Hex(id)),
+                        _ => Err(E::custom(format!("a chunk id is not a SHA-256: {v:?}"))),
+                    }
+                }
+            }
+            deserializer.deserialize_str(One)
+        }
     }
 }

@@ -112,6 +112,8 @@ pub(crate) struct Writer {
     files: Vec<fs_err::File>,
     /// Compressed bytes written.
     pub(crate) bytes: u64,
+    /// Free space to leave: checked before each pack is started.
+    floor: Option<u64>,
 }
 
 struct Open {
@@ -130,7 +132,43 @@ impl Writer {
             sealed: Vec::new(),
             files: Vec::new(),
             bytes: 0,
+            floor: None,
         })
+    }
+
+    /// Refuse to start a pack that could leave less than `floor` bytes free.
+    pub(crate) fn with_floor(self, floor: u64) -> Self {
+        Self {
+            floor: Some(floor),
+            ..self
+        }
+    }
+
+    /// Whether one more pack (at most [`PACK_TARGET`] and a largest chunk) fits above the
+    /// floor.
+    fn check_floor(&self) -> Result<(), StoreError> {
+        let Some(floor) = self.floor else {
+            return Ok(());
+        };
+        let stat = nix::sys::statvfs::statvfs(&self.dir).map_err(|errno| StoreError::Io {
+            action: "ask for the free space of",
+            path: self.dir.clone(),
+            source: errno.into(),
+        })?;
+        #[expect(
+            clippy::useless_conversion,
+            reason = "the field types differ between platforms"
+        )]
+        let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
+        let needed = PACK_TARGET + u64::from(super::write::CHUNK_SIZES.2);
+        if available < floor.saturating_add(needed) {
+            return Err(StoreError::LowSpace {
+                available,
+                written: self.bytes,
+                needed,
+            });
+        }
+        Ok(())
     }
 
     /// Append one compressed chunk.
@@ -162,6 +200,7 @@ impl Writer {
     }
 
     fn open(&self) -> Result<Open, StoreError> {
+        self.check_floor()?;
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|e| StoreError::Io {
             action: "name a pack",

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::pack::Reader;
-use super::{Loaded, Node, StoreError, parse_id};
+use super::{Loaded, Node, StoreError};
 use crate::archive::{EntryKind, INDEX_NAME, header_bytes, padding};
 use crate::state::store::StoreIndex;
 
@@ -141,7 +141,7 @@ impl<'s> TarStream<'s> {
     fn content(&mut self, i: usize, chunk: usize, done: u64) -> io::Result<()> {
         let loaded = Arc::clone(&self.loaded);
         let node = &loaded.nodes[i];
-        let Some(hex_id) = node.chunks.get(chunk) else {
+        let Some(id) = node.chunks.get(chunk) else {
             self.current = None;
             if done != node.size {
                 return Err(corrupt(&node.path, "its chunks add up to another size"));
@@ -149,11 +149,10 @@ impl<'s> TarStream<'s> {
             self.buf.extend_from_slice(padding(node.size));
             return Ok(());
         };
-        let id = parse_id(hex_id).ok_or_else(|| corrupt(&node.path, "bad chunk id"))?;
         if self.mode.data {
-            self.buf = self.reader.chunk(&id, self.mode.check).map_err(into_io)?;
+            self.buf = self.reader.chunk(id, self.mode.check).map_err(into_io)?;
         } else {
-            let len = self.reader.raw_length(&id).map_err(into_io)?;
+            let len = self.reader.raw_length(id).map_err(into_io)?;
             self.buf.resize(usize::try_from(len).unwrap_or(0), 0);
         }
         let done = done + self.buf.len() as u64;

@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::pack::{self, Writer};
-use super::{Loaded, MANIFEST_FORMAT, Manifest, Node, Stat, StoreError, parse_id};
+use super::{Loaded, MANIFEST_FORMAT, Manifest, Node, Stat, StoreError};
 use crate::archive::{ArchiveError, Entry, EntryKind, Root, Sink, Written, walk};
 use crate::digest::{self, Hasher};
 use crate::state::store::{ChunkId, NewPack, StoreIndex};
@@ -23,25 +23,57 @@ pub(crate) const CHUNK_SIZES: (u32, u32, u32) = (256 << 10, 1 << 20, 4 << 20);
 /// Chunking of the item stream: small, so a changed entry costs a small chunk.
 pub(crate) const ITEM_CHUNK_SIZES: (u32, u32, u32) = (2 << 10, 8 << 10, 64 << 10);
 
+/// Maps keyed by chunk ids and paths, hashed with `foldhash` (`SipHash` was a tenth of an
+/// unchanged backup's time).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// The backup whose stat fields and chunks a new one reuses.
 #[derive(Debug, Default)]
 pub struct Parent {
-    /// Files by path, with the stat fields, size, hash and chunks recorded then.
-    files: HashMap<String, Node>,
+    /// Its entries in order.
+    nodes: Vec<Node>,
+    /// The labels whose host path is unchanged: only their files are reused.
+    labels: HashSet<String>,
+    /// Its roots and item stream's chunks: when the new backup's roots and entries equal
+    /// these (nothing changed), its item stream is these chunks, not serialized and cut
+    /// again.
+    roots: Vec<(String, bool)>,
+    items: Vec<ChunkId>,
 }
 
 impl Parent {
     /// The files of `loaded` under the labels whose host path is unchanged (`labels`).
     pub fn new(loaded: Loaded, labels: &HashSet<String>) -> Self {
-        let files = loaded
-            .nodes
-            .into_iter()
-            .filter(|n| n.stat.is_some() && n.hardlink.is_none())
-            .filter(|n| labels.contains(n.path.split('/').next().unwrap_or_default()))
-            .map(|n| (n.path.clone(), n))
-            .collect();
-        Self { files }
+        Self {
+            nodes: loaded.nodes,
+            labels: labels.clone(),
+            roots: loaded.manifest.roots,
+            items: loaded.manifest.items,
+        }
     }
+
+    /// Its files that may be reused, by path.
+    fn files(&self) -> FastMap<&str, &Node> {
+        self.nodes
+            .iter()
+            .filter(|n| n.stat.is_some() && n.hardlink.is_none())
+            .filter(|n| {
+                self.labels
+                    .contains(n.path.split('/').next().unwrap_or_default())
+            })
+            .map(|n| (n.path.as_str(), n))
+            .collect()
+    }
+}
+
+/// How [`create`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The zstd level of every chunk.
+    pub level: i32,
+    /// No pack is started that could leave less than this many bytes free.
+    pub min_free: u64,
 }
 
 /// What [`create`] wrote: the walk's record, the manifest id and the packs to record.
@@ -80,7 +112,7 @@ struct Done {
 /// A content chunk of a node: reused (known id) or on its way (sequence number).
 #[derive(Debug, Clone)]
 enum ChunkRef {
-    Id(String),
+    Id(ChunkId),
     Seq(u64),
 }
 
@@ -108,11 +140,13 @@ pub fn create(
     index: &StoreIndex,
     roots: &[Root],
     parent: &Parent,
-    level: i32,
+    limits: Limits,
 ) -> Result<Created, StoreError> {
-    let writer = Writer::new(state_dir)?;
-    let known: Arc<Mutex<HashSet<ChunkId>>> =
-        Arc::new(Mutex::new(index.chunks.keys().copied().collect()));
+    let Limits { level, min_free } = limits;
+    let writer = Writer::new(state_dir)?.with_floor(min_free);
+    let stored: FastSet<ChunkId> = index.chunks.keys().copied().collect();
+    let known = Arc::new(Mutex::new(stored.clone()));
+    let files = parent.files();
     let (job_tx, job_rx) = sync_channel::<Job>(WORKERS * 4);
     let (done_tx, done_rx) = sync_channel::<Done>(WORKERS * 4);
     let job_rx = Arc::new(Mutex::new(job_rx));
@@ -126,8 +160,8 @@ pub fn create(
         let mut sink = StoreSink {
             jobs: job_tx,
             next_seq: 0,
-            parent,
-            index,
+            files,
+            stored: &stored,
             extras: Vec::new(),
             last_path: String::new(),
             reused: None,
@@ -139,12 +173,13 @@ pub fn create(
         (walked.map(|written| (written, extras)), collected)
     });
     let (mut writer, ids) = collected?;
-    let result = walked
-        .map_err(StoreError::from)
-        .and_then(|(written, extras)| {
-            let known = known.lock().map(|k| k.clone()).unwrap_or_default();
-            seal(&mut writer, roots, written, &extras, &ids, known, level)
-        });
+    let result = walked.map_err(StoreError::from).and_then(|walked| {
+        // The workers are done: their set of known ids (the index's and the new ones)
+        // is this thread's now.
+        let known = known.lock().map(|mut k| std::mem::take(&mut *k));
+        let known = known.unwrap_or_default();
+        seal(&mut writer, roots, walked, &ids, (parent, known), level)
+    });
     match result {
         Ok((written, manifest_id)) => {
             let bytes_added = writer.bytes;
@@ -167,13 +202,48 @@ pub fn create(
 fn seal(
     writer: &mut Writer,
     roots: &[Root],
-    mut written: Written,
-    extras: &[Extra],
+    (mut written, extras): (Written, Vec<Extra>),
     ids: &HashMap<u64, ChunkId>,
-    mut known: HashSet<ChunkId>,
+    (parent, mut known): (&Parent, FastSet<ChunkId>),
     level: i32,
 ) -> Result<(Written, String), StoreError> {
-    let id_of = |seq: &u64| ids.get(seq).map(hex::encode).unwrap_or_default();
+    let nodes = resolve(&mut written, &extras, ids);
+    let roots: Vec<(String, bool)> = roots
+        .iter()
+        .map(|r| (r.label.clone(), !written.missing.contains(&r.label)))
+        .collect();
+    let unchanged = !parent.items.is_empty() && roots == parent.roots && nodes == parent.nodes;
+    let items = if unchanged {
+        parent.items.clone()
+    } else {
+        let mut stream = Vec::new();
+        for node in &nodes {
+            serde_json::to_writer(&mut stream, node).expect("a node serializes");
+            stream.push(b'\n');
+        }
+        let (min, avg, max) = ITEM_CHUNK_SIZES;
+        fastcdc::v2020::FastCDC::new(&stream, min, avg, max)
+            .map(|cut| {
+                let data = &stream[cut.offset..cut.offset + cut.length];
+                put(writer, &mut known, data, level)
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.to_owned(),
+        roots,
+        items,
+        entries: nodes.len() as u64,
+        bytes: written.bytes_in,
+    };
+    let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");
+    let id = put(writer, &mut known, &bytes, level)?;
+    Ok((written, hex::encode(id)))
+}
+
+/// The nodes of the walk's entries, every pending content id resolved.
+fn resolve(written: &mut Written, extras: &[Extra], ids: &HashMap<u64, ChunkId>) -> Vec<Node> {
+    let id_of = |seq: &u64| ids.get(seq).copied().unwrap_or_default();
     let mut nodes = Vec::with_capacity(extras.len());
     for (entry, extra) in written.entries.iter_mut().zip(extras) {
         if let Some(seq) = entry
@@ -181,13 +251,13 @@ fn seal(
             .as_deref()
             .and_then(|s| s.strip_prefix(PENDING))
         {
-            entry.sha256 = Some(id_of(&seq.parse().unwrap_or(u64::MAX)));
+            entry.sha256 = Some(hex::encode(id_of(&seq.parse().unwrap_or(u64::MAX))));
         }
         let chunks = extra
             .chunks
             .iter()
             .map(|c| match c {
-                ChunkRef::Id(id) => id.clone(),
+                ChunkRef::Id(id) => *id,
                 ChunkRef::Seq(seq) => id_of(seq),
             })
             .collect();
@@ -207,36 +277,13 @@ fn seal(
             stat: extra.stat,
         });
     }
-    let mut stream = Vec::new();
-    for node in &nodes {
-        serde_json::to_writer(&mut stream, node).expect("a node serializes");
-        stream.push(b'\n');
-    }
-    let (min, avg, max) = ITEM_CHUNK_SIZES;
-    let mut items = Vec::new();
-    for cut in fastcdc::v2020::FastCDC::new(&stream, min, avg, max) {
-        let data = &stream[cut.offset..cut.offset + cut.length];
-        items.push(hex::encode(put(writer, &mut known, data, level)?));
-    }
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        roots: roots
-            .iter()
-            .map(|r| (r.label.clone(), !written.missing.contains(&r.label)))
-            .collect(),
-        items,
-        entries: nodes.len() as u64,
-        bytes: written.bytes_in,
-    };
-    let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");
-    let id = put(writer, &mut known, &bytes, level)?;
-    Ok((written, hex::encode(id)))
+    nodes
 }
 
 /// Store one chunk from this thread (the item stream and the manifest).
 fn put(
     writer: &mut Writer,
-    known: &mut HashSet<ChunkId>,
+    known: &mut FastSet<ChunkId>,
     data: &[u8],
     level: i32,
 ) -> Result<ChunkId, StoreError> {
@@ -255,7 +302,7 @@ fn put(
 fn work(
     rx: &Mutex<Receiver<Job>>,
     tx: &SyncSender<Done>,
-    known: &Mutex<HashSet<ChunkId>>,
+    known: &Mutex<FastSet<ChunkId>>,
     level: i32,
 ) {
     // One context per worker: making one per chunk costs more than compressing a small file.
@@ -316,8 +363,10 @@ fn collect(
 struct StoreSink<'p> {
     jobs: SyncSender<Job>,
     next_seq: u64,
-    parent: &'p Parent,
-    index: &'p StoreIndex,
+    /// The parent's reusable files by path.
+    files: FastMap<&'p str, &'p Node>,
+    /// The chunks the store holds.
+    stored: &'p FastSet<ChunkId>,
     /// Per entry, in the walker's order.
     extras: Vec<Extra>,
     /// The path of the entry just recorded (the file whose content follows).
@@ -342,12 +391,9 @@ impl StoreSink<'_> {
 
     /// The parent's node for this file if its stat fields, size and chunks still hold.
     fn reusable(&self, path: &str, meta: &Metadata) -> Option<&Node> {
-        let node = self.parent.files.get(path)?;
+        let node = *self.files.get(path)?;
         let same = node.stat == Some(Stat::of(meta)) && node.size == meta.len();
-        let present = node
-            .chunks
-            .iter()
-            .all(|c| parse_id(c).is_some_and(|id| self.index.chunks.contains_key(&id)));
+        let present = node.chunks.iter().all(|id| self.stored.contains(id));
         (same && present && node.sha256.is_some()).then_some(node)
     }
 
@@ -394,6 +440,10 @@ impl StoreSink<'_> {
 }
 
 impl Sink for StoreSink<'_> {
+    fn framed(&self) -> bool {
+        false
+    }
+
     fn framing(&mut self, _bytes: &[u8]) -> std::io::Result<()> {
         Ok(())
     }
@@ -415,7 +465,7 @@ impl Sink for StoreSink<'_> {
     fn unchanged(&mut self, path: &str, meta: &Metadata) -> Option<String> {
         let node = self.reusable(path, meta)?;
         let sha256 = node.sha256.clone()?;
-        self.reused = Some(node.chunks.iter().cloned().map(ChunkRef::Id).collect());
+        self.reused = Some(node.chunks.iter().copied().map(ChunkRef::Id).collect());
         Some(sha256)
     }
 
@@ -427,7 +477,7 @@ impl Sink for StoreSink<'_> {
         _buf: &mut [u8],
     ) -> Result<String, ArchiveError> {
         if let Some(node) = self.reusable(&self.last_path, meta) {
-            let chunks = node.chunks.iter().cloned().map(ChunkRef::Id).collect();
+            let chunks = node.chunks.iter().copied().map(ChunkRef::Id).collect();
             let sha256 = node.sha256.clone().unwrap_or_default();
             let extra = self
                 .extras

@@ -4,6 +4,8 @@
 //! a backup out as a plain tar archive and back in.
 
 use std::collections::BTreeMap;
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::fixture::{Host, output};
@@ -91,6 +93,17 @@ fn a_second_backup_stores_only_what_changed_and_prune_frees_the_rest() {
     create(&host, "same");
     let same: i64 = host.scalar("SELECT bytes_out FROM backups WHERE name = 'same'");
     assert_eq!(same, 0, "nothing changed, nothing stored");
+    let manifest = |name: &str| -> String {
+        host.scalar(&format!("SELECT sha256 FROM backups WHERE name = '{name}'"))
+    };
+    assert_eq!(manifest("same"), manifest("one"));
+    // A change of metadata alone is a new item stream (the unchanged case reuses the
+    // parent's only when every entry is equal).
+    fs_err::set_permissions(data.join("a.txt"), Permissions::from_mode(0o600)).unwrap();
+    create(&host, "mode");
+    assert_ne!(manifest("mode"), manifest("one"));
+    let mode: i64 = host.scalar("SELECT bytes_out FROM backups WHERE name = 'mode'");
+    assert!(mode > 0 && mode < first / 10, "{mode} of {first}");
     fs_err::write(data.join("a.txt"), "second").unwrap();
     create(&host, "two");
     let second: i64 = host.scalar("SELECT bytes_out FROM backups WHERE name = 'two'");
@@ -249,4 +262,89 @@ fn a_hostile_archive_is_not_imported() {
     let after: i64 = host.scalar("SELECT count(*) FROM backups");
     assert_eq!(before, after);
     assert_eq!(fs_err::read_to_string(data.join("a.txt")).unwrap(), "first");
+}
+
+/// A tmpfs of `mb` MiB mounted on `dir` (unmounted on drop), or `None` where this machine
+/// cannot mount one (not root); under `CI=true` that is a failure instead.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, mb: u32) -> Option<Self> {
+        fs_err::create_dir_all(dir).unwrap();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test sets up a filesystem with the system's own tools"
+        )]
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Self(dir.to_path_buf())),
+            _ if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("the free-space test must run in CI (as root, to mount a tmpfs)")
+            }
+            _ => {
+                eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test sets up a filesystem with the system's own tools"
+        )]
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The check before a store backup passes when the space over the floor is short of the
+/// tree (the store may need far less than the tree, so it does not walk it first); the
+/// store then refuses to start the pack that could cross the floor: the same low-space
+/// refusal, no backup recorded, no pack left behind.
+#[test]
+fn a_store_backup_stops_before_a_pack_would_cross_the_free_space_floor() {
+    let (host, data) = host_with_data();
+    // 60 MiB that do not compress, on a state directory of 48 MiB.
+    let mut x = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..60 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[1]
+        })
+        .collect();
+    fs_err::write(data.join("noise.bin"), noise).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&host.state, 48) else {
+        return;
+    };
+    let assert = host
+        .upkeep()
+        .args(["--json", "backup", "create", "--min-free", "4MiB"])
+        .assert();
+    let (code, stdout, stderr) = output(&assert);
+    assert_eq!(code, 9, "{stdout}\n{stderr}");
+    let error: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"], "low-space", "{stdout}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not enough free space"),
+        "{stdout}"
+    );
+    let rows: i64 = host
+        .ledger()
+        .query_row("SELECT count(*) FROM backups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+    assert_eq!(packs(&host), Vec::<String>::new());
 }
