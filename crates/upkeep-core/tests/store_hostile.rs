@@ -1,5 +1,6 @@
 //! A hostile chunk store: a tampered chunk, a truncated chunk or pack, a missing chunk or
-//! pack, an index entry forged to point at other bytes (a hash collision attempt), and a
+//! pack, an index entry forged to point at other bytes (a hash collision attempt) or at
+//! another chunk of its frame or past it, and a
 //! forged manifest whose tree points outside its root. Each restore is refused, the tree
 //! it would have replaced (the sentinel) is unchanged, and nothing is left beside it.
 
@@ -23,6 +24,14 @@ fn setup() -> Setup {
     let (state, tree) = (tmp.path().join("state"), tmp.path().join("tree"));
     fs_err::create_dir_all(tree.join("sub")).unwrap();
     fs_err::write(tree.join("small"), "small file").unwrap();
+    // Small files are compressed together, several chunks to a frame.
+    for i in 0..24 {
+        fs_err::write(
+            tree.join(format!("sub/note-{i}")),
+            format!("note {i}\n").repeat(i + 1),
+        )
+        .unwrap();
+    }
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     fs_err::write(tree.join("sub/big"), big).unwrap();
     let mut ledger = Ledger::open(&state).unwrap();
@@ -179,6 +188,63 @@ fn an_index_entry_forged_to_point_at_other_bytes_is_refused() {
     refused(setup);
 }
 
+/// Two chunks compressed in one frame.
+fn frame_mates(setup: &Setup) -> (Vec<u8>, Vec<u8>) {
+    sql(setup)
+        .query_row(
+            "SELECT a.id, b.id FROM store_chunks a JOIN store_chunks b
+               ON a.pack = b.pack AND a.offset = b.offset AND a.id < b.id
+             WHERE a.frame_raw IS NOT NULL LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the setup compresses small files together")
+}
+
+#[test]
+fn a_chunk_forged_to_point_at_its_frame_mate_is_refused() {
+    let setup = setup();
+    let (one, other) = frame_mates(&setup);
+    sql(&setup)
+        .execute(
+            "UPDATE store_chunks SET (inner, raw_length) =
+               (SELECT inner, raw_length FROM store_chunks WHERE id = ?2) WHERE id = ?1",
+            [&one, &other],
+        )
+        .unwrap();
+    refused(setup);
+}
+
+#[test]
+fn a_frame_length_forged_in_the_index_is_refused() {
+    let setup = setup();
+    let (one, _) = frame_mates(&setup);
+    sql(&setup)
+        .execute(
+            "UPDATE store_chunks SET frame_raw = frame_raw + 1
+             WHERE (pack, offset) = (SELECT pack, offset FROM store_chunks WHERE id = ?1)",
+            [&one],
+        )
+        .unwrap();
+    refused(setup);
+}
+
+#[test]
+fn a_chunk_forged_to_reach_past_its_frame_is_refused() {
+    let setup = setup();
+    let (one, other) = frame_mates(&setup);
+    // One member claims the frame is longer and reaches into the claim; its mate, read
+    // first or not, decompresses the frame to its true length.
+    sql(&setup)
+        .execute(
+            "UPDATE store_chunks SET frame_raw = frame_raw + 64, inner = frame_raw WHERE id = ?1",
+            [&one],
+        )
+        .unwrap();
+    let _ = other;
+    refused(setup);
+}
+
 /// Append `chunks` to a new pack and record them, as a forger with the ledger would.
 fn forge(setup: &Setup, chunks: &[Vec<u8>]) -> Vec<String> {
     let mut pack = b"UPKPACK1".to_vec();
@@ -198,7 +264,8 @@ fn forge(setup: &Setup, chunks: &[Vec<u8>]) -> Vec<String> {
         let frame = zstd::bulk::compress(data, 3).unwrap();
         let id = upkeep_core::digest::bytes(data);
         db.execute(
-            "INSERT OR REPLACE INTO store_chunks VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO store_chunks (id, pack, offset, length, raw_length)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
                 id.as_slice(),
                 pack_id,

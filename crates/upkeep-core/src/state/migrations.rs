@@ -323,4 +323,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX store_chunks_by_pack ON store_chunks(pack);
     ",
+    // 13: small chunks compressed together: a zstd frame may hold several chunks back to
+    // back. `inner` is a chunk's offset in its frame once decompressed and `frame_raw`
+    // the frame's decompressed length (NULL: the frame is this chunk alone, as every
+    // chunk written before).
+    r"
+    ALTER TABLE store_chunks ADD COLUMN inner INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE store_chunks ADD COLUMN frame_raw INTEGER;
+    ",
 ];

@@ -49,6 +49,10 @@ pub struct NewChunk {
     pub length: u64,
     /// Length once decompressed.
     pub raw_length: u64,
+    /// Its offset in the decompressed frame (0 for a frame of its own).
+    pub inner: u64,
+    /// The frame's decompressed length (`raw_length` for a frame of its own).
+    pub frame_raw: u64,
 }
 
 /// Where a recorded chunk lies.
@@ -62,6 +66,10 @@ pub struct ChunkLoc {
     pub length: u64,
     /// Length once decompressed.
     pub raw_length: u64,
+    /// Its offset in the decompressed frame (0 for a frame of its own).
+    pub inner: u64,
+    /// The frame's decompressed length (`raw_length` for a frame of its own).
+    pub frame_raw: u64,
 }
 
 /// The whole index: every pack by id, every chunk by id.
@@ -85,7 +93,8 @@ fn insert_packs(tx: &rusqlite::Transaction<'_>, packs: &[NewPack]) -> rusqlite::
     let mut pack_stmt =
         tx.prepare("INSERT INTO store_packs (name, bytes, sha256) VALUES (?1, ?2, ?3)")?;
     let mut chunk_stmt = tx.prepare(
-        "INSERT OR REPLACE INTO store_chunks (id, pack, offset, length, raw_length) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO store_chunks (id, pack, offset, length, raw_length, inner, frame_raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for pack in packs {
         pack_stmt.execute(params![pack.name, to_i64(pack.bytes), pack.sha256])?;
@@ -96,7 +105,9 @@ fn insert_packs(tx: &rusqlite::Transaction<'_>, packs: &[NewPack]) -> rusqlite::
                 pack_id,
                 to_i64(c.offset),
                 to_i64(c.length),
-                to_i64(c.raw_length)
+                to_i64(c.raw_length),
+                to_i64(c.inner),
+                (c.frame_raw != c.raw_length).then(|| to_i64(c.frame_raw)),
             ])?;
         }
     }
@@ -131,18 +142,24 @@ impl Ledger {
         }
         let mut stmt = self
             .conn()
-            .prepare("SELECT id, pack, offset, length, raw_length FROM store_chunks")
+            .prepare(
+                "SELECT id, pack, offset, length, raw_length, inner, frame_raw FROM store_chunks",
+            )
             .map_err(err())?;
         let chunks = stmt
             .query_map([], |row| {
                 let id: Vec<u8> = row.get(0)?;
+                let raw_length = to_u64(row.get(4)?);
+                let frame_raw: Option<i64> = row.get(6)?;
                 Ok((
                     id,
                     ChunkLoc {
                         pack: row.get(1)?,
                         offset: to_u64(row.get(2)?),
                         length: to_u64(row.get(3)?),
-                        raw_length: to_u64(row.get(4)?),
+                        raw_length,
+                        inner: to_u64(row.get(5)?),
+                        frame_raw: frame_raw.map_or(raw_length, to_u64),
                     },
                 ))
             })

@@ -9,10 +9,10 @@
 //! unrecorded packs); unrecorded packs are swept by the next run. A recorded backup never
 //! references a chunk that is not in a recorded pack.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::pack::{Reader, Writer};
+use super::pack::{Member, Reader, Writer};
 use super::{StoreError, load, packs_dir, referenced};
 use crate::state::Ledger;
 use crate::state::backups::BackupFormat;
@@ -102,6 +102,8 @@ pub fn collect_garbage(ledger: &mut Ledger, state_dir: &Path) -> Result<Collecte
 }
 
 /// Copy the chunks `keep` into new packs, each checked on the way; sealed and read back.
+/// A frame of several chunks is copied once, whole, with the rows of its members kept (the
+/// bytes of members no backup references stay inside it until none is kept).
 fn rewrite(
     state_dir: &Path,
     index: &StoreIndex,
@@ -110,12 +112,23 @@ fn rewrite(
     if keep.is_empty() {
         return Ok(Vec::new());
     }
+    let mut frames: BTreeMap<(i64, u64), Vec<Member>> = BTreeMap::new();
+    for id in keep {
+        let loc = index.chunks[id];
+        frames
+            .entry((loc.pack, loc.offset))
+            .or_default()
+            .push((*id, loc.inner, loc.raw_length));
+    }
     let mut reader = Reader::new(state_dir, index);
     let mut writer = Writer::new(state_dir)?;
-    for id in keep {
-        let copied = reader
-            .frame(id)
-            .and_then(|frame| writer.append(*id, &frame, index.chunks[id].raw_length));
+    for members in frames.values() {
+        let copied = members
+            .iter()
+            .skip(1)
+            .try_for_each(|(id, ..)| reader.chunk(id, true).map(drop))
+            .and_then(|()| reader.frame(&members[0].0))
+            .and_then(|(frame, raw)| writer.append_frame(&frame, raw, members));
         if let Err(err) = copied {
             writer.discard();
             return Err(err);

@@ -11,13 +11,17 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 
 use super::{StoreError, packs_dir};
 use crate::digest::{self, HashingWriter};
-use crate::state::store::{ChunkId, NewChunk, NewPack, StoreIndex};
+use crate::state::store::{ChunkId, ChunkLoc, NewChunk, NewPack, StoreIndex};
 
 /// The first bytes of every pack.
 pub(crate) const MAGIC: &[u8; 8] = b"UPKPACK1";
 
 /// A pack is sealed once it holds this much.
 pub(crate) const PACK_TARGET: u64 = 32 << 20;
+
+/// Decompressed frames of several chunks a [`Reader`] keeps, so that reading the members
+/// of a few frames in turn (as two writer threads interleave them) decompresses each once.
+const FRAMES_KEPT: usize = 4;
 
 /// Reads chunks, keeping each pack it opened open.
 pub(crate) struct Reader<'i> {
@@ -26,6 +30,8 @@ pub(crate) struct Reader<'i> {
     open: HashMap<i64, fs_err::File>,
     frame: Vec<u8>,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    /// Recently decompressed frames of several chunks, by pack and offset, newest last.
+    frames: Vec<((i64, u64), Vec<u8>)>,
 }
 
 impl<'i> Reader<'i> {
@@ -36,6 +42,7 @@ impl<'i> Reader<'i> {
             open: HashMap::new(),
             frame: Vec::new(),
             decompressor: zstd::bulk::Decompressor::new().ok(),
+            frames: Vec::new(),
         }
     }
 
@@ -50,22 +57,75 @@ impl<'i> Reader<'i> {
             })
     }
 
-    /// The compressed frame of chunk `id`, checked (decompressed and hashed) first.
-    pub(crate) fn frame(&mut self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
+    /// The compressed frame holding chunk `id` and that frame's decompressed length, the
+    /// chunk checked (decompressed and hashed) first.
+    pub(crate) fn frame(&mut self, id: &ChunkId) -> Result<(Vec<u8>, u64), StoreError> {
         self.chunk(id, true)?;
-        Ok(self.frame.clone())
+        let loc = self.index.chunks[id];
+        self.read_frame(id, &loc)?;
+        Ok((self.frame.clone(), loc.frame_raw))
     }
 
     /// The uncompressed bytes of chunk `id`: its frame read where the index says, its
     /// length checked, and with `check` its SHA-256 compared with `id`.
     pub(crate) fn chunk(&mut self, id: &ChunkId, check: bool) -> Result<Vec<u8>, StoreError> {
         let hex_id = || hex::encode(id);
-        let loc = self
+        let loc = *self
             .index
             .chunks
             .get(id)
             .ok_or_else(|| StoreError::MissingChunk { id: hex_id() })?;
         let bad = |what: String| StoreError::BadChunk { id: hex_id(), what };
+        let too_long = |n: u64| usize::try_from(n).map_err(|_| bad("too long".into()));
+        let (length, raw_length, frame_raw) = (
+            too_long(loc.length)?,
+            too_long(loc.raw_length)?,
+            too_long(loc.frame_raw)?,
+        );
+        let end = loc.inner.checked_add(loc.raw_length);
+        if frame_raw > 64 << 20
+            || length > frame_raw + 1024
+            || end.is_none_or(|e| e > loc.frame_raw)
+        {
+            return Err(bad("the index gives impossible lengths".into()));
+        }
+        let inner = too_long(loc.inner)?;
+        let raw = if loc.inner == 0 && loc.raw_length == loc.frame_raw {
+            self.read_frame(id, &loc)?;
+            self.decompress(frame_raw).map_err(bad)?
+        } else {
+            let key = (loc.pack, loc.offset);
+            let at = if let Some(at) = self.frames.iter().position(|(k, _)| *k == key) {
+                at
+            } else {
+                self.read_frame(id, &loc)?;
+                let whole = self.decompress(frame_raw).map_err(bad)?;
+                if self.frames.len() == FRAMES_KEPT {
+                    self.frames.remove(0);
+                }
+                self.frames.push((key, whole));
+                self.frames.len() - 1
+            };
+            // Against the frame as decompressed: a member forged to reach past it (its
+            // frame kept from another member's read) is refused, not a panic.
+            self.frames[at]
+                .1
+                .get(inner..inner + raw_length)
+                .ok_or_else(|| bad("the index gives impossible lengths".into()))?
+                .to_vec()
+        };
+        if check && digest::bytes(&raw) != *id {
+            return Err(bad("its content does not match its SHA-256".into()));
+        }
+        Ok(raw)
+    }
+
+    /// Read chunk `id`'s compressed frame into `self.frame`.
+    fn read_frame(&mut self, id: &ChunkId, loc: &ChunkLoc) -> Result<(), StoreError> {
+        let bad = |what: String| StoreError::BadChunk {
+            id: hex::encode(id),
+            what,
+        };
         let pack = self
             .index
             .packs
@@ -78,27 +138,80 @@ impl<'i> Reader<'i> {
                 v.insert(fs_err::File::open(&path).map_err(StoreError::io("open", &path))?)
             }
         };
-        let length = usize::try_from(loc.length).map_err(|_| bad("too long".into()))?;
-        let raw_length = usize::try_from(loc.raw_length).map_err(|_| bad("too long".into()))?;
-        if raw_length > 64 << 20 || length > raw_length + 1024 {
-            return Err(bad("the index gives impossible lengths".into()));
-        }
-        self.frame.resize(length, 0);
+        self.frame
+            .resize(usize::try_from(loc.length).unwrap_or(usize::MAX), 0);
         file.file()
             .read_exact_at(&mut self.frame, loc.offset)
-            .map_err(|e| bad(format!("truncated pack {}: {e}", pack.name)))?;
-        let raw = match &mut self.decompressor {
-            Some(d) => d.decompress(&self.frame, raw_length),
-            None => zstd::bulk::decompress(&self.frame, raw_length),
+            .map_err(|e| bad(format!("truncated pack {}: {e}", pack.name)))
+    }
+
+    /// Decompress `self.frame`, which must give exactly `raw` bytes.
+    fn decompress(&mut self, raw: usize) -> Result<Vec<u8>, String> {
+        let out = match &mut self.decompressor {
+            Some(d) => d.decompress(&self.frame, raw),
+            None => zstd::bulk::decompress(&self.frame, raw),
         }
-        .map_err(|e| bad(format!("does not decompress: {e}")))?;
-        if raw.len() != raw_length {
-            return Err(bad("decompresses to another length".into()));
+        .map_err(|e| format!("does not decompress: {e}"))?;
+        if out.len() != raw {
+            return Err("decompresses to another length".into());
         }
-        if check && digest::bytes(&raw) != *id {
-            return Err(bad("its content does not match its SHA-256".into()));
+        Ok(out)
+    }
+}
+
+/// Small chunks gathered to be compressed as one frame (each compressed alone, small files
+/// lose the context a tar stream compresses them in: a tenth of their size here).
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    raw: Vec<u8>,
+    /// Each member's id, offset in `raw` and length.
+    members: Vec<(ChunkId, u64, u64)>,
+}
+
+/// A chunk in a frame: its id, its offset in the decompressed frame and its length.
+pub(crate) type Member = (ChunkId, u64, u64);
+
+/// A compressed frame and the chunks it holds.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    /// The zstd frame.
+    pub(crate) bytes: Vec<u8>,
+    /// Its decompressed length.
+    pub(crate) raw: u64,
+    /// Each chunk's id, offset in the decompressed frame and length.
+    pub(crate) members: Vec<(ChunkId, u64, u64)>,
+}
+
+impl Group {
+    /// A chunk of at most this size joins a group; larger ones are a frame each.
+    pub(crate) const SMALL: usize = 128 << 10;
+    /// A group is compressed once it holds this much.
+    pub(crate) const TARGET: usize = 2 << 20;
+
+    /// Add a chunk; returns whether the group is full.
+    pub(crate) fn push(&mut self, id: ChunkId, data: &[u8]) -> bool {
+        self.members
+            .push((id, self.raw.len() as u64, data.len() as u64));
+        self.raw.extend_from_slice(data);
+        self.raw.len() >= Self::TARGET
+    }
+
+    /// Compress what the group holds (nothing when empty), leaving it empty.
+    pub(crate) fn take(
+        &mut self,
+        compressor: &mut zstd::bulk::Compressor<'_>,
+    ) -> std::io::Result<Option<Frame>> {
+        if self.members.is_empty() {
+            return Ok(None);
         }
-        Ok(raw)
+        let bytes = compressor.compress(&self.raw)?;
+        let frame = Frame {
+            bytes,
+            raw: self.raw.len() as u64,
+            members: std::mem::take(&mut self.members),
+        };
+        self.raw.clear();
+        Ok(Some(frame))
     }
 }
 
@@ -171,12 +284,23 @@ impl Writer {
         Ok(())
     }
 
-    /// Append one compressed chunk.
+    /// Append one compressed chunk (a frame of its own).
     pub(crate) fn append(
         &mut self,
         id: ChunkId,
         frame: &[u8],
         raw_length: u64,
+    ) -> Result<(), StoreError> {
+        self.append_frame(frame, raw_length, &[(id, 0, raw_length)])
+    }
+
+    /// Append one compressed frame holding `members` (id, offset in the decompressed frame,
+    /// length), `raw` bytes once decompressed.
+    pub(crate) fn append_frame(
+        &mut self,
+        frame: &[u8],
+        raw: u64,
+        members: &[(ChunkId, u64, u64)],
     ) -> Result<(), StoreError> {
         if self.current.is_none() {
             self.current = Some(self.open()?);
@@ -185,12 +309,16 @@ impl Writer {
         open.out
             .write_all(frame)
             .map_err(StoreError::io("write", &open.path))?;
-        open.pack.chunks.push(NewChunk {
-            id,
-            offset: open.pack.bytes,
-            length: frame.len() as u64,
-            raw_length,
-        });
+        for &(id, inner, raw_length) in members {
+            open.pack.chunks.push(NewChunk {
+                id,
+                offset: open.pack.bytes,
+                length: frame.len() as u64,
+                raw_length,
+                inner,
+                frame_raw: raw,
+            });
+        }
         open.pack.bytes += frame.len() as u64;
         self.bytes += frame.len() as u64;
         if open.pack.bytes >= PACK_TARGET {

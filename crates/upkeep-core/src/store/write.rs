@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::pack::{self, Writer};
+use super::pack::{self, Frame, Group, Writer};
 use super::{Loaded, MANIFEST_FORMAT, Manifest, Node, Stat, StoreError};
 use crate::archive::{ArchiveError, Entry, EntryKind, Root, Sink, Written, walk};
 use crate::digest::{self, Hasher};
@@ -106,7 +106,7 @@ struct Job {
 struct Done {
     seq: u64,
     id: ChunkId,
-    frame: Option<(Vec<u8>, u64)>,
+    frame: Option<Frame>,
 }
 
 /// A content chunk of a node: reused (known id) or on its way (sequence number).
@@ -221,13 +221,7 @@ fn seal(
             serde_json::to_writer(&mut stream, node).expect("a node serializes");
             stream.push(b'\n');
         }
-        let (min, avg, max) = ITEM_CHUNK_SIZES;
-        fastcdc::v2020::FastCDC::new(&stream, min, avg, max)
-            .map(|cut| {
-                let data = &stream[cut.offset..cut.offset + cut.length];
-                put(writer, &mut known, data, level)
-            })
-            .collect::<Result<_, _>>()?
+        put_items(writer, &mut known, &stream, level)?
     };
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_owned(),
@@ -280,7 +274,41 @@ fn resolve(written: &mut Written, extras: &[Extra], ids: &HashMap<u64, ChunkId>)
     nodes
 }
 
-/// Store one chunk from this thread (the item stream and the manifest).
+/// Cut the item stream into chunks and store the new ones from this thread, compressed
+/// in groups.
+fn put_items(
+    writer: &mut Writer,
+    known: &mut FastSet<ChunkId>,
+    stream: &[u8],
+    level: i32,
+) -> Result<Vec<ChunkId>, StoreError> {
+    let failed = |e: std::io::Error| StoreError::BadChunk {
+        id: "(item stream)".into(),
+        what: format!("could not be compressed: {e}"),
+    };
+    let mut compressor = zstd::bulk::Compressor::new(level).map_err(failed)?;
+    let mut group = Group::default();
+    let mut flush = |group: &mut Group, writer: &mut Writer| -> Result<(), StoreError> {
+        if let Some(frame) = group.take(&mut compressor).map_err(failed)? {
+            writer.append_frame(&frame.bytes, frame.raw, &frame.members)?;
+        }
+        Ok(())
+    };
+    let (min, avg, max) = ITEM_CHUNK_SIZES;
+    let mut items = Vec::new();
+    for cut in fastcdc::v2020::FastCDC::new(stream, min, avg, max) {
+        let data = &stream[cut.offset..cut.offset + cut.length];
+        let id = digest::bytes(data);
+        if known.insert(id) && group.push(id, data) {
+            flush(&mut group, writer)?;
+        }
+        items.push(id);
+    }
+    flush(&mut group, writer)?;
+    Ok(items)
+}
+
+/// Store one chunk from this thread (the manifest).
 fn put(
     writer: &mut Writer,
     known: &mut FastSet<ChunkId>,
@@ -298,7 +326,9 @@ fn put(
     Ok(id)
 }
 
-/// A worker: hash each chunk, and compress it when no other has the same id.
+/// A worker: hash each chunk, and compress it when no other has the same id: a large one
+/// alone, small ones gathered into a [`Group`] compressed together when full and when no
+/// job is left.
 fn work(
     rx: &Mutex<Receiver<Job>>,
     tx: &SyncSender<Done>,
@@ -309,16 +339,40 @@ fn work(
     let Ok(mut compressor) = zstd::bulk::Compressor::new(level) else {
         return;
     };
+    let mut group = Group::default();
+    let compressed = |group: &mut Group, compressor: &mut zstd::bulk::Compressor<'_>, id| {
+        let frame = group.take(compressor).unwrap_or(None);
+        frame.or_else(|| {
+            // An empty frame tells the pack writer compression failed.
+            Some(Frame {
+                bytes: Vec::new(),
+                raw: 0,
+                members: vec![(id, 0, 0)],
+            })
+        })
+    };
     loop {
         let Ok(Ok(job)) = rx.lock().map(|rx| rx.recv()) else {
-            return;
+            break;
         };
         let id = digest::bytes(&job.data);
         let new = known.lock().is_ok_and(|mut k| k.insert(id));
-        let frame = new.then(|| {
-            let frame = compressor.compress(&job.data).unwrap_or_default();
-            (frame, job.data.len() as u64)
-        });
+        let frame = if !new {
+            None
+        } else if job.data.len() <= Group::SMALL {
+            if group.push(id, &job.data) {
+                compressed(&mut group, &mut compressor, id)
+            } else {
+                None
+            }
+        } else {
+            let raw = job.data.len() as u64;
+            Some(Frame {
+                bytes: compressor.compress(&job.data).unwrap_or_default(),
+                raw,
+                members: vec![(id, 0, raw)],
+            })
+        };
         let done = Done {
             seq: job.seq,
             id,
@@ -328,9 +382,18 @@ fn work(
             return;
         }
     }
+    // What is left in the group: its ids were sent already.
+    if let Some(frame) = group.take(&mut compressor).unwrap_or(None) {
+        let id = frame.members[0].0;
+        let _ = tx.send(Done {
+            seq: u64::MAX,
+            id,
+            frame: Some(frame),
+        });
+    }
 }
 
-/// The pack writer: append every new chunk, remember every id by sequence number.
+/// The pack writer: append every new frame, remember every id by sequence number.
 fn collect(
     rx: Receiver<Done>,
     mut writer: Writer,
@@ -338,14 +401,16 @@ fn collect(
     let mut ids = HashMap::new();
     let mut failed = None;
     for done in rx {
-        ids.insert(done.seq, done.id);
-        if let (Some((frame, raw)), None) = (done.frame, &failed) {
-            if frame.is_empty() {
+        if done.seq != u64::MAX {
+            ids.insert(done.seq, done.id);
+        }
+        if let (Some(frame), None) = (done.frame, &failed) {
+            if frame.bytes.is_empty() {
                 failed = Some(StoreError::BadChunk {
                     id: hex::encode(done.id),
                     what: "could not be compressed".into(),
                 });
-            } else if let Err(err) = writer.append(done.id, &frame, raw) {
+            } else if let Err(err) = writer.append_frame(&frame.bytes, frame.raw, &frame.members) {
                 failed = Some(err);
             }
         }
