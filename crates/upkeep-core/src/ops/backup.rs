@@ -367,6 +367,9 @@ pub struct Pruned {
     /// killed between taking and recording it), deleted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unrecorded_snapshots: Vec<PathBuf>,
+    /// What the chunk store's garbage collection removed (not on a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::Collected>,
 }
 
 /// Delete the backups `retention` (or, when it sets nothing, the settings' rules) does
@@ -388,11 +391,13 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
             backups: Vec::new(),
             unrecorded_archives: Vec::new(),
             unrecorded_snapshots: Vec::new(),
+            store: None,
         });
     };
     let decisions = backup::plan_prune(&ledger, &retention)?;
     let orphans = backup::orphans(&ledger, ctx.state_dir())?;
     let snapshots = unrecorded_snapshots(ctx, &ledger)?;
+    let mut store = None;
     if !dry_run {
         backup::sweep_temporaries(ctx.state_dir());
         for decision in decisions.iter().filter(|d| !d.keep) {
@@ -400,7 +405,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
         }
         backup::remove_unrecorded(ctx.state_dir(), &orphans)?;
         backup::remove_unrecorded_snapshots(&snapshots)?;
-        backup::collect_garbage(&mut ledger, ctx.state_dir())?;
+        store = Some(backup::collect_garbage(&mut ledger, ctx.state_dir())?);
     }
     Ok(Pruned {
         dry_run,
@@ -408,6 +413,7 @@ pub fn prune(ctx: &Context, retention: Retention, dry_run: bool) -> Result<Prune
         backups: decisions,
         unrecorded_archives: orphans,
         unrecorded_snapshots: snapshots,
+        store,
     })
 }
 

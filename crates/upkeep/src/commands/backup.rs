@@ -226,6 +226,14 @@ fn prune(ctx: &Context, args: &BackupPruneArgs) -> Result<i32, CliError> {
             let verb = if dry_run { "would delete" } else { "deleted" };
             let _ = writeln!(text, "{verb} unrecorded snapshot {}", orphan.display());
         }
+        if let Some(store) = pruned.store.as_ref().filter(|s| s.chunks_removed > 0) {
+            let _ = writeln!(
+                text,
+                "chunk store: removed {} unreferenced chunk(s), {} freed",
+                store.chunks_removed,
+                upkeep_core::backup::human(store.bytes_freed)
+            );
+        }
         print_text(&text)?;
     }
     Ok(exit_codes::OK)

@@ -109,16 +109,25 @@ fn a_second_backup_stores_only_what_changed_and_prune_frees_the_rest() {
     let second: i64 = host.scalar("SELECT bytes_out FROM backups WHERE name = 'two'");
     assert!(second < first / 10, "{second} of {first}");
     let chunks_before: i64 = host.scalar("SELECT count(*) FROM store_chunks");
-    host.upkeep()
-        .args(["backup", "prune", "--keep-last", "1"])
+    let pruned = host
+        .upkeep()
+        .args(["--json", "backup", "prune", "--keep-last", "1"])
         .assert()
         .success();
+    let (_, stdout, _) = output(&pruned);
+    let pruned: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let kept: i64 = host.scalar("SELECT count(*) FROM backups");
     assert_eq!(kept, 1);
     let chunks_after: i64 = host.scalar("SELECT count(*) FROM store_chunks");
     assert!(
         chunks_after < chunks_before,
         "{chunks_after} < {chunks_before}"
+    );
+    // The report says what the garbage collection removed.
+    assert_eq!(
+        pruned["store"]["chunks_removed"].as_i64(),
+        Some(chunks_before - chunks_after),
+        "{pruned}"
     );
     consistent(&host);
     let wanted = tree(&data);
