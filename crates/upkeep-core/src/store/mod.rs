@@ -86,9 +86,9 @@ pub enum StoreError {
     PackVerifyFailed {
         /// The pack.
         path: PathBuf,
-        /// The SHA-256 of what was written.
+        /// The checksum of what was written.
         expected: String,
-        /// The SHA-256 read back.
+        /// The checksum read back.
         actual: String,
     },
     /// Starting another pack would leave less free space than the configured floor.

@@ -357,3 +357,21 @@ fn a_store_backup_stops_before_a_pack_would_cross_the_free_space_floor() {
     assert_eq!(rows, 0);
     assert_eq!(packs(&host), Vec::<String>::new());
 }
+
+/// A pack that reads back other than it was written (damaged after sealing, before the
+/// read-back) refuses the backup: nothing recorded, no pack left.
+#[test]
+fn a_pack_damaged_before_its_read_back_refuses_the_backup() {
+    let (host, _data) = host_with_data();
+    let assert = host
+        .upkeep()
+        .args(["backup", "create", "--min-free", "0"])
+        .env("FAILPOINTS", "store::pack-damaged=return")
+        .assert();
+    let (code, stdout, stderr) = output(&assert);
+    assert_eq!(code, 7, "{stdout}\n{stderr}");
+    assert!(stderr.contains("after writing"), "{stderr}");
+    let rows: i64 = host.scalar("SELECT count(*) FROM backups");
+    assert_eq!(rows, 0);
+    assert_eq!(packs(&host), Vec::<String>::new());
+}
