@@ -97,9 +97,10 @@ restic -q -r "$OUT/repo" backup "$SRC" >/dev/null
 "${UP[@]}" backup create --name settle --min-free 0 >/dev/null
 sync
 REPO0=$(du -sb "$OUT/repo" | cut -f1); UP0=$(store_bytes)
-bench restic-unchanged-backup "true" "restic -q -r $OUT/repo backup $SRC >/dev/null && sync" 1
-bench upkeep-unchanged-backup "true" "${UP[*]} backup create --name unchanged --min-free 0 >/dev/null && sync" 1
-REPO_UNCHANGED=$(( $(du -sb "$OUT/repo" | cut -f1) - REPO0 )); UP_UNCHANGED=$(( $(store_bytes) - UP0 ))
+# Five runs each (nothing changes between them); bytes added are per backup.
+bench restic-unchanged-backup "true" "restic -q -r $OUT/repo backup $SRC >/dev/null && sync" 5
+bench upkeep-unchanged-backup "true" "${UP[*]} backup create --name unchanged --min-free 0 >/dev/null && sync" 5
+REPO_UNCHANGED=$(( ($(du -sb "$OUT/repo" | cut -f1) - REPO0) / 5 )); UP_UNCHANGED=$(( ($(store_bytes) - UP0) / 5 ))
 
 change() { # change 1% of the files (seeded), as an update would
 python3 - "$SRC" "$1" <<'EOF2'
