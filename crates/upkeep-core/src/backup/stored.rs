@@ -28,24 +28,13 @@ pub(super) fn create(
         .iter()
         .map(|r| (r.label.clone(), r.path.clone()))
         .collect();
+    // The parent is the newest `ok` store backup holding any of the same roots (label and
+    // host path): one indexed lookup per root, not a scan of every backup's roots.
     let (index, parent) = ledger.with(move |ledger| {
         let index = ledger.store_index()?;
-        let mut parent = None;
-        for row in ledger.backups()? {
-            if row.format != BackupFormat::Store || row.status != super::BackupStatus::Ok {
-                continue;
-            }
-            let same: HashSet<String> = ledger
-                .backup_roots(row.id)?
-                .into_iter()
-                .filter(|r| pairs.contains(&(r.label.clone(), r.path.clone())))
-                .map(|r| r.label)
-                .collect();
-            if !same.is_empty() {
-                parent = Some((row.sha256, same));
-                break;
-            }
-        }
+        let parent = ledger
+            .newest_holding(BackupFormat::Store, &pairs)?
+            .map(|(row, labels)| (row.sha256, labels.into_iter().collect::<HashSet<_>>()));
         Ok((index, parent))
     })?;
     // A parent that does not read back is no reason to refuse a backup: it only costs
@@ -71,7 +60,7 @@ pub(super) fn create(
         let id = ledger.record_store_backup(&packs, &new)?;
         let not_kept = ledger.not_kept(id)?;
         Ok(ledger
-            .backup(&id.to_string())
+            .backup_by_id(id)
             .map(|row| row.map(|row| BackupRow { not_kept, ..row })))
     });
     match inserted {

@@ -323,4 +323,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX store_chunks_by_pack ON store_chunks(pack);
     ",
+    // 13: the backups holding a root, by label and host path: a store backup finds its
+    // parent (the newest backup of the same paths) with one lookup, not a scan of every
+    // backup's roots.
+    r"
+    CREATE INDEX backup_roots_by_label ON backup_roots(label, path);
+    ",
 ];
