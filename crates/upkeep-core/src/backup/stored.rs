@@ -31,7 +31,8 @@ pub(super) fn create(
     // The parent is the newest `ok` store backup holding any of the same roots (label and
     // host path): one indexed lookup per root, not a scan of every backup's roots.
     let (index, parent) = ledger.with(move |ledger| {
-        let index = ledger.store_index()?;
+        // Read from the ledger once per run, not once per backup (see `IndexCache`).
+        let index = ledger.store_index_cached()?;
         let parent = ledger
             .newest_holding(BackupFormat::Store, &pairs)?
             .map(|(row, labels)| (row.sha256, labels.into_iter().collect::<HashSet<_>>()));
@@ -111,7 +112,7 @@ fn record_of(request: &Request, roots: &[BackupRoot], created: &store::Created) 
 pub struct Opened {
     /// The entries the stream must match.
     pub entries: Vec<Entry>,
-    store: Option<(StoreIndex, Arc<Loaded>)>,
+    store: Option<(Arc<StoreIndex>, Arc<Loaded>)>,
     archive: PathBuf,
     state_dir: PathBuf,
 }
@@ -130,7 +131,7 @@ impl Opened {
         let id = row.id;
         let (entries, index) = match row.format {
             BackupFormat::Store => {
-                let index = ledger.with(|ledger| ledger.store_index())?;
+                let index = ledger.with(|ledger| ledger.store_index_cached())?;
                 (Vec::new(), Some(index))
             }
             _ => (ledger.with(move |ledger| ledger.backup_entries(id))?, None),

@@ -1,13 +1,18 @@
-//! A store backup's parent (whose chunks an unchanged file reuses) is found by one indexed
-//! lookup per root: the same backup and labels as a scan of every backup newest first,
-//! whatever the mix of formats, statuses, labels and host paths in the ledger.
+//! What keeps a small store backup cheap does not change what it records. Its parent
+//! (whose chunks an unchanged file reuses) is found by one indexed lookup per root: the
+//! same backup and labels as a scan of every backup newest first, whatever the mix of
+//! formats, statuses, labels and host paths in the ledger. The chunk index it dedups
+//! against is read once per connection: always the recorded one, also after a prune on
+//! this connection or on another.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use proptest::prelude::*;
+use upkeep_core::backup::{self, BackupConfig, Request};
 use upkeep_core::state::Ledger;
 use upkeep_core::state::backups::{
-    BackupFormat, BackupKind, BackupReason, BackupRoot, BackupStatus, NewBackup,
+    BackupFormat, BackupKind, BackupReason, BackupRoot, BackupRow, BackupStatus, NewBackup,
 };
 
 /// The roots a backup may hold: two labels, each at two host paths.
@@ -169,4 +174,103 @@ fn the_parent_is_the_newest_ok_store_backup_of_the_same_paths() {
             .unwrap()
             .is_none()
     );
+}
+
+fn take(ledger: &mut Ledger, state: &Path, tree: &Path) -> BackupRow {
+    let request = Request {
+        kind: BackupKind::Module,
+        modules: vec!["m".into()],
+        name: None,
+        description: None,
+        include_logs: false,
+        reason: BackupReason::Manual,
+        run_id: None,
+        module_version: None,
+    };
+    let roots = [BackupRoot {
+        label: "m.data.0".into(),
+        module: "m".into(),
+        category: "data".into(),
+        path: tree.to_string_lossy().into_owned(),
+        missing: false,
+    }];
+    let config = BackupConfig {
+        min_free_bytes: 0,
+        ..BackupConfig::default()
+    };
+    let row = backup::create(ledger, state, &request, &roots, &config).unwrap();
+    assert_eq!(row.format, BackupFormat::Store);
+    row
+}
+
+/// The cached index says exactly what a fresh read of the ledger says.
+fn assert_cache_is_recorded(ledger: &Ledger) {
+    let cached = ledger.store_index_cached().unwrap();
+    let read = ledger.store_index().unwrap();
+    assert_eq!(cached.packs, read.packs);
+    assert_eq!(cached.chunks, read.chunks);
+}
+
+fn tree_of(dir: &Path, files: &[(&str, &str)]) {
+    fs_err::create_dir_all(dir).unwrap();
+    for (name, content) in files {
+        fs_err::write(dir.join(name), content).unwrap();
+    }
+}
+
+#[test]
+fn the_cached_index_follows_every_backup_of_its_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, tree) = (tmp.path().join("state"), tmp.path().join("tree"));
+    tree_of(&tree, &[("a", "one"), ("b", "two")]);
+    let mut ledger = Ledger::open(&state).unwrap();
+    for round in 0..4 {
+        fs_err::write(tree.join(format!("new-{round}")), format!("round {round}")).unwrap();
+        let row = take(&mut ledger, &state, &tree);
+        assert!(row.bytes_out > 0, "round {round} adds its new file");
+        assert_cache_is_recorded(&ledger);
+    }
+    // A second connection records a backup: this one reads the index again.
+    let mut other = Ledger::open(&state).unwrap();
+    fs_err::write(tree.join("by-other"), "other").unwrap();
+    take(&mut other, &state, &tree);
+    assert_cache_is_recorded(&ledger);
+}
+
+#[test]
+fn a_prune_on_another_connection_is_not_hidden_by_the_cached_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, tree) = (tmp.path().join("state"), tmp.path().join("tree"));
+    tree_of(&tree, &[("conf", "kept across the prune")]);
+    let mut ledger = Ledger::open(&state).unwrap();
+    let first = take(&mut ledger, &state, &tree);
+    assert_cache_is_recorded(&ledger);
+    // Another process deletes that backup and collects its chunks.
+    let mut other = Ledger::open(&state).unwrap();
+    backup::delete(&mut other, &state, &first).unwrap();
+    let collected = backup::collect_garbage(&mut other, &state).unwrap();
+    assert!(collected.chunks_removed > 0);
+    drop(other);
+    // The same tree again: its chunks are gone, so this backup writes them anew instead
+    // of referencing what the cached index remembered.
+    let again = take(&mut ledger, &state, &tree);
+    assert!(again.bytes_out > 0);
+    backup::verify(&mut ledger, &state, &again).unwrap();
+    backup::verify_deep(&mut ledger, &state, &again).unwrap();
+}
+
+#[test]
+fn a_prune_on_the_same_connection_drops_the_cached_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, tree) = (tmp.path().join("state"), tmp.path().join("tree"));
+    tree_of(&tree, &[("conf", "kept across the prune")]);
+    let mut ledger = Ledger::open(&state).unwrap();
+    let first = take(&mut ledger, &state, &tree);
+    backup::delete(&mut ledger, &state, &first).unwrap();
+    let collected = backup::collect_garbage(&mut ledger, &state).unwrap();
+    assert!(collected.chunks_removed > 0);
+    assert_cache_is_recorded(&ledger);
+    let again = take(&mut ledger, &state, &tree);
+    assert!(again.bytes_out > 0);
+    backup::verify(&mut ledger, &state, &again).unwrap();
 }
