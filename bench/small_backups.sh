@@ -5,7 +5,9 @@
 # `backup.format = "archive"`. Each format gets its own copy of the state and one warm-up
 # run; then REPS (5) timed runs alternate between them. Prints the median wall time of
 # each, their ratio (store/archive) and the load average beside every figure: the machine
-# is shared, so compare figures taken at a similar load.
+# is shared, so compare figures taken at a similar load. With CHANGE=1 every module's file
+# changes before each run (so each backup writes new chunks: a pack, fsynced and read back,
+# against an archive each); by default nothing changes between runs.
 #
 #   bench/small_backups.sh             # SKIP_BUILD=1 to use target/release/upkeep as is
 #   BIN=path/to/upkeep bench/small_backups.sh   # another binary (e.g. a build before a change)
@@ -35,7 +37,11 @@ mapfile -t TARGETS < <(python3 -c 'import sys; [print(f"m{i:04d}") for i in rang
 load() { cut -d' ' -f1 /proc/loadavg; }
 # One forced run; prints its wall time in milliseconds.
 forced_run() {
-    local dir=$OUT/$1 start end
+    local dir=$OUT/$1 start end module
+    if [[ ${CHANGE:-0} == 1 ]]; then
+        # The modules' paths are the lived-in state's data directory, shared by both copies.
+        for module in "${TARGETS[@]}"; do echo "$1 $(date +%s%N)" >>"$LIVED/data/$module/conf"; done
+    fi
     start=$(date +%s%N)
     "$OUT/upkeep" --manifest "$dir/upkeep.toml" --state-dir "$dir/state" --config "$dir/settings.toml" \
         run --force --quiet --min-free 0 "${TARGETS[@]}" >/dev/null 2>"$OUT/$1.err" ||
@@ -52,12 +58,13 @@ for _ in $(seq "$REPS"); do
     STORE+=("$(forced_run store)")
     ARCHIVE+=("$(forced_run archive)")
 done
-python3 - "$RUN_MODULES" "${STORE[*]}" "${ARCHIVE[*]}" "${LOADS[*]}" <<'PY' | tee "$OUT/result.txt"
+python3 - "$RUN_MODULES" "${STORE[*]}" "${ARCHIVE[*]}" "${LOADS[*]}" "${CHANGE:-0}" <<'PY' | tee "$OUT/result.txt"
 import statistics, sys
 modules = int(sys.argv[1])
 store, archive = ([int(x) for x in arg.split()] for arg in sys.argv[2:4])
 loads = sys.argv[4].split()
 s, a = statistics.median(store), statistics.median(archive)
-print(f"forced run of {modules} small modules, median of {len(store)}: store {s:.0f} ms {store}, "
+change = "each module's file changed before each run" if sys.argv[5] == "1" else "nothing changed between runs"
+print(f"forced run of {modules} small modules ({change}), median of {len(store)}: store {s:.0f} ms {store}, "
       f"archive {a:.0f} ms {archive}, store/archive {s / a:.2f} (1-min load before each pair: {' '.join(loads)})")
 PY

@@ -274,3 +274,97 @@ fn a_prune_on_the_same_connection_drops_the_cached_index() {
     assert!(again.bytes_out > 0);
     backup::verify(&mut ledger, &state, &again).unwrap();
 }
+
+/// A backup of `roots` (label, module, host path) of `kind`.
+fn take_of(
+    ledger: &mut Ledger,
+    state: &Path,
+    kind: BackupKind,
+    roots: &[(&str, &str, &Path)],
+) -> BackupRow {
+    let request = Request {
+        kind,
+        modules: if kind == BackupKind::Module {
+            vec![roots[0].1.to_owned()]
+        } else {
+            Vec::new()
+        },
+        name: None,
+        description: None,
+        include_logs: false,
+        reason: BackupReason::Manual,
+        run_id: None,
+        module_version: None,
+    };
+    let roots: Vec<BackupRoot> = roots
+        .iter()
+        .map(|(label, module, path)| BackupRoot {
+            label: (*label).into(),
+            module: (*module).into(),
+            category: "data".into(),
+            path: path.to_string_lossy().into_owned(),
+            missing: false,
+        })
+        .collect();
+    let config = BackupConfig {
+        min_free_bytes: 0,
+        ..BackupConfig::default()
+    };
+    backup::create(ledger, state, &request, &roots, &config).unwrap()
+}
+
+#[test]
+fn module_backups_after_a_full_one_take_only_their_own_files_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    tree_of(&a, &[("conf", "a's"), ("same", "in both")]);
+    tree_of(&b, &[("conf", "b's"), ("same", "in both")]);
+    let mut ledger = Ledger::open(&state).unwrap();
+    take_of(
+        &mut ledger,
+        &state,
+        BackupKind::Full,
+        &[("a.data.0", "a", &a), ("b.data.0", "b", &b)],
+    );
+    // Both take the full backup as their parent (read once, then shared).
+    let of_a = take_of(
+        &mut ledger,
+        &state,
+        BackupKind::Module,
+        &[("a.data.0", "a", &a)],
+    );
+    fs_err::write(b.join("conf"), "b's, changed").unwrap();
+    let of_b = take_of(
+        &mut ledger,
+        &state,
+        BackupKind::Module,
+        &[("b.data.0", "b", &b)],
+    );
+    for (row, dir, conf) in [(&of_a, &a, "a's"), (&of_b, &b, "b's, changed")] {
+        backup::verify(&mut ledger, &state, row).unwrap();
+        backup::verify_deep(&mut ledger, &state, row).unwrap();
+        let opened = backup::Opened::new(&mut ledger, &state, row).unwrap();
+        let paths: Vec<&str> = opened.entries.iter().map(|e| e.path.as_str()).collect();
+        let label = if dir == &a { "a.data.0" } else { "b.data.0" };
+        assert_eq!(
+            paths,
+            [
+                label.to_owned(),
+                format!("{label}/conf"),
+                format!("{label}/same")
+            ],
+            "a module backup holds its own root only"
+        );
+        fs_err::write(dir.join("conf"), "overwritten").unwrap();
+        backup::restore(
+            &mut ledger,
+            &state,
+            row,
+            &backup::RestoreSelection::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(fs_err::read_to_string(dir.join("conf")).unwrap(), conf);
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{BackupConfig, BackupError, Request, backups_dir, file_safe, rand_u32};
 use crate::archive::{self, Entry, Expected, Root};
@@ -41,10 +41,7 @@ pub(super) fn create(
     // A parent that does not read back is no reason to refuse a backup: it only costs
     // reading every file again.
     let parent = parent
-        .and_then(|(id, labels)| {
-            let loaded = store::load(state_dir, &index, &id).ok()?;
-            Some(Parent::new(loaded, &labels))
-        })
+        .and_then(|(id, labels)| parent_of(state_dir, &index, &id, &labels))
         .unwrap_or_default();
     let archive_roots: Vec<Root> = roots
         .iter()
@@ -71,6 +68,58 @@ pub(super) fn create(
             Err(err.into())
         }
     }
+}
+
+/// The last parent read that holds other roots than the backup taking it: a full backup,
+/// which every module backup after it takes as its parent. Keyed by state directory and
+/// manifest id; a manifest id names its content, so the items read and hash-checked once
+/// hold for every backup after (whether a chunk is still stored is checked against the
+/// index each time, as for any parent). Without it, each of a run's module backups after
+/// a full backup would read and parse the full backup's every item.
+static SHARED_PARENT: Mutex<Option<(PathBuf, String, Arc<Loaded>)>> = Mutex::new(None);
+
+/// The parent whose manifest is `id`, restricted to `labels`; `None` when it does not read
+/// back.
+fn parent_of(
+    state_dir: &Path,
+    index: &StoreIndex,
+    id: &str,
+    labels: &HashSet<String>,
+) -> Option<Parent> {
+    let cached = match &*SHARED_PARENT.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some((dir, cached, loaded)) if dir == state_dir && cached == id => Some(Arc::clone(loaded)),
+        _ => None,
+    };
+    let loaded = if let Some(loaded) = cached {
+        loaded
+    } else {
+        let loaded = store::load(state_dir, index, id).ok()?;
+        // A backup of the same roots only (a module's own last one) is nobody else's parent.
+        if loaded
+            .manifest
+            .roots
+            .iter()
+            .all(|(label, _)| labels.contains(label))
+        {
+            return Some(Parent::new(loaded, labels));
+        }
+        let loaded = Arc::new(loaded);
+        *SHARED_PARENT.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((state_dir.to_path_buf(), id.to_owned(), Arc::clone(&loaded)));
+        loaded
+    };
+    // Only the nodes under `labels` (all `Parent` keeps), without copying the others.
+    let nodes = loaded
+        .nodes
+        .iter()
+        .filter(|n| labels.contains(n.path.split('/').next().unwrap_or_default()))
+        .cloned()
+        .collect();
+    let mine = Loaded {
+        manifest: loaded.manifest.clone(),
+        nodes,
+    };
+    Some(Parent::new(mine, labels))
 }
 
 fn record_of(request: &Request, roots: &[BackupRoot], created: &store::Created) -> NewBackup {
