@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{BackupConfig, BackupError, Request, backups_dir, file_safe, rand_u32};
 use crate::archive::{self, Entry, Expected, Root};
@@ -28,33 +28,20 @@ pub(super) fn create(
         .iter()
         .map(|r| (r.label.clone(), r.path.clone()))
         .collect();
+    // The parent is the newest `ok` store backup holding any of the same roots (label and
+    // host path): one indexed lookup per root, not a scan of every backup's roots.
     let (index, parent) = ledger.with(move |ledger| {
-        let index = ledger.store_index()?;
-        let mut parent = None;
-        for row in ledger.backups()? {
-            if row.format != BackupFormat::Store || row.status != super::BackupStatus::Ok {
-                continue;
-            }
-            let same: HashSet<String> = ledger
-                .backup_roots(row.id)?
-                .into_iter()
-                .filter(|r| pairs.contains(&(r.label.clone(), r.path.clone())))
-                .map(|r| r.label)
-                .collect();
-            if !same.is_empty() {
-                parent = Some((row.sha256, same));
-                break;
-            }
-        }
+        // Read from the ledger once per run, not once per backup (see `IndexCache`).
+        let index = ledger.store_index_cached()?;
+        let parent = ledger
+            .newest_holding(BackupFormat::Store, &pairs)?
+            .map(|(row, labels)| (row.sha256, labels.into_iter().collect::<HashSet<_>>()));
         Ok((index, parent))
     })?;
     // A parent that does not read back is no reason to refuse a backup: it only costs
     // reading every file again.
     let parent = parent
-        .and_then(|(id, labels)| {
-            let loaded = store::load(state_dir, &index, &id).ok()?;
-            Some(Parent::new(loaded, &labels))
-        })
+        .and_then(|(id, labels)| parent_of(state_dir, &index, &id, &labels))
         .unwrap_or_default();
     let archive_roots: Vec<Root> = roots
         .iter()
@@ -71,7 +58,7 @@ pub(super) fn create(
         let id = ledger.record_store_backup(&packs, &new)?;
         let not_kept = ledger.not_kept(id)?;
         Ok(ledger
-            .backup(&id.to_string())
+            .backup_by_id(id)
             .map(|row| row.map(|row| BackupRow { not_kept, ..row })))
     });
     match inserted {
@@ -81,6 +68,58 @@ pub(super) fn create(
             Err(err.into())
         }
     }
+}
+
+/// The last parent read that holds other roots than the backup taking it: a full backup,
+/// which every module backup after it takes as its parent. Keyed by state directory and
+/// manifest id; a manifest id names its content, so the items read and hash-checked once
+/// hold for every backup after (whether a chunk is still stored is checked against the
+/// index each time, as for any parent). Without it, each of a run's module backups after
+/// a full backup would read and parse the full backup's every item.
+static SHARED_PARENT: Mutex<Option<(PathBuf, String, Arc<Loaded>)>> = Mutex::new(None);
+
+/// The parent whose manifest is `id`, restricted to `labels`; `None` when it does not read
+/// back.
+fn parent_of(
+    state_dir: &Path,
+    index: &StoreIndex,
+    id: &str,
+    labels: &HashSet<String>,
+) -> Option<Parent> {
+    let cached = match &*SHARED_PARENT.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some((dir, cached, loaded)) if dir == state_dir && cached == id => Some(Arc::clone(loaded)),
+        _ => None,
+    };
+    let loaded = if let Some(loaded) = cached {
+        loaded
+    } else {
+        let loaded = store::load(state_dir, index, id).ok()?;
+        // A backup of the same roots only (a module's own last one) is nobody else's parent.
+        if loaded
+            .manifest
+            .roots
+            .iter()
+            .all(|(label, _)| labels.contains(label))
+        {
+            return Some(Parent::new(loaded, labels));
+        }
+        let loaded = Arc::new(loaded);
+        *SHARED_PARENT.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((state_dir.to_path_buf(), id.to_owned(), Arc::clone(&loaded)));
+        loaded
+    };
+    // Only the nodes under `labels` (all `Parent` keeps), without copying the others.
+    let nodes = loaded
+        .nodes
+        .iter()
+        .filter(|n| labels.contains(n.path.split('/').next().unwrap_or_default()))
+        .cloned()
+        .collect();
+    let mine = Loaded {
+        manifest: loaded.manifest.clone(),
+        nodes,
+    };
+    Some(Parent::new(mine, labels))
 }
 
 fn record_of(request: &Request, roots: &[BackupRoot], created: &store::Created) -> NewBackup {
@@ -122,7 +161,7 @@ fn record_of(request: &Request, roots: &[BackupRoot], created: &store::Created) 
 pub struct Opened {
     /// The entries the stream must match.
     pub entries: Vec<Entry>,
-    store: Option<(StoreIndex, Arc<Loaded>)>,
+    store: Option<(Arc<StoreIndex>, Arc<Loaded>)>,
     archive: PathBuf,
     state_dir: PathBuf,
 }
@@ -141,7 +180,7 @@ impl Opened {
         let id = row.id;
         let (entries, index) = match row.format {
             BackupFormat::Store => {
-                let index = ledger.with(|ledger| ledger.store_index())?;
+                let index = ledger.with(|ledger| ledger.store_index_cached())?;
                 (Vec::new(), Some(index))
             }
             _ => (ledger.with(move |ledger| ledger.backup_entries(id))?, None),

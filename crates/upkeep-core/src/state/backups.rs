@@ -243,6 +243,67 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(err())
     }
 
+    /// The backup with this id (an id only: [`Ledger::backup`] also matches names, which
+    /// takes a scan of every backup).
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn backup_by_id(&self, id: i64) -> Result<Option<BackupRow>, StateError> {
+        let err = || sqlite("find a backup", self.path());
+        let sql = format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1");
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row([id], backup_row).optional())
+            .map_err(err())
+    }
+
+    /// The newest backup stored as `format` whose status is `ok` and that holds any of
+    /// `roots` (label and host path both equal), with the labels of `roots` it holds, in
+    /// label order. Newest is [`Ledger::backups`]' order: creation time, then id.
+    ///
+    /// One indexed lookup per root (migration 13), whatever the number of backups.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn newest_holding(
+        &self,
+        format: BackupFormat,
+        roots: &[(String, String)],
+    ) -> Result<Option<(BackupRow, Vec<String>)>, StateError> {
+        let err = || sqlite("find the newest backup of the same paths", self.path());
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT b.created_ms, b.id FROM backup_roots r JOIN backups b ON b.id = r.backup_id
+                 WHERE r.label = ?1 AND r.path = ?2 AND b.format = ?3 AND b.status = ?4
+                 ORDER BY b.created_ms DESC, b.id DESC LIMIT 1",
+            )
+            .map_err(err())?;
+        let mut newest: Option<(i64, i64)> = None;
+        for (label, path) in roots {
+            let found = stmt
+                .query_row(params![label, path, format, BackupStatus::Ok], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+                .map_err(err())?;
+            newest = newest.max(found);
+        }
+        let Some((_, id)) = newest else {
+            return Ok(None);
+        };
+        let Some(row) = self.backup_by_id(id)? else {
+            return Ok(None);
+        };
+        let labels = self
+            .backup_roots(id)?
+            .into_iter()
+            .filter(|r| roots.iter().any(|(l, p)| *l == r.label && *p == r.path))
+            .map(|r| r.label)
+            .collect();
+        Ok(Some((row, labels)))
+    }
+
     /// The recorded entries of a backup, in archive order.
     ///
     /// # Errors

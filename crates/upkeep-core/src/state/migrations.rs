@@ -323,7 +323,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX store_chunks_by_pack ON store_chunks(pack);
     ",
-    // 13: small chunks compressed together: a zstd frame may hold several chunks back to
+    // 13: the backups holding a root, by label and host path: a store backup finds its
+    // parent (the newest backup of the same paths) with one lookup, not a scan of every
+    // backup's roots.
+    r"
+    CREATE INDEX backup_roots_by_label ON backup_roots(label, path);
+    ",
+    // 14: small chunks compressed together: a zstd frame may hold several chunks back to
     // back. `inner` is a chunk's offset in its frame once decompressed and `frame_raw`
     // the frame's decompressed length (NULL: the frame is this chunk alone, as every
     // chunk written before).

@@ -202,6 +202,8 @@ pub type InterruptedNotices<'a> = dyn Fn(RunRef, &[String]) -> Vec<outbox::NewOu
 pub struct Ledger {
     conn: Connection,
     path: PathBuf,
+    /// The chunk index as last read on this connection (see [`Ledger::store_index_cached`]).
+    store_cache: store::IndexCache,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -281,7 +283,11 @@ impl Ledger {
         let new = fs_err::metadata(&path).map_or(true, |m| m.len() == 0);
         let conn = Connection::open(&path).map_err(sqlite("open the database", &path))?;
         configure(&conn, &path, new)?;
-        let mut ledger = Self { conn, path };
+        let mut ledger = Self {
+            conn,
+            path,
+            store_cache: store::IndexCache::default(),
+        };
         ledger.migrate()?;
         if new {
             // The database file's first page (which says "WAL mode") must be durable
@@ -321,7 +327,11 @@ impl Ledger {
         let conn = Connection::open_with_flags(&path, flags)
             .map_err(sqlite("open the database", &path))?;
         configure(&conn, &path, false)?;
-        let mut ledger = Self { conn, path };
+        let mut ledger = Self {
+            conn,
+            path,
+            store_cache: store::IndexCache::default(),
+        };
         ledger.migrate()?;
         Ok(Some(ledger))
     }

@@ -3,6 +3,7 @@
 //! in `crate::store`, which hands finished rows in.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::params;
 
@@ -81,6 +82,25 @@ pub struct StoreIndex {
     pub chunks: HashMap<ChunkId, ChunkLoc>,
 }
 
+/// The chunk index as last read on one connection, with the `PRAGMA data_version` it was
+/// read at: that number changes when another connection commits, and this connection's
+/// own writes to the index go through [`Ledger::record_store_backup`] (which updates the
+/// cached index as it commits) and [`Ledger::repack_store`] (which drops it). So the
+/// cached index is always the recorded one, and a run of many small backups reads the
+/// whole index once instead of once per backup.
+#[derive(Debug, Default)]
+pub(crate) struct IndexCache(Mutex<Option<(i64, Arc<StoreIndex>)>>);
+
+impl IndexCache {
+    fn take(&self) -> Option<(i64, Arc<StoreIndex>)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, cached: Option<(i64, Arc<StoreIndex>)>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = cached;
+    }
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -89,16 +109,19 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn insert_packs(tx: &rusqlite::Transaction<'_>, packs: &[NewPack]) -> rusqlite::Result<()> {
+/// Insert `packs` and their chunks; returns each pack's row id, in order.
+fn insert_packs(tx: &rusqlite::Transaction<'_>, packs: &[NewPack]) -> rusqlite::Result<Vec<i64>> {
     let mut pack_stmt =
         tx.prepare("INSERT INTO store_packs (name, bytes, sha256) VALUES (?1, ?2, ?3)")?;
     let mut chunk_stmt = tx.prepare(
         "INSERT OR REPLACE INTO store_chunks (id, pack, offset, length, raw_length, inner, frame_raw)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
+    let mut ids = Vec::with_capacity(packs.len());
     for pack in packs {
         pack_stmt.execute(params![pack.name, to_i64(pack.bytes), pack.sha256])?;
         let pack_id = tx.last_insert_rowid();
+        ids.push(pack_id);
         for c in &pack.chunks {
             chunk_stmt.execute(params![
                 c.id.as_slice(),
@@ -111,7 +134,34 @@ fn insert_packs(tx: &rusqlite::Transaction<'_>, packs: &[NewPack]) -> rusqlite::
             ])?;
         }
     }
-    Ok(())
+    Ok(ids)
+}
+
+/// Add recorded packs to an index as [`insert_packs`] added them to the ledger (a chunk
+/// recorded again points at its new pack, as `INSERT OR REPLACE` makes it).
+fn add_packs(index: &mut StoreIndex, packs: &[NewPack], ids: &[i64]) {
+    for (pack, id) in packs.iter().zip(ids) {
+        index.packs.insert(
+            *id,
+            PackRow {
+                id: *id,
+                name: pack.name.clone(),
+                bytes: pack.bytes,
+                sha256: pack.sha256.clone(),
+            },
+        );
+        for c in &pack.chunks {
+            let loc = ChunkLoc {
+                pack: *id,
+                offset: c.offset,
+                length: c.length,
+                raw_length: c.raw_length,
+                inner: c.inner,
+                frame_raw: c.frame_raw,
+            };
+            index.chunks.insert(c.id, loc);
+        }
+    }
 }
 
 impl Ledger {
@@ -174,6 +224,34 @@ impl Ledger {
         Ok(index)
     }
 
+    /// The whole chunk index, as [`Ledger::store_index`] reads it, but read from the
+    /// ledger only when another connection changed it since this one last did (see
+    /// [`IndexCache`]): a run's backups share one read.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn store_index_cached(&self) -> Result<Arc<StoreIndex>, StateError> {
+        let version: i64 = self
+            .conn()
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(sqlite("read the chunk store index", self.path()))?;
+        let mut cache = self
+            .store_cache
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, index)) = &*cache
+            && *at == version
+        {
+            return Ok(Arc::clone(index));
+        }
+        // The version is read before the index: a commit in between makes the cached
+        // index newer than its version says, which only costs one more read.
+        let index = Arc::new(self.store_index()?);
+        *cache = Some((version, Arc::clone(&index)));
+        Ok(index)
+    }
+
     /// Record new packs with their chunks and the backup whose manifest they complete, in
     /// one transaction: a backup is never recorded without the chunks it references.
     ///
@@ -184,12 +262,19 @@ impl Ledger {
         packs: &[NewPack],
         backup: &NewBackup,
     ) -> Result<i64, StateError> {
+        // Until the commit is known, nothing is cached: a failed one leaves no index that
+        // says more than the ledger.
+        let cached = self.store_cache.take();
         let (conn, path) = self.conn_mut();
         let err = || sqlite("record a backup in the chunk store", path);
         let tx = conn.transaction().map_err(err())?;
-        insert_packs(&tx, packs).map_err(err())?;
+        let ids = insert_packs(&tx, packs).map_err(err())?;
         let id = insert_backup_in(&tx, backup).map_err(err())?;
         tx.commit().map_err(err())?;
+        if let Some((at, mut index)) = cached {
+            add_packs(Arc::make_mut(&mut index), packs, &ids);
+            self.store_cache.put(Some((at, index)));
+        }
         Ok(id)
     }
 
@@ -200,6 +285,8 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] when the write fails (nothing changes then).
     pub fn repack_store(&mut self, old: &[i64], new: &[NewPack]) -> Result<(), StateError> {
+        // Chunks go: the next reader reads the index again.
+        self.store_cache.put(None);
         let (conn, path) = self.conn_mut();
         let err = || sqlite("repack the chunk store", path);
         let tx = conn.transaction().map_err(err())?;

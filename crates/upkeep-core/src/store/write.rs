@@ -45,11 +45,17 @@ pub struct Parent {
 impl Parent {
     /// The files of `loaded` under the labels whose host path is unchanged (`labels`).
     pub fn new(loaded: Loaded, labels: &HashSet<String>) -> Self {
+        // Items describe the whole stream: of no use when only some nodes were kept.
+        let whole = loaded.nodes.len() as u64 == loaded.manifest.entries;
         Self {
             nodes: loaded.nodes,
             labels: labels.clone(),
             roots: loaded.manifest.roots,
-            items: loaded.manifest.items,
+            items: if whole {
+                loaded.manifest.items
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -109,6 +115,21 @@ struct Done {
     frame: Option<Frame>,
 }
 
+/// Which chunks the store holds or this backup has stored already: the index (not copied:
+/// it may hold millions) and the ids new in this backup.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    index: &'a StoreIndex,
+    new: &'a Mutex<FastSet<ChunkId>>,
+}
+
+impl Known<'_> {
+    /// Whether `id` is stored by nobody yet; the first caller for an id stores it.
+    fn first(self, id: ChunkId) -> bool {
+        !self.index.chunks.contains_key(&id) && self.new.lock().is_ok_and(|mut k| k.insert(id))
+    }
+}
+
 /// A content chunk of a node: reused (known id) or on its way (sequence number).
 #[derive(Debug, Clone)]
 enum ChunkRef {
@@ -144,8 +165,8 @@ pub fn create(
 ) -> Result<Created, StoreError> {
     let Limits { level, min_free } = limits;
     let writer = Writer::new(state_dir)?.with_floor(min_free);
-    let stored: FastSet<ChunkId> = index.chunks.keys().copied().collect();
-    let known = Arc::new(Mutex::new(stored.clone()));
+    // Ids new in this backup; with the index, every id the store will hold.
+    let known = Arc::new(Mutex::new(FastSet::<ChunkId>::default()));
     let files = parent.files();
     let (job_tx, job_rx) = sync_channel::<Job>(WORKERS * 4);
     let (done_tx, done_rx) = sync_channel::<Done>(WORKERS * 4);
@@ -153,7 +174,7 @@ pub fn create(
     let (walked, collected) = std::thread::scope(|scope| {
         for _ in 0..WORKERS {
             let (rx, tx, known) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&known));
-            scope.spawn(move || work(&rx, &tx, &known, level));
+            scope.spawn(move || work(&rx, &tx, Known { index, new: &known }, level));
         }
         drop(done_tx);
         let collector = scope.spawn(move || collect(done_rx, writer));
@@ -161,7 +182,7 @@ pub fn create(
             jobs: job_tx,
             next_seq: 0,
             files,
-            stored: &stored,
+            index,
             extras: Vec::new(),
             last_path: String::new(),
             reused: None,
@@ -174,10 +195,12 @@ pub fn create(
     });
     let (mut writer, ids) = collected?;
     let result = walked.map_err(StoreError::from).and_then(|walked| {
-        // The workers are done: their set of known ids (the index's and the new ones)
-        // is this thread's now.
-        let known = known.lock().map(|mut k| std::mem::take(&mut *k));
-        let known = known.unwrap_or_default();
+        // The workers are done: their set of new ids is this thread's now.
+        let new = known.lock().map(|mut k| std::mem::take(&mut *k));
+        let known = Known {
+            index,
+            new: &Mutex::new(new.unwrap_or_default()),
+        };
         seal(&mut writer, roots, walked, &ids, (parent, known), level)
     });
     match result {
@@ -204,7 +227,7 @@ fn seal(
     roots: &[Root],
     (mut written, extras): (Written, Vec<Extra>),
     ids: &HashMap<u64, ChunkId>,
-    (parent, mut known): (&Parent, FastSet<ChunkId>),
+    (parent, known): (&Parent, Known<'_>),
     level: i32,
 ) -> Result<(Written, String), StoreError> {
     let nodes = resolve(&mut written, &extras, ids);
@@ -221,7 +244,7 @@ fn seal(
             serde_json::to_writer(&mut stream, node).expect("a node serializes");
             stream.push(b'\n');
         }
-        put_items(writer, &mut known, &stream, level)?
+        put_items(writer, known, &stream, level)?
     };
     let manifest = Manifest {
         format: MANIFEST_FORMAT.to_owned(),
@@ -231,7 +254,7 @@ fn seal(
         bytes: written.bytes_in,
     };
     let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");
-    let id = put(writer, &mut known, &bytes, level)?;
+    let id = put(writer, known, &bytes, level)?;
     Ok((written, hex::encode(id)))
 }
 
@@ -278,7 +301,7 @@ fn resolve(written: &mut Written, extras: &[Extra], ids: &HashMap<u64, ChunkId>)
 /// in groups.
 fn put_items(
     writer: &mut Writer,
-    known: &mut FastSet<ChunkId>,
+    known: Known<'_>,
     stream: &[u8],
     level: i32,
 ) -> Result<Vec<ChunkId>, StoreError> {
@@ -299,7 +322,7 @@ fn put_items(
     for cut in fastcdc::v2020::FastCDC::new(stream, min, avg, max) {
         let data = &stream[cut.offset..cut.offset + cut.length];
         let id = digest::bytes(data);
-        if known.insert(id) && group.push(id, data) {
+        if known.first(id) && group.push(id, data) {
             flush(&mut group, writer)?;
         }
         items.push(id);
@@ -311,12 +334,12 @@ fn put_items(
 /// Store one chunk from this thread (the manifest).
 fn put(
     writer: &mut Writer,
-    known: &mut FastSet<ChunkId>,
+    known: Known<'_>,
     data: &[u8],
     level: i32,
 ) -> Result<ChunkId, StoreError> {
     let id = digest::bytes(data);
-    if known.insert(id) {
+    if known.first(id) {
         let frame = zstd::bulk::compress(data, level).map_err(|e| StoreError::BadChunk {
             id: hex::encode(id),
             what: format!("could not be compressed: {e}"),
@@ -329,12 +352,7 @@ fn put(
 /// A worker: hash each chunk, and compress it when no other has the same id: a large one
 /// alone, small ones gathered into a [`Group`] compressed together when full and when no
 /// job is left.
-fn work(
-    rx: &Mutex<Receiver<Job>>,
-    tx: &SyncSender<Done>,
-    known: &Mutex<FastSet<ChunkId>>,
-    level: i32,
-) {
+fn work(rx: &Mutex<Receiver<Job>>, tx: &SyncSender<Done>, known: Known<'_>, level: i32) {
     // One context per worker: making one per chunk costs more than compressing a small file.
     let Ok(mut compressor) = zstd::bulk::Compressor::new(level) else {
         return;
@@ -356,7 +374,7 @@ fn work(
             break;
         };
         let id = digest::bytes(&job.data);
-        let new = known.lock().is_ok_and(|mut k| k.insert(id));
+        let new = known.first(id);
         let frame = if !new {
             None
         } else if job.data.len() <= Group::SMALL {
@@ -431,7 +449,7 @@ struct StoreSink<'p> {
     /// The parent's reusable files by path.
     files: FastMap<&'p str, &'p Node>,
     /// The chunks the store holds.
-    stored: &'p FastSet<ChunkId>,
+    index: &'p StoreIndex,
     /// Per entry, in the walker's order.
     extras: Vec<Extra>,
     /// The path of the entry just recorded (the file whose content follows).
@@ -458,7 +476,10 @@ impl StoreSink<'_> {
     fn reusable(&self, path: &str, meta: &Metadata) -> Option<&Node> {
         let node = *self.files.get(path)?;
         let same = node.stat == Some(Stat::of(meta)) && node.size == meta.len();
-        let present = node.chunks.iter().all(|id| self.stored.contains(id));
+        let present = node
+            .chunks
+            .iter()
+            .all(|id| self.index.chunks.contains_key(id));
         (same && present && node.sha256.is_some()).then_some(node)
     }
 
