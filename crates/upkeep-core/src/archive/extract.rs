@@ -230,9 +230,12 @@ fn split_target(target: &Path) -> Result<(PathBuf, std::ffi::OsString), ArchiveE
 
 /// The name of a staging directory beside a target named `name`, without its
 /// `{pid}-{n}` end: what [`make_stage`] makes and [`sweep_stale_stages`] looks for.
+/// What follows a target's name in its staging directory's name.
+const STAGE_MARK: &str = ".upkeep-restore-";
+
 fn stage_prefix(name: &std::ffi::OsStr) -> String {
     let name: String = name.to_string_lossy().chars().take(100).collect();
-    format!(".{name}.upkeep-restore-")
+    format!(".{name}{STAGE_MARK}")
 }
 
 /// Remove the staging directories beside `targets` that a restore killed before it
@@ -242,23 +245,41 @@ fn stage_prefix(name: &std::ffi::OsStr) -> String {
 pub fn sweep_stale_stages<'p>(targets: impl IntoIterator<Item = &'p Path>) -> Vec<PathBuf> {
     let me = std::process::id();
     let mut removed = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    // Each parent directory is read once, whatever the number of targets in it (a
+    // manifest's modules often keep their paths side by side).
+    let mut parents: Vec<PathBuf> = Vec::new();
+    let mut prefixes: std::collections::HashMap<PathBuf, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
     for target in targets {
         let Ok((parent, name)) = split_target(target) else {
             continue;
         };
-        let prefix = stage_prefix(&name);
-        if !seen.insert((parent.clone(), prefix.clone())) {
-            continue;
+        if !prefixes.contains_key(&parent) {
+            parents.push(parent.clone());
         }
+        prefixes
+            .entry(parent)
+            .or_default()
+            .insert(stage_prefix(&name));
+    }
+    for parent in parents {
         let Ok(entries) = fs_err::read_dir(&parent) else {
             continue;
         };
+        let wanted = &prefixes[&parent];
         for entry in entries.flatten() {
             let file_name = entry.file_name();
-            let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            let Some(name) = file_name.to_str() else {
                 continue;
             };
+            // A stage is `.NAME.upkeep-restore-PID-N`: what follows the last mark is ours.
+            let Some(at) = name.rfind(STAGE_MARK) else {
+                continue;
+            };
+            let (prefix, rest) = name.split_at(at + STAGE_MARK.len());
+            if !wanted.contains(prefix) {
+                continue;
+            }
             let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
             let stale = pid.is_some_and(|pid| pid != me && !alive(pid));
             if stale && fs_err::remove_dir_all(entry.path()).is_ok() {

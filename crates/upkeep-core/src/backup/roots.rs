@@ -2,6 +2,7 @@
 //! a backup kind includes, and never one that no module may own, nor one that another
 //! module owns too unless both declare it `shared`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{BackupError, BackupKind};
@@ -156,7 +157,14 @@ fn allowed(
 /// (one that does not expand claims nothing; it fails its own module's backup): what the
 /// overlap check compares a module's path with.
 #[derive(Debug, Clone, Default)]
-pub struct OwnedPaths(Vec<Claim>);
+pub struct OwnedPaths {
+    claims: Vec<Claim>,
+    /// Claim indices by path as written and as resolved: a path's ancestors are looked up
+    /// and its descendants are one range, so a check costs the path's depth, not the
+    /// number of paths (a run of a 1,000-module manifest checks every module's paths).
+    by_written: BTreeMap<PathBuf, Vec<usize>>,
+    by_real: BTreeMap<PathBuf, Vec<usize>>,
+}
 
 #[derive(Debug, Clone)]
 struct Claim {
@@ -188,21 +196,42 @@ impl OwnedPaths {
                 }
             }
         }
-        Self(claims)
+        let mut by_written: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        let mut by_real: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        for (i, claim) in claims.iter().enumerate() {
+            by_written.entry(claim.written.clone()).or_default().push(i);
+            by_real.entry(claim.real.clone()).or_default().push(i);
+        }
+        Self {
+            claims,
+            by_written,
+            by_real,
+        }
     }
 
     /// Another module's path that is, holds or lies within `path` of `module`, unless both
     /// are declared `shared`: the other module and its path.
     fn overlap(&self, module: &str, category: PathCategory, path: &Path) -> Option<&Claim> {
         let (written, real) = resolved(path);
-        let meet = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
-        self.0.iter().find(|other| {
+        let mut meeting: Vec<usize> = Self::meeting(&self.by_written, &written);
+        meeting.extend(Self::meeting(&self.by_real, &real));
+        // The first in manifest order, as a scan of every claim would find it.
+        meeting.sort_unstable();
+        meeting.into_iter().map(|i| &self.claims[i]).find(|other| {
             let both_shared =
                 category == PathCategory::Shared && other.category == PathCategory::Shared;
-            other.module != module
-                && !both_shared
-                && (meet(&written, &other.written) || meet(&real, &other.real))
+            other.module != module && !both_shared
         })
+    }
+
+    /// The claims in `map` that are `path`, hold it or lie within it.
+    fn meeting(map: &BTreeMap<PathBuf, Vec<usize>>, path: &Path) -> Vec<usize> {
+        let above = path.ancestors().filter_map(|a| map.get(a)).flatten();
+        let below = map
+            .range::<Path, _>((std::ops::Bound::Excluded(path), std::ops::Bound::Unbounded))
+            .take_while(|(p, _)| p.starts_with(path))
+            .flat_map(|(_, ids)| ids);
+        above.chain(below).copied().collect()
     }
 }
 
@@ -228,4 +257,73 @@ fn forbidden(
 fn resolved(path: &Path) -> (PathBuf, PathBuf) {
     let real = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     (path.to_path_buf(), real)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Claim, OwnedPaths, Path, PathBuf, PathCategory};
+
+    /// What the overlap check was before the index: the first claim in order that meets.
+    fn scan<'c>(
+        claims: &'c [Claim],
+        module: &str,
+        category: PathCategory,
+        path: &Path,
+    ) -> Option<&'c Claim> {
+        let meet = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+        claims.iter().find(|other| {
+            let both_shared =
+                category == PathCategory::Shared && other.category == PathCategory::Shared;
+            other.module != module && !both_shared && meet(path, &other.written)
+        })
+    }
+
+    fn path_of(parts: &[u8]) -> PathBuf {
+        let names = ["a", "b", "a-b", "ab", "b.c"];
+        let mut path = PathBuf::from("/nonexistent-upkeep-test");
+        for p in parts {
+            path.push(names[usize::from(*p) % names.len()]);
+        }
+        path
+    }
+
+    proptest! {
+        #[test]
+        fn the_index_finds_what_a_scan_finds(
+            claims in proptest::collection::vec(
+                (0u8..4, any::<bool>(), proptest::collection::vec(0u8..5, 0..4)),
+                0..24,
+            ),
+            queries in proptest::collection::vec(
+                (0u8..4, any::<bool>(), proptest::collection::vec(0u8..5, 0..4)),
+                1..8,
+            ),
+        ) {
+            let category = |shared: bool| if shared { PathCategory::Shared } else { PathCategory::Data };
+            let claims: Vec<Claim> = claims
+                .into_iter()
+                .map(|(m, shared, parts)| Claim {
+                    module: format!("m{m}"),
+                    category: category(shared),
+                    written: path_of(&parts),
+                    real: path_of(&parts),
+                })
+                .collect();
+            let mut owned = OwnedPaths::default();
+            for (i, claim) in claims.iter().enumerate() {
+                owned.by_written.entry(claim.written.clone()).or_default().push(i);
+                owned.by_real.entry(claim.real.clone()).or_default().push(i);
+            }
+            owned.claims = claims.clone();
+            for (m, shared, parts) in queries {
+                let module = format!("m{m}");
+                let path = path_of(&parts);
+                let found = owned.overlap(&module, category(shared), &path).map(|c| (&c.module, &c.written));
+                let scanned = scan(&claims, &module, category(shared), &path).map(|c| (&c.module, &c.written));
+                prop_assert_eq!(found, scanned);
+            }
+        }
+    }
 }
