@@ -61,24 +61,27 @@ TICK=$(getconf CLK_TCK)
 server_cpu_ms() { sed 's/.*) //' "/proc/$SERVE/stat" | awk -v t="$TICK" '{print ($12 + $13) * 1000 / t}'; }
 # The HTTP side alone: the tokio threads (workers and blocking pool), without the run's own
 # threads (upkeep-run, upkeep-ledger), from each thread's schedstat (ns on a CPU; the
-# stat file's ticks are 10 ms, more than most of these threads use). A blocking thread
-# that exits between two readings (after 10 s idle) takes its time with it, so this can
-# only undercount.
-http_cpu_ms() {
-    local task ns=0 on
+# stat file's ticks are 10 ms, more than most of these threads use). `http_threads FILE`
+# writes "tid ns" per thread; `http_cpu_ms BEFORE AFTER` sums what each thread alive at
+# the end used since the first reading (a blocking thread that exits in between, after
+# 10 s idle, takes its time with it, so this can only undercount).
+http_threads() {
+    local task on
+    : >"$1"
     for task in /proc/"$SERVE"/task/*; do
         [[ $(cat "$task/comm" 2>/dev/null) == tokio-rt-worker ]] || continue
         read -r on _ <"$task/schedstat" 2>/dev/null || continue
-        ns=$((ns + on))
+        echo "${task##*/} $on" >>"$1"
     done
-    echo $((ns / 1000000))
 }
-rm -f "$OUT/watchers.txt"
+http_cpu_ms() { awk 'NR == FNR {before[$1] = $2; next} {sum += $2 - before[$1]} END {printf "%.0f\n", sum / 1e6}' "$1" "$2"; }
+rm -f "$OUT/watchers.txt" "$OUT/replay.txt"
 TARGETS=$(python3 -c 'import sys; print(",".join(f"m{i:04d}" for i in range(int(sys.argv[1]))))' "$RUN_MODULES")
 TARGETS_JSON=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$TARGETS")
 timed_run() {
     local watchers=$1 plan digest id cpu http pids=()
-    cpu=$(server_cpu_ms) http=$(http_cpu_ms)
+    cpu=$(server_cpu_ms)
+    http_threads "$OUT/threads-before"
     plan=$(curl -fsS -H "Authorization: Bearer $OWNER" "http://$ADDR/api/v1/plan?force=true&targets=$TARGETS")
     digest=$(printf '%s' "$plan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["plan_digest"])')
     id=$(curl -fsS -H "Authorization: Bearer $OWNER" -H 'Content-Type: application/json' \
@@ -96,8 +99,9 @@ timed_run() {
     # Every watcher must have seen the same events ending with the summary.
     for p in "${pids[@]}"; do wait "$p" || { echo "the SSE watchers failed" >&2; exit 1; }; done
     cpu=$(awk -v a="$cpu" -v b="$(server_cpu_ms)" 'BEGIN {print b - a}')
-    http=$(awk -v a="$http" -v b="$(http_cpu_ms)" 'BEGIN {print b - a}')
-    printf '%s' "$run" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["finished_ms"] - r["started_ms"], *sys.argv[1:])' "$cpu" "$http"
+    http_threads "$OUT/threads-after"
+    http=$(http_cpu_ms "$OUT/threads-before" "$OUT/threads-after")
+    printf '%s' "$run" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["finished_ms"] - r["started_ms"], *sys.argv[1:])' "$cpu" "$http" "$id"
 }
 # Alternated, REPS times each, and compared by their medians: a run's time varies more
 # from one run to the next than the watchers could add.
@@ -105,17 +109,26 @@ ALONE=() WATCHED=() ALONE_CPU=() WATCHED_CPU=() ALONE_HTTP=() WATCHED_HTTP=()
 timed_run 0 >/dev/null # warm-up: the first forced run also takes every module's first backup
 RUN_LOAD=$(loadavg)
 for _ in $(seq "${REPS:-5}"); do
-    read -r ms cpu http < <(timed_run 0)
+    read -r ms cpu http id < <(timed_run 0)
     ALONE+=("$ms") ALONE_CPU+=("$cpu") ALONE_HTTP+=("$http")
-    read -r ms cpu http < <(timed_run 100)
+    read -r ms cpu http id < <(timed_run 100)
     WATCHED+=("$ms") WATCHED_CPU+=("$cpu") WATCHED_HTTP+=("$http")
 done
 RUN_LOAD="$RUN_LOAD -> $(loadavg)"
+# The serving cost without a run beside it: 100 watchers replaying the last (finished)
+# run's whole stream, by the HTTP threads' CPU.
+REPLAY=()
+for _ in $(seq "${REPS:-5}"); do
+    http_threads "$OUT/threads-before"
+    "$WATCH" "$ADDR" "$VIEWER" "$id" 100 >>"$OUT/replay.txt"
+    http_threads "$OUT/threads-after"
+    REPLAY+=("$(http_cpu_ms "$OUT/threads-before" "$OUT/threads-after")")
+done
 
 tail -1 "$OUT/watchers.txt"
 python3 - "$OUT" "$IDLE_KB" "$BODY" "$GZBODY" "$RUN_MODULES" "${ALONE[*]}" "${WATCHED[*]}" \
     "${ALONE_CPU[*]}" "${WATCHED_CPU[*]}" "${ALONE_HTTP[*]}" "${WATCHED_HTTP[*]}" \
-    "$IDLE_LOAD" "$WRK_LOAD" "$RUN_LOAD" <<'PY' | tee "$OUT/serve.txt"
+    "$IDLE_LOAD" "$WRK_LOAD" "$RUN_LOAD" "${REPLAY[*]}" <<'PY' | tee "$OUT/serve.txt"
 import json, re, statistics, sys
 out = sys.argv[1]
 idle_kb, body, gzbody, modules = map(int, sys.argv[2:6])
@@ -123,6 +136,7 @@ alone, watched = ([int(x) for x in arg.split()] for arg in sys.argv[6:8])
 alone_cpu, watched_cpu = ([float(x) for x in arg.split()] for arg in sys.argv[8:10])
 alone_http, watched_http = ([float(x) for x in arg.split()] for arg in sys.argv[10:12])
 idle_load, wrk_load, run_load = sys.argv[12:15]
+replay = [float(x) for x in sys.argv[15].split()]
 clients = [float(m.group(1)) for m in re.finditer(r"own CPU: (\d+) ms", open(f"{out}/watchers.txt").read())]
 per_event = re.findall(r"events each: \[(\d+)\]; stream bytes each: (\d+)", open(f"{out}/watchers.txt").read())
 def ms(s):
@@ -153,5 +167,6 @@ if clients:
     events, size = map(int, per_event[-1])
     print(f"the watchers' client's own CPU per run, median: {statistics.median(clients):.0f} ms {clients}; "
           f"{events} events, {size} bytes per watcher ({size / events:.0f} bytes per event)")
+print(f"100 watchers replaying the finished run's stream: the HTTP threads' CPU, median {statistics.median(replay):.0f} ms {replay}")
 print(f"idle serve resident memory: {idle_kb / 1024:.1f} MB ({'PASS' if idle_kb <= 30 * 1024 else 'FAIL'} <= 30 MB) [load {idle_load}]")
 PY
