@@ -440,9 +440,11 @@ fn token_name_taken(name: &str) -> Class {
     )
 }
 
+/// A token name that names no live token: `not-found` (404 through the API), as a run id
+/// that names no run; the command line exits with the same code as for invalid input.
 fn unknown_token(suggestion: Option<&String>) -> Class {
     Class {
-        kind: Kind::InvalidInput,
+        kind: Kind::NotFound,
         hint: Some(suggestion.map_or_else(
             || "`upkeep token list` lists the tokens".to_owned(),
             |s| format!("did you mean `{s}`?"),

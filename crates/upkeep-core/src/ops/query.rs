@@ -278,17 +278,7 @@ pub fn run(ctx: &Context, run_id: i64) -> Result<Option<crate::state::HistoryRun
     let Some(ledger) = ctx.existing_ledger()? else {
         return Ok(None);
     };
-    let Some((started_ms, _)) = ledger.run_started(run_id)? else {
-        return Ok(None);
-    };
-    // The history from the run's start on holds it, and only the runs after it besides.
-    let history = ledger.history(&crate::state::HistoryFilter {
-        since_ms: Some(started_ms),
-        modules: Vec::new(),
-        outcomes: Vec::new(),
-        limit: 0,
-    })?;
-    Ok(history.runs.into_iter().find(|r| r.id == run_id))
+    Ok(ledger.history_run(run_id)?)
 }
 
 /// The changes the ledger recorded for `run_id` after `after` (an event's `seq`; 0 for all),

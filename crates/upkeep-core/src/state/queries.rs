@@ -98,44 +98,20 @@ impl Ledger {
         let since = filter.since_ms.unwrap_or(i64::MIN);
         let mut runs: Vec<HistoryRun> = self
             .conn()
-            .prepare("SELECT id, trigger, started_ms, finished_ms, result, reason FROM runs WHERE started_ms >= ?1 ORDER BY id DESC")
-            .and_then(|mut stmt| {
-                stmt.query_map([since], |row| {
-                    Ok(HistoryRun {
-                        id: row.get(0)?,
-                        trigger: row.get(1)?,
-                        started_ms: row.get(2)?,
-                        finished_ms: row.get(3)?,
-                        result: row.get(4)?,
-                        reason: row.get(5)?,
-                        modules: Vec::new(),
-                        events: Vec::new(),
-                    })
-                })?
-                .collect()
-            })
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE started_ms >= ?1 ORDER BY id DESC"
+            ))
+            .and_then(|mut stmt| stmt.query_map([since], history_run)?.collect())
             .map_err(err())?;
         let (clause, args) = module_clause(filter, since);
         let sql = format!(
-            "SELECT r.run_id, r.module, r.outcome, coalesce(r.error, r.reason), r.duration_ms,
-                    r.version_before, r.version_after, r.log_path
+            "SELECT r.run_id, {MODULE_COLUMNS}
              FROM module_runs r JOIN runs ON runs.id = r.run_id WHERE {clause} ORDER BY r.run_id DESC, r.started_ms, r.module"
         );
         let mut stmt = self.conn().prepare(&sql).map_err(err())?;
         let rows = stmt
             .query_map(params_from_iter(args.iter()), |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    HistoryModule {
-                        module: row.get(1)?,
-                        outcome: row.get(2)?,
-                        detail: row.get(3)?,
-                        duration_ms: row.get(4)?,
-                        version_before: row.get(5)?,
-                        version_after: row.get(6)?,
-                        log_path: row.get(7)?,
-                    },
-                ))
+                Ok((row.get::<_, i64>(0)?, history_module(row, 1)?))
             })
             .map_err(err())?;
         for row in rows {
@@ -154,6 +130,36 @@ impl Ledger {
         let stats = self.stats(filter, since)?;
         let audit = self.audit_in(filter, since)?;
         Ok(History { runs, stats, audit })
+    }
+
+    /// Run `run_id` as [`Ledger::history`] shows it unfiltered (all its modules' outcomes
+    /// and safety events), or `None` when there is no such run: read by its id, so one
+    /// run's record costs the same however many runs came after it.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn history_run(&self, run_id: i64) -> Result<Option<HistoryRun>, StateError> {
+        let err = || sqlite("read a run", &self.path);
+        let Some(mut run) = self
+            .conn()
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row([run_id], history_run).optional())
+            .map_err(err())?
+        else {
+            return Ok(None);
+        };
+        run.modules = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {MODULE_COLUMNS} FROM module_runs r WHERE r.run_id = ?1 ORDER BY r.started_ms, r.module"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map([run_id], |row| history_module(row, 0))?
+                    .collect()
+            })
+            .map_err(err())?;
+        run.events = self.run_safety_events(run_id)?;
+        Ok(Some(run))
     }
 
     /// Every module name the ledger has a record of: those that ran, and those it keeps a
@@ -248,6 +254,40 @@ impl Ledger {
         .and_then(Iterator::collect)
         .map_err(err())
     }
+}
+
+/// The columns of `runs` that [`history_run`] reads.
+const RUN_COLUMNS: &str = "id, trigger, started_ms, finished_ms, result, reason";
+
+/// A run row as the history shows it, without its modules and events.
+fn history_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRun> {
+    Ok(HistoryRun {
+        id: row.get(0)?,
+        trigger: row.get(1)?,
+        started_ms: row.get(2)?,
+        finished_ms: row.get(3)?,
+        result: row.get(4)?,
+        reason: row.get(5)?,
+        modules: Vec::new(),
+        events: Vec::new(),
+    })
+}
+
+/// The columns of `module_runs r` that [`history_module`] reads.
+const MODULE_COLUMNS: &str = "r.module, r.outcome, coalesce(r.error, r.reason), r.duration_ms,
+    r.version_before, r.version_after, r.log_path";
+
+/// A module outcome whose [`MODULE_COLUMNS`] start at column `at`.
+fn history_module(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<HistoryModule> {
+    Ok(HistoryModule {
+        module: row.get(at)?,
+        outcome: row.get(at + 1)?,
+        detail: row.get(at + 2)?,
+        duration_ms: row.get(at + 3)?,
+        version_before: row.get(at + 4)?,
+        version_after: row.get(at + 5)?,
+        log_path: row.get(at + 6)?,
+    })
 }
 
 fn module_clause(filter: &HistoryFilter, since: i64) -> (String, Vec<rusqlite::types::Value>) {

@@ -84,29 +84,47 @@ impl Ledger {
     /// # Errors
     /// [`StateError::Sqlite`] on a read failure.
     pub fn safety_events(&self, since_ms: i64) -> Result<Vec<(i64, SafetyEvent)>, StateError> {
+        self.safety_events_of("SELECT id FROM runs WHERE started_ms >= ?1", since_ms)
+    }
+
+    /// Backups, health checks and rollbacks of run `run_id` alone, in time order.
+    ///
+    /// # Errors
+    /// [`StateError::Sqlite`] on a read failure.
+    pub fn run_safety_events(&self, run_id: i64) -> Result<Vec<SafetyEvent>, StateError> {
+        Ok(self
+            .safety_events_of("?1", run_id)?
+            .into_iter()
+            .map(|(_, event)| event)
+            .collect())
+    }
+
+    /// The safety events of the runs `runs` (SQL giving run ids, with `?1` bound to `arg`).
+    fn safety_events_of(
+        &self,
+        runs: &str,
+        arg: i64,
+    ) -> Result<Vec<(i64, SafetyEvent)>, StateError> {
         let err = || sqlite("read safety events", self.path());
-        let mut stmt = self
-            .conn()
-            .prepare(
-                "SELECT run_id, 'backup', module, created_ms,
+        let sql = "SELECT run_id, 'backup', module, created_ms,
                         'backup ' || id || ' (' || reason || ', ' || entry_count
                         || CASE entry_count WHEN 1 THEN ' entry, ' ELSE ' entries, ' END || bytes_out || ' bytes, ' || status || ')'
-                   FROM backups WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
+                   FROM backups WHERE run_id IN (RUNS)
                  UNION ALL
                  SELECT run_id, 'health-check', module, at_ms,
                         phase || ': ' || CASE passed WHEN 1 THEN 'passed' ELSE 'failed' END
                         || ' after ' || attempts || CASE attempts WHEN 1 THEN ' attempt' ELSE ' attempts' END || coalesce(' - ' || detail, '')
-                   FROM health_checks WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
+                   FROM health_checks WHERE run_id IN (RUNS)
                  UNION ALL
                  SELECT run_id, 'rollback', module, at_ms,
                         result || coalesce(' from backup ' || backup_id, '') || coalesce(' to ' || to_version, '')
                         || coalesce(': ' || cause, '')
-                   FROM rollbacks WHERE run_id IN (SELECT id FROM runs WHERE started_ms >= ?1)
-                 ORDER BY 4",
-            )
-            .map_err(err())?;
+                   FROM rollbacks WHERE run_id IN (RUNS)
+                 ORDER BY 4"
+            .replace("RUNS", runs);
+        let mut stmt = self.conn().prepare(&sql).map_err(err())?;
         let rows = stmt
-            .query_map([since_ms], |row| {
+            .query_map([arg], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     SafetyEvent {

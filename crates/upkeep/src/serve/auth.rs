@@ -140,15 +140,24 @@ async fn identify(
     secret: String,
 ) -> Result<(Authentication, super::fresh::Stamp), upkeep_core::ops::Error> {
     let hash = access::secret_hash(&secret);
+    let arrived = std::time::Instant::now();
     let stamp = app.freshness.stamp();
     if let Some(known) = app.tokens.get(&hash, stamp) {
         return Ok((known, stamp));
     }
+    // One look at the ledger at a time: a request that waited for another's takes its
+    // answer when that look began after this request arrived.
+    let _turn = app.tokens.identifying.lock().await;
+    if let Some(known) = app.tokens.since(&hash, arrived) {
+        return Ok((known, app.freshness.stamp()));
+    }
+    let began = std::time::Instant::now();
+    let stamp = app.freshness.stamp();
     let ops = app.ops.clone();
     let known = tokio::task::spawn_blocking(move || access::identify(&ops, &secret))
         .await
         .unwrap_or(Ok(Authentication::Unknown))?;
-    app.tokens.put(hash, stamp, known.clone());
+    app.tokens.put(hash, stamp, began, known.clone());
     Ok((known, app.freshness.stamp()))
 }
 

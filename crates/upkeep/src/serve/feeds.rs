@@ -8,13 +8,21 @@
 //! watchers may add at most 10% to the run's time). The reader stops once the run has
 //! finished and its summary is in the log, or when nobody watches any more; the log goes
 //! with its last watcher.
+//!
+//! Events are encoded once, by the reader, into the bytes every client sends: each look
+//! at the ledger becomes one buffer of Server-Sent Events text, and each event a slice of
+//! it. A client that follows the feed sends that buffer whole (one body frame for what a
+//! look found, shared by reference); only a client resuming in the middle of one sends
+//! its events one by one. A client's work per event is thus a reference count, not an
+//! encoding and a copy of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use axum::response::sse::Event;
-use tokio::sync::mpsc::Sender;
+use axum::body::Bytes;
 
 use super::App;
 use super::api::blocking;
@@ -22,27 +30,76 @@ use super::api::blocking;
 /// How often a watched run's feed looks at the ledger for its new events.
 const POLL: Duration = Duration::from_millis(100);
 
-/// One item of a feed: a ledger event (with its sequence number) or the summary.
+/// One item of a feed: a ledger event (with its sequence number) or the summary, as the
+/// Server-Sent Events text a client is sent.
 #[derive(Debug)]
 struct Item {
     seq: Option<i64>,
-    kind: String,
-    data: String,
+    bytes: Bytes,
 }
 
-impl Item {
-    fn event(&self) -> Event {
-        let event = Event::default().event(&self.kind).data(&self.data);
-        match self.seq {
-            Some(seq) => event.id(seq.to_string()),
-            None => event,
+/// What one look at the ledger found, encoded once: the items' text back to back.
+#[derive(Debug)]
+struct Batch {
+    /// The index of its first item in the log.
+    from: usize,
+    /// The index after its last.
+    to: usize,
+    bytes: Bytes,
+}
+
+/// Encode `events` (sequence number, kind, JSON data) as Server-Sent Events, as axum's
+/// `Event` writes them (`event`, `data`, `id`, a blank line), into one buffer: the batch
+/// and each event's item, a slice of it.
+fn encode(from: usize, events: &[(Option<i64>, &str, String)]) -> (Batch, Vec<Item>) {
+    let mut text = String::with_capacity(
+        events
+            .iter()
+            .map(|(_, kind, data)| kind.len() + data.len() + 40)
+            .sum(),
+    );
+    let mut ends = Vec::with_capacity(events.len());
+    for (seq, kind, data) in events {
+        // One line each: kinds are the ledger's own names, and compact JSON escapes every
+        // line break inside its strings.
+        debug_assert!(!kind.contains(['\r', '\n']) && !data.contains(['\r', '\n']));
+        text.push_str("event: ");
+        text.push_str(kind);
+        text.push_str("\ndata: ");
+        text.push_str(data);
+        text.push('\n');
+        if let Some(seq) = seq {
+            let _ = writeln!(text, "id: {seq}");
         }
+        text.push('\n');
+        ends.push((*seq, text.len()));
     }
+    let bytes = Bytes::from(text);
+    let mut start = 0;
+    let items = ends
+        .into_iter()
+        .map(|(seq, end)| {
+            let item = Item {
+                seq,
+                bytes: bytes.slice(start..end),
+            };
+            start = end;
+            item
+        })
+        .collect::<Vec<_>>();
+    let batch = Batch {
+        from,
+        to: from + items.len(),
+        bytes,
+    };
+    (batch, items)
 }
 
 #[derive(Debug, Default)]
 struct Log {
-    items: Vec<Arc<Item>>,
+    items: Vec<Item>,
+    /// The reader's looks that found something, in order; their items are `items`.
+    batches: Vec<Batch>,
     /// Nothing more will come: the summary is in, or the reader gave up (a client then
     /// reconnects with its `Last-Event-ID`).
     done: bool,
@@ -63,11 +120,15 @@ impl Feed {
     }
 
     /// Append what the reader found (the run exists, then), and wake the clients.
-    fn publish(&self, items: Vec<Arc<Item>>, finished: bool) {
+    fn publish(&self, events: &[(Option<i64>, &str, String)], finished: bool) {
         let (changed, len) = {
             let mut log = self.log();
-            let changed = !items.is_empty() || finished || log.exists.is_none();
-            log.items.extend(items);
+            let changed = !events.is_empty() || finished || log.exists.is_none();
+            if !events.is_empty() {
+                let (batch, items) = encode(log.items.len(), events);
+                log.items.extend(items);
+                log.batches.push(batch);
+            }
             log.done = finished;
             log.exists = Some(true);
             (changed, log.items.len())
@@ -144,8 +205,8 @@ async fn read(app: Arc<App>, id: i64, feed: Arc<Feed>) {
         if let Some(last) = rows.last() {
             after = last.seq;
         }
-        let items = items_of(&app, id, &rows, finished).await;
-        feed.publish(items, finished);
+        let events = events_of(&app, id, &rows, finished).await;
+        feed.publish(&events, finished);
         if finished || app.feeds.leave_if_unwatched(id, &feed) {
             return;
         }
@@ -159,21 +220,22 @@ async fn read(app: Arc<App>, id: i64, feed: Arc<Feed>) {
     feed.grown.send_replace(len);
 }
 
-/// The feed's items for `rows`, then the run's summary when it has `finished`.
-async fn items_of(
+/// The feed's events for `rows` (sequence number, kind, JSON data), then the run's
+/// summary when it has `finished`.
+async fn events_of<'a>(
     app: &Arc<App>,
     id: i64,
-    rows: &[upkeep_core::state::run_events::RunEventRow],
+    rows: &'a [upkeep_core::state::run_events::RunEventRow],
     finished: bool,
-) -> Vec<Arc<Item>> {
-    let mut items: Vec<Arc<Item>> = rows
+) -> Vec<(Option<i64>, &'a str, String)> {
+    let mut events: Vec<_> = rows
         .iter()
         .filter_map(|row| {
-            Some(Arc::new(Item {
-                seq: Some(row.seq),
-                kind: row.kind.clone(),
-                data: serde_json::to_string(row).ok()?,
-            }))
+            Some((
+                Some(row.seq),
+                row.kind.as_str(),
+                serde_json::to_string(row).ok()?,
+            ))
         })
         .collect();
     if finished {
@@ -181,14 +243,10 @@ async fn items_of(
         if let Ok(Some(run)) = summary
             && let Ok(data) = serde_json::to_string(&run)
         {
-            items.push(Arc::new(Item {
-                seq: None,
-                kind: "summary".to_owned(),
-                data,
-            }));
+            events.push((None, "summary", data));
         }
     }
-    items
+    events
 }
 
 /// A client's place at run `id`'s feed, once the feed's reader found the run.
@@ -220,35 +278,93 @@ pub(crate) async fn subscribe(app: &Arc<App>, id: i64) -> Result<Option<Subscrip
     }
 }
 
-/// Send the events after `after` of a subscribed run's feed to `sender`, until the run
-/// has finished (then its summary), the client has gone, or the server stops.
-pub(crate) async fn watch(app: Arc<App>, at: Subscription, after: i64, sender: Sender<Event>) {
-    let Subscription { feed, mut grown } = at;
-    let mut stopping = app.stopping.subscribe();
-    let mut next = 0;
-    loop {
-        let (items, done) = {
-            let log = feed.log();
-            (log.items[next..].to_vec(), log.done)
-        };
-        for item in items {
-            next += 1;
-            // Items are in sequence order with the summary (no sequence) last: a client
-            // resumes strictly after its `Last-Event-ID`.
-            if item.seq.is_some_and(|seq| seq <= after) {
+/// How long a quiet stream waits before it sends a comment, so that proxies and clients
+/// keep the connection (axum's `KeepAlive` default).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A client's stream of a subscribed run's feed: the events after `after`, until the run
+/// has finished (then its summary), or the server stops. It ends when the client goes
+/// (the server drops the body).
+pub(crate) fn stream(
+    app: &Arc<App>,
+    at: Subscription,
+    after: i64,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + use<> {
+    let follow = Follow {
+        feed: at.feed,
+        grown: at.grown,
+        stopping: app.stopping.subscribe(),
+        next: 0,
+        after,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    futures_util::stream::unfold(follow, |mut follow| async move {
+        let bytes = follow.next_bytes().await?;
+        Some((Ok(bytes), follow))
+    })
+}
+
+/// Where one client's stream is in its feed.
+struct Follow {
+    feed: Arc<Feed>,
+    grown: tokio::sync::watch::Receiver<usize>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    /// The index of the first item not yet taken from the log.
+    next: usize,
+    /// The client's `Last-Event-ID`: events up to it are not sent.
+    after: i64,
+    /// Taken from the log, not yet sent.
+    pending: VecDeque<Bytes>,
+    /// The log said nothing more will come.
+    done: bool,
+}
+
+impl Follow {
+    /// The next bytes to send, waiting for the feed to grow; `None` at the stream's end.
+    async fn next_bytes(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(bytes) = self.pending.pop_front() {
+                return Some(bytes);
+            }
+            if self.done {
+                return None;
+            }
+            self.take();
+            if !self.pending.is_empty() || self.done {
                 continue;
             }
-            if sender.send(item.event()).await.is_err() {
-                return;
+            tokio::select! {
+                changed = self.grown.changed() => if changed.is_err() { return None },
+                () = tokio::time::sleep(KEEP_ALIVE) => self.pending.push_back(Bytes::from_static(b":\n\n")),
+                _ = self.stopping.wait_for(|stop| *stop) => return None,
             }
         }
-        if done {
-            return;
+    }
+
+    /// Move what the log holds beyond `next` to `pending`: a whole batch when every event
+    /// in it is after `after` (items are in sequence order, the summary last), else its
+    /// items one by one, skipping those up to `after`.
+    fn take(&mut self) {
+        let log = self.feed.log();
+        while self.next < log.items.len() {
+            let first = &log.items[self.next];
+            let whole = first.seq.is_none_or(|seq| seq > self.after);
+            let batch = log
+                .batches
+                .binary_search_by_key(&self.next, |b| b.from)
+                .ok()
+                .map(|at| &log.batches[at]);
+            if let (true, Some(batch)) = (whole, batch) {
+                self.pending.push_back(batch.bytes.clone());
+                self.next = batch.to;
+                continue;
+            }
+            if first.seq.is_none_or(|seq| seq > self.after) {
+                self.pending.push_back(first.bytes.clone());
+            }
+            self.next += 1;
         }
-        tokio::select! {
-            changed = grown.changed() => if changed.is_err() { return },
-            () = sender.closed() => return,
-            _ = stopping.wait_for(|stop| *stop) => return,
-        }
+        self.done = log.done;
     }
 }

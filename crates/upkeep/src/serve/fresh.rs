@@ -193,7 +193,13 @@ impl StatusCache {
 /// [`REFRESH`] (a token expiring meanwhile is refused within that).
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
+    /// By hash: the stamp and the moment the look at the ledger began, and what it found.
     known: Mutex<HashMap<String, (Stamp, Instant, Authentication)>>,
+    /// Held while a token is identified from the ledger, so that requests whose secret
+    /// is not cached read the ledger once between them, not once each: a hundred
+    /// watchers opening their streams during a run, whose commits change the stamp all
+    /// the time, would otherwise each open the ledger on a blocking thread of its own.
+    pub(crate) identifying: tokio::sync::Mutex<()>,
 }
 
 /// Entries beyond which the cache is emptied rather than grown: a client trying many
@@ -207,11 +213,26 @@ impl TokenCache {
         (*at_stamp == stamp && at.elapsed() < REFRESH).then(|| authentication.clone())
     }
 
-    pub(crate) fn put(&self, hash: String, stamp: Stamp, authentication: Authentication) {
+    /// What a look at the ledger that began at or after `since` found for `hash`: it saw
+    /// every change a look taken by a request that arrived at `since` would have seen.
+    pub(crate) fn since(&self, hash: &str, since: Instant) -> Option<Authentication> {
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, began, authentication) = known.get(hash)?;
+        (*began >= since && began.elapsed() < REFRESH).then(|| authentication.clone())
+    }
+
+    /// Keep what a look at the ledger that `began` under `stamp` found.
+    pub(crate) fn put(
+        &self,
+        hash: String,
+        stamp: Stamp,
+        began: Instant,
+        authentication: Authentication,
+    ) {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if known.len() >= MAX_TOKENS {
             known.clear();
         }
-        known.insert(hash, (stamp, Instant::now(), authentication));
+        known.insert(hash, (stamp, began, authentication));
     }
 }

@@ -1,14 +1,12 @@
 //! Runs through the API: the plan and its digest, starting a run of a confirmed plan (one
 //! run per digest while it starts or runs), a run's record, and its live events.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use upkeep_core::ops::query::{PlanReport, PlanRequest, plan_digest};
@@ -399,15 +397,15 @@ pub(crate) async fn events(
             .into());
         }
     };
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(super::feeds::watch(app, subscription, after, sender));
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|event| (Ok::<_, Infallible>(event), receiver))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+    // The feed's own bytes, not axum's `Sse`: that would encode each event again for each
+    // client (feeds.rs).
+    let body = axum::body::Body::from_stream(super::feeds::stream(&app, subscription, after));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
         .into_response())
 }

@@ -804,7 +804,7 @@ fn tokens_are_listed_created_with_their_secret_once_and_revoked_over_the_api() {
     let refused = call(&server, Some(&secret), "GET", "/api/v1/status", None);
     assert_eq!(refused.status, 401);
     let again = call(&server, Some(&owner), "DELETE", "/api/v1/tokens/ci", None);
-    assert_eq!(again.json["error"], "invalid-input", "{}", again.text);
+    assert_eq!(again.json["error"], "not-found", "{}", again.text);
     let all = call(
         &server,
         Some(&owner),
@@ -837,6 +837,85 @@ fn tokens_are_listed_created_with_their_secret_once_and_revoked_over_the_api() {
             "{detail}"
         );
     }
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn revoking_a_token_that_does_not_exist_is_not_found_in_both_front_ends() {
+    let host = gated_host();
+    let owner = token(&host, "owner", "owner");
+    token(&host, "grafana", "viewer");
+    let server = Server::start(&host, &[]);
+    let missing = call(
+        &server,
+        Some(&owner),
+        "DELETE",
+        "/api/v1/tokens/grafna",
+        None,
+    );
+    assert_eq!(
+        (missing.status, missing.json["error"].as_str()),
+        (404, Some("not-found")),
+        "{}",
+        missing.text
+    );
+    assert_eq!(
+        missing.json["exit_code"],
+        upkeep_core::exit_codes::INVALID_INPUT
+    );
+    assert!(
+        missing.json["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("did you mean `grafana`?")),
+        "{}",
+        missing.text
+    );
+    // The command line names the same kind, with the same exit code as before.
+    let (code, stdout, _) = output(
+        &host
+            .upkeep()
+            .args(["--json", "token", "revoke", "grafna"])
+            .assert(),
+    );
+    assert_eq!(code, upkeep_core::exit_codes::INVALID_INPUT);
+    let error: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"], "not-found", "{stdout}");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_run_is_read_by_its_id_whatever_the_runs_after_it_hold() {
+    let mut host = Host::new();
+    host.manifest_toml("[[module]]\nname = \"a\"\ncommand = [\"true\"]\n");
+    for _ in 0..2 {
+        host.upkeep().args(["run", "--force"]).assert().success();
+    }
+    let (_, history, _) = output(&host.upkeep().args(["--json", "history"]).assert());
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let first = history["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 1)
+        .unwrap()
+        .clone();
+    // A later run's row this upkeep cannot read (a result a newer version wrote) is no
+    // part of run 1's record, and must not spoil it.
+    rusqlite::Connection::open(host.state.join("upkeep.db"))
+        .unwrap()
+        .execute(
+            "UPDATE runs SET result = 'from-a-newer-upkeep' WHERE id = 2",
+            [],
+        )
+        .unwrap();
+    let viewer = token(&host, "viewer", "viewer");
+    let server = Server::start(&host, &[]);
+    let run = call(&server, Some(&viewer), "GET", "/api/v1/runs/1", None);
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(run.json, first, "the record `history` shows");
+    assert_eq!(run.json["modules"][0]["module"], "a", "{}", run.text);
+    let none = call(&server, Some(&viewer), "GET", "/api/v1/runs/3", None);
+    assert_eq!(none.status, 404, "{}", none.text);
     assert_eq!(server.stop(), 0);
 }
 
