@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Snapshot backup benchmark: the tree of bench/backup.sh (bench/gen_tree.py, same size and
 # seed) in its own subvolume on a loop-mounted btrfs; upkeep's pre-update backup of it as a
-# read-only snapshot and its rollback by swap, in milliseconds, beside an archive backup
-# and restore of the same tree on the same filesystem (`backup.snapshots = false`). Every
+# read-only snapshot and its rollback by swap, in milliseconds, beside a chunk-store backup
+# (the default where no snapshot applies) and restore of the same tree on the same
+# filesystem (`backup.snapshots = false`). Every
 # timed command ends with `sync`; the rollback is checked byte-identical by digest.
 # bench/backup.sh runs it at its end; it also runs alone.
 #
@@ -95,12 +96,12 @@ run() { # label: RUNS rounds, medians
 say "snapshot backup and rollback ($RUNS rounds, medians; each ends with sync)"
 : > "$OUT/settings.toml"
 read -r SNAP_BACKUP SNAP_RESTORE < <(run snapshot)
-say "archive backup and restore of the same tree on the same btrfs (backup.snapshots = false)"
+say "store backup and restore of the same tree on the same btrfs (backup.snapshots = false)"
 printf '[backup]\nsnapshots = false\n' > "$OUT/settings.toml"
-read -r ARCH_BACKUP ARCH_RESTORE < <(run archive)
+read -r ARCH_BACKUP ARCH_RESTORE < <(run store)
 
 say "results"
 echo "snapshot backup:  ${SNAP_BACKUP} ms"
 echo "snapshot rollback: ${SNAP_RESTORE} ms (swap, byte-identical: digest $ORIGINAL)"
-echo "archive backup:   ${ARCH_BACKUP} ms"
-echo "archive restore:  ${ARCH_RESTORE} ms"
+echo "store backup:     ${ARCH_BACKUP} ms"
+echo "store restore:    ${ARCH_RESTORE} ms"
