@@ -16,21 +16,24 @@ fn host_with_data() -> (Host, PathBuf) {
     fs_err::create_dir_all(data.join("sub")).unwrap();
     fs_err::write(data.join("a.txt"), "first").unwrap();
     // Incompressible, so what a backup adds is measured against something.
-    let mut x = 0x2545_f491_u32;
-    let big: Vec<u8> = (0..2_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[0]
-        })
-        .collect();
-    fs_err::write(data.join("sub/big.bin"), big).unwrap();
+    fs_err::write(data.join("sub/big.bin"), noise(2_000_000, 0x2545_f491)).unwrap();
     host.manifest_toml(&format!(
         "[[module]]\nname = \"app\"\ncommand = [\"true\"]\npaths = [{:?}]\n",
         data.display().to_string()
     ));
     (host, data)
+}
+
+/// `len` bytes that do not compress (xorshift from `seed`).
+fn noise(len: usize, mut seed: u32) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed.to_le_bytes()[0]
+        })
+        .collect()
 }
 
 fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -322,16 +325,7 @@ impl Drop for Tmpfs {
 fn a_store_backup_stops_before_a_pack_would_cross_the_free_space_floor() {
     let (host, data) = host_with_data();
     // 60 MiB that do not compress, on a state directory of 48 MiB.
-    let mut x = 0x9e37_79b9_u32;
-    let noise: Vec<u8> = (0..60 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[1]
-        })
-        .collect();
-    fs_err::write(data.join("noise.bin"), noise).unwrap();
+    fs_err::write(data.join("noise.bin"), noise(60 << 20, 0x9e37_79b9)).unwrap();
     let Some(_tmpfs) = Tmpfs::mount(&host.state, 48) else {
         return;
     };
