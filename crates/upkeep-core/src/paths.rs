@@ -51,6 +51,19 @@ pub fn disk_usage(state_dir: &std::path::Path) -> Vec<(String, u64)> {
     out
 }
 
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+///
+/// # Errors
+/// What `statvfs` fails with.
+pub fn available_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let stat = nix::sys::statvfs::statvfs(dir)?;
+    #[expect(
+        clippy::useless_conversion,
+        reason = "the field types differ between platforms"
+    )]
+    Ok(u64::from(stat.blocks_available()) * u64::from(stat.fragment_size()))
+}
+
 /// Bytes of regular files under `path`, not following symlinks.
 pub fn tree_size(path: &std::path::Path) -> u64 {
     let Ok(meta) = fs_err::symlink_metadata(path) else {

@@ -232,7 +232,7 @@ fn a_frame_length_forged_in_the_index_is_refused() {
 #[test]
 fn a_chunk_forged_to_reach_past_its_frame_is_refused() {
     let setup = setup();
-    let (one, other) = frame_mates(&setup);
+    let (one, _) = frame_mates(&setup);
     // One member claims the frame is longer and reaches into the claim; its mate, read
     // first or not, decompresses the frame to its true length.
     sql(&setup)
@@ -241,7 +241,6 @@ fn a_chunk_forged_to_reach_past_its_frame_is_refused() {
             [&one],
         )
         .unwrap();
-    let _ = other;
     refused(setup);
 }
 

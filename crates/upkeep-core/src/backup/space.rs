@@ -12,13 +12,8 @@ pub(super) fn check_space(
     floor: u64,
     dedup: bool,
 ) -> Result<(), BackupError> {
-    let stat = nix::sys::statvfs::statvfs(dir)
-        .map_err(|errno| io("ask for the free space of", dir)(errno.into()))?;
-    #[expect(
-        clippy::useless_conversion,
-        reason = "the field types differ between platforms"
-    )]
-    let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
+    let available =
+        crate::paths::available_bytes(dir).map_err(io("ask for the free space of", dir))?;
     // Walking the roots to size them costs a stat per file. When the space left over the
     // floor exceeds twice everything stored on the roots' file systems, no archive of them
     // can need more, and the walk is skipped. (A file system mounted inside a root is not

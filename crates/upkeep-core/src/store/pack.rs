@@ -188,6 +188,11 @@ impl Group {
     /// A group is compressed once it holds this much.
     pub(crate) const TARGET: usize = 2 << 20;
 
+    /// The chunks it holds: id, offset and length.
+    pub(crate) fn members(&self) -> &[Member] {
+        &self.members
+    }
+
     /// Add a chunk; returns whether the group is full.
     pub(crate) fn push(&mut self, id: ChunkId, data: &[u8]) -> bool {
         self.members
@@ -286,16 +291,8 @@ impl Writer {
         let Some(floor) = self.floor else {
             return Ok(());
         };
-        let stat = nix::sys::statvfs::statvfs(&self.dir).map_err(|errno| StoreError::Io {
-            action: "ask for the free space of",
-            path: self.dir.clone(),
-            source: errno.into(),
-        })?;
-        #[expect(
-            clippy::useless_conversion,
-            reason = "the field types differ between platforms"
-        )]
-        let available = u64::from(stat.blocks_available()) * u64::from(stat.fragment_size());
+        let available = crate::paths::available_bytes(&self.dir)
+            .map_err(StoreError::io("ask for the free space of", &self.dir))?;
         let needed = PACK_TARGET + u64::from(super::write::CHUNK_SIZES.2);
         if available < floor.saturating_add(needed) {
             return Err(StoreError::LowSpace {

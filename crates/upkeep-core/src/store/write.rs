@@ -110,9 +110,10 @@ struct Job {
 
 /// A chunk hashed and, if new, compressed.
 struct Done {
-    seq: u64,
-    id: ChunkId,
-    frame: Option<Frame>,
+    /// The sequence number and id of the job hashed (none when only a group is flushed).
+    hashed: Option<(u64, ChunkId)>,
+    /// A frame to append, or the id of a chunk whose frame could not be compressed.
+    frame: Option<Result<Frame, ChunkId>>,
 }
 
 /// Which chunks the store holds or this backup has stored already: the index (not copied:
@@ -358,42 +359,32 @@ fn work(rx: &Mutex<Receiver<Job>>, tx: &SyncSender<Done>, known: Known<'_>, leve
         return;
     };
     let mut group = Group::default();
-    let compressed = |group: &mut Group, compressor: &mut zstd::bulk::Compressor<'_>, id| {
-        let frame = group.take(compressor).unwrap_or(None);
-        frame.or_else(|| {
-            // An empty frame tells the pack writer compression failed.
-            Some(Frame {
-                bytes: Vec::new(),
-                raw: 0,
-                members: vec![(id, 0, 0)],
-            })
-        })
-    };
     loop {
         let Ok(Ok(job)) = rx.lock().map(|rx| rx.recv()) else {
             break;
         };
         let id = digest::bytes(&job.data);
-        let new = known.first(id);
-        let frame = if !new {
+        let frame = if !known.first(id) {
             None
         } else if job.data.len() <= Group::SMALL {
-            if group.push(id, &job.data) {
-                compressed(&mut group, &mut compressor, id)
-            } else {
-                None
-            }
+            group
+                .push(id, &job.data)
+                .then(|| flush(&mut group, &mut compressor, id))
         } else {
             let raw = job.data.len() as u64;
-            Some(Frame {
-                bytes: compressor.compress(&job.data).unwrap_or_default(),
-                raw,
-                members: vec![(id, 0, raw)],
-            })
+            Some(
+                compressor
+                    .compress(&job.data)
+                    .map(|bytes| Frame {
+                        bytes,
+                        raw,
+                        members: vec![(id, 0, raw)],
+                    })
+                    .map_err(|_| id),
+            )
         };
         let done = Done {
-            seq: job.seq,
-            id,
+            hashed: Some((job.seq, id)),
             frame,
         };
         if tx.send(done).is_err() {
@@ -401,13 +392,24 @@ fn work(rx: &Mutex<Receiver<Job>>, tx: &SyncSender<Done>, known: Known<'_>, leve
         }
     }
     // What is left in the group: its ids were sent already.
-    if let Some(frame) = group.take(&mut compressor).unwrap_or(None) {
-        let id = frame.members[0].0;
+    if let Some((id, ..)) = group.members().first().copied() {
+        let frame = Some(flush(&mut group, &mut compressor, id));
         let _ = tx.send(Done {
-            seq: u64::MAX,
-            id,
-            frame: Some(frame),
+            hashed: None,
+            frame,
         });
+    }
+}
+
+/// Compress a non-empty group; `Err(id)` (a chunk of it) when that fails.
+fn flush(
+    group: &mut Group,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    id: ChunkId,
+) -> Result<Frame, ChunkId> {
+    match group.take(compressor) {
+        Ok(Some(frame)) => Ok(frame),
+        _ => Err(id),
     }
 }
 
@@ -419,18 +421,19 @@ fn collect(
     let mut ids = HashMap::new();
     let mut failed = None;
     for done in rx {
-        if done.seq != u64::MAX {
-            ids.insert(done.seq, done.id);
+        if let Some((seq, id)) = done.hashed {
+            ids.insert(seq, id);
         }
-        if let (Some(frame), None) = (done.frame, &failed) {
-            if frame.bytes.is_empty() {
-                failed = Some(StoreError::BadChunk {
-                    id: hex::encode(done.id),
-                    what: "could not be compressed".into(),
-                });
-            } else if let Err(err) = writer.append_frame(&frame.bytes, frame.raw, &frame.members) {
-                failed = Some(err);
-            }
+        let appended = match (done.frame, &failed) {
+            (Some(Ok(frame)), None) => writer.append_frame(&frame.bytes, frame.raw, &frame.members),
+            (Some(Err(id)), None) => Err(StoreError::BadChunk {
+                id: hex::encode(id),
+                what: "could not be compressed".into(),
+            }),
+            _ => Ok(()),
+        };
+        if let Err(err) = appended {
+            failed = Some(err);
         }
     }
     match failed {

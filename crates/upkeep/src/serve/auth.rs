@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use upkeep_core::ops::access::{self, Action, Authentication, PrincipalKind};
+use upkeep_core::ops::access::{self, Action, Authentication, PrincipalKind, Role};
 use upkeep_core::ops::audit::{self, AuditEntry, Caller, Outcome};
 
 use super::App;
@@ -198,6 +198,29 @@ fn unauthenticated(reason: &'static str) -> Response {
     ApiError::from(CliError::Unauthenticated { reason }).into_response()
 }
 
+/// The audit row of a request refused to a token, by its name and (if still valid) its
+/// role.
+fn denied(
+    (name, role): (String, Option<Role>),
+    remote: &str,
+    request_id: &str,
+    action: Action,
+    detail: &str,
+) -> AuditEntry {
+    AuditEntry {
+        kind: PrincipalKind::Token,
+        name,
+        role,
+        remote: Some(remote.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        plan_digest: None,
+        action,
+        target: None,
+        outcome: Outcome::Denied,
+        detail: Some(detail.to_owned()),
+    }
+}
+
 /// Answer 401 to a token that was valid once (expired or revoked), and audit it under the
 /// token's name: someone still holds it.
 async fn refused(
@@ -207,19 +230,12 @@ async fn refused(
     name: String,
     action: Action,
 ) -> Response {
-    let entry = AuditEntry {
-        kind: PrincipalKind::Token,
-        name,
-        role: None,
-        remote: Some(remote.to_owned()),
-        request_id: Some(request_id.to_owned()),
-        plan_digest: None,
-        action,
-        target: None,
-        outcome: Outcome::Denied,
-        detail: Some("HTTP 401: the token has expired or was revoked".to_owned()),
-    };
-    write(app, entry).await;
+    let detail = "HTTP 401: the token has expired or was revoked";
+    write(
+        app,
+        denied((name, None), remote, request_id, action, detail),
+    )
+    .await;
     unauthenticated("the token has expired or was revoked")
 }
 
@@ -243,19 +259,12 @@ async fn csrf_refused(
         Some(Authentication::Expired { name } | Authentication::Revoked { name }) => (name, None),
         Some(Authentication::Unknown) | None => ("-".to_owned(), None),
     };
-    let entry = AuditEntry {
-        kind: PrincipalKind::Token,
-        name,
-        role,
-        remote: Some(remote.to_owned()),
-        request_id: Some(request_id.to_owned()),
-        plan_digest: None,
-        action,
-        target: None,
-        outcome: Outcome::Denied,
-        detail: Some("HTTP 403: csrf: the session's X-CSRF-Token is missing or wrong".to_owned()),
-    };
-    write(app, entry).await;
+    let detail = "HTTP 403: csrf: the session's X-CSRF-Token is missing or wrong";
+    write(
+        app,
+        denied((name, role), remote, request_id, action, detail),
+    )
+    .await;
     ApiError::from(CliError::CsrfMismatch).into_response()
 }
 
